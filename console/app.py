@@ -1,0 +1,150 @@
+"""Wiring: inventory → fleet model + telemetry worker + stream hub. Used by the window and by ``poll``.
+
+Kept free of Qt so the headless commands never load it; the window takes a :class:`LiveFleet` and only
+ever reads its :class:`FleetModel`.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from console.core.fleet import FleetModel
+from console.core.inventory import Inventory, NodeSpec
+from console.core.pipeline import TelemetryPipeline
+from console.core.samples import NodeState
+from console.core.telemetry import TelemetrySource, UnsupportedVendor, describe_exit, source_for
+from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
+from console.transport.ssh import (
+    ConnectError,
+    JumpPool,
+    SshSettings,
+    close_quietly,
+    connect,
+    exec_once,
+    fingerprint,
+    resolve,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    streamed: list[NodeSpec]
+    sources: dict[str, TelemetrySource]
+    unsupported: dict[str, str]
+
+
+def plan(inventory: Inventory) -> Plan:
+    sources: dict[str, TelemetrySource] = {}
+    unsupported: dict[str, str] = {}
+    for spec in inventory.nodes:
+        try:
+            sources[spec.name] = source_for(spec.vendor)
+        except UnsupportedVendor as exc:
+            unsupported[spec.name] = str(exc)
+    streamed = [spec for spec in inventory.nodes if spec.name in sources]
+    return Plan(streamed, sources, unsupported)
+
+
+class LiveFleet:
+    """Everything that keeps the fleet model current. ``start()`` returns at once; nothing blocks."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        ssh: SshSettings | None = None,
+        hub_settings: HubSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.inventory = inventory
+        self.fleet = FleetModel(inventory, clock=clock)
+        self.pipeline = TelemetryPipeline(self.fleet)
+        self.plan = plan(inventory)
+        for name, source in self.plan.sources.items():
+            self.pipeline.set_parser(name, source.make_parser())
+            self.fleet.set_source(name, source.name, source.vendor)
+        self.hub = StreamHub(
+            self.plan.streamed,
+            argv_for=lambda spec: self.plan.sources[spec.name].stream_argv,
+            listener=self,
+            ssh=ssh,
+            settings=hub_settings,
+        )
+
+    def start(self) -> None:
+        raise_fd_limit()
+        for name, reason in self.plan.unsupported.items():
+            self.fleet.set_state(name, NodeState.COMMAND_FAILED, reason)
+        self.pipeline.start()
+        self.hub.start()
+
+    def stop(self) -> None:
+        self.hub.stop()
+        self.pipeline.stop()
+
+    # HubListener: called from transport threads.
+    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
+        self.fleet.set_state(node, state, error, fingerprint)
+
+    def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        self.pipeline.submit(node, lines, received_at)
+
+
+def poll_once(
+    inventory: Inventory,
+    ssh: SshSettings | None = None,
+    timeout_s: float = 20.0,
+    workers: int = 32,
+    clock: Callable[[], float] = time.time,
+) -> FleetModel:
+    """One reading from every node, in parallel; each node ends up/failed with its reason."""
+    ssh = ssh or SshSettings()
+    fleet = FleetModel(inventory, clock=clock)
+    chosen = plan(inventory)
+    jumps = JumpPool(ssh)
+
+    def one(spec: NodeSpec) -> None:
+        source = chosen.sources.get(spec.name)
+        if source is None:
+            fleet.set_state(spec.name, NodeState.COMMAND_FAILED, chosen.unsupported[spec.name])
+            return
+        fleet.set_source(spec.name, source.name, source.vendor)
+        try:
+            client = connect(resolve(spec, ssh), ssh, jump_pool=jumps)
+        except ConnectError as exc:
+            fleet.set_state(spec.name, exc.state, exc.message, exc.fingerprint)
+            return
+        try:
+            transport = client.get_transport()
+            key_print = fingerprint(transport.get_remote_server_key()) if transport else None
+            result = exec_once(client, source.once_argv, timeout_s)
+        except ConnectError as exc:
+            fleet.set_state(spec.name, exc.state, exc.message)
+            return
+        finally:
+            close_quietly(client)
+        stdout = result.stdout.decode("utf-8", "replace")
+        if result.exit_status != 0:
+            fleet.set_state(
+                spec.name,
+                NodeState.COMMAND_FAILED,
+                describe_exit(source.name, result.exit_status, result.stderr.decode("utf-8", "replace") or stdout),
+                key_print,
+            )
+            return
+        parser = source.make_parser()
+        parsed = [parser.parse_line(line) for line in stdout.splitlines() if line.strip()]
+        if not parsed:
+            fleet.set_state(spec.name, NodeState.COMMAND_FAILED, f"{source.name} printed nothing", key_print)
+            return
+        fleet.set_state(spec.name, NodeState.UP, None, key_print)
+        fleet.ingest(spec.name, parsed, clock())
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            list(pool.map(one, inventory.nodes))
+    finally:
+        jumps.close()
+    return fleet

@@ -1,0 +1,303 @@
+"""The live fleet: per-node state, latest samples and history, shared between threads.
+
+Writers are the transport (connection state) and the telemetry worker (samples); readers (the GUI timer,
+``poll``) take :class:`NodeView` snapshots of the nodes that changed since their last look. One lock
+guards it all; nothing slow ever runs under it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from console.core.history import AcceleratorHistory, Series
+from console.core.inventory import Inventory, NodeSpec
+from console.core.samples import (
+    LIVE_STATES,
+    AcceleratorSample,
+    NodeState,
+    NotAvailable,
+    ParsedLine,
+    Vendor,
+)
+
+# A node whose tool printed an unreadable line shows "parse error" for this long after the last one.
+PARSE_ERROR_HOLD_S: Final = 10.0
+# An accelerator that stops appearing in its node's stream is shown as stale after this long.
+ACCELERATOR_STALE_S: Final = 3.0
+HOT_TEMPERATURE_C: Final = 85.0
+
+
+@dataclass(frozen=True, slots=True)
+class AcceleratorView:
+    sample: AcceleratorSample
+    updated_at: float
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """An immutable picture of one node, safe to hand to another thread."""
+
+    name: str
+    spec: NodeSpec
+    state: NodeState
+    error: str | None
+    state_since: float
+    vendor: Vendor
+    telemetry_source: str | None
+    accelerators: tuple[AcceleratorView, ...]
+    last_sample_at: float | None
+    host_key_fingerprint: str | None
+    lines_parsed: int
+    lines_rejected: int
+    version: int
+
+    @property
+    def accelerator_count(self) -> int:
+        return len(self.accelerators)
+
+    def _readings(self, attribute: str) -> list[float]:
+        values = (getattr(view.sample, attribute) for view in self.accelerators)
+        return [value for value in values if not isinstance(value, NotAvailable)]
+
+    @property
+    def mean_utilization(self) -> float | None:
+        values = self._readings("utilization_pct")
+        return sum(values) / len(values) if values else None
+
+    @property
+    def max_utilization(self) -> float | None:
+        values = self._readings("utilization_pct")
+        return max(values) if values else None
+
+    @property
+    def max_temperature(self) -> float | None:
+        values = self._readings("temperature_c")
+        return max(values) if values else None
+
+    @property
+    def total_power(self) -> float | None:
+        values = self._readings("power_w")
+        return sum(values) if values else None
+
+    @property
+    def hot(self) -> bool:
+        hottest = self.max_temperature
+        return hottest is not None and hottest >= HOT_TEMPERATURE_C and self.state in LIVE_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
+    version: int
+    changed: tuple[NodeView, ...]
+    counts: dict[NodeState, int]
+
+
+@dataclass(slots=True)
+class _Node:
+    spec: NodeSpec
+    state: NodeState = NodeState.CONNECTING
+    error: str | None = None
+    state_since: float = 0.0
+    host_key_fingerprint: str | None = None
+    telemetry_source: str | None = None
+    vendor: Vendor = Vendor.AUTO
+    latest: dict[int, AcceleratorSample] = field(default_factory=dict)
+    updated_at: dict[int, float] = field(default_factory=dict)
+    history: dict[int, AcceleratorHistory] = field(default_factory=dict)
+    last_sample_at: float | None = None
+    parse_error: str | None = None
+    parse_error_at: float = 0.0
+    lines_parsed: int = 0
+    lines_rejected: int = 0
+    version: int = 0
+
+
+class LatencyRecorder:
+    """Keeps (console receive → model) and (node clock → model) delays, for the bench."""
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self.limit = limit
+        self.node_to_model: list[float] = []
+        self.receive_to_model: list[float] = []
+
+    def record(self, node_time: float | NotAvailable, received_at: float, stored_at: float) -> None:
+        if len(self.receive_to_model) >= self.limit:
+            return
+        self.receive_to_model.append(stored_at - received_at)
+        if not isinstance(node_time, NotAvailable):
+            self.node_to_model.append(stored_at - node_time)
+
+
+class FleetModel:
+    def __init__(self, inventory: Inventory, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Every node starts at version 1, so a reader's first snapshot (since 0) has them all.
+        self._version = 1
+        now = clock()
+        self._nodes: dict[str, _Node] = {
+            spec.name: _Node(spec=spec, state_since=now, vendor=spec.vendor, version=1) for spec in inventory.nodes
+        }
+        self.latency: LatencyRecorder | None = None
+
+    # --- writers ------------------------------------------------------------------------------------
+
+    def set_state(
+        self,
+        name: str,
+        state: NodeState,
+        error: str | None = None,
+        host_key_fingerprint: str | None = None,
+    ) -> None:
+        with self._lock:
+            node = self._nodes[name]
+            if node.state == state and node.error == error:
+                return
+            if node.state != state:
+                node.state_since = self._clock()
+            node.state = state
+            node.error = error
+            if state not in LIVE_STATES:
+                node.parse_error = None  # a new connection starts with a clean slate
+            if host_key_fingerprint is not None or state not in LIVE_STATES:
+                node.host_key_fingerprint = host_key_fingerprint
+            self._bump(node)
+
+    def set_source(self, name: str, source: str, vendor: Vendor) -> None:
+        with self._lock:
+            node = self._nodes[name]
+            node.telemetry_source = source
+            node.vendor = vendor
+            self._bump(node)
+
+    def ingest(self, name: str, parsed: Sequence[ParsedLine], received_at: float) -> None:
+        """Apply one batch of parsed lines from a node's stream."""
+        with self._lock:
+            node = self._nodes[name]
+            now = self._clock()
+            for line in parsed:
+                if line.sample is None:
+                    node.lines_rejected += 1
+                    node.parse_error = line.error
+                    node.parse_error_at = now
+                    continue
+                sample = line.sample
+                node.lines_parsed += 1
+                index = sample.index
+                node.latest[index] = sample
+                node.updated_at[index] = now
+                history = node.history.get(index)
+                if history is None:
+                    history = node.history[index] = AcceleratorHistory()
+                history.append(now, sample)
+                node.last_sample_at = now
+                if sample.count is not None and len(node.latest) > sample.count:
+                    # A GPU left the bus or the node was re-imaged with fewer: drop what is gone.
+                    for gone in [i for i in node.latest if i >= sample.count]:
+                        del node.latest[gone], node.updated_at[gone]
+                        node.history.pop(gone, None)
+                if self.latency is not None:
+                    self.latency.record(sample.node_time, received_at, now)
+            self._bump(node)
+
+    def expire(self) -> None:
+        """Clear parse errors whose hold time is over; called a few times a second by the worker."""
+        with self._lock:
+            now = self._clock()
+            for node in self._nodes.values():
+                if node.parse_error is not None and now - node.parse_error_at >= PARSE_ERROR_HOLD_S:
+                    node.parse_error = None
+                    self._bump(node)
+
+    def forget_samples(self, name: str) -> None:
+        """Drop a node's latest values (not its history): used when a one-shot read fails."""
+        with self._lock:
+            node = self._nodes[name]
+            node.latest.clear()
+            node.updated_at.clear()
+            self._bump(node)
+
+    def _bump(self, node: _Node) -> None:
+        self._version += 1
+        node.version = self._version
+
+    # --- readers ------------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._nodes)
+
+    def spec(self, name: str) -> NodeSpec:
+        return self._nodes[name].spec
+
+    def snapshot(self, since_version: int = 0) -> FleetSnapshot:
+        with self._lock:
+            now = self._clock()
+            changed = tuple(
+                self._view(node, now)
+                for node in self._nodes.values()
+                if node.version > since_version
+            )
+            counts: dict[NodeState, int] = {}
+            for node in self._nodes.values():
+                state = self._effective_state(node, now)
+                counts[state] = counts.get(state, 0) + 1
+            return FleetSnapshot(version=self._version, changed=changed, counts=counts)
+
+    def view(self, name: str) -> NodeView:
+        with self._lock:
+            return self._view(self._nodes[name], self._clock())
+
+    def views(self, names: Iterable[str] | None = None) -> list[NodeView]:
+        with self._lock:
+            now = self._clock()
+            chosen = self._nodes.values() if names is None else (self._nodes[n] for n in names)
+            return [self._view(node, now) for node in chosen]
+
+    def series(self, name: str, index: int, metric: str, since: float | None = None) -> Series | None:
+        with self._lock:
+            history = self._nodes[name].history.get(index)
+            return None if history is None else history.series(metric, since)
+
+    def history_bytes(self) -> int:
+        with self._lock:
+            return sum(h.nbytes for node in self._nodes.values() for h in node.history.values())
+
+    def _effective_state(self, node: _Node, now: float) -> NodeState:
+        if node.state == NodeState.UP and node.parse_error is not None:
+            return NodeState.PARSE_ERROR
+        return node.state
+
+    def _view(self, node: _Node, now: float) -> NodeView:
+        state = self._effective_state(node, now)
+        error = node.error
+        if state == NodeState.PARSE_ERROR:
+            error = f"unreadable output from {node.telemetry_source or 'the telemetry tool'}: {node.parse_error}"
+        accelerators = tuple(
+            AcceleratorView(
+                sample=node.latest[index],
+                updated_at=node.updated_at[index],
+                stale=now - node.updated_at[index] > ACCELERATOR_STALE_S,
+            )
+            for index in sorted(node.latest)
+        )
+        return NodeView(
+            name=node.spec.name,
+            spec=node.spec,
+            state=state,
+            error=error,
+            state_since=node.state_since,
+            vendor=node.vendor,
+            telemetry_source=node.telemetry_source,
+            accelerators=accelerators,
+            last_sample_at=node.last_sample_at,
+            host_key_fingerprint=node.host_key_fingerprint,
+            lines_parsed=node.lines_parsed,
+            lines_rejected=node.lines_rejected,
+            version=node.version,
+        )

@@ -1,0 +1,344 @@
+"""The fleet inventory: a TOML file of nodes, loaded and checked before anything connects.
+
+A bad file is refused as a whole with :class:`InventoryError`, whose message names the file, the line
+and node where it can, and the problem — a half-loaded fleet would hide nodes from the operator.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from console.core.samples import Vendor
+
+NODE_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+_DEFAULT_KEYS: Final = {
+    "user": str,
+    "identity_file": str,
+    "known_hosts": str,
+    "port": int,
+    "proxy_jump": str,
+    "connect_timeout_s": float,
+}
+_NODE_KEYS: Final = {
+    "name": str,
+    "host": str,
+    "port": int,
+    "user": str,
+    "identity_file": str,
+    "known_hosts": str,
+    "vendor": str,
+    "rack": str,
+    "slot": int,
+    "tenant": str,
+    "proxy_jump": str,
+    "bmc": dict,
+    "slurm_name": str,
+}
+_BMC_KEYS: Final = {"url": str, "user": str, "password_env": str, "ca_file": str, "verify_tls": bool}
+_TOP_KEYS: Final = {"defaults": dict, "node": list}
+_TYPE_WORDS: Final = {
+    str: "a string", int: "a whole number", float: "a number", dict: "a table", bool: "true or false",
+    list: "a list of tables",
+}
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be used. ``str()`` is the message for the operator."""
+
+    def __init__(self, path: Path, problem: str, line: int | None = None, node: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.line = line
+        self.node = node
+        where = f"{path}:{line}" if line else str(path)
+        who = f" node {node!r}:" if node else ""
+        super().__init__(f"{where}:{who} {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class BmcSpec:
+    url: str
+    user: str | None = None
+    password_env: str | None = None
+    ca_file: Path | None = None
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    name: str
+    host: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: Path | None = None
+    known_hosts: Path | None = None
+    proxy_jump: str | None = None
+    vendor: Vendor = Vendor.AUTO
+    rack: str | None = None
+    slot: int | None = None
+    tenant: str | None = None
+    bmc: BmcSpec | None = None
+    slurm_name: str | None = None
+    connect_timeout_s: float = 10.0
+    line: int | None = None
+
+    @property
+    def scheduler_name(self) -> str:
+        return self.slurm_name or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    path: Path
+    nodes: tuple[NodeSpec, ...] = field(default=())
+
+    def node(self, name: str) -> NodeSpec:
+        for spec in self.nodes:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(path, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InventoryError(path, f"cannot read: {exc.strerror}") from None
+    return parse_inventory(text, path)
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_of_decode_error(exc)
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)$", "", str(exc))
+        raise InventoryError(path, f"TOML syntax error: {problem}", line=line) from None
+    locator = _Locator(text)
+    base = path.parent
+
+    for key, value in data.items():
+        if key not in _TOP_KEYS:
+            raise InventoryError(path, _unknown_key(key, _TOP_KEYS), line=locator.table_line(key))
+        if not isinstance(value, _TOP_KEYS[key]):
+            hint = " (write [[node]] for each node)" if key == "node" else ""
+            raise InventoryError(
+                path, f"{key!r} must be {_TYPE_WORDS[_TOP_KEYS[key]]}{hint}", line=locator.table_line(key)
+            )
+
+    defaults: dict[str, Any] = data.get("defaults", {})
+    _check_keys(path, defaults, _DEFAULT_KEYS, lambda key: locator.key_line_in_table("defaults", key), None)
+
+    raw_nodes: list[Any] = data.get("node", [])
+    if not raw_nodes:
+        raise InventoryError(path, "no nodes: add at least one [[node]] table with name and host")
+
+    nodes: list[NodeSpec] = []
+    seen: dict[str, int | None] = {}
+    for position, raw in enumerate(raw_nodes):
+        node_line = locator.node_line(position)
+        if not isinstance(raw, dict):
+            raise InventoryError(path, f"node #{position + 1} must be a table", line=node_line)
+        label = raw.get("name") if isinstance(raw.get("name"), str) else f"#{position + 1}"
+
+        def key_line(key: str, position: int = position) -> int | None:
+            return locator.key_line_in_node(position, key)
+
+        _check_keys(path, raw, _NODE_KEYS, key_line, label)
+        for required in ("name", "host"):
+            if required not in raw:
+                raise InventoryError(path, f"missing required key {required!r}", line=node_line, node=label)
+        name: str = raw["name"]
+        if not NODE_NAME_RE.match(name):
+            raise InventoryError(
+                path,
+                "name must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                line=key_line("name"),
+                node=name,
+            )
+        if name in seen:
+            first = seen[name]
+            where = f" (first defined at line {first})" if first else ""
+            raise InventoryError(path, f"duplicate node name{where}", line=node_line, node=name)
+        seen[name] = node_line
+        if not raw["host"].strip():
+            raise InventoryError(path, "host is empty", line=key_line("host"), node=name)
+
+        vendor_text = raw.get("vendor", "auto")
+        try:
+            vendor = Vendor(vendor_text)
+        except ValueError:
+            choices = ", ".join(v.value for v in Vendor)
+            raise InventoryError(
+                path, f"vendor {vendor_text!r} is not one of {choices}", line=key_line("vendor"), node=name
+            ) from None
+
+        port = raw.get("port", defaults.get("port"))
+        if port is not None and not 1 <= port <= 65535:
+            raise InventoryError(path, f"port {port} is not in 1..65535", line=key_line("port"), node=name)
+
+        nodes.append(
+            NodeSpec(
+                name=name,
+                host=raw["host"].strip(),
+                port=port,
+                user=raw.get("user", defaults.get("user")),
+                identity_file=_path(raw.get("identity_file", defaults.get("identity_file")), base),
+                known_hosts=_path(raw.get("known_hosts", defaults.get("known_hosts")), base),
+                proxy_jump=raw.get("proxy_jump", defaults.get("proxy_jump")),
+                vendor=vendor,
+                rack=raw.get("rack"),
+                slot=raw.get("slot"),
+                tenant=raw.get("tenant"),
+                bmc=_bmc(path, raw.get("bmc"), base, key_line("bmc"), name),
+                slurm_name=raw.get("slurm_name"),
+                connect_timeout_s=float(defaults.get("connect_timeout_s", 10.0)),
+                line=node_line,
+            )
+        )
+    return Inventory(path=path, nodes=tuple(nodes))
+
+
+def _bmc(path: Path, raw: Mapping[str, Any] | None, base: Path, line: int | None, node: str) -> BmcSpec | None:
+    if raw is None:
+        return None
+    if "password" in raw:
+        raise InventoryError(
+            path,
+            "bmc.password is not allowed in the inventory: name an environment variable with password_env",
+            line=line,
+            node=node,
+        )
+    _check_keys(path, raw, _BMC_KEYS, lambda _key: line, node, prefix="bmc.")
+    if "url" not in raw:
+        raise InventoryError(path, "bmc needs a url", line=line, node=node)
+    if not str(raw["url"]).startswith(("https://", "http://")):
+        raise InventoryError(path, f"bmc.url {raw['url']!r} must start with https://", line=line, node=node)
+    return BmcSpec(
+        url=raw["url"],
+        user=raw.get("user"),
+        password_env=raw.get("password_env"),
+        ca_file=_path(raw.get("ca_file"), base),
+        verify_tls=raw.get("verify_tls", True),
+    )
+
+
+def _check_keys(
+    path: Path,
+    table: Mapping[str, Any],
+    allowed: Mapping[str, type],
+    line_of: Any,
+    node: str | None,
+    prefix: str = "",
+) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise InventoryError(path, _unknown_key(prefix + key, allowed, prefix), line=line_of(key), node=node)
+        expected = allowed[key]
+        ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise InventoryError(
+                path,
+                f"{prefix}{key} must be {_TYPE_WORDS[expected]}, not {_describe(value)}",
+                line=line_of(key),
+                node=node,
+            )
+
+
+def _unknown_key(key: str, allowed: Mapping[str, type], prefix: str = "") -> str:
+    names = [prefix + name for name in allowed]
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(names)})"
+    return f"unknown key {key!r}{hint}"
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    if value is None:
+        return None
+    expanded = Path(value).expanduser()
+    return expanded if expanded.is_absolute() else base / expanded
+
+
+def _line_of_decode_error(exc: tomllib.TOMLDecodeError) -> int | None:
+    lineno = getattr(exc, "lineno", None)  # Python 3.14+
+    if isinstance(lineno, int):
+        return lineno
+    match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+    return int(match.group(1)) if match else None
+
+
+class _Locator:
+    """Finds the source line of a table or key, for messages; tomllib keeps no positions."""
+
+    _HEADER_RE: Final = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers: list[tuple[int, str, bool]] = []  # (line number, name, is array-of-tables)
+        for number, line in enumerate(self.lines, start=1):
+            match = self._HEADER_RE.match(line)
+            if match:
+                self.headers.append((number, match.group(1).strip(), line.lstrip().startswith("[[")))
+
+    def table_line(self, name: str) -> int | None:
+        for number, header, _ in self.headers:
+            if header == name or header.startswith(name + "."):
+                return number
+        for number, line in enumerate(self.lines, start=1):
+            if re.match(rf"^\s*{re.escape(name)}\s*=", line):
+                return number
+        return None
+
+    def node_line(self, position: int) -> int | None:
+        starts = [number for number, header, array in self.headers if array and header == "node"]
+        return starts[position] if position < len(starts) else None
+
+    def _block(self, start: int | None) -> range:
+        if start is None:
+            return range(0)
+        following = [number for number, _, _ in self.headers if number > start]
+        end = following[0] if following else len(self.lines) + 1
+        return range(start + 1, end)
+
+    def _key_in(self, block: range, key: str) -> int | None:
+        pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        for number in block:
+            if pattern.match(self.lines[number - 1]):
+                return number
+        return block.start - 1 if len(block) else None
+
+    def key_line_in_node(self, position: int, key: str) -> int | None:
+        start = self.node_line(position)
+        return self._key_in(self._block(start), key) if start else None
+
+    def key_line_in_table(self, table: str, key: str) -> int | None:
+        start = self.table_line(table)
+        return self._key_in(self._block(start), key) if start else None

@@ -1,0 +1,188 @@
+"""``nvidia-smi --query-gpu=… --format=csv[,noheader][,nounits]`` → :class:`AcceleratorSample`.
+
+The console streams ``STREAM_FIELDS`` with ``noheader,nounits`` once a second; recorded outputs with a
+header and units (``utilization.gpu [%]`` / ``100 %``) parse through :func:`parse_document`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from console.core.parsers.common import FieldError, excerpt, not_available, parse_number, parse_text
+from console.core.samples import NA, AcceleratorSample, NotAvailable, ParsedLine, Vendor
+
+# Field names as nvidia-smi --help-query-gpu lists them. Every one exists since at least driver 410, so
+# the stream works on old nodes too (nvidia-smi refuses the whole query if one field is unknown).
+STREAM_FIELDS: Final[tuple[str, ...]] = (
+    "timestamp",
+    "count",
+    "index",
+    "uuid",
+    "name",
+    "pci.bus_id",
+    "utilization.gpu",
+    "memory.used",
+    "memory.total",
+    "temperature.gpu",
+    "power.draw",
+    "power.limit",
+    "clocks.sm",
+    "fan.speed",
+    "pstate",
+)
+
+# nvidia-smi accepts several names for some fields and prints the long one in headers.
+_ALIASES: Final = {
+    "clocks.current.sm": "clocks.sm",
+    "gpu_name": "name",
+    "gpu_uuid": "uuid",
+    "gpu_bus_id": "pci.bus_id",
+}
+
+STREAM_INTERVAL_MS: Final = 1000
+
+
+def stream_argv(interval_ms: int = STREAM_INTERVAL_MS, fields: Sequence[str] = STREAM_FIELDS) -> list[str]:
+    """The argv of the long-lived telemetry command (to be quoted with ``shlex.join``)."""
+    return [
+        "nvidia-smi",
+        "--query-gpu=" + ",".join(fields),
+        "--format=csv,noheader,nounits",
+        "-lms",
+        str(interval_ms),
+    ]
+
+
+def once_argv(fields: Sequence[str] = STREAM_FIELDS) -> list[str]:
+    """One reading of every GPU, then exit: what ``poll --once`` runs."""
+    return ["nvidia-smi", "--query-gpu=" + ",".join(fields), "--format=csv,noheader,nounits"]
+
+
+def canonical_field(header: str) -> str:
+    """``"clocks.current.sm [MHz]"`` → ``"clocks.sm"``."""
+    name = header.strip().split(" [", 1)[0].strip()
+    return _ALIASES.get(name, name)
+
+
+def parse_timestamp(token: str, field: str) -> float | NotAvailable:
+    """``2026/07/14 08:12:53.353`` (the node's local time) → epoch seconds."""
+    missing = not_available(token)
+    if missing is not None:
+        return missing
+    text = token.strip()
+    try:
+        date_part, time_part = text.split(" ")
+        year, month, day = (int(p) for p in date_part.split("/"))
+        hms, _, fraction = time_part.partition(".")
+        hour, minute, second = (int(p) for p in hms.split(":"))
+        whole = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
+        return whole + (float("0." + fraction) if fraction else 0.0)
+    except (ValueError, OverflowError):
+        raise FieldError(f"{field}: {excerpt(text)!r} is not a timestamp") from None
+
+
+def _integer(token: str, field: str) -> int | None:
+    value = parse_number(token, field)
+    if isinstance(value, NotAvailable):
+        return None
+    if value != int(value) or value < 0 or value > 1_000_000:
+        raise FieldError(f"{field}: {excerpt(token.strip())!r} is not a small whole number")
+    return int(value)
+
+
+# field → (sample attribute, converter)
+_Converter = Callable[[str, str], Any]
+_FIELD_MAP: Final[dict[str, tuple[str, _Converter]]] = {
+    "timestamp": ("node_time", parse_timestamp),
+    "count": ("count", _integer),
+    "index": ("index", _integer),
+    "uuid": ("uuid", lambda token, _field: parse_text(token)),
+    "name": ("model", lambda token, _field: parse_text(token)),
+    "pci.bus_id": ("pci_bus_id", lambda token, _field: parse_text(token)),
+    "utilization.gpu": ("utilization_pct", parse_number),
+    "memory.used": ("memory_used_mib", parse_number),
+    "memory.total": ("memory_total_mib", parse_number),
+    "temperature.gpu": ("temperature_c", parse_number),
+    "power.draw": ("power_w", parse_number),
+    "power.limit": ("power_limit_w", parse_number),
+    "clocks.sm": ("sm_clock_mhz", parse_number),
+    "fan.speed": ("fan_pct", parse_number),
+    "pstate": ("pstate", lambda token, _field: parse_text(token)),
+}
+
+# What nvidia-smi prints on stdout instead of CSV when it cannot talk to the driver or a GPU.
+_TOOL_COMPLAINTS: Final = (
+    "nvidia-smi has failed",
+    "no devices were found",
+    "unable to determine the device handle",
+    "is not a valid field to query",
+    "failed to initialize nvml",
+    "driver/library version mismatch",
+    "gpu is lost",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NvidiaCsvParser:
+    """Parses lines of one ``--query-gpu`` field list. Never raises on input: errors come back in words."""
+
+    fields: tuple[str, ...] = STREAM_FIELDS
+
+    def __post_init__(self) -> None:
+        if "index" not in self.fields:
+            raise ValueError("the field list must include 'index'")
+
+    def parse_line(self, line: str) -> ParsedLine:
+        stripped = line.strip()
+        if not stripped:
+            return ParsedLine(error="empty line")
+        tokens = stripped.split(",")
+        if len(tokens) != len(self.fields):
+            lowered = stripped.lower()
+            if any(complaint in lowered for complaint in _TOOL_COMPLAINTS):
+                return ParsedLine(error=f"nvidia-smi: {excerpt(stripped)}")
+            return ParsedLine(
+                error=(
+                    f"expected {len(self.fields)} comma-separated fields, got {len(tokens)} "
+                    f"(truncated or foreign line?): {excerpt(stripped)!r}"
+                )
+            )
+        values: dict[str, Any] = {}
+        try:
+            for field, token in zip(self.fields, tokens, strict=True):
+                mapped = _FIELD_MAP.get(canonical_field(field))
+                if mapped is None:
+                    continue
+                attribute, convert = mapped
+                values[attribute] = convert(token, field)
+        except FieldError as exc:
+            return ParsedLine(error=f"{exc} in line {excerpt(stripped)!r}")
+        if values.get("index") is None:
+            return ParsedLine(error=f"no GPU index in line {excerpt(stripped)!r}")
+        return ParsedLine(sample=AcceleratorSample(vendor=Vendor.NVIDIA, **values))
+
+
+def parse_document(text: str, fields: Sequence[str] | None = None) -> list[ParsedLine]:
+    """A whole ``--format=csv`` output. With ``fields=None`` the first line is the header."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if fields is None:
+        if not lines:
+            return []
+        header, *lines = lines
+        fields = [canonical_field(name) for name in header.split(",")]
+    parser = NvidiaCsvParser(tuple(canonical_field(name) for name in fields))
+    return [parser.parse_line(line) for line in lines]
+
+
+__all__ = [
+    "NA",
+    "STREAM_FIELDS",
+    "NvidiaCsvParser",
+    "canonical_field",
+    "once_argv",
+    "parse_document",
+    "stream_argv",
+]

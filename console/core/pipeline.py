@@ -1,0 +1,83 @@
+"""The telemetry worker: lines from the transport's reader thread → parsed samples → the fleet model.
+
+One thread, fed by a queue, so parsing never runs on the reader thread (which must keep draining every
+channel) nor on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from typing import Final
+
+from console.core.fleet import FleetModel
+from console.core.parsers.common import excerpt
+from console.core.samples import ParsedLine
+from console.core.telemetry import LineParser
+
+EXPIRE_EVERY_S: Final = 0.5
+_STOP: Final = object()
+
+
+class TelemetryPipeline:
+    def __init__(self, fleet: FleetModel, name: str = "telemetry-parser") -> None:
+        self.fleet = fleet
+        self._parsers: dict[str, LineParser] = {}
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+
+    def set_parser(self, node: str, parser: LineParser) -> None:
+        self._parsers[node] = parser
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout=5)
+
+    def submit(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        """Called from the reader thread; never blocks."""
+        with self._pending_lock:
+            self._pending += 1
+            self._idle.clear()
+        self._queue.put((node, lines, received_at))
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """For tests and ``poll``: wait until everything submitted so far is in the model."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=EXPIRE_EVERY_S)
+            except queue.Empty:
+                self.fleet.expire()
+                continue
+            if item is _STOP:
+                return
+            node, lines, received_at = item  # type: ignore[misc]
+            self._apply(node, lines, received_at)
+            with self._pending_lock:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.set()
+
+    def _apply(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        parser = self._parsers.get(node)
+        if parser is None:
+            return
+        parsed: list[ParsedLine] = []
+        for line in lines:
+            try:
+                parsed.append(parser.parse_line(line))
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the fleet's telemetry
+                parsed.append(ParsedLine(error=f"parser failed ({type(exc).__name__}) on {excerpt(line)!r}"))
+        self.fleet.ingest(node, parsed, received_at)
+

@@ -1,0 +1,75 @@
+"""``poll`` output: the JSON record per node (a public contract: add fields, never rename) and a text table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from console.core.fleet import NodeView
+from console.core.samples import LIVE_STATES, AcceleratorSample, as_json
+
+
+def iso_utc(when: float) -> str:
+    stamp = dt.datetime.fromtimestamp(when, dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def accelerator_record(sample: AcceleratorSample) -> dict[str, Any]:
+    return {
+        "index": sample.index,
+        "vendor": sample.vendor.value,
+        "model": as_json(sample.model),
+        "uuid": as_json(sample.uuid),
+        "utilization_pct": as_json(sample.utilization_pct),
+        "memory_used_mib": as_json(sample.memory_used_mib),
+        "memory_total_mib": as_json(sample.memory_total_mib),
+        "temperature_c": as_json(sample.temperature_c),
+        "power_w": as_json(sample.power_w),
+        "power_limit_w": as_json(sample.power_limit_w),
+        # Added beside the contract's first fields:
+        "pci_bus_id": as_json(sample.pci_bus_id),
+        "sm_clock_mhz": as_json(sample.sm_clock_mhz),
+        "fan_pct": as_json(sample.fan_pct),
+        "pstate": as_json(sample.pstate),
+    }
+
+
+def node_record(view: NodeView, now: float) -> dict[str, Any]:
+    """One line of ``poll --json``. Accelerators are listed only while the node's figures are current."""
+    live = view.state in LIVE_STATES
+    return {
+        "node": view.name,
+        "state": view.state.value,
+        "error": view.error,
+        "time": iso_utc(view.last_sample_at if live and view.last_sample_at else now),
+        "accelerators": [accelerator_record(a.sample) for a in view.accelerators] if live else [],
+        # Added beside the contract's first fields:
+        "source": view.telemetry_source,
+        "rack": view.spec.rack,
+        "tenant": view.spec.tenant,
+    }
+
+
+def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def text_table(views: list[NodeView]) -> str:
+    rows = [("NODE", "STATE", "GPUS", "UTIL avg/max", "TEMP max", "POWER", "ERROR")]
+    for view in views:
+        rows.append(
+            (
+                view.name,
+                view.state.value,
+                str(view.accelerator_count),
+                f"{_num(view.mean_utilization, '%')}/{_num(view.max_utilization, '%')}",
+                _num(view.max_temperature, "°C"),
+                _num(view.total_power, " W"),
+                view.error or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    )

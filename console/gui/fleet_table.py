@@ -1,0 +1,261 @@
+"""The fleet table: a thin model over :class:`NodeView` rows, and the filter/sort proxy in front of it."""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any, Final
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QFont
+
+from console.core.fleet import NodeView
+from console.core.samples import LIVE_STATES, NodeState
+from console.gui.style import row_background, row_foreground, state_icon
+
+SORT_ROLE: Final = Qt.ItemDataRole.UserRole + 1
+NODE_NAME_ROLE: Final = Qt.ItemDataRole.UserRole + 2
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class Column(enum.IntEnum):
+    NODE = 0
+    STATE = 1
+    VENDOR = 2
+    ACCELERATORS = 3
+    UTIL_MEAN = 4
+    UTIL_MAX = 5
+    TEMP_MAX = 6
+    POWER = 7
+    TENANT = 8
+    RACK = 9
+    ISSUE = 10
+
+
+HEADERS: Final = {
+    Column.NODE: "Node",
+    Column.STATE: "State",
+    Column.VENDOR: "Vendor",
+    Column.ACCELERATORS: "Accel.",
+    Column.UTIL_MEAN: "Util avg",
+    Column.UTIL_MAX: "Util max",
+    Column.TEMP_MAX: "Temp max",
+    Column.POWER: "Power",
+    Column.TENANT: "Tenant",
+    Column.RACK: "Rack / U",
+    Column.ISSUE: "Issue",
+}
+NUMERIC: Final = {Column.ACCELERATORS, Column.UTIL_MEAN, Column.UTIL_MAX, Column.TEMP_MAX, Column.POWER}
+# Sort order of states: the ones that need a person first.
+STATE_RANK: Final = {
+    NodeState.HOST_KEY_CHANGED: 0,
+    NodeState.HOST_KEY_UNKNOWN: 1,
+    NodeState.AUTH_FAILED: 2,
+    NodeState.UNREACHABLE: 3,
+    NodeState.COMMAND_FAILED: 4,
+    NodeState.PARSE_ERROR: 5,
+    NodeState.STALE: 6,
+    NodeState.CONNECTING: 7,
+    NodeState.UP: 8,
+}
+
+
+def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _power(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 1000:.2f} kW" if value >= 1000 else f"{value:.0f} W"
+
+
+class FleetTableModel(QAbstractTableModel):
+    def __init__(self, views: list[NodeView]) -> None:
+        super().__init__()
+        self._rows: list[NodeView] = list(views)
+        self._row_of = {view.name: i for i, view in enumerate(self._rows)}
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    # --- updates (GUI thread) ----------------------------------------------------------------------------
+
+    def apply(self, changed: tuple[NodeView, ...] | list[NodeView]) -> None:
+        """Replace the rows that changed; one dataChanged per contiguous block keeps repaints cheap."""
+        rows = []
+        for view in changed:
+            row = self._row_of.get(view.name)
+            if row is not None:
+                self._rows[row] = view
+                rows.append(row)
+        if not rows:
+            return
+        rows.sort()
+        last_column = len(Column) - 1
+        start = prev = rows[0]
+        for row in rows[1:] + [None]:
+            if row is not None and row == prev + 1:
+                prev = row
+                continue
+            self.dataChanged.emit(self.index(start, 0), self.index(prev, last_column))
+            if row is not None:
+                start = prev = row
+
+    def view_at(self, row: int) -> NodeView:
+        return self._rows[row]
+
+    def row_of(self, name: str) -> int | None:
+        return self._row_of.get(name)
+
+    def views(self) -> list[NodeView]:
+        return list(self._rows)
+
+    # --- Qt model ----------------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[Column(section)]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        view = self._rows[index.row()]
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(view, column)
+        if role == SORT_ROLE:
+            return self._sort_key(view, column)
+        if role == NODE_NAME_ROLE:
+            return view.name
+        if role == Qt.ItemDataRole.DecorationRole and column == Column.STATE:
+            return state_icon(view.state)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return row_background(view.state, view.hot)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return row_foreground(view.state, view.hot)
+        if role == Qt.ItemDataRole.FontRole and (
+            (column == Column.TEMP_MAX and view.hot) or (column == Column.STATE and view.state not in LIVE_STATES)
+        ):
+            return self._bold
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(view)
+        return None
+
+    @staticmethod
+    def _live(view: NodeView) -> bool:
+        return view.state in LIVE_STATES or view.state == NodeState.STALE
+
+    def _display(self, view: NodeView, column: Column) -> str:
+        live = self._live(view)
+        match column:
+            case Column.NODE:
+                return view.name
+            case Column.STATE:
+                return view.state.value
+            case Column.VENDOR:
+                return view.vendor.value
+            case Column.ACCELERATORS:
+                return str(view.accelerator_count) if view.accelerators else "–"
+            case Column.UTIL_MEAN:
+                return _fmt(view.mean_utilization, " %") if live else "–"
+            case Column.UTIL_MAX:
+                return _fmt(view.max_utilization, " %") if live else "–"
+            case Column.TEMP_MAX:
+                return _fmt(view.max_temperature, " °C") if live else "–"
+            case Column.POWER:
+                return _power(view.total_power) if live else "–"
+            case Column.TENANT:
+                return view.spec.tenant or ""
+            case Column.RACK:
+                rack = view.spec.rack or ""
+                return f"{rack} / U{view.spec.slot}" if view.spec.slot is not None else rack
+            case Column.ISSUE:
+                return (view.error or "").split("\n", 1)[0]
+        return ""
+
+    def _sort_key(self, view: NodeView, column: Column) -> Any:
+        live = self._live(view)
+        missing = -1.0
+        match column:
+            case Column.STATE:
+                return STATE_RANK[view.state]
+            case Column.ACCELERATORS:
+                return view.accelerator_count
+            case Column.UTIL_MEAN:
+                return view.mean_utilization if live and view.mean_utilization is not None else missing
+            case Column.UTIL_MAX:
+                return view.max_utilization if live and view.max_utilization is not None else missing
+            case Column.TEMP_MAX:
+                return view.max_temperature if live and view.max_temperature is not None else missing
+            case Column.POWER:
+                return view.total_power if live and view.total_power is not None else missing
+            case Column.RACK:
+                return f"{view.spec.rack or ''}/{view.spec.slot or 0:03d}"
+        return self._display(view, column).lower()
+
+    @staticmethod
+    def _tooltip(view: NodeView) -> str:
+        since = time.strftime("%H:%M:%S", time.localtime(view.state_since))
+        text = f"{view.name}: {view.state.value} since {since}"
+        if view.error:
+            text += f"\n{view.error}"
+        return text
+
+
+class FleetFilterProxy(QSortFilterProxyModel):
+    """Filters on every word typed (all must match somewhere in the row); "problems only" hides healthy rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._words: list[str] = []
+        self.problems_only = False
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_filter_text(self, text: str) -> None:
+        self._words = text.lower().split()
+        self.invalidateRowsFilter()
+
+    def set_problems_only(self, enabled: bool) -> None:
+        self.problems_only = enabled
+        self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:  # noqa: N802
+        model = self.sourceModel()
+        assert isinstance(model, FleetTableModel)
+        view = model.view_at(source_row)
+        if self.problems_only and view.state == NodeState.UP and not view.hot:
+            return False
+        if not self._words:
+            return True
+        haystack = " ".join(
+            (
+                view.name,
+                view.state.value,
+                view.vendor.value,
+                view.spec.tenant or "",
+                view.spec.rack or "",
+                view.spec.host,
+                view.error or "",
+                "hot" if view.hot else "",
+            )
+        ).lower()
+        return all(word in haystack for word in self._words)

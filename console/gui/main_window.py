@@ -1,0 +1,297 @@
+"""The main window: fleet table, filter, node panel, status bar; and ``run_gui`` which starts it.
+
+Data flow: a :class:`SnapshotWorker` in its own QThread takes snapshots of the fleet model on a timer and
+sends them to the window through a queued signal; the window only applies them. Nothing on the GUI
+thread touches the network, and the table repaints only rows that changed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Final
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.app import LiveFleet
+from console.core.fleet import FleetModel, FleetSnapshot
+from console.core.samples import NodeState
+from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
+from console.gui.node_panel import NodePanel
+from console.gui.style import STATE_COLOURS
+
+SNAPSHOT_INTERVAL_MS: Final = 250
+PLOT_INTERVAL_MS: Final = 1000
+
+
+class SnapshotWorker(QObject):
+    """Lives in a worker thread; turns the fleet model into snapshots of what changed."""
+
+    snapshot = Signal(object)
+
+    def __init__(self, fleet: FleetModel, interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.interval_ms = interval_ms
+        self._version = 0
+        self._timer: QTimer | None = None
+
+    @Slot()
+    def start(self) -> None:
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.interval_ms)
+        self._timer.timeout.connect(self.take)
+        self._timer.start()
+        self.take()
+
+    @Slot()
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+
+    @Slot()
+    def take(self) -> None:
+        snap = self.fleet.snapshot(self._version)
+        self._version = snap.version
+        self.snapshot.emit(snap)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, fleet: FleetModel, title_suffix: str = "") -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.setWindowTitle(f"Fleet Console{title_suffix}")
+        self.resize(1600, 940)
+        self.snapshots_applied = 0
+        self.last_apply_ms = 0.0
+
+        self.model = FleetTableModel(fleet.views())
+        self.proxy = FleetFilterProxy()
+        self.proxy.setSourceModel(self.model)
+
+        self.filter = QLineEdit()
+        self.filter.setObjectName("fleet-filter")
+        self.filter.setPlaceholderText("Filter: node, state, rack, tenant, 'hot'…  (Ctrl+F)")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.set_filter_text)
+        self.filter.returnPressed.connect(self._focus_table)
+        self.problems = QCheckBox("Problems only")
+        self.problems.setToolTip("Hide nodes that are up and not hot (Ctrl+P)")
+        self.problems.toggled.connect(self.proxy.set_problems_only)
+        self.shown = QLabel("")
+        self.shown.setStyleSheet("color:#555")
+
+        self.table = QTableView()
+        self.table.setObjectName("fleet-table")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(Column.NODE, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in {
+            Column.NODE: 110, Column.STATE: 130, Column.VENDOR: 60, Column.ACCELERATORS: 50,
+            Column.UTIL_MEAN: 70, Column.UTIL_MAX: 70, Column.TEMP_MAX: 75, Column.POWER: 75,
+            Column.TENANT: 110, Column.RACK: 80,
+        }.items():
+            header.resizeSection(column, width)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+
+        self.panel = NodePanel(fleet)
+
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.problems)
+        top.addWidget(self.shown)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 6, 0, 6)
+        left_layout.addLayout(top)
+        left_layout.addWidget(self.table)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.panel)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 4)
+        splitter.setSizes([880, 720])
+        self.setCentralWidget(splitter)
+
+        self.state_labels: dict[NodeState, QLabel] = {}
+        self.hot_label = QLabel("")
+        for state in NodeState:
+            label = QLabel("")
+            label.setObjectName(f"count-{state.name.lower()}")
+            self.state_labels[state] = label
+            self.statusBar().addWidget(label)
+        self.statusBar().addWidget(self.hot_label)
+        self.total_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.total_label)
+
+        self._add_shortcuts()
+        self.plot_timer = QTimer(self)
+        self.plot_timer.setInterval(PLOT_INTERVAL_MS)
+        self.plot_timer.timeout.connect(self.panel.refresh_plots)
+        self.plot_timer.start()
+        self._update_counts({})
+
+    # --- keyboard --------------------------------------------------------------------------------------------
+
+    def _add_shortcuts(self) -> None:
+        find = QAction("Find", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self._focus_filter)
+        problems = QAction("Problems only", self)
+        problems.setShortcut(QKeySequence("Ctrl+P"))
+        problems.triggered.connect(self.problems.toggle)
+        clear = QAction("Clear filter", self)
+        clear.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        clear.triggered.connect(self._clear_filter)
+        for action in (find, problems, clear):
+            self.addAction(action)
+
+    def _focus_filter(self) -> None:
+        self.filter.setFocus()
+        self.filter.selectAll()
+
+    def _clear_filter(self) -> None:
+        self.filter.clear()
+        self._focus_table()
+
+    def _focus_table(self) -> None:
+        self.table.setFocus()
+        if not self.table.currentIndex().isValid() and self.proxy.rowCount() > 0:
+            self.table.setCurrentIndex(self.proxy.index(0, 0))
+
+    # --- data ----------------------------------------------------------------------------------------------
+
+    @Slot(object)
+    def apply_snapshot(self, snap: FleetSnapshot) -> None:
+        started = time.perf_counter()
+        self.model.apply(snap.changed)
+        current = self.panel.view
+        if current is not None:
+            for view in snap.changed:
+                if view.name == current.name:
+                    self.panel.show_view(view)
+                    break
+        self._update_counts(snap.counts)
+        self.snapshots_applied += 1
+        self.last_apply_ms = (time.perf_counter() - started) * 1000
+
+    def _update_counts(self, counts: dict[NodeState, int]) -> None:
+        for state, label in self.state_labels.items():
+            count = counts.get(state, 0)
+            if count or state in (NodeState.UP, NodeState.UNREACHABLE, NodeState.STALE):
+                colour = STATE_COLOURS[state][0]
+                label.setText(f"<span style='color:{colour}'>●</span> {state.value}: <b>{count}</b>")
+                label.show()
+            else:
+                label.hide()
+        views = self.model.views()
+        hot = sum(1 for v in views if v.hot)
+        self.hot_label.setText(f"<span style='color:#c62828'>▲</span> hot: <b>{hot}</b>" if hot else "")
+        accelerators = sum(v.accelerator_count for v in views)
+        self.total_label.setText(f"{len(views)} nodes · {accelerators} accelerators")
+        self.shown.setText(f"{self.proxy.rowCount()} of {len(views)} shown")
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            self.panel.show_view(None)
+            return
+        name = self.proxy.data(current, NODE_NAME_ROLE)
+        self.panel.show_view(self.fleet.view(name))
+        self.panel.refresh_plots()
+
+    def select_node(self, name: str) -> bool:
+        row = self.model.row_of(name)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            return False
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.table.scrollTo(index)
+        return True
+
+
+class ConsoleSession:
+    """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
+
+    def __init__(self, live: LiveFleet, interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
+        self.live = live
+        self.window = MainWindow(live.fleet, title_suffix=f" — {live.inventory.path.name}")
+        self.thread = QThread()
+        self.thread.setObjectName("snapshot-thread")
+        self.worker = SnapshotWorker(live.fleet, interval_ms)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.start)
+        self.worker.snapshot.connect(self.window.apply_snapshot, Qt.ConnectionType.QueuedConnection)
+
+    def start(self) -> None:
+        self.live.start()
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread.isRunning():
+            # The worker's timer lives in the worker thread: stop it there, then end the thread's loop.
+            QTimer.singleShot(0, self.worker, self.worker.stop)
+            self.thread.quit()
+            self.thread.wait(5000)
+        self.live.stop()
+
+
+def run_gui(live: LiveFleet, screenshot: Path | None = None, after_s: float = 5.0, select: str | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Fleet Console")
+    session = ConsoleSession(live)
+    session.start()
+    window = session.window
+    window.show()
+
+    def choose() -> None:
+        if select:
+            window.select_node(select)
+        elif not window.table.currentIndex().isValid() and window.proxy.rowCount():
+            window.table.setCurrentIndex(window.proxy.index(0, 0))
+        window.table.setFocus()
+
+    QTimer.singleShot(0, choose)
+    if screenshot is not None:
+
+        def shoot() -> None:
+            window.panel.refresh_plots()
+            window.grab().save(str(screenshot))
+            app.quit()
+
+        QTimer.singleShot(int(after_s * 1000), shoot)
+    try:
+        return int(app.exec())
+    finally:
+        session.stop()
+

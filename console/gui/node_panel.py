@@ -1,0 +1,361 @@
+"""The selected node: details, last error, its accelerators, and 10-minute plots of utilisation and temperature."""
+
+from __future__ import annotations
+
+import enum
+import html
+import time
+from typing import Any, Final
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
+from console.core.history import HISTORY_SECONDS
+from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
+from console.gui.style import HOT_BACKGROUND, HOT_TEXT, SERIES_COLOURS, STATE_COLOURS, dot_icon
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class AccColumn(enum.IntEnum):
+    INDEX = 0
+    MODEL = 1
+    UTIL = 2
+    MEMORY = 3
+    TEMP = 4
+    POWER = 5
+    CLOCK = 6
+    FAN = 7
+    PSTATE = 8
+    BUS = 9
+    UUID = 10
+
+
+ACC_HEADERS: Final = {
+    AccColumn.INDEX: "#",
+    AccColumn.MODEL: "Model",
+    AccColumn.UTIL: "Util",
+    AccColumn.MEMORY: "Memory used / total",
+    AccColumn.TEMP: "Temp",
+    AccColumn.POWER: "Power / limit",
+    AccColumn.CLOCK: "SM clock",
+    AccColumn.FAN: "Fan",
+    AccColumn.PSTATE: "P-state",
+    AccColumn.BUS: "PCI bus",
+    AccColumn.UUID: "UUID",
+}
+
+
+def _v(value: float | str | NotAvailable, unit: str = "", digits: int = 0) -> str:
+    if isinstance(value, NotAvailable):
+        return "N/A"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}f}{unit}"
+
+
+def _gib(value: float | NotAvailable) -> str:
+    return "N/A" if isinstance(value, NotAvailable) else f"{value / 1024:.1f}"
+
+
+class AcceleratorTableModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self._samples: list[AcceleratorSample] = []
+        self._stale: list[bool] = []
+
+    def set_view(self, view: NodeView | None) -> None:
+        samples = [a.sample for a in view.accelerators] if view is not None else []
+        stale = [a.stale or view.state not in LIVE_STATES for a in view.accelerators] if view is not None else []
+        if len(samples) != len(self._samples):
+            self.beginResetModel()
+            self._samples, self._stale = samples, stale
+            self.endResetModel()
+        else:
+            self._samples, self._stale = samples, stale
+            if samples:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(samples) - 1, len(AccColumn) - 1))
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._samples)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(AccColumn)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return ACC_HEADERS[AccColumn(section)]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        s = self._samples[index.row()]
+        column = AccColumn(index.column())
+        hot = not isinstance(s.temperature_c, NotAvailable) and s.temperature_c >= HOT_TEMPERATURE_C
+        if role == Qt.ItemDataRole.DisplayRole:
+            match column:
+                case AccColumn.INDEX:
+                    return str(s.index)
+                case AccColumn.MODEL:
+                    return _v(s.model)
+                case AccColumn.UTIL:
+                    return _v(s.utilization_pct, " %")
+                case AccColumn.MEMORY:
+                    return f"{_gib(s.memory_used_mib)} / {_gib(s.memory_total_mib)} GiB"
+                case AccColumn.TEMP:
+                    return _v(s.temperature_c, " °C")
+                case AccColumn.POWER:
+                    return f"{_v(s.power_w, '', 0)} / {_v(s.power_limit_w, ' W', 0)}"
+                case AccColumn.CLOCK:
+                    return _v(s.sm_clock_mhz, " MHz")
+                case AccColumn.FAN:
+                    return _v(s.fan_pct, " %")
+                case AccColumn.PSTATE:
+                    return _v(s.pstate)
+                case AccColumn.BUS:
+                    return _v(s.pci_bus_id)
+                case AccColumn.UUID:
+                    return _v(s.uuid)
+        if role == Qt.ItemDataRole.DecorationRole and column == AccColumn.INDEX:
+            return dot_icon(SERIES_COLOURS[index.row() % len(SERIES_COLOURS)])
+        if role == Qt.ItemDataRole.BackgroundRole and hot and column == AccColumn.TEMP:
+            return QColor(HOT_BACKGROUND)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if self._stale[index.row()]:
+                return QColor("#8a8f98")
+            if hot and column == AccColumn.TEMP:
+                return QColor(HOT_TEXT)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
+            AccColumn.UTIL, AccColumn.TEMP, AccColumn.POWER, AccColumn.CLOCK, AccColumn.FAN, AccColumn.MEMORY
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and isinstance(getattr(s, _ATTR.get(column, ""), None), NotAvailable):
+            reason = getattr(s, _ATTR[column])
+            return f"not available: the tool printed {reason.reason}"
+        return None
+
+
+_ATTR: Final = {
+    AccColumn.UTIL: "utilization_pct",
+    AccColumn.TEMP: "temperature_c",
+    AccColumn.CLOCK: "sm_clock_mhz",
+    AccColumn.FAN: "fan_pct",
+    AccColumn.PSTATE: "pstate",
+}
+
+
+class HistoryPlot(pg.PlotWidget):
+    """One curve per accelerator over the last 10 minutes; x is seconds before now."""
+
+    def __init__(self, title: str, unit: str, y_max: float) -> None:
+        super().__init__(background="w")
+        self.setObjectName(f"plot-{title.lower()}")
+        self.unit = unit
+        self.y_max = y_max
+        item = self.getPlotItem()
+        item.setTitle(f"<span style='color:#222'>{html.escape(title)}</span>", size="10pt")
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setLabel("left", unit)
+        item.setLabel("bottom", "seconds ago")
+        item.setXRange(-HISTORY_SECONDS, 0, padding=0.01)
+        item.setYRange(0, y_max, padding=0.02)
+        item.setMouseEnabled(x=False, y=False)
+        item.hideButtons()
+        item.setClipToView(True)
+        # No legend over the curves: the accelerator table's "#" column carries each curve's colour.
+        self.curves: list[pg.PlotDataItem] = []
+        self.points_drawn = 0
+
+    def set_series(self, series: list[tuple[str, np.ndarray, np.ndarray]], now: float) -> None:
+        while len(self.curves) < len(series):
+            i = len(self.curves)
+            pen = pg.mkPen(SERIES_COLOURS[i % len(SERIES_COLOURS)], width=1.6)
+            self.curves.append(self.getPlotItem().plot([], [], pen=pen, name=series[i][0], connect="finite"))
+        while len(self.curves) > len(series):
+            curve = self.curves.pop()
+            self.getPlotItem().removeItem(curve)
+        drawn = 0
+        peak = 0.0
+        for curve, (_, times, values) in zip(self.curves, series, strict=True):
+            x = times - now
+            curve.setData(x, values, connect="finite")
+            finite = values[np.isfinite(values)]
+            drawn += int(finite.size)
+            if finite.size:
+                peak = max(peak, float(finite.max()))
+        self.points_drawn = drawn
+        self.getPlotItem().setYRange(0, max(self.y_max, peak * 1.05), padding=0.02)
+
+
+class NodePanel(QWidget):
+    def __init__(self, fleet: FleetModel) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.view: NodeView | None = None
+
+        self.title = QLabel("Select a node")
+        title_font = QFont()
+        title_font.setPointSize(14)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle = QLabel("")
+        self.subtitle.setStyleSheet("color: #444")
+        self.error = QLabel("")
+        self.error.setWordWrap(True)
+        self.error.setObjectName("node-error")
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.setFrameShape(QFrame.Shape.StyledPanel)
+        self.error.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.error.hide()
+
+        self.details = QFormLayout()
+        self.details.setHorizontalSpacing(12)
+        self.details.setVerticalSpacing(2)
+        self._fields: dict[str, QLabel] = {}
+        for key in ("Address", "State since", "Last sample", "Telemetry", "Host key"):
+            label = QLabel("–")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._fields[key] = label
+            self.details.addRow(key + ":", label)
+
+        self.accelerators = AcceleratorTableModel()
+        self.table = QTableView()
+        self.table.setObjectName("accelerator-table")
+        self.table.setModel(self.accelerators)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        # Room for eight accelerators without scrolling: the usual node.
+        self.table.setMinimumHeight(22 * 8 + 30)
+
+        self.util_plot = HistoryPlot("Utilisation", "%", 100)
+        self.temp_plot = HistoryPlot("Temperature", "°C", 100)
+        self.hot_line = pg.InfiniteLine(
+            pos=HOT_TEMPERATURE_C, angle=0, pen=pg.mkPen("#c62828", width=1, style=Qt.PenStyle.DashLine)
+        )
+        self.temp_plot.addItem(self.hot_line)
+
+        header = QVBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.subtitle)
+        header.addWidget(self.error)
+        header.addLayout(self.details)
+        top = QWidget()
+        top.setLayout(header)
+
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(self.util_plot)
+        plots.addWidget(self.temp_plot)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(plots)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(top)
+        layout.addWidget(splitter, 1)
+
+    def show_view(self, view: NodeView | None) -> None:
+        self.view = view
+        self.accelerators.set_view(view)
+        if view is None:
+            self.title.setText("Select a node")
+            self.subtitle.setText("")
+            self.error.hide()
+            return
+        colour = STATE_COLOURS[view.state][0]
+        hot = ""
+        if view.hot and view.max_temperature is not None:
+            hot = f" <span style='font-size:11pt; color:{HOT_TEXT}'>▲ hot: {view.max_temperature:.0f} °C</span>"
+        self.title.setText(
+            f"{html.escape(view.name)} <span style='font-size:11pt; color:{colour}'>● {view.state.value}</span>{hot}"
+        )
+        spec = view.spec
+        where = " · ".join(
+            part
+            for part in (
+                f"rack {spec.rack}" if spec.rack else "",
+                f"U{spec.slot}" if spec.slot is not None else "",
+                f"tenant {spec.tenant}" if spec.tenant else "no tenant",
+                f"{view.accelerator_count} × {self._model_name(view)}" if view.accelerators else "",
+            )
+            if part
+        )
+        self.subtitle.setText(where)
+        if view.error:
+            self.error.setText(view.error)
+            background = STATE_COLOURS[view.state][1] or "#fff3cd"
+            self.error.setStyleSheet(f"background:{background}; color:#3b0d0d; padding:6px; border-radius:4px")
+            self.error.show()
+        else:
+            self.error.hide()
+        now = time.time()
+        port = f":{spec.port}" if spec.port else ""
+        user = f"{spec.user}@" if spec.user else ""
+        jump = f" via {spec.proxy_jump}" if spec.proxy_jump else ""
+        self._fields["Address"].setText(f"{user}{spec.host}{port}{jump}")
+        self._fields["State since"].setText(
+            f"{time.strftime('%H:%M:%S', time.localtime(view.state_since))} ({_ago(now - view.state_since)})"
+        )
+        self._fields["Last sample"].setText(
+            "never" if view.last_sample_at is None else f"{_ago(now - view.last_sample_at)}"
+        )
+        source = view.telemetry_source or "–"
+        self._fields["Telemetry"].setText(
+            f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected"
+        )
+        self._fields["Host key"].setText(view.host_key_fingerprint or "–")
+
+    @staticmethod
+    def _model_name(view: NodeView) -> str:
+        model = view.accelerators[0].sample.model
+        return str(model) if not isinstance(model, NotAvailable) else "accelerator"
+
+    def refresh_plots(self) -> None:
+        view = self.view
+        if view is None:
+            self.util_plot.set_series([], time.time())
+            self.temp_plot.set_series([], time.time())
+            return
+        now = time.time()
+        since = now - HISTORY_SECONDS
+        for plot, metric in ((self.util_plot, "utilization_pct"), (self.temp_plot, "temperature_c")):
+            series = []
+            for accelerator in view.accelerators:
+                index = accelerator.sample.index
+                data = self.fleet.series(view.name, index, metric, since)
+                if data is not None:
+                    series.append((f"GPU {index}", data.times, data.values))
+            plot.set_series(series, now)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 1.5:
+        return "just now"
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"

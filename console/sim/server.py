@@ -1,0 +1,296 @@
+"""The simulated fleet's SSH server: paramiko in server mode, one port and one host key per virtual node.
+
+The console reaches these nodes exactly as it reaches real ones (known_hosts, key auth, one exec channel
+per stream); nothing on its side knows it is talking to a simulator. Threads: one acceptor for all
+listening sockets, one streamer that writes every running ``nvidia-smi -lms`` loop, and paramiko's
+transport thread per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from console.sim import nvidia_smi
+from console.sim.model import SimNode
+
+log = logging.getLogger(__name__)
+
+STREAM_TICK_S: Final = 0.05
+SEND_TIMEOUT_S: Final = 1.0
+# As on the client: the transport thread only needs to wake for shutdown once the session is up.
+IDLE_SOCKET_TIMEOUT_S: Final = 2.0
+
+
+def ensure_ed25519_key(path: Path) -> paramiko.Ed25519Key:
+    """Load the key at ``path``, creating it (and ``path.pub``) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pem)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    key = paramiko.Ed25519Key(filename=str(path))
+    pub = Path(str(path) + ".pub")
+    if not pub.exists():
+        pub.write_text(f"{key.get_name()} {key.get_base64()} fleet-console-sim\n")
+    return key
+
+
+@dataclass(eq=False, slots=True)
+class _Stream:
+    """A command being answered: a fixed answer, or nvidia-smi rows (once, or every interval)."""
+
+    node: SimNode
+    channel: paramiko.Channel
+    query: nvidia_smi.Query | None
+    due: float
+    first: bool = True
+    answer: tuple[bytes, bytes, int] | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Listener:
+    node: SimNode
+    port: int
+    key: paramiko.PKey
+    sock: socket.socket | None = None
+    transports: list[paramiko.Transport] = field(default_factory=list)
+
+
+class _NodeServer(paramiko.ServerInterface):
+    def __init__(self, sim: SimServer, listener: _Listener) -> None:
+        self.sim = sim
+        self.listener = listener
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        if any(key == allowed for allowed in self.sim.authorized_keys):
+            return paramiko.common.AUTH_SUCCESSFUL
+        return paramiko.common.AUTH_FAILED
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == "session":
+            return paramiko.common.OPEN_SUCCEEDED
+        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        self.sim.exec_command(self.listener, channel, command.decode("utf-8", "replace"))
+        return True
+
+
+class SimServer:
+    def __init__(
+        self,
+        nodes: list[SimNode],
+        keys_dir: Path,
+        authorized_keys: list[paramiko.PKey],
+        host: str = "127.0.0.1",
+        clock: Callable[[], float] = time.time,
+        ports: dict[str, int] | None = None,
+    ) -> None:
+        self.nodes = nodes
+        self.host = host
+        self.clock = clock
+        self.authorized_keys = authorized_keys
+        self._listeners = [
+            _Listener(node, (ports or {}).get(node.name, 0), ensure_ed25519_key(keys_dir / f"{node.name}.key"))
+            for node in nodes
+        ]
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._streams: list[_Stream] = []
+        self._running = False
+        self._threads: list[threading.Thread] = []
+
+    # --- life cycle ------------------------------------------------------------------------------------
+
+    def start(self) -> dict[str, int]:
+        self._running = True
+        for listener in self._listeners:
+            self._listen(listener)
+        for target, name in ((self._accept_loop, "sim-accept"), (self._stream_loop, "sim-stream")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self.ports
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {listener.node.name: listener.port for listener in self._listeners}
+
+    def host_keys(self) -> dict[str, paramiko.PKey]:
+        return {listener.node.name: listener.key for listener in self._listeners}
+
+    def stop(self) -> None:
+        self._running = False
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for listener in self._listeners:
+            self._go_offline(listener)
+        self._selector.close()
+
+    def _listen(self, listener: _Listener) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, listener.port))
+        sock.listen(64)
+        sock.setblocking(False)
+        listener.port = sock.getsockname()[1]
+        listener.sock = sock
+        with self._lock:
+            self._selector.register(sock, selectors.EVENT_READ, listener)
+
+    def _go_offline(self, listener: _Listener) -> None:
+        with self._lock:
+            if listener.sock is not None:
+                try:
+                    self._selector.unregister(listener.sock)
+                except (KeyError, ValueError):
+                    pass
+                listener.sock.close()
+                listener.sock = None
+            transports, listener.transports = listener.transports, []
+            self._streams = [s for s in self._streams if s.node is not listener.node]
+        for transport in transports:
+            transport.close()
+
+    # --- threads -----------------------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while self._running:
+            with self._lock:
+                ready = self._selector.select(timeout=0) if self._selector.get_map() else []
+            if not ready:
+                time.sleep(0.02)
+                continue
+            for key, _ in ready:
+                listener: _Listener = key.data
+                try:
+                    conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                except (BlockingIOError, OSError):
+                    continue
+                conn.setblocking(True)
+                self._serve(listener, conn)
+
+    def _serve(self, listener: _Listener, conn: socket.socket) -> None:
+        transport = paramiko.Transport(conn)
+        transport.add_server_key(listener.key)
+        with self._lock:
+            listener.transports = [t for t in listener.transports if t.is_active()] + [transport]
+        try:
+            transport.start_server(event=threading.Event(), server=_NodeServer(self, listener))
+        except (paramiko.SSHException, OSError, EOFError):
+            transport.close()
+
+    def _stream_loop(self) -> None:
+        while self._running:
+            now = self.clock()
+            for listener in self._listeners:
+                offline = listener.node.offline(now)
+                if offline and listener.sock is not None:
+                    log.info("%s drops off the network", listener.node.name)
+                    self._go_offline(listener)
+                elif not offline and listener.sock is None:
+                    log.info("%s is back", listener.node.name)
+                    try:
+                        self._listen(listener)
+                    except OSError as exc:  # the port was taken meanwhile; try again next tick
+                        log.warning("%s cannot listen again on %s: %s", listener.node.name, listener.port, exc)
+            with self._lock:
+                due = [s for s in self._streams if s.due <= now]
+            for stream in due:
+                self._emit(stream, now)
+            time.sleep(STREAM_TICK_S)
+
+    # --- commands ----------------------------------------------------------------------------------------
+
+    def exec_command(self, listener: _Listener, channel: paramiko.Channel, command: str) -> None:
+        """Called on the connection's transport thread, before paramiko confirms the exec: queue the
+        answer for the streamer thread, which sends it once the channel is confirmed."""
+        transport = channel.get_transport()
+        if isinstance(transport.sock, socket.socket):
+            transport.sock.settimeout(IDLE_SOCKET_TIMEOUT_S)
+        query: nvidia_smi.Query | None = None
+        answer: tuple[bytes, bytes, int] | None = None
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            argv = []
+            answer = (b"", f"sh: syntax error: {exc}\n".encode(), 2)
+        program = argv[0].rsplit("/", 1)[-1] if argv else ""
+        if answer is None and program != "nvidia-smi":
+            answer = (b"", f"sh: 1: {program}: not found\n".encode(), 127)
+        elif answer is None:
+            try:
+                query = nvidia_smi.parse_argv(argv)
+            except nvidia_smi.UsageError as exc:
+                answer = (str(exc).encode(), b"", exc.status)
+        # A client that stops reading must not stall every other node's stream: bounded sends.
+        channel.settimeout(SEND_TIMEOUT_S)
+        stream = _Stream(listener.node, channel, query, due=self.clock() + STREAM_TICK_S, answer=answer)
+        with self._lock:
+            self._streams.append(stream)
+
+    def _emit(self, stream: _Stream, now: float) -> None:
+        if stream.answer is not None or stream.query is None:
+            self._remove(stream)
+            self._finish(stream.channel, *(stream.answer or (b"", b"", 1)))
+            return
+        lines = nvidia_smi.rows(stream.node, stream.query, now)
+        if stream.first and stream.query.header:
+            lines.insert(0, nvidia_smi.header_line(stream.query))
+        stream.first = False
+        data = ("\n".join(lines) + "\n").encode()
+        if stream.query.interval_s is None:
+            self._remove(stream)
+            self._finish(stream.channel, data, b"", 0)
+            return
+        try:
+            stream.channel.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException):
+            self._remove(stream)
+            stream.channel.close()
+            return
+        if stream.channel.closed or stream.channel.eof_received:
+            self._remove(stream)
+            stream.channel.close()
+            return
+        # Keep the period anchored to the schedule, as nvidia-smi's loop does, not drifting with load.
+        stream.due = max(stream.due + stream.query.interval_s, now - stream.query.interval_s)
+
+    def _remove(self, stream: _Stream) -> None:
+        with self._lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+
+    @staticmethod
+    def _finish(channel: paramiko.Channel, stdout: bytes, stderr: bytes, status: int) -> None:
+        try:
+            if stdout:
+                channel.sendall(stdout)
+            if stderr:
+                channel.sendall_stderr(stderr)
+            channel.send_exit_status(status)
+            channel.shutdown_write()
+            channel.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass

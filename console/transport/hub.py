@@ -1,0 +1,424 @@
+"""The stream hub: one SSH connection and one long-lived command per node, all read by one selector thread.
+
+paramiko needs a thread per connection for its transport; everything else is here:
+- a small pool connects (and reconnects, with exponential backoff and jitter) without blocking anyone;
+- one selector thread reads every channel, splits bytes into lines and hands them on;
+- a node with no line for ``stale_after_s`` is stale; one silent for ``restart_after_s`` is reconnected,
+  so a node that died without closing its TCP connection is found out too;
+- a channel that ends while its connection lives is restarted (its exit status and stderr become the
+  node's error).
+Consumers get two callbacks, from the selector or pool threads: ``on_state`` and ``on_lines``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import paramiko
+
+from console.core.backoff import Backoff
+from console.core.inventory import NodeSpec
+from console.core.parsers.common import excerpt
+from console.core.samples import NodeState
+from console.core.telemetry import describe_exit
+from console.transport.ssh import (
+    ConnectError,
+    JumpPool,
+    SshSettings,
+    Target,
+    close_quietly,
+    connect,
+    fingerprint,
+    resolve,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES: Final = 64 * 1024
+STDERR_KEEP_BYTES: Final = 2048
+
+
+class HubListener(Protocol):
+    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None: ...
+
+    def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None: ...
+
+
+@dataclass(slots=True)
+class HubSettings:
+    stale_after_s: float = 3.0
+    restart_after_s: float = 20.0
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 60.0
+    connect_workers: int = 16
+    tick_s: float = 0.25
+
+
+@dataclass(eq=False, slots=True)
+class _Link:
+    spec: NodeSpec
+    argv: list[str]
+    backoff: Backoff
+    target: Target | None = None
+    client: paramiko.SSHClient | None = None
+    channel: paramiko.Channel | None = None
+    buffer: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    state: NodeState = NodeState.CONNECTING
+    error: str | None = None
+    fingerprint: str | None = None
+    next_attempt: float = 0.0  # monotonic; 0 = now
+    connecting: bool = False
+    eof_at: float | None = None
+    channel_started: float = 0.0
+    last_line: float = 0.0
+    ever_streamed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class StreamHub:
+    def __init__(
+        self,
+        specs: Sequence[NodeSpec],
+        argv_for: Callable[[NodeSpec], list[str]],
+        listener: HubListener,
+        ssh: SshSettings | None = None,
+        settings: HubSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or HubSettings()
+        self.ssh = ssh or SshSettings()
+        self.listener = listener
+        self._clock = clock
+        self._links = {
+            spec.name: _Link(
+                spec=spec,
+                argv=argv_for(spec),
+                backoff=Backoff(base_s=self.settings.backoff_base_s, cap_s=self.settings.backoff_cap_s),
+            )
+            for spec in specs
+        }
+        self._jumps = JumpPool(self.ssh)
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._inbox: list[tuple[_Link, paramiko.SSHClient | None, paramiko.Channel | None, ConnectError | None]] = []
+        self._inbox_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.connect_workers, thread_name_prefix="ssh-connect")
+        self._thread = threading.Thread(target=self._run, name="ssh-selector", daemon=True)
+        self._running = False
+
+    # --- public ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._running = True
+        for link in self._links.values():
+            self._emit(link, NodeState.CONNECTING, None)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for link in self._links.values():
+            self._drop(link)
+        self._jumps.close()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def reconnect(self, node: str) -> None:
+        """Operator asked to retry now (e.g. after fixing known_hosts)."""
+        link = self._links[node]
+        link.backoff.reset()
+        link.next_attempt = 0.0
+        self._wake()
+
+    @property
+    def thread_count_hint(self) -> int:
+        return sum(1 for link in self._links.values() if link.client is not None)
+
+    # --- selector thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_tick = 0.0
+        while self._running:
+            timeout = max(0.0, next_tick - self._clock())
+            for key, _ in self._selector.select(timeout=timeout):
+                if key.data is None:
+                    self._drain_wake()
+                else:
+                    self._read(key.data)
+            self._take_inbox()
+            now = self._clock()
+            if now >= next_tick:
+                self._tick(now)
+                next_tick = now + self.settings.tick_s
+
+    def _tick(self, now: float) -> None:
+        for link in self._links.values():
+            if link.eof_at is not None:
+                channel = link.channel
+                assert channel is not None
+                # sshd sends EOF, exit-status and close in an order of its choosing; wait briefly for all.
+                if channel.closed or channel.exit_status_ready() or now - link.eof_at > 2.0:
+                    self._channel_ended(link)
+            elif link.channel is not None:
+                silent = now - max(link.last_line, link.channel_started)
+                transport = link.client.get_transport() if link.client else None
+                if transport is None or not transport.is_active():
+                    self._lost(link, "connection lost")
+                elif silent > self.settings.restart_after_s:
+                    self._lost(link, f"no telemetry for {silent:.0f} s; reconnecting")
+                elif silent > self.settings.stale_after_s and link.state == NodeState.UP:
+                    self._emit(link, NodeState.STALE, f"no telemetry line for {silent:.0f} s")
+            elif not link.connecting and now >= link.next_attempt:
+                link.connecting = True
+                if link.client is not None:
+                    self._pool.submit(self._restart_channel, link, link.client)
+                else:
+                    self._pool.submit(self._connect, link)
+
+    def _read(self, link: _Link) -> None:
+        channel = link.channel
+        if channel is None:
+            return
+        now = self._clock()
+        got = False
+        try:
+            while channel.recv_ready():
+                chunk = channel.recv(65536)
+                if not chunk:
+                    break
+                link.buffer += chunk
+                got = True
+            while channel.recv_stderr_ready():
+                link.stderr += channel.recv_stderr(4096)
+                del link.stderr[:-STDERR_KEEP_BYTES]
+        except (OSError, paramiko.SSHException) as exc:
+            self._lost(link, f"read failed: {exc}")
+            return
+        if got:
+            self._split_lines(link, now)
+        if channel.closed or channel.eof_received:
+            if channel.closed or channel.exit_status_ready():
+                self._channel_ended(link)
+            else:
+                # The pipe stays readable after EOF; stop selecting on it until the channel closes.
+                self._selector.unregister(channel)
+                link.eof_at = now
+
+    def _split_lines(self, link: _Link, now: float) -> None:
+        buffer = link.buffer
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            if len(buffer) > MAX_LINE_BYTES:
+                # A line that never ends is hostile or broken output; keep the node's memory bounded.
+                lines = [bytes(buffer[:200]).decode("utf-8", "replace")]
+                buffer.clear()
+                self.listener.on_lines(link.name, lines, wall_time())
+            return
+        complete = bytes(buffer[:cut])
+        del buffer[: cut + 1]
+        lines = complete.decode("utf-8", "replace").splitlines()
+        link.last_line = now
+        if not link.ever_streamed:
+            link.ever_streamed = True
+            link.backoff.reset()
+        if link.state != NodeState.UP:
+            self._emit(link, NodeState.UP, None)
+        self.listener.on_lines(link.name, lines, wall_time())
+
+    def _channel_ended(self, link: _Link) -> None:
+        channel = link.channel
+        assert channel is not None
+        status = channel.recv_exit_status() if channel.exit_status_ready() else None
+        try:
+            while channel.recv_stderr_ready():
+                link.stderr += channel.recv_stderr(4096)
+        except (OSError, paramiko.SSHException):
+            pass
+        stderr = bytes(link.stderr[-STDERR_KEEP_BYTES:]).decode("utf-8", "replace")
+        self._unregister(link)
+        message = describe_exit(link.argv[0] if link.argv else "command", status, stderr)
+        transport = link.client.get_transport() if link.client else None
+        if transport is None or not transport.is_active():
+            self._lost(link, "connection lost")
+            return
+        # The connection stays; the tick restarts only the command once the delay is over.
+        delay = link.backoff.next_delay()
+        link.next_attempt = self._clock() + delay
+        self._emit(link, NodeState.COMMAND_FAILED, f"{message}; restarting in {delay:.0f} s")
+
+    def _lost(self, link: _Link, reason: str) -> None:
+        self._drop(link)
+        delay = link.backoff.next_delay()
+        link.next_attempt = self._clock() + delay
+        self._emit(link, NodeState.UNREACHABLE, f"{reason}; retrying in {delay:.0f} s")
+
+    def _drop(self, link: _Link) -> None:
+        self._unregister(link)
+        if link.client is not None:
+            close_quietly(link.client)
+            link.client = None
+
+    def _unregister(self, link: _Link) -> None:
+        if link.channel is not None:
+            if link.eof_at is None:
+                try:
+                    self._selector.unregister(link.channel)
+                except (KeyError, ValueError):
+                    pass
+            link.eof_at = None
+            try:
+                link.channel.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
+            link.channel = None
+        link.buffer.clear()
+        link.stderr.clear()
+
+    # --- connect workers ---------------------------------------------------------------------------------
+
+    def _connect(self, link: _Link) -> None:
+        if not self._running:
+            return
+        try:
+            if link.target is None:
+                link.target = resolve(link.spec, self.ssh)
+            client = connect(link.target, self.ssh, jump_pool=self._jumps)
+        except ConnectError as exc:
+            self._post(link, None, None, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - any library surprise is this node's problem, not the fleet's
+            log.exception("unexpected error connecting to %s", link.name)
+            self._post(link, None, None, ConnectError(NodeState.UNREACHABLE, f"unexpected error: {exc!r}"))
+            return
+        try:
+            channel = self._open_channel(link, client)
+        except ConnectError as exc:
+            close_quietly(client)
+            self._post(link, None, None, exc)
+            return
+        self._post(link, client, channel, None)
+
+    def _restart_channel(self, link: _Link, client: paramiko.SSHClient) -> None:
+        try:
+            channel = self._open_channel(link, client)
+        except ConnectError as exc:
+            self._post(link, None, None, exc)
+            return
+        self._post(link, client, channel, None)
+
+    def _open_channel(self, link: _Link, client: paramiko.SSHClient) -> paramiko.Channel:
+        transport = client.get_transport()
+        timeout = link.target.timeout_s if link.target else 10.0
+        try:
+            if transport is None:
+                raise paramiko.SSHException("connection is closed")
+            channel = transport.open_session(timeout=timeout)
+            channel.exec_command(shlex.join(link.argv))
+            channel.setblocking(False)
+            channel.fileno()  # creates the pipe the selector waits on, before any data arrives
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise ConnectError(NodeState.UNREACHABLE, f"could not start {link.argv[0]}: {exc}") from None
+        return channel
+
+    def _post(
+        self,
+        link: _Link,
+        client: paramiko.SSHClient | None,
+        channel: paramiko.Channel | None,
+        error: ConnectError | None,
+    ) -> None:
+        with self._inbox_lock:
+            self._inbox.append((link, client, channel, error))
+        self._wake()
+
+    # --- selector thread: results of connect workers ---------------------------------------------------
+
+    def _take_inbox(self) -> None:
+        with self._inbox_lock:
+            items, self._inbox = self._inbox, []
+        for link, client, channel, error in items:
+            link.connecting = False
+            if not self._running:
+                if client is not None:
+                    close_quietly(client)
+                continue
+            if error is not None:
+                if client is None and link.client is not None:
+                    self._drop(link)
+                delay = link.backoff.next_delay()
+                if error.state in (NodeState.HOST_KEY_CHANGED, NodeState.HOST_KEY_UNKNOWN, NodeState.AUTH_FAILED):
+                    # These need a person; retry slowly in case someone fixes known_hosts or keys meanwhile.
+                    delay = max(delay, min(self.settings.backoff_cap_s, 30.0))
+                link.next_attempt = self._clock() + delay
+                self._emit(link, error.state, f"{error.message} (retrying in {delay:.0f} s)", error.fingerprint)
+                continue
+            assert channel is not None and client is not None
+            link.client = client
+            link.channel = channel
+            link.channel_started = self._clock()
+            link.last_line = 0.0
+            self._selector.register(channel, selectors.EVENT_READ, link)
+            transport = client.get_transport()
+            if transport is not None:
+                link.fingerprint = fingerprint(transport.get_remote_server_key())
+            # Data that arrived before registration set the pipe already, so nothing is lost.
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _emit(self, link: _Link, state: NodeState, error: str | None, fingerprint: str | None = None) -> None:
+        link.state = state
+        link.error = error
+        if fingerprint is not None:
+            link.fingerprint = fingerprint
+        self.listener.on_state(link.name, state, error, link.fingerprint)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+
+def wall_time() -> float:
+    return time.time()
+
+
+def raise_fd_limit() -> int:
+    """Each streaming node costs a socket and two pipe fds; lift the soft limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    except (ImportError, ValueError, OSError):
+        return os.sysconf("SC_OPEN_MAX")

@@ -1,0 +1,179 @@
+"""``nvidia-smi --query-gpu`` CSV → samples, on every recorded output and on hostile input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from console.core.parsers.nvidia_csv import (
+    STREAM_FIELDS,
+    NvidiaCsvParser,
+    canonical_field,
+    parse_document,
+    stream_argv,
+)
+from console.core.samples import NotAvailable, Vendor
+from tests.paths import NVIDIA
+
+# (fixture, expected values) — read off the recordings by eye, not computed by the parser.
+EXPECTED = {
+    "query-gpu-allfields_1xH100-80GB-HBM3_driver590_idle.csv": dict(
+        model="NVIDIA H100 80GB HBM3", uuid="GPU-00000000-0000-0000-0000-000000000000",
+        pci_bus_id="00000000:00:09.0", utilization_pct=0.0, memory_used_mib=0.0, memory_total_mib=81559.0,
+        temperature_c=41.0, power_w=69.85, power_limit_w=700.0, sm_clock_mhz=345.0, pstate="P0", count=1,
+    ),
+    "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv": dict(
+        model="NVIDIA H100 80GB HBM3", utilization_pct=100.0, memory_used_mib=19818.0,
+        memory_total_mib=81559.0, temperature_c=59.0, power_w=631.95, power_limit_w=700.0,
+        sm_clock_mhz=1980.0, pstate="P0",
+    ),
+    "query-gpu-allfields_1xL40S_driver595.80_load.csv": dict(
+        model="NVIDIA L40S", pci_bus_id="00000000:01:00.0", utilization_pct=9.0, memory_used_mib=1235.0,
+        memory_total_mib=46068.0, temperature_c=54.0, power_w=110.23, power_limit_w=350.0,
+        sm_clock_mhz=2520.0, pstate="P0",
+    ),
+    "query-gpu-allfields_1xRTX4080SUPER_driver595_load.csv": dict(
+        model="NVIDIA GeForce RTX 4080 SUPER", utilization_pct=7.0, memory_used_mib=1474.0,
+        memory_total_mib=16376.0, temperature_c=46.0, power_w=84.24, power_limit_w=320.0,
+        sm_clock_mhz=2805.0, fan_pct=0.0, pstate="P2",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_recorded_query_gpu_csv_parses_to_the_recorded_values(name: str) -> None:
+    parsed = parse_document((NVIDIA / name).read_text(encoding="utf-8"))
+    assert len(parsed) == 1
+    assert parsed[0].error is None
+    sample = parsed[0].sample
+    assert sample is not None
+    assert sample.index == 0
+    assert sample.vendor is Vendor.NVIDIA
+    for attribute, value in EXPECTED[name].items():
+        assert getattr(sample, attribute) == value, attribute
+
+
+def test_recorded_datacenter_fan_is_not_available_with_the_tools_words_never_zero() -> None:
+    parsed = parse_document((NVIDIA / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv").read_text())
+    fan = parsed[0].sample.fan_pct  # type: ignore[union-attr]
+    assert isinstance(fan, NotAvailable)
+    assert fan.reason == "[N/A]"
+    assert fan != 0
+
+
+def test_recorded_timestamp_becomes_epoch_seconds_with_milliseconds() -> None:
+    parsed = parse_document((NVIDIA / "query-gpu-allfields_1xL40S_driver595.80_load.csv").read_text())
+    node_time = parsed[0].sample.node_time  # type: ignore[union-attr]
+    assert isinstance(node_time, float)
+    assert math.isclose(node_time % 1, 0.415, abs_tol=1e-6)
+
+
+def test_headers_with_units_and_aliases_map_to_stream_fields() -> None:
+    assert canonical_field(" clocks.current.sm [MHz]") == "clocks.sm"
+    assert canonical_field("utilization.gpu [%]") == "utilization.gpu"
+    assert canonical_field("memory.used [MiB]") == "memory.used"
+
+
+def test_stream_command_is_the_documented_nvidia_smi_loop() -> None:
+    argv = stream_argv()
+    assert argv[0] == "nvidia-smi"
+    assert argv[1] == "--query-gpu=" + ",".join(STREAM_FIELDS)
+    assert argv[2:] == ["--format=csv,noheader,nounits", "-lms", "1000"]
+
+
+def _line(**overrides: str) -> str:
+    values = {
+        "timestamp": "2024/11/14 07:00:14.123", "count": "8", "index": "3",
+        "uuid": "GPU-1b2c", "name": "NVIDIA H100 80GB HBM3", "pci.bus_id": "00000000:5D:00.0",
+        "utilization.gpu": "87", "memory.used": "1234", "memory.total": "81559", "temperature.gpu": "61",
+        "power.draw": "312.50", "power.limit": "700.00", "clocks.sm": "1980", "fan.speed": "[N/A]",
+        "pstate": "P0",
+    }
+    values.update(overrides)
+    return ", ".join(values[f] for f in STREAM_FIELDS)
+
+
+def test_a_stream_line_becomes_a_sample() -> None:
+    sample = NvidiaCsvParser().parse_line(_line()).sample
+    assert sample is not None
+    assert (sample.index, sample.count, sample.utilization_pct, sample.power_w) == (3, 8, 87.0, 312.5)
+    assert sample.model == "NVIDIA H100 80GB HBM3"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["[N/A]", "[Not Supported]", "[Unknown Error]", "[GPU is lost]", "[Insufficient Permissions]",
+     "[Requested functionality has been deprecated]", "N/A", "[Some future driver words]"],
+)
+def test_every_not_available_token_is_explicit_not_available_never_zero(token: str) -> None:
+    sample = NvidiaCsvParser().parse_line(_line(**{"temperature.gpu": token, "power.draw": token})).sample
+    assert sample is not None
+    assert isinstance(sample.temperature_c, NotAvailable)
+    assert isinstance(sample.power_w, NotAvailable)
+    assert sample.temperature_c.reason == token
+    assert not sample.temperature_c
+
+
+def test_a_truncated_line_is_an_error_naming_the_problem_not_an_exception() -> None:
+    line = _line()
+    parsed = NvidiaCsvParser().parse_line(line[: len(line) // 2])
+    assert parsed.sample is None
+    assert parsed.error is not None and "expected 15 comma-separated fields" in parsed.error
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"temperature.gpu": "hot"}, "temperature.gpu: 'hot' is not a number"),
+        ({"power.draw": "1e999"}, "not a finite number"),
+        ({"power.draw": "nan"}, "power.draw: 'nan' is not a number"),
+        ({"index": "-1"}, "is not a small whole number"),
+        ({"timestamp": "yesterday"}, "is not a timestamp"),
+        ({"index": "[N/A]"}, "no GPU index"),
+    ],
+)
+def test_garbage_values_are_reported_with_the_field(override: dict[str, str], words: str) -> None:
+    parsed = NvidiaCsvParser().parse_line(_line(**override))
+    assert parsed.sample is None
+    assert parsed.error is not None and words in parsed.error
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+        "No devices were found",
+        "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error",
+    ],
+)
+def test_nvidia_smi_complaints_are_quoted_in_the_error(line: str) -> None:
+    parsed = NvidiaCsvParser().parse_line(line)
+    assert parsed.error == f"nvidia-smi: {line}"
+
+
+def test_huge_numbers_are_kept_not_crashed_on() -> None:
+    sample = NvidiaCsvParser().parse_line(_line(**{"memory.used": "9" * 300})).sample
+    assert sample is not None and sample.memory_used_mib == float("9" * 300)
+
+
+def test_error_excerpts_are_bounded_and_printable() -> None:
+    parsed = NvidiaCsvParser().parse_line("\x1b[31m" + "x" * 10_000)
+    assert parsed.error is not None
+    assert len(parsed.error) < 400
+    assert "\x1b" not in parsed.error
+
+
+@given(st.text(max_size=400))
+def test_no_text_makes_the_parser_raise(text: str) -> None:
+    parsed = NvidiaCsvParser().parse_line(text)
+    assert (parsed.sample is None) != (parsed.error is None)
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{0,5})?")),
+                min_size=15, max_size=15))
+def test_any_fifteen_fields_give_a_sample_or_an_error(tokens: list[str]) -> None:
+    parsed = NvidiaCsvParser().parse_line(",".join(t.replace(",", ";") for t in tokens))
+    assert (parsed.sample is None) != (parsed.error is None)

@@ -1,0 +1,160 @@
+"""Stand-in for ``nvidia-smi`` on test nodes: replays a real recording from ../shared/fixtures/nvidia/.
+
+Run by sshd as the node's ``nvidia-smi`` (a wrapper on PATH execs this file). The node it plays is the
+address the client reached (third field of ``$SSH_CONNECTION``); ``$FLEET_REPLAY_DIR/<address>.json``
+says which recording to replay and what to do, and is re-read every period so a test can change a
+node's behaviour while it streams:
+
+    {"recording": "/…/query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv",
+     "mode": "normal" | "truncate" | "garbage" | "silent" | "exit",
+     "exit_status": 9, "stderr": "…"}
+
+Honours ``--query-gpu=<fields>``, ``--format=csv[,noheader][,nounits]``, ``-lms N`` / ``-l N``.
+Recordings: a ``--format=csv`` query with header and units (values taken column by column; a field the
+recording's nvidia-smi did not know is refused the way nvidia-smi refuses it), or a default table
+(multi-GPU recordings exist only as tables; fields a table does not show are ``[N/A]``). The timestamp
+field is the current time: the stream is live, only the readings are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def canonical(header: str) -> str:
+    name = header.strip().split(" [", 1)[0].strip()
+    return {"clocks.current.sm": "clocks.sm"}.get(name, name)
+
+
+def strip_unit(value: str) -> str:
+    value = value.strip()
+    if value.startswith("["):
+        return value
+    head, _, unit = value.partition(" ")
+    return head if unit in {"%", "MiB", "W", "MHz", "C"} else value
+
+
+def rows_from_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    headers = [canonical(h) for h in lines[0].split(",")]
+    rows = [dict(zip(headers, (v.strip() for v in line.split(",")), strict=True)) for line in lines[1:]]
+    return headers, rows
+
+
+def rows_from_table(text: str) -> tuple[list[str] | None, list[dict[str, str]]]:
+    sys.path.insert(0, os.environ["FLEET_SOURCE_ROOT"])
+    from console.core.parsers.nvidia_table import parse_table
+    from console.core.samples import NotAvailable
+
+    def fmt(value: object, unit: str) -> str:
+        if isinstance(value, NotAvailable):
+            return "[N/A]"
+        if isinstance(value, float):
+            text = f"{value:.2f}" if unit == "W" else f"{value:.0f}"
+            return f"{text} {unit}" if unit else text
+        return str(value)
+
+    table = parse_table(text)
+    rows = []
+    for gpu in table.gpus:
+        s = gpu.sample
+        rows.append(
+            {
+                "count": str(len(table.gpus)),
+                "index": str(s.index),
+                "name": fmt(s.model, ""),
+                "uuid": f"GPU-{s.index:08d}-0000-0000-0000-000000000000",
+                "pci.bus_id": fmt(s.pci_bus_id, ""),
+                "utilization.gpu": fmt(s.utilization_pct, "%"),
+                "memory.used": fmt(s.memory_used_mib, "MiB"),
+                "memory.total": fmt(s.memory_total_mib, "MiB"),
+                "temperature.gpu": fmt(s.temperature_c, ""),
+                "power.draw": fmt(s.power_w, "W"),
+                "power.limit": fmt(s.power_limit_w, "W"),
+                "fan.speed": fmt(s.fan_pct, "%"),
+                "pstate": fmt(s.pstate, ""),
+                "driver_version": fmt(table.driver_version, ""),
+            }
+        )
+    return None, rows
+
+
+def main(argv: list[str]) -> int:
+    fields: list[str] | None = None
+    fmt = ""
+    interval_ms: int | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--query-gpu="):
+            fields = [f.strip() for f in arg.split("=", 1)[1].split(",")]
+        elif arg.startswith("--format="):
+            fmt = arg.split("=", 1)[1]
+        elif arg == "-lms":
+            i += 1
+            interval_ms = int(argv[i])
+        elif arg == "-l":
+            i += 1
+            interval_ms = int(argv[i]) * 1000
+        i += 1
+    if fields is None:
+        print("stand-in nvidia-smi replays --query-gpu only", file=sys.stderr)
+        return 2
+    address = os.environ.get("SSH_CONNECTION", "x x 127.0.0.1 22").split()[2]
+    control = Path(os.environ["FLEET_REPLAY_DIR"]) / f"{address}.json"
+    no_units = "nounits" in fmt
+    header = "noheader" not in fmt
+
+    first = True
+    while True:
+        config = json.loads(control.read_text())
+        mode = config.get("mode", "normal")
+        recording = Path(config["recording"])
+        text = recording.read_text(encoding="utf-8")
+        known, rows = rows_from_csv(text) if recording.suffix == ".csv" else rows_from_table(text)
+        if known is not None:
+            for field in fields:
+                if canonical(field) not in known:
+                    print(f'Field "{field}" is not a valid field to query.\n', flush=True)
+                    return 2
+        if mode == "exit":
+            sys.stderr.write(config.get("stderr", ""))
+            sys.stderr.flush()
+            return int(config.get("exit_status", 1))
+        out = []
+        if header and first:
+            out.append(", ".join(fields))
+        now = time.time()
+        stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        for row in rows:
+            values = []
+            for field in fields:
+                name = canonical(field)
+                value = stamp if name == "timestamp" else row.get(name, "[N/A]")
+                values.append(strip_unit(value) if no_units else value)
+            out.append(", ".join(values))
+        if mode == "truncate":
+            out[-1] = out[-1][: len(out[-1]) // 3]
+        elif mode == "garbage":
+            out.insert(0, "\x00\xff this is not csv at all")
+        if mode != "silent":
+            try:
+                sys.stdout.write("\n".join(out) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                return 0
+        first = False
+        if interval_ms is None:
+            return 0
+        time.sleep(interval_ms / 1000)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except (BrokenPipeError, KeyboardInterrupt):
+        sys.exit(0)
