@@ -7,8 +7,8 @@ ever reads its :class:`FleetModel`.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from console.core.fleet import FleetModel

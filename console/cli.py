@@ -184,9 +184,20 @@ class DemoFleet:
 
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "sim", "--nodes", str(self.nodes),
-             "--inventory-out", str(self.inventory), "--data-dir", str(self.state_root),
-             "--ready-fd", str(write_fd)],
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "sim",
+                "--nodes",
+                str(self.nodes),
+                "--inventory-out",
+                str(self.inventory),
+                "--data-dir",
+                str(self.state_root),
+                "--ready-fd",
+                str(write_fd),
+            ],
             pass_fds=(write_fd,),
         )
         os.close(write_fd)

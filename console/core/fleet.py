@@ -238,11 +238,7 @@ class FleetModel:
     def snapshot(self, since_version: int = 0) -> FleetSnapshot:
         with self._lock:
             now = self._clock()
-            changed = tuple(
-                self._view(node, now)
-                for node in self._nodes.values()
-                if node.version > since_version
-            )
+            changed = tuple(self._view(node, now) for node in self._nodes.values() if node.version > since_version)
             counts: dict[NodeState, int] = {}
             for node in self._nodes.values():
                 state = self._effective_state(node, now)

@@ -44,7 +44,11 @@ _NODE_KEYS: Final = {
 _BMC_KEYS: Final = {"url": str, "user": str, "password_env": str, "ca_file": str, "verify_tls": bool}
 _TOP_KEYS: Final = {"defaults": dict, "node": list}
 _TYPE_WORDS: Final = {
-    str: "a string", int: "a whole number", float: "a number", dict: "a table", bool: "true or false",
+    str: "a string",
+    int: "a whole number",
+    float: "a number",
+    dict: "a table",
+    bool: "true or false",
     list: "a list of tables",
 }
 

@@ -24,7 +24,7 @@ class TelemetryPipeline:
     def __init__(self, fleet: FleetModel, name: str = "telemetry-parser") -> None:
         self.fleet = fleet
         self._parsers: dict[str, LineParser] = {}
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._idle = threading.Event()
         self._idle.set()
@@ -62,7 +62,8 @@ class TelemetryPipeline:
                 continue
             if item is _STOP:
                 return
-            node, lines, received_at = item  # type: ignore[misc]
+            assert isinstance(item, tuple)
+            node, lines, received_at = item
             self._apply(node, lines, received_at)
             with self._pending_lock:
                 self._pending -= 1
@@ -77,7 +78,6 @@ class TelemetryPipeline:
         for line in lines:
             try:
                 parsed.append(parser.parse_line(line))
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the fleet's telemetry
+            except Exception as exc:
                 parsed.append(ParsedLine(error=f"parser failed ({type(exc).__name__}) on {excerpt(line)!r}"))
         self.fleet.ingest(node, parsed, received_at)
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.app import LiveFleet
 from console.core.fleet import FleetModel, FleetSnapshot
+from console.core.inventory import Inventory
 from console.core.samples import NodeState
 from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
@@ -38,6 +38,17 @@ from console.gui.style import STATE_COLOURS
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 PLOT_INTERVAL_MS: Final = 1000
+
+
+class FleetService(Protocol):
+    """What the window needs from the wiring (console.app.LiveFleet): a model to read, a life cycle."""
+
+    fleet: FleetModel
+    inventory: Inventory
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class SnapshotWorker(QObject):
@@ -111,9 +122,16 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in {
-            Column.NODE: 110, Column.STATE: 130, Column.VENDOR: 60, Column.ACCELERATORS: 50,
-            Column.UTIL_MEAN: 70, Column.UTIL_MAX: 70, Column.TEMP_MAX: 75, Column.POWER: 75,
-            Column.TENANT: 110, Column.RACK: 80,
+            Column.NODE: 110,
+            Column.STATE: 130,
+            Column.VENDOR: 60,
+            Column.ACCELERATORS: 50,
+            Column.UTIL_MEAN: 70,
+            Column.UTIL_MAX: 70,
+            Column.TEMP_MAX: 75,
+            Column.POWER: 75,
+            Column.TENANT: 110,
+            Column.RACK: 80,
         }.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -242,7 +260,7 @@ class MainWindow(QMainWindow):
 class ConsoleSession:
     """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
 
-    def __init__(self, live: LiveFleet, interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
+    def __init__(self, live: FleetService, interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
         self.live = live
         self.window = MainWindow(live.fleet, title_suffix=f" — {live.inventory.path.name}")
         self.thread = QThread()
@@ -265,7 +283,7 @@ class ConsoleSession:
         self.live.stop()
 
 
-def run_gui(live: LiveFleet, screenshot: Path | None = None, after_s: float = 5.0, select: str | None = None) -> int:
+def run_gui(live: FleetService, screenshot: Path | None = None, after_s: float = 5.0, select: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fleet Console")
@@ -294,4 +312,3 @@ def run_gui(live: LiveFleet, screenshot: Path | None = None, after_s: float = 5.
         return int(app.exec())
     finally:
         session.stop()
-

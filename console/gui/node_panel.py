@@ -90,13 +90,13 @@ class AcceleratorTableModel(QAbstractTableModel):
             if samples:
                 self.dataChanged.emit(self.index(0, 0), self.index(len(samples) - 1, len(AccColumn) - 1))
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._samples)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(AccColumn)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return ACC_HEADERS[AccColumn(section)]
         return None
@@ -141,7 +141,12 @@ class AcceleratorTableModel(QAbstractTableModel):
             if hot and column == AccColumn.TEMP:
                 return QColor(HOT_TEXT)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (
-            AccColumn.UTIL, AccColumn.TEMP, AccColumn.POWER, AccColumn.CLOCK, AccColumn.FAN, AccColumn.MEMORY
+            AccColumn.UTIL,
+            AccColumn.TEMP,
+            AccColumn.POWER,
+            AccColumn.CLOCK,
+            AccColumn.FAN,
+            AccColumn.MEMORY,
         ):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and isinstance(getattr(s, _ATTR.get(column, ""), None), NotAvailable):
@@ -159,7 +164,7 @@ _ATTR: Final = {
 }
 
 
-class HistoryPlot(pg.PlotWidget):
+class HistoryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no type information
     """One curve per accelerator over the last 10 minutes; x is seconds before now."""
 
     def __init__(self, title: str, unit: str, y_max: float) -> None:
@@ -323,9 +328,7 @@ class NodePanel(QWidget):
             "never" if view.last_sample_at is None else f"{_ago(now - view.last_sample_at)}"
         )
         source = view.telemetry_source or "–"
-        self._fields["Telemetry"].setText(
-            f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected"
-        )
+        self._fields["Telemetry"].setText(f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected")
         self._fields["Host key"].setText(view.host_key_fingerprint or "–")
 
     @staticmethod

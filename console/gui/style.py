@@ -26,8 +26,16 @@ HOT_TEXT: Final = "#9b1c1c"
 
 # One colour per accelerator in plots (colour-blind-friendly Okabe-Ito order, then two greys).
 SERIES_COLOURS: Final = (
-    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
-    "#999999", "#666666",
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+    "#999999",
+    "#666666",
 )
 
 _icons: dict[str, QIcon] = {}

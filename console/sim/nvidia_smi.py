@@ -128,7 +128,7 @@ def parse_argv(argv: list[str]) -> Query:
         elif arg in ("-l", "--loop"):
             interval = float(next(args, "5"))
         else:
-            raise UsageError(f'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n')
+            raise UsageError('Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n')
     if fields is None:
         raise UsageError("This simulated nvidia-smi answers --query-gpu=… --format=csv only.\n", 2)
     if "csv" not in fmt:

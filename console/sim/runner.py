@@ -17,8 +17,14 @@ class SimFiles:
     client_key: Path
 
 
-def start_sim(nodes: int, state_dir: Path, inventory_out: Path, known_hosts_out: Path | None = None,
-              seed: int = 7, user: str = "ops") -> tuple[SimServer, SimFiles]:
+def start_sim(
+    nodes: int,
+    state_dir: Path,
+    inventory_out: Path,
+    known_hosts_out: Path | None = None,
+    seed: int = 7,
+    user: str = "ops",
+) -> tuple[SimServer, SimFiles]:
     """Start serving ``nodes`` virtual nodes on 127.0.0.1 and write the inventory and known_hosts for them."""
     state_dir = state_dir.resolve()
     inventory_out = inventory_out.resolve()

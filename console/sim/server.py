@@ -8,6 +8,7 @@ transport thread per connection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import shlex
@@ -162,10 +163,8 @@ class SimServer:
     def _go_offline(self, listener: _Listener) -> None:
         with self._lock:
             if listener.sock is not None:
-                try:
+                with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(listener.sock)
-                except (KeyError, ValueError):
-                    pass
                 listener.sock.close()
                 listener.sock = None
             transports, listener.transports = listener.transports, []

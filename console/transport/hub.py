@@ -12,8 +12,10 @@ Consumers get two callbacks, from the selector or pool threads: ``on_state`` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import resource
 import selectors
 import shlex
 import socket
@@ -28,7 +30,6 @@ import paramiko
 
 from console.core.backoff import Backoff
 from console.core.inventory import NodeSpec
-from console.core.parsers.common import excerpt
 from console.core.samples import NodeState
 from console.core.telemetry import describe_exit
 from console.transport.ssh import (
@@ -282,15 +283,11 @@ class StreamHub:
     def _unregister(self, link: _Link) -> None:
         if link.channel is not None:
             if link.eof_at is None:
-                try:
+                with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(link.channel)
-                except (KeyError, ValueError):
-                    pass
             link.eof_at = None
-            try:
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 link.channel.close()
-            except (OSError, EOFError, paramiko.SSHException):
-                pass
             link.channel = None
         link.buffer.clear()
         link.stderr.clear()
@@ -307,7 +304,7 @@ class StreamHub:
         except ConnectError as exc:
             self._post(link, None, None, exc)
             return
-        except Exception as exc:  # noqa: BLE001 - any library surprise is this node's problem, not the fleet's
+        except Exception as exc:
             log.exception("unexpected error connecting to %s", link.name)
             self._post(link, None, None, ConnectError(NodeState.UNREACHABLE, f"unexpected error: {exc!r}"))
             return
@@ -394,10 +391,8 @@ class StreamHub:
         self.listener.on_state(link.name, state, error, link.fingerprint)
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass
 
     def _drain_wake(self) -> None:
         try:
@@ -414,8 +409,6 @@ def wall_time() -> float:
 def raise_fd_limit() -> int:
     """Each streaming node costs a socket and two pipe fds; lift the soft limit to the hard one."""
     try:
-        import resource
-
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -7,6 +7,7 @@ operator; nothing here prints, retries or touches Qt.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import shlex
 import socket
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 import paramiko
 
@@ -77,9 +78,7 @@ class SshSettings:
     def config(self) -> paramiko.SSHConfig:
         if self._config is None:
             path = self.ssh_config.expanduser() if self.ssh_config else None
-            self._config = (
-                paramiko.SSHConfig.from_path(str(path)) if path and path.is_file() else paramiko.SSHConfig()
-            )
+            self._config = paramiko.SSHConfig.from_path(str(path)) if path and path.is_file() else paramiko.SSHConfig()
         return self._config
 
 
@@ -167,13 +166,42 @@ def _split_hop(hop: str) -> tuple[str | None, str, int | None]:
     return (user or None), host, port
 
 
+class KnownHosts:
+    """known_hosts files parsed once and re-read only when they change.
+
+    Parsing builds a key object per line; with a thousand nodes in one file, parsing it on every connect
+    cost more CPU than the SSH handshake itself. Files are re-read when their mtime or size changes, so an
+    operator who fixes a key is picked up at the next retry.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[Path, tuple[tuple[int, int], paramiko.HostKeys]] = {}
+
+    def keys_for(self, path: Path, host: str) -> dict[str, paramiko.PKey]:
+        """Key type → key recorded for ``host`` (``[host]:port`` form for other ports)."""
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._files.get(path)
+            if cached is None or cached[0] != stamp:
+                keys = paramiko.HostKeys()
+                keys.load(str(path))
+                cached = self._files[path] = (stamp, keys)
+            found = cached[1].lookup(host)
+            return dict(found) if found is not None else {}
+
+
+KNOWN_HOSTS = KnownHosts()
+
+
 class _RememberingRejectPolicy(paramiko.RejectPolicy):
     """RejectPolicy that keeps the refused key, so the operator sees its fingerprint."""
 
     def __init__(self) -> None:
         self.refused: paramiko.PKey | None = None
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> NoReturn:
         self.refused = key
         super().missing_host_key(client, hostname, key)
 
@@ -244,16 +272,19 @@ def connect(
     known_hosts = target.known_hosts
     if known_hosts.is_file():
         try:
-            client.load_system_host_keys(str(known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
+            recorded = KNOWN_HOSTS.keys_for(known_hosts, target.known_hosts_name)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
             raise ConnectError(NodeState.HOST_KEY_UNKNOWN, f"cannot read known_hosts {known_hosts}: {exc}") from None
+        # Only this host's entries go to the client: SSHClient checks them (and nothing else) on connect.
+        for key_type, key in recorded.items():
+            client.get_host_keys().add(target.known_hosts_name, key_type, key)
 
     try:
         client.connect(
             target.hostname,
             port=target.port,
             username=target.user,
-            key_filename=list(target.key_filenames) or None,
+            key_filename=list(target.key_filenames) or None,  # type: ignore[arg-type]  # paramiko takes a list too
             allow_agent=settings.allow_agent,
             look_for_keys=settings.look_for_keys,
             timeout=target.timeout_s,
@@ -293,7 +324,7 @@ def connect(
                 fingerprint(key),
             ) from None
         raise ConnectError(NodeState.UNREACHABLE, f"SSH to {target.address} failed: {_reason(exc)}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         close_quietly(client)
         raise ConnectError(
             NodeState.UNREACHABLE, f"no answer from {target.address} within {target.timeout_s:g} s"
@@ -345,11 +376,13 @@ def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float,
                     stdout += chunk
             while channel.recv_stderr_ready() and len(stderr) < 65536:
                 stderr += channel.recv_stderr(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ConnectError(
                 NodeState.COMMAND_FAILED, f"{argv[0]} gave no complete answer within {timeout_s:g} s"
             ) from None
-        status = channel.recv_exit_status() if channel.exit_status_ready() else None
+        # exit-status may arrive just after EOF; the event is also set when the channel closes without one.
+        channel.status_event.wait(timeout_s)
+        status = channel.exit_status if channel.exit_status_ready() and channel.exit_status >= 0 else None
         return ExecResult(status, bytes(stdout), bytes(stderr))
     finally:
         channel.close()
@@ -358,15 +391,12 @@ def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float,
 def close_quietly(client: paramiko.SSHClient) -> None:
     transport = client.get_transport()
     if transport is not None and isinstance(transport.sock, socket.socket):
-        try:
-            # Wakes the transport thread out of recv() at once instead of at its next timeout.
+        # Wakes the transport thread out of recv() at once instead of at its next timeout.
+        with contextlib.suppress(OSError):
             transport.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    try:
+    # Closing a broken connection may fail in many ways; it is gone either way.
+    with contextlib.suppress(Exception):
         client.close()
-    except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail in many ways; it is gone either way
-        pass
 
 
 def _key_file_stem(key: paramiko.PKey) -> str:

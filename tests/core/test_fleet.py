@@ -28,10 +28,21 @@ def _fleet(clock: FakeClock) -> FleetModel:
 
 def _line(index: int, util: str, temp: str, count: int = 2, power: str = "300.0") -> str:
     values = {
-        "timestamp": "2024/11/14 07:00:14.123", "count": str(count), "index": str(index), "uuid": f"GPU-{index}",
-        "name": "NVIDIA H100 80GB HBM3", "pci.bus_id": "00000000:18:00.0", "utilization.gpu": util,
-        "memory.used": "10", "memory.total": "81559", "temperature.gpu": temp, "power.draw": power,
-        "power.limit": "700.00", "clocks.sm": "1980", "fan.speed": "[N/A]", "pstate": "P0",
+        "timestamp": "2024/11/14 07:00:14.123",
+        "count": str(count),
+        "index": str(index),
+        "uuid": f"GPU-{index}",
+        "name": "NVIDIA H100 80GB HBM3",
+        "pci.bus_id": "00000000:18:00.0",
+        "utilization.gpu": util,
+        "memory.used": "10",
+        "memory.total": "81559",
+        "temperature.gpu": temp,
+        "power.draw": power,
+        "power.limit": "700.00",
+        "clocks.sm": "1980",
+        "fan.speed": "[N/A]",
+        "pstate": "P0",
     }
     return ", ".join(values[f] for f in STREAM_FIELDS)
 

@@ -117,9 +117,7 @@ def test_bad_node_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_password_in_the_file_is_refused(tmp_path: Path) -> None:
-    error = _refused(
-        '[[node]]\nname = "n1"\nhost = "a"\nbmc = { url = "https://b", password = "hunter2" }\n', tmp_path
-    )
+    error = _refused('[[node]]\nname = "n1"\nhost = "a"\nbmc = { url = "https://b", password = "hunter2" }\n', tmp_path)
     assert "password_env" in str(error)
     assert "hunter2" not in str(error)
 

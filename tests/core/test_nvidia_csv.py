@@ -21,24 +21,53 @@ from tests.paths import NVIDIA
 # (fixture, expected values) — read off the recordings by eye, not computed by the parser.
 EXPECTED = {
     "query-gpu-allfields_1xH100-80GB-HBM3_driver590_idle.csv": dict(
-        model="NVIDIA H100 80GB HBM3", uuid="GPU-00000000-0000-0000-0000-000000000000",
-        pci_bus_id="00000000:00:09.0", utilization_pct=0.0, memory_used_mib=0.0, memory_total_mib=81559.0,
-        temperature_c=41.0, power_w=69.85, power_limit_w=700.0, sm_clock_mhz=345.0, pstate="P0", count=1,
+        model="NVIDIA H100 80GB HBM3",
+        uuid="GPU-00000000-0000-0000-0000-000000000000",
+        pci_bus_id="00000000:00:09.0",
+        utilization_pct=0.0,
+        memory_used_mib=0.0,
+        memory_total_mib=81559.0,
+        temperature_c=41.0,
+        power_w=69.85,
+        power_limit_w=700.0,
+        sm_clock_mhz=345.0,
+        pstate="P0",
+        count=1,
     ),
     "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv": dict(
-        model="NVIDIA H100 80GB HBM3", utilization_pct=100.0, memory_used_mib=19818.0,
-        memory_total_mib=81559.0, temperature_c=59.0, power_w=631.95, power_limit_w=700.0,
-        sm_clock_mhz=1980.0, pstate="P0",
+        model="NVIDIA H100 80GB HBM3",
+        utilization_pct=100.0,
+        memory_used_mib=19818.0,
+        memory_total_mib=81559.0,
+        temperature_c=59.0,
+        power_w=631.95,
+        power_limit_w=700.0,
+        sm_clock_mhz=1980.0,
+        pstate="P0",
     ),
     "query-gpu-allfields_1xL40S_driver595.80_load.csv": dict(
-        model="NVIDIA L40S", pci_bus_id="00000000:01:00.0", utilization_pct=9.0, memory_used_mib=1235.0,
-        memory_total_mib=46068.0, temperature_c=54.0, power_w=110.23, power_limit_w=350.0,
-        sm_clock_mhz=2520.0, pstate="P0",
+        model="NVIDIA L40S",
+        pci_bus_id="00000000:01:00.0",
+        utilization_pct=9.0,
+        memory_used_mib=1235.0,
+        memory_total_mib=46068.0,
+        temperature_c=54.0,
+        power_w=110.23,
+        power_limit_w=350.0,
+        sm_clock_mhz=2520.0,
+        pstate="P0",
     ),
     "query-gpu-allfields_1xRTX4080SUPER_driver595_load.csv": dict(
-        model="NVIDIA GeForce RTX 4080 SUPER", utilization_pct=7.0, memory_used_mib=1474.0,
-        memory_total_mib=16376.0, temperature_c=46.0, power_w=84.24, power_limit_w=320.0,
-        sm_clock_mhz=2805.0, fan_pct=0.0, pstate="P2",
+        model="NVIDIA GeForce RTX 4080 SUPER",
+        utilization_pct=7.0,
+        memory_used_mib=1474.0,
+        memory_total_mib=16376.0,
+        temperature_c=46.0,
+        power_w=84.24,
+        power_limit_w=320.0,
+        sm_clock_mhz=2805.0,
+        fan_pct=0.0,
+        pstate="P2",
     ),
 }
 
@@ -86,10 +115,20 @@ def test_stream_command_is_the_documented_nvidia_smi_loop() -> None:
 
 def _line(**overrides: str) -> str:
     values = {
-        "timestamp": "2024/11/14 07:00:14.123", "count": "8", "index": "3",
-        "uuid": "GPU-1b2c", "name": "NVIDIA H100 80GB HBM3", "pci.bus_id": "00000000:5D:00.0",
-        "utilization.gpu": "87", "memory.used": "1234", "memory.total": "81559", "temperature.gpu": "61",
-        "power.draw": "312.50", "power.limit": "700.00", "clocks.sm": "1980", "fan.speed": "[N/A]",
+        "timestamp": "2024/11/14 07:00:14.123",
+        "count": "8",
+        "index": "3",
+        "uuid": "GPU-1b2c",
+        "name": "NVIDIA H100 80GB HBM3",
+        "pci.bus_id": "00000000:5D:00.0",
+        "utilization.gpu": "87",
+        "memory.used": "1234",
+        "memory.total": "81559",
+        "temperature.gpu": "61",
+        "power.draw": "312.50",
+        "power.limit": "700.00",
+        "clocks.sm": "1980",
+        "fan.speed": "[N/A]",
         "pstate": "P0",
     }
     values.update(overrides)
@@ -105,8 +144,16 @@ def test_a_stream_line_becomes_a_sample() -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["[N/A]", "[Not Supported]", "[Unknown Error]", "[GPU is lost]", "[Insufficient Permissions]",
-     "[Requested functionality has been deprecated]", "N/A", "[Some future driver words]"],
+    [
+        "[N/A]",
+        "[Not Supported]",
+        "[Unknown Error]",
+        "[GPU is lost]",
+        "[Insufficient Permissions]",
+        "[Requested functionality has been deprecated]",
+        "N/A",
+        "[Some future driver words]",
+    ],
 )
 def test_every_not_available_token_is_explicit_not_available_never_zero(token: str) -> None:
     sample = NvidiaCsvParser().parse_line(_line(**{"temperature.gpu": token, "power.draw": token})).sample
@@ -172,8 +219,9 @@ def test_no_text_makes_the_parser_raise(text: str) -> None:
     assert (parsed.sample is None) != (parsed.error is None)
 
 
-@given(st.lists(st.one_of(st.text(max_size=20), st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{0,5})?")),
-                min_size=15, max_size=15))
+@given(
+    st.lists(st.one_of(st.text(max_size=20), st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{0,5})?")), min_size=15, max_size=15)
+)
 def test_any_fifteen_fields_give_a_sample_or_an_error(tokens: list[str]) -> None:
     parsed = NvidiaCsvParser().parse_line(",".join(t.replace(",", ";") for t in tokens))
     assert (parsed.sample is None) != (parsed.error is None)

@@ -19,8 +19,14 @@ def test_eight_h100_idle_table_gives_eight_gpus_with_their_values() -> None:
     assert (table.driver_version, table.cuda_version) == ("565.57.01", "12.7")
     assert [g.sample.index for g in table.gpus] == list(range(8))
     assert [g.sample.pci_bus_id for g in table.gpus] == [
-        "00000000:18:00.0", "00000000:2A:00.0", "00000000:3A:00.0", "00000000:5D:00.0",
-        "00000000:9A:00.0", "00000000:AB:00.0", "00000000:BA:00.0", "00000000:DB:00.0",
+        "00000000:18:00.0",
+        "00000000:2A:00.0",
+        "00000000:3A:00.0",
+        "00000000:5D:00.0",
+        "00000000:9A:00.0",
+        "00000000:AB:00.0",
+        "00000000:BA:00.0",
+        "00000000:DB:00.0",
     ]
     assert [g.sample.power_w for g in table.gpus] == [100, 82, 85, 85, 84, 85, 86, 75]
     assert [g.sample.temperature_c for g in table.gpus] == [30, 30, 31, 30, 28, 30, 29, 29]
@@ -38,7 +44,9 @@ def test_h100_under_load_with_processes() -> None:
     assert (gpu.sample.utilization_pct, gpu.sample.temperature_c, gpu.sample.power_w) == (100, 59, 629)
     assert gpu.sample.memory_used_mib == 19818
     assert [(p.pid, p.name, p.memory_mib) for p in table.processes] == [
-        (11327, "/root/tools/memhog", 2566), (11328, "/root/tools/memhog", 1542), (11345, "./gpu_burn", 15690),
+        (11327, "/root/tools/memhog", 2566),
+        (11328, "/root/tools/memhog", 1542),
+        (11345, "./gpu_burn", 15690),
     ]
 
 

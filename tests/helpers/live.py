@@ -55,7 +55,9 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, in
 
 
 @contextmanager
-def running(inventory: Inventory, ssh: SshSettings = NO_USER_CONFIG, settings: HubSettings = FAST) -> Iterator[LiveFleet]:
+def running(
+    inventory: Inventory, ssh: SshSettings = NO_USER_CONFIG, settings: HubSettings = FAST
+) -> Iterator[LiveFleet]:
     live = LiveFleet(inventory, ssh, settings)
     live.start()
     try:

@@ -7,6 +7,7 @@ node they play from ``$SSH_CONNECTION``. sshd runs in its own session so that st
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -75,9 +76,7 @@ class Sshd:
 
     def _install_standins(self) -> None:
         wrapper = self.bin_dir / "nvidia-smi"
-        wrapper.write_text(
-            f"#!/bin/sh\nexec {sys.executable} {STANDINS / 'replay_nvidia_smi.py'} \"$@\"\n"
-        )
+        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDINS / "replay_nvidia_smi.py"} "$@"\n')
         wrapper.chmod(0o755)
 
     def _write_config(self) -> None:
@@ -91,8 +90,8 @@ class Sshd:
             f"""Port {self.port}
 {listen}
 HostKey {self.host_key}
-AuthorizedKeysFile {self.workdir / 'authorized_keys'}
-PidFile {self.workdir / 'sshd.pid'}
+AuthorizedKeysFile {self.workdir / "authorized_keys"}
+PidFile {self.workdir / "sshd.pid"}
 UsePAM no
 StrictModes no
 PasswordAuthentication no
@@ -161,10 +160,8 @@ SetEnv {env}
         except psutil.NoSuchProcess:
             family = []
         for proc in [self.proc.pid, *(p.pid for p in reversed(family))]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.proc.wait(timeout=10)
         self.proc = None
         self._kill_orphans()
@@ -181,10 +178,8 @@ SetEnv {env}
             except (psutil.Error, AttributeError):
                 continue
             if environ.get("FLEET_REPLAY_DIR") == marker:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def log_tail(self) -> str:
         path = self.workdir / "sshd.log"

@@ -38,7 +38,10 @@ def test_replayed_h100_and_l40s_recordings_stream_into_the_model(sshd_factory: A
     assert h100.state is NodeState.UP and h100.error is None
     sample = h100.accelerators[0].sample
     assert (sample.model, sample.utilization_pct, sample.memory_used_mib, sample.temperature_c) == (
-        "NVIDIA H100 80GB HBM3", 100.0, 19818.0, 59.0,
+        "NVIDIA H100 80GB HBM3",
+        100.0,
+        19818.0,
+        59.0,
     )
     assert (sample.power_w, sample.power_limit_w, sample.sm_clock_mhz, sample.pstate) == (631.95, 700.0, 1980.0, "P0")
     assert l40s.accelerators[0].sample.power_limit_w == 350.0
@@ -64,7 +67,9 @@ def test_changed_host_key_is_refused_with_both_fingerprints_and_no_data(sshd_fac
     known.write_text(sshd.known_hosts_line("127.0.0.2", impostor) + "\n")
     inventory = inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"}, known_hosts=known)
     with running(inventory) as live:
-        view = wait_for("host key changed", lambda: (v := live.fleet.view("n1")).state == NodeState.HOST_KEY_CHANGED and v)
+        view = wait_for(
+            "host key changed", lambda: (v := live.fleet.view("n1")).state == NodeState.HOST_KEY_CHANGED and v
+        )
     assert view.error is not None
     assert "HOST KEY CHANGED" in view.error
     assert view.error.count("SHA256:") == 2
@@ -79,7 +84,9 @@ def test_unknown_host_key_is_refused_with_its_fingerprint_and_no_data(sshd_facto
     known.write_text(sshd.known_hosts_line("127.0.0.3") + "\n")  # only the other node is known
     inventory = inventory_for(sshd, tmp_path, {"n1": "127.0.0.2", "n2": "127.0.0.3"}, known_hosts=known)
     with running(inventory) as live:
-        view = wait_for("host key unknown", lambda: (v := live.fleet.view("n1")).state == NodeState.HOST_KEY_UNKNOWN and v)
+        view = wait_for(
+            "host key unknown", lambda: (v := live.fleet.view("n1")).state == NodeState.HOST_KEY_UNKNOWN and v
+        )
         wait_for("the known node streams", lambda: live.fleet.view("n2").lines_parsed > 0)
     assert view.error is not None and "host key UNKNOWN" in view.error and "[127.0.0.2]:" in view.error
     assert view.host_key_fingerprint is not None and view.host_key_fingerprint in view.error
@@ -151,8 +158,13 @@ def test_binary_garbage_line_is_reported_not_crashed_on(sshd_factory: Any, tmp_p
 
 def test_tool_that_exits_is_command_failed_with_its_stderr_then_restarted(sshd_factory: Any, tmp_path: Path) -> None:
     sshd = sshd_factory(["127.0.0.2"])
-    sshd.replay("127.0.0.2", H100_LOAD, mode="exit", exit_status=9,
-                stderr="Failed to initialize NVML: Driver/library version mismatch\n")
+    sshd.replay(
+        "127.0.0.2",
+        H100_LOAD,
+        mode="exit",
+        exit_status=9,
+        stderr="Failed to initialize NVML: Driver/library version mismatch\n",
+    )
     inventory = inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
     with running(inventory) as live:
         view = wait_for("command failed", lambda: (v := live.fleet.view("n1")).state == NodeState.COMMAND_FAILED and v)
@@ -209,7 +221,10 @@ def test_jump_host_with_unknown_key_is_named_in_the_error(sshd_factory: Any, tmp
     known = tmp_path / "known_hosts"
     known.write_text(sshd.known_hosts_line("127.0.0.3") + "\n")  # the node is known, the bastion is not
     inventory = inventory_for(
-        sshd, tmp_path, {"behind": "127.0.0.3"}, known_hosts=known,
+        sshd,
+        tmp_path,
+        {"behind": "127.0.0.3"},
+        known_hosts=known,
         node_extra=f'proxy_jump = "{sshd.user}@127.0.0.2:{sshd.port}"',
     )
     with running(inventory) as live:

@@ -1,0 +1,99 @@
+"""Child process of the bench: the console's core (transport + parsing + history) on an inventory.
+
+Waits for every node to stream, then measures a steady window of its own process: CPU (all threads),
+RSS, thread count, and the delay from a line's node timestamp to its value in the model.
+Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import psutil
+
+from console.app import LiveFleet
+from console.core.fleet import LatencyRecorder
+from console.core.inventory import load_inventory
+from console.core.samples import NodeState
+from console.transport import ssh as ssh_module
+from console.transport.hub import HubSettings
+from console.transport.ssh import SshSettings
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values), q)) if values else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--inventory", required=True)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--connect-timeout", type=float, default=300.0)
+    parser.add_argument("--paramiko-poll", type=float, help="override the idle socket timeout (paramiko: 0.1)")
+    args = parser.parse_args()
+    if args.paramiko_poll is not None:
+        ssh_module.IDLE_SOCKET_TIMEOUT_S = args.paramiko_poll
+
+    inventory = load_inventory(args.inventory)
+    live = LiveFleet(inventory, SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False), HubSettings())
+    me = psutil.Process()
+    started = time.monotonic()
+    live.start()
+    total = len(inventory.nodes)
+    deadline = started + args.connect_timeout
+    while time.monotonic() < deadline:
+        views = live.fleet.views()
+        if sum(1 for v in views if v.state == NodeState.UP and v.accelerator_count == 8) == total:
+            break
+        time.sleep(0.5)
+    connected_s = time.monotonic() - started
+    time.sleep(3.0)  # let connection bursts settle before measuring
+
+    recorder = LatencyRecorder()
+    live.fleet.latency = recorder
+    cpu0 = me.cpu_times()
+    wall0 = time.monotonic()
+    rss_max = 0
+    threads_max = 0
+    while time.monotonic() - wall0 < args.seconds:
+        time.sleep(1.0)
+        rss_max = max(rss_max, me.memory_info().rss)
+        threads_max = max(threads_max, me.num_threads())
+    cpu1 = me.cpu_times()
+    wall = time.monotonic() - wall0
+    live.fleet.latency = None
+    views = live.fleet.views()
+    result = {
+        "nodes": total,
+        "accelerators": sum(v.accelerator_count for v in views),
+        "nodes_up": sum(1 for v in views if v.state == NodeState.UP),
+        "connect_all_s": round(connected_s, 1),
+        "window_s": round(wall, 1),
+        "cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall, 3),
+        "rss_mb": round(rss_max / 2**20, 1),
+        "threads": threads_max,
+        "history_mb": round(live.fleet.history_bytes() / 2**20, 1),
+        "lines_in_window": len(recorder.receive_to_model),
+        "lines_per_s": round(len(recorder.receive_to_model) / wall, 1),
+        "node_to_model_p50_ms": _ms(percentile(recorder.node_to_model, 50)),
+        "node_to_model_p99_ms": _ms(percentile(recorder.node_to_model, 99)),
+        "node_to_model_max_ms": _ms(max(recorder.node_to_model) if recorder.node_to_model else None),
+        "receive_to_model_p50_ms": _ms(percentile(recorder.receive_to_model, 50)),
+        "receive_to_model_p99_ms": _ms(percentile(recorder.receive_to_model, 99)),
+    }
+    live.stop()
+    json.dump(result, sys.stdout)
+    print()
+    return 0
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""``fleet-console poll`` as a script would run it: a real process, a real sshd, replayed recordings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.live import inventory_for
+from tests.helpers.sshd import keygen
+from tests.paths import NVIDIA
+
+RTX = NVIDIA / "query-gpu-allfields_1xRTX4080SUPER_driver595_load.csv"
+EIGHT_H100 = NVIDIA / "table_8xH100-SXM-80GB-HBM3_driver565.57.01_idle_no-timestamp-line.txt"
+
+pytestmark = pytest.mark.sshd
+
+
+def poll(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": os.environ.get("HOME", "/root")}
+    return subprocess.run(
+        [sys.executable, "-m", "console", "poll", "--ssh-config", "/dev/null", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_poll_once_json_of_replayed_recordings_field_by_field(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2", "127.0.0.3"], **{"127_0_0_2": RTX, "127_0_0_3": EIGHT_H100})
+    inventory_for(sshd, tmp_path, {"desk": "127.0.0.2", "dgx": "127.0.0.3"}, node_extra='tenant = "acme"')
+    started = dt.datetime.now(dt.UTC)
+    result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once", "--json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["node"] for r in records] == ["desk", "dgx"]
+
+    desk = records[0]
+    assert desk["state"] == "up" and desk["error"] is None
+    when = dt.datetime.fromisoformat(desk["time"].replace("Z", "+00:00"))
+    assert when.tzinfo is not None and abs((when - started).total_seconds()) < 60
+    (gpu,) = desk["accelerators"]
+    assert gpu == {
+        "index": 0,
+        "vendor": "nvidia",
+        "model": "NVIDIA GeForce RTX 4080 SUPER",
+        "uuid": "GPU-00000000-0000-0000-0000-000000000000",
+        "utilization_pct": 7.0,
+        "memory_used_mib": 1474.0,
+        "memory_total_mib": 16376.0,
+        "temperature_c": 46.0,
+        "power_w": 84.24,
+        "power_limit_w": 320.0,
+        "pci_bus_id": "00000000:01:00.0",
+        "sm_clock_mhz": 2805.0,
+        "fan_pct": 0.0,
+        "pstate": "P2",
+    }
+    assert desk["tenant"] == "acme" and desk["source"] == "nvidia-smi"
+
+    dgx = records[1]
+    assert [a["index"] for a in dgx["accelerators"]] == list(range(8))
+    assert [a["power_w"] for a in dgx["accelerators"]] == [100, 82, 85, 85, 84, 85, 86, 75]
+    assert all(a["fan_pct"] is None and a["sm_clock_mhz"] is None for a in dgx["accelerators"])  # not in a table
+
+
+def test_poll_once_exits_1_and_names_each_failure(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2", "127.0.0.3"])
+    sshd.replay("127.0.0.3", RTX, mode="exit", exit_status=6, stderr="No devices were found\n")
+    inventory_for(sshd, tmp_path, {"ok": "127.0.0.2", "broken": "127.0.0.3", "gone": "127.0.0.9"})
+    result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once", "--json")
+    assert result.returncode == 1
+    records = {r["node"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert records["ok"]["state"] == "up"
+    assert records["broken"]["state"] == "command failed"
+    assert (
+        "exited with status 6" in records["broken"]["error"] and "No devices were found" in records["broken"]["error"]
+    )
+    assert records["broken"]["accelerators"] == []
+    assert records["gone"]["state"] == "unreachable" and "127.0.0.9" in records["gone"]["error"]
+
+
+def test_poll_once_reports_a_truncated_output_as_parse_error(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    sshd.replay("127.0.0.2", EIGHT_H100, mode="truncate")
+    inventory_for(sshd, tmp_path, {"dgx": "127.0.0.2"})
+    result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once", "--json")
+    assert result.returncode == 1
+    (record,) = map(json.loads, result.stdout.splitlines())
+    assert record["state"] == "parse error"
+    assert "expected 15 comma-separated fields" in record["error"]
+    assert len(record["accelerators"]) == 7  # the seven whole lines still count
+
+
+def test_poll_once_with_a_changed_host_key_refuses_and_says_so(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    other = tmp_path / "other"
+    keygen(other)
+    known = tmp_path / "kh"
+    known.write_text(sshd.known_hosts_line("127.0.0.2", other) + "\n")
+    inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"}, known_hosts=known)
+    result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once", "--json")
+    (record,) = map(json.loads, result.stdout.splitlines())
+    assert result.returncode == 1
+    assert record["state"] == "host key changed" and record["accelerators"] == []
+
+
+def test_poll_text_output_is_a_table(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
+    result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once")
+    assert result.returncode == 0
+    header, row = result.stdout.splitlines()
+    assert header.split()[:3] == ["NODE", "STATE", "GPUS"]
+    assert row.split()[:5] == ["n1", "up", "1", "100%/100%", "59°C"]
+
+
+def test_bad_inventory_exits_2_with_file_line_and_problem(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text('[[node]]\nname = "a"\nhost = "h"\n\n[[node]]\nname = "a"\nhost = "h2"\n')
+    result = poll("--inventory", str(path), "--once", "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"{path}:5: node 'a': duplicate node name" in result.stderr
+
+
+def test_poll_streams_rounds_until_interrupted(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "poll",
+            "--ssh-config",
+            "/dev/null",
+            "--inventory",
+            str(tmp_path / "fleet.toml"),
+            "--json",
+            "--interval",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        records = [json.loads(proc.stdout.readline()) for _ in range(3)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert all(r["node"] == "n1" and r["state"] == "up" for r in records)
+    assert records[0]["accelerators"][0]["utilization_pct"] == 100.0

@@ -1,0 +1,181 @@
+"""The window, offscreen, with pytest-qt; any Qt warning fails the test (see pyproject's qt_log_level_fail)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
+
+from console.app import LiveFleet
+from console.core.fleet import FleetModel
+from console.core.inventory import parse_inventory
+from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser
+from console.core.samples import NodeState
+from console.gui.fleet_table import Column
+from console.gui.main_window import ConsoleSession, MainWindow
+from console.gui.style import HOT_BACKGROUND, STATE_COLOURS
+from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for
+from tests.paths import NVIDIA
+
+EIGHT_H100 = NVIDIA / "table_8xH100-SXM-80GB-HBM3_driver565.57.01_idle_no-timestamp-line.txt"
+
+
+@pytest.fixture
+def session(qtbot: Any, sshd_factory: Any, tmp_path: Path) -> Iterator[ConsoleSession]:
+    sshd = sshd_factory(["127.0.0.2", "127.0.0.3", "127.0.0.4"], **{"127_0_0_3": EIGHT_H100})
+    # 127.0.0.4 answers but its host key is not known: a row that must stand out.
+    known = tmp_path / "known_hosts"
+    sshd.write_known_hosts(known, ["127.0.0.2", "127.0.0.3"])
+    inventory = inventory_for(
+        sshd,
+        tmp_path,
+        {"h100-load": "127.0.0.2", "dgx-idle": "127.0.0.3", "new-node": "127.0.0.4"},
+        known_hosts=known,
+    )
+    live = LiveFleet(inventory, NO_USER_CONFIG, FAST)
+    console = ConsoleSession(live, interval_ms=100)
+    qtbot.addWidget(console.window)
+    console.start()
+    console.window.show()
+    yield console
+    console.stop()
+
+
+def _row(window: MainWindow, name: str) -> int:
+    row = window.model.row_of(name)
+    assert row is not None
+    return row
+
+
+def _cell(window: MainWindow, name: str, column: Column, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    return window.model.data(window.model.index(_row(window, name), column), role)
+
+
+def test_table_fills_from_replayed_recordings_over_real_sshd_and_plots_get_points(
+    qtbot: Any, session: ConsoleSession
+) -> None:
+    window = session.window
+    qtbot.waitUntil(lambda: _cell(window, "h100-load", Column.STATE) == "up", timeout=20_000)
+    qtbot.waitUntil(lambda: _cell(window, "dgx-idle", Column.ACCELERATORS) == "8", timeout=20_000)
+    qtbot.waitUntil(lambda: _cell(window, "new-node", Column.STATE) == "host key unknown", timeout=20_000)
+    assert _cell(window, "h100-load", Column.UTIL_MEAN) == "100 %"
+    assert _cell(window, "h100-load", Column.TEMP_MAX) == "59 °C"
+    assert _cell(window, "dgx-idle", Column.POWER) == "682 W"  # 100+82+85+85+84+85+86+75 from the recording
+    unknown_bg = _cell(window, "new-node", Column.NODE, Qt.ItemDataRole.BackgroundRole)
+    assert unknown_bg == QColor(STATE_COLOURS[NodeState.HOST_KEY_UNKNOWN][1])
+    assert "SHA256:" in _cell(window, "new-node", Column.ISSUE)
+
+    assert window.select_node("dgx-idle")
+    panel = window.panel
+    assert panel.view is not None and panel.view.name == "dgx-idle"
+    assert panel.accelerators.rowCount() == 8
+    qtbot.waitUntil(lambda: panel.util_plot.points_drawn >= 16 and panel.temp_plot.points_drawn >= 16, timeout=10_000)
+    assert len(panel.temp_plot.curves) == 8
+    counts = window.state_labels[NodeState.UP].text()
+    assert "up: <b>2</b>" in counts
+
+
+def test_filter_problems_only_and_keyboard_navigation(qtbot: Any, session: ConsoleSession) -> None:
+    window = session.window
+    qtbot.waitUntil(lambda: _cell(window, "new-node", Column.STATE) == "host key unknown", timeout=20_000)
+    qtbot.waitUntil(lambda: _cell(window, "h100-load", Column.STATE) == "up", timeout=20_000)
+
+    qtbot.keyClicks(window.filter, "dgx")
+    assert window.proxy.rowCount() == 1
+    window.filter.clear()
+    window.problems.setChecked(True)
+    assert window.proxy.rowCount() == 1
+    assert window.proxy.data(window.proxy.index(0, Column.NODE)) == "new-node"
+    window.problems.setChecked(False)
+    assert window.proxy.rowCount() == 3
+
+    window.table.setFocus()
+    window.table.setCurrentIndex(window.proxy.index(0, 0))
+    first = window.panel.view
+    qtbot.keyClick(window.table, Qt.Key.Key_Down)
+    second = window.panel.view
+    assert first is not None and second is not None and first.name != second.name
+    assert second.name == window.proxy.data(window.proxy.index(1, Column.NODE))
+
+
+def test_unreachable_node_shows_its_error_in_the_panel(qtbot: Any, session: ConsoleSession) -> None:
+    window = session.window
+    qtbot.waitUntil(lambda: _cell(window, "new-node", Column.STATE) == "host key unknown", timeout=20_000)
+    window.select_node("new-node")
+    assert window.panel.error.isVisibleTo(window.panel)
+    assert "host key UNKNOWN" in window.panel.error.text()
+
+
+def test_window_renders_to_a_png(qtbot: Any, session: ConsoleSession, tmp_path: Path) -> None:
+    window = session.window
+    qtbot.waitUntil(lambda: _cell(window, "dgx-idle", Column.ACCELERATORS) == "8", timeout=20_000)
+    window.select_node("dgx-idle")
+    target = tmp_path / "window.png"
+    assert window.grab().save(str(target))
+    image = QImage(str(target))
+    assert image.width() >= 1200 and image.height() >= 800
+
+
+def _line(index: int, temp: str) -> str:
+    values = {
+        "timestamp": "2024/11/14 07:00:14.123",
+        "count": "1",
+        "index": str(index),
+        "uuid": "GPU-x",
+        "name": "NVIDIA H100 80GB HBM3",
+        "pci.bus_id": "00000000:18:00.0",
+        "utilization.gpu": "99",
+        "memory.used": "10",
+        "memory.total": "81559",
+        "temperature.gpu": temp,
+        "power.draw": "650",
+        "power.limit": "700.00",
+        "clocks.sm": "1400",
+        "fan.speed": "[N/A]",
+        "pstate": "P0",
+    }
+    return ", ".join(values[f] for f in STREAM_FIELDS)
+
+
+def test_hot_row_stands_out_and_sorts_first_by_temperature(qtbot: Any) -> None:
+    inventory = parse_inventory(
+        '[[node]]\nname = "cool"\nhost = "a"\n[[node]]\nname = "hot"\nhost = "b"\n', Path("/x/f.toml")
+    )
+    fleet = FleetModel(inventory)
+    window = MainWindow(fleet)
+    qtbot.addWidget(window)
+    parser = NvidiaCsvParser()
+    for name, temp in (("cool", "60"), ("hot", "93")):
+        fleet.set_state(name, NodeState.UP)
+        fleet.ingest(name, [parser.parse_line(_line(0, temp))], 0.0)
+    window.apply_snapshot(fleet.snapshot())
+    assert _cell(window, "hot", Column.NODE, Qt.ItemDataRole.BackgroundRole) == QColor(HOT_BACKGROUND)
+    assert _cell(window, "cool", Column.NODE, Qt.ItemDataRole.BackgroundRole) is None
+    window.table.sortByColumn(Column.TEMP_MAX, Qt.SortOrder.DescendingOrder)
+    assert window.proxy.data(window.proxy.index(0, Column.NODE)) == "hot"
+    window.filter.setText("hot")
+    assert window.proxy.rowCount() == 1
+    assert "hot: <b>1</b>" in window.hot_label.text()
+
+
+def test_qt_binding_keeps_references_to_none_and_true(qtbot: Any) -> None:
+    """PySide6 6.12.0 dropped a reference to None/True on every call like processEvents(); on Python 3.11
+    the console then aborted in bool_dealloc after minutes of repaints. pyproject pins it out; this guards."""
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    label = QLabel("x")
+    qtbot.addWidget(label)
+    label.show()
+    app = QApplication.instance()
+    assert app is not None
+    before = (sys.getrefcount(None), sys.getrefcount(True))
+    for _ in range(200):
+        app.processEvents()
+        label.repaint()
+    after = (sys.getrefcount(None), sys.getrefcount(True))
+    assert after[0] >= before[0] - 20 and after[1] >= before[1] - 20, (before, after)

@@ -1,0 +1,195 @@
+"""The simulated fleet speaks nvidia-smi's real formats, behaves believably, and is reached like a real fleet."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.core.inventory import load_inventory
+from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser, parse_document, stream_argv
+from console.sim import nvidia_smi
+from console.sim.model import (
+    FLAP_DOWN_S,
+    FLAP_PERIOD_S,
+    RUNAWAY_GPU,
+    RUNAWAY_PERIOD_S,
+    Role,
+    build_fleet,
+)
+from tests.paths import NVIDIA
+
+REAL = NVIDIA / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv"
+
+
+def _real_header_and_row() -> tuple[list[str], list[str]]:
+    header, row = [line for line in REAL.read_text().splitlines() if line.strip()]
+    return [h.strip() for h in header.split(",")], [v.strip() for v in row.split(", ")]
+
+
+def _shape(value: str) -> str:
+    """``631.95 W`` → ``9.9 W``; ``0x0000`` → ``0x9``: the form of a value, not the value."""
+    return re.sub(r"[0-9A-F]+", "9", re.sub(r"\d+(\.\d+)?", lambda m: "9.9" if m.group(1) else "9", value))
+
+
+def test_sim_headers_and_value_formats_match_a_real_nvidia_smi_recording() -> None:
+    real_header, real_row = _real_header_and_row()
+    real = {h.split(" [")[0]: (h, v) for h, v in zip(real_header, real_row, strict=True)}
+    shared = [f for f in nvidia_smi.FIELDS if f in real and f not in {"timestamp"}]
+    assert len(shared) >= 25
+    query = nvidia_smi.parse_argv(["nvidia-smi", "--query-gpu=" + ",".join(shared), "--format=csv"])
+    header = nvidia_smi.header_line(query).split(", ")
+    node = build_fleet(4)[1]
+    values = nvidia_smi.rows(node, query, 1_800_000_000.0)[0].split(", ")
+    for field, sim_header, sim_value in zip(shared, header, values, strict=True):
+        real_header_token, real_value = real[field]
+        assert sim_header == real_header_token, field
+        if not real_value.startswith("["):
+            assert _shape(sim_value).split(" ")[1:] == _shape(real_value).split(" ")[1:], (field, sim_value, real_value)
+
+
+def test_sim_timestamp_has_the_real_layout() -> None:
+    query = nvidia_smi.parse_argv(["nvidia-smi", "--query-gpu=timestamp", "--format=csv,noheader"])
+    (stamp, *_) = nvidia_smi.rows(build_fleet(1)[0], query, 1_800_000_000.25)
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}", stamp)
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}", _real_header_and_row()[1][0])
+
+
+def test_sim_output_parses_with_the_consoles_own_parser_for_the_stream_command() -> None:
+    query = nvidia_smi.parse_argv(stream_argv())
+    lines = nvidia_smi.rows(build_fleet(8)[2], query, 1_800_000_000.0)
+    parser = NvidiaCsvParser()
+    samples = [parser.parse_line(line).sample for line in lines]
+    assert [s.index for s in samples if s] == list(range(8))
+    with_header = nvidia_smi.parse_argv(["nvidia-smi", "--query-gpu=" + ",".join(STREAM_FIELDS), "--format=csv"])
+    text = "\n".join([nvidia_smi.header_line(with_header), *nvidia_smi.rows(build_fleet(8)[2], with_header, 0.0)])
+    assert all(p.error is None for p in parse_document(text))
+
+
+def test_sim_refuses_unknown_fields_with_nvidia_smis_words() -> None:
+    with pytest.raises(nvidia_smi.UsageError) as caught:
+        nvidia_smi.parse_argv(["nvidia-smi", "--query-gpu=index,bogus.field", "--format=csv"])
+    assert str(caught.value) == 'Field "bogus.field" is not a valid field to query.\n\n'
+
+
+def test_fleet_mixes_roles_with_one_runaway_and_one_flapping_node() -> None:
+    fleet = build_fleet(32)
+    roles = [n.role for n in fleet]
+    assert roles.count(Role.THERMAL_RUNAWAY) == 1 and roles.count(Role.FLAPPING) == 1
+    assert roles.count(Role.TRAINING) >= 8 and roles.count(Role.IDLE) >= 3
+    assert len({n.name for n in fleet}) == 32 and len({n.rack for n in fleet}) == 8
+
+
+def test_training_is_busy_idle_is_idle_and_the_runaway_gpu_overheats_then_recovers() -> None:
+    fleet = build_fleet(32)
+    training = next(n for n in fleet if n.role == Role.TRAINING)
+    idle = next(n for n in fleet if n.role == Role.IDLE)
+    runaway = next(n for n in fleet if n.role == Role.THERMAL_RUNAWAY)
+    times = [1_800_000_000.0 + k * 7 for k in range(200)]
+    assert sum(training.gpu(0, t).utilization_pct for t in times) / len(times) > 80
+    assert all(idle.gpu(g, t).utilization_pct == 0 for g in range(8) for t in times[:20])
+    temps = [runaway.gpu(RUNAWAY_GPU, 1_800_000_000.0 + k).temperature_c for k in range(int(RUNAWAY_PERIOD_S))]
+    assert max(temps) >= 90 and min(temps) < 80
+    hottest = max(range(len(temps)), key=temps.__getitem__)
+    assert runaway.gpu(RUNAWAY_GPU, 1_800_000_000.0 + hottest).throttled
+    neighbours = [runaway.gpu(g, 1_800_000_000.0 + hottest).temperature_c for g in range(8) if g != RUNAWAY_GPU]
+    assert max(neighbours) < 85
+
+
+def test_flapping_node_is_offline_for_part_of_each_period() -> None:
+    flapping = next(n for n in build_fleet(32) if n.role == Role.FLAPPING)
+    offline = sum(flapping.offline(t) for t in range(0, int(FLAP_PERIOD_S) * 3))
+    assert offline == pytest.approx(3 * FLAP_DOWN_S, abs=3)
+
+
+def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: Path) -> None:
+    inventory_path = tmp_path / "sim.toml"
+    read_fd, write_fd = os.pipe()
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "sim",
+            "--nodes",
+            "12",
+            "--inventory-out",
+            str(inventory_path),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ready-fd",
+            str(write_fd),
+        ],
+        pass_fds=(write_fd,),
+    )
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as ready:
+            assert "12 nodes" in ready.readline()
+        inventory = load_inventory(inventory_path)
+        assert len(inventory.nodes) == 12
+        assert all(n.known_hosts is not None and n.known_hosts.is_file() for n in inventory.nodes)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "poll",
+                "--ssh-config",
+                "/dev/null",
+                "--inventory",
+                str(inventory_path),
+                "--once",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        up = [r for r in records if r["state"] == "up"]
+        # The flapping node (gpu-010) may be in its off period; every other node answers.
+        assert len(up) >= 11, result.stdout
+        assert all(len(r["accelerators"]) == 8 for r in up)
+        assert {a["model"] for r in up for a in r["accelerators"]} <= {
+            "NVIDIA H100 80GB HBM3",
+            "NVIDIA A100-SXM4-80GB",
+            "NVIDIA L40S",
+        }
+
+        # Host keys are verified: a known_hosts without the sim's keys is refused.
+        inventory_path.write_text(
+            inventory_path.read_text().replace(str(inventory.nodes[0].known_hosts), str(tmp_path / "empty"))
+        )
+        (tmp_path / "empty").write_text("")
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "poll",
+                "--ssh-config",
+                "/dev/null",
+                "--inventory",
+                str(inventory_path),
+                "--once",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1
+        assert {json.loads(line)["state"] for line in refused.stdout.splitlines()} == {"host key unknown"}
+    finally:
+        sim.terminate()
+        sim.wait(timeout=20)
+    keys_before = sorted((tmp_path / "data" / "sim" / "host_keys").glob("*.key"))
+    assert len(keys_before) == 12
