@@ -84,6 +84,11 @@ class LiveFleet:
         self.hub.stop()
         self.pipeline.stop()
 
+    def reconnect(self, node: str) -> None:
+        """Retry a node now instead of at its next backoff step (returns at once)."""
+        if node in self.plan.sources:
+            self.hub.reconnect(node)
+
     # HubListener: called from transport threads.
     def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
         self.fleet.set_state(node, state, error, fingerprint)

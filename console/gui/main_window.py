@@ -50,6 +50,8 @@ class FleetService(Protocol):
 
     def stop(self) -> None: ...
 
+    def reconnect(self, node: str) -> None: ...
+
 
 class SnapshotWorker(QObject):
     """Lives in a worker thread; turns the fleet model into snapshots of what changed."""
@@ -269,6 +271,8 @@ class ConsoleSession:
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
         self.worker.snapshot.connect(self.window.apply_snapshot, Qt.ConnectionType.QueuedConnection)
+        # Returns at once: it only moves the node's next attempt to now and wakes the transport.
+        self.window.panel.reconnect_requested.connect(live.reconnect)
 
     def start(self) -> None:
         self.live.start()

@@ -9,13 +9,15 @@ from typing import Any, Final
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QTableView,
@@ -208,6 +210,8 @@ class HistoryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no ty
 
 
 class NodePanel(QWidget):
+    reconnect_requested = Signal(str)
+
     def __init__(self, fleet: FleetModel) -> None:
         super().__init__()
         self.fleet = fleet
@@ -228,6 +232,11 @@ class NodePanel(QWidget):
         self.error.setFrameShape(QFrame.Shape.StyledPanel)
         self.error.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.error.hide()
+        self.reconnect = QPushButton("Reconnect now")
+        self.reconnect.setObjectName("reconnect-now")
+        self.reconnect.setToolTip("Try this node again now instead of waiting for the next retry")
+        self.reconnect.clicked.connect(self._reconnect_clicked)
+        self.reconnect.hide()
 
         self.details = QFormLayout()
         self.details.setHorizontalSpacing(12)
@@ -260,7 +269,10 @@ class NodePanel(QWidget):
         self.temp_plot.addItem(self.hot_line)
 
         header = QVBoxLayout()
-        header.addWidget(self.title)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.reconnect)
+        header.addLayout(title_row)
         header.addWidget(self.subtitle)
         header.addWidget(self.error)
         header.addLayout(self.details)
@@ -289,7 +301,9 @@ class NodePanel(QWidget):
             self.title.setText("Select a node")
             self.subtitle.setText("")
             self.error.hide()
+            self.reconnect.hide()
             return
+        self.reconnect.setVisible(view.state not in LIVE_STATES)
         colour = STATE_COLOURS[view.state][0]
         hot = ""
         if view.hot and view.max_temperature is not None:
@@ -330,6 +344,10 @@ class NodePanel(QWidget):
         source = view.telemetry_source or "–"
         self._fields["Telemetry"].setText(f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected")
         self._fields["Host key"].setText(view.host_key_fingerprint or "–")
+
+    def _reconnect_clicked(self) -> None:
+        if self.view is not None:
+            self.reconnect_requested.emit(self.view.name)
 
     @staticmethod
     def _model_name(view: NodeView) -> str:

@@ -109,6 +109,13 @@ def test_unreachable_node_shows_its_error_in_the_panel(qtbot: Any, session: Cons
     window.select_node("new-node")
     assert window.panel.error.isVisibleTo(window.panel)
     assert "host key UNKNOWN" in window.panel.error.text()
+    assert window.panel.reconnect.isVisibleTo(window.panel)
+    with qtbot.waitSignal(window.panel.reconnect_requested) as requested:
+        qtbot.mouseClick(window.panel.reconnect, Qt.MouseButton.LeftButton)
+    assert requested.args == ["new-node"]
+    qtbot.waitUntil(lambda: _cell(window, "h100-load", Column.STATE) == "up", timeout=20_000)
+    window.select_node("h100-load")
+    assert not window.panel.reconnect.isVisibleTo(window.panel)
 
 
 def test_window_renders_to_a_png(qtbot: Any, session: ConsoleSession, tmp_path: Path) -> None:

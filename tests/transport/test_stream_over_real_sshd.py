@@ -7,6 +7,7 @@ real recordings from tests/fixtures/nvidia/; no GPU is involved.
 from __future__ import annotations
 
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,28 @@ def test_unknown_host_key_is_refused_with_its_fingerprint_and_no_data(sshd_facto
     assert view.host_key_fingerprint is not None and view.host_key_fingerprint in view.error
     assert view.lines_parsed == 0
     assert known.read_text().count("\n") == 1  # nothing was added to known_hosts
+
+
+def test_hashed_known_hosts_entries_are_honoured(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    known = sshd.write_known_hosts(tmp_path / "known_hosts")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)
+    assert "127.0.0.2" not in known.read_text()  # hashed: the address is no longer readable
+    inventory = inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"}, known_hosts=known)
+    with running(inventory) as live:
+        wait_for("streaming", lambda: live.fleet.view("n1").lines_parsed >= 1)
+
+
+def test_fixed_known_hosts_is_picked_up_without_a_restart(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    inventory = inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"}, known_hosts=known)
+    with running(inventory) as live:
+        wait_for("unknown", lambda: live.fleet.view("n1").state == NodeState.HOST_KEY_UNKNOWN)
+        sshd.write_known_hosts(known)  # the operator verified and added the key
+        live.reconnect("n1")  # the panel's "Reconnect now"; otherwise the next backoff retry picks it up
+        wait_for("up", lambda: live.fleet.view("n1").state == NodeState.UP)
 
 
 def test_missing_known_hosts_file_is_unknown_host_key_saying_so(sshd_factory: Any, tmp_path: Path) -> None:
