@@ -84,6 +84,7 @@ def test_filter_problems_only_and_keyboard_navigation(qtbot: Any, session: Conso
     window = session.window
     qtbot.waitUntil(lambda: _cell(window, "new-node", Column.STATE) == "host key unknown", timeout=20_000)
     qtbot.waitUntil(lambda: _cell(window, "h100-load", Column.STATE) == "up", timeout=20_000)
+    qtbot.waitUntil(lambda: _cell(window, "dgx-idle", Column.STATE) == "up", timeout=20_000)
 
     qtbot.keyClicks(window.filter, "dgx")
     assert window.proxy.rowCount() == 1
