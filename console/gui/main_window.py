@@ -124,16 +124,16 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in {
-            Column.NODE: 110,
-            Column.STATE: 130,
-            Column.VENDOR: 60,
-            Column.ACCELERATORS: 50,
-            Column.UTIL_MEAN: 70,
-            Column.UTIL_MAX: 70,
-            Column.TEMP_MAX: 75,
-            Column.POWER: 75,
-            Column.TENANT: 110,
-            Column.RACK: 80,
+            Column.NODE: 96,
+            Column.STATE: 150,
+            Column.VENDOR: 56,
+            Column.ACCELERATORS: 46,
+            Column.UTIL_MEAN: 64,
+            Column.UTIL_MAX: 66,
+            Column.TEMP_MAX: 72,
+            Column.POWER: 68,
+            Column.TENANT: 104,
+            Column.RACK: 78,
         }.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.panel)
         splitter.setStretchFactor(0, 5)
         splitter.setStretchFactor(1, 4)
-        splitter.setSizes([880, 720])
+        splitter.setSizes([960, 640])
         self.setCentralWidget(splitter)
 
         self.state_labels: dict[NodeState, QLabel] = {}

@@ -314,7 +314,7 @@ def connect(
         close_quietly(client)
         if policy.refused is not None:
             key = policy.refused
-            why = "" if known_hosts.is_file() else f" (the file {known_hosts} does not exist)"
+            why = "" if known_hosts.exists() else f" (the file {known_hosts} does not exist)"
             raise ConnectError(
                 NodeState.HOST_KEY_UNKNOWN,
                 f"host key UNKNOWN: {target.known_hosts_name} is not in {known_hosts}{why}. The node presented "
