@@ -6,16 +6,24 @@ ever reads its :class:`FleetModel`.
 
 from __future__ import annotations
 
+import getpass
+import os
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+from console.core.action_runner import ActionRunner, RunnerSettings
+from console.core.actions import ActionPlan, ActionRequest, plan_action
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.pipeline import TelemetryPipeline
 from console.core.samples import NodeState
+from console.core.store import SessionLock, Store
 from console.core.telemetry import TelemetrySource, UnsupportedVendor, describe_exit, source_for
+from console.engines.registry import EngineExecutor, Engines
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import (
     ConnectError,
@@ -153,3 +161,60 @@ def poll_once(
     finally:
         jumps.close()
     return fleet
+
+
+class FleetHealth:
+    """The action runner's view of a node's connection and telemetry (NodeHealth port)."""
+
+    def __init__(self, fleet: FleetModel) -> None:
+        self.fleet = fleet
+
+    def health(self, node: str) -> tuple[NodeState, float | None]:
+        view = self.fleet.view(node)
+        return view.state, view.last_sample_at
+
+
+class ActionService:
+    """Actions for one inventory: the audit store, the engines and the runner, wired to a live fleet."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        data_dir: Path,
+        ssh: SshSettings,
+        live: LiveFleet | None = None,
+        settings: RunnerSettings | None = None,
+        operator: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.inventory = inventory
+        self.operator = operator or default_operator()
+        self.store = Store(data_dir / "console.sqlite3")
+        session = uuid.uuid4().hex
+        self.session_lock = SessionLock(data_dir / "sessions", session)
+        self.interrupted = self.store.mark_interrupted(self.session_lock.alive)
+        self.engines = Engines(inventory, ssh, shell=live.hub if live else None, environ=environ)
+        self.runner = ActionRunner(
+            self.store,
+            EngineExecutor(self.engines),
+            self.engines,
+            inventory,
+            health=FleetHealth(live.fleet) if live else None,
+            settings=settings,
+            session=session,
+        )
+
+    def plan(self, request: ActionRequest) -> ActionPlan:
+        """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
+        return plan_action(request, self.inventory, self.engines)
+
+    def close(self) -> None:
+        self.runner.shutdown()
+        self.engines.close()
+        self.session_lock.release()
+        self.store.close()
+
+
+def default_operator() -> str:
+    """The name that goes into Slurm's Reason and the audit log: $FLEET_CONSOLE_OPERATOR, else the OS user."""
+    return str(os.environ.get("FLEET_CONSOLE_OPERATOR") or getpass.getuser())

@@ -21,6 +21,7 @@ from typing import Final
 import platformdirs
 
 from console import __version__
+from console.core.actions import ActionKind
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import node_record, text_table
 from console.core.samples import NodeState
@@ -63,6 +64,40 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a node's answer")
     poll.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="poll_ssh_config")
 
+    action = sub.add_parser(
+        "action",
+        help="drain, resume, reboot, power, locate or reassign nodes (preview, confirm, run, track, audit)",
+    )
+    action.add_argument("kind", choices=[k.value for k in ActionKind])
+    action.add_argument("nodes", nargs="+", metavar="NODE")
+    action.add_argument("--inventory", type=Path, required=True, dest="action_inventory")
+    action.add_argument("--reason", help="why (required for drain, reboot and power)")
+    action.add_argument("--ticket", help="ticket reference, appended to Slurm's Reason")
+    action.add_argument("--yes", action="store_true", help="do not ask before running")
+    action.add_argument(
+        "--confirm-node",
+        action="append",
+        default=[],
+        metavar="NODE",
+        help="type a node's name to confirm a power action that kills its running jobs",
+    )
+    action.add_argument("--reset-type", help="power: a Redfish ResetType the BMC allows (On, ForceOff, PowerCycle …)")
+    action.add_argument("--led", choices=["on", "off", "blink"], help="locate: the LED state")
+    action.add_argument("--partition", help="reassign: the partition the nodes join")
+    action.add_argument("--from-partition", help="reassign: the partition the nodes leave")
+    action.add_argument("--next-state", choices=["RESUME", "DOWN"], default="RESUME", help="reboot: state after")
+    action.add_argument("--via", choices=["slurm", "ssh"], help="reboot: force the engine (default Slurm if set)")
+    action.add_argument("--operator", help="your name for Slurm's Reason and the audit log (default: OS user)")
+    action.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outcome")
+    action.add_argument("--data-dir", type=Path, dest="action_data_dir")
+    action.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="action_ssh_config")
+
+    audit = sub.add_parser("audit", help="print the audit log of actions")
+    audit.add_argument("--since", help="ISO date/time (UTC), or an age such as 30m, 12h, 7d")
+    audit.add_argument("--node", help="only this node")
+    audit.add_argument("--json", action="store_true", help="one JSON object per action per line")
+    audit.add_argument("--data-dir", type=Path, dest="audit_data_dir")
+
     sim = sub.add_parser("sim", help="run the simulated fleet alone (headless) and write its inventory")
     sim.add_argument("--nodes", type=int, default=DEMO_NODES, dest="sim_nodes")
     sim.add_argument("--inventory-out", type=Path, required=True)
@@ -85,7 +120,165 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_poll(args)
     if args.command == "sim":
         return run_sim(args)
+    if args.command == "action":
+        return run_action(args)
+    if args.command == "audit":
+        return run_audit(args)
     return run_window(args)
+
+
+# --- action / audit ------------------------------------------------------------------------------------------
+
+EXIT_REFUSED: Final = 3
+
+
+def run_action(args: argparse.Namespace) -> int:
+    from console.app import ActionService, LiveFleet
+    from console.core.action_runner import ActionStatus
+    from console.core.actions import ActionRefused, ActionRequest, Engine
+    from console.core.inventory import Inventory as InventoryType
+    from console.transport.ssh import SshSettings
+
+    inventory = _load(args.action_inventory)
+    if inventory is None:
+        return EXIT_BAD_INVENTORY
+    unknown = [n for n in args.nodes if n not in {s.name for s in inventory.nodes}]
+    if unknown:
+        print(f"fleet-console: not in {inventory.path}: {', '.join(unknown)}", file=sys.stderr)
+        return EXIT_BAD_INVENTORY
+    ssh = SshSettings(ssh_config=args.action_ssh_config)
+    # Telemetry of the chosen nodes only: it tracks reboots and carries plain-SSH commands.
+    chosen = InventoryType(inventory.path, tuple(inventory.node(n) for n in dict.fromkeys(args.nodes)))
+    live = LiveFleet(chosen, ssh)
+    live.start()
+    service = ActionService(inventory, data_dir(args.action_data_dir), ssh, live=live, operator=args.operator)
+    try:
+        if service.interrupted:
+            print(
+                f"note: {service.interrupted} earlier action(s) never finished (a console stopped mid-action); "
+                "`fleet-console audit` shows them as outcome unknown",
+                file=sys.stderr,
+            )
+        _wait_connected(live, args.nodes, timeout_s=15.0)
+        request = ActionRequest(
+            kind=ActionKind(args.kind),
+            nodes=tuple(args.nodes),
+            operator=service.operator,
+            reason=args.reason,
+            ticket=args.ticket,
+            reset_type=args.reset_type,
+            led=args.led,
+            partition=args.partition,
+            from_partition=args.from_partition,
+            next_state=args.next_state,
+            via=Engine(args.via) if args.via else None,
+        )
+        plan = service.plan(request)
+        print(plan.describe())
+        if not plan.allowed:
+            return EXIT_REFUSED
+        typed = list(args.confirm_node)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("\nnot a terminal: add --yes to run without asking", file=sys.stderr)
+                return EXIT_REFUSED
+            answer = input("\nRun this? Type yes: ").strip()
+            if answer != "yes":
+                print("not run")
+                return EXIT_REFUSED
+            for node in plan.type_to_confirm:
+                typed.append(input(f"{node} has running jobs. Type its name to confirm: ").strip())
+        last: dict[int, str] = {}
+
+        def show(status: ActionStatus) -> None:
+            line = f"[{status.node}] {status.kind.value}: {status.state.value} — {status.message}"
+            if last.get(status.id) != line:
+                last[status.id] = line
+                print(line, flush=True)
+
+        service.runner.add_listener(show)
+        try:
+            statuses = service.runner.submit(plan, typed)
+        except ActionRefused as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        ids = [s.id for s in statuses]
+        try:
+            service.runner.wait(ids, timeout=args.timeout)
+        except KeyboardInterrupt:
+            for action_id in ids:
+                service.runner.cancel(action_id)
+            service.runner.wait(ids, timeout=30)
+        finals = [service.runner.status(i) for i in ids]
+        unfinished = [s for s in finals if not s.finished]
+        for status in unfinished:
+            service.runner.cancel(status.id)
+        return EXIT_OK if all(s.state.value == "done" for s in finals) else EXIT_SOME_FAILED
+    finally:
+        service.close()
+        live.stop()
+
+
+def _wait_connected(live: object, nodes: Sequence[str], timeout_s: float) -> None:
+    fleet = live.fleet  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(fleet.view(n).state != NodeState.CONNECTING for n in nodes):
+            return
+        time.sleep(0.1)
+
+
+def _since(text: str | None) -> str | None:
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        when = time.time() - float(text[:-1]) * units[text[-1]]
+        from console.core.report import iso_utc
+
+        return iso_utc(when)
+    return text
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from console.core.store import Store, StoreError, session_alive
+
+    directory = data_dir(args.audit_data_dir)
+    try:
+        store = Store(directory / "console.sqlite3")
+    except StoreError as exc:
+        print(f"fleet-console: {exc}", file=sys.stderr)
+        return 2
+    try:
+        store.mark_interrupted(lambda session: session_alive(directory / "sessions", session))
+        rows = store.rows(since=_since(args.since), node=args.node)
+    finally:
+        store.close()
+    if args.json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row.as_dict(), separators=(",", ":")) + "\n")
+        return 0
+    for row in rows:
+        when = row.created_at.replace("T", " ")[:19]
+        command = " ; ".join(_command_text(c) for c in row.command or [])
+        print(
+            f"{when}  #{row.id}  {row.operator:<10} {row.kind:<13} {row.node:<14} {row.state:<15} {row.message or ''}"
+        )
+        if row.reason:
+            print(f"      reason: {row.reason}" + (f"  ticket: {row.ticket}" if row.ticket else ""))
+        if command:
+            print(f"      on {row.host}: {command}")
+        if row.exit_status is not None or row.duration_s is not None:
+            print(f"      exit status {row.exit_status}, {row.duration_s or 0:.1f} s")
+    return 0
+
+
+def _command_text(command: object) -> str:
+    import shlex
+
+    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
+        return shlex.join(command)
+    return json.dumps(command)
 
 
 # --- poll --------------------------------------------------------------------------------------------------

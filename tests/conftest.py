@@ -34,8 +34,8 @@ def sshd_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     started: list[Sshd] = []
 
-    def make(addresses: list[str], **replays: Path) -> Sshd:
-        server = Sshd(tmp_path_factory.mktemp("sshd"), addresses)
+    def make(addresses: list[str], extra_env: dict[str, str] | None = None, **replays: Path) -> Sshd:
+        server = Sshd(tmp_path_factory.mktemp("sshd"), addresses, extra_env=extra_env or {})
         for address in addresses:
             server.replay(address, replays.get(address.replace(".", "_"), DEFAULT_RECORDING))
         server.start()
@@ -50,3 +50,48 @@ def sshd_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 from tests.paths import NVIDIA  # noqa: E402
 
 DEFAULT_RECORDING = NVIDIA / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv"
+
+
+IN_NETNS = os.environ.get("FLEET_TEST_NETNS") == "1"
+
+
+def require_netns(why: str) -> None:
+    """Slurm's daemons listen on all interfaces: they run only in the session's own network namespace."""
+    if not IN_NETNS:
+        message = f"needs the private network namespace that ./dev test provides ({why})"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Slurm cluster (munged, slurmctld, six slurmd) for a test module; stopped by PID."""
+    require_netns("slurmctld and slurmd listen on all interfaces")
+    for tool in ("slurmctld", "slurmd", "munged", "mungekey", "scontrol", "sbatch"):
+        require(tool, "the Slurm tests run a real Slurm from Debian's slurm-wlm and munge")
+    from tests.helpers.slurm import SlurmCluster
+
+    cluster = SlurmCluster(
+        tmp_path_factory.mktemp("slurm"),
+        nodes=[f"node{i}" for i in range(1, 7)],
+        partitions={"gpu": ["node1", "node2", "node3", "node4"], "debug": ["node5", "node6"]},
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def bmc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Redfish emulator (sushy-emulator, fake driver) over HTTPS with basic auth; stopped by PID."""
+    from tests.helpers.redfish import SushyEmulator
+
+    emulator = SushyEmulator(tmp_path_factory.mktemp("bmc"), systems=["node1", "node2", "node3", "node4"])
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

@@ -41,8 +41,26 @@ _NODE_KEYS: Final = {
     "bmc": dict,
     "slurm_name": str,
 }
-_BMC_KEYS: Final = {"url": str, "user": str, "password_env": str, "ca_file": str, "verify_tls": bool}
-_TOP_KEYS: Final = {"defaults": dict, "node": list}
+_BMC_KEYS: Final = {
+    "url": str,
+    "user": str,
+    "password_env": str,
+    "ca_file": str,
+    "verify_tls": bool,
+    "system": str,
+}
+_SCHEDULER_KEYS: Final = {
+    "kind": str,
+    "host": str,
+    "port": int,
+    "user": str,
+    "identity_file": str,
+    "known_hosts": str,
+    "proxy_jump": str,
+}
+_POLICY_KEYS: Final = {"max_nodes_per_action": int, "max_fraction_per_action": float}
+_TOP_KEYS: Final = {"defaults": dict, "node": list, "scheduler": dict, "policy": dict}
+SCHEDULER_KINDS: Final = ("slurm",)
 _TYPE_WORDS: Final = {
     str: "a string",
     int: "a whole number",
@@ -73,6 +91,13 @@ class BmcSpec:
     password_env: str | None = None
     ca_file: Path | None = None
     verify_tls: bool = True
+    system: str | None = None  # which ComputerSystem (Id or Name) when the BMC lists several
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    max_nodes_per_action: int = 8
+    max_fraction_per_action: float = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +127,9 @@ class NodeSpec:
 class Inventory:
     path: Path
     nodes: tuple[NodeSpec, ...] = field(default=())
+    # The scheduler's control host, reached over SSH like a node (kind "slurm"); None without [scheduler].
+    scheduler: NodeSpec | None = None
+    policy: Policy = field(default_factory=Policy)
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -212,7 +240,54 @@ def parse_inventory(text: str, path: Path) -> Inventory:
                 line=node_line,
             )
         )
-    return Inventory(path=path, nodes=tuple(nodes))
+    return Inventory(
+        path=path,
+        nodes=tuple(nodes),
+        scheduler=_scheduler(path, data.get("scheduler"), defaults, base, locator),
+        policy=_policy(path, data.get("policy"), locator),
+    )
+
+
+def _scheduler(
+    path: Path, raw: dict[str, Any] | None, defaults: dict[str, Any], base: Path, locator: _Locator
+) -> NodeSpec | None:
+    if raw is None:
+        return None
+    _check_keys(
+        path, raw, _SCHEDULER_KEYS, lambda key: locator.key_line_in_table("scheduler", key), None, prefix="scheduler."
+    )
+    line = locator.table_line("scheduler")
+    kind = raw.get("kind", "slurm")
+    if kind not in SCHEDULER_KINDS:
+        raise InventoryError(path, f"scheduler.kind {kind!r} is not one of {', '.join(SCHEDULER_KINDS)}", line=line)
+    if "host" not in raw:
+        raise InventoryError(path, "scheduler needs a host (where scontrol/squeue run)", line=line)
+    return NodeSpec(
+        name="scheduler",
+        host=raw["host"],
+        port=raw.get("port", defaults.get("port")),
+        user=raw.get("user", defaults.get("user")),
+        identity_file=_path(raw.get("identity_file", defaults.get("identity_file")), base),
+        known_hosts=_path(raw.get("known_hosts", defaults.get("known_hosts")), base),
+        proxy_jump=raw.get("proxy_jump", defaults.get("proxy_jump")),
+        connect_timeout_s=float(defaults.get("connect_timeout_s", 10.0)),
+        line=line,
+    )
+
+
+def _policy(path: Path, raw: dict[str, Any] | None, locator: _Locator) -> Policy:
+    if raw is None:
+        return Policy()
+    _check_keys(path, raw, _POLICY_KEYS, lambda key: locator.key_line_in_table("policy", key), None, prefix="policy.")
+    policy = Policy(
+        max_nodes_per_action=raw.get("max_nodes_per_action", 8),
+        max_fraction_per_action=float(raw.get("max_fraction_per_action", 0.10)),
+    )
+    if policy.max_nodes_per_action < 1 or not 0 < policy.max_fraction_per_action <= 1:
+        raise InventoryError(
+            path, "policy limits must be at least 1 node and a fraction in (0, 1]", line=locator.table_line("policy")
+        )
+    return policy
 
 
 def _bmc(path: Path, raw: Mapping[str, Any] | None, base: Path, line: int | None, node: str) -> BmcSpec | None:
@@ -236,6 +311,7 @@ def _bmc(path: Path, raw: Mapping[str, Any] | None, base: Path, line: int | None
         password_env=raw.get("password_env"),
         ca_file=_path(raw.get("ca_file"), base),
         verify_tls=raw.get("verify_tls", True),
+        system=raw.get("system"),
     )
 
 

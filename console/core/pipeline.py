@@ -78,6 +78,6 @@ class TelemetryPipeline:
         for line in lines:
             try:
                 parsed.append(parser.parse_line(line))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the fleet's telemetry
                 parsed.append(ParsedLine(error=f"parser failed ({type(exc).__name__}) on {excerpt(line)!r}"))
         self.fleet.ingest(node, parsed, received_at)

@@ -34,11 +34,13 @@ from console.core.samples import NodeState
 from console.core.telemetry import describe_exit
 from console.transport.ssh import (
     ConnectError,
+    ExecResult,
     JumpPool,
     SshSettings,
     Target,
     close_quietly,
     connect,
+    exec_once,
     fingerprint,
     resolve,
 )
@@ -151,6 +153,20 @@ class StreamHub:
         link.backoff.reset()
         link.next_attempt = 0.0
         self._wake()
+
+    def exec(self, node: str, argv: Sequence[str], timeout_s: float) -> ExecResult:
+        """Run a one-off command on the node's existing connection (a second channel beside the stream)."""
+        link = self._links.get(node)
+        client = link.client if link is not None else None
+        if client is None:
+            state = link.state.value if link is not None else "not streamed"
+            raise ConnectError(NodeState.UNREACHABLE, f"{node} is {state}: no SSH connection to run {argv[0]} on")
+        try:
+            return exec_once(client, argv, timeout_s)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(
+                NodeState.UNREACHABLE, f"{node}: the connection failed while running {argv[0]}: {exc}"
+            ) from None
 
     @property
     def thread_count_hint(self) -> int:

@@ -55,6 +55,7 @@ class Sshd:
     replay_dir: Path = field(init=False)
     bin_dir: Path = field(init=False)
     user: str = field(default_factory=getpass.getuser)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -78,13 +79,37 @@ class Sshd:
         wrapper = self.bin_dir / "nvidia-smi"
         wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDINS / "replay_nvidia_smi.py"} "$@"\n')
         wrapper.chmod(0o755)
+        # Stand-in systemctl: records what it was asked (per node address) instead of rebooting this machine.
+        systemctl = self.bin_dir / "systemctl"
+        systemctl.write_text(
+            "#!/bin/sh\n"
+            'node=$(echo "$SSH_CONNECTION" | cut -d" " -f3)\n'
+            'echo "$(id -un) $*" >> "$FLEET_REPLAY_DIR/$node.systemctl"\n'
+        )
+        systemctl.chmod(0o755)
+        # Stand-in sudo: the real one resets PATH (secure_path) and would run this machine's own systemctl.
+        # This one behaves as sudo -n does for an account allowed to run the command without a password.
+        sudo = self.bin_dir / "sudo"
+        sudo.write_text('#!/bin/sh\n[ "$1" = "-n" ] && shift\nexec "$@"\n')
+        sudo.chmod(0o755)
+
+    def sudo_requires_password(self) -> None:
+        """Put a stand-in sudo first on PATH that answers as sudo does for an account without NOPASSWD."""
+        sudo = self.bin_dir / "sudo"
+        sudo.write_text("#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
+        sudo.chmod(0o755)
+
+    def systemctl_calls(self, address: str) -> list[str]:
+        path = self.replay_dir / f"{address}.systemctl"
+        return path.read_text().splitlines() if path.exists() else []
 
     def _write_config(self) -> None:
         listen = "\n".join(f"ListenAddress {a}:{self.port}" for a in self.addresses)
         env = (
-            f"PATH={self.bin_dir}:/usr/bin:/bin HOME={self.home} "
+            f"PATH={self.bin_dir}:/usr/bin:/bin:/usr/sbin HOME={self.home} "
             f"FLEET_REPLAY_DIR={self.replay_dir} FLEET_SOURCE_ROOT={REPO}"
         )
+        env += "".join(f" {key}={value}" for key, value in self.extra_env.items())
         self.config = self.workdir / "sshd_config"
         self.config.write_text(
             f"""Port {self.port}

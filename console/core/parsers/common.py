@@ -60,3 +60,13 @@ def excerpt(text: str, limit: int = MAX_EXCERPT) -> str:
     """Cut hostile or huge output down to something a status line can show."""
     printable = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text[: limit + 1])
     return printable if len(printable) <= limit else printable[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def output_summary(text: str, limit: int = 300) -> str:
+    """A tool's stderr in one line for a message: all of it if short, else its end (where tools put the
+    decisive line: 'fatal: …', 'Unable to contact slurm controller')."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    joined = " / ".join(lines)
+    if len(joined) <= limit:
+        return excerpt(joined, limit)
+    return "\N{HORIZONTAL ELLIPSIS}" + excerpt(joined[-(limit - 1) :], limit - 1)

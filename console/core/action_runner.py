@@ -1,0 +1,509 @@
+"""Runs confirmed action plans: one action at a time per node, queued otherwise; each written to the audit
+log before it runs and again with its outcome; tracked until the system shows the result (a drained node
+shows DRAIN with our reason; a rebooted node is back in Slurm, on SSH and streaming telemetry); every
+action can be cancelled while queued (and while tracked), and ends as done, failed, timed out or cancelled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
+
+from console.core.actions import (
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    Engine,
+    EnginesPort,
+    Step,
+)
+from console.core.inventory import Inventory
+from console.core.parsers.common import output_summary
+from console.core.samples import NodeState
+from console.core.store import Store
+
+RESET_TARGET: Final = {
+    "On": "On",
+    "ForceOn": "On",
+    "ForceRestart": "On",
+    "GracefulRestart": "On",
+    "PowerCycle": "On",
+    "ForceOff": "Off",
+    "GracefulShutdown": "Off",
+}
+LED_TARGET: Final = {"on": ("Lit", True), "off": ("Off", False), "blink": ("Blinking", True)}
+
+
+class ActionState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    TRACKING = "tracking"
+    DONE = "done"
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    CANCELLED = "cancelled"
+
+
+FINISHED: Final = frozenset({ActionState.DONE, ActionState.FAILED, ActionState.TIMED_OUT, ActionState.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    exit_status: int | None
+    stdout: str
+    stderr: str
+
+
+class StepError(Exception):
+    """A step could not be carried out (host down, BMC refused, command timed out …), in words."""
+
+
+class StepExecutor(Protocol):
+    def run(self, step: Step, timeout_s: float) -> StepResult: ...
+
+
+class NodeHealth(Protocol):
+    def health(self, node: str) -> tuple[NodeState, float | None]:
+        """Connection state and the time of the node's last telemetry sample."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ActionStatus:
+    id: int
+    node: str
+    kind: ActionKind
+    state: ActionState
+    message: str
+    commands: tuple[str, ...]
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+@dataclass(slots=True)
+class RunnerSettings:
+    step_timeout_s: float = 60.0
+    verify_timeout_s: float = 30.0
+    reboot_timeout_s: float = 900.0
+    power_timeout_s: float = 300.0
+    poll_s: float = 1.0
+    workers: int = 8
+
+
+@dataclass(eq=False, slots=True)
+class _Action:
+    status: ActionStatus
+    request: ActionRequest
+    steps: list[Step]
+    nodes_label: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        store: Store,
+        executor: StepExecutor,
+        engines: EnginesPort,
+        inventory: Inventory,
+        health: NodeHealth | None = None,
+        settings: RunnerSettings | None = None,
+        session: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.engines = engines
+        self.inventory = inventory
+        self.health = health
+        self.settings = settings or RunnerSettings()
+        self.session = session or uuid.uuid4().hex
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._actions: dict[int, _Action] = {}
+        self._queues: dict[str, deque[_Action]] = {}
+        self._busy: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="action")
+        self._listeners: list[Callable[[ActionStatus], None]] = []
+        self._changed = threading.Condition(self._lock)
+
+    # --- public ------------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[ActionStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def submit(self, plan: ActionPlan, typed: Sequence[str] = ()) -> list[ActionStatus]:
+        """Confirm (raises ActionRefused), record intent for every node, queue. Returns at once."""
+        plan.confirm(typed)
+        request = plan.request
+        if request.kind == ActionKind.CANCEL_REBOOT:
+            # The node's reboot action may be watching a reboot that waits for jobs; stop watching so the
+            # cancel can run now (one action at a time per node) instead of after the jobs end.
+            with self._lock:
+                watching = [
+                    a.status.id
+                    for a in self._actions.values()
+                    if a.request.kind == ActionKind.REBOOT and a.nodes_label in request.nodes and not a.status.finished
+                ]
+            for action_id in watching:
+                self.cancel(action_id)
+        groups: list[tuple[str, list[Step]]]
+        if request.kind == ActionKind.REASSIGN:
+            # One partition update covers all nodes: one audit row naming them all.
+            groups = [(",".join(request.nodes), plan.steps)]
+        else:
+            groups = [(node, plan.steps_for(node)) for node in dict.fromkeys(request.nodes)]
+        created = []
+        for label, steps in groups:
+            first = steps[0] if steps else None
+            action_id = self.store.record_intent(
+                operator=request.operator,
+                kind=request.kind.value,
+                node=label,
+                params=request.params(),
+                reason=request.reason,
+                ticket=request.ticket,
+                engine=first.engine.value if first else None,
+                host=first.host if first else None,
+                command=[s.audit_command() for s in steps],
+                session=self.session,
+            )
+            status = ActionStatus(
+                id=action_id,
+                node=label,
+                kind=request.kind,
+                state=ActionState.QUEUED,
+                message="queued",
+                commands=tuple(f"{s.host}: {s.display()}" for s in steps),
+                created_at=self.clock(),
+            )
+            action = _Action(status=status, request=request, steps=steps, nodes_label=label)
+            with self._lock:
+                self._actions[action_id] = action
+                self._queues.setdefault(self._queue_key(action), deque()).append(action)
+            created.append(status)
+            self._notify(status)
+        self._pump()
+        return created
+
+    def cancel(self, action_id: int) -> bool:
+        """Cancel a queued action (it never runs), or stop tracking a running one. False if already over."""
+        with self._lock:
+            action = self._actions.get(action_id)
+            if action is None or action.status.finished:
+                return False
+            queue = self._queues.get(self._queue_key(action))
+            queued = queue is not None and action in queue
+            if queued:
+                assert queue is not None
+                queue.remove(action)
+            action.cancel.set()
+        if queued:
+            self._finish(action, ActionState.CANCELLED, "cancelled before it ran; nothing was sent")
+        return True
+
+    def statuses(self) -> list[ActionStatus]:
+        with self._lock:
+            return [a.status for a in self._actions.values()]
+
+    def status(self, action_id: int) -> ActionStatus:
+        with self._lock:
+            return self._actions[action_id].status
+
+    def wait(self, ids: Sequence[int], timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not all(self._actions[i].status.finished for i in ids):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pending = [a for q in self._queues.values() for a in q]
+            for queue in self._queues.values():
+                queue.clear()
+            for action in self._actions.values():
+                action.cancel.set()
+        for action in pending:
+            self._finish(action, ActionState.CANCELLED, "the console closed before it ran; nothing was sent")
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # --- scheduling ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _queue_key(action: _Action) -> str:
+        # A reassign touches partitions, not one node: serialise those among themselves.
+        return "partition-changes" if action.request.kind == ActionKind.REASSIGN else action.nodes_label
+
+    def _pump(self) -> None:
+        with self._lock:
+            ready = []
+            for key, queue in self._queues.items():
+                if queue and key not in self._busy:
+                    self._busy.add(key)
+                    ready.append(queue.popleft())
+        for action in ready:
+            self._pool.submit(self._execute, action)
+
+    def _execute(self, action: _Action) -> None:
+        try:
+            self._run(action)
+        except Exception as exc:  # noqa: BLE001 - a bug in one action must not wedge the node's queue
+            self._finish(action, ActionState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._busy.discard(self._queue_key(action))
+            self._pump()
+
+    def _update(self, action: _Action, **changes: object) -> None:
+        with self._lock:
+            action.status = replace(action.status, **changes)  # type: ignore[arg-type]
+            status = action.status
+            self._changed.notify_all()
+        self._notify(status)
+
+    def _notify(self, status: ActionStatus) -> None:
+        for listener in list(self._listeners):
+            # A listener's bug must not stop actions.
+            with contextlib.suppress(Exception):
+                listener(status)
+
+    def _finish(self, action: _Action, state: ActionState, message: str, result: StepResult | None = None) -> None:
+        started = action.status.started_at
+        duration = None if started is None else self.clock() - started
+        self.store.record_outcome(
+            action.status.id,
+            state=state.value,
+            message=message,
+            exit_status=result.exit_status if result else None,
+            stdout=result.stdout if result else None,
+            stderr=result.stderr if result else None,
+            duration_s=duration,
+        )
+        self._update(action, state=state, message=message, finished_at=self.clock(), progress=1.0)
+
+    # --- running -------------------------------------------------------------------------------------------
+
+    def _run(self, action: _Action) -> None:
+        if action.cancel.is_set():
+            self._finish(action, ActionState.CANCELLED, "cancelled before it ran; nothing was sent")
+            return
+        self.store.mark_running(action.status.id)
+        self._update(action, state=ActionState.RUNNING, message="running", started_at=self.clock(), progress=0.1)
+        last: StepResult | None = None
+        outputs: list[StepResult] = []
+        for step in action.steps:
+            try:
+                last = self.executor.run(step, self.settings.step_timeout_s)
+            except StepError as exc:
+                self._finish(action, ActionState.FAILED, f"{step.host}: {exc}", _join(outputs))
+                return
+            outputs.append(last)
+            expected_failure = step.ok_if_stderr is not None and step.ok_if_stderr in last.stderr
+            ssh_reboot = step.engine == Engine.SSH and action.request.kind == ActionKind.REBOOT
+            if last.exit_status not in (0, None) and not expected_failure:
+                words = output_summary(last.stderr or last.stdout) or "no output"
+                self._finish(action, ActionState.FAILED, _failure(step, last, words), _join(outputs))
+                return
+            if last.exit_status is None and not ssh_reboot:
+                self._finish(
+                    action, ActionState.FAILED, f"{step.display()}: no exit status (connection lost?)", _join(outputs)
+                )
+                return
+        self._update(action, state=ActionState.TRACKING, message="sent; checking the result", progress=0.4)
+        state, message = self._track(action)
+        self._finish(action, state, message, _join(outputs))
+
+    def _track(self, action: _Action) -> tuple[ActionState, str]:
+        kind = action.request.kind
+        if kind == ActionKind.REBOOT:
+            via_slurm = bool(action.steps) and action.steps[0].engine == Engine.SLURM
+            return self._track_reboot_slurm(action) if via_slurm else self._track_reboot_ssh(action)
+        if kind == ActionKind.POWER:
+            return self._track_power(action)
+        if kind == ActionKind.LOCATE:
+            return self._track_led(action)
+        return self._verify_scheduler(action)
+
+    def _poll(
+        self, action: _Action, deadline: float, check: Callable[[], tuple[bool, str]], what: str
+    ) -> tuple[ActionState, str]:
+        message = what
+        while True:
+            if action.cancel.is_set():
+                return ActionState.CANCELLED, f"stopped watching ({message}); the command had already been sent"
+            try:
+                done, message = check()
+            except Exception as exc:  # noqa: BLE001 - a failed look is retried until the deadline
+                done, message = False, f"{what}: {exc}"
+            if done:
+                return ActionState.DONE, message
+            if self.clock() >= deadline:
+                return ActionState.TIMED_OUT, f"timed out: {message}"
+            self._update(action, message=message)
+            action.cancel.wait(self.settings.poll_s)
+
+    def _verify_scheduler(self, action: _Action) -> tuple[ActionState, str]:
+        scheduler = self.engines.scheduler()
+        assert scheduler is not None
+        request = action.request
+        names = (
+            [self.inventory.node(n).scheduler_name for n in request.nodes]
+            if request.kind == ActionKind.REASSIGN
+            else [self.inventory.node(action.nodes_label).scheduler_name]
+        )
+
+        def check() -> tuple[bool, str]:
+            if request.kind == ActionKind.REASSIGN:
+                parts = scheduler.partitions()
+                target = parts[request.partition or ""]
+                missing = [n for n in names if n not in target.nodes]
+                source = parts.get(request.from_partition or "")
+                still = [n for n in names if source is not None and n in source.nodes]
+                if missing or still:
+                    return False, f"partition {target.name} is {target.nodes_expr}"
+                return True, f"partition {target.name} is now {target.nodes_expr}" + (
+                    f"; {source.name} is {source.nodes_expr}" if source is not None else ""
+                )
+            node = scheduler.nodes(names)[names[0]]
+            if request.kind == ActionKind.DRAIN:
+                if not node.drained:
+                    return False, f"Slurm shows {node.raw_state}, not drained yet"
+                if node.reason != request.slurm_reason:
+                    return False, f"Slurm holds the reason {node.reason!r}"
+                return True, f"Slurm: {node.raw_state}, reason {node.reason!r}"
+            if request.kind == ActionKind.RESUME:
+                if node.drained or node.down:
+                    return False, f"Slurm still shows {node.raw_state}"
+                return True, f"Slurm: {node.raw_state}"
+            if node.reboot_pending:
+                return False, f"Slurm still shows {node.raw_state}"
+            return True, f"no reboot pending: {node.raw_state}"
+
+        return self._poll(action, self.clock() + self.settings.verify_timeout_s, check, "checking Slurm")
+
+    def _track_reboot_slurm(self, action: _Action) -> tuple[ActionState, str]:
+        scheduler = self.engines.scheduler()
+        assert scheduler is not None
+        spec = self.inventory.node(action.nodes_label)
+        seen_pending = [False]
+        back_at: list[float] = []
+        boot_before: list[str | None] = []
+
+        def check() -> tuple[bool, str]:
+            node = scheduler.nodes([spec.scheduler_name])[spec.scheduler_name]
+            if not boot_before:
+                boot_before.append(node.boot_time)
+            if node.reboot_pending:
+                seen_pending[0] = True
+                word = "waiting for its jobs to end" if node.draining else "rebooting"
+                return False, f"Slurm: {node.raw_state} ({word})"
+            rebooted = seen_pending[0] or (node.boot_time != boot_before[0])
+            if not rebooted:
+                return False, f"Slurm: {node.raw_state}; waiting for the reboot to start"
+            want_down = action.request.next_state == "DOWN"
+            if want_down and not node.down:
+                return False, f"Slurm: {node.raw_state}; waiting for DOWN"
+            if not want_down and (node.down or node.drained):
+                return False, f"Slurm: {node.raw_state}; waiting for it to return to service"
+            if not back_at:
+                back_at.append(self.clock())
+            if self.health is not None:
+                state, last_sample = self.health.health(spec.name)
+                if state != NodeState.UP:
+                    return False, f"back in Slurm ({node.raw_state}); SSH/telemetry: {state.value}"
+                if last_sample is None or last_sample < back_at[0]:
+                    return False, f"back in Slurm ({node.raw_state}); waiting for fresh telemetry"
+            return True, f"rebooted: Slurm {node.raw_state}" + (", SSH up, telemetry flowing" if self.health else "")
+
+        return self._poll(action, self.clock() + self.settings.reboot_timeout_s, check, "waiting for Slurm")
+
+    def _track_reboot_ssh(self, action: _Action) -> tuple[ActionState, str]:
+        if self.health is None:
+            return ActionState.DONE, "reboot command accepted (nothing watches this node's connection)"
+        node = action.nodes_label
+        seen_down = [False]
+        up_at: list[float] = []
+
+        def check() -> tuple[bool, str]:
+            assert self.health is not None
+            state, last_sample = self.health.health(node)
+            if not seen_down[0]:
+                if state != NodeState.UP:
+                    seen_down[0] = True
+                return False, f"waiting for the node to go down (now {state.value})"
+            if state != NodeState.UP:
+                return False, f"node is {state.value}; waiting for it to come back"
+            if not up_at:
+                up_at.append(self.clock())
+            if last_sample is None or last_sample < up_at[0]:
+                return False, "SSH is back; waiting for telemetry"
+            return True, "rebooted: SSH up, telemetry flowing"
+
+        return self._poll(action, self.clock() + self.settings.reboot_timeout_s, check, "waiting for the node")
+
+    def _track_power(self, action: _Action) -> tuple[ActionState, str]:
+        spec = self.inventory.node(action.nodes_label)
+        bmc = self.engines.bmc(spec)
+        assert bmc is not None
+        target = RESET_TARGET.get(action.request.reset_type or "")
+        if target is None:
+            return ActionState.DONE, f"BMC accepted {action.request.reset_type}"
+
+        def check() -> tuple[bool, str]:
+            state = bmc.power_state()
+            if state == target:
+                return True, f"BMC reports power {state}"
+            return False, f"BMC reports power {state}; waiting for {target}"
+
+        return self._poll(action, self.clock() + self.settings.power_timeout_s, check, "asking the BMC")
+
+    def _track_led(self, action: _Action) -> tuple[ActionState, str]:
+        spec = self.inventory.node(action.nodes_label)
+        bmc = self.engines.bmc(spec)
+        assert bmc is not None
+        wanted = LED_TARGET[action.request.led or "off"]
+
+        def check() -> tuple[bool, str]:
+            state = bmc.led_state()
+            if state in (wanted[0], str(wanted[1])):
+                return True, f"BMC reports locate LED {state}"
+            return False, f"BMC reports locate LED {state}"
+
+        return self._poll(action, self.clock() + self.settings.verify_timeout_s, check, "asking the BMC")
+
+
+def _join(results: list[StepResult]) -> StepResult | None:
+    if not results:
+        return None
+    return StepResult(
+        exit_status=results[-1].exit_status,
+        stdout="\n".join(r.stdout for r in results if r.stdout),
+        stderr="\n".join(r.stderr for r in results if r.stderr),
+    )
+
+
+def _failure(step: Step, result: StepResult, words: str) -> str:
+    if step.engine == Engine.SSH and "password is required" in words:
+        return (
+            f"sudo on {step.host} needs a password: allow `systemctl reboot` without one for this account "
+            f"(sudoers NOPASSWD), or reboot through Slurm or the BMC ({words})"
+        )
+    return f"{step.display()} exited with status {result.exit_status}: {words}"

@@ -1,0 +1,215 @@
+"""A node's BMC over Redfish: power state, ComputerSystem.Reset (only the ResetType values the BMC lists as
+allowable), and the locate LED (IndicatorLED, or LocationIndicatorActive on newer BMCs).
+
+TLS is verified by default (a per-BMC CA file may be named); ``verify_tls = false`` is an explicit opt-out
+that every preview shows. The password comes from the environment variable the inventory names.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from typing import Any, Final
+
+from console.core.actions import HttpCall
+from console.core.inventory import BmcSpec
+from console.core.parsers.common import excerpt
+
+TIMEOUT_S: Final = 10.0
+LED_VALUES: Final = {"on": "Lit", "off": "Off", "blink": "Blinking"}
+
+
+class BmcError(RuntimeError):
+    """The BMC could not be reached or refused; the message says which and why."""
+
+
+class RedfishClient:
+    def __init__(
+        self,
+        spec: BmcSpec,
+        node: str,
+        environ: Mapping[str, str] | None = None,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
+        self.spec = spec
+        self.node = node
+        self.url = spec.url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._environ = os.environ if environ is None else environ
+        self._lock = threading.Lock()
+        self._system_path: str | None = None
+        self._context = self._tls_context()
+
+    @property
+    def tls_note(self) -> str | None:
+        if self.url.startswith("http://"):
+            return f"{self.url} is plain HTTP: the BMC password crosses the network unencrypted"
+        if not self.spec.verify_tls:
+            return f"TLS verification is OFF for {self.url} (verify_tls = false in the inventory)"
+        return None
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.url.startswith("https://"):
+            return None
+        if not self.spec.verify_tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cafile=str(self.spec.ca_file) if self.spec.ca_file else None)
+
+    def _auth(self) -> str | None:
+        if self.spec.user is None:
+            return None
+        password = ""
+        if self.spec.password_env:
+            if self.spec.password_env not in self._environ:
+                raise BmcError(
+                    f"the environment variable {self.spec.password_env} (the BMC password for {self.node}) is not set"
+                )
+            password = self._environ[self.spec.password_env]
+        token = base64.b64encode(f"{self.spec.user}:{password}".encode()).decode()
+        return f"Basic {token}"
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        url = path if path.startswith(("http://", "https://")) else self.url + path
+        headers = {"Accept": "application/json", "OData-Version": "4.0"}
+        auth = self._auth()
+        if auth:
+            headers["Authorization"] = auth
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) only
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._context) as response:  # noqa: S310
+                raw = response.read(4 << 20)
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            detail = _redfish_message(exc.read(65536))
+            if exc.code == 401:
+                raise BmcError(
+                    f"BMC {self.url} refused the login for user {self.spec.user!r} (401): wrong "
+                    f"user or password in {self.spec.password_env or 'the environment'}"
+                ) from None
+            raise BmcError(
+                f"BMC {self.url} answered {exc.code} {exc.reason} to {method} {path}"
+                + (f": {detail}" if detail else "")
+            ) from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise BmcError(
+                    f"BMC {self.url}: TLS certificate not trusted ({reason.verify_message}); name its "
+                    "CA with bmc.ca_file, or set verify_tls = false knowingly"
+                ) from None
+            if isinstance(reason, ConnectionRefusedError):
+                raise BmcError(f"BMC {self.url} is unreachable: connection refused") from None
+            if isinstance(reason, TimeoutError):
+                raise BmcError(f"BMC {self.url} did not answer within {self.timeout_s:g} s") from None
+            raise BmcError(f"BMC {self.url} is unreachable: {reason}") from None
+        except TimeoutError:
+            raise BmcError(f"BMC {self.url} did not answer within {self.timeout_s:g} s") from None
+        except OSError as exc:
+            raise BmcError(f"BMC {self.url}: {exc}") from None
+        if not raw.strip():
+            return status, None
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            raise BmcError(
+                f"BMC {self.url} sent something that is not JSON: {excerpt(raw.decode('utf-8', 'replace'))!r}"
+            ) from None
+
+    def _get(self, path: str) -> dict[str, Any]:
+        _, data = self.request("GET", path)
+        if not isinstance(data, dict):
+            raise BmcError(f"BMC {self.url}: unexpected answer to GET {path}")
+        return data
+
+    def system_path(self) -> str:
+        with self._lock:
+            if self._system_path is not None:
+                return self._system_path
+        members = [m.get("@odata.id", "") for m in self._get("/redfish/v1/Systems").get("Members", [])]
+        if not members:
+            raise BmcError(f"BMC {self.url} lists no computer systems")
+        chosen: str | None = None
+        wanted = self.spec.system
+        if wanted is None and len(members) == 1:
+            chosen = members[0]
+        else:
+            for member in members:
+                system = self._get(member)
+                names = {system.get("Id"), system.get("Name"), member.rstrip("/").rsplit("/", 1)[-1]}
+                if (wanted and wanted in names) or (wanted is None and self.node in names):
+                    chosen = member
+                    break
+        if chosen is None:
+            hint = f"no system {wanted!r}" if wanted else f"{len(members)} systems and none is named {self.node!r}"
+            raise BmcError(f"BMC {self.url} has {hint}; set bmc.system to the system's Id")
+        with self._lock:
+            self._system_path = chosen
+        return chosen
+
+    def system(self) -> dict[str, Any]:
+        return self._get(self.system_path())
+
+    def power_state(self) -> str:
+        return str(self.system().get("PowerState", "Unknown"))
+
+    def allowed_resets(self) -> tuple[str, ...]:
+        system = self.system()
+        action = system.get("Actions", {}).get("#ComputerSystem.Reset", {})
+        allowed = action.get("ResetType@Redfish.AllowableValues")
+        if allowed is None and "@Redfish.ActionInfo" in action:
+            info = self._get(action["@Redfish.ActionInfo"])
+            for parameter in info.get("Parameters", []):
+                if parameter.get("Name") == "ResetType":
+                    allowed = parameter.get("AllowableValues")
+        return tuple(str(v) for v in allowed or ())
+
+    def led_state(self) -> str:
+        system = self.system()
+        if "IndicatorLED" in system:
+            return str(system["IndicatorLED"])
+        if "LocationIndicatorActive" in system:
+            return str(bool(system["LocationIndicatorActive"]))
+        return "not supported"
+
+    def reset_call(self, reset_type: str) -> HttpCall:
+        system = self.system()
+        action = system.get("Actions", {}).get("#ComputerSystem.Reset", {})
+        target = action.get("target") or f"{self.system_path()}/Actions/ComputerSystem.Reset"
+        return HttpCall("POST", self.url + target, {"ResetType": reset_type})
+
+    def led_call(self, state: str) -> HttpCall:
+        system = self.system()
+        url = self.url + self.system_path()
+        if "IndicatorLED" in system or "LocationIndicatorActive" not in system:
+            return HttpCall("PATCH", url, {"IndicatorLED": LED_VALUES[state]})
+        return HttpCall("PATCH", url, {"LocationIndicatorActive": state != "off"})
+
+    def execute(self, call: HttpCall) -> tuple[int, str]:
+        status, data = self.request(call.method, call.url, call.body)
+        return status, json.dumps(data) if data is not None else ""
+
+
+def _redfish_message(raw: bytes) -> str:
+    try:
+        data = json.loads(raw)
+        error = data.get("error", {})
+        infos = error.get("@Message.ExtendedInfo") or []
+        if infos:
+            return str(infos[0].get("Message", ""))
+        return str(error.get("message", ""))
+    except (ValueError, AttributeError):
+        return excerpt(raw.decode("utf-8", "replace"))
