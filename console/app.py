@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.core.action_runner import ActionRunner, RunnerSettings
-from console.core.actions import ActionPlan, ActionRequest, plan_action
+from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.slurm import Partition
 from console.core.pipeline import TelemetryPipeline
 from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
@@ -207,6 +208,15 @@ class ActionService:
     def plan(self, request: ActionRequest) -> ActionPlan:
         """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
         return plan_action(request, self.inventory, self.engines)
+
+    def partitions(self) -> dict[str, Partition]:
+        """Slurm's partitions (network: call from a worker); empty without a scheduler."""
+        scheduler = self.engines.scheduler()
+        return scheduler.partitions() if scheduler is not None else {}
+
+    def node_details(self, node: str) -> NodeDetails:
+        """The scheduler's and the BMC's view of one node (network: call from a worker)."""
+        return read_node_details(self.inventory.node(node), self.engines)
 
     def close(self) -> None:
         self.runner.shutdown()

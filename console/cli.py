@@ -433,13 +433,22 @@ def run_window(args: argparse.Namespace) -> int:
         inventory = _load(inventory_path)
         if inventory is None:
             return EXIT_BAD_INVENTORY
-        from console.app import LiveFleet
+        from console.app import ActionService, LiveFleet
+        from console.core.store import StoreError
         from console.gui.main_window import run_gui
         from console.transport.ssh import SshSettings
 
         ssh = SshSettings(ssh_config=None if args.demo else args.ssh_config)
         live = LiveFleet(inventory, ssh)
-        return run_gui(live, screenshot=args.screenshot, after_s=args.after, select=args.select)
+        try:
+            actions = ActionService(inventory, data_dir(args.data_dir), ssh, live=live)
+        except StoreError as exc:
+            print(f"fleet-console: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return run_gui(live, screenshot=args.screenshot, after_s=args.after, select=args.select, actions=actions)
+        finally:
+            actions.close()
     finally:
         if demo is not None:
             demo.stop()

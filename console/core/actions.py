@@ -514,3 +514,52 @@ def _plan_bmc(plan: ActionPlan, specs: list[NodeSpec], engines: EnginesPort) -> 
         else:
             assert request.led is not None
             plan.steps.append(Step(spec.name, Engine.REDFISH, bmc.url, http=bmc.led_call(request.led)))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDetails:
+    """What the node panel shows beside telemetry: the scheduler's and the BMC's view of a node."""
+
+    node: str
+    scheduler: SlurmNode | None = None
+    scheduler_error: str | None = None
+    jobs: tuple[Job, ...] = ()
+    power_state: str | None = None
+    led: str | None = None
+    bmc_error: str | None = None
+    bmc_note: str | None = None
+
+
+def read_node_details(spec: NodeSpec, engines: EnginesPort) -> NodeDetails:
+    """Ask the scheduler and the BMC about one node (network: call from a worker)."""
+    scheduler_state: SlurmNode | None = None
+    scheduler_error: str | None = None
+    jobs: tuple[Job, ...] = ()
+    scheduler = engines.scheduler()
+    if scheduler is not None:
+        try:
+            scheduler_state = scheduler.nodes([spec.scheduler_name]).get(spec.scheduler_name)
+            if scheduler_state is None:
+                scheduler_error = f"Slurm does not know a node named {spec.scheduler_name!r}"
+            jobs = tuple(scheduler.jobs([spec.scheduler_name])) if scheduler_state is not None else ()
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into the window
+            scheduler_error = str(exc)
+    power = led = bmc_error = note = None
+    bmc = engines.bmc(spec)
+    if bmc is not None:
+        note = getattr(bmc, "tls_note", None)
+        try:
+            power = bmc.power_state()
+            led = bmc.led_state()
+        except Exception as exc:  # noqa: BLE001
+            bmc_error = str(exc)
+    return NodeDetails(spec.name, scheduler_state, scheduler_error, jobs, power, led, bmc_error, note)
+
+
+def availability(kind: ActionKind, spec: NodeSpec, inventory: Inventory) -> str | None:
+    """Why ``kind`` cannot be offered for ``spec`` (a tooltip for a greyed menu entry), or None if it can."""
+    if kind in SCHEDULER_ACTIONS and inventory.scheduler is None:
+        return "no [scheduler] in the inventory: drain, resume, cancel-reboot and reassign go through Slurm"
+    if kind in BMC_ACTIONS and spec.bmc is None:
+        return f"{spec.name} has no BMC in the inventory (bmc = {{ url = … }})"
+    return None

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Final, Protocol
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,20 +23,25 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QSplitter,
     QTableView,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from console.core.actions import ActionKind, ActionPlan, availability
 from console.core.fleet import FleetModel, FleetSnapshot
 from console.core.inventory import Inventory
 from console.core.samples import NodeState
+from console.gui.actions import LABELS, ActionDialog, ActionsDock, ActionsService, StatusRelay, Worker
 from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
 from console.gui.style import STATE_COLOURS
 
 SNAPSHOT_INTERVAL_MS: Final = 250
+DETAILS_INTERVAL_MS: Final = 5000
 PLOT_INTERVAL_MS: Final = 1000
 
 
@@ -86,9 +91,10 @@ class SnapshotWorker(QObject):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, fleet: FleetModel, title_suffix: str = "") -> None:
+    def __init__(self, fleet: FleetModel, title_suffix: str = "", actions: ActionsService | None = None) -> None:
         super().__init__()
         self.fleet = fleet
+        self.action_service = actions
         self.setWindowTitle(f"Fleet Console{title_suffix}")
         self.resize(1600, 940)
         self.snapshots_applied = 0
@@ -171,6 +177,11 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.total_label)
 
         self._add_shortcuts()
+        self.action_items: dict[ActionKind, QAction] = {}
+        self.worker: Worker | None = None
+        self.dock: ActionsDock | None = None
+        if actions is not None:
+            self._add_actions(actions)
         self.plot_timer = QTimer(self)
         self.plot_timer.setInterval(PLOT_INTERVAL_MS)
         self.plot_timer.timeout.connect(self.panel.refresh_plots)
@@ -191,6 +202,113 @@ class MainWindow(QMainWindow):
         clear.triggered.connect(self._clear_filter)
         for action in (find, problems, clear):
             self.addAction(action)
+
+    # --- actions ---------------------------------------------------------------------------------------------
+
+    def _add_actions(self, service: ActionsService) -> None:
+        self.worker = Worker()
+        self.relay = StatusRelay()
+        self.dock = ActionsDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        # Runner threads emit; the relay lives on the GUI thread, so the dock is updated there.
+        self.relay.status.connect(self.dock.update_status, Qt.ConnectionType.QueuedConnection)
+        self.relay.status.connect(self._action_changed, Qt.ConnectionType.QueuedConnection)
+        service.runner.add_listener(self.relay.status.emit)
+        self.resizeDocks([self.dock], [200], Qt.Orientation.Vertical)
+        self.dock.cancel_requested.connect(self._cancel_action)
+        toolbar = QToolBar("Actions", self)
+        toolbar.setObjectName("actions-toolbar")
+        toolbar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        shortcuts = {
+            ActionKind.DRAIN: "Ctrl+D",
+            ActionKind.RESUME: "Ctrl+R",
+            ActionKind.REBOOT: "Ctrl+Shift+R",
+        }
+        for kind, label in LABELS.items():
+            item = QAction(label, self)
+            item.setObjectName(f"action-{kind.value}")
+            if kind in shortcuts:
+                item.setShortcut(QKeySequence(shortcuts[kind]))
+            item.triggered.connect(lambda _checked=False, k=kind: self.open_action(k))
+            toolbar.addAction(item)
+            self.action_items[kind] = item
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(self._update_action_items)
+        self.details_timer = QTimer(self)
+        self.details_timer.setInterval(DETAILS_INTERVAL_MS)
+        self.details_timer.timeout.connect(self._refresh_details)
+        self.details_timer.start()
+        self._update_action_items()
+
+    def selected_nodes(self) -> list[str]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.proxy.data(self.proxy.index(row, 0), NODE_NAME_ROLE) for row in rows]
+
+    def _update_action_items(self) -> None:
+        if self.action_service is None:
+            return
+        nodes = self.selected_nodes()
+        inventory = self.action_service.inventory
+        for kind, item in self.action_items.items():
+            if not nodes:
+                item.setEnabled(False)
+                item.setToolTip("select one or more nodes first")
+                continue
+            reasons = [why for n in nodes if (why := availability(kind, inventory.node(n), inventory))]
+            item.setEnabled(not reasons)
+            item.setToolTip(reasons[0] if reasons else f"{kind.value} {', '.join(nodes)}: preview first, then run")
+
+    def _context_menu(self, position: QPoint) -> None:
+        menu = QMenu(self)
+        for item in self.action_items.values():
+            menu.addAction(item)
+        menu.popup(self.table.viewport().mapToGlobal(position))
+
+    def open_action(self, kind: ActionKind, nodes: list[str] | None = None) -> ActionDialog | None:
+        if self.action_service is None or self.worker is None:
+            return None
+        nodes = nodes or self.selected_nodes()
+        if not nodes:
+            self.statusBar().showMessage("Select one or more nodes first", 5000)
+            return None
+        dialog = ActionDialog(kind, nodes, self.action_service, self.worker, self)
+        dialog.confirmed.connect(self._submit)
+        dialog.setModal(True)
+        dialog.show()
+        self.last_dialog = dialog
+        return dialog
+
+    def _submit(self, plan: ActionPlan, typed: list[str]) -> None:
+        assert self.action_service is not None and self.worker is not None
+        runner = self.action_service.runner
+
+        def done(result: object) -> None:
+            if isinstance(result, Exception):
+                self.statusBar().showMessage(f"Not run: {result}", 15000)
+
+        # Writing the intent rows touches the disk: off the GUI thread like everything else.
+        self.worker.call(lambda: runner.submit(plan, typed), done)
+
+    def _cancel_action(self, action_id: int) -> None:
+        assert self.action_service is not None and self.worker is not None
+        runner = self.action_service.runner
+        self.worker.call(lambda: runner.cancel(action_id), lambda _result: None)
+
+    def _action_changed(self, status: object) -> None:
+        # An action on the node in the panel changes what Slurm or the BMC say: ask again now.
+        view = self.panel.view
+        if view is not None and view.name in str(getattr(status, "node", "")).split(","):
+            self._refresh_details()
+
+    def _refresh_details(self) -> None:
+        view = self.panel.view
+        if self.action_service is None or self.worker is None or view is None:
+            return
+        service = self.action_service
+        name = view.name
+        self.worker.call(lambda: service.node_details(name), self.panel.show_details)
 
     def _focus_filter(self) -> None:
         self.filter.setFocus()
@@ -244,6 +362,7 @@ class MainWindow(QMainWindow):
         name = self.proxy.data(current, NODE_NAME_ROLE)
         self.panel.show_view(self.fleet.view(name))
         self.panel.refresh_plots()
+        self._refresh_details()
 
     def select_node(self, name: str) -> bool:
         row = self.model.row_of(name)
@@ -262,9 +381,12 @@ class MainWindow(QMainWindow):
 class ConsoleSession:
     """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
 
-    def __init__(self, live: FleetService, interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
+    def __init__(
+        self, live: FleetService, interval_ms: int = SNAPSHOT_INTERVAL_MS, actions: ActionsService | None = None
+    ) -> None:
         self.live = live
-        self.window = MainWindow(live.fleet, title_suffix=f" — {live.inventory.path.name}")
+        self.action_service = actions
+        self.window = MainWindow(live.fleet, title_suffix=f" — {live.inventory.path.name}", actions=actions)
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
         self.worker = SnapshotWorker(live.fleet, interval_ms)
@@ -284,14 +406,22 @@ class ConsoleSession:
             QTimer.singleShot(0, self.worker, self.worker.stop)
             self.thread.quit()
             self.thread.wait(5000)
+        if self.window.worker is not None:
+            self.window.worker.shutdown()
         self.live.stop()
 
 
-def run_gui(live: FleetService, screenshot: Path | None = None, after_s: float = 5.0, select: str | None = None) -> int:
+def run_gui(
+    live: FleetService,
+    screenshot: Path | None = None,
+    after_s: float = 5.0,
+    select: str | None = None,
+    actions: ActionsService | None = None,
+) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fleet Console")
-    session = ConsoleSession(live)
+    session = ConsoleSession(live, actions=actions)
     session.start()
     window = session.window
     window.show()

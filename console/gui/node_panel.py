@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core.actions import NodeDetails
 from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
 from console.core.history import HISTORY_SECONDS
 from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
@@ -216,6 +217,7 @@ class NodePanel(QWidget):
         super().__init__()
         self.fleet = fleet
         self.view: NodeView | None = None
+        self._details_for: str | None = None
 
         self.title = QLabel("Select a node")
         title_font = QFont()
@@ -242,9 +244,10 @@ class NodePanel(QWidget):
         self.details.setHorizontalSpacing(12)
         self.details.setVerticalSpacing(2)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Address", "State since", "Last sample", "Telemetry", "Host key"):
+        for key in ("Address", "State since", "Last sample", "Telemetry", "Host key", "Slurm", "Jobs", "BMC"):
             label = QLabel("–")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(key in ("Slurm", "Jobs", "BMC"))
             self._fields[key] = label
             self.details.addRow(key + ":", label)
 
@@ -344,6 +347,40 @@ class NodePanel(QWidget):
         source = view.telemetry_source or "–"
         self._fields["Telemetry"].setText(f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected")
         self._fields["Host key"].setText(view.host_key_fingerprint or "–")
+        if self._details_for != view.name:
+            self._details_for = view.name
+            for key in ("Slurm", "Jobs", "BMC"):
+                self._fields[key].setText("…")
+
+    def show_details(self, details: object) -> None:
+        """The scheduler's and BMC's view of the node, from a worker (or the error that came instead)."""
+        slurm, jobs, bmc = self._fields["Slurm"], self._fields["Jobs"], self._fields["BMC"]
+        if not isinstance(details, NodeDetails):
+            slurm.setText(f"unknown: {details}")
+            return
+        if self.view is None or details.node != self.view.name:
+            return
+        if details.scheduler is not None:
+            slurm.setText(html.escape(details.scheduler.summary))
+        else:
+            slurm.setText(html.escape(details.scheduler_error or "no scheduler configured"))
+        running = [j for j in details.jobs if j.state == "RUNNING"]
+        jobs.setText(
+            "none"
+            if not details.jobs
+            else "; ".join(
+                f"{j.job_id} {j.name} ({j.user}/{j.account}, {j.state.lower()} {j.elapsed})" for j in details.jobs[:4]
+            )
+            + (f" … {len(details.jobs) - 4} more" if len(details.jobs) > 4 else "")
+        )
+        jobs.setToolTip(f"{len(running)} running, {len(details.jobs)} in all")
+        if details.power_state is not None:
+            text = f"power {details.power_state} · locate LED {details.led}"
+        else:
+            text = details.bmc_error or "no BMC in the inventory"
+        if details.bmc_note:
+            text += f"  ⚠ {details.bmc_note}"
+        bmc.setText(html.escape(text))
 
     def _reconnect_clicked(self) -> None:
         if self.view is not None:

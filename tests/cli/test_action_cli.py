@@ -1,0 +1,144 @@
+"""``fleet-console action`` and ``fleet-console audit`` as a script runs them, against real Slurm and a real
+Redfish emulator (nodes' nvidia-smi is the replaying stand-in)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engines.test_actions_real_engines import NODES, PASSWORD_ENV, SCHEDULER, write_inventory
+
+pytestmark = pytest.mark.sshd
+
+
+@pytest.fixture(scope="module")
+def setup(slurm: Any, bmc: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, Any]]:
+    from tests.conftest import DEFAULT_RECORDING
+    from tests.helpers.sshd import Sshd
+
+    sshd = Sshd(
+        tmp_path_factory.mktemp("sshd"), [SCHEDULER, *NODES.values()], extra_env={"SLURM_CONF": str(slurm.conf)}
+    )
+    for address in [SCHEDULER, *NODES.values()]:
+        sshd.replay(address, DEFAULT_RECORDING)
+    sshd.write_known_hosts(sshd.workdir / "known_hosts")
+    sshd.start()
+    directory = tmp_path_factory.mktemp("cli")
+    inventory = write_inventory(directory / "fleet.toml", sshd, bmc)
+    try:
+        yield inventory, directory / "data", slurm
+    finally:
+        sshd.stop()
+
+
+def console(*args: str, data: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEET_CONSOLE_OPERATOR": "night-shift-dave"}
+    env[PASSWORD_ENV] = os.environ.get(PASSWORD_ENV, "correct horse battery")
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args, "--data-dir", str(data)]
+        if args[0] in {"action", "audit"}
+        else [sys.executable, "-m", "console", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        input=stdin,
+        check=False,
+    )
+
+
+def test_action_drain_prints_the_preview_runs_and_the_audit_shows_it(setup: tuple[Path, Path, Any]) -> None:
+    inventory, data, slurm = setup
+    result = console(
+        "action",
+        "drain",
+        "node5",
+        "--inventory",
+        str(inventory),
+        "--reason",
+        "fan 3 failed",
+        "--ticket",
+        "OPS-7",
+        "--yes",
+        "--ssh-config",
+        "/dev/null",
+        data=data,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "will run on" in result.stdout
+    assert "scontrol update NodeName=node5 State=DRAIN 'Reason=night-shift-dave: fan 3 failed [OPS-7]'" in result.stdout
+    assert "tenant-5" in result.stdout
+    assert "[node5] drain: done" in result.stdout
+    assert "DRAIN" in slurm.node_state("node5")
+
+    audit = console("audit", "--json", data=data)
+    rows = [json.loads(line) for line in audit.stdout.splitlines()]
+    drain = [r for r in rows if r["kind"] == "drain" and r["node"] == "node5"][-1]
+    assert (drain["operator"], drain["state"], drain["reason"], drain["ticket"]) == (
+        "night-shift-dave",
+        "done",
+        "fan 3 failed",
+        "OPS-7",
+    )
+    text = console("audit", "--since", "1h", "--node", "node5", data=data).stdout
+    assert "night-shift-dave" in text and "drain" in text and "reason: fan 3 failed  ticket: OPS-7" in text
+
+    back = console(
+        "action", "resume", "node5", "--inventory", str(inventory), "--yes", "--ssh-config", "/dev/null", data=data
+    )
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "DRAIN" not in slurm.node_state("node5")
+
+
+def test_a_refused_action_exits_3_and_sends_nothing(setup: tuple[Path, Path, Any]) -> None:
+    inventory, data, _ = setup
+    result = console(
+        "action",
+        "power",
+        "node2",
+        "--inventory",
+        str(inventory),
+        "--reason",
+        "hang",
+        "--reset-type",
+        "PowerCycle",
+        "--yes",
+        "--ssh-config",
+        "/dev/null",
+        data=data,
+    )
+    assert result.returncode == 3
+    assert "REFUSED: node2: the BMC does not allow PowerCycle" in result.stdout
+
+
+def test_without_yes_and_without_a_terminal_nothing_runs(setup: tuple[Path, Path, Any]) -> None:
+    inventory, data, slurm = setup
+    result = console(
+        "action",
+        "drain",
+        "node6",
+        "--inventory",
+        str(inventory),
+        "--reason",
+        "x",
+        "--ssh-config",
+        "/dev/null",
+        data=data,
+        stdin="yes\n",
+    )
+    assert result.returncode == 3
+    assert "add --yes" in result.stderr
+    assert "DRAIN" not in slurm.node_state("node6")
+
+
+def test_unknown_node_is_named(setup: tuple[Path, Path, Any]) -> None:
+    inventory, data, _ = setup
+    result = console("action", "drain", "node99", "--inventory", str(inventory), "--reason", "x", "--yes", data=data)
+    assert result.returncode == 2 and "node99" in result.stderr
