@@ -214,6 +214,15 @@ class ActionService:
         scheduler = self.engines.scheduler()
         return scheduler.partitions() if scheduler is not None else {}
 
+    def scheduler_states(self) -> dict[str, str]:
+        """Slurm's state word for every inventory node (network: call from a worker)."""
+        scheduler = self.engines.scheduler()
+        if scheduler is None:
+            return {}
+        names = {spec.scheduler_name: spec.name for spec in self.inventory.nodes}
+        found = scheduler.nodes(list(names))
+        return {names[key]: node.raw_state for key, node in found.items() if key in names}
+
     def node_details(self, node: str) -> NodeDetails:
         """The scheduler's and the BMC's view of one node (network: call from a worker)."""
         return read_node_details(self.inventory.node(node), self.engines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -349,7 +350,11 @@ def run_sim(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    message = f"simulated fleet: {args.sim_nodes} nodes on 127.0.0.1; inventory {files.inventory}\n"
+    message = (
+        f"simulated fleet: {args.sim_nodes} nodes, a Slurm scheduler and their BMCs on 127.0.0.1; "
+        f"inventory {files.inventory}\n"
+        f"the BMC password is in {files.bmc_password}: export FLEET_DEMO_BMC_PASSWORD=$(cat {files.bmc_password})\n"
+    )
     if args.ready_fd is not None:
         with open(args.ready_fd, "w", closefd=True) as ready:
             ready.write(message)
@@ -424,6 +429,10 @@ def run_window(args: argparse.Namespace) -> int:
             return 2
         demo = DemoFleet(args.nodes, data_dir(args.data_dir))
         inventory_path = demo.start()
+        # The demo's BMC password, for the inventory's password_env (never written into the inventory).
+        secret = data_dir(args.data_dir) / "sim" / "bmc-password"
+        if secret.exists():
+            os.environ["FLEET_DEMO_BMC_PASSWORD"] = secret.read_text().strip()
     elif args.inventory is not None:
         inventory_path = args.inventory
     else:

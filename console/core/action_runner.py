@@ -460,18 +460,44 @@ class ActionRunner:
         return self._poll(action, self.clock() + self.settings.reboot_timeout_s, check, "waiting for the node")
 
     def _track_power(self, action: _Action) -> tuple[ActionState, str]:
+        """Off/On: until the BMC reports it. A power cycle: until the BMC reported Off and then On again.
+        Restarts: then, where the node's telemetry is watched, until it went away and came back."""
         spec = self.inventory.node(action.nodes_label)
         bmc = self.engines.bmc(spec)
         assert bmc is not None
-        target = RESET_TARGET.get(action.request.reset_type or "")
+        reset = action.request.reset_type or ""
+        target = RESET_TARGET.get(reset)
         if target is None:
-            return ActionState.DONE, f"BMC accepted {action.request.reset_type}"
+            return ActionState.DONE, f"BMC accepted {reset}"
+        cycle = reset == "PowerCycle"
+        restart = reset in {"PowerCycle", "ForceRestart", "GracefulRestart"}
+        watch = restart and self.health is not None
+        seen_off = [False]
+        seen_down = [False]
+        back_at: list[float] = []
 
         def check() -> tuple[bool, str]:
             state = bmc.power_state()
-            if state == target:
+            if state == "Off":
+                seen_off[0] = True
+            if cycle and not seen_off[0]:
+                return False, f"BMC reports power {state}; waiting for the cycle to switch it off"
+            if state != target:
+                return False, f"BMC reports power {state}; waiting for {target}"
+            if not watch:
                 return True, f"BMC reports power {state}"
-            return False, f"BMC reports power {state}; waiting for {target}"
+            assert self.health is not None
+            node_state, last_sample = self.health.health(spec.name)
+            if node_state != NodeState.UP:
+                seen_down[0] = True
+                return False, f"power {state}; the node is {node_state.value}, waiting for it to come back"
+            if not (seen_down[0] or seen_off[0]):
+                return False, f"power {state}; waiting for the node to restart"
+            if not back_at:
+                back_at.append(self.clock())
+            if last_sample is None or last_sample < back_at[0]:
+                return False, f"power {state}; SSH is back, waiting for telemetry"
+            return True, f"power {state}; restarted: SSH up, telemetry flowing"
 
         return self._poll(action, self.clock() + self.settings.power_timeout_s, check, "asking the BMC")
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 
 from console.core.fleet import NodeView
 from console.core.samples import LIVE_STATES, NodeState
@@ -36,7 +36,8 @@ class Column(enum.IntEnum):
     POWER = 7
     TENANT = 8
     RACK = 9
-    ISSUE = 10
+    SCHEDULER = 10
+    ISSUE = 11
 
 
 HEADERS: Final = {
@@ -50,6 +51,7 @@ HEADERS: Final = {
     Column.POWER: "Power",
     Column.TENANT: "Tenant",
     Column.RACK: "Rack / U",
+    Column.SCHEDULER: "Slurm",
     Column.ISSUE: "Issue",
 }
 NUMERIC: Final = {Column.ACCELERATORS, Column.UTIL_MEAN, Column.UTIL_MAX, Column.TEMP_MAX, Column.POWER}
@@ -82,6 +84,7 @@ class FleetTableModel(QAbstractTableModel):
         super().__init__()
         self._rows: list[NodeView] = list(views)
         self._row_of = {view.name: i for i, view in enumerate(self._rows)}
+        self._scheduler: dict[str, str] = {}
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -107,6 +110,20 @@ class FleetTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(start, 0), self.index(prev, last_column))
             if row is not None:
                 start = prev = row
+
+    def set_scheduler_states(self, states: dict[str, str]) -> None:
+        """Slurm's word for each node (``IDLE+DRAIN`` …), from the periodic scheduler read."""
+        changed = [
+            self._row_of[name]
+            for name, state in states.items()
+            if name in self._row_of and self._scheduler.get(name) != state
+        ]
+        self._scheduler = dict(states)
+        for row in changed:
+            self.dataChanged.emit(self.index(row, Column.SCHEDULER), self.index(row, Column.SCHEDULER))
+
+    def scheduler_state(self, name: str) -> str:
+        return self._scheduler.get(name, "")
 
     def view_at(self, row: int) -> NodeView:
         return self._rows[row]
@@ -149,6 +166,12 @@ class FleetTableModel(QAbstractTableModel):
             return row_background(view.state, view.hot)
         if role == Qt.ItemDataRole.ForegroundRole:
             return row_foreground(view.state, view.hot)
+        if (
+            role == Qt.ItemDataRole.ForegroundRole
+            and column == Column.SCHEDULER
+            and any(word in self._scheduler.get(view.name, "") for word in ("DRAIN", "DOWN", "REBOOT", "FAIL"))
+        ):
+            return QColor("#b45309")
         if role == Qt.ItemDataRole.FontRole and (
             (column == Column.TEMP_MAX and view.hot) or (column == Column.STATE and view.state not in LIVE_STATES)
         ):
@@ -187,6 +210,8 @@ class FleetTableModel(QAbstractTableModel):
             case Column.RACK:
                 rack = view.spec.rack or ""
                 return f"{rack} / U{view.spec.slot}" if view.spec.slot is not None else rack
+            case Column.SCHEDULER:
+                return self._scheduler.get(view.name, "")
             case Column.ISSUE:
                 return (view.error or "").split("\n", 1)[0]
         return ""
@@ -221,6 +246,10 @@ class FleetTableModel(QAbstractTableModel):
 
 
 class FleetFilterProxy(QSortFilterProxyModel):
+    @staticmethod
+    def _scheduler_words(model: FleetTableModel, name: str) -> str:
+        return model.scheduler_state(name).replace("+", " ")
+
     """Filters on every word typed (all must match somewhere in the row); "problems only" hides healthy rows."""
 
     def __init__(self) -> None:
@@ -257,6 +286,7 @@ class FleetFilterProxy(QSortFilterProxyModel):
                 view.spec.rack or "",
                 view.spec.host,
                 view.error or "",
+                self._scheduler_words(model, view.name),
                 "hot" if view.hot else "",
             )
         ).lower()

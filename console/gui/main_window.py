@@ -42,6 +42,7 @@ from console.gui.style import STATE_COLOURS
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 DETAILS_INTERVAL_MS: Final = 5000
+SCHEDULER_INTERVAL_MS: Final = 15000
 PLOT_INTERVAL_MS: Final = 1000
 
 
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
             Column.POWER: 68,
             Column.TENANT: 104,
             Column.RACK: 78,
+            Column.SCHEDULER: 110,
         }.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -214,7 +216,9 @@ class MainWindow(QMainWindow):
         self.relay.status.connect(self.dock.update_status, Qt.ConnectionType.QueuedConnection)
         self.relay.status.connect(self._action_changed, Qt.ConnectionType.QueuedConnection)
         service.runner.add_listener(self.relay.status.emit)
-        self.resizeDocks([self.dock], [200], Qt.Orientation.Vertical)
+        # Keep the plots visible: the panel starts short and can be dragged taller.
+        dock = self.dock
+        QTimer.singleShot(0, lambda: self.resizeDocks([dock], [170], Qt.Orientation.Vertical))
         self.dock.cancel_requested.connect(self._cancel_action)
         toolbar = QToolBar("Actions", self)
         toolbar.setObjectName("actions-toolbar")
@@ -240,6 +244,12 @@ class MainWindow(QMainWindow):
         self.details_timer.setInterval(DETAILS_INTERVAL_MS)
         self.details_timer.timeout.connect(self._refresh_details)
         self.details_timer.start()
+        self.scheduler_timer = QTimer(self)
+        self.scheduler_timer.setInterval(SCHEDULER_INTERVAL_MS)
+        self.scheduler_timer.timeout.connect(self._refresh_scheduler)
+        if service.inventory.scheduler is not None:
+            self.scheduler_timer.start()
+            QTimer.singleShot(0, self._refresh_scheduler)
         self._update_action_items()
 
     def selected_nodes(self) -> list[str]:
@@ -301,6 +311,21 @@ class MainWindow(QMainWindow):
         view = self.panel.view
         if view is not None and view.name in str(getattr(status, "node", "")).split(","):
             self._refresh_details()
+        if getattr(status, "finished", False):
+            self._refresh_scheduler()
+
+    def _refresh_scheduler(self) -> None:
+        if self.action_service is None or self.worker is None:
+            return
+        service = self.action_service
+
+        def shown(result: object) -> None:
+            if isinstance(result, dict):
+                self.model.set_scheduler_states(result)
+            else:
+                self.statusBar().showMessage(f"Slurm: {result}", 15000)
+
+        self.worker.call(service.scheduler_states, shown)
 
     def _refresh_details(self) -> None:
         view = self.panel.view

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.sim.model import SimNode, build_fleet
+from console.sim.redfish import SimBmc
 from console.sim.server import SimServer, ensure_ed25519_key
 
 
@@ -15,6 +16,10 @@ class SimFiles:
     inventory: Path
     known_hosts: Path
     client_key: Path
+    bmc_password: Path
+
+
+BMC_PASSWORD_ENV = "FLEET_DEMO_BMC_PASSWORD"  # noqa: S105 - the name of the variable, not a password
 
 
 def start_sim(
@@ -33,18 +38,32 @@ def start_sim(
     client_key_path = state_dir / "client_ed25519"
     client_key = ensure_ed25519_key(client_key_path)
     fleet = build_fleet(nodes, seed=seed)
-    server = SimServer(fleet, state_dir / "host_keys", authorized_keys=[client_key])
+    server = SimServer(fleet, state_dir / "host_keys", authorized_keys=[client_key], with_scheduler=True)
+    server.bmc = SimBmc(fleet, state_dir, server.set_power)
+    server.bmc.start()
     ports = server.start()
     known_hosts = known_hosts_out or inventory_out.with_name(inventory_out.stem + ".known_hosts")
     keys = server.host_keys()
     known_hosts.write_text(
-        "".join(f"[127.0.0.1]:{ports[n.name]} {keys[n.name].get_name()} {keys[n.name].get_base64()}\n" for n in fleet)
+        "".join(
+            f"[127.0.0.1]:{port} {keys[name].get_name()} {keys[name].get_base64()}\n" for name, port in ports.items()
+        )
     )
-    inventory_out.write_text(inventory_toml(fleet, ports, client_key_path, known_hosts, user))
-    return server, SimFiles(inventory_out, known_hosts, client_key_path)
+    inventory_out.write_text(
+        inventory_toml(fleet, ports, client_key_path, known_hosts, user, server.bmc.url, server.bmc.ca)
+    )
+    return server, SimFiles(inventory_out, known_hosts, client_key_path, state_dir / "bmc-password")
 
 
-def inventory_toml(fleet: list[SimNode], ports: dict[str, int], client_key: Path, known_hosts: Path, user: str) -> str:
+def inventory_toml(
+    fleet: list[SimNode],
+    ports: dict[str, int],
+    client_key: Path,
+    known_hosts: Path,
+    user: str,
+    bmc_url: str | None = None,
+    bmc_ca: Path | None = None,
+) -> str:
     def q(text: str) -> str:
         return json.dumps(text)  # a JSON string is a valid TOML basic string
 
@@ -56,6 +75,8 @@ def inventory_toml(fleet: list[SimNode], ports: dict[str, int], client_key: Path
         f"known_hosts = {q(str(known_hosts))}",
         "",
     ]
+    if "scheduler" in ports:
+        lines += ["[scheduler]", 'kind = "slurm"', 'host = "127.0.0.1"', f"port = {ports['scheduler']}", ""]
     for node in fleet:
         lines += [
             "[[node]]",
@@ -68,5 +89,10 @@ def inventory_toml(fleet: list[SimNode], ports: dict[str, int], client_key: Path
         ]
         if node.tenant:
             lines.append(f"tenant = {q(node.tenant)}")
+        if bmc_url is not None:
+            lines.append(
+                f'bmc = {{ url = {q(bmc_url)}, user = "admin", password_env = "{BMC_PASSWORD_ENV}", '
+                f"ca_file = {q(str(bmc_ca))}, system = {q(node.name)} }}"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from console.sim import nvidia_smi
 from console.sim.model import SimNode
+from console.sim.redfish import BOOT_S, SimBmc
+from console.sim.slurm import SimSlurm
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class _Listener:
     key: paramiko.PKey
     sock: socket.socket | None = None
     transports: list[paramiko.Transport] = field(default_factory=list)
+    scheduler: bool = False  # the simulated Slurm control host, not a GPU node
 
 
 class _NodeServer(paramiko.ServerInterface):
@@ -107,6 +110,7 @@ class SimServer:
         host: str = "127.0.0.1",
         clock: Callable[[], float] = time.time,
         ports: dict[str, int] | None = None,
+        with_scheduler: bool = False,
     ) -> None:
         self.nodes = nodes
         self.host = host
@@ -116,11 +120,44 @@ class SimServer:
             _Listener(node, (ports or {}).get(node.name, 0), ensure_ed25519_key(keys_dir / f"{node.name}.key"))
             for node in nodes
         ]
+        # Nodes off the network because the simulated Slurm rebooted them or their BMC powered them off.
+        self.offline_until: dict[str, float] = {}
+        self.powered_off: set[str] = set()
+        self.slurm: SimSlurm | None = None
+        self.bmc: SimBmc | None = None
+        if with_scheduler and nodes:
+            self.slurm = SimSlurm(nodes, self.set_offline, clock)
+            scheduler_node = replace(nodes[0], name="scheduler", index=-1)
+            self._listeners.append(
+                _Listener(
+                    scheduler_node,
+                    (ports or {}).get("scheduler", 0),
+                    ensure_ed25519_key(keys_dir / "scheduler.key"),
+                    scheduler=True,
+                )
+            )
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._streams: list[_Stream] = []
         self._running = False
         self._threads: list[threading.Thread] = []
+
+    def set_offline(self, node: str, until: float) -> None:
+        self.offline_until[node] = until
+
+    def set_power(self, node: str, on: bool) -> None:
+        if on:
+            self.powered_off.discard(node)
+            # Booting after power-on takes a while before sshd answers.
+            self.offline_until[node] = self.clock() + BOOT_S
+        else:
+            self.powered_off.add(node)
+
+    def _offline(self, listener: _Listener, now: float) -> bool:
+        if listener.scheduler:
+            return False
+        name = listener.node.name
+        return listener.node.offline(now) or name in self.powered_off or now < self.offline_until.get(name, 0.0)
 
     # --- life cycle ------------------------------------------------------------------------------------
 
@@ -148,6 +185,8 @@ class SimServer:
         for listener in self._listeners:
             self._go_offline(listener)
         self._selector.close()
+        if self.bmc is not None:
+            self.bmc.stop()
 
     def _listen(self, listener: _Listener) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -203,8 +242,12 @@ class SimServer:
     def _stream_loop(self) -> None:
         while self._running:
             now = self.clock()
+            if self.slurm is not None:
+                self.slurm.tick()
+            if self.bmc is not None:
+                self.bmc.tick()
             for listener in self._listeners:
-                offline = listener.node.offline(now)
+                offline = self._offline(listener, now)
                 if offline and listener.sock is not None:
                     log.info("%s drops off the network", listener.node.name)
                     self._go_offline(listener)
@@ -236,7 +279,10 @@ class SimServer:
             argv = []
             answer = (b"", f"sh: syntax error: {exc}\n".encode(), 2)
         program = argv[0].rsplit("/", 1)[-1] if argv else ""
-        if answer is None and program != "nvidia-smi":
+        if answer is None and listener.scheduler and self.slurm is not None:
+            out, err, status = self.slurm.run(argv)
+            answer = (out.encode(), err.encode(), status)
+        elif answer is None and program != "nvidia-smi":
             answer = (b"", f"sh: 1: {program}: not found\n".encode(), 127)
         elif answer is None:
             try:

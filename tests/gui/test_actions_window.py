@@ -107,6 +107,10 @@ def test_drain_from_the_window_previews_runs_and_shows_in_the_actions_panel(
     )
     assert "DRAIN" in slurm.node_state("node1")
     qtbot.waitUntil(lambda: "DRAIN" in window.panel._fields["Slurm"].text(), timeout=20_000)
+    qtbot.waitUntil(lambda: window.model.scheduler_state("node1") == "IDLE+DRAIN", timeout=20_000)
+    window.filter.setText("drain")  # the filter finds nodes by their Slurm state too
+    assert window.proxy.rowCount() == 1
+    window.filter.clear()
     _shot(window, "window-after-drain.png")
 
     resume = window.open_action(ActionKind.RESUME)

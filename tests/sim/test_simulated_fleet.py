@@ -194,5 +194,70 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
     finally:
         sim.terminate()
         sim.wait(timeout=20)
-    keys_before = sorted((tmp_path / "data" / "sim" / "host_keys").glob("*.key"))
-    assert len(keys_before) == 12
+    keys = sorted(p.name for p in (tmp_path / "data" / "sim" / "host_keys").glob("*.key"))
+    assert len(keys) == 13 and "scheduler.key" in keys  # a host key per node and one for the scheduler host
+
+
+def test_sim_scheduler_and_bmcs_take_actions_through_the_real_engines(tmp_path: Path) -> None:
+    inventory_path = tmp_path / "sim.toml"
+    read_fd, write_fd = os.pipe()
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "sim",
+            "--nodes",
+            "12",
+            "--inventory-out",
+            str(inventory_path),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ready-fd",
+            str(write_fd),
+        ],
+        pass_fds=(write_fd,),
+    )
+    os.close(write_fd)
+    env = {**os.environ, "FLEET_CONSOLE_OPERATOR": "sim-tester"}
+    try:
+        with os.fdopen(read_fd) as ready:
+            assert "a Slurm scheduler and their BMCs" in ready.readline()
+        env["FLEET_DEMO_BMC_PASSWORD"] = (tmp_path / "data" / "sim" / "bmc-password").read_text().strip()
+        inventory = load_inventory(inventory_path)
+        assert inventory.scheduler is not None and all(n.bmc is not None for n in inventory.nodes)
+        assert "password" not in inventory_path.read_text().replace("password_env", "")
+
+        def act(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "console",
+                    "action",
+                    *args,
+                    "--inventory",
+                    str(inventory_path),
+                    "--yes",
+                    "--data-dir",
+                    str(tmp_path / "console"),
+                    "--ssh-config",
+                    "/dev/null",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+                check=False,
+            )
+
+        drain = act("drain", "gpu-007", "--reason", "simulated fan failure")
+        assert drain.returncode == 0, drain.stdout + drain.stderr
+        assert "Slurm: IDLE+DRAIN, reason 'sim-tester: simulated fan failure'" in drain.stdout
+        locate = act("locate", "gpu-007", "--led", "blink")
+        assert locate.returncode == 0 and "locate LED Blinking" in locate.stdout
+        refused = act("power", "gpu-002", "--reset-type", "ForceOn", "--reason", "x")
+        assert refused.returncode == 3 and "does not allow ForceOn" in refused.stdout
+    finally:
+        sim.terminate()
+        sim.wait(timeout=20)

@@ -1,0 +1,296 @@
+"""The simulated fleet's Slurm: ``scontrol`` and ``squeue`` on a simulated scheduler host, answering in
+Slurm 22.05's formats (see tests/fixtures/slurm and the real-Slurm tests), with a state machine behind
+them: drain/resume, reboot ASAP (the node goes off the network and comes back), cancel_reboot, and live
+partition changes. The console reaches it through the same Slurm engine it uses for a real cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from console.core.hostlist import HostlistError, compress, expand
+from console.sim.model import Role, SimNode
+
+REBOOT_S: Final = 25.0  # how long a simulated reboot keeps the node off the network
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    base: str = "IDLE"
+    flags: set[str] = field(default_factory=set)
+    reason: str | None = None
+    reason_stamp: str = ""
+    boot_time: float = 0.0
+    next_state: str = "RESUME"
+    reboot_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Job:
+    job_id: int
+    user: str
+    account: str
+    name: str
+    partition: str
+    node: str
+    started: float
+
+
+def _stamp(when: float) -> str:
+    return dt.datetime.fromtimestamp(when).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class SimSlurm:
+    """Thread-safe; ``tick()`` advances reboots. ``set_offline(node, until)`` is the SSH server's hook."""
+
+    def __init__(
+        self,
+        fleet: list[SimNode],
+        set_offline: Callable[[str, float], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
+        self.set_offline = set_offline
+        self._lock = threading.Lock()
+        now = clock()
+        self.nodes = {n.name: _Node(n.name, boot_time=now - 86400 * (3 + n.index % 20)) for n in fleet}
+        self.partitions: dict[str, list[str]] = {"gpu": [], "inference": [], "debug": []}
+        self.jobs: list[_Job] = []
+        next_id = 41000
+        for node in fleet:
+            part = "inference" if node.role == Role.INFERENCE else "gpu"
+            if node.index % 16 == 15:
+                part = "debug"
+            self.partitions[part].append(node.name)
+            if node.role in (Role.TRAINING, Role.THERMAL_RUNAWAY, Role.FLAPPING, Role.INFERENCE) and node.tenant:
+                account = node.tenant
+                user = f"{account.split('-')[0]}-{'svc' if node.role == Role.INFERENCE else 'ml'}"
+                name = "serve-llama-70b" if node.role == Role.INFERENCE else f"pretrain-{account.split('-')[0]}-7b"
+                self.jobs.append(_Job(next_id, user, account, name, part, node.name, now - 3600 * (1 + node.index % 9)))
+                self.nodes[node.name].base = "ALLOCATED"
+                next_id += 1
+        self._next_job = next_id
+
+    # --- commands -------------------------------------------------------------------------------------------
+
+    def run(self, argv: list[str]) -> tuple[str, str, int]:
+        """(stdout, stderr, exit status) of one scontrol/squeue/sinfo call."""
+        with self._lock:
+            self._tick()
+            program = argv[0].rsplit("/", 1)[-1] if argv else ""
+            try:
+                if program == "scontrol":
+                    return self._scontrol(argv[1:])
+                if program == "squeue":
+                    return self._squeue(argv[1:])
+            except HostlistError as exc:
+                return "", f"{program}: error: {exc}\n", 1
+            return "", f"sh: 1: {program}: not found\n", 127
+
+    def _scontrol(self, args: list[str]) -> tuple[str, str, int]:
+        if args[:2] == ["show", "node"] or args[:2] == ["show", "nodes"]:
+            names = [a for a in args[2:] if not a.startswith("-")]
+            wanted = expand(names[0]) if names else list(self.nodes)
+            missing = [n for n in wanted if n not in self.nodes]
+            if missing:
+                return "", f"Node {missing[0]} not found\n", 1
+            return "".join(self._node_line(self.nodes[n]) + "\n" for n in wanted), "", 0
+        if args[:2] == ["show", "partition"]:
+            lines = []
+            for i, (name, members) in enumerate(self.partitions.items()):
+                lines.append(
+                    f"PartitionName={name} AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL "
+                    f"Default={'YES' if i == 0 else 'NO'} QoS=N/A DefaultTime=NONE DisableRootJobs=NO "
+                    f"ExclusiveUser=NO GraceTime=0 Hidden=NO MaxNodes=UNLIMITED MaxTime=UNLIMITED MinNodes=0 "
+                    f"LLN=NO MaxCPUsPerNode=UNLIMITED Nodes={compress(members) or '(null)'} PriorityJobFactor=1 "
+                    f"PriorityTier=1 RootOnly=NO ReqResv=NO OverSubscribe=NO OverTimeLimit=NONE PreemptMode=OFF "
+                    f"State=UP TotalCPUs={224 * len(members)} TotalNodes={len(members)}"
+                )
+            return "".join(line + "\n" for line in lines), "", 0
+        if args[:1] == ["update"]:
+            fields = dict(a.split("=", 1) for a in args[1:] if "=" in a)
+            if "PartitionName" in fields:
+                return self._update_partition(fields)
+            if "NodeName" in fields:
+                return self._update_node(fields)
+        if args[:1] == ["reboot"]:
+            return self._reboot(args[1:])
+        if args[:1] == ["cancel_reboot"] and len(args) > 1:
+            for name in expand(args[1]):
+                node = self.nodes.get(name)
+                if node is None:
+                    return "", f"Node {name} not found\n", 1
+                node.flags -= {"REBOOT_REQUESTED", "REBOOT_ISSUED"}
+                node.reboot_at = None
+            return "", "", 0
+        return "", f"scontrol: error: Invalid command: {' '.join(args[:2])}\n", 1
+
+    def _update_node(self, fields: dict[str, str]) -> tuple[str, str, int]:
+        state = fields.get("State", "").upper()
+        for name in expand(fields["NodeName"]):
+            node = self.nodes.get(name)
+            if node is None:
+                return "", "slurm_update error: Invalid node name specified\n", 1
+            if state == "DRAIN":
+                if "Reason" not in fields:
+                    return "", "You must specify a reason when DOWNING or DRAINING a node. Request denied\n", 1
+                node.flags.add("DRAIN")
+                node.reason = fields["Reason"]
+                node.reason_stamp = f"root@{_stamp(self.clock())}"
+            elif state in ("RESUME", "UNDRAIN"):
+                if "DRAIN" not in node.flags and node.base != "DOWN":
+                    return "", "slurm_update error: Invalid node state specified\n", 1
+                node.flags.discard("DRAIN")
+                if state == "RESUME" and node.base == "DOWN":
+                    node.base = "IDLE"
+                node.reason = None
+            else:
+                return "", "slurm_update error: Invalid node state specified\n", 1
+        return "", "", 0
+
+    def _update_partition(self, fields: dict[str, str]) -> tuple[str, str, int]:
+        name = fields["PartitionName"]
+        if name not in self.partitions:
+            return "", "slurm_update error: Invalid partition name specified\n", 1
+        if "Nodes" in fields:
+            members = expand(fields["Nodes"])
+            unknown = [n for n in members if n not in self.nodes]
+            if unknown:
+                return "", "slurm_update error: Invalid node name specified\n", 1
+            self.partitions[name] = members
+        return "", "", 0
+
+    def _reboot(self, args: list[str]) -> tuple[str, str, int]:
+        asap = "ASAP" in args
+        nextstate = "RESUME"
+        reason = None
+        targets: list[str] = []
+        for arg in args:
+            if arg == "ASAP":
+                continue
+            if arg.lower().startswith("nextstate="):
+                nextstate = arg.split("=", 1)[1].upper()
+            elif arg.lower().startswith("reason="):
+                reason = arg.split("=", 1)[1]
+            else:
+                targets = expand(arg)
+        now = self.clock()
+        for name in targets:
+            node = self.nodes.get(name)
+            if node is None:
+                return "", f"Node {name} not found\n", 1
+            node.next_state = nextstate
+            if asap:
+                node.flags.add("DRAIN")
+                node.reason = reason or "Reboot ASAP"
+                node.reason_stamp = f"root@{_stamp(now)}"
+            node.flags.add("REBOOT_REQUESTED")
+        return "", "", 0
+
+    def _squeue(self, args: list[str]) -> tuple[str, str, int]:
+        nodes: set[str] | None = None
+        fmt = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
+        header = True
+        i = 0
+        while i < len(args):
+            if args[i] == "-w":
+                nodes = set(expand(args[i + 1]))
+                i += 1
+            elif args[i] == "-o":
+                fmt = args[i + 1]
+                i += 1
+            elif args[i] == "-h":
+                header = False
+            i += 1
+        out = []
+        now = self.clock()
+        for job in self.jobs:
+            if nodes is not None and job.node not in nodes:
+                continue
+            values = {
+                "i": str(job.job_id),
+                "u": job.user,
+                "a": job.account,
+                "T": "RUNNING",
+                "j": job.name,
+                "P": job.partition,
+                "N": job.node,
+                "M": _elapsed(now - job.started),
+            }
+            line, j = "", 0
+            while j < len(fmt):
+                if fmt[j] == "%" and j + 1 < len(fmt):
+                    k = j + 1
+                    while k < len(fmt) and (fmt[k].isdigit() or fmt[k] == "."):
+                        k += 1
+                    line += values.get(fmt[k], "") if k < len(fmt) else ""
+                    j = k + 1
+                else:
+                    line += fmt[j]
+                    j += 1
+            out.append(line)
+        text = "".join(line + "\n" for line in out)
+        return ("JOBID PARTITION NAME USER ST TIME NODES NODELIST(REASON)\n" if header else "") + text, "", 0
+
+    # --- time -------------------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self._lock:
+            self._tick()
+
+    def _tick(self) -> None:
+        now = self.clock()
+        for node in self.nodes.values():
+            busy = any(job.node == node.name for job in self.jobs)
+            if "REBOOT_REQUESTED" in node.flags and not busy:
+                node.flags.discard("REBOOT_REQUESTED")
+                node.flags.add("REBOOT_ISSUED")
+                node.reboot_at = now
+                self.set_offline(node.name, now + REBOOT_S)
+            if "REBOOT_ISSUED" in node.flags and node.reboot_at is not None and now >= node.reboot_at + REBOOT_S:
+                node.flags.discard("REBOOT_ISSUED")
+                node.boot_time = now
+                node.reboot_at = None
+                if node.next_state == "DOWN":
+                    node.base = "DOWN"
+                    node.flags.discard("DRAIN")
+                else:
+                    node.flags.discard("DRAIN")
+                    node.reason = None
+                    node.base = "IDLE"
+            if not busy and node.base in ("ALLOCATED", "MIXED"):
+                node.base = "IDLE"
+
+    def _node_line(self, node: _Node) -> str:
+        state = "+".join([node.base, *sorted(node.flags)])
+        parts = [name for name, members in self.partitions.items() if node.name in members]
+        reason = f" Reason={node.reason} [{node.reason_stamp}]" if node.reason else ""
+        return (
+            f"NodeName={node.name} Arch=x86_64 CoresPerSocket=56 CPUAlloc={224 if node.base == 'ALLOCATED' else 0} "
+            f"CPUEfctv=224 CPUTot=224 CPULoad=1.00 AvailableFeatures=h100 ActiveFeatures=h100 Gres=gpu:h100:8 "
+            f"NodeAddr={node.name} NodeHostName={node.name} Version=22.05.8 OS=Linux 6.1.0-28-amd64 "
+            f"RealMemory=2000000 AllocMem=0 FreeMem=1900000 Sockets=2 Boards=1 State={state} ThreadsPerCore=2 "
+            f"TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A Partitions={','.join(parts)} "
+            f"BootTime={_stamp(node.boot_time)} SlurmdStartTime={_stamp(node.boot_time + 30)} "
+            f"LastBusyTime={_stamp(self.clock())} CfgTRES=cpu=224,mem=2000000M,billing=224,gres/gpu=8 AllocTRES= "
+            f"CapWatts=n/a CurrentWatts=0 AveWatts=0 ExtSensorsJoules=n/s ExtSensorsWatts=0 ExtSensorsTemp=n/s"
+            f"{reason}"
+        )
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
