@@ -87,6 +87,11 @@ class AcceleratorSample:
     node_time: Reading = NA
     # The GPU count the tool reported alongside this line, used to know when a tick is complete.
     count: int | None = None
+    # The vendor's own health word where the tool gives one (Ascend: OK, Warning, Alarm, Critical …).
+    health: Text = NA
+    # Ascend: the NPU and chip ids as npu-smi prints them (one sample per chip).
+    npu_id: int | None = None
+    chip_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
