@@ -10,7 +10,9 @@ from console.core.samples import NA, NotAvailable
 # Words the vendor tools print instead of a value. Bracketed tokens (``[N/A]``, ``[Not Supported]``,
 # ``[Unknown Error]``, ``[GPU is lost]``, ``[Requested functionality has been deprecated]`` …) are
 # recognised by their brackets, so a token a newer driver invents is still "not available", not garbage.
-_BARE_NOT_AVAILABLE: Final = frozenset({"", "n/a", "na", "-", "--", "none", "unknown", "not supported"})
+_BARE_NOT_AVAILABLE: Final = frozenset(
+    {"", "n/a", "na", "-", "--", "none", "unknown", "not supported", "not found", "not available"}
+)
 
 MAX_EXCERPT: Final = 120
 

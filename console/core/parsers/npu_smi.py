@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from console.core.parsers.common import FieldError, excerpt, not_available, parse_number
+from console.core.parsers.common import FieldError, excerpt, not_available, parse_number, parse_text
 from console.core.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
 
 _VERSION_RE: Final = re.compile(r"npu-smi\s+(?P<version>\S+)")
@@ -158,19 +158,17 @@ def _chip(
                 values[_header_key(word)] = value
     npu_id = _int(values.get("npu", ""), "NPU")
     chip_id = _int(values.get("chip", ""), "Chip")
-    health_text = values.get("health", "")
-    health = not_available(health_text) or health_text
+    health = parse_text(values.get("health", ""))
     memory_used, memory_total = _usage(values.get("memory-usage", "NA"), "Memory-Usage")
     if "hbm-usage" in values:
         hbm_used, hbm_total = _usage(values["hbm-usage"], "HBM-Usage")
         if not isinstance(hbm_total, NotAvailable) and hbm_total > 0:
             memory_used, memory_total = hbm_used, hbm_total
-    name_text = values.get("name", "")
     return AcceleratorSample(
         index=position,
         vendor=Vendor.ASCEND,
-        model=not_available(name_text) or name_text,
-        pci_bus_id=not_available(values.get("bus-id", "")) or values.get("bus-id", ""),
+        model=parse_text(values.get("name", "")),
+        pci_bus_id=parse_text(values.get("bus-id", "")),
         utilization_pct=parse_number(values.get("aicore", "NA"), "AICore(%)"),
         memory_used_mib=memory_used,
         memory_total_mib=memory_total,
