@@ -23,7 +23,7 @@ from console.core.parsers.slurm import Partition
 from console.core.pipeline import TelemetryPipeline
 from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
-from console.core.telemetry import TelemetrySource, UnsupportedVendor, describe_exit, source_for
+from console.core.telemetry import AUTO, TelemetrySource, describe_exit, source_for
 from console.engines.registry import EngineExecutor, Engines
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import (
@@ -42,19 +42,10 @@ from console.transport.ssh import (
 class Plan:
     streamed: list[NodeSpec]
     sources: dict[str, TelemetrySource]
-    unsupported: dict[str, str]
 
 
 def plan(inventory: Inventory) -> Plan:
-    sources: dict[str, TelemetrySource] = {}
-    unsupported: dict[str, str] = {}
-    for spec in inventory.nodes:
-        try:
-            sources[spec.name] = source_for(spec.vendor)
-        except UnsupportedVendor as exc:
-            unsupported[spec.name] = str(exc)
-    streamed = [spec for spec in inventory.nodes if spec.name in sources]
-    return Plan(streamed, sources, unsupported)
+    return Plan(list(inventory.nodes), {spec.name: source_for(spec.vendor) for spec in inventory.nodes})
 
 
 class LiveFleet:
@@ -77,6 +68,7 @@ class LiveFleet:
         self.hub = StreamHub(
             self.plan.streamed,
             argv_for=lambda spec: self.plan.sources[spec.name].stream_argv,
+            name_for=lambda spec: self.plan.sources[spec.name].name,
             listener=self,
             ssh=ssh,
             settings=hub_settings,
@@ -84,8 +76,6 @@ class LiveFleet:
 
     def start(self) -> None:
         raise_fd_limit()
-        for name, reason in self.plan.unsupported.items():
-            self.fleet.set_state(name, NodeState.COMMAND_FAILED, reason)
         self.pipeline.start()
         self.hub.start()
 
@@ -100,6 +90,11 @@ class LiveFleet:
 
     # HubListener: called from transport threads.
     def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
+        if error and error.startswith(AUTO.name):
+            # The hub knows the script as "auto-detect"; once the node said which tool it runs, name that.
+            detected = self.fleet.view(node).telemetry_source
+            if detected and detected != AUTO.name:
+                error = detected + error[len(AUTO.name) :]
         self.fleet.set_state(node, state, error, fingerprint)
 
     def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
@@ -120,10 +115,7 @@ def poll_once(
     jumps = JumpPool(ssh)
 
     def one(spec: NodeSpec) -> None:
-        source = chosen.sources.get(spec.name)
-        if source is None:
-            fleet.set_state(spec.name, NodeState.COMMAND_FAILED, chosen.unsupported[spec.name])
-            return
+        source = chosen.sources[spec.name]
         fleet.set_source(spec.name, source.name, source.vendor)
         try:
             client = connect(resolve(spec, ssh), ssh, jump_pool=jumps)
@@ -149,8 +141,8 @@ def poll_once(
             )
             return
         parser = source.make_parser()
-        parsed = [parser.parse_line(line) for line in stdout.splitlines() if line.strip()]
-        if not parsed:
+        parsed = parser.parse_lines(stdout.splitlines()) + parser.finish()
+        if not any(p.sample is not None or p.error is not None for p in parsed):
             fleet.set_state(spec.name, NodeState.COMMAND_FAILED, f"{source.name} printed nothing", key_print)
             return
         fleet.set_state(spec.name, NodeState.UP, None, key_print)

@@ -181,6 +181,9 @@ class FleetModel:
             node = self._nodes[name]
             now = self._clock()
             for line in parsed:
+                if line.detected is not None:
+                    node.telemetry_source, node.vendor = line.detected
+                    continue
                 if line.sample is None:
                     node.lines_rejected += 1
                     node.parse_error = line.error

@@ -14,7 +14,7 @@ from typing import Final
 from console.core.fleet import FleetModel
 from console.core.parsers.common import excerpt
 from console.core.samples import ParsedLine
-from console.core.telemetry import LineParser
+from console.core.telemetry import StreamParser
 
 EXPIRE_EVERY_S: Final = 0.5
 _STOP: Final = object()
@@ -23,7 +23,7 @@ _STOP: Final = object()
 class TelemetryPipeline:
     def __init__(self, fleet: FleetModel, name: str = "telemetry-parser") -> None:
         self.fleet = fleet
-        self._parsers: dict[str, LineParser] = {}
+        self._parsers: dict[str, StreamParser] = {}
         self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._idle = threading.Event()
@@ -31,7 +31,7 @@ class TelemetryPipeline:
         self._pending = 0
         self._pending_lock = threading.Lock()
 
-    def set_parser(self, node: str, parser: LineParser) -> None:
+    def set_parser(self, node: str, parser: StreamParser) -> None:
         self._parsers[node] = parser
 
     def start(self) -> None:
@@ -74,10 +74,9 @@ class TelemetryPipeline:
         parser = self._parsers.get(node)
         if parser is None:
             return
-        parsed: list[ParsedLine] = []
-        for line in lines:
-            try:
-                parsed.append(parser.parse_line(line))
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the fleet's telemetry
-                parsed.append(ParsedLine(error=f"parser failed ({type(exc).__name__}) on {excerpt(line)!r}"))
+        try:
+            parsed = parser.parse_lines(lines)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the fleet's telemetry
+            first = lines[0] if lines else ""
+            parsed = [ParsedLine(error=f"parser failed ({type(exc).__name__}) near {excerpt(first)!r}")]
         self.fleet.ingest(node, parsed, received_at)

@@ -15,7 +15,7 @@ def iso_utc(when: float) -> str:
 
 
 def accelerator_record(sample: AcceleratorSample) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "index": sample.index,
         "vendor": sample.vendor.value,
         "model": as_json(sample.model),
@@ -31,7 +31,12 @@ def accelerator_record(sample: AcceleratorSample) -> dict[str, Any]:
         "sm_clock_mhz": as_json(sample.sm_clock_mhz),
         "fan_pct": as_json(sample.fan_pct),
         "pstate": as_json(sample.pstate),
+        "health": as_json(sample.health),
     }
+    if sample.npu_id is not None:
+        record["npu_id"] = sample.npu_id
+        record["chip_id"] = sample.chip_id
+    return record
 
 
 def node_record(view: NodeView, now: float) -> dict[str, Any]:

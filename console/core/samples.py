@@ -100,3 +100,5 @@ class ParsedLine:
 
     sample: AcceleratorSample | None = None
     error: str | None = None
+    # The stream announced which tool and vendor it found on the node (auto-detection).
+    detected: tuple[str, Vendor] | None = None

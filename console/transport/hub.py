@@ -71,6 +71,7 @@ class HubSettings:
 class _Link:
     spec: NodeSpec
     argv: list[str]
+    label: str  # what the command is called in messages (the tool, not "sh")
     backoff: Backoff
     target: Target | None = None
     client: paramiko.SSHClient | None = None
@@ -98,6 +99,7 @@ class StreamHub:
         specs: Sequence[NodeSpec],
         argv_for: Callable[[NodeSpec], list[str]],
         listener: HubListener,
+        name_for: Callable[[NodeSpec], str] | None = None,
         ssh: SshSettings | None = None,
         settings: HubSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -110,6 +112,7 @@ class StreamHub:
             spec.name: _Link(
                 spec=spec,
                 argv=argv_for(spec),
+                label=name_for(spec) if name_for else argv_for(spec)[0],
                 backoff=Backoff(base_s=self.settings.backoff_base_s, cap_s=self.settings.backoff_cap_s),
             )
             for spec in specs
@@ -274,7 +277,7 @@ class StreamHub:
             pass
         stderr = bytes(link.stderr[-STDERR_KEEP_BYTES:]).decode("utf-8", "replace")
         self._unregister(link)
-        message = describe_exit(link.argv[0] if link.argv else "command", status, stderr)
+        message = describe_exit(link.label, status, stderr)
         transport = link.client.get_transport() if link.client else None
         if transport is None or not transport.is_active():
             self._lost(link, "connection lost")
@@ -351,7 +354,7 @@ class StreamHub:
             channel.setblocking(False)
             channel.fileno()  # creates the pipe the selector waits on, before any data arrives
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ConnectError(NodeState.UNREACHABLE, f"could not start {link.argv[0]}: {exc}") from None
+            raise ConnectError(NodeState.UNREACHABLE, f"could not start {link.label}: {exc}") from None
         return channel
 
     def _post(

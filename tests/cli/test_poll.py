@@ -64,6 +64,7 @@ def test_poll_once_json_of_replayed_recordings_field_by_field(sshd_factory: Any,
         "sm_clock_mhz": 2805.0,
         "fan_pct": 0.0,
         "pstate": "P2",
+        "health": None,  # nvidia-smi's CSV stream has no health word; Ascend's table does
     }
     assert desk["tenant"] == "acme" and desk["source"] == "nvidia-smi"
 

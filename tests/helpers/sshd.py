@@ -93,6 +93,21 @@ class Sshd:
         sudo.write_text('#!/bin/sh\n[ "$1" = "-n" ] && shift\nexec "$@"\n')
         sudo.chmod(0o755)
 
+    def install_tool(self, tool: str) -> None:
+        """Put a replaying stand-in for ``npu-smi``, ``amd-smi`` or ``rocm-smi`` on this sshd's PATH."""
+        wrapper = self.bin_dir / tool
+        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDINS / "replay_document.py"} {tool} "$@"\n')
+        wrapper.chmod(0o755)
+
+    def remove_tool(self, tool: str) -> None:
+        (self.bin_dir / tool).unlink(missing_ok=True)
+
+    def replay_tool(self, address: str, tool: str, recording: Path, mode: str = "normal", **extra: object) -> None:
+        target = self.replay_dir / f"{address}.{tool}.json"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"recording": str(recording), "mode": mode, **extra}))
+        tmp.replace(target)
+
     def sudo_requires_password(self) -> None:
         """Put a stand-in sudo first on PATH that answers as sudo does for an account without NOPASSWD."""
         sudo = self.bin_dir / "sudo"

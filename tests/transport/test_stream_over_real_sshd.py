@@ -210,12 +210,17 @@ def test_stream_that_stops_makes_the_node_stale_then_up_when_it_resumes(sshd_fac
 
 
 def test_node_without_nvidia_smi_says_command_not_found(sshd_factory: Any, tmp_path: Path) -> None:
-    sshd = sshd_factory(["127.0.0.2"])
+    sshd = sshd_factory(["127.0.0.2", "127.0.0.3"])
     (sshd.bin_dir / "nvidia-smi").unlink()
-    inventory = inventory_for(sshd, tmp_path, {"cpu-only": "127.0.0.2"})
+    inventory = inventory_for(sshd, tmp_path, {"cpu-only": "127.0.0.2"}, node_extra='vendor = "nvidia"')
     with running(inventory) as live:
         view = wait_for("not found", lambda: (v := live.fleet.view("cpu-only")).state == NodeState.COMMAND_FAILED and v)
     assert view.error is not None and "nvidia-smi not found on the node" in view.error
+    # Left to detect (vendor = "auto"), the same node says that it has no accelerator tool at all.
+    auto = inventory_for(sshd, tmp_path, {"cpu-auto": "127.0.0.3"})
+    with running(auto) as live:
+        view = wait_for("no tool", lambda: (v := live.fleet.view("cpu-auto")).state == NodeState.COMMAND_FAILED and v)
+    assert view.error is not None and view.error.startswith("no accelerator tool found on this node")
 
 
 def test_unreachable_address_is_reported_and_the_others_go_on(sshd_factory: Any, tmp_path: Path) -> None:
