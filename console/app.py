@@ -17,6 +17,7 @@ from pathlib import Path
 
 from console.core.action_runner import ActionRunner, RunnerSettings
 from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
+from console.core.alerts import AlertEngine, AlertRules
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
@@ -57,10 +58,12 @@ class LiveFleet:
         ssh: SshSettings | None = None,
         hub_settings: HubSettings | None = None,
         clock: Callable[[], float] = time.time,
+        alert_rules: AlertRules | None = None,
     ) -> None:
         self.inventory = inventory
         self.fleet = FleetModel(inventory, clock=clock)
-        self.pipeline = TelemetryPipeline(self.fleet)
+        self.alerts = AlertEngine(alert_rules, clock=clock)
+        self.pipeline = TelemetryPipeline(self.fleet, alerts=self.alerts)
         self.plan = plan(inventory)
         for name, source in self.plan.sources.items():
             self.pipeline.set_parser(name, source.make_parser())
@@ -107,6 +110,7 @@ def poll_once(
     timeout_s: float = 20.0,
     workers: int = 32,
     clock: Callable[[], float] = time.time,
+    alert_rules: AlertRules | None = None,
 ) -> FleetModel:
     """One reading from every node, in parallel; each node ends up/failed with its reason."""
     ssh = ssh or SshSettings()
@@ -153,6 +157,8 @@ def poll_once(
             list(pool.map(one, inventory.nodes))
     finally:
         jumps.close()
+    # One look: rules that need a condition to last (temperature for 30 s …) cannot fire in a single reading.
+    fleet.evaluate_alerts(AlertEngine(alert_rules, clock=clock))
     return fleet
 
 

@@ -11,6 +11,12 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from hypothesis import settings
+
+# No per-example deadline: the suite shares two cores with real daemons, and a slow example is not a bug.
+settings.register_profile("fleet", deadline=None, derandomize=False)
+settings.load_profile("fleet")
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from console.core.alerts import Alert, AlertEngine, Severity
 from console.core.history import AcceleratorHistory, Series
 from console.core.inventory import Inventory, NodeSpec
 from console.core.samples import (
@@ -55,6 +56,11 @@ class NodeView:
     lines_parsed: int
     lines_rejected: int
     version: int
+    alerts: tuple[Alert, ...] = ()
+
+    @property
+    def worst_alert(self) -> Severity | None:
+        return max((a.severity for a in self.alerts), default=None)
 
     @property
     def accelerator_count(self) -> int:
@@ -115,6 +121,7 @@ class _Node:
     lines_parsed: int = 0
     lines_rejected: int = 0
     version: int = 0
+    alerts: tuple[Alert, ...] = ()
 
 
 class LatencyRecorder:
@@ -217,6 +224,22 @@ class FleetModel:
                     node.parse_error = None
                     self._bump(node)
 
+    def evaluate_alerts(self, engine: AlertEngine) -> list[Alert]:
+        """Run the alert rules over every node; returns alerts raised since the last call."""
+        with self._lock:
+            now = self._clock()
+            views = [self._view(node, now) for node in self._nodes.values()]
+            results = engine.evaluate(views)
+            raised: list[Alert] = []
+            for name, alerts in results.items():
+                node = self._nodes[name]
+                if alerts != node.alerts:
+                    before = {a.key for a in node.alerts}
+                    raised += [a for a in alerts if a.key not in before]
+                    node.alerts = alerts
+                    self._bump(node)
+            return raised
+
     def forget_samples(self, name: str) -> None:
         """Drop a node's latest values (not its history): used when a one-shot read fails."""
         with self._lock:
@@ -299,4 +322,5 @@ class FleetModel:
             lines_parsed=node.lines_parsed,
             lines_rejected=node.lines_rejected,
             version=node.version,
+            alerts=node.alerts,
         )

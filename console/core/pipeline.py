@@ -6,23 +6,29 @@ channel) nor on the GUI thread.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Final
 
+from console.core.alerts import Alert, AlertEngine
 from console.core.fleet import FleetModel
 from console.core.parsers.common import excerpt
 from console.core.samples import ParsedLine
 from console.core.telemetry import StreamParser
 
-EXPIRE_EVERY_S: Final = 0.5
+EXPIRE_EVERY_S: Final = 1.0
+log = logging.getLogger(__name__)
 _STOP: Final = object()
 
 
 class TelemetryPipeline:
-    def __init__(self, fleet: FleetModel, name: str = "telemetry-parser") -> None:
+    def __init__(self, fleet: FleetModel, name: str = "telemetry-parser", alerts: AlertEngine | None = None) -> None:
         self.fleet = fleet
+        self.alerts = alerts
+        self.raised: list[Callable[[list[Alert]], None]] = []
         self._parsers: dict[str, StreamParser] = {}
         self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -54,11 +60,16 @@ class TelemetryPipeline:
         return self._idle.wait(timeout)
 
     def _run(self) -> None:
+        next_tick = time.monotonic() + EXPIRE_EVERY_S
         while True:
             try:
-                item = self._queue.get(timeout=EXPIRE_EVERY_S)
+                item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             except queue.Empty:
-                self.fleet.expire()
+                item = None
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + EXPIRE_EVERY_S
+                self._tick()
+            if item is None:
                 continue
             if item is _STOP:
                 return
@@ -69,6 +80,19 @@ class TelemetryPipeline:
                 self._pending -= 1
                 if self._pending == 0:
                     self._idle.set()
+
+    def _tick(self) -> None:
+        self.fleet.expire()
+        if self.alerts is None:
+            return
+        try:
+            raised = self.fleet.evaluate_alerts(self.alerts)
+        except Exception:
+            log.exception("alert evaluation failed")
+            return
+        if raised:
+            for listener in list(self.raised):
+                listener(raised)
 
     def _apply(self, node: str, lines: Sequence[str], received_at: float) -> None:
         parser = self._parsers.get(node)

@@ -52,6 +52,7 @@ def node_record(view: NodeView, now: float) -> dict[str, Any]:
         "source": view.telemetry_source,
         "rack": view.spec.rack,
         "tenant": view.spec.tenant,
+        "alerts": [alert.as_json() for alert in view.alerts],
     }
 
 

@@ -15,9 +15,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
+from console.core.alerts import Severity
 from console.core.fleet import NodeView
 from console.core.samples import LIVE_STATES, NodeState
-from console.gui.style import row_background, row_foreground, state_icon
+from console.gui.style import CRITICAL_BACKGROUND, row_background, row_foreground, state_icon
 
 SORT_ROLE: Final = Qt.ItemDataRole.UserRole + 1
 NODE_NAME_ROLE: Final = Qt.ItemDataRole.UserRole + 2
@@ -37,7 +38,8 @@ class Column(enum.IntEnum):
     TENANT = 8
     RACK = 9
     SCHEDULER = 10
-    ISSUE = 11
+    ALERTS = 11
+    ISSUE = 12
 
 
 HEADERS: Final = {
@@ -52,6 +54,7 @@ HEADERS: Final = {
     Column.TENANT: "Tenant",
     Column.RACK: "Rack / U",
     Column.SCHEDULER: "Slurm",
+    Column.ALERTS: "Alerts",
     Column.ISSUE: "Issue",
 }
 NUMERIC: Final = {Column.ACCELERATORS, Column.UTIL_MEAN, Column.UTIL_MAX, Column.TEMP_MAX, Column.POWER}
@@ -163,6 +166,8 @@ class FleetTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == Column.STATE:
             return state_icon(view.state)
         if role == Qt.ItemDataRole.BackgroundRole:
+            if view.worst_alert == Severity.CRITICAL and view.state in LIVE_STATES:
+                return QColor(CRITICAL_BACKGROUND)
             return row_background(view.state, view.hot)
         if role == Qt.ItemDataRole.ForegroundRole:
             return row_foreground(view.state, view.hot)
@@ -212,6 +217,12 @@ class FleetTableModel(QAbstractTableModel):
                 return f"{rack} / U{view.spec.slot}" if view.spec.slot is not None else rack
             case Column.SCHEDULER:
                 return self._scheduler.get(view.name, "")
+            case Column.ALERTS:
+                if not view.alerts:
+                    return ""
+                worst = view.alerts[0]
+                more = f" +{len(view.alerts) - 1}" if len(view.alerts) > 1 else ""
+                return f"{worst.severity.word}: {worst.rule.replace('_', ' ')}{more}"
             case Column.ISSUE:
                 return (view.error or "").split("\n", 1)[0]
         return ""
@@ -222,6 +233,9 @@ class FleetTableModel(QAbstractTableModel):
         match column:
             case Column.STATE:
                 return STATE_RANK[view.state]
+            case Column.ALERTS:
+                worst = view.worst_alert
+                return 1 if worst is None else -(10 * int(worst) + len(view.alerts))
             case Column.ACCELERATORS:
                 return view.accelerator_count
             case Column.UTIL_MEAN:
@@ -273,7 +287,7 @@ class FleetFilterProxy(QSortFilterProxyModel):
         model = self.sourceModel()
         assert isinstance(model, FleetTableModel)
         view = model.view_at(source_row)
-        if self.problems_only and view.state == NodeState.UP and not view.hot:
+        if self.problems_only and view.state == NodeState.UP and not view.hot and not view.alerts:
             return False
         if not self._words:
             return True
@@ -287,6 +301,7 @@ class FleetFilterProxy(QSortFilterProxyModel):
                 view.spec.host,
                 view.error or "",
                 self._scheduler_words(model, view.name),
+                " ".join(f"alert {a.severity.word} {a.rule.replace('_', ' ')}" for a in view.alerts),
                 "hot" if view.hot else "",
             )
         ).lower()

@@ -7,6 +7,7 @@ thread touches the network, and the table repaints only rows that changed.
 
 from __future__ import annotations
 
+import html
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QSplitter,
+    QSystemTrayIcon,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -32,13 +34,15 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions import ActionKind, ActionPlan, availability
+from console.core.alerts import Severity
 from console.core.fleet import FleetModel, FleetSnapshot
 from console.core.inventory import Inventory
 from console.core.samples import NodeState
 from console.gui.actions import LABELS, ActionDialog, ActionsDock, ActionsService, StatusRelay, Worker
+from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
-from console.gui.style import STATE_COLOURS
+from console.gui.style import STATE_COLOURS, state_icon
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 DETAILS_INTERVAL_MS: Final = 5000
@@ -142,6 +146,7 @@ class MainWindow(QMainWindow):
             Column.TENANT: 104,
             Column.RACK: 78,
             Column.SCHEDULER: 110,
+            Column.ALERTS: 150,
         }.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -175,10 +180,25 @@ class MainWindow(QMainWindow):
             self.state_labels[state] = label
             self.statusBar().addWidget(label)
         self.statusBar().addWidget(self.hot_label)
+        self.notice = QLabel("")
+        self.notice.setObjectName("notice")
+        self.statusBar().addWidget(self.notice, 1)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
         self.total_label = QLabel("")
         self.statusBar().addPermanentWidget(self.total_label)
 
         self._add_shortcuts()
+        self.alerts_dock = AlertsDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.alerts_dock)
+        self.alerts_dock.node_chosen.connect(self.select_node)
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(state_icon(NodeState.UP), self)
+            self.tray.setToolTip("Fleet Console")
+            self.tray.show()
+        self.announced: list[str] = []
         self.action_items: dict[ActionKind, QAction] = {}
         self.worker: Worker | None = None
         self.dock: ActionsDock | None = None
@@ -212,6 +232,9 @@ class MainWindow(QMainWindow):
         self.relay = StatusRelay()
         self.dock = ActionsDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        # Alerts and Actions share the bottom area as tabs, so the plots keep their room.
+        self.tabifyDockWidget(self.alerts_dock, self.dock)
+        self.alerts_dock.raise_()
         # Runner threads emit; the relay lives on the GUI thread, so the dock is updated there.
         self.relay.status.connect(self.dock.update_status, Qt.ConnectionType.QueuedConnection)
         self.relay.status.connect(self._action_changed, Qt.ConnectionType.QueuedConnection)
@@ -281,7 +304,7 @@ class MainWindow(QMainWindow):
             return None
         nodes = nodes or self.selected_nodes()
         if not nodes:
-            self.statusBar().showMessage("Select one or more nodes first", 5000)
+            self.show_notice("Select one or more nodes first", 5000)
             return None
         dialog = ActionDialog(kind, nodes, self.action_service, self.worker, self)
         dialog.confirmed.connect(self._submit)
@@ -296,7 +319,7 @@ class MainWindow(QMainWindow):
 
         def done(result: object) -> None:
             if isinstance(result, Exception):
-                self.statusBar().showMessage(f"Not run: {result}", 15000)
+                self.show_notice(f"Not run: {result}", 15000)
 
         # Writing the intent rows touches the disk: off the GUI thread like everything else.
         self.worker.call(lambda: runner.submit(plan, typed), done)
@@ -323,7 +346,7 @@ class MainWindow(QMainWindow):
             if isinstance(result, dict):
                 self.model.set_scheduler_states(result)
             else:
-                self.statusBar().showMessage(f"Slurm: {result}", 15000)
+                self.show_notice(f"Slurm: {result}", 15000)
 
         self.worker.call(service.scheduler_states, shown)
 
@@ -354,6 +377,13 @@ class MainWindow(QMainWindow):
     def apply_snapshot(self, snap: FleetSnapshot) -> None:
         started = time.perf_counter()
         self.model.apply(snap.changed)
+        for view in snap.changed:
+            before = {a.key for a in self.alerts_dock.model._by_node.get(view.name, ())}
+            for alert in view.alerts:
+                if alert.key not in before and alert.severity == Severity.CRITICAL:
+                    self._announce(f"CRITICAL {alert.node}: {alert.message}")
+            self.alerts_dock.model.set_node_alerts(view.name, view.alerts)
+        self.alerts_dock.update_summary()
         current = self.panel.view
         if current is not None:
             for view in snap.changed:
@@ -363,6 +393,20 @@ class MainWindow(QMainWindow):
         self._update_counts(snap.counts)
         self.snapshots_applied += 1
         self.last_apply_ms = (time.perf_counter() - started) * 1000
+
+    def show_notice(self, text: str, timeout_ms: int, critical: bool = False) -> None:
+        """A line in the status bar beside the counts (QStatusBar.showMessage would paint over them)."""
+        colour = "#b91c1c" if critical else "#1f2937"
+        self.notice.setText(f"<span style='color:{colour}'>{'▲ ' if critical else ''}{html.escape(text)}</span>")
+        self.notice.setToolTip(text)
+        self._notice_timer.start(timeout_ms)
+
+    def _announce(self, text: str) -> None:
+        """A new critical alert: in the status bar, and on the desktop unless switched off."""
+        self.announced.append(text)
+        self.show_notice(text, 60_000, critical=True)
+        if self.tray is not None and self.alerts_dock.notify.isChecked():
+            self.tray.showMessage("Fleet Console", text, QSystemTrayIcon.MessageIcon.Critical, 15_000)
 
     def _update_counts(self, counts: dict[NodeState, int]) -> None:
         for state, label in self.state_labels.items():

@@ -29,7 +29,7 @@ from console.core.actions import NodeDetails
 from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
 from console.core.history import HISTORY_SECONDS
 from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
-from console.gui.style import HOT_BACKGROUND, HOT_TEXT, SERIES_COLOURS, STATE_COLOURS, dot_icon
+from console.gui.style import HOT_BACKGROUND, HOT_TEXT, SERIES_COLOURS, SEVERITY_COLOURS, STATE_COLOURS, dot_icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -244,10 +244,10 @@ class NodePanel(QWidget):
         self.details.setHorizontalSpacing(12)
         self.details.setVerticalSpacing(2)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Address", "State since", "Last sample", "Telemetry", "Host key", "Slurm", "Jobs", "BMC"):
+        for key in ("Alerts", "Address", "State since", "Last sample", "Telemetry", "Host key", "Slurm", "Jobs", "BMC"):
             label = QLabel("–")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setWordWrap(key in ("Slurm", "Jobs", "BMC"))
+            label.setWordWrap(key in ("Slurm", "Jobs", "BMC", "Alerts"))
             self._fields[key] = label
             self.details.addRow(key + ":", label)
 
@@ -347,6 +347,17 @@ class NodePanel(QWidget):
         source = view.telemetry_source or "–"
         self._fields["Telemetry"].setText(f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected")
         self._fields["Host key"].setText(view.host_key_fingerprint or "–")
+        self._fields["Alerts"].setText(
+            "none"
+            if not view.alerts
+            else "<br>".join(
+                f"<span style='color:{SEVERITY_COLOURS[int(a.severity)]}'><b>{a.severity.word}</b></span> "
+                f"{html.escape(a.message)} <span style='color:#555'>(since "
+                f"{time.strftime('%H:%M:%S', time.localtime(a.first_seen))}; evidence: "
+                f"{html.escape(', '.join(f'{k}={v}' for k, v in a.evidence.items()))})</span>"
+                for a in view.alerts
+            )
+        )
         if self._details_for != view.name:
             self._details_for = view.name
             for key in ("Slurm", "Jobs", "BMC"):

@@ -22,6 +22,8 @@ STATE_COLOURS: Final[dict[NodeState, tuple[str, str | None, str | None]]] = {
     NodeState.HOST_KEY_CHANGED: ("#7f1d1d", "#f1aeb5", "#5c0a0a"),
 }
 HOT_BACKGROUND: Final = "#ffc9c9"
+CRITICAL_BACKGROUND: Final = "#f8b4b4"
+SEVERITY_COLOURS: Final = {0: "#2563eb", 1: "#b45309", 2: "#b91c1c"}
 HOT_TEXT: Final = "#9b1c1c"
 
 # One colour per accelerator in plots (colour-blind-friendly Okabe-Ito order, then two greys).

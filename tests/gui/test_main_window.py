@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +188,50 @@ def test_qt_binding_keeps_references_to_none_and_true(qtbot: Any) -> None:
         label.repaint()
     after = (sys.getrefcount(None), sys.getrefcount(True))
     assert after[0] >= before[0] - 20 and after[1] >= before[1] - 20, (before, after)
+
+
+def test_alerts_fill_the_dock_colour_the_row_and_a_new_critical_is_announced(qtbot: Any, tmp_path: Path) -> None:
+    from console.core.alerts import AlertEngine
+
+    class Clock:
+        now = 2_000_000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    inventory = parse_inventory(
+        '[[node]]\nname = "calm"\nhost = "a"\n[[node]]\nname = "burning"\nhost = "b"\n', Path("/x/f.toml")
+    )
+    fleet = FleetModel(inventory, clock=clock)
+    engine = AlertEngine(clock=clock)
+    window = MainWindow(fleet)
+    qtbot.addWidget(window)
+    parser = NvidiaCsvParser()
+    version = 0
+    for name in ("calm", "burning"):
+        fleet.set_state(name, NodeState.UP)
+    for _ in range(35):
+        clock.now += 1
+        fleet.ingest("calm", [parser.parse_line(_line(0, "55"))], clock.now)
+        fleet.ingest("burning", [parser.parse_line(_line(0, "97"))], clock.now)
+        fleet.evaluate_alerts(engine)
+        snap = fleet.snapshot(version)
+        version = snap.version
+        window.apply_snapshot(snap)
+    dock = window.alerts_dock
+    assert dock.model.rowCount() == 1
+    alert = dock.model.alert_at(0)
+    assert (alert.node, alert.rule, alert.accelerator) == ("burning", "temperature", 0)
+    assert _cell(window, "burning", Column.ALERTS) == "critical: temperature"
+    assert _cell(window, "calm", Column.ALERTS) == ""
+    assert window.announced == ["CRITICAL burning: GPU 0 at 97 °C (limit 92 °C)"]
+    assert "1</b> critical" in dock.summary.text()
+    window.problems.setChecked(True)
+    assert window.proxy.rowCount() == 1
+    window.select_node("burning")
+    assert "97 °C" in window.panel._fields["Alerts"].text()
+    window.resize(1600, 940)
+    window.grab().save(str(tmp_path / "alerts.png"))
+    if os.environ.get("FLEET_SCREENSHOTS"):
+        window.grab().save(str(Path(os.environ["FLEET_SCREENSHOTS"]) / "alerts-dock.png"))

@@ -1,0 +1,387 @@
+"""Alert rules over the live fleet: what is wrong, since when, and the readings that show it.
+
+Each rule looks at node views once a second. A condition must hold for ``for_s`` before an alert is
+raised, and must be gone for ``clear_s`` (and, for temperatures, below the limit minus a margin) before
+it clears: hysteresis, so an alert does not flap. Alerts carry a severity, first-seen and last-seen times,
+and evidence. Rules and limits come from a TOML file; every default is documented in DEFAULT_RULES.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from console.core.samples import LIVE_STATES, NodeState, NotAvailable, Vendor
+
+DEFAULT_RULES: Final = """\
+# Fleet Console alert rules. Times in seconds, temperatures in °C.
+[temperature]
+for_s = 30              # a reading over the limit this long raises the alert
+clear_margin_c = 5      # it clears below limit - margin ...
+clear_s = 30            # ... held this long
+nvidia = { warning_c = 85, critical_c = 92 }
+ascend = { warning_c = 80, critical_c = 95 }
+amd = { warning_c = 95, critical_c = 105 }     # amd-smi reports the hotspot (junction) where it can
+
+[unreachable]
+after_s = 60            # unreachable, auth failed, host key problems, command failed
+severity = "critical"
+
+[stale]
+after_s = 30            # connected, but no telemetry
+severity = "warning"
+
+[accelerator_health]
+for_s = 0               # Ascend health words: Warning → warning; Alarm, Critical → critical
+clear_s = 30
+
+[parse_error]
+after_s = 30            # the node's tool keeps printing what the console cannot read
+severity = "warning"
+"""
+
+UNREACHABLE_STATES: Final = frozenset(
+    {
+        NodeState.UNREACHABLE,
+        NodeState.AUTH_FAILED,
+        NodeState.HOST_KEY_UNKNOWN,
+        NodeState.HOST_KEY_CHANGED,
+        NodeState.COMMAND_FAILED,
+    }
+)
+HEALTH_SEVERITY: Final = {
+    "warning": "warning",
+    "alarm": "critical",
+    "critical": "critical",
+    "general warning": "warning",
+    "important warning": "warning",
+}
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    @property
+    def word(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    node: str
+    rule: str
+    accelerator: int | None
+    severity: Severity
+    message: str
+    evidence: dict[str, Any]
+    first_seen: float
+    last_seen: float
+
+    @property
+    def key(self) -> tuple[str, str, int | None]:
+        return (self.node, self.rule, self.accelerator)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.word,
+            "accelerator": self.accelerator,
+            "message": self.message,
+            "evidence": self.evidence,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+
+
+class AlertRulesError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureLimits:
+    warning_c: float
+    critical_c: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    temperature_for_s: float = 30
+    temperature_clear_margin_c: float = 5
+    temperature_clear_s: float = 30
+    temperature: dict[Vendor, TemperatureLimits] = field(default_factory=dict)
+    unreachable_after_s: float = 60
+    unreachable_severity: Severity = Severity.CRITICAL
+    stale_after_s: float = 30
+    stale_severity: Severity = Severity.WARNING
+    health_for_s: float = 0
+    health_clear_s: float = 30
+    parse_error_after_s: float = 30
+    parse_error_severity: Severity = Severity.WARNING
+
+    def limits(self, vendor: Vendor) -> TemperatureLimits:
+        return self.temperature.get(vendor) or self.temperature.get(Vendor.NVIDIA) or TemperatureLimits(85, 92)
+
+
+def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertRules:
+    """Rules from TOML; keys missing from ``text`` keep their defaults. Bad files are refused in words."""
+    try:
+        data = tomllib.loads(text)
+        defaults = tomllib.loads(DEFAULT_RULES)
+    except tomllib.TOMLDecodeError as exc:
+        raise AlertRulesError(f"{source}: {exc}") from None
+    known = {section: set(values) for section, values in defaults.items()}
+    for section, values in data.items():
+        if section not in known:
+            raise AlertRulesError(f"{source}: unknown section [{section}] (known: {', '.join(known)})")
+        if not isinstance(values, dict):
+            raise AlertRulesError(f"{source}: [{section}] must be a table")
+        for key in values:
+            if key not in known[section]:
+                raise AlertRulesError(f"{source}: unknown key {key!r} in [{section}]")
+    merged = {section: {**defaults[section], **data.get(section, {})} for section in defaults}
+
+    def seconds(section: str, key: str) -> float:
+        value = merged[section][key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise AlertRulesError(f"{source}: [{section}] {key} must be a number of seconds ≥ 0")
+        return float(value)
+
+    def severity(section: str) -> Severity:
+        word = str(merged[section]["severity"]).upper()
+        if word not in Severity.__members__:
+            raise AlertRulesError(f"{source}: [{section}] severity must be info, warning or critical")
+        return Severity[word]
+
+    temperature: dict[Vendor, TemperatureLimits] = {}
+    for vendor in (Vendor.NVIDIA, Vendor.ASCEND, Vendor.AMD):
+        limits = merged["temperature"][vendor.value]
+        try:
+            warning, critical = float(limits["warning_c"]), float(limits["critical_c"])
+        except (KeyError, TypeError, ValueError):
+            raise AlertRulesError(f"{source}: [temperature] {vendor.value} needs warning_c and critical_c") from None
+        if warning > critical:
+            raise AlertRulesError(f"{source}: [temperature] {vendor.value}: warning_c is above critical_c")
+        temperature[vendor] = TemperatureLimits(warning, critical)
+    return AlertRules(
+        temperature_for_s=seconds("temperature", "for_s"),
+        temperature_clear_margin_c=seconds("temperature", "clear_margin_c"),
+        temperature_clear_s=seconds("temperature", "clear_s"),
+        temperature=temperature,
+        unreachable_after_s=seconds("unreachable", "after_s"),
+        unreachable_severity=severity("unreachable"),
+        stale_after_s=seconds("stale", "after_s"),
+        stale_severity=severity("stale"),
+        health_for_s=seconds("accelerator_health", "for_s"),
+        health_clear_s=seconds("accelerator_health", "clear_s"),
+        parse_error_after_s=seconds("parse_error", "after_s"),
+        parse_error_severity=severity("parse_error"),
+    )
+
+
+def load_rules_file(path: Path) -> AlertRules:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AlertRulesError(f"{path}: {exc.strerror}") from None
+    return load_rules(text, str(path))
+
+
+@dataclass(slots=True)
+class _Track:
+    since: float | None = None  # when the condition started holding
+    clear_since: float | None = None  # when it stopped holding (for an active alert)
+    alert: Alert | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A condition seen now: what, how bad, and the readings that show it."""
+
+    rule: str
+    accelerator: int | None
+    severity: Severity
+    message: str
+    evidence: dict[str, Any]
+    for_s: float
+    clear_s: float
+
+
+class AlertEngine:
+    """Keeps the state of every rule for every node; ``evaluate`` is called about once a second."""
+
+    def __init__(self, rules: AlertRules | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.rules = rules or load_rules()
+        self.clock = clock
+        self._tracks: dict[tuple[str, str, int | None], _Track] = {}
+        self._findings_of: dict[tuple[str, str, int | None], Finding] = {}
+
+    def evaluate(self, views: Iterable[Any]) -> dict[str, tuple[Alert, ...]]:
+        """Active alerts per node after looking at ``views`` (NodeView objects)."""
+        now = self.clock()
+        seen: set[tuple[str, str, int | None]] = set()
+        result: dict[str, list[Alert]] = {}
+        for view in views:
+            result.setdefault(view.name, [])
+            for finding in self._findings(view, now):
+                key = (view.name, finding.rule, finding.accelerator)
+                seen.add(key)
+                track = self._tracks.setdefault(key, _Track())
+                if track.since is None:
+                    track.since = now
+                track.clear_since = None
+                if track.alert is None and now - track.since >= finding.for_s:
+                    track.alert = Alert(
+                        view.name,
+                        finding.rule,
+                        finding.accelerator,
+                        finding.severity,
+                        finding.message,
+                        finding.evidence,
+                        track.since,
+                        now,
+                    )
+                elif track.alert is not None:
+                    severity = max(track.alert.severity, finding.severity)
+                    track.alert = replace(
+                        track.alert,
+                        last_seen=now,
+                        message=finding.message,
+                        evidence=finding.evidence,
+                        severity=severity,
+                    )
+                self._findings_of[key] = finding
+        for key, track in list(self._tracks.items()):
+            if key in seen:
+                continue
+            last = self._findings_of.get(key)
+            if track.alert is None:
+                del self._tracks[key]
+                self._findings_of.pop(key, None)
+                continue
+            if track.clear_since is None:
+                track.clear_since = now
+            clear_s = last.clear_s if last else 0.0
+            if now - track.clear_since >= clear_s:
+                del self._tracks[key]
+                self._findings_of.pop(key, None)
+        for (node, _rule, _acc), track in self._tracks.items():
+            if track.alert is not None:
+                result.setdefault(node, []).append(track.alert)
+        return {
+            node: tuple(sorted(alerts, key=lambda a: (-a.severity, a.first_seen))) for node, alerts in result.items()
+        }
+
+    def _findings(self, view: Any, now: float) -> list[Finding]:
+        rules = self.rules
+        findings: list[Finding] = []
+        state: NodeState = view.state
+        age = now - view.state_since
+        if state in UNREACHABLE_STATES and age >= rules.unreachable_after_s:
+            findings.append(
+                Finding(
+                    "unreachable",
+                    None,
+                    rules.unreachable_severity,
+                    f"{state.value} for {age:.0f} s: {view.error or ''}".strip(),
+                    {"state": state.value, "since": view.state_since},
+                    0.0,
+                    0.0,
+                )
+            )
+        elif state == NodeState.STALE and age >= rules.stale_after_s:
+            findings.append(
+                Finding(
+                    "stale",
+                    None,
+                    rules.stale_severity,
+                    f"no telemetry for {age:.0f} s",
+                    {"state": state.value, "since": view.state_since},
+                    0.0,
+                    0.0,
+                )
+            )
+        elif state == NodeState.PARSE_ERROR:
+            findings.append(
+                Finding(
+                    "parse_error",
+                    None,
+                    rules.parse_error_severity,
+                    f"unreadable telemetry: {view.error or ''}",
+                    {"error": view.error},
+                    rules.parse_error_after_s,
+                    10.0,
+                )
+            )
+        if state not in LIVE_STATES:
+            return findings
+        for accelerator in view.accelerators:
+            sample = accelerator.sample
+            temperature = sample.temperature_c
+            if not isinstance(temperature, NotAvailable):
+                limits = rules.limits(sample.vendor)
+                if temperature >= limits.warning_c:
+                    critical = temperature >= limits.critical_c
+                    limit = limits.critical_c if critical else limits.warning_c
+                    findings.append(
+                        Finding(
+                            "temperature",
+                            sample.index,
+                            Severity.CRITICAL if critical else Severity.WARNING,
+                            f"{_label(sample)} at {temperature:.0f} °C (limit {limit:.0f} °C)",
+                            {
+                                "temperature_c": temperature,
+                                "limit_c": limit,
+                                "power_w": None if isinstance(sample.power_w, NotAvailable) else sample.power_w,
+                                "utilization_pct": None
+                                if isinstance(sample.utilization_pct, NotAvailable)
+                                else sample.utilization_pct,
+                            },
+                            rules.temperature_for_s,
+                            rules.temperature_clear_s,
+                        )
+                    )
+                else:
+                    key = (view.name, "temperature", sample.index)
+                    track = self._tracks.get(key)
+                    margin = limits.warning_c - rules.temperature_clear_margin_c
+                    if track is not None and track.alert is not None and temperature >= margin:
+                        # Hysteresis: still within the margin under the limit — the alert stays.
+                        findings.append(
+                            Finding(
+                                "temperature",
+                                sample.index,
+                                track.alert.severity,
+                                f"{_label(sample)} at {temperature:.0f} °C (cooling, clears below {margin:.0f} °C)",
+                                {"temperature_c": temperature},
+                                rules.temperature_for_s,
+                                rules.temperature_clear_s,
+                            )
+                        )
+            health = sample.health
+            if isinstance(health, str) and health.strip().lower() not in ("ok", ""):
+                word = HEALTH_SEVERITY.get(health.strip().lower(), "warning")
+                findings.append(
+                    Finding(
+                        "accelerator_health",
+                        sample.index,
+                        Severity[word.upper()],
+                        f"{_label(sample)} health is {health}",
+                        {"health": health},
+                        rules.health_for_s,
+                        rules.health_clear_s,
+                    )
+                )
+        return findings
+
+
+def _label(sample: Any) -> str:
+    if sample.vendor == Vendor.ASCEND and sample.npu_id is not None:
+        return f"NPU {sample.npu_id} chip {sample.chip_id}"
+    return f"GPU {sample.index}"
