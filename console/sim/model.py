@@ -27,6 +27,7 @@ class Role(enum.StrEnum):
     IDLE = "idle"
     THERMAL_RUNAWAY = "thermal runaway"
     FLAPPING = "flapping"
+    SICK_NPU = "sick npu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,9 @@ class GpuModel:
 
 
 H100: Final = GpuModel("NVIDIA H100 80GB HBM3", 81559, 700.0, 72.0, 1980, 345, "0x233010DE")
+# Accelerators of the other vendors, with the numbers their tools print (npu-smi in MB, amd-smi in MB).
+ASCEND_910B3: Final = GpuModel("910B3", 65536, 400.0, 90.0, 1800, 1800, "0xd802")
+MI300X: Final = GpuModel("AMD Instinct MI300X", 196592, 750.0, 120.0, 2100, 120, "0x74a1")
 A100: Final = GpuModel("NVIDIA A100-SXM4-80GB", 81920, 400.0, 58.0, 1410, 210, "0x20B210DE")
 L40S: Final = GpuModel("NVIDIA L40S", 46068, 350.0, 36.0, 2520, 210, "0x26B910DE")
 
@@ -80,6 +84,13 @@ class SimNode:
     slot: int
     tenant: str | None
     seed: int
+    vendor: str = "nvidia"  # nvidia | ascend | amd: which tool the node has
+
+    def npu_health(self, t: float) -> str:
+        """Ascend health word; the sick Ascend node reads Alarm for 2 minutes in every 8 (an HBM fault)."""
+        if self.role == Role.SICK_NPU and (t + self.seed) % 480 < 120:
+            return "Alarm"
+        return "OK"
 
     def offline(self, t: float) -> bool:
         """Whether the node is off the network at time ``t`` (only the flapping node ever is)."""
@@ -109,7 +120,7 @@ class GpuReading:
         seed = node.seed * 31 + gpu
         jitter = _noise(seed, int(t)) - 0.5  # per-second wobble
         role = node.role
-        if role == Role.FLAPPING:
+        if role in (Role.FLAPPING, Role.SICK_NPU):
             role = Role.TRAINING
         throttled = False
         if role in (Role.TRAINING, Role.THERMAL_RUNAWAY):
@@ -181,6 +192,14 @@ def build_fleet(count: int, seed: int = 7) -> list[SimNode]:
             role = Role.IDLE
         model_draw = _noise(seed, i, 2)
         model = H100 if model_draw < 0.7 else (A100 if model_draw < 0.9 else L40S)
+        # A mixed fleet: every fifth node is an Ascend 910B3 server, every seventh an AMD MI300X one.
+        vendor = "nvidia"
+        if i % 5 == 4:
+            vendor, model = "ascend", ASCEND_910B3
+            if i == 4:
+                role = Role.SICK_NPU
+        elif i % 7 == 6:
+            vendor, model = "amd", MI300X
         rack = f"R{i // 4 + 1:03d}"
         slot = 4 + 10 * (i % 4)
         tenant = None if role == Role.IDLE and _noise(seed, i, 3) < 0.5 else TENANTS[int(_noise(seed, i, 4) * 4)]
@@ -194,6 +213,7 @@ def build_fleet(count: int, seed: int = 7) -> list[SimNode]:
                 slot=slot,
                 tenant=tenant,
                 seed=seed * 1_000_003 + i,
+                vendor=vendor,
             )
         )
     return nodes

@@ -83,7 +83,7 @@ def inventory_toml(
             f"name = {q(node.name)}",
             'host = "127.0.0.1"',
             f"port = {ports[node.name]}",
-            'vendor = "nvidia"',
+            'vendor = "auto"',  # the console finds out, as on a real mixed fleet
             f"rack = {q(node.rack)}",
             f"slot = {node.slot}",
         ]

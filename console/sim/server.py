@@ -24,7 +24,9 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from console.sim import nvidia_smi
+from console.core.parsers.nvidia_csv import STREAM_FIELDS
+from console.core.telemetry import AMD_SMI, AUTO, FRAME, NPU_SMI, VENDOR_LINE
+from console.sim import nvidia_smi, vendor_tools
 from console.sim.model import SimNode
 from console.sim.redfish import BOOT_S, SimBmc
 from console.sim.slurm import SimSlurm
@@ -66,6 +68,11 @@ class _Stream:
     due: float
     first: bool = True
     answer: tuple[bytes, bytes, int] | None = None
+    # For the console's telemetry scripts: "ascend" or "amd" frames, the vendor line of auto-detection,
+    # and the period (None: once).
+    kind: str = "nvidia"
+    vendor_line: str | None = None
+    interval_s: float | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -260,7 +267,12 @@ class SimServer:
             with self._lock:
                 due = [s for s in self._streams if s.due <= now]
             for stream in due:
-                self._emit(stream, now)
+                try:
+                    self._emit(stream, now)
+                except Exception:
+                    log.debug("stream to %s ended", stream.node.name, exc_info=True)
+                    self._remove(stream)
+                    _close_quietly(stream.channel)
             time.sleep(STREAM_TICK_S)
 
     # --- commands ----------------------------------------------------------------------------------------
@@ -279,33 +291,62 @@ class SimServer:
             argv = []
             answer = (b"", f"sh: syntax error: {exc}\n".encode(), 2)
         program = argv[0].rsplit("/", 1)[-1] if argv else ""
+        script = _SCRIPTS.get(argv[2]) if answer is None and argv[:2] == ["sh", "-c"] and len(argv) == 3 else None
+        node = listener.node
         if answer is None and listener.scheduler and self.slurm is not None:
             out, err, status = self.slurm.run(argv)
             answer = (out.encode(), err.encode(), status)
-        elif answer is None and program != "nvidia-smi":
+        elif script is not None:
+            self._queue(listener, channel, _script_stream(node, channel, script, self.clock()))
+            return
+        elif answer is None and argv[:2] == ["sh", "-c"]:
+            answer = (b"", b"sh: the simulated node runs only the console's own telemetry scripts\n", 2)
+        elif answer is None and (program != "nvidia-smi" or node.vendor != "nvidia"):
             answer = (b"", f"sh: 1: {program}: not found\n".encode(), 127)
         elif answer is None:
             try:
                 query = nvidia_smi.parse_argv(argv)
             except nvidia_smi.UsageError as exc:
                 answer = (str(exc).encode(), b"", exc.status)
+        stream = _Stream(
+            listener.node,
+            channel,
+            query,
+            due=self.clock() + STREAM_TICK_S,
+            answer=answer,
+            interval_s=query.interval_s if query else None,
+        )
+        self._queue(listener, channel, stream)
+
+    def _queue(self, listener: _Listener, channel: paramiko.Channel, stream: _Stream) -> None:
         # A client that stops reading must not stall every other node's stream: bounded sends.
         channel.settimeout(SEND_TIMEOUT_S)
-        stream = _Stream(listener.node, channel, query, due=self.clock() + STREAM_TICK_S, answer=answer)
         with self._lock:
             self._streams.append(stream)
 
     def _emit(self, stream: _Stream, now: float) -> None:
-        if stream.answer is not None or stream.query is None:
+        if stream.answer is not None or (stream.query is None and stream.kind == "nvidia"):
             self._remove(stream)
             self._finish(stream.channel, *(stream.answer or (b"", b"", 1)))
             return
-        lines = nvidia_smi.rows(stream.node, stream.query, now)
-        if stream.first and stream.query.header:
-            lines.insert(0, nvidia_smi.header_line(stream.query))
+        text = ""
+        if stream.vendor_line is not None:
+            text, stream.vendor_line = stream.vendor_line + "\n", None
+        if stream.kind == "ascend":
+            text += vendor_tools.npu_smi_info(stream.node, now) + f"\n{FRAME} npu-smi 0\n"
+        elif stream.kind == "amd":
+            if stream.first:
+                text += vendor_tools.amd_smi_static(stream.node) + f"\n{FRAME} amd-smi-static 0\n"
+            text += vendor_tools.amd_smi_metric(stream.node, now) + f"\n{FRAME} amd-smi-metric 0\n"
+        else:
+            assert stream.query is not None
+            lines = nvidia_smi.rows(stream.node, stream.query, now)
+            if stream.first and stream.query.header:
+                lines.insert(0, nvidia_smi.header_line(stream.query))
+            text += "\n".join(lines) + "\n"
         stream.first = False
-        data = ("\n".join(lines) + "\n").encode()
-        if stream.query.interval_s is None:
+        data = text.encode()
+        if stream.interval_s is None:
             self._remove(stream)
             self._finish(stream.channel, data, b"", 0)
             return
@@ -313,14 +354,14 @@ class SimServer:
             stream.channel.sendall(data)
         except (OSError, EOFError, paramiko.SSHException):
             self._remove(stream)
-            stream.channel.close()
+            _close_quietly(stream.channel)
             return
         if stream.channel.closed or stream.channel.eof_received:
             self._remove(stream)
-            stream.channel.close()
+            _close_quietly(stream.channel)
             return
         # Keep the period anchored to the schedule, as nvidia-smi's loop does, not drifting with load.
-        stream.due = max(stream.due + stream.query.interval_s, now - stream.query.interval_s)
+        stream.due = max(stream.due + stream.interval_s, now - stream.interval_s)
 
     def _remove(self, stream: _Stream) -> None:
         with self._lock:
@@ -339,3 +380,40 @@ class SimServer:
             channel.close()
         except (OSError, EOFError, paramiko.SSHException):
             pass
+
+
+# The console's own telemetry scripts, which a simulated node "runs" (it has no shell).
+_SCRIPTS: Final = {
+    NPU_SMI.stream_argv[2]: ("ascend", True),
+    NPU_SMI.once_argv[2]: ("ascend", False),
+    AMD_SMI.stream_argv[2]: ("amd", True),
+    AMD_SMI.once_argv[2]: ("amd", False),
+    AUTO.stream_argv[2]: ("auto", True),
+    AUTO.once_argv[2]: ("auto", False),
+}
+_TOOL: Final = {"nvidia": "nvidia-smi", "ascend": "npu-smi", "amd": "amd-smi"}
+
+
+def _script_stream(node: SimNode, channel: paramiko.Channel, script: tuple[str, bool], now: float) -> _Stream:
+    kind, loop = script
+    interval = 1.0 if loop else None
+    vendor_line = None
+    if kind == "auto":
+        kind = node.vendor
+        vendor_line = f"{VENDOR_LINE} {node.vendor} {_TOOL[node.vendor]}"
+    elif kind != node.vendor:
+        tool = "npu-smi" if kind == "ascend" else "amd-smi"
+        # What the loop prints on a node without the tool: the shell's complaint, then the frame line.
+        answer = f"sh: 1: {tool}: not found\n{FRAME} {tool} 127\n".encode()
+        return _Stream(node, channel, None, due=now + STREAM_TICK_S, answer=(answer, b"", 0))
+    query = None
+    if kind == "nvidia":
+        query = nvidia_smi.Query(STREAM_FIELDS, header=False, units=False, interval_s=interval)
+    return _Stream(
+        node, channel, query, due=now + STREAM_TICK_S, kind=kind, vendor_line=vendor_line, interval_s=interval
+    )
+
+
+def _close_quietly(channel: paramiko.Channel) -> None:
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        channel.close()

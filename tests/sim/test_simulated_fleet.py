@@ -101,6 +101,19 @@ def test_training_is_busy_idle_is_idle_and_the_runaway_gpu_overheats_then_recove
     assert max(neighbours) < 85
 
 
+def test_the_sick_npu_reads_alarm_two_minutes_in_eight() -> None:
+    sick = next(n for n in build_fleet(32) if n.role == Role.SICK_NPU)
+    assert sick.vendor == "ascend"
+    alarm = sum(sick.npu_health(t) == "Alarm" for t in range(0, 480 * 3))
+    assert alarm == 3 * 120
+    from console.core.parsers.npu_smi import parse_npu_smi
+    from console.sim.vendor_tools import npu_smi_info
+
+    moment = next(t for t in range(480) if sick.npu_health(float(t)) == "Alarm")
+    chips = parse_npu_smi(npu_smi_info(sick, float(moment))).chips
+    assert [c.health for c in chips].count("Alarm") == 1 and chips[3].health == "Alarm"
+
+
 def test_flapping_node_is_offline_for_part_of_each_period() -> None:
     flapping = next(n for n in build_fleet(32) if n.role == Role.FLAPPING)
     offline = sum(flapping.offline(t) for t in range(0, int(FLAP_PERIOD_S) * 3))
@@ -161,7 +174,15 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
             "NVIDIA H100 80GB HBM3",
             "NVIDIA A100-SXM4-80GB",
             "NVIDIA L40S",
+            "910B3",
+            "AMD Instinct MI300X",
         }
+        # A mixed fleet, told apart by the console's own detection (the inventory says vendor = "auto").
+        by_source = {r["node"]: r["source"] for r in up}
+        assert by_source["gpu-005"] == "npu-smi" and by_source["gpu-007"] == "amd-smi"
+        assert by_source["gpu-001"] == "nvidia-smi"
+        npu = next(r for r in up if r["node"] == "gpu-005")["accelerators"]
+        assert [a["npu_id"] for a in npu] == list(range(8)) and npu[0]["vendor"] == "ascend"
 
         # Host keys are verified: a known_hosts without the sim's keys is refused.
         inventory_path.write_text(
