@@ -23,6 +23,7 @@ import platformdirs
 
 from console import __version__
 from console.core.actions import ActionKind
+from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import node_record, text_table
 from console.core.samples import NodeState
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, help="render the window to this PNG and exit")
     parser.add_argument("--after", type=float, default=5.0, help="seconds to run before --screenshot")
     parser.add_argument("--select", help="node to select at start (for screenshots)")
+    parser.add_argument(
+        "--alert-rules", type=Path, help="alert rules (TOML); `fleet-console alert-rules` prints the defaults"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command")
 
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--interval", type=float, default=1.0, help="seconds between rounds when streaming")
     poll.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a node's answer")
     poll.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="poll_ssh_config")
+    poll.add_argument("--alert-rules", type=Path, dest="poll_alert_rules", help="alert rules (TOML)")
+
+    sub.add_parser("alert-rules", help="print the default alert rules (a starting point for --alert-rules)")
 
     action = sub.add_parser(
         "action",
@@ -121,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_poll(args)
     if args.command == "sim":
         return run_sim(args)
+    if args.command == "alert-rules":
+        from console.core.alerts import DEFAULT_RULES
+
+        sys.stdout.write(DEFAULT_RULES)
+        return EXIT_OK
     if args.command == "action":
         return run_action(args)
     if args.command == "audit":
@@ -301,13 +313,17 @@ def run_poll(args: argparse.Namespace) -> int:
     if inventory is None:
         return EXIT_BAD_INVENTORY
     ssh = SshSettings(ssh_config=args.poll_ssh_config)
+    try:
+        rules = _rules(args.poll_alert_rules)
+    except BadRules:
+        return EXIT_BAD_INVENTORY
     if args.once:
-        fleet = poll_once(inventory, ssh, timeout_s=args.timeout)
+        fleet = poll_once(inventory, ssh, timeout_s=args.timeout, alert_rules=rules)
         views = fleet.views()
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
-    live = LiveFleet(inventory, ssh)
+    live = LiveFleet(inventory, ssh, alert_rules=rules)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -324,6 +340,23 @@ def run_poll(args: argparse.Namespace) -> int:
     finally:
         live.stop()
     return status
+
+
+class BadRules(Exception):
+    """An alert rules file was refused (the reason is already printed)."""
+
+
+def _rules(path: Path | None) -> AlertRules | None:
+    """The alert rules from ``path`` (None: the defaults); BadRules after printing why a file is refused."""
+    if path is None:
+        return None
+    from console.core.alerts import AlertRulesError, load_rules_file
+
+    try:
+        return load_rules_file(path)
+    except AlertRulesError as exc:
+        print(f"fleet-console: bad alert rules: {exc}", file=sys.stderr)
+        raise BadRules from None
 
 
 def _print_views(views: list, as_json: bool) -> None:  # type: ignore[type-arg]
@@ -448,7 +481,11 @@ def run_window(args: argparse.Namespace) -> int:
         from console.transport.ssh import SshSettings
 
         ssh = SshSettings(ssh_config=None if args.demo else args.ssh_config)
-        live = LiveFleet(inventory, ssh)
+        try:
+            rules = _rules(args.alert_rules)
+        except BadRules:
+            return EXIT_BAD_INVENTORY
+        live = LiveFleet(inventory, ssh, alert_rules=rules)
         try:
             actions = ActionService(inventory, data_dir(args.data_dir), ssh, live=live)
         except StoreError as exc:

@@ -164,3 +164,17 @@ def test_poll_streams_rounds_until_interrupted(sshd_factory: Any, tmp_path: Path
     assert proc.returncode == 0, err
     assert all(r["node"] == "n1" and r["state"] == "up" for r in records)
     assert records[0]["accelerators"][0]["utilization_pct"] == 100.0
+
+
+def test_alert_rules_defaults_print_and_a_bad_rules_file_exits_2(tmp_path: Path) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "console", "alert-rules"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    (tmp_path / "rules.toml").write_text(printed)
+    from console.core.alerts import load_rules_file
+
+    assert load_rules_file(tmp_path / "rules.toml").unreachable_after_s == 60  # the printed defaults load back
+    (tmp_path / "bad.toml").write_text("[stale]\nafter = 1\n")
+    (tmp_path / "fleet.toml").write_text('[[node]]\nname = "n"\nhost = "127.0.0.1"\n')
+    result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once", "--alert-rules", str(tmp_path / "bad.toml"))
+    assert result.returncode == 2 and "unknown key 'after' in [stale]" in result.stderr
