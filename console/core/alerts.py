@@ -321,8 +321,7 @@ class AlertEngine:
             )
         if state not in LIVE_STATES:
             return findings
-        for accelerator in view.accelerators:
-            sample = accelerator.sample
+        for sample in view.samples:
             temperature = sample.temperature_c
             if not isinstance(temperature, NotAvailable):
                 limits = rules.limits(sample.vendor)

@@ -59,6 +59,10 @@ class NodeView:
     alerts: tuple[Alert, ...] = ()
 
     @property
+    def samples(self) -> tuple[AcceleratorSample, ...]:
+        return tuple(a.sample for a in self.accelerators)
+
+    @property
     def worst_alert(self) -> Severity | None:
         return max((a.severity for a in self.alerts), default=None)
 
@@ -94,6 +98,17 @@ class NodeView:
     def hot(self) -> bool:
         hottest = self.max_temperature
         return hottest is not None and hottest >= HOT_TEMPERATURE_C and self.state in LIVE_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    """What the alert rules read about a node (a cheaper relative of NodeView)."""
+
+    name: str
+    state: NodeState
+    state_since: float
+    error: str | None
+    samples: tuple[AcceleratorSample, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +240,24 @@ class FleetModel:
                     self._bump(node)
 
     def evaluate_alerts(self, engine: AlertEngine) -> list[Alert]:
-        """Run the alert rules over every node; returns alerts raised since the last call."""
+        """Run the alert rules over every node; returns alerts raised since the last call.
+
+        The facts are copied under the lock (references only) and the rules run outside it, so ingestion
+        is not held up by a thousand nodes' worth of rule checks."""
         with self._lock:
-            now = self._clock()
-            views = [self._view(node, now) for node in self._nodes.values()]
-            results = engine.evaluate(views)
-            raised: list[Alert] = []
+            facts = [
+                NodeFacts(
+                    name,
+                    node.state if node.parse_error is None or node.state != NodeState.UP else NodeState.PARSE_ERROR,
+                    node.state_since,
+                    node.error or node.parse_error,
+                    tuple(node.latest[i] for i in sorted(node.latest)),
+                )
+                for name, node in self._nodes.items()
+            ]
+        results = engine.evaluate(facts)
+        raised: list[Alert] = []
+        with self._lock:
             for name, alerts in results.items():
                 node = self._nodes[name]
                 if alerts != node.alerts:
@@ -238,7 +265,7 @@ class FleetModel:
                     raised += [a for a in alerts if a.key not in before]
                     node.alerts = alerts
                     self._bump(node)
-            return raised
+        return raised
 
     def forget_samples(self, name: str) -> None:
         """Drop a node's latest values (not its history): used when a one-shot read fails."""
