@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.core.action_runner import ActionRunner, RunnerSettings
 from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
 from console.core.alerts import AlertEngine, AlertRules
+from console.core.details import DETAIL_INTERVAL_S, detail_argv, parse_detail_output
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
 from console.core.pipeline import TelemetryPipeline
-from console.core.samples import NodeState
+from console.core.samples import NodeState, Vendor
 from console.core.store import SessionLock, Store
 from console.core.telemetry import AUTO, TelemetrySource, describe_exit, source_for
 from console.engines.registry import EngineExecutor, Engines
@@ -59,6 +63,7 @@ class LiveFleet:
         hub_settings: HubSettings | None = None,
         clock: Callable[[], float] = time.time,
         alert_rules: AlertRules | None = None,
+        detail_interval_s: float | None = DETAIL_INTERVAL_S,
     ) -> None:
         self.inventory = inventory
         self.fleet = FleetModel(inventory, clock=clock)
@@ -77,12 +82,18 @@ class LiveFleet:
             settings=hub_settings,
         )
 
+        self.details = DetailPoller(self, detail_interval_s) if detail_interval_s else None
+
     def start(self) -> None:
         raise_fd_limit()
         self.pipeline.start()
         self.hub.start()
+        if self.details is not None:
+            self.details.start()
 
     def stop(self) -> None:
+        if self.details is not None:
+            self.details.stop()
         self.hub.stop()
         self.pipeline.stop()
 
@@ -127,14 +138,18 @@ def poll_once(
             fleet.set_state(spec.name, exc.state, exc.message, exc.fingerprint)
             return
         try:
+            read(spec, source, client)
+        finally:
+            close_quietly(client)
+
+    def read(spec: NodeSpec, source: TelemetrySource, client: Any) -> None:
+        try:
             transport = client.get_transport()
             key_print = fingerprint(transport.get_remote_server_key()) if transport else None
             result = exec_once(client, source.once_argv, timeout_s)
         except ConnectError as exc:
             fleet.set_state(spec.name, exc.state, exc.message)
             return
-        finally:
-            close_quietly(client)
         stdout = result.stdout.decode("utf-8", "replace")
         if result.exit_status != 0:
             fleet.set_state(
@@ -151,6 +166,14 @@ def poll_once(
             return
         fleet.set_state(spec.name, NodeState.UP, None, key_print)
         fleet.ingest(spec.name, parsed, clock())
+        # The slow path on the same connection: ECC, remapped rows, XIDs in the last hour, node health.
+        detected = next((p.detected[1] for p in parsed if p.detected is not None), source.vendor)
+        started = clock()
+        try:
+            details = exec_once(client, detail_argv(detected, started - 3600), timeout_s)
+        except ConnectError:
+            return  # the reading above stands
+        fleet.apply_report(spec.name, parse_detail_output(details.stdout.decode("utf-8", "replace"), started))
 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
@@ -235,3 +258,68 @@ class ActionService:
 def default_operator() -> str:
     """The name that goes into Slurm's Reason and the audit log: $FLEET_CONSOLE_OPERATOR, else the OS user."""
     return str(os.environ.get("FLEET_CONSOLE_OPERATOR") or getpass.getuser())
+
+
+class DetailPoller:
+    """The slow path for every streaming node: one command per node every ``interval_s`` on its existing
+    connection (NVIDIA details, kernel log, node health), parsed off the reader and GUI threads."""
+
+    def __init__(
+        self, live: LiveFleet, interval_s: float = DETAIL_INTERVAL_S, workers: int = 4, timeout_s: float = 30.0
+    ) -> None:
+        self.live = live
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="details")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="detail-poller", daemon=True)
+        rng = random.Random(0)
+        now = time.time()
+        # Spread the first looks over one interval so a thousand nodes do not all fork at once.
+        self._due = {spec.name: now + rng.random() * min(interval_s, 10.0) for spec in live.inventory.nodes}
+        self._busy: set[str] = set()
+        self._since: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def poll_now(self, node: str) -> None:
+        with self._lock:
+            self._due[node] = 0.0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            now = time.time()
+            with self._lock:
+                due = [n for n, t in self._due.items() if t <= now and n not in self._busy]
+            for name in due:
+                view = self.live.fleet.view(name)
+                with self._lock:
+                    self._due[name] = now + self.interval_s
+                if view.state not in (NodeState.UP, NodeState.PARSE_ERROR, NodeState.STALE):
+                    continue
+                with self._lock:
+                    self._busy.add(name)
+                self._pool.submit(self._look, name, view.vendor)
+
+    def _look(self, name: str, vendor: Vendor) -> None:
+        try:
+            started = time.time()
+            since = self._since.get(name, started - 3600)
+            try:
+                result = self.live.hub.exec(name, detail_argv(vendor, since), self.timeout_s)
+            except ConnectError:
+                return  # the node's own state already says why
+            report = parse_detail_output(result.stdout.decode("utf-8", "replace"), started)
+            self._since[name] = started - 5  # a little overlap; repeats are dropped by the model
+            self.live.fleet.apply_report(name, report)
+        finally:
+            with self._lock:
+                self._busy.discard(name)

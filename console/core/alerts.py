@@ -43,6 +43,24 @@ clear_s = 30
 [parse_error]
 after_s = 30            # the node's tool keeps printing what the console cannot read
 severity = "warning"
+
+[ecc]
+severity = "critical"   # uncorrectable ECC errors since the driver loaded (volatile count above 0)
+
+[remapped_rows]
+pending_severity = "warning"    # rows/pages waiting for a GPU reset to be remapped or retired
+failure_severity = "critical"   # row remapping failed: the GPU has run out of spare rows
+
+[xid]
+critical = [48, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120]
+window_s = 600          # a critical XID within this window keeps a critical alert up
+
+[throttle]
+reasons = ["hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"]
+for_s = 60              # seen in slow-path looks spanning this long (looks are 30 s apart)
+
+[reboot]
+window_s = 600          # a node whose boot time changed shows an info alert this long
 """
 
 UNREACHABLE_STATES: Final = frozenset(
@@ -124,6 +142,16 @@ class AlertRules:
     health_clear_s: float = 30
     parse_error_after_s: float = 30
     parse_error_severity: Severity = Severity.WARNING
+    ecc_severity: Severity = Severity.CRITICAL
+    remap_pending_severity: Severity = Severity.WARNING
+    remap_failure_severity: Severity = Severity.CRITICAL
+    xid_critical: frozenset[int] = frozenset({48, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120})
+    xid_window_s: float = 600
+    throttle_reasons: frozenset[str] = frozenset(
+        {"hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"}
+    )
+    throttle_for_s: float = 60
+    reboot_window_s: float = 600
 
     def limits(self, vendor: Vendor) -> TemperatureLimits:
         return self.temperature.get(vendor) or self.temperature.get(Vendor.NVIDIA) or TemperatureLimits(85, 92)
@@ -153,8 +181,8 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
             raise AlertRulesError(f"{source}: [{section}] {key} must be a number of seconds ≥ 0")
         return float(value)
 
-    def severity(section: str) -> Severity:
-        word = str(merged[section]["severity"]).upper()
+    def severity(section: str, key: str = "severity") -> Severity:
+        word = str(merged[section][key]).upper()
         if word not in Severity.__members__:
             raise AlertRulesError(f"{source}: [{section}] severity must be info, warning or critical")
         return Severity[word]
@@ -182,7 +210,21 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         health_clear_s=seconds("accelerator_health", "clear_s"),
         parse_error_after_s=seconds("parse_error", "after_s"),
         parse_error_severity=severity("parse_error"),
+        ecc_severity=severity("ecc"),
+        remap_pending_severity=severity("remapped_rows", "pending_severity"),
+        remap_failure_severity=severity("remapped_rows", "failure_severity"),
+        xid_critical=frozenset(_ints(merged["xid"]["critical"], source)),
+        xid_window_s=seconds("xid", "window_s"),
+        throttle_reasons=frozenset(str(r) for r in merged["throttle"]["reasons"]),
+        throttle_for_s=seconds("throttle", "for_s"),
+        reboot_window_s=seconds("reboot", "window_s"),
     )
+
+
+def _ints(values: Any, source: str) -> list[int]:
+    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise AlertRulesError(f"{source}: [xid] critical must be a list of XID numbers")
+    return list(values)
 
 
 def load_rules_file(path: Path) -> AlertRules:
@@ -319,8 +361,42 @@ class AlertEngine:
                     10.0,
                 )
             )
+        rebooted = getattr(view, "rebooted_at", None)
+        if rebooted is not None and now - rebooted <= rules.reboot_window_s:
+            findings.append(
+                Finding(
+                    "rebooted",
+                    None,
+                    Severity.INFO,
+                    "the node rebooted (boot time changed, seen "
+                    f"{time.strftime('%H:%M:%S', time.localtime(rebooted))})",
+                    {"seen_at": rebooted},
+                    0.0,
+                    0.0,
+                )
+            )
         if state not in LIVE_STATES:
             return findings
+        for record in getattr(view, "xids", ()):
+            # XIDs whose PCI bus id matched no GPU in the stream still count, for the node.
+            if record.accelerator is None and now - record.seen_at <= rules.xid_window_s:
+                critical = record.event.code in rules.xid_critical
+                domain, bus, device = record.event.bus
+                findings.append(
+                    Finding(
+                        f"xid_{record.event.code}",
+                        None,
+                        Severity.CRITICAL if critical else Severity.INFO,
+                        f"XID {record.event.code} on PCI {domain:04x}:{bus:02x}:{device:02x}, {record.event.meaning}",
+                        {
+                            "xid": record.event.code,
+                            "detail": record.event.detail[:200],
+                            "kernel_time": record.event.when,
+                        },
+                        0.0,
+                        0.0,
+                    )
+                )
         for sample in view.samples:
             temperature = sample.temperature_c
             if not isinstance(temperature, NotAvailable):
@@ -363,6 +439,7 @@ class AlertEngine:
                                 rules.temperature_clear_s,
                             )
                         )
+            findings += self._detail_findings(view, sample, now)
             health = sample.health
             if isinstance(health, str) and health.strip().lower() not in ("ok", ""):
                 word = HEALTH_SEVERITY.get(health.strip().lower(), "warning")
@@ -378,6 +455,91 @@ class AlertEngine:
                     )
                 )
         return findings
+
+    def _detail_findings(self, view: Any, sample: Any, now: float) -> list[Finding]:
+        """Rules on the slow path: ECC, remapped rows, throttling, XIDs."""
+        rules = self.rules
+        out: list[Finding] = []
+        label = _label(sample)
+        detail = getattr(view, "gpu_details", {}).get(sample.index)
+        if detail is not None:
+            uncorrected = _number(detail.ecc_uncorrected_volatile)
+            if uncorrected:
+                out.append(
+                    Finding(
+                        "ecc_uncorrected",
+                        sample.index,
+                        rules.ecc_severity,
+                        f"{label}: {uncorrected:.0f} uncorrectable ECC error(s) since the driver loaded",
+                        {
+                            "ecc_uncorrected_volatile": uncorrected,
+                            "ecc_uncorrected_aggregate": _number(detail.ecc_uncorrected_aggregate),
+                        },
+                        0.0,
+                        0.0,
+                    )
+                )
+            failure = detail.remapped_rows_failure
+            if isinstance(failure, str) and failure.lower() == "yes":
+                out.append(
+                    Finding(
+                        "remap_failure",
+                        sample.index,
+                        rules.remap_failure_severity,
+                        f"{label}: row remapping failed (no spare rows left)",
+                        {"remapped_rows_uncorrectable": _number(detail.remapped_rows_uncorrectable)},
+                        0.0,
+                        0.0,
+                    )
+                )
+            if detail.retired_or_remapped_pending:
+                out.append(
+                    Finding(
+                        "remap_pending",
+                        sample.index,
+                        rules.remap_pending_severity,
+                        f"{label}: rows/pages pending remap — the GPU needs a reset",
+                        {
+                            "remapped_rows_pending": str(detail.remapped_rows_pending),
+                            "retired_pages_pending": str(detail.retired_pages_pending),
+                        },
+                        0.0,
+                        0.0,
+                    )
+                )
+            throttling = sorted(set(detail.throttle_reasons) & rules.throttle_reasons)
+            if throttling:
+                out.append(
+                    Finding(
+                        "throttle",
+                        sample.index,
+                        Severity.WARNING,
+                        f"{label} throttled: {', '.join(r.replace('_', ' ') for r in throttling)}",
+                        {"throttle_reasons": throttling},
+                        rules.throttle_for_s,
+                        60.0,
+                    )
+                )
+        for record in getattr(view, "xids", ()):
+            if record.accelerator != sample.index or now - record.seen_at > rules.xid_window_s:
+                continue
+            critical = record.event.code in rules.xid_critical
+            out.append(
+                Finding(
+                    f"xid_{record.event.code}",
+                    sample.index,
+                    Severity.CRITICAL if critical else Severity.INFO,
+                    f"{label}: XID {record.event.code}, {record.event.meaning}",
+                    {"xid": record.event.code, "detail": record.event.detail[:200], "kernel_time": record.event.when},
+                    0.0,
+                    0.0,
+                )
+            )
+        return out
+
+
+def _number(value: Any) -> float | None:
+    return None if isinstance(value, NotAvailable) or value is None else float(value)
 
 
 def _label(sample: Any) -> str:

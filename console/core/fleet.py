@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from console.core.alerts import Alert, AlertEngine, Severity
+from console.core.details import HealthReport
 from console.core.history import AcceleratorHistory, Series
 from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.nvidia_xml import GpuDetail
+from console.core.parsers.xid import XidEvent, bus_key
 from console.core.samples import (
     LIVE_STATES,
     AcceleratorSample,
@@ -39,6 +42,18 @@ class AcceleratorView:
     stale: bool
 
 
+XID_KEEP_S: Final = 24 * 3600.0
+XID_RECENT_S: Final = 600.0
+REBOOT_DETECT_S: Final = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class XidRecord:
+    accelerator: int | None  # the GPU index the PCI bus id maps to, where it maps
+    event: XidEvent
+    seen_at: float
+
+
 @dataclass(frozen=True, slots=True)
 class NodeView:
     """An immutable picture of one node, safe to hand to another thread."""
@@ -57,6 +72,13 @@ class NodeView:
     lines_rejected: int
     version: int
     alerts: tuple[Alert, ...] = ()
+    report: HealthReport | None = None
+    gpu_details: dict[int, GpuDetail] = field(default_factory=dict)
+    xids: tuple[XidRecord, ...] = ()
+    rebooted_at: float | None = None
+
+    def recent_xids(self, index: int, now: float, window_s: float = XID_RECENT_S) -> list[int]:
+        return [r.event.code for r in self.xids if r.accelerator == index and now - r.seen_at <= window_s]
 
     @property
     def samples(self) -> tuple[AcceleratorSample, ...]:
@@ -109,6 +131,9 @@ class NodeFacts:
     state_since: float
     error: str | None
     samples: tuple[AcceleratorSample, ...]
+    gpu_details: dict[int, GpuDetail] = field(default_factory=dict)
+    xids: tuple[XidRecord, ...] = ()
+    rebooted_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +162,12 @@ class _Node:
     lines_rejected: int = 0
     version: int = 0
     alerts: tuple[Alert, ...] = ()
+    report: HealthReport | None = None
+    gpu_details: dict[int, GpuDetail] = field(default_factory=dict)
+    xids: list[XidRecord] = field(default_factory=list)
+    xid_keys: set[tuple[str | None, int, tuple[int, int, int], str]] = field(default_factory=set)
+    boot_time: float | None = None
+    rebooted_at: float | None = None
 
 
 class LatencyRecorder:
@@ -239,6 +270,35 @@ class FleetModel:
                     node.parse_error = None
                     self._bump(node)
 
+    def apply_report(self, name: str, report: HealthReport) -> None:
+        """A slow-path look (health details, kernel log, node health) from the detail poller."""
+        with self._lock:
+            node = self._nodes[name]
+            by_bus = {bus_key(str(s.pci_bus_id)): i for i, s in node.latest.items() if isinstance(s.pci_bus_id, str)}
+            details: dict[int, GpuDetail] = {}
+            for detail in report.gpus:
+                bus = bus_key(detail.pci_bus_id) if isinstance(detail.pci_bus_id, str) else None
+                index = by_bus.get(bus, detail.index) if bus is not None else detail.index
+                details[index] = detail
+            node.gpu_details = details
+            node.report = report
+            for event in report.xids:
+                key = (event.when, event.code, event.bus, event.detail)
+                if key in node.xid_keys:
+                    continue
+                node.xid_keys.add(key)
+                node.xids.append(XidRecord(by_bus.get(event.bus), event, report.taken_at))
+            cutoff = report.taken_at - XID_KEEP_S
+            node.xids = [r for r in node.xids if r.seen_at >= cutoff][-200:]
+            if len(node.xid_keys) > 2000:
+                node.xid_keys = {(r.event.when, r.event.code, r.event.bus, r.event.detail) for r in node.xids}
+            boot = report.node.boot_time(report.taken_at)
+            if boot is not None:
+                if node.boot_time is not None and abs(boot - node.boot_time) > REBOOT_DETECT_S:
+                    node.rebooted_at = report.taken_at
+                node.boot_time = boot
+            self._bump(node)
+
     def evaluate_alerts(self, engine: AlertEngine) -> list[Alert]:
         """Run the alert rules over every node; returns alerts raised since the last call.
 
@@ -252,6 +312,9 @@ class FleetModel:
                     node.state_since,
                     node.error or node.parse_error,
                     tuple(node.latest[i] for i in sorted(node.latest)),
+                    dict(node.gpu_details),
+                    tuple(node.xids),
+                    node.rebooted_at,
                 )
                 for name, node in self._nodes.items()
             ]
@@ -350,4 +413,8 @@ class FleetModel:
             lines_rejected=node.lines_rejected,
             version=node.version,
             alerts=node.alerts,
+            report=node.report,
+            gpu_details=dict(node.gpu_details),
+            xids=tuple(node.xids),
+            rebooted_at=node.rebooted_at,
         )

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from console.core.fleet import NodeView
+from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.samples import LIVE_STATES, AcceleratorSample, as_json
 
 
@@ -14,7 +15,10 @@ def iso_utc(when: float) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
-def accelerator_record(sample: AcceleratorSample) -> dict[str, Any]:
+def accelerator_record(
+    sample: AcceleratorSample, detail: GpuDetail | None = None, xids: list[int] | None = None
+) -> dict[str, Any]:
+    """``detail`` and ``xids`` come from the slow path; until it has looked, those fields are null."""
     record: dict[str, Any] = {
         "index": sample.index,
         "vendor": sample.vendor.value,
@@ -32,6 +36,10 @@ def accelerator_record(sample: AcceleratorSample) -> dict[str, Any]:
         "fan_pct": as_json(sample.fan_pct),
         "pstate": as_json(sample.pstate),
         "health": as_json(sample.health),
+        "ecc_uncorrected_volatile": as_json(detail.ecc_uncorrected_volatile) if detail else None,
+        "retired_or_remapped_pending": detail.retired_or_remapped_pending if detail else None,
+        "throttle_reasons": list(detail.throttle_reasons) if detail else None,
+        "xid_recent": xids,
     }
     if sample.npu_id is not None:
         record["npu_id"] = sample.npu_id
@@ -47,12 +55,41 @@ def node_record(view: NodeView, now: float) -> dict[str, Any]:
         "state": view.state.value,
         "error": view.error,
         "time": iso_utc(view.last_sample_at if live and view.last_sample_at else now),
-        "accelerators": [accelerator_record(a.sample) for a in view.accelerators] if live else [],
+        "accelerators": [
+            accelerator_record(
+                a.sample,
+                view.gpu_details.get(a.sample.index),
+                view.recent_xids(a.sample.index, now) if view.report is not None else None,
+            )
+            for a in view.accelerators
+        ]
+        if live
+        else [],
         # Added beside the contract's first fields:
         "source": view.telemetry_source,
         "rack": view.spec.rack,
         "tenant": view.spec.tenant,
         "alerts": [alert.as_json() for alert in view.alerts],
+        "node_health": _node_health(view, now),
+        "driver_version": as_json(view.report.driver_version) if view.report else None,
+        "kernel_log": view.report.kernel_log if view.report else None,
+    }
+
+
+def _node_health(view: NodeView, now: float) -> dict[str, Any] | None:
+    if view.report is None:
+        return None
+    health = view.report.node
+    boot = health.boot_time(view.report.taken_at)
+    return {
+        "load1": as_json(health.load1),
+        "cpus": health.cpus,
+        "memory_used_pct": as_json(health.memory_used_pct),
+        "root_disk_used_pct": as_json(health.root_disk_used_pct),
+        "uptime_s": as_json(health.uptime_s),
+        "boot_time": iso_utc(boot) if boot is not None else None,
+        "rebooted_at": iso_utc(view.rebooted_at) if view.rebooted_at else None,
+        "checked": iso_utc(view.report.taken_at),
     }
 
 

@@ -65,6 +65,11 @@ def test_poll_once_json_of_replayed_recordings_field_by_field(sshd_factory: Any,
         "fan_pct": 0.0,
         "pstate": "P2",
         "health": None,  # nvidia-smi's CSV stream has no health word; Ascend's table does
+        # The slow path looked (the node has no -q -x recording, so no details) and read an empty kernel log.
+        "ecc_uncorrected_volatile": None,
+        "retired_or_remapped_pending": None,
+        "throttle_reasons": None,
+        "xid_recent": [],
     }
     assert desk["tenant"] == "acme" and desk["source"] == "nvidia-smi"
 

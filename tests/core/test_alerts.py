@@ -139,3 +139,48 @@ def test_rules_file_overrides_defaults_and_bad_files_are_refused() -> None:
     ]:
         with pytest.raises(AlertRulesError, match=words.replace("[", r"\[").replace("]", r"\]")):
             load_rules(bad, "rules")
+
+
+def test_slow_path_details_map_xids_to_the_gpu_and_raise_ecc_remap_throttle_alerts() -> None:
+    from console.core.details import parse_detail_output
+    from console.core.parsers.nvidia_table import parse_table
+    from console.core.telemetry import FRAME
+
+    clock = Clock()
+    fleet = _fleet(clock)
+    fleet.set_state("g", NodeState.UP)
+    engine = AlertEngine(clock=clock)
+    table = parse_table(
+        (FIXTURES / "nvidia" / "table_8xH100-SXM-80GB-HBM3_driver565.57.01_idle_no-timestamp-line.txt").read_text()
+    )
+    fleet.ingest("g", [ParsedLine(sample=g.sample) for g in table.gpus], clock.now)
+    # Fault injection in memory on a real recording (the P100's bus id and counters changed, the file is not):
+    xml = (FIXTURES / "nvidia" / "q-x_1xTeslaP100-PCIE-16GB_driver510.47.03.xml").read_text()
+    xml = xml.replace("00000000:00:04.0", "00000000:9A:00.0")  # make it GPU 4 of this node
+    volatile_start = xml.index("<volatile>")
+    double = xml.index("<double_bit>", volatile_start)
+    total = xml.index("<total>0</total>", double)
+    xml = xml[:total] + "<total>2</total>" + xml[total + len("<total>0</total>") :]
+    xml = xml.replace("<pending_retirement>No</pending_retirement>", "<pending_retirement>Yes</pending_retirement>")
+    xml = xml.replace(
+        "<clocks_throttle_reason_hw_thermal_slowdown>Not Active", "<clocks_throttle_reason_hw_thermal_slowdown>Active"
+    )
+    journal = "2026-11-29T05:11:12+0000 g kernel: NVRM: Xid (PCI:0000:9a:00): 79, pid=0, GPU has fallen off the bus.\n"
+    output = f"{xml}\n{FRAME} nvidia-xml 0\n{journal}\n{FRAME} journalctl 0\n"
+    fleet.apply_report("g", parse_detail_output(output, clock.now))
+    view = fleet.view("g")
+    assert view.gpu_details[4].ecc_uncorrected_volatile == 2.0
+    assert [(r.accelerator, r.event.code) for r in view.xids] == [(4, 79)]
+    assert view.recent_xids(4, clock.now) == [79]
+    alerts = {a.rule: a for a in fleet.evaluate_alerts(engine)}
+    assert alerts["ecc_uncorrected"].severity == Severity.CRITICAL and alerts["ecc_uncorrected"].accelerator == 4
+    assert alerts["remap_pending"].severity == Severity.WARNING
+    assert alerts["xid_79"].severity == Severity.CRITICAL and "fallen off the bus" in alerts["xid_79"].message
+    assert "throttle" not in alerts  # throttling must last 60 s
+    for _ in range(2):
+        clock.now += 31
+        fleet.apply_report("g", parse_detail_output(output, clock.now))
+        fleet.evaluate_alerts(engine)
+    rules = {a.rule for a in fleet.view("g").alerts}
+    assert "throttle" in rules
+    assert len(fleet.view("g").xids) == 1  # the same kernel line read again is not a new event

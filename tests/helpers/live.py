@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from console.app import LiveFleet
+from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, parse_inventory
 from console.transport.hub import HubSettings
 from console.transport.ssh import SshSettings
@@ -56,9 +57,12 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, in
 
 @contextmanager
 def running(
-    inventory: Inventory, ssh: SshSettings = NO_USER_CONFIG, settings: HubSettings = FAST
+    inventory: Inventory,
+    ssh: SshSettings = NO_USER_CONFIG,
+    settings: HubSettings = FAST,
+    alert_rules: AlertRules | None = None,
 ) -> Iterator[LiveFleet]:
-    live = LiveFleet(inventory, ssh, settings)
+    live = LiveFleet(inventory, ssh, settings, alert_rules=alert_rules)
     live.start()
     try:
         yield live

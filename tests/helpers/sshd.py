@@ -87,6 +87,11 @@ class Sshd:
             'echo "$(id -un) $*" >> "$FLEET_REPLAY_DIR/$node.systemctl"\n'
         )
         systemctl.chmod(0o755)
+        # Stand-ins for the kernel log: this machine's own journal and ring buffer are not the test's business.
+        for tool in ("journalctl", "dmesg"):
+            wrapper = self.bin_dir / tool
+            wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDINS / "replay_kernel_log.py"} {tool} "$@"\n')
+            wrapper.chmod(0o755)
         # Stand-in sudo: the real one resets PATH (secure_path) and would run this machine's own systemctl.
         # This one behaves as sudo -n does for an account allowed to run the command without a password.
         sudo = self.bin_dir / "sudo"
@@ -101,6 +106,12 @@ class Sshd:
 
     def remove_tool(self, tool: str) -> None:
         (self.bin_dir / tool).unlink(missing_ok=True)
+
+    def kernel_log(self, address: str, recording: Path | None, journal: bool = False) -> None:
+        """What the node's kernel log holds: a dmesg recording (journalctl then says it has no journal), or
+        with ``journal`` the same lines through journalctl; ``None``: neither may be read (no permission)."""
+        target = self.replay_dir / f"{address}.kernel.json"
+        target.write_text(json.dumps({"recording": str(recording) if recording else None, "journal": journal}))
 
     def replay_tool(self, address: str, tool: str, recording: Path, mode: str = "normal", **extra: object) -> None:
         target = self.replay_dir / f"{address}.{tool}.json"

@@ -29,6 +29,9 @@ def main(tool: str, argv: list[str]) -> int:
     if mode == "exit":
         sys.stderr.write(config.get("stderr", "dcmi module initialize failed. ret is -8005\n"))
         return int(config.get("exit_status", 1))
+    if mode == "alarm":
+        # Fault injection on the way out (the recording itself is untouched): the first NPU reads Alarm.
+        text = text.replace("| OK  ", "| Alarm", 1)
     if mode == "cut":
         text = text[: int(len(text) * float(config.get("cut_at", 0.66)))]
     sys.stdout.write(text)

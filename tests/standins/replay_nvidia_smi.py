@@ -101,11 +101,19 @@ def main(argv: list[str]) -> int:
             i += 1
             interval_ms = int(argv[i]) * 1000
         i += 1
-    if fields is None:
-        print("stand-in nvidia-smi replays --query-gpu only", file=sys.stderr)
-        return 2
     address = os.environ.get("SSH_CONNECTION", "x x 127.0.0.1 22").split()[2]
     control = Path(os.environ["FLEET_REPLAY_DIR"]) / f"{address}.json"
+    if argv[:2] == ["-q", "-x"]:
+        # The slow path's health details: an `nvidia-smi -q -x` recording, where the test names one.
+        xml = json.loads(control.read_text()).get("xml")
+        if xml is None:
+            print("stand-in nvidia-smi: no -q -x recording for this node", file=sys.stderr)
+            return 2
+        sys.stdout.write(Path(xml).read_text(encoding="utf-8"))
+        return 0
+    if fields is None:
+        print("stand-in nvidia-smi replays --query-gpu and -q -x only", file=sys.stderr)
+        return 2
     no_units = "nounits" in fmt
     header = "noheader" not in fmt
 

@@ -143,3 +143,23 @@ def test_poll_once_json_for_an_ascend_node_has_npu_and_chip_ids(sshd_factory: An
     assert chips[0]["vendor"] == "ascend" and chips[0]["health"] == "OK"
     assert chips[1]["power_w"] is None and chips[0]["memory_used_mib"] == 61609.0
     assert chips[0]["memory_total_mib"] == 65536.0 and chips[0]["utilization_pct"] == 7.0
+
+
+def test_ascend_node_alerts_when_its_npu_reads_alarm_and_clears_when_it_is_ok_again(
+    sshd_factory: Any, tmp_path: Path
+) -> None:
+    from console.core.alerts import Severity, load_rules
+
+    sshd = _ascend_sshd(sshd_factory, ["127.0.0.2"])
+    sshd.replay_tool("127.0.0.2", "npu-smi", B3)
+    inventory = inventory_for(sshd, tmp_path, {"npu": "127.0.0.2"}, node_extra='vendor = "ascend"')
+    rules = load_rules("[accelerator_health]\nclear_s = 2\n")
+    with running(inventory, alert_rules=rules) as live:
+        wait_for("streaming", lambda: live.fleet.view("npu").accelerator_count == 8)
+        assert live.fleet.view("npu").alerts == ()
+        sshd.replay_tool("127.0.0.2", "npu-smi", B3, mode="alarm")
+        alert = wait_for("alarm alert", lambda: next(iter(live.fleet.view("npu").alerts), None))
+        assert (alert.rule, alert.severity, alert.accelerator) == ("accelerator_health", Severity.CRITICAL, 0)
+        assert alert.evidence == {"health": "Alarm"} and "NPU 0 chip 0" in alert.message
+        sshd.replay_tool("127.0.0.2", "npu-smi", B3)
+        wait_for("cleared", lambda: live.fleet.view("npu").alerts == (), timeout=15)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,76 @@ def test_arguments_reach_the_node_verbatim_and_never_run_as_shell(sshd_factory: 
     assert result.stdout.decode() == hostile
     assert not marker.exists()
     assert shlex.split(shlex.join(["printf", "%s", hostile])) == ["printf", "%s", hostile]
+
+
+K80_XML = NVIDIA.parent / "nvidia" / "q-x_4xTeslaK80_driver430.26.xml"
+DMESG = NVIDIA.parent / "kernel" / "dmesg-decode-iso_xid13_xid43.log"
+
+
+def test_slow_path_reads_replayed_xml_and_kernel_log_recordings_over_real_sshd(
+    sshd_factory: Any, tmp_path: Path
+) -> None:
+    import json as json_module
+
+    sshd = sshd_factory(["127.0.0.2", "127.0.0.3"])
+    sshd.replay("127.0.0.2", H100_LOAD, xml=str(K80_XML))
+    sshd.kernel_log("127.0.0.2", DMESG)  # journalctl has no journal there; dmesg holds the recording
+    sshd.kernel_log("127.0.0.3", None)  # an account that may not read the kernel log
+    inventory_for(sshd, tmp_path, {"k80": "127.0.0.2", "locked": "127.0.0.3"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "poll",
+            "--ssh-config",
+            "/dev/null",
+            "--inventory",
+            str(tmp_path / "fleet.toml"),
+            "--once",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    records = {r["node"]: r for r in map(json_module.loads, result.stdout.splitlines())}
+    k80 = records["k80"]
+    assert k80["driver_version"] == "430.26" and k80["kernel_log"] == "read"
+    gpu = k80["accelerators"][0]
+    assert (gpu["ecc_uncorrected_volatile"], gpu["retired_or_remapped_pending"]) == (0.0, False)
+    assert gpu["throttle_reasons"] == ["applications_clocks_setting"]
+    # The recorded XIDs are on PCI 0000:38:00, which is none of this node's GPUs: node-level alerts.
+    rules = {(a["rule"], a["severity"], a["accelerator"]) for a in k80["alerts"]}
+    assert rules == {("xid_13", "info", None), ("xid_43", "info", None)}
+    health = k80["node_health"]
+    assert health["cpus"] >= 1 and 0 <= health["memory_used_pct"] <= 100 and health["uptime_s"] > 0
+    assert records["locked"]["kernel_log"].startswith("no permission: ")
+    assert (
+        "Operation not permitted" in records["locked"]["kernel_log"] or "No journal" in records["locked"]["kernel_log"]
+    )
+
+
+def test_slow_path_runs_in_the_live_console_on_the_streaming_connection(sshd_factory: Any, tmp_path: Path) -> None:
+    from console.app import LiveFleet
+    from tests.helpers.live import FAST, NO_USER_CONFIG
+
+    sshd = sshd_factory(["127.0.0.2"])
+    sshd.replay("127.0.0.2", H100_LOAD, xml=str(K80_XML))
+    sshd.kernel_log("127.0.0.2", DMESG)
+    inventory = inventory_for(sshd, tmp_path, {"k80": "127.0.0.2"})
+    live = LiveFleet(inventory, NO_USER_CONFIG, FAST, detail_interval_s=1.0)
+    live.start()
+    try:
+        view = wait_for("details", lambda: (v := live.fleet.view("k80")).report is not None and v)
+        assert view.report is not None and view.report.driver_version == "430.26"
+        assert {r.event.code for r in view.xids} == {13, 43}
+        assert len(view.xids) == 17
+        wait_for("xid alerts", lambda: {a.rule for a in live.fleet.view("k80").alerts} >= {"xid_13", "xid_43"})
+        # The ring buffer is read again every second: the same lines are not counted twice.
+        first = view.report.taken_at
+        wait_for("a later look", lambda: (r := live.fleet.view("k80").report) is not None and r.taken_at > first)
+        assert len(live.fleet.view("k80").xids) == 17
+    finally:
+        live.stop()
