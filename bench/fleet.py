@@ -27,9 +27,11 @@ RECORDING = (
     REPO / "tests" / "fixtures" / "nvidia" / "table_8xH100-SXM-80GB-HBM3_driver565.57.01_idle_no-timestamp-line.txt"
 )
 PORT = 2222
+XML = REPO / "tests" / "fixtures" / "nvidia" / "q-x_4xTeslaK80_driver430.26.xml"
 
 STANDIN = r"""#!/bin/bash
 # Bench stand-in for nvidia-smi: replays the rendered recording; -lms N loops, otherwise prints once.
+if [ "$1" = "-q" ]; then cat "$FLEET_BENCH_XML"; exit 0; fi  # the slow path's -q -x: a recorded XML
 mapfile -t lines < "$FLEET_BENCH_TEMPLATE"
 loop=0
 for ((i = 1; i <= $#; i++)); do [ "${!i}" = "-lms" ] && loop=1; done
@@ -105,6 +107,9 @@ class BenchFleet:
         bin_dir.mkdir(exist_ok=True)
         (bin_dir / "nvidia-smi").write_text(STANDIN)
         (bin_dir / "nvidia-smi").chmod(0o755)
+        # The slow path asks the journal for kernel lines since its last look: on a quiet node, none.
+        (bin_dir / "journalctl").write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / "journalctl").chmod(0o755)
         template = self.workdir / "template.csv"
         template.write_text("\n".join(render_template()) + "\n")
         home = self.workdir / "home"
@@ -124,7 +129,7 @@ PermitRootLogin prohibit-password
 MaxStartups 2000:30:4000
 MaxSessions 10
 LogLevel ERROR
-SetEnv PATH={bin_dir}:/usr/bin:/bin HOME={home} FLEET_BENCH_TEMPLATE={template}
+SetEnv PATH={bin_dir}:/usr/bin:/bin HOME={home} FLEET_BENCH_TEMPLATE={template} FLEET_BENCH_XML={XML}
 """
         )
         pub = Path(str(self.host_key) + ".pub").read_text().split()
