@@ -244,10 +244,22 @@ class NodePanel(QWidget):
         self.details.setHorizontalSpacing(12)
         self.details.setVerticalSpacing(2)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Alerts", "Address", "State since", "Last sample", "Telemetry", "Host key", "Slurm", "Jobs", "BMC"):
+        for key in (
+            "Alerts",
+            "Address",
+            "State since",
+            "Last sample",
+            "Telemetry",
+            "Host key",
+            "Node health",
+            "GPU health",
+            "Slurm",
+            "Jobs",
+            "BMC",
+        ):
             label = QLabel("–")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setWordWrap(key in ("Slurm", "Jobs", "BMC", "Alerts"))
+            label.setWordWrap(key in ("Slurm", "Jobs", "BMC", "Alerts", "Node health", "GPU health"))
             self._fields[key] = label
             self.details.addRow(key + ":", label)
 
@@ -347,6 +359,8 @@ class NodePanel(QWidget):
         source = view.telemetry_source or "–"
         self._fields["Telemetry"].setText(f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected")
         self._fields["Host key"].setText(view.host_key_fingerprint or "–")
+        self._fields["Node health"].setText(html.escape(_node_health_text(view, now)))
+        self._fields["GPU health"].setText(html.escape(_gpu_health_text(view, now)))
         self._fields["Alerts"].setText(
             "none"
             if not view.alerts
@@ -428,3 +442,47 @@ def _ago(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min ago"
     return f"{seconds / 3600:.1f} h ago"
+
+
+def _node_health_text(view: NodeView, now: float) -> str:
+    report = view.report
+    if report is None:
+        return "not looked at yet (every 30 s)"
+    health = report.node
+    parts = []
+    if not isinstance(health.load1, NotAvailable):
+        parts.append(f"load {health.load1:.2f}" + (f" on {health.cpus} CPUs" if health.cpus else ""))
+    if not isinstance(health.memory_used_pct, NotAvailable):
+        parts.append(f"memory {health.memory_used_pct:.0f} % used")
+    if not isinstance(health.root_disk_used_pct, NotAvailable):
+        parts.append(f"/ {health.root_disk_used_pct:.0f} % full")
+    if not isinstance(health.uptime_s, NotAvailable):
+        parts.append(f"up {_ago(health.uptime_s).removesuffix(' ago')}")
+    if view.rebooted_at is not None:
+        parts.append(f"rebooted {_ago(now - view.rebooted_at)}")
+    parts.append(f"kernel log {report.kernel_log}")
+    if not isinstance(report.driver_version, NotAvailable):
+        parts.append(f"driver {report.driver_version}")
+    return " · ".join(parts) + f" (checked {_ago(now - report.taken_at)})"
+
+
+def _gpu_health_text(view: NodeView, now: float) -> str:
+    if view.report is None:
+        return "–"
+    if not view.gpu_details:
+        return "no NVIDIA health details on this node" if not view.report.errors else view.report.errors[0]
+    notes = []
+    for index, detail in sorted(view.gpu_details.items()):
+        words = []
+        if not isinstance(detail.ecc_uncorrected_volatile, NotAvailable) and detail.ecc_uncorrected_volatile:
+            words.append(f"{detail.ecc_uncorrected_volatile:.0f} uncorrectable ECC")
+        if detail.retired_or_remapped_pending:
+            words.append("rows pending remap")
+        if detail.throttle_reasons:
+            words.append("throttled: " + ", ".join(r.replace("_", " ") for r in detail.throttle_reasons))
+        xids = view.recent_xids(index, now)
+        if xids:
+            words.append("XID " + ", ".join(str(x) for x in sorted(set(xids))))
+        if words:
+            notes.append(f"GPU {index}: " + "; ".join(words))
+    return " | ".join(notes) if notes else f"{len(view.gpu_details)} GPUs: ECC, remapping, throttling all clear"

@@ -24,8 +24,10 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from console.core.details import NODE_DETAIL_SCRIPT, NVIDIA_DETAIL_SCRIPT
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.telemetry import AMD_SMI, AUTO, FRAME, NPU_SMI, VENDOR_LINE
+from console.sim import details as sim_details
 from console.sim import nvidia_smi, vendor_tools
 from console.sim.model import SimNode
 from console.sim.redfish import BOOT_S, SimBmc
@@ -291,8 +293,11 @@ class SimServer:
             argv = []
             answer = (b"", f"sh: syntax error: {exc}\n".encode(), 2)
         program = argv[0].rsplit("/", 1)[-1] if argv else ""
-        script = _SCRIPTS.get(argv[2]) if answer is None and argv[:2] == ["sh", "-c"] and len(argv) == 3 else None
+        script = _SCRIPTS.get(argv[2]) if answer is None and argv[:2] == ["sh", "-c"] and len(argv) >= 3 else None
         node = listener.node
+        if script is not None and script[0] == "details":
+            answer = (self._details(node, argv, script[1]).encode(), b"", 0)
+            script = None
         if answer is None and listener.scheduler and self.slurm is not None:
             out, err, status = self.slurm.run(argv)
             answer = (out.encode(), err.encode(), status)
@@ -317,6 +322,18 @@ class SimServer:
             interval_s=query.interval_s if query else None,
         )
         self._queue(listener, channel, stream)
+
+    def _details(self, node: SimNode, argv: list[str], nvidia_script: bool) -> str:
+        now = self.clock()
+        try:
+            since = float(argv[4]) if len(argv) > 4 else now - 3600
+        except ValueError:
+            since = now - 3600
+        boot = now - 86400 * (3 + node.index % 20)
+        if self.slurm is not None and node.name in self.slurm.nodes:
+            boot = self.slurm.nodes[node.name].boot_time
+        nvidia = nvidia_script and node.vendor == "nvidia"
+        return sim_details.detail_output(node, nvidia, since, now, boot)
 
     def _queue(self, listener: _Listener, channel: paramiko.Channel, stream: _Stream) -> None:
         # A client that stops reading must not stall every other node's stream: bounded sends.
@@ -390,6 +407,8 @@ _SCRIPTS: Final = {
     AMD_SMI.once_argv[2]: ("amd", False),
     AUTO.stream_argv[2]: ("auto", True),
     AUTO.once_argv[2]: ("auto", False),
+    NVIDIA_DETAIL_SCRIPT: ("details", True),
+    NODE_DETAIL_SCRIPT: ("details", False),
 }
 _TOOL: Final = {"nvidia": "nvidia-smi", "ascend": "npu-smi", "amd": "amd-smi"}
 

@@ -282,3 +282,37 @@ def test_sim_scheduler_and_bmcs_take_actions_through_the_real_engines(tmp_path: 
     finally:
         sim.terminate()
         sim.wait(timeout=20)
+
+
+def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults() -> None:
+    from console.core.details import parse_detail_output
+    from console.sim import details
+
+    fleet = build_fleet(32)
+    ecc_node, xid_node = fleet[details.ECC_NODE], fleet[details.XID_NODE]
+    runaway = next(n for n in fleet if n.role == Role.THERMAL_RUNAWAY)
+    base = 1_800_000_000.0
+    ecc_t = next(base + k for k in range(900) if details.ecc_fault(ecc_node, base + k))
+    report = parse_detail_output(details.detail_output(ecc_node, True, ecc_t - 60, ecc_t, ecc_t - 86400), ecc_t)
+    assert report.errors == () and report.kernel_log == "read" and len(report.gpus) == 8
+    sick = report.gpus[details.ECC_GPU]
+    assert (sick.ecc_uncorrected_volatile, sick.remapped_rows_pending, sick.retired_or_remapped_pending) == (
+        2.0,
+        "Yes",
+        True,
+    )
+    assert report.node.cpus == 224 and report.node.root_disk_used_pct == 41.0
+    assert 86399 < report.node.uptime_s < 86401  # type: ignore[operator]
+
+    xid_t = max(base + k for k in range(600) if details.xid_window(xid_node, base + k))  # the fault's last second
+    xids = parse_detail_output(details.detail_output(xid_node, True, xid_t - 60, xid_t, base), xid_t).xids
+    assert xids and {e.code for e in xids} == {79}
+    from console.core.parsers.xid import bus_key
+
+    assert xids[0].bus == bus_key("00000000:BA:00.0")  # GPU 6's bus id in the stream
+
+    hot_t = next(base + k for k in range(600) if runaway.gpu(3, base + k).throttled)
+    hot = parse_detail_output(details.detail_output(runaway, True, hot_t, hot_t, base), hot_t).gpus[3]
+    assert "hw_thermal_slowdown" in hot.throttle_reasons
+    other = parse_detail_output(details.detail_output(fleet[4], False, base, base, base - 100), base)
+    assert other.gpus == () and other.node.uptime_s == 100.0
