@@ -507,7 +507,9 @@ class AlertEngine:
                         0.0,
                     )
                 )
-            throttling = sorted(set(detail.throttle_reasons) & rules.throttle_reasons)
+        reasons = detail.throttle_reasons if detail is not None else sample.throttle_reasons
+        if reasons:
+            throttling = sorted(set(reasons) & rules.throttle_reasons)
             if throttling:
                 out.append(
                     Finding(

@@ -38,8 +38,11 @@ def accelerator_record(
         "health": as_json(sample.health),
         "ecc_uncorrected_volatile": as_json(detail.ecc_uncorrected_volatile) if detail else None,
         "retired_or_remapped_pending": detail.retired_or_remapped_pending if detail else None,
-        "throttle_reasons": list(detail.throttle_reasons) if detail else None,
+        "throttle_reasons": list(detail.throttle_reasons)
+        if detail
+        else (list(sample.throttle_reasons) if sample.throttle_reasons is not None else None),
         "xid_recent": xids,
+        "energy_j": as_json(sample.energy_j),
     }
     if sample.npu_id is not None:
         record["npu_id"] = sample.npu_id

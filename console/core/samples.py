@@ -92,6 +92,9 @@ class AcceleratorSample:
     # Ascend: the NPU and chip ids as npu-smi prints them (one sample per chip).
     npu_id: int | None = None
     chip_id: int | None = None
+    # NVML probe only: throttle reasons each second (the slow path gives them every 30 s otherwise), energy.
+    throttle_reasons: tuple[str, ...] | None = None
+    energy_j: Reading = NA
 
 
 @dataclass(frozen=True, slots=True)

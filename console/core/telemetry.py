@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from console.core.nvml_probe import PROBE_SOURCE, ProbeLines
 from console.core.parsers import nvidia_csv
 from console.core.parsers.amd import parse_amd_smi_metric, parse_amd_smi_static, parse_rocm_smi_json
 from console.core.parsers.common import excerpt, output_summary
@@ -53,9 +54,12 @@ _AMD_LOOP: Final = _AMD_BODY.replace("{loop}", "while :; do").replace("{end}", "
 _AMD_ONCE: Final = _AMD_BODY.replace("{loop}", "").replace("{end}", "")
 
 
-def _auto(nvidia: str, ascend: str, amd: str) -> str:
+def _auto(nvidia: str, ascend: str, amd: str, probe: str) -> str:
+    # The NVML probe (its source is $1) where the node's python3 has pynvml and NVML answers; else nvidia-smi.
     return (
-        f'if command -v nvidia-smi >/dev/null 2>&1; then echo "{VENDOR_LINE} nvidia nvidia-smi"; exec {nvidia}; '
+        'if command -v python3 >/dev/null 2>&1 && python3 -c "$1" --check >/dev/null 2>&1; then '
+        f'echo "{VENDOR_LINE} nvidia nvml-probe"; exec python3 -c "$1"{probe}; '
+        f'elif command -v nvidia-smi >/dev/null 2>&1; then echo "{VENDOR_LINE} nvidia nvidia-smi"; exec {nvidia}; '
         f'elif command -v npu-smi >/dev/null 2>&1; then echo "{VENDOR_LINE} ascend npu-smi"; {ascend}; '
         "elif command -v amd-smi >/dev/null 2>&1 || command -v rocm-smi >/dev/null 2>&1; then "
         f'echo "{VENDOR_LINE} amd amd-smi"; {amd}; '
@@ -63,8 +67,8 @@ def _auto(nvidia: str, ascend: str, amd: str) -> str:
     )
 
 
-AUTO_STREAM_SCRIPT: Final = _auto(_NVIDIA_STREAM, _ASCEND_LOOP, _AMD_LOOP)
-AUTO_ONCE_SCRIPT: Final = _auto(" ".join(nvidia_csv.once_argv()), _ASCEND_ONCE, _AMD_ONCE)
+AUTO_STREAM_SCRIPT: Final = _auto(_NVIDIA_STREAM, _ASCEND_LOOP, _AMD_LOOP, "")
+AUTO_ONCE_SCRIPT: Final = _auto(" ".join(nvidia_csv.once_argv()), _ASCEND_ONCE, _AMD_ONCE, " --once")
 
 
 class StreamParser(Protocol):
@@ -188,9 +192,12 @@ class AutoDetect:
                 if vendor is None:
                     out.append(ParsedLine(error=f"unknown vendor line {excerpt(line)!r}"))
                     continue
-                self.delegate = {Vendor.NVIDIA: CsvLines, Vendor.ASCEND: ascend_parser, Vendor.AMD: amd_parser}[
-                    vendor
-                ]()
+                parsers: dict[Vendor, Callable[[], StreamParser]] = {
+                    Vendor.NVIDIA: ProbeLines if tool == "nvml-probe" else CsvLines,
+                    Vendor.ASCEND: ascend_parser,
+                    Vendor.AMD: amd_parser,
+                }
+                self.delegate = parsers[vendor]()
                 out.append(ParsedLine(detected=(tool, vendor)))
             else:
                 pending.append(line)
@@ -238,8 +245,8 @@ AMD_SMI: Final = TelemetrySource(
 AUTO: Final = TelemetrySource(
     name="auto-detect",
     vendor=Vendor.AUTO,
-    stream_argv=["sh", "-c", AUTO_STREAM_SCRIPT],
-    once_argv=["sh", "-c", AUTO_ONCE_SCRIPT],
+    stream_argv=["sh", "-c", AUTO_STREAM_SCRIPT, "fleet-console", PROBE_SOURCE],
+    once_argv=["sh", "-c", AUTO_ONCE_SCRIPT, "fleet-console", PROBE_SOURCE],
     make_parser=AutoDetect,
 )
 

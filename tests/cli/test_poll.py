@@ -70,6 +70,7 @@ def test_poll_once_json_of_replayed_recordings_field_by_field(sshd_factory: Any,
         "retired_or_remapped_pending": None,
         "throttle_reasons": None,
         "xid_recent": [],
+        "energy_j": None,  # only the NVML probe reports energy
     }
     assert desk["tenant"] == "acme" and desk["source"] == "nvidia-smi"
 

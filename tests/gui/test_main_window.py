@@ -64,7 +64,7 @@ def test_table_fills_from_replayed_recordings_over_real_sshd_and_plots_get_point
     qtbot.waitUntil(lambda: _cell(window, "h100-load", Column.STATE) == "up", timeout=20_000)
     qtbot.waitUntil(lambda: _cell(window, "dgx-idle", Column.ACCELERATORS) == "8", timeout=20_000)
     qtbot.waitUntil(lambda: _cell(window, "new-node", Column.STATE) == "host key unknown", timeout=20_000)
-    assert _cell(window, "h100-load", Column.UTIL_MEAN) == "100 %"
+    qtbot.waitUntil(lambda: _cell(window, "h100-load", Column.UTIL_MEAN) == "100 %", timeout=20_000)
     assert _cell(window, "h100-load", Column.TEMP_MAX) == "59 °C"
     assert _cell(window, "dgx-idle", Column.POWER) == "682 W"  # 100+82+85+85+84+85+86+75 from the recording
     unknown_bg = _cell(window, "new-node", Column.NODE, Qt.ItemDataRole.BackgroundRole)
