@@ -7,6 +7,7 @@ ever reads its :class:`FleetModel`.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import random
 import threading
@@ -217,6 +218,13 @@ class ActionService:
         session = uuid.uuid4().hex
         self.session_lock = SessionLock(data_dir / "sessions", session)
         self.interrupted = self.store.mark_interrupted(self.session_lock.alive)
+        self._stop = threading.Event()
+        self._scheduler_thread: threading.Thread | None = None
+        if live is not None and inventory.scheduler is not None:
+            # Slurm's view of every node, for the rules that need it (allocated but idle).
+            self._scheduler_thread = threading.Thread(
+                target=self._watch_scheduler, args=(live.fleet,), name="scheduler-poller", daemon=True
+            )
         self.engines = Engines(inventory, ssh, shell=live.hub if live else None, environ=environ)
         self.runner = ActionRunner(
             self.store,
@@ -227,6 +235,19 @@ class ActionService:
             settings=settings,
             session=session,
         )
+
+    def start(self) -> None:
+        if self._scheduler_thread is not None and not self._scheduler_thread.is_alive():
+            self._scheduler_thread.start()
+
+    def _watch_scheduler(self, fleet: FleetModel) -> None:
+        while True:
+            try:
+                fleet.set_scheduler_states(self.scheduler_states())
+            except Exception:
+                log.debug("reading Slurm's node states failed", exc_info=True)
+            if self._stop.wait(SCHEDULER_POLL_S):
+                return
 
     def plan(self, request: ActionRequest) -> ActionPlan:
         """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
@@ -251,10 +272,17 @@ class ActionService:
         return read_node_details(self.inventory.node(node), self.engines)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._scheduler_thread is not None and self._scheduler_thread.is_alive():
+            self._scheduler_thread.join(timeout=30)
         self.runner.shutdown()
         self.engines.close()
         self.session_lock.release()
         self.store.close()
+
+
+SCHEDULER_POLL_S = 30.0
+log = logging.getLogger(__name__)
 
 
 def default_operator() -> str:

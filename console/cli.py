@@ -491,6 +491,7 @@ def run_window(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(f"fleet-console: {exc}", file=sys.stderr)
             return 2
+        actions.start()
         try:
             return run_gui(live, screenshot=args.screenshot, after_s=args.after, select=args.select, actions=actions)
         finally:

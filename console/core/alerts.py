@@ -61,6 +61,10 @@ for_s = 60              # seen in slow-path looks spanning this long (looks are 
 
 [reboot]
 window_s = 600          # a node whose boot time changed shows an info alert this long
+
+[allocated_idle]
+for_s = 600             # Slurm says the whole node is allocated, and every accelerator sits at 0 %
+severity = "warning"
 """
 
 UNREACHABLE_STATES: Final = frozenset(
@@ -152,6 +156,8 @@ class AlertRules:
     )
     throttle_for_s: float = 60
     reboot_window_s: float = 600
+    allocated_idle_for_s: float = 600
+    allocated_idle_severity: Severity = Severity.WARNING
 
     def limits(self, vendor: Vendor) -> TemperatureLimits:
         return self.temperature.get(vendor) or self.temperature.get(Vendor.NVIDIA) or TemperatureLimits(85, 92)
@@ -218,6 +224,8 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         throttle_reasons=frozenset(str(r) for r in merged["throttle"]["reasons"]),
         throttle_for_s=seconds("throttle", "for_s"),
         reboot_window_s=seconds("reboot", "window_s"),
+        allocated_idle_for_s=seconds("allocated_idle", "for_s"),
+        allocated_idle_severity=severity("allocated_idle"),
     )
 
 
@@ -397,6 +405,25 @@ class AlertEngine:
                         0.0,
                     )
                 )
+        scheduler_state = getattr(view, "scheduler_state", None) or ""
+        utilisations = [s.utilization_pct for s in view.samples]
+        if (
+            scheduler_state.split("+")[0] == "ALLOCATED"
+            and utilisations
+            and all(not isinstance(u, NotAvailable) and u == 0 for u in utilisations)
+        ):
+            findings.append(
+                Finding(
+                    "allocated_idle",
+                    None,
+                    rules.allocated_idle_severity,
+                    f"Slurm has the node allocated ({scheduler_state}) but all "
+                    f"{len(utilisations)} accelerators are at 0 %",
+                    {"slurm_state": scheduler_state, "utilization_pct": 0.0},
+                    rules.allocated_idle_for_s,
+                    60.0,
+                )
+            )
         for sample in view.samples:
             temperature = sample.temperature_c
             if not isinstance(temperature, NotAvailable):

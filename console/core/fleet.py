@@ -134,6 +134,7 @@ class NodeFacts:
     gpu_details: dict[int, GpuDetail] = field(default_factory=dict)
     xids: tuple[XidRecord, ...] = ()
     rebooted_at: float | None = None
+    scheduler_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ class _Node:
     xid_keys: set[tuple[str | None, int, tuple[int, int, int], str]] = field(default_factory=set)
     boot_time: float | None = None
     rebooted_at: float | None = None
+    scheduler_state: str | None = None
 
 
 class LatencyRecorder:
@@ -299,6 +301,15 @@ class FleetModel:
                 node.boot_time = boot
             self._bump(node)
 
+    def set_scheduler_states(self, states: dict[str, str]) -> None:
+        """Slurm's state word per node (``ALLOCATED``, ``IDLE+DRAIN`` …), for rules that need it."""
+        with self._lock:
+            for name, state in states.items():
+                node = self._nodes.get(name)
+                if node is not None and node.scheduler_state != state:
+                    node.scheduler_state = state
+                    self._bump(node)
+
     def evaluate_alerts(self, engine: AlertEngine) -> list[Alert]:
         """Run the alert rules over every node; returns alerts raised since the last call.
 
@@ -315,6 +326,7 @@ class FleetModel:
                     dict(node.gpu_details),
                     tuple(node.xids),
                     node.rebooted_at,
+                    node.scheduler_state,
                 )
                 for name, node in self._nodes.items()
             ]

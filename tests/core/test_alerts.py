@@ -184,3 +184,33 @@ def test_slow_path_details_map_xids_to_the_gpu_and_raise_ecc_remap_throttle_aler
     rules = {a.rule for a in fleet.view("g").alerts}
     assert "throttle" in rules
     assert len(fleet.view("g").xids) == 1  # the same kernel line read again is not a new event
+
+
+def test_a_node_slurm_has_allocated_with_every_gpu_at_zero_is_flagged_after_ten_minutes() -> None:
+    clock = Clock()
+    fleet = _fleet(clock)
+    fleet.set_state("g", NodeState.UP)
+    engine = AlertEngine(clock=clock)
+
+    def idle_minutes(minutes: int, util: str = "0") -> None:
+        for _ in range(minutes * 6):
+            clock.now += 10
+            line = _gpu(40).sample
+            assert line is not None
+            from dataclasses import replace
+
+            fleet.ingest("g", [ParsedLine(sample=replace(line, utilization_pct=float(util)))], clock.now)
+            fleet.evaluate_alerts(engine)
+
+    fleet.set_scheduler_states({"g": "IDLE"})
+    idle_minutes(11)
+    assert fleet.view("g").alerts == ()  # idle and not allocated: nothing to say
+    fleet.set_scheduler_states({"g": "ALLOCATED"})
+    idle_minutes(9)
+    assert fleet.view("g").alerts == ()
+    idle_minutes(2)
+    (alert,) = fleet.view("g").alerts
+    assert (alert.rule, alert.severity) == ("allocated_idle", Severity.WARNING)
+    assert alert.evidence["slurm_state"] == "ALLOCATED"
+    idle_minutes(3, util="97")
+    assert fleet.view("g").alerts == ()
