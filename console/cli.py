@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--alert-rules", type=Path, help="alert rules (TOML); `fleet-console alert-rules` prints the defaults"
     )
+    parser.add_argument(
+        "--detail-interval", type=float, help="seconds between slow-path looks (default 30, longer in big fleets)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command")
 
@@ -69,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a node's answer")
     poll.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="poll_ssh_config")
     poll.add_argument("--alert-rules", type=Path, dest="poll_alert_rules", help="alert rules (TOML)")
+    poll.add_argument(
+        "--detail-interval",
+        type=float,
+        dest="poll_detail_interval",
+        help="seconds between slow-path looks when streaming (default 30)",
+    )
 
     sub.add_parser("alert-rules", help="print the default alert rules (a starting point for --alert-rules)")
 
@@ -323,7 +332,7 @@ def run_poll(args: argparse.Namespace) -> int:
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
-    live = LiveFleet(inventory, ssh, alert_rules=rules)
+    live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.poll_detail_interval)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -485,7 +494,7 @@ def run_window(args: argparse.Namespace) -> int:
             rules = _rules(args.alert_rules)
         except BadRules:
             return EXIT_BAD_INVENTORY
-        live = LiveFleet(inventory, ssh, alert_rules=rules)
+        live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval)
         try:
             actions = ActionService(inventory, data_dir(args.data_dir), ssh, live=live)
         except StoreError as exc:
