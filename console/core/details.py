@@ -18,13 +18,9 @@ from console.core.parsers.node_health import NodeHealth, parse_df, parse_proc
 from console.core.parsers.nvidia_xml import GpuDetail, parse_nvidia_xml
 from console.core.parsers.xid import XidEvent, parse_xid_line
 from console.core.samples import NA, Text, Vendor
-from console.core.telemetry import FRAME
+from console.core.telemetry import FRAME, frame_command
 
 DETAIL_INTERVAL_S: Final = 30.0
-
-
-def _frame(tool: str) -> str:
-    return f"printf '\\n{FRAME} {tool} %s\\n' \"$?\""
 
 
 # journalctl where it works (only lines since the last look); else dmesg (the whole ring buffer, which the
@@ -33,12 +29,13 @@ _KERNEL_LOG: Final = (
     "s=127; if command -v journalctl >/dev/null 2>&1; then "
     f'journalctl -k -o short-iso --no-pager --since "@$1" 2>&1; s=$?; '
     f"printf '\\n{FRAME} journalctl %s\\n' \"$s\"; fi; "
-    f'if [ "$s" != 0 ]; then dmesg --decode --time-format=iso 2>&1; {_frame("dmesg")}; fi'
+    f'if [ "$s" != 0 ]; then dmesg --decode --time-format=iso 2>&1; {frame_command("dmesg")}; fi'
 )
 _NODE: Final = (
-    f"cat /proc/loadavg /proc/uptime /proc/meminfo 2>&1; nproc 2>&1; {_frame('proc')}; df -P / 2>&1; {_frame('df')}"
+    f"cat /proc/loadavg /proc/uptime /proc/meminfo 2>&1; nproc 2>&1; {frame_command('proc')}; "
+    f"df -P / 2>&1; {frame_command('df')}"
 )
-NVIDIA_DETAIL_SCRIPT: Final = f"nvidia-smi -q -x 2>&1; {_frame('nvidia-xml')}; {_KERNEL_LOG}; {_NODE}"
+NVIDIA_DETAIL_SCRIPT: Final = f"nvidia-smi -q -x 2>&1; {frame_command('nvidia-xml')}; {_KERNEL_LOG}; {_NODE}"
 NODE_DETAIL_SCRIPT: Final = _NODE
 
 NO_PERMISSION_WORDS: Final = (

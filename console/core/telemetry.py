@@ -36,18 +36,19 @@ _NVIDIA_STREAM: Final = " ".join(nvidia_csv.stream_argv())
 
 # The frame line starts on a line of its own even when the tool's output does not end with a newline
 # (JSON often does not), and carries the tool's exit status.
-def _frame(tool: str) -> str:
+def frame_command(tool: str) -> str:
+    """The shell command that ends a reading: a frame line naming the tool and its exit status."""
     return f"printf '\\n{FRAME} {tool} %s\\n' \"$?\""
 
 
-_ASCEND_LOOP: Final = f"while :; do npu-smi info 2>&1; {_frame('npu-smi')}; sleep 1; done"
-_ASCEND_ONCE: Final = f"npu-smi info 2>&1; {_frame('npu-smi')}"
+_ASCEND_LOOP: Final = f"while :; do npu-smi info 2>&1; {frame_command('npu-smi')}; sleep 1; done"
+_ASCEND_ONCE: Final = f"npu-smi info 2>&1; {frame_command('npu-smi')}"
 _AMD_BODY: Final = (
     "if command -v amd-smi >/dev/null 2>&1; then "
-    f"amd-smi static --json 2>&1; {_frame('amd-smi-static')}; "
-    f"{{loop}} amd-smi metric --json 2>&1; {_frame('amd-smi-metric')}; {{end}} "
+    f"amd-smi static --json 2>&1; {frame_command('amd-smi-static')}; "
+    f"{{loop}} amd-smi metric --json 2>&1; {frame_command('amd-smi-metric')}; {{end}} "
     "elif command -v rocm-smi >/dev/null 2>&1; then "
-    f"{{loop}} rocm-smi --showmeminfo all -a --json 2>&1; {_frame('rocm-smi')}; {{end}} "
+    f"{{loop}} rocm-smi --showmeminfo all -a --json 2>&1; {frame_command('rocm-smi')}; {{end}} "
     f'else echo "{NO_TOOL_MESSAGE}" >&2; exit {NO_TOOL_STATUS}; fi'
 )
 _AMD_LOOP: Final = _AMD_BODY.replace("{loop}", "while :; do").replace("{end}", "sleep 1; done;")
