@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,3 +70,26 @@ def running(
         yield live
     finally:
         live.stop()
+
+
+def poll_once_json(inventory: Path, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``fleet-console poll --once --json`` as a script runs it (a real process; no user ssh config)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "poll",
+            "--ssh-config",
+            "/dev/null",
+            "--inventory",
+            str(inventory),
+            "--once",
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

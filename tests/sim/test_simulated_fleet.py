@@ -22,6 +22,7 @@ from console.sim.model import (
     Role,
     build_fleet,
 )
+from tests.helpers.live import poll_once_json
 from tests.paths import NVIDIA
 
 REAL = NVIDIA / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv"
@@ -147,24 +148,7 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
         inventory = load_inventory(inventory_path)
         assert len(inventory.nodes) == 12
         assert all(n.known_hosts is not None and n.known_hosts.is_file() for n in inventory.nodes)
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "console",
-                "poll",
-                "--ssh-config",
-                "/dev/null",
-                "--inventory",
-                str(inventory_path),
-                "--once",
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = poll_once_json(str(inventory_path))
         records = [json.loads(line) for line in result.stdout.splitlines()]
         up = [r for r in records if r["state"] == "up"]
         # The flapping node may be in its off period; every other node answers.
@@ -189,24 +173,7 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
             inventory_path.read_text().replace(str(inventory.nodes[0].known_hosts), str(tmp_path / "empty"))
         )
         (tmp_path / "empty").write_text("")
-        refused = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "console",
-                "poll",
-                "--ssh-config",
-                "/dev/null",
-                "--inventory",
-                str(inventory_path),
-                "--once",
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        refused = poll_once_json(str(inventory_path))
         assert refused.returncode == 1
         flapping = {n.name for n in build_fleet(12) if n.role == Role.FLAPPING}
         states = {r["node"]: r["state"] for r in map(json.loads, refused.stdout.splitlines())}

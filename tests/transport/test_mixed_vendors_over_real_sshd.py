@@ -5,15 +5,13 @@ tests/fixtures/ (no accelerator is involved)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from console.core.samples import NodeState, NotAvailable, Vendor
-from tests.helpers.live import inventory_for, running, wait_for
+from tests.helpers.live import inventory_for, poll_once_json, running, wait_for
 from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.sshd
@@ -116,24 +114,7 @@ def test_poll_once_json_for_an_ascend_node_has_npu_and_chip_ids(sshd_factory: An
     sshd = _ascend_sshd(sshd_factory, ["127.0.0.2"])
     sshd.replay_tool("127.0.0.2", "npu-smi", A3)
     inventory_for(sshd, tmp_path, {"a3": "127.0.0.2"})  # vendor auto
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "poll",
-            "--ssh-config",
-            "/dev/null",
-            "--inventory",
-            str(tmp_path / "fleet.toml"),
-            "--once",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = poll_once_json(str(tmp_path / "fleet.toml"))
     assert result.returncode == 0, result.stdout + result.stderr
     (record,) = map(json.loads, result.stdout.splitlines())
     assert record["source"] == "npu-smi"

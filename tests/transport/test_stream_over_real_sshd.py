@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from console.core.samples import NodeState
 from console.transport.ssh import SshSettings, close_quietly, connect, exec_once, resolve
-from tests.helpers.live import NO_USER_CONFIG, inventory_for, running, wait_for
+from tests.helpers.live import NO_USER_CONFIG, inventory_for, poll_once_json, running, wait_for
 from tests.helpers.sshd import keygen
 from tests.paths import NVIDIA
 
@@ -310,24 +309,7 @@ def test_slow_path_reads_replayed_xml_and_kernel_log_recordings_over_real_sshd(
     sshd.kernel_log("127.0.0.2", DMESG)  # journalctl has no journal there; dmesg holds the recording
     sshd.kernel_log("127.0.0.3", None)  # an account that may not read the kernel log
     inventory_for(sshd, tmp_path, {"k80": "127.0.0.2", "locked": "127.0.0.3"})
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "poll",
-            "--ssh-config",
-            "/dev/null",
-            "--inventory",
-            str(tmp_path / "fleet.toml"),
-            "--once",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = poll_once_json(str(tmp_path / "fleet.toml"))
     records = {r["node"]: r for r in map(json_module.loads, result.stdout.splitlines())}
     k80 = records["k80"]
     assert k80["driver_version"] == "430.26" and k80["kernel_log"] == "read"
