@@ -326,10 +326,6 @@ class DetailPoller:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def poll_now(self, node: str) -> None:
-        with self._lock:
-            self._due[node] = 0.0
-
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             now = time.time()

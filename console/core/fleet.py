@@ -342,14 +342,6 @@ class FleetModel:
                     self._bump(node)
         return raised
 
-    def forget_samples(self, name: str) -> None:
-        """Drop a node's latest values (not its history): used when a one-shot read fails."""
-        with self._lock:
-            node = self._nodes[name]
-            node.latest.clear()
-            node.updated_at.clear()
-            self._bump(node)
-
     def _bump(self, node: _Node) -> None:
         self._version += 1
         node.version = self._version

@@ -32,10 +32,6 @@ class TelemetryPipeline:
         self._parsers: dict[str, StreamParser] = {}
         self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._idle = threading.Event()
-        self._idle.set()
-        self._pending = 0
-        self._pending_lock = threading.Lock()
 
     def set_parser(self, node: str, parser: StreamParser) -> None:
         self._parsers[node] = parser
@@ -50,14 +46,7 @@ class TelemetryPipeline:
 
     def submit(self, node: str, lines: Sequence[str], received_at: float) -> None:
         """Called from the reader thread; never blocks."""
-        with self._pending_lock:
-            self._pending += 1
-            self._idle.clear()
         self._queue.put((node, lines, received_at))
-
-    def wait_until_idle(self, timeout: float | None = None) -> bool:
-        """For tests and ``poll``: wait until everything submitted so far is in the model."""
-        return self._idle.wait(timeout)
 
     def _run(self) -> None:
         next_tick = time.monotonic() + EXPIRE_EVERY_S
@@ -76,10 +65,6 @@ class TelemetryPipeline:
             assert isinstance(item, tuple)
             node, lines, received_at = item
             self._apply(node, lines, received_at)
-            with self._pending_lock:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.set()
 
     def _tick(self) -> None:
         self.fleet.expire()

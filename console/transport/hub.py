@@ -171,10 +171,6 @@ class StreamHub:
                 NodeState.UNREACHABLE, f"{node}: the connection failed while running {argv[0]}: {exc}"
             ) from None
 
-    @property
-    def thread_count_hint(self) -> int:
-        return sum(1 for link in self._links.values() if link.client is not None)
-
     # --- selector thread -----------------------------------------------------------------------------
 
     def _run(self) -> None:

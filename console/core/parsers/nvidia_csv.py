@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from console.core.parsers.common import FieldError, excerpt, not_available, parse_number, parse_text
-from console.core.samples import NA, AcceleratorSample, NotAvailable, ParsedLine, Vendor
+from console.core.samples import AcceleratorSample, NotAvailable, ParsedLine, Vendor
 
 # Field names as nvidia-smi --help-query-gpu lists them. Every one exists since at least driver 410, so
 # the stream works on old nodes too (nvidia-smi refuses the whole query if one field is unknown).
@@ -175,14 +175,3 @@ def parse_document(text: str, fields: Sequence[str] | None = None) -> list[Parse
         fields = [canonical_field(name) for name in header.split(",")]
     parser = NvidiaCsvParser(tuple(canonical_field(name) for name in fields))
     return [parser.parse_line(line) for line in lines]
-
-
-__all__ = [
-    "NA",
-    "STREAM_FIELDS",
-    "NvidiaCsvParser",
-    "canonical_field",
-    "once_argv",
-    "parse_document",
-    "stream_argv",
-]
