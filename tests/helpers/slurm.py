@@ -163,7 +163,10 @@ NodeName={node_list} NodeHostname=localhost NodeAddr=127.0.0.1 Port={ports} CPUs
         raise RuntimeError(f"Slurm test cluster: timed out waiting for {what}")
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(argv), capture_output=True, text=True, env=self.env, timeout=30, check=check)
+        # Run in the cluster's directory: sbatch puts a job's slurm-<id>.out in its working directory.
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, env=self.env, timeout=30, check=check, cwd=self.workdir
+        )
 
     def node_field(self, node: str, key: str) -> str:
         out = self.run("scontrol", "show", "node", "-o", node).stdout
