@@ -1,14 +1,12 @@
 """A real Redfish BMC emulator (sushy-tools' sushy-emulator, fake driver) on 127.0.0.1 for tests.
 
-HTTPS with a certificate from a CA the test makes, basic auth from an htpasswd (bcrypt) file, one
-ComputerSystem per node name. Stopped by PID.
+HTTPS with a certificate from a CA made in the test's directory (by the simulator's own CA maker),
+basic auth from an htpasswd (bcrypt) file, one ComputerSystem per node name. Stopped by PID.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import os
 import shutil
 import signal
@@ -22,64 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from console.sim.redfish import ensure_tls
 from tests.helpers.sshd import free_port
-
-
-def make_ca_and_cert(directory: Path, common_name: str = "127.0.0.1") -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1 signed by it. Returns (ca.pem, cert.pem, key.pem)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fleet-console test BMC CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(common_name))]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_path, cert_path, key_path = directory / "ca.pem", directory / "bmc-cert.pem", directory / "bmc-key.pem"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return ca_path, cert_path, key_path
 
 
 @dataclass
@@ -95,7 +38,7 @@ class SushyEmulator:
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        self.ca, cert, key = make_ca_and_cert(self.workdir / "tls")
+        self.ca, cert, key = ensure_tls(self.workdir / "tls")
         htpasswd = self.workdir / "htpasswd"
         hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
         htpasswd.write_text(f"{self.user}:{hashed}\n")

@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -121,7 +123,9 @@ def test_flapping_node_is_offline_for_part_of_each_period() -> None:
     assert offline == pytest.approx(3 * FLAP_DOWN_S, abs=3)
 
 
-def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: Path) -> None:
+@contextmanager
+def running_sim(tmp_path: Path, nodes: int) -> Iterator[tuple[Path, str]]:
+    """``fleet-console sim`` in a child process; yields its inventory and its ready line; stops it by PID."""
     inventory_path = tmp_path / "sim.toml"
     read_fd, write_fd = os.pipe()
     sim = subprocess.Popen(
@@ -131,7 +135,7 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
             "console",
             "sim",
             "--nodes",
-            "12",
+            str(nodes),
             "--inventory-out",
             str(inventory_path),
             "--data-dir",
@@ -144,7 +148,15 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
     os.close(write_fd)
     try:
         with os.fdopen(read_fd) as ready:
-            assert "12 nodes" in ready.readline()
+            yield inventory_path, ready.readline()
+    finally:
+        sim.terminate()
+        sim.wait(timeout=20)
+
+
+def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: Path) -> None:
+    with running_sim(tmp_path, 12) as (inventory_path, ready):
+        assert "12 nodes" in ready
         inventory = load_inventory(inventory_path)
         assert len(inventory.nodes) == 12
         assert all(n.known_hosts is not None and n.known_hosts.is_file() for n in inventory.nodes)
@@ -179,38 +191,14 @@ def test_sim_command_serves_a_fleet_that_poll_reads_over_verified_ssh(tmp_path: 
         states = {r["node"]: r["state"] for r in map(json.loads, refused.stdout.splitlines())}
         assert {state for node, state in states.items() if node not in flapping} == {"host key unknown"}
         assert {states[node] for node in flapping} <= {"host key unknown", "unreachable"}
-    finally:
-        sim.terminate()
-        sim.wait(timeout=20)
     keys = sorted(p.name for p in (tmp_path / "data" / "sim" / "host_keys").glob("*.key"))
     assert len(keys) == 13 and "scheduler.key" in keys  # a host key per node and one for the scheduler host
 
 
 def test_sim_scheduler_and_bmcs_take_actions_through_the_real_engines(tmp_path: Path) -> None:
-    inventory_path = tmp_path / "sim.toml"
-    read_fd, write_fd = os.pipe()
-    sim = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "sim",
-            "--nodes",
-            "12",
-            "--inventory-out",
-            str(inventory_path),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--ready-fd",
-            str(write_fd),
-        ],
-        pass_fds=(write_fd,),
-    )
-    os.close(write_fd)
     env = {**os.environ, "FLEET_CONSOLE_OPERATOR": "sim-tester"}
-    try:
-        with os.fdopen(read_fd) as ready:
-            assert "a Slurm scheduler and their BMCs" in ready.readline()
+    with running_sim(tmp_path, 12) as (inventory_path, ready):
+        assert "a Slurm scheduler and their BMCs" in ready
         env["FLEET_DEMO_BMC_PASSWORD"] = (tmp_path / "data" / "sim" / "bmc-password").read_text().strip()
         inventory = load_inventory(inventory_path)
         assert inventory.scheduler is not None and all(n.bmc is not None for n in inventory.nodes)
@@ -246,9 +234,6 @@ def test_sim_scheduler_and_bmcs_take_actions_through_the_real_engines(tmp_path: 
         assert locate.returncode == 0 and "locate LED Blinking" in locate.stdout
         refused = act("power", "gpu-002", "--reset-type", "ForceOn", "--reason", "x")
         assert refused.returncode == 3 and "does not allow ForceOn" in refused.stdout
-    finally:
-        sim.terminate()
-        sim.wait(timeout=20)
 
 
 def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults() -> None:
