@@ -6,17 +6,24 @@ and node where it can, and the problem — a half-loaded fleet would hide nodes 
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import math
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from console.core.names import host_problem, parse_jump, user_problem
 from console.core.samples import Vendor
 
-NODE_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# Matched with fullmatch: a pattern ending in "$" also accepts a trailing line break.
+NODE_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+NAME_RULE: Final = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+MAX_CONNECT_TIMEOUT_S: Final = 600.0
 
 _DEFAULT_KEYS: Final = {
     "user": str,
@@ -158,6 +165,8 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         line = _line_of_decode_error(exc)
         problem = re.sub(r"\s*\(at line \d+, column \d+\)$", "", str(exc))
         raise InventoryError(path, f"TOML syntax error: {problem}", line=line) from None
+    except RecursionError:
+        raise InventoryError(path, "arrays or tables are nested too deeply to be an inventory") from None
     locator = _Locator(text)
     base = path.parent
 
@@ -171,7 +180,13 @@ def parse_inventory(text: str, path: Path) -> Inventory:
             )
 
     defaults: dict[str, Any] = data.get("defaults", {})
-    _check_keys(path, defaults, _DEFAULT_KEYS, lambda key: locator.key_line_in_table("defaults", key), None)
+
+    def default_line(key: str) -> int | None:
+        return locator.key_line_in_table("defaults", key)
+
+    _check_keys(path, defaults, _DEFAULT_KEYS, default_line, None, prefix="defaults.")
+    _check_connection(path, defaults, default_line, None, prefix="defaults.")
+    connect_timeout_s = float(defaults.get("connect_timeout_s", 10.0))
 
     raw_nodes: list[Any] = data.get("node", [])
     if not raw_nodes:
@@ -193,20 +208,19 @@ def parse_inventory(text: str, path: Path) -> Inventory:
             if required not in raw:
                 raise InventoryError(path, f"missing required key {required!r}", line=node_line, node=label)
         name: str = raw["name"]
-        if not NODE_NAME_RE.match(name):
+        if not NODE_NAME_RE.fullmatch(name):
+            raise InventoryError(path, f"name must be {NAME_RULE}", line=key_line("name"), node=name)
+        slurm_name = raw.get("slurm_name")
+        if slurm_name is not None and not NODE_NAME_RE.fullmatch(slurm_name):
             raise InventoryError(
-                path,
-                "name must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                line=key_line("name"),
-                node=name,
+                path, f"slurm_name {slurm_name!r} must be {NAME_RULE}", line=key_line("slurm_name"), node=name
             )
         if name in seen:
             first = seen[name]
             where = f" (first defined at line {first})" if first else ""
             raise InventoryError(path, f"duplicate node name{where}", line=node_line, node=name)
         seen[name] = node_line
-        if not raw["host"].strip():
-            raise InventoryError(path, "host is empty", line=key_line("host"), node=name)
+        _check_connection(path, raw, key_line, name)
 
         vendor_text = raw.get("vendor", "auto")
         try:
@@ -218,13 +232,10 @@ def parse_inventory(text: str, path: Path) -> Inventory:
             ) from None
 
         port = raw.get("port", defaults.get("port"))
-        if port is not None and not 1 <= port <= 65535:
-            raise InventoryError(path, f"port {port} is not in 1..65535", line=key_line("port"), node=name)
-
         nodes.append(
             NodeSpec(
                 name=name,
-                host=raw["host"].strip(),
+                host=raw["host"],
                 port=port,
                 user=raw.get("user", defaults.get("user")),
                 identity_file=_path(raw.get("identity_file", defaults.get("identity_file")), base),
@@ -235,8 +246,8 @@ def parse_inventory(text: str, path: Path) -> Inventory:
                 slot=raw.get("slot"),
                 tenant=raw.get("tenant"),
                 bmc=_bmc(path, raw.get("bmc"), base, key_line("bmc"), name),
-                slurm_name=raw.get("slurm_name"),
-                connect_timeout_s=float(defaults.get("connect_timeout_s", 10.0)),
+                slurm_name=slurm_name,
+                connect_timeout_s=connect_timeout_s,
                 line=node_line,
             )
         )
@@ -257,11 +268,16 @@ def _scheduler(
         path, raw, _SCHEDULER_KEYS, lambda key: locator.key_line_in_table("scheduler", key), None, prefix="scheduler."
     )
     line = locator.table_line("scheduler")
+
+    def key_line(key: str) -> int | None:
+        return locator.key_line_in_table("scheduler", key)
+
     kind = raw.get("kind", "slurm")
     if kind not in SCHEDULER_KINDS:
         raise InventoryError(path, f"scheduler.kind {kind!r} is not one of {', '.join(SCHEDULER_KINDS)}", line=line)
     if "host" not in raw:
         raise InventoryError(path, "scheduler needs a host (where scontrol/squeue run)", line=line)
+    _check_connection(path, raw, key_line, None, prefix="scheduler.")
     return NodeSpec(
         name="scheduler",
         host=raw["host"],
@@ -303,8 +319,8 @@ def _bmc(path: Path, raw: Mapping[str, Any] | None, base: Path, line: int | None
     _check_keys(path, raw, _BMC_KEYS, lambda _key: line, node, prefix="bmc.")
     if "url" not in raw:
         raise InventoryError(path, "bmc needs a url", line=line, node=node)
-    if not str(raw["url"]).startswith(("https://", "http://")):
-        raise InventoryError(path, f"bmc.url {raw['url']!r} must start with https://", line=line, node=node)
+    if problem := bmc_url_problem(raw["url"]):
+        raise InventoryError(path, f"bmc.url {raw['url']!r} {problem}", line=line, node=node)
     return BmcSpec(
         url=raw["url"],
         user=raw.get("user"),
@@ -313,6 +329,53 @@ def _bmc(path: Path, raw: Mapping[str, Any] | None, base: Path, line: int | None
         verify_tls=raw.get("verify_tls", True),
         system=raw.get("system"),
     )
+
+
+def _check_connection(path: Path, table: Mapping[str, Any], line_of: Any, node: str | None, prefix: str = "") -> None:
+    """Host, user, port, ProxyJump and timeout of a node, the scheduler or [defaults], checked before any of
+    them reaches an SSH config lookup (whose ``Match exec`` would put them into a local shell command)."""
+    if "host" in table and (problem := host_problem(table["host"])):
+        raise InventoryError(path, f"{prefix}host {table['host']!r} {problem}", line=line_of("host"), node=node)
+    if "user" in table and (problem := user_problem(table["user"])):
+        raise InventoryError(path, f"{prefix}user {table['user']!r} {problem}", line=line_of("user"), node=node)
+    if "port" in table and not 1 <= table["port"] <= 65535:
+        raise InventoryError(path, f"{prefix}port {table['port']} is not in 1..65535", line=line_of("port"), node=node)
+    if "proxy_jump" in table:
+        try:
+            parse_jump(table["proxy_jump"])
+        except ValueError as exc:
+            raise InventoryError(path, f"{prefix}proxy_jump: {exc}", line=line_of("proxy_jump"), node=node) from None
+    if "connect_timeout_s" in table:
+        value = float(table["connect_timeout_s"])
+        if not math.isfinite(value) or not 0 < value <= MAX_CONNECT_TIMEOUT_S:
+            raise InventoryError(
+                path,
+                f"{prefix}connect_timeout_s must be a number of seconds above 0 and at most "
+                f"{MAX_CONNECT_TIMEOUT_S:g}, not {value}",
+                line=line_of("connect_timeout_s"),
+                node=node,
+            )
+
+
+def bmc_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a BMC's address: https:// (or http://), a host, a port, and no password in it."""
+    if not url.startswith(("https://", "http://")):
+        return "must start with https://"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a URL: {exc}"
+    if parts.username is not None or parts.password is not None:
+        return "has a user or password in it: name the user with bmc.user and the password with password_env"
+    problem = host_problem(parts.hostname or "")
+    if problem:
+        return f"has no usable host (the host {problem})"
+    if port is not None and not 1 <= port <= 65535:
+        return f"has port {port}, not in 1..65535"
+    if parts.query or parts.fragment:
+        return "has a query or fragment; give the BMC's base address (https://host[:port])"
+    return None
 
 
 def _check_keys(
@@ -387,6 +450,9 @@ class _Locator:
             match = self._HEADER_RE.match(line)
             if match:
                 self.headers.append((number, match.group(1).strip(), line.lstrip().startswith("[[")))
+        # Computed once: looked up per node, they made a 10,000-node file take seconds (quadratic).
+        self._header_numbers = [number for number, _, _ in self.headers]
+        self._node_starts = [number for number, header, array in self.headers if array and header == "node"]
 
     def table_line(self, name: str) -> int | None:
         for number, header, _ in self.headers:
@@ -398,14 +464,13 @@ class _Locator:
         return None
 
     def node_line(self, position: int) -> int | None:
-        starts = [number for number, header, array in self.headers if array and header == "node"]
-        return starts[position] if position < len(starts) else None
+        return self._node_starts[position] if position < len(self._node_starts) else None
 
     def _block(self, start: int | None) -> range:
         if start is None:
             return range(0)
-        following = [number for number, _, _ in self.headers if number > start]
-        end = following[0] if following else len(self.lines) + 1
+        following = bisect.bisect_right(self._header_numbers, start)
+        end = self._header_numbers[following] if following < len(self._header_numbers) else len(self.lines) + 1
         return range(start + 1, end)
 
     def _key_in(self, block: range, key: str) -> int | None:

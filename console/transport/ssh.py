@@ -20,6 +20,7 @@ from typing import Final, NoReturn
 import paramiko
 
 from console.core.inventory import NodeSpec
+from console.core.names import host_problem, parse_jump, user_problem
 from console.core.parsers.common import excerpt
 from console.core.samples import NodeState
 
@@ -112,21 +113,30 @@ def _resolve_host(
 ) -> Target:
     if depth > 4:
         raise ConnectError(NodeState.UNREACHABLE, f"ProxyJump chain for {label} is longer than 4 hops")
+    # Checked before the lookup: a `Match exec` line expands %h/%r/%u into a local shell command.
+    for what, problem in (("host", host_problem(host)), ("user", user_problem(user) if user else None)):
+        if problem:
+            raise ConnectError(
+                NodeState.UNREACHABLE, f"{label}: {what} {(host if what == 'host' else user)!r} {problem}"
+            )
     found = settings.config().lookup(host)
     keys = [str(identity_file)] if identity_file else []
     keys += [str(Path(k).expanduser()) for k in found.get("identityfile", [])]
     known = known_hosts or _first_path(found.get("userknownhostsfile")) or settings.known_hosts
     jump_text = proxy_jump or found.get("proxyjump")
     jumps: list[Target] = []
-    if jump_text and jump_text.lower() != "none":
-        for hop in jump_text.split(","):
-            hop_user, hop_host, hop_port = _split_hop(hop.strip())
+    if jump_text:
+        try:
+            hops = parse_jump(jump_text)
+        except ValueError as exc:
+            raise ConnectError(NodeState.UNREACHABLE, f"{label}: {exc}") from None
+        for hop in hops:
             jumps.append(
                 _resolve_host(
-                    label=hop.strip(),
-                    host=hop_host,
-                    port=hop_port,
-                    user=hop_user,
+                    label=str(hop),
+                    host=hop.host,
+                    port=hop.port,
+                    user=hop.user,
                     identity_file=identity_file,
                     known_hosts=known_hosts,
                     proxy_jump=None,
@@ -151,19 +161,6 @@ def _first_path(value: str | None) -> Path | None:
     if not value:
         return None
     return Path(value.split()[0])
-
-
-def _split_hop(hop: str) -> tuple[str | None, str, int | None]:
-    """``user@host:port`` → parts (ProxyJump syntax)."""
-    user, _, rest = hop.rpartition("@")
-    host, port = rest, None
-    if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        port = int(tail[1:]) if tail.startswith(":") else None
-    elif rest.count(":") == 1:
-        host, port_text = rest.split(":")
-        port = int(port_text)
-    return (user or None), host, port
 
 
 class KnownHosts:
