@@ -4,7 +4,6 @@ every scheduler, BMC and SSH call off the GUI thread (results come back through 
 from __future__ import annotations
 
 import enum
-import html
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
@@ -51,6 +49,7 @@ from console.core.actions import (
 )
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
+from console.gui.text import esc, plain_label, plain_tip, rich_label
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 REPLAN_DELAY_MS: Final = 400
@@ -166,9 +165,8 @@ class ActionDialog(QDialog):
         self.setObjectName("action-dialog")
         self.resize(860, 640)
 
-        heading = QLabel(
-            f"<b>{html.escape(kind.value)}</b> on <b>{html.escape(', '.join(nodes))}</b> "
-            f"as <b>{html.escape(service.operator)}</b>"
+        heading = rich_label(
+            f"<b>{esc(kind.value)}</b> on <b>{esc(', '.join(nodes))}</b> as <b>{esc(service.operator)}</b>"
         )
         form = QFormLayout()
         self.reason = QLineEdit()
@@ -227,7 +225,7 @@ class ActionDialog(QDialog):
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._run)
         self.buttons.rejected.connect(self.reject)
-        self.state_label = QLabel("")
+        self.state_label = plain_label("")
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
@@ -293,7 +291,7 @@ class ActionDialog(QDialog):
         if isinstance(result, Exception):
             self.plan = None
             self.preview.setHtml(
-                f"<p style='color:#b91c1c'><b>Could not prepare the action:</b> {html.escape(str(result))}</p>"
+                f"<p style='color:#b91c1c'><b>Could not prepare the action:</b> {esc(str(result))}</p>"
             )
             self.state_label.setText("")
             self._update_run()
@@ -316,7 +314,9 @@ class ActionDialog(QDialog):
                 edit.setPlaceholderText(name)
                 edit.textChanged.connect(self._update_run)
                 self.typed[name] = edit
-                self.typed_layout.addRow(f"{name} has running jobs. Type its name to confirm:", edit)
+                self.typed_layout.addRow(
+                    plain_label(f"{name} has running (or unknown) jobs. Type its name to confirm:"), edit
+                )
 
     def _update_run(self) -> None:
         ok = (
@@ -326,7 +326,7 @@ class ActionDialog(QDialog):
         )
         self.run_button.setEnabled(ok)
         if self.plan is not None and not self.plan.allowed:
-            self.run_button.setToolTip("; ".join(self.plan.refusals))
+            self.run_button.setToolTip(plain_tip("; ".join(self.plan.refusals)))
         else:
             self.run_button.setToolTip("")
 
@@ -339,7 +339,7 @@ class ActionDialog(QDialog):
 
 def plan_html(plan: ActionPlan) -> str:
     """The preview, as the dialog shows it."""
-    e = html.escape
+    e = esc
     parts = []
     for message in plan.refusals:
         parts.append(f"<p style='color:#b91c1c'><b>Refused:</b> {e(message)}</p>")
@@ -478,7 +478,7 @@ class ActionsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.FontRole and column == ActionColumn.STATE:
             return self._bold
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join([status.message, *status.commands])
+            return plain_tip("\n".join([status.message, *status.commands]))
         return None
 
 
@@ -518,7 +518,7 @@ class ActionsDock(QDockWidget):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         row = QHBoxLayout()
-        self.summary = QLabel("No actions yet.")
+        self.summary = plain_label("No actions yet.")
         row.addWidget(self.summary, 1)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)

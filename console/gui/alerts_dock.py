@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from console.core.alerts import Alert, Severity
 from console.gui.style import SEVERITY_COLOURS
+from console.gui.text import plain_label, plain_tip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -106,8 +106,9 @@ class AlertsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.FontRole and column == AlertColumn.SEVERITY:
             return self._bold
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{alert.message}\nevidence: {json.dumps(alert.evidence)}\nlast seen " + time.strftime(
-                "%H:%M:%S", time.localtime(alert.last_seen)
+            return plain_tip(
+                f"{alert.message}\nevidence: {json.dumps(alert.evidence)}\nlast seen "
+                + time.strftime("%H:%M:%S", time.localtime(alert.last_seen))
             )
         return None
 
@@ -136,7 +137,7 @@ class AlertsDock(QDockWidget):
             header.resizeSection(column, width)
         header.setSectionResizeMode(AlertColumn.MESSAGE, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda index: self.node_chosen.emit(self.model.alert_at(index.row()).node))
-        self.summary = QLabel("No alerts.")
+        self.summary = plain_label("No alerts.")
         self.notify = QCheckBox("Desktop notifications")
         self.notify.setObjectName("desktop-notifications")
         self.notify.setToolTip("Announce new critical alerts on the desktop (system tray)")

@@ -19,6 +19,7 @@ from console.core.alerts import Severity
 from console.core.fleet import NodeView
 from console.core.samples import LIVE_STATES, NodeState
 from console.gui.style import CRITICAL_BACKGROUND, row_background, row_foreground, state_icon
+from console.gui.text import plain_tip
 
 SORT_ROLE: Final = Qt.ItemDataRole.UserRole + 1
 NODE_NAME_ROLE: Final = Qt.ItemDataRole.UserRole + 2
@@ -184,7 +185,7 @@ class FleetTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(view)
+            return plain_tip(self._tooltip(view))
         return None
 
     @staticmethod

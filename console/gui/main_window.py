@@ -7,7 +7,6 @@ thread touches the network, and the table repaints only rows that changed.
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
 from console.gui.style import STATE_COLOURS, state_icon
+from console.gui.text import esc, plain_label, plain_tip, rich_label
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 DETAILS_INTERVAL_MS: Final = 5000
@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.problems = QCheckBox("Problems only")
         self.problems.setToolTip("Hide nodes that are up and not hot (Ctrl+P)")
         self.problems.toggled.connect(self.proxy.set_problems_only)
-        self.shown = QLabel("")
+        self.shown = plain_label("")
         self.shown.setStyleSheet("color:#555")
 
         self.table = QTableView()
@@ -173,20 +173,20 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
 
         self.state_labels: dict[NodeState, QLabel] = {}
-        self.hot_label = QLabel("")
+        self.hot_label = rich_label("")
         for state in NodeState:
-            label = QLabel("")
+            label = rich_label("")
             label.setObjectName(f"count-{state.name.lower()}")
             self.state_labels[state] = label
             self.statusBar().addWidget(label)
         self.statusBar().addWidget(self.hot_label)
-        self.notice = QLabel("")
+        self.notice = rich_label("")
         self.notice.setObjectName("notice")
         self.statusBar().addWidget(self.notice, 1)
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
-        self.total_label = QLabel("")
+        self.total_label = plain_label("")
         self.statusBar().addPermanentWidget(self.total_label)
 
         self._add_shortcuts()
@@ -291,7 +291,9 @@ class MainWindow(QMainWindow):
                 continue
             reasons = [why for n in nodes if (why := availability(kind, inventory.node(n), inventory))]
             item.setEnabled(not reasons)
-            item.setToolTip(reasons[0] if reasons else f"{kind.value} {', '.join(nodes)}: preview first, then run")
+            item.setToolTip(
+                plain_tip(reasons[0] if reasons else f"{kind.value} {', '.join(nodes)}: preview first, then run")
+            )
 
     def _context_menu(self, position: QPoint) -> None:
         menu = QMenu(self)
@@ -397,8 +399,8 @@ class MainWindow(QMainWindow):
     def show_notice(self, text: str, timeout_ms: int, critical: bool = False) -> None:
         """A line in the status bar beside the counts (QStatusBar.showMessage would paint over them)."""
         colour = "#b91c1c" if critical else "#1f2937"
-        self.notice.setText(f"<span style='color:{colour}'>{'▲ ' if critical else ''}{html.escape(text)}</span>")
-        self.notice.setToolTip(text)
+        self.notice.setText(f"<span style='color:{colour}'>{'▲ ' if critical else ''}{esc(text)}</span>")
+        self.notice.setToolTip(plain_tip(text))
         self._notice_timer.start(timeout_ms)
 
     def _announce(self, text: str) -> None:

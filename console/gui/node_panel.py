@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import html
 import time
 from typing import Any, Final
 
@@ -30,6 +29,7 @@ from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
 from console.core.history import HISTORY_SECONDS
 from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
 from console.gui.style import HOT_BACKGROUND, HOT_TEXT, SERIES_COLOURS, SEVERITY_COLOURS, STATE_COLOURS, dot_icon
+from console.gui.text import esc, plain_label, plain_tip, rich_label
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -154,7 +154,7 @@ class AcceleratorTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and isinstance(getattr(s, _ATTR.get(column, ""), None), NotAvailable):
             reason = getattr(s, _ATTR[column])
-            return f"not available: the tool printed {reason.reason}"
+            return plain_tip(f"not available: the tool printed {reason.reason}")
         return None
 
 
@@ -176,7 +176,7 @@ class HistoryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no ty
         self.unit = unit
         self.y_max = y_max
         item = self.getPlotItem()
-        item.setTitle(f"<span style='color:#222'>{html.escape(title)}</span>", size="10pt")
+        item.setTitle(f"<span style='color:#222'>{esc(title)}</span>", size="10pt")
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setLabel("left", unit)
         item.setLabel("bottom", "seconds ago")
@@ -219,15 +219,15 @@ class NodePanel(QWidget):
         self.view: NodeView | None = None
         self._details_for: str | None = None
 
-        self.title = QLabel("Select a node")
+        self.title = rich_label("Select a node")
         title_font = QFont()
         title_font.setPointSize(14)
         title_font.setBold(True)
         self.title.setFont(title_font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.subtitle = QLabel("")
+        self.subtitle = plain_label("")
         self.subtitle.setStyleSheet("color: #444")
-        self.error = QLabel("")
+        self.error = plain_label("")
         self.error.setWordWrap(True)
         self.error.setObjectName("node-error")
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -257,7 +257,7 @@ class NodePanel(QWidget):
             "Jobs",
             "BMC",
         ):
-            label = QLabel("–")
+            label = rich_label("–") if key == "Alerts" else plain_label("–")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(key in ("Slurm", "Jobs", "BMC", "Alerts", "Node health", "GPU health"))
             self._fields[key] = label
@@ -324,7 +324,7 @@ class NodePanel(QWidget):
         if view.hot and view.max_temperature is not None:
             hot = f" <span style='font-size:11pt; color:{HOT_TEXT}'>▲ hot: {view.max_temperature:.0f} °C</span>"
         self.title.setText(
-            f"{html.escape(view.name)} <span style='font-size:11pt; color:{colour}'>● {view.state.value}</span>{hot}"
+            f"{esc(view.name)} <span style='font-size:11pt; color:{colour}'>● {view.state.value}</span>{hot}"
         )
         spec = view.spec
         where = " · ".join(
@@ -359,16 +359,16 @@ class NodePanel(QWidget):
         source = view.telemetry_source or "–"
         self._fields["Telemetry"].setText(f"{source} · {view.lines_parsed} lines read, {view.lines_rejected} rejected")
         self._fields["Host key"].setText(view.host_key_fingerprint or "–")
-        self._fields["Node health"].setText(html.escape(_node_health_text(view, now)))
-        self._fields["GPU health"].setText(html.escape(_gpu_health_text(view, now)))
+        self._fields["Node health"].setText(_node_health_text(view, now))
+        self._fields["GPU health"].setText(_gpu_health_text(view, now))
         self._fields["Alerts"].setText(
             "none"
             if not view.alerts
             else "<br>".join(
                 f"<span style='color:{SEVERITY_COLOURS[int(a.severity)]}'><b>{a.severity.word}</b></span> "
-                f"{html.escape(a.message)} <span style='color:#555'>(since "
+                f"{esc(a.message)} <span style='color:#555'>(since "
                 f"{time.strftime('%H:%M:%S', time.localtime(a.first_seen))}; evidence: "
-                f"{html.escape(', '.join(f'{k}={v}' for k, v in a.evidence.items()))})</span>"
+                f"{esc(', '.join(f'{k}={v}' for k, v in a.evidence.items()))})</span>"
                 for a in view.alerts
             )
         )
@@ -386,9 +386,9 @@ class NodePanel(QWidget):
         if self.view is None or details.node != self.view.name:
             return
         if details.scheduler is not None:
-            slurm.setText(html.escape(details.scheduler.summary))
+            slurm.setText(details.scheduler.summary)
         else:
-            slurm.setText(html.escape(details.scheduler_error or "no scheduler configured"))
+            slurm.setText(details.scheduler_error or "no scheduler configured")
         running = [j for j in details.jobs if j.state == "RUNNING"]
         jobs.setText(
             "none"
@@ -398,14 +398,14 @@ class NodePanel(QWidget):
             )
             + (f" … {len(details.jobs) - 4} more" if len(details.jobs) > 4 else "")
         )
-        jobs.setToolTip(f"{len(running)} running, {len(details.jobs)} in all")
+        jobs.setToolTip(plain_tip(f"{len(running)} running, {len(details.jobs)} in all"))
         if details.power_state is not None:
             text = f"power {details.power_state} · locate LED {details.led}"
         else:
             text = details.bmc_error or "no BMC in the inventory"
         if details.bmc_note:
             text += f"  ⚠ {details.bmc_note}"
-        bmc.setText(html.escape(text))
+        bmc.setText(text)
 
     def _reconnect_clicked(self) -> None:
         if self.view is not None:
