@@ -9,6 +9,7 @@ and evidence. Rules and limits come from a TOML file; every default is documente
 from __future__ import annotations
 
 import enum
+import math
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -170,6 +171,8 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         defaults = tomllib.loads(DEFAULT_RULES)
     except tomllib.TOMLDecodeError as exc:
         raise AlertRulesError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise AlertRulesError(f"{source}: arrays or tables are nested too deeply to be alert rules") from None
     known = {section: set(values) for section, values in defaults.items()}
     for section, values in data.items():
         if section not in known:
@@ -181,27 +184,47 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
                 raise AlertRulesError(f"{source}: unknown key {key!r} in [{section}]")
     merged = {section: {**defaults[section], **data.get(section, {})} for section in defaults}
 
-    def seconds(section: str, key: str) -> float:
-        value = merged[section][key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise AlertRulesError(f"{source}: [{section}] {key} must be a number of seconds ≥ 0")
+    def number(value: Any) -> float | None:
+        """A finite int or float (not true/false, not a string, not nan or inf)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return None
         return float(value)
 
+    def seconds(section: str, key: str) -> float:
+        value = number(merged[section][key])
+        if value is None or value < 0:
+            raise AlertRulesError(
+                f"{source}: [{section}] {key} must be a number of seconds ≥ 0 (finite), not {merged[section][key]!r}"
+            )
+        return value
+
     def severity(section: str, key: str = "severity") -> Severity:
-        word = str(merged[section][key]).upper()
-        if word not in Severity.__members__:
-            raise AlertRulesError(f"{source}: [{section}] severity must be info, warning or critical")
-        return Severity[word]
+        value = merged[section][key]
+        if not isinstance(value, str) or value.upper() not in Severity.__members__:
+            raise AlertRulesError(f"{source}: [{section}] {key} must be info, warning or critical, not {value!r}")
+        return Severity[value.upper()]
+
+    def words(section: str, key: str) -> list[str]:
+        value = merged[section][key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise AlertRulesError(f"{source}: [{section}] {key} must be a list of strings, not {value!r}")
+        return list(value)
 
     temperature: dict[Vendor, TemperatureLimits] = {}
     for vendor in (Vendor.NVIDIA, Vendor.ASCEND, Vendor.AMD):
         limits = merged["temperature"][vendor.value]
-        try:
-            warning, critical = float(limits["warning_c"]), float(limits["critical_c"])
-        except (KeyError, TypeError, ValueError):
-            raise AlertRulesError(f"{source}: [temperature] {vendor.value} needs warning_c and critical_c") from None
+        where = f"{source}: [temperature] {vendor.value}"
+        if not isinstance(limits, dict):
+            raise AlertRulesError(f"{where} must be a table {{ warning_c = …, critical_c = … }}, not {limits!r}")
+        unknown = sorted(set(limits) - {"warning_c", "critical_c"})
+        if unknown:
+            raise AlertRulesError(f"{where}: unknown key {unknown[0]!r} (known: warning_c, critical_c)")
+        values = [number(limits.get(key)) for key in ("warning_c", "critical_c")]
+        warning, critical = values
+        if warning is None or critical is None:
+            raise AlertRulesError(f"{where} needs warning_c and critical_c as finite numbers in °C, not {limits!r}")
         if warning > critical:
-            raise AlertRulesError(f"{source}: [temperature] {vendor.value}: warning_c is above critical_c")
+            raise AlertRulesError(f"{where}: warning_c is above critical_c")
         temperature[vendor] = TemperatureLimits(warning, critical)
     return AlertRules(
         temperature_for_s=seconds("temperature", "for_s"),
@@ -219,9 +242,9 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         ecc_severity=severity("ecc"),
         remap_pending_severity=severity("remapped_rows", "pending_severity"),
         remap_failure_severity=severity("remapped_rows", "failure_severity"),
-        xid_critical=frozenset(_ints(merged["xid"]["critical"], source)),
+        xid_critical=frozenset(_ints(merged["xid"]["critical"], source)),  # whole numbers, checked there
         xid_window_s=seconds("xid", "window_s"),
-        throttle_reasons=frozenset(str(r) for r in merged["throttle"]["reasons"]),
+        throttle_reasons=frozenset(words("throttle", "reasons")),
         throttle_for_s=seconds("throttle", "for_s"),
         reboot_window_s=seconds("reboot", "window_s"),
         allocated_idle_for_s=seconds("allocated_idle", "for_s"),
@@ -238,6 +261,8 @@ def _ints(values: Any, source: str) -> list[int]:
 def load_rules_file(path: Path) -> AlertRules:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlertRulesError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise AlertRulesError(f"{path}: {exc.strerror}") from None
     return load_rules(text, str(path))

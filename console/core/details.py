@@ -16,7 +16,7 @@ from typing import Final
 from console.core.parsers.common import output_summary
 from console.core.parsers.node_health import NodeHealth, parse_df, parse_proc
 from console.core.parsers.nvidia_xml import GpuDetail, parse_nvidia_xml
-from console.core.parsers.xid import XidEvent, parse_xid_line
+from console.core.parsers.xid import XidEvent, parse_kernel_log
 from console.core.samples import NA, Text, Vendor
 from console.core.telemetry import FRAME, frame_command
 
@@ -24,10 +24,15 @@ DETAIL_INTERVAL_S: Final = 30.0
 
 
 # journalctl where it works (only lines since the last look); else dmesg (the whole ring buffer, which the
-# console de-duplicates).
+# console de-duplicates). A journalctl that finds no journal (no journald on the node) or may read only the
+# user's own journal says so on stderr and still exits 0 with "-- No entries --": those words are looked
+# for, and dmesg is read instead, so such a node is not reported as read while nothing was seen.
+JOURNAL_EMPTY_WORDS: Final = ("No journal files were", "not seeing messages from other users")
 _KERNEL_LOG: Final = (
     "s=127; if command -v journalctl >/dev/null 2>&1; then "
-    f'journalctl -k -o short-iso --no-pager --since "@$1" 2>&1; s=$?; '
+    'out=$(journalctl -k -o short-iso --no-pager --since "@$1" 2>&1); s=$?; '
+    + "".join(f'case "$out" in *"{words}"*) [ "$s" = 0 ] && s=2;; esac; ' for words in JOURNAL_EMPTY_WORDS)
+    + "printf '%s' \"$out\"; "
     f"printf '\\n{FRAME} journalctl %s\\n' \"$s\"; fi; "
     f'if [ "$s" != 0 ]; then dmesg --decode --time-format=iso 2>&1; {frame_command("dmesg")}; fi'
 )
@@ -95,9 +100,11 @@ def parse_detail_output(text: str, taken_at: float) -> HealthReport:
         if tool not in parts:
             continue
         log, status = parts[tool]
+        if tool == "journalctl" and status == "0" and any(words in log for words in JOURNAL_EMPTY_WORDS):
+            status = "2"  # exit 0, yet it read no system journal (see _KERNEL_LOG)
         if status in ("0", "?"):
             kernel_log = "read"
-            xids += [event for line in log.splitlines() if (event := parse_xid_line(line))]
+            xids += parse_kernel_log(log.splitlines())
             break
         lowered = log.lower()
         if any(words in lowered for words in NO_PERMISSION_WORDS):
@@ -106,7 +113,7 @@ def parse_detail_output(text: str, taken_at: float) -> HealthReport:
             problems.append(f"unavailable: {tool} exited with status {status}: {output_summary(log, 120)}")
     if kernel_log != "read" and problems:
         permission = [p for p in problems if p.startswith("no permission")]
-        kernel_log = permission[0] if permission else problems[-1]
+        kernel_log = permission[-1] if permission else problems[-1]
     node = parse_proc(parts["proc"][0]) if "proc" in parts else NodeHealth()
     if "df" in parts:
         node = NodeHealth(

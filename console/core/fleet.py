@@ -246,6 +246,9 @@ class FleetModel:
                     continue
                 sample = line.sample
                 node.lines_parsed += 1
+                if line.field_errors:
+                    node.parse_error = f"{'; '.join(line.field_errors)} (the other fields are read)"
+                    node.parse_error_at = now
                 index = sample.index
                 node.latest[index] = sample
                 node.updated_at[index] = now

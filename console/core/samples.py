@@ -105,3 +105,5 @@ class ParsedLine:
     error: str | None = None
     # The stream announced which tool and vendor it found on the node (auto-detection).
     detected: tuple[str, Vendor] | None = None
+    # Fields of a readable line that could not be read (now "not available" in the sample), in words.
+    field_errors: tuple[str, ...] = ()

@@ -214,3 +214,64 @@ def test_a_node_slurm_has_allocated_with_every_gpu_at_zero_is_flagged_after_ten_
     assert alert.evidence["slurm_state"] == "ALLOCATED"
     idle_minutes(3, util="97")
     assert fleet.view("g").alerts == ()
+
+
+def test_a_gpu_that_fell_off_the_bus_without_an_xid_line_raises_the_xid_79_alert_on_that_gpu() -> None:
+    from console.core.details import parse_detail_output
+    from console.core.parsers.nvidia_table import parse_table
+    from console.core.telemetry import FRAME
+
+    clock = Clock()
+    fleet = _fleet(clock)
+    fleet.set_state("g", NodeState.UP)
+    table = parse_table(
+        (FIXTURES / "nvidia" / "table_8xH100-SXM-80GB-HBM3_driver565.57.01_idle_no-timestamp-line.txt").read_text()
+    )
+    fleet.ingest("g", [ParsedLine(sample=g.sample) for g in table.gpus], clock.now)
+    bus = table.gpus[4].sample.pci_bus_id
+    assert isinstance(bus, str)
+    short = bus[-12:].lower()  # "0000:9a:00.0"-style, as the kernel writes it
+    journal = (
+        f"2026-11-29T05:11:12+0000 g kernel: NVRM: The NVIDIA GPU {short}\n"
+        "                                   NVRM: (PCI ID: 10de:2330) installed in this system has\n"
+        "                                   NVRM: fallen off the bus and is not responding to commands.\n"
+    )
+    fleet.apply_report("g", parse_detail_output(f"{journal}{FRAME} journalctl 0\n", clock.now))
+    alerts = {a.rule: a for a in fleet.evaluate_alerts(AlertEngine(clock=clock))}
+    assert alerts["xid_79"].severity == Severity.CRITICAL and alerts["xid_79"].accelerator == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[throttle]\nreasons = 5", "[throttle] reasons must be a list of strings"),
+        ('[throttle]\nreasons = "hw_thermal_slowdown"', "[throttle] reasons must be a list of strings"),
+        ("[stale]\nafter_s = nan", "[stale] after_s must be a number of seconds"),
+        ("[stale]\nafter_s = inf", "[stale] after_s must be a number of seconds"),
+        ("[temperature]\nnvidia = { warning_c = nan, critical_c = 92 }", "[temperature] nvidia needs"),
+        ('[temperature]\nnvidia = { warning_c = "85", critical_c = 92 }', "[temperature] nvidia needs"),
+        ("[temperature]\nnvidia = { warning_c = 85, critical_c = 92, shutdown_c = 99 }", "unknown key 'shutdown_c'"),
+        ("[temperature]\nnvidia = 85", "[temperature] nvidia must be a table"),
+        ("[stale]\nseverity = 2", "[stale] severity must be info, warning or critical"),
+        ("[xid]\ncritical = " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+    ],
+)
+def test_every_bad_value_in_an_alert_rules_file_is_refused_naming_the_file_and_key(
+    text: str, words: str, tmp_path: Path
+) -> None:
+    from console.core.alerts import load_rules_file
+
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    with pytest.raises(AlertRulesError) as caught:
+        load_rules_file(path)
+    assert str(path) in str(caught.value) and words in str(caught.value)
+
+
+def test_an_alert_rules_file_that_is_not_utf8_is_refused_in_words(tmp_path: Path) -> None:
+    from console.core.alerts import load_rules_file
+
+    path = tmp_path / "rules.toml"
+    path.write_bytes(b"[stale]\nafter_s = 30 # \xff\xfe\n")
+    with pytest.raises(AlertRulesError, match="not UTF-8"):
+        load_rules_file(path)

@@ -172,20 +172,51 @@ def test_a_truncated_line_is_an_error_naming_the_problem_not_an_exception() -> N
 
 
 @pytest.mark.parametrize(
-    ("override", "words"),
+    ("override", "attribute", "words"),
     [
-        ({"temperature.gpu": "hot"}, "temperature.gpu: 'hot' is not a number"),
-        ({"power.draw": "1e999"}, "not a finite number"),
-        ({"power.draw": "nan"}, "power.draw: 'nan' is not a number"),
-        ({"index": "-1"}, "is not a small whole number"),
-        ({"timestamp": "yesterday"}, "is not a timestamp"),
-        ({"index": "[N/A]"}, "no GPU index"),
+        ({"temperature.gpu": "hot"}, "temperature_c", "temperature.gpu: 'hot' is not a number"),
+        ({"power.draw": "1e999"}, "power_w", "not a finite number"),
+        ({"power.draw": "nan"}, "power_w", "power.draw: 'nan' is not a number"),
+        ({"timestamp": "yesterday"}, "node_time", "is not a timestamp"),
+        ({"timestamp": "2026-07-14T08:12:53.353+02:00"}, "node_time", "is not a timestamp"),
     ],
 )
-def test_garbage_values_are_reported_with_the_field(override: dict[str, str], words: str) -> None:
+def test_an_unreadable_field_is_not_available_and_the_rest_of_the_line_counts(
+    override: dict[str, str], attribute: str, words: str
+) -> None:
+    parsed = NvidiaCsvParser().parse_line(_line(**override))
+    assert parsed.sample is not None and parsed.error is None
+    value = getattr(parsed.sample, attribute)
+    assert isinstance(value, NotAvailable) and value.reason == next(iter(override.values()))  # the tool's words
+    assert any(words in problem for problem in parsed.field_errors)
+    assert parsed.sample.index == 3 and isinstance(parsed.sample.utilization_pct, float)
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [({"index": "-1"}, "is not a small whole number"), ({"index": "[N/A]"}, "no GPU index")],
+)
+def test_a_line_without_a_readable_gpu_index_is_an_error_naming_the_field(override: dict[str, str], words: str) -> None:
     parsed = NvidiaCsvParser().parse_line(_line(**override))
     assert parsed.sample is None
     assert parsed.error is not None and words in parsed.error
+
+
+def test_a_node_whose_timestamps_come_in_another_format_keeps_its_values_and_says_which_field() -> None:
+    from pathlib import Path
+
+    from console.core.fleet import FleetModel
+    from console.core.inventory import parse_inventory
+    from console.core.samples import NodeState
+
+    fleet = FleetModel(parse_inventory('[[node]]\nname = "n"\nhost = "h"\n', Path("/x/f.toml")))
+    fleet.set_state("n", NodeState.UP)
+    parser = NvidiaCsvParser()
+    fleet.ingest("n", [parser.parse_line(_line(timestamp="2026-07-14T08:12:53Z")) for _ in range(3)], 0.0)
+    view = fleet.view("n")
+    assert view.lines_parsed == 3 and view.lines_rejected == 0
+    assert view.accelerators and view.max_temperature is not None
+    assert view.state == NodeState.PARSE_ERROR and view.error is not None and "timestamp" in view.error
 
 
 @pytest.mark.parametrize(

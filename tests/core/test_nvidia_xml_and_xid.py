@@ -102,3 +102,64 @@ def test_journalctl_short_iso_and_plain_dmesg_lines() -> None:
     assert (parse_xid_line(plain) or event).code == 48
     assert parse_xid_line("NVRM: loading NVIDIA UNIX x86_64 Kernel Module 565.57.01") is None
     assert {48, 79, 94, 95, 119} <= CRITICAL
+
+
+def test_a_journalctl_without_a_journal_is_not_taken_as_a_read_kernel_log() -> None:
+    """The real journalctl on a node without journald exits 0 after saying it found no journal."""
+    from console.core.details import parse_detail_output
+    from console.core.telemetry import FRAME
+
+    no_journal = f"No journal files were found.\n-- No entries --\n{FRAME} journalctl 0\n"
+    report = parse_detail_output(no_journal, 0.0)
+    assert report.kernel_log != "read" and "No journal files were found" in report.kernel_log
+    with_dmesg = no_journal + (
+        "2024-03-01T10:00:00,000000+00:00 NVRM: Xid (PCI:0000:18:00): 79, pid=1, GPU has fallen off the bus.\n"
+        f"{FRAME} dmesg 0\n"
+    )
+    report = parse_detail_output(with_dmesg, 0.0)
+    assert report.kernel_log == "read" and [x.code for x in report.xids] == [79]
+
+
+FALLEN_THREE_LINES_JOURNAL = """\
+2025-10-25T09:14:03+0000 gpu-b07 kernel: NVRM: The NVIDIA GPU 0000:b3:00.0
+                                        NVRM: (PCI ID: 10de:26b5) installed in this system has
+                                        NVRM: fallen off the bus and is not responding to commands.
+2025-10-25T09:14:03+0000 gpu-b07 kernel: NVRM: The NVIDIA probe routine failed for 1 device(s).
+"""
+FALLEN_DMESG = """\
+[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0
+               NVRM: installed in this system has
+               NVRM: fallen off the bus and is not responding to commands.
+"""
+FALLEN_ONE_LINE = (
+    "2025-10-25T09:20:00,000000+00:00 NVRM: The NVIDIA GPU 0000:05:00.0 installed in this system has fallen off the "
+    "bus and is not responding to commands."
+)
+FALLEN_DEVICE = "2025-10-25T09:21:00+0000 node kernel: NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus."
+
+
+def test_a_gpu_that_falls_off_the_bus_without_an_xid_line_is_an_xid_79_event() -> None:
+    from console.core.parsers.xid import parse_kernel_log
+
+    for text, bus in (
+        (FALLEN_THREE_LINES_JOURNAL, (0, 0xB3, 0)),
+        (FALLEN_DMESG, (0, 0xB3, 0)),
+        (FALLEN_ONE_LINE, (0, 0x05, 0)),
+        (FALLEN_DEVICE, (0, 0x3B, 0)),
+    ):
+        [event] = parse_kernel_log(text.splitlines())
+        assert (event.bus, event.code, event.critical) == (bus, 79, True)
+        assert "without an Xid" in event.detail
+    [event] = parse_kernel_log(FALLEN_THREE_LINES_JOURNAL.splitlines())
+    assert event.when == "2025-10-25T09:14:03"
+    # The probe line alone, or a GPU named and then unrelated lines, is not a fall.
+    unrelated = "NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: a\nNVRM: b\nNVRM: c\nNVRM: fallen off the bus later\n"
+    assert parse_kernel_log(unrelated.splitlines()) == []
+
+
+def test_a_fall_without_an_xid_reaches_the_gpu_by_bus_id_through_the_slow_path() -> None:
+    from console.core.details import parse_detail_output
+    from console.core.telemetry import FRAME
+
+    report = parse_detail_output(f"{FALLEN_THREE_LINES_JOURNAL}{FRAME} journalctl 0\n", 0.0)
+    assert [(x.bus, x.code) for x in report.xids] == [((0, 0xB3, 0), 79)]

@@ -151,18 +151,27 @@ class NvidiaCsvParser:
                 )
             )
         values: dict[str, Any] = {}
-        try:
-            for field, token in zip(self.fields, tokens, strict=True):
-                mapped = _FIELD_MAP.get(canonical_field(field))
-                if mapped is None:
-                    continue
-                attribute, convert = mapped
+        unreadable: list[str] = []
+        for field, token in zip(self.fields, tokens, strict=True):
+            mapped = _FIELD_MAP.get(canonical_field(field))
+            if mapped is None:
+                continue
+            attribute, convert = mapped
+            try:
                 values[attribute] = convert(token, field)
-        except FieldError as exc:
-            return ParsedLine(error=f"{exc} in line {excerpt(stripped)!r}")
+            except FieldError as exc:
+                if attribute == "index":
+                    return ParsedLine(error=f"{exc} in line {excerpt(stripped)!r}")
+                # One field in a format the console does not expect costs that field, not the line: it is
+                # "not available" with the tool's own words, and the node says which field it was.
+                values[attribute] = None if attribute == "count" else NotAvailable(excerpt(token.strip()))
+                unreadable.append(str(exc))
         if values.get("index") is None:
             return ParsedLine(error=f"no GPU index in line {excerpt(stripped)!r}")
-        return ParsedLine(sample=AcceleratorSample(vendor=Vendor.NVIDIA, **values))
+        return ParsedLine(
+            sample=AcceleratorSample(vendor=Vendor.NVIDIA, **values),
+            field_errors=tuple(unreadable),
+        )
 
 
 def parse_document(text: str, fields: Sequence[str] | None = None) -> list[ParsedLine]:

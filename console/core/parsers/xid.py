@@ -1,8 +1,17 @@
-"""NVIDIA XID events from the kernel log (``journalctl -k``, ``dmesg``), mapped to the GPU by PCI bus id."""
+"""NVIDIA XID events from the kernel log (``journalctl -k``, ``dmesg``), mapped to the GPU by PCI bus id.
+
+Besides ``NVRM: Xid (PCI:…): 79, …`` lines, drivers report a GPU lost from the bus without any Xid code:
+the probe/init path prints one message over three lines (``NVRM: The NVIDIA GPU 0000:b3:00.0`` /
+``NVRM: (PCI ID: 10de:26b5) installed in this system has`` / ``NVRM: fallen off the bus and is not
+responding to commands.``; journalctl and dmesg show the last two as indented continuation lines, older
+drivers print it on one line), and per-device messages read ``NVRM: GPU 0000:3b:00.0: GPU has fallen off
+the bus.`` Both become the same event as XID 79, so the same critical alert is raised.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -10,6 +19,13 @@ _XID_RE: Final = re.compile(
     r"NVRM: Xid \(PCI:(?P<bus>[0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2})(?:\.\d)?\): "
     r"(?P<code>\d{1,4})\b,?\s*(?P<detail>.*)$"
 )
+_BUS: Final = r"(?P<bus>[0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?:\.[0-7])?)"
+_FALLEN_START_RE: Final = re.compile(rf"NVRM: The NVIDIA GPU {_BUS}\b")
+_FALLEN_DEVICE_RE: Final = re.compile(rf"NVRM: GPU (?:at PCI:)?{_BUS}:? .*fallen off the bus", re.IGNORECASE)
+_FALLEN_WORDS: Final = "fallen off the bus"
+FALLEN_OFF_CODE: Final = 79
+# How many lines after "The NVIDIA GPU <bus>" may still carry "fallen off the bus" (continuation lines).
+_CONTINUATION_LINES: Final = 3
 _ISO_RE: Final = re.compile(r"(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 
 # Short meanings for the codes operators meet most (NVIDIA's XID catalogue).
@@ -73,3 +89,48 @@ def parse_xid_line(line: str) -> XidEvent | None:
     return XidEvent(
         key, int(match.group("code")), match.group("detail").strip(), stamp.group("stamp") if stamp else None
     )
+
+
+def _fallen(bus_text: str, line: str, stamp_from: str) -> XidEvent | None:
+    key = bus_key(bus_text)
+    if key is None:
+        return None
+    stamp = _ISO_RE.search(stamp_from)
+    detail = "GPU has fallen off the bus (a kernel message without an Xid code)"
+    return XidEvent(key, FALLEN_OFF_CODE, detail, stamp.group("stamp") if stamp else None)
+
+
+def parse_kernel_log(lines: Iterable[str]) -> list[XidEvent]:
+    """Every XID event in kernel-log lines, and every "fallen off the bus" message without an Xid."""
+    events: list[XidEvent] = []
+    pending: tuple[str, str, int] | None = None  # (bus text, the line that named it, lines left to look)
+    for line in lines:
+        event = parse_xid_line(line)
+        if event is not None:
+            events.append(event)
+            pending = None
+            continue
+        start = _FALLEN_START_RE.search(line)
+        if start is not None:
+            if _FALLEN_WORDS in line[start.end() :].lower():
+                found = _fallen(start.group("bus"), line, line[: start.start()])
+                events += [found] if found else []
+                pending = None
+            else:
+                pending = (start.group("bus"), line[: start.start()], _CONTINUATION_LINES)
+            continue
+        device = _FALLEN_DEVICE_RE.search(line)
+        if device is not None:
+            found = _fallen(device.group("bus"), line, line[: device.start()])
+            events += [found] if found else []
+            pending = None
+            continue
+        if pending is not None:
+            bus_text, first_line, left = pending
+            if _FALLEN_WORDS in line.lower():
+                found = _fallen(bus_text, line, first_line)
+                events += [found] if found else []
+                pending = None
+            else:
+                pending = (bus_text, first_line, left - 1) if left > 1 else None
+    return events
