@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 import platformdirs
 
@@ -27,6 +27,7 @@ from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import node_record, text_table
 from console.core.samples import NodeState
+from console.core.text import escape_controls, escape_lines
 
 EXIT_OK: Final = 0
 EXIT_SOME_FAILED: Final = 1
@@ -35,6 +36,12 @@ DEMO_NODES: Final = 32
 MAX_SIM_NODES: Final = 1000
 
 log = logging.getLogger("console")
+
+
+def say(text: str, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print console-composed text whose foreign pieces may carry terminal escapes: every control
+    character is shown escaped (line breaks between the console's own lines are kept)."""
+    print(escape_lines(text), file=file or sys.stdout, flush=flush)
 
 
 def data_dir(explicit: Path | None) -> Path:
@@ -96,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NODE",
-        help="type a node's name to confirm a power action that kills its running jobs",
+        help="type a node's name to confirm a power action or SSH reboot that kills its running jobs",
     )
     action.add_argument("--reset-type", help="power: a Redfish ResetType the BMC allows (On, ForceOff, PowerCycle …)")
     action.add_argument("--led", choices=["on", "off", "blink"], help="locate: the LED state")
@@ -155,10 +162,12 @@ EXIT_REFUSED: Final = 3
 
 
 def run_action(args: argparse.Namespace) -> int:
-    from console.app import ActionService, LiveFleet
+    from console.app import ActionService, LiveFleet, default_operator
     from console.core.action_runner import ActionStatus
     from console.core.actions import ActionRefused, ActionRequest, Engine
     from console.core.inventory import Inventory as InventoryType
+    from console.core.names import operator_problem
+    from console.core.store import StoreError
     from console.transport.ssh import SshSettings
 
     inventory = _load(args.action_inventory)
@@ -168,12 +177,20 @@ def run_action(args: argparse.Namespace) -> int:
     if unknown:
         print(f"fleet-console: not in {inventory.path}: {', '.join(unknown)}", file=sys.stderr)
         return EXIT_BAD_INVENTORY
+    operator = args.operator or default_operator()
+    if problem := operator_problem(operator):
+        say(f"fleet-console: {escape_controls(problem)}; not run", file=sys.stderr)
+        return EXIT_REFUSED
     ssh = SshSettings(ssh_config=args.action_ssh_config)
     # Telemetry of the chosen nodes only: it tracks reboots and carries plain-SSH commands.
     chosen = InventoryType(inventory.path, tuple(inventory.node(n) for n in dict.fromkeys(args.nodes)))
     live = LiveFleet(chosen, ssh)
+    try:
+        service = ActionService(inventory, data_dir(args.action_data_dir), ssh, live=live, operator=operator)
+    except StoreError as exc:
+        say(f"fleet-console: {exc}; nothing was run", file=sys.stderr)
+        return 2
     live.start()
-    service = ActionService(inventory, data_dir(args.action_data_dir), ssh, live=live, operator=args.operator)
     try:
         if service.interrupted:
             print(
@@ -196,7 +213,7 @@ def run_action(args: argparse.Namespace) -> int:
             via=Engine(args.via) if args.via else None,
         )
         plan = service.plan(request)
-        print(plan.describe())
+        say(plan.describe())
         if not plan.allowed:
             return EXIT_REFUSED
         typed = list(args.confirm_node)
@@ -209,11 +226,13 @@ def run_action(args: argparse.Namespace) -> int:
                 print("not run")
                 return EXIT_REFUSED
             for node in plan.type_to_confirm:
-                typed.append(input(f"{node} has running jobs. Type its name to confirm: ").strip())
+                typed.append(
+                    input(f"{escape_controls(node)} has running (or unknown) jobs. Type its name to confirm: ").strip()
+                )
         last: dict[int, str] = {}
 
         def show(status: ActionStatus) -> None:
-            line = f"[{status.node}] {status.kind.value}: {status.state.value} — {status.message}"
+            line = escape_controls(f"[{status.node}] {status.kind.value}: {status.state.value} — {status.message}")
             if last.get(status.id) != line:
                 last[status.id] = line
                 print(line, flush=True)
@@ -222,7 +241,7 @@ def run_action(args: argparse.Namespace) -> int:
         try:
             statuses = service.runner.submit(plan, typed)
         except ActionRefused as exc:
-            print(f"refused: {exc}", file=sys.stderr)
+            say(f"refused: {escape_controls(str(exc))}", file=sys.stderr)
             return EXIT_REFUSED
         ids = [s.id for s in statuses]
         try:
@@ -266,30 +285,47 @@ def run_audit(args: argparse.Namespace) -> int:
     from console.core.store import Store, StoreError, session_alive
 
     directory = data_dir(args.audit_data_dir)
+    path = directory / "console.sqlite3"
     try:
-        store = Store(directory / "console.sqlite3")
+        store = Store(path)
     except StoreError as exc:
-        print(f"fleet-console: {exc}", file=sys.stderr)
-        return 2
+        # A full disk or a lock must not hide the log: read what is there.
+        try:
+            store = Store(path, readonly=True)
+        except StoreError:
+            say(f"fleet-console: {exc}", file=sys.stderr)
+            return 2
+        say(f"fleet-console: reading the audit log read-only: {store.read_note or exc}", file=sys.stderr)
     try:
-        store.mark_interrupted(lambda session: session_alive(directory / "sessions", session))
+        if not store.readonly:
+            try:
+                store.mark_interrupted(lambda session: session_alive(directory / "sessions", session))
+            except StoreError as exc:
+                say(f"fleet-console: {exc}", file=sys.stderr)
         rows = store.rows(since=_since(args.since), node=args.node)
+    except StoreError as exc:
+        say(f"fleet-console: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     if args.json:
         for row in rows:
             sys.stdout.write(json.dumps(row.as_dict(), separators=(",", ":")) + "\n")
         return 0
+    t = escape_controls  # every field is foreign: node output, Slurm's words, an operator's typing
     for row in rows:
         when = row.created_at.replace("T", " ")[:19]
         command = " ; ".join(_command_text(c) for c in row.command or [])
         print(
-            f"{when}  #{row.id}  {row.operator:<10} {row.kind:<13} {row.node:<14} {row.state:<15} {row.message or ''}"
+            f"{t(when)}  #{row.id}  {t(row.operator):<10} {t(row.kind):<13} {t(row.node):<14} {t(row.state):<15} "
+            f"{t(row.message or '')}"
         )
         if row.reason:
-            print(f"      reason: {row.reason}" + (f"  ticket: {row.ticket}" if row.ticket else ""))
+            print(f"      reason: {t(row.reason)}" + (f"  ticket: {t(row.ticket)}" if row.ticket else ""))
         if command:
-            print(f"      on {row.host}: {command}")
+            print(f"      on {t(row.host or '?')}: {t(command)}")
+        if isinstance(row.params, dict) and row.params.get("bmc_security"):
+            print(f"      BMC: {t(str(row.params['bmc_security']))}")
         if row.exit_status is not None or row.duration_s is not None:
             print(f"      exit status {row.exit_status}, {row.duration_s or 0:.1f} s")
     return 0
@@ -373,7 +409,7 @@ def _print_views(views: list, as_json: bool) -> None:  # type: ignore[type-arg]
     if as_json:
         out = "".join(json.dumps(node_record(view, now), separators=(",", ":")) + "\n" for view in views)
     else:
-        out = text_table(views) + "\n"
+        out = escape_lines(text_table(views)) + "\n"
     sys.stdout.write(out)
     sys.stdout.flush()
 

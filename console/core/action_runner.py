@@ -20,6 +20,7 @@ from typing import Final, Protocol
 from console.core.actions import (
     ActionKind,
     ActionPlan,
+    ActionRefused,
     ActionRequest,
     Engine,
     EnginesPort,
@@ -28,7 +29,7 @@ from console.core.actions import (
 from console.core.inventory import Inventory
 from console.core.parsers.common import output_summary
 from console.core.samples import NodeState
-from console.core.store import Store
+from console.core.store import Store, StoreError
 
 RESET_TARGET: Final = {
     "On": "On",
@@ -167,21 +168,31 @@ class ActionRunner:
             groups = [(",".join(request.nodes), plan.steps)]
         else:
             groups = [(node, plan.steps_for(node)) for node in dict.fromkeys(request.nodes)]
-        created = []
+        # Every intent is written before anything is queued: nothing runs unaudited.
+        recorded: list[tuple[int, str, list[Step]]] = []
         for label, steps in groups:
             first = steps[0] if steps else None
-            action_id = self.store.record_intent(
-                operator=request.operator,
-                kind=request.kind.value,
-                node=label,
-                params=request.params(),
-                reason=request.reason,
-                ticket=request.ticket,
-                engine=first.engine.value if first else None,
-                host=first.host if first else None,
-                command=[s.audit_command() for s in steps],
-                session=self.session,
-            )
+            try:
+                action_id = self.store.record_intent(
+                    operator=request.operator,
+                    kind=request.kind.value,
+                    node=label,
+                    params={**request.params(), **plan.audit_notes.get(label, {})},
+                    reason=request.reason,
+                    ticket=request.ticket,
+                    engine=first.engine.value if first else None,
+                    host=first.host if first else None,
+                    command=[s.audit_command() for s in steps],
+                    session=self.session,
+                )
+            except StoreError as exc:
+                for earlier, _, _ in recorded:
+                    with contextlib.suppress(StoreError):
+                        self.store.record_outcome(earlier, state="refused", message=f"not run: {exc}")
+                raise ActionRefused(f"not run, nothing was sent: {exc}") from None
+            recorded.append((action_id, label, steps))
+        created = []
+        for action_id, label, steps in recorded:
             status = ActionStatus(
                 id=action_id,
                 node=label,

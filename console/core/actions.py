@@ -17,7 +17,9 @@ from typing import Any, Final, Protocol
 
 from console.core.hostlist import compress
 from console.core.inventory import Inventory, NodeSpec
+from console.core.names import operator_problem, text_problem
 from console.core.parsers.slurm import Job, Partition, SlurmNode
+from console.core.text import escape_controls, escape_lines
 
 
 class ActionKind(enum.StrEnum):
@@ -152,6 +154,8 @@ class ActionPlan:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     type_to_confirm: list[str] = field(default_factory=list)  # node names the operator must type
+    # Facts the audit row of a node's action must carry beside the request (e.g. the BMC's TLS is off).
+    audit_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -167,40 +171,44 @@ class ActionPlan:
         missing = [name for name in self.type_to_confirm if name not in typed]
         if missing:
             raise ActionRefused(
-                f"type the node name to confirm ({', '.join(missing)}): it has running jobs that this will kill"
+                f"type the node name to confirm ({', '.join(missing)}): it has running (or unknown) jobs that this "
+                "will kill"
             )
 
     def describe(self) -> str:
-        """The preview as text, for the terminal (the window shows the same facts)."""
+        """The preview as text, for the terminal (the window shows the same facts). Every piece that came
+        from a node, Slurm, a BMC or the operator is escaped: a job name cannot retitle the terminal."""
         r = self.request
-        lines = [f"Action: {r.kind.value} on {len(r.nodes)} node(s): {', '.join(r.nodes)}"]
+        t = escape_controls
+        lines = [f"Action: {r.kind.value} on {len(r.nodes)} node(s): {t(', '.join(r.nodes))}"]
         if r.reason:
-            lines.append(f"Reason: {r.reason}" + (f"  (ticket {r.ticket})" if r.ticket else ""))
-        lines.append(f"Operator: {r.operator}")
+            lines.append(f"Reason: {t(r.reason)}" + (f"  (ticket {t(r.ticket)})" if r.ticket else ""))
+        lines.append(f"Operator: {t(r.operator)}")
         for node, preview in self.previews.items():
-            lines.append(f"\n[{node}] tenant: {preview.tenant or '(none)'}")
+            lines.append(f"\n[{t(node)}] tenant: {t(preview.tenant or '(none)')}")
             if preview.scheduler is not None:
-                lines.append(f"  scheduler: {preview.scheduler.summary}")
+                lines.append(f"  scheduler: {t(preview.scheduler.summary)}")
             elif preview.scheduler_error:
-                lines.append(f"  scheduler: unknown ({preview.scheduler_error})")
+                lines.append(f"  scheduler: unknown ({t(preview.scheduler_error)})")
             if preview.power_state or preview.bmc_error:
                 lines.append(
-                    f"  BMC: power {preview.power_state or '?'}, LED {preview.led or '?'}"
-                    + (f" ({preview.bmc_error})" if preview.bmc_error else "")
+                    f"  BMC: power {t(preview.power_state or '?')}, LED {t(preview.led or '?')}"
+                    + (f" ({t(preview.bmc_error)})" if preview.bmc_error else "")
                 )
             if preview.jobs:
                 lines.append(f"  running jobs ({len(preview.jobs)}):")
                 lines += [
-                    f"    {j.job_id} {j.name!r} user {j.user} account {j.account} {j.state} {j.elapsed}"
+                    f"    {t(j.job_id)} {t(repr(j.name))} user {t(j.user)} account {t(j.account)} {t(j.state)} "
+                    f"{t(j.elapsed)}"
                     for j in preview.jobs
                 ]
             else:
                 lines.append("  jobs: none")
             for step in self.steps_for(node):
-                lines.append(f"  will run on {step.host}: {step.display()}")
-        lines += [f"\nWARNING: {w}" for w in self.warnings]
-        lines += [f"\nNOTE: {n}" for n in self.notes]
-        lines += [f"\nREFUSED: {r}" for r in self.refusals]
+                lines.append(f"  will run on {t(step.host)}: {t(step.display())}")
+        lines += [f"\nWARNING: {t(w)}" for w in self.warnings]
+        lines += [f"\nNOTE: {escape_lines(n)}" for n in self.notes]
+        lines += [f"\nREFUSED: {t(r)}" for r in self.refusals]
         return "\n".join(lines)
 
 
@@ -225,6 +233,11 @@ class SchedulerPort(Protocol):
 class BmcPort(Protocol):
     @property
     def url(self) -> str: ...
+
+    @property
+    def tls_note(self) -> str | None:
+        """Why the password is exposed on the way to this BMC (plain HTTP, TLS not verified), or None."""
+        ...
 
     def power_state(self) -> str: ...
 
@@ -260,14 +273,11 @@ def check_reason(request: ActionRequest) -> list[str]:
     reason = request.reason or ""
     if request.kind in NEEDS_REASON and not reason.strip():
         problems.append(f"{request.kind.value} needs a reason (what is wrong, for the next shift and the tenant)")
+    if problem := operator_problem(request.operator):
+        problems.append(problem)
     for label, text in (("reason", reason), ("ticket", request.ticket or "")):
-        if any(ch in text for ch in "\r\n"):
-            problems.append(
-                f"the {label} has a line break: Slurm keeps it, but it breaks `scontrol show node -o` and sinfo "
-                "for everyone; write it on one line"
-            )
-        elif any(not ch.isprintable() for ch in text):
-            problems.append(f"the {label} has control characters; use plain text")
+        if problem := text_problem(label, text):
+            problems.append(problem)
     if len(request.slurm_reason) > MAX_REASON:
         problems.append(f"reason and ticket are {len(request.slurm_reason)} characters; keep them under {MAX_REASON}")
     return problems
@@ -318,6 +328,21 @@ def plan_action(
             plan.refusals.append("reboot goes through Slurm or SSH; to restart through the BMC use power ForceRestart")
             return plan
         for spec in specs:
+            preview = plan.previews[spec.name]
+            if preview.jobs:
+                # A reboot over SSH does not wait for jobs as Slurm's does: it kills them, as a power cut would.
+                plan.type_to_confirm.append(spec.name)
+                named = ", ".join(f"{j.job_id} {j.name!r} of {j.user}" for j in preview.jobs[:5])
+                more = f" and {len(preview.jobs) - 5} more" if len(preview.jobs) > 5 else ""
+                plan.warnings.append(
+                    f"{spec.name} runs {len(preview.jobs)} job(s): {named}{more}; a reboot over SSH kills them "
+                    "(through Slurm the reboot would wait for them)"
+                )
+            elif scheduler is not None and preview.scheduler is None:
+                plan.type_to_confirm.append(spec.name)
+                plan.warnings.append(
+                    f"{spec.name}: its jobs are unknown ({preview.scheduler_error}); a reboot over SSH kills any"
+                )
             plan.steps.append(
                 Step(
                     node=spec.name,
@@ -488,6 +513,9 @@ def _plan_bmc(plan: ActionPlan, specs: list[NodeSpec], engines: EnginesPort) -> 
         if bmc is None:
             plan.refusals.append(f"{spec.name} has no BMC in the inventory (bmc = {{ url = … }})")
             continue
+        if bmc.tls_note:
+            plan.warnings.append(f"{spec.name}: {bmc.tls_note}")
+            plan.audit_notes.setdefault(spec.name, {})["bmc_security"] = bmc.tls_note
         try:
             preview.power_state = bmc.power_state()
             preview.led = bmc.led_state()
@@ -547,7 +575,7 @@ def read_node_details(spec: NodeSpec, engines: EnginesPort) -> NodeDetails:
     power = led = bmc_error = note = None
     bmc = engines.bmc(spec)
     if bmc is not None:
-        note = getattr(bmc, "tls_note", None)
+        note = bmc.tls_note
         try:
             power = bmc.power_state()
             led = bmc.led_state()

@@ -2,15 +2,29 @@
 (intent) and again with its outcome. WAL, the schema version in ``PRAGMA user_version``, one migration
 per version. A row still "intent" or "running" when the store opens belonged to a console that died
 mid-action: it becomes "outcome unknown", never silently "done".
+
+The store holds who did what to which node: its directory is 0700 and its files 0600 whatever the umask.
+A store that cannot be used (damaged, locked, on a full disk, unreadable) is a :class:`StoreError` that
+names the file and what to do, never a traceback; an action whose intent cannot be written does not run.
+An outcome that cannot be written (the database locked by another program, the disk full) is retried
+for a bounded time and, failing that, kept in memory and in a journal file beside the database, and
+written at the next chance or the next start, before unfinished rows are called "outcome unknown".
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
+import os
+import shutil
 import sqlite3
+import stat
 import threading
+import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +34,11 @@ import sqlite_utils
 
 SCHEMA_VERSION: Final = 1
 OUTPUT_EXCERPT: Final = 4000
+BUSY_TIMEOUT_S: Final = 10.0
+OUTCOME_RETRY_S: Final = 30.0
+DIR_MODE: Final = 0o700
+FILE_MODE: Final = 0o600
+log = logging.getLogger(__name__)
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -89,25 +108,137 @@ class AuditRow:
 
 
 class StoreError(RuntimeError):
-    pass
+    """The store cannot be used; ``str()`` names the file, the cause and what to do."""
+
+
+def explain(path: Path, exc: BaseException) -> str:
+    """An SQLite or OS error on ``path`` in an operator's words: the cause and what to do."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered
+    ):
+        return (
+            f"{path} is damaged ({text}): move it aside (mv {path} {path}.damaged) and the console starts a new "
+            "one; keep the damaged file for the records"
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return (
+            f"{path} is locked by another program ({text}): close whatever holds it (an sqlite3 shell, a backup) "
+            "and try again"
+        )
+    if "full" in lowered or (isinstance(exc, OSError) and exc.errno == 28) or ("i/o" in lowered and _disk_full(path)):
+        return f"the disk holding {path} is full ({text}): free space there, then try again"
+    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
+        return f"{path} cannot be written ({text}): check its owner and permissions, and the disk's mount"
+    if "unable to open" in lowered or isinstance(exc, OSError):
+        return f"{path} cannot be opened ({text}): check that its directory exists and is yours"
+    return f"{path}: {text}"
+
+
+def _disk_full(path: Path) -> bool:
+    """SQLite says "disk I/O error" when it cannot create its -shm file on a full disk."""
+    try:
+        return shutil.disk_usage(path.parent if not path.is_dir() else path).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def secure_directory(directory: Path) -> None:
+    """Create ``directory`` 0700, or tighten it to 0700 when it is ours and open to others."""
+    try:
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        info = directory.stat()
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            directory.chmod(DIR_MODE)
+    except OSError as exc:
+        raise StoreError(explain(directory, exc)) from None
+
+
+def secure_file(path: Path) -> None:
+    """Create ``path`` 0600 (SQLite gives its -wal and -shm files the same mode), or tighten an old one."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        os.close(fd)
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                info = candidate.stat()
+                if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                    candidate.chmod(FILE_MODE)
+    except OSError as exc:
+        raise StoreError(explain(path, exc)) from None
 
 
 class Store:
-    """Thread-safe: one connection, one lock (writes are few and small)."""
+    """Thread-safe: one connection, one lock (writes are few and small).
 
-    def __init__(self, path: Path) -> None:
+    ``readonly`` opens an existing store for reading only (``audit`` on a full disk); nothing is migrated
+    or marked there."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        outcome_retry_s: float = OUTCOME_RETRY_S,
+    ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from None
+        self.readonly = readonly
+        self.outcome_retry_s = outcome_retry_s
+        self.journal = Path(f"{path}-outcomes.jsonl")
+        self._pending: dict[int, dict[str, Any]] = {}  # outcomes not yet in the database, by action id
         self._lock = threading.Lock()
+        self.read_note: str | None = None  # what a reader should know about what it reads (read-only fallbacks)
+        if readonly:
+            self._conn = self._open_readonly(busy_timeout_s)
+        else:
+            secure_directory(path.parent)
+            secure_file(path)
+            try:
+                self._conn = sqlite3.connect(
+                    str(path), check_same_thread=False, timeout=busy_timeout_s, isolation_level=None
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store: {explain(path, exc)}") from None
         self.db = sqlite_utils.Database(self._conn)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+        try:
+            with self._lock:
+                if not readonly:
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open the store: {explain(path, exc)}") from None
+        if not readonly:
+            self._replay_journal()
+
+    def _open_readonly(self, busy_timeout_s: float) -> sqlite3.Connection:
+        """Read-only, and still readable when the disk is full: SQLite's WAL reader needs a -shm file it may
+        be unable to create then, so the file is read as it is on disk (immutable), with a note when a WAL
+        beside it may hold rows that are not yet in the file."""
+        path = self.path
+        if not path.is_file():
+            raise StoreError(f"{path} does not exist: no action has been recorded with this data directory")
+        quoted = urllib.parse.quote(str(path))
+        try:
+            conn = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, check_same_thread=False, timeout=busy_timeout_s)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as exc:
+            first = exc
+        try:
+            conn = sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, check_same_thread=False)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store: {explain(path, first)}; {exc}") from None
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            self.read_note = (
+                f"{explain(path, first)}; read as it is on disk: the last rows, still in {wal}, may be missing"
+            )
+        return conn
 
     def _migrate(self) -> None:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
@@ -115,6 +246,10 @@ class Store:
             raise StoreError(
                 f"the store {self.path} has schema version {version}, newer than this console's {SCHEMA_VERSION}"
             )
+        if self.readonly:
+            if version < SCHEMA_VERSION:
+                raise StoreError(f"the store {self.path} is at schema version {version}; open it once read-write")
+            return
         for target in range(version + 1, SCHEMA_VERSION + 1):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -131,8 +266,16 @@ class Store:
             return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
+        if self._pending:
+            self._flush_pending()
         with self._lock:
             self._conn.close()
+
+    @property
+    def pending_outcomes(self) -> int:
+        """Outcomes kept in memory (and in the journal) because the database could not take them yet."""
+        with self._lock:
+            return len(self._pending)
 
     # --- audit ----------------------------------------------------------------------------------------------
 
@@ -167,16 +310,32 @@ class Store:
             "message": message,
             "console_session": session,
         }
-        with self._lock:
-            table = self.db["actions"]
-            table.insert(row)  # type: ignore[union-attr]
-            last = table.last_pk  # type: ignore[union-attr]
-            assert last is not None
-            return int(last)
+        try:
+            with self._lock:
+                table = self.db["actions"]
+                table.insert(row)  # type: ignore[union-attr]
+                last = table.last_pk  # type: ignore[union-attr]
+                assert last is not None
+        except sqlite3.Error as exc:
+            raise StoreError(f"the audit log cannot be written: {explain(self.path, exc)}") from None
+        if self._pending:
+            self._flush_pending()
+        self._checkpoint()
+        return int(last)
+
+    def _checkpoint(self) -> None:
+        """Move the WAL into the file now (writes are few): a reader that must read the file as it is on
+        disk (a full disk, see ``readonly``) then sees every finished row."""
+        with contextlib.suppress(sqlite3.Error), self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def mark_running(self, action_id: int) -> None:
-        with self._lock:
-            self.db["actions"].update(action_id, {"state": "running", "started_at": now_iso()})  # type: ignore[union-attr]
+        """Best effort: the intent row is already there, and the outcome is what must not be lost."""
+        try:
+            with self._lock:
+                self.db["actions"].update(action_id, {"state": "running", "started_at": now_iso()})  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            log.warning("could not mark action %s running: %s", action_id, explain(self.path, exc))
 
     def record_outcome(
         self,
@@ -200,38 +359,119 @@ class Store:
             "stderr": (stderr or "")[-OUTPUT_EXCERPT:] or None,
             "duration_s": duration_s,
         }
+        self._write_outcome(action_id, values)
+
+    def _write_outcome(self, action_id: int, values: dict[str, Any]) -> bool:
+        """Retry for up to ``outcome_retry_s``; then journal it and keep it in memory. True when written."""
+        deadline = time.monotonic() + self.outcome_retry_s
+        delay = 0.05
+        while True:
+            try:
+                with self._lock:
+                    self.db["actions"].update(action_id, values)  # type: ignore[union-attr]
+                    self._pending.pop(action_id, None)
+                self._checkpoint()
+                return True
+            except sqlite3.Error as exc:
+                error = exc
+            if time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
         with self._lock:
-            self.db["actions"].update(action_id, values)  # type: ignore[union-attr]
+            self._pending[action_id] = values
+        self._journal(action_id, values)
+        log.error(
+            "the outcome of action #%s is kept in memory and in %s until it can be written: %s",
+            action_id,
+            self.journal,
+            explain(self.path, error),
+        )
+        return False
+
+    def _journal(self, action_id: int, values: dict[str, Any]) -> None:
+        line = json.dumps({"id": action_id, **values}, separators=(",", ":")) + "\n"
+        try:
+            fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.error("cannot journal the outcome of action #%s either: %s", action_id, explain(self.journal, exc))
+
+    def _flush_pending(self) -> None:
+        with self._lock:
+            pending = dict(self._pending)
+        for action_id, values in pending.items():
+            try:
+                with self._lock:
+                    self.db["actions"].update(action_id, values)  # type: ignore[union-attr]
+                    self._pending.pop(action_id, None)
+            except sqlite3.Error:
+                return
+        with self._lock:
+            if not self._pending:
+                with contextlib.suppress(OSError):
+                    self.journal.unlink(missing_ok=True)
+
+    def _replay_journal(self) -> None:
+        """Outcomes journaled by an earlier console (or this one) go in before anything else reads the rows."""
+        try:
+            text = self.journal.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read the outcome journal: {explain(self.journal, exc)}") from None
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+                action_id = int(entry.pop("id"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("%s: skipped a line that is not an outcome: %r", self.journal, line[:200])
+                continue
+            if isinstance(entry, dict) and entry.get("state") in FINAL_STATES:
+                self._pending[action_id] = {k: entry.get(k) for k in _OUTCOME_KEYS}
+        self._flush_pending()
 
     def note(self, action_id: int, message: str) -> None:
-        """Progress words for a running action (e.g. 'waiting for SSH')."""
-        with self._lock:
-            self.db["actions"].update(action_id, {"message": message})  # type: ignore[union-attr]
+        """Progress words for a running action (e.g. 'waiting for SSH'); best effort."""
+        try:
+            with self._lock:
+                self.db["actions"].update(action_id, {"message": message})  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            log.warning("could not note progress of action %s: %s", action_id, explain(self.path, exc))
 
     def mark_interrupted(self, alive: Callable[[str], bool]) -> int:
         """Unfinished rows of consoles that are no longer running become 'outcome unknown'.
 
         ``alive(session)`` tells whether the console that wrote a row still runs (see :class:`SessionLock`);
         a second console opening the same store leaves the first one's running actions alone.
-        Returns how many rows changed."""
-        with self._lock:
-            sessions = [
-                row[0]
-                for row in self._conn.execute(
-                    "SELECT DISTINCT console_session FROM actions WHERE state IN ('intent', 'running')"
-                )
-            ]
-        dead = [session for session in sessions if session is None or not alive(session)]
-        changed = 0
-        with self._lock:
-            for session in dead:
-                cursor = self._conn.execute(
-                    "UPDATE actions SET state = 'outcome unknown', finished_at = ?, message = "
-                    "COALESCE(message || '; ', '') || 'the console stopped before the outcome was known' "
-                    "WHERE state IN ('intent', 'running') AND console_session IS ?",
-                    (now_iso(), session),
-                )
-                changed += cursor.rowcount
+        Returns how many rows changed. Rows whose outcome waits in the journal are left alone."""
+        try:
+            with self._lock:
+                sessions = [
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT DISTINCT console_session FROM actions WHERE state IN ('intent', 'running')"
+                    )
+                ]
+            dead = [session for session in sessions if session is None or not alive(session)]
+            changed = 0
+            with self._lock:
+                kept = json.dumps(sorted(self._pending))
+                for session in dead:
+                    cursor = self._conn.execute(
+                        "UPDATE actions SET state = 'outcome unknown', finished_at = ?, message = "
+                        "COALESCE(message || '; ', '') || 'the console stopped before the outcome was known' "
+                        "WHERE state IN ('intent', 'running') AND console_session IS ? "
+                        "AND id NOT IN (SELECT value FROM json_each(?))",
+                        (now_iso(), session, kept),
+                    )
+                    changed += cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update unfinished actions: {explain(self.path, exc)}") from None
         return changed
 
     def rows(self, since: str | None = None, node: str | None = None, limit: int | None = None) -> list[AuditRow]:
@@ -246,10 +486,13 @@ class Store:
         sql = "SELECT * FROM actions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"  # noqa: S608
         if limit:
             sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"  # noqa: S608
-        with self._lock:
-            cursor = self._conn.execute(sql, args)
-            names = [c[0] for c in cursor.description]
-            raw = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        try:
+            with self._lock:
+                cursor = self._conn.execute(sql, args)
+                names = [c[0] for c in cursor.description]
+                raw = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the audit log: {explain(self.path, exc)}") from None
         return [_row(r) for r in raw]
 
     def row(self, action_id: int) -> AuditRow:
@@ -263,6 +506,9 @@ class Store:
 
     def __iter__(self) -> Iterator[AuditRow]:
         return iter(self.rows())
+
+
+_OUTCOME_KEYS: Final = ("state", "finished_at", "message", "exit_status", "stdout", "stderr", "duration_s")
 
 
 def _row(raw: dict[str, Any]) -> AuditRow:
@@ -294,10 +540,14 @@ class SessionLock:
     after its session. The kernel drops the lock when the process dies, ``kill -9`` included."""
 
     def __init__(self, directory: Path, session: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        secure_directory(directory)
         self.directory = directory
         self.session = session
-        self._file = open(directory / f"{session}.lock", "w")  # noqa: SIM115 - held for the process's life
+        try:
+            fd = os.open(directory / f"{session}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            raise StoreError(explain(directory / f"{session}.lock", exc)) from None
+        self._file = os.fdopen(fd, "w")
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def alive(self, session: str) -> bool:

@@ -3,6 +3,11 @@ allowable), and the locate LED (IndicatorLED, or LocationIndicatorActive on newe
 
 TLS is verified by default (a per-BMC CA file may be named); ``verify_tls = false`` is an explicit opt-out
 that every preview shows. The password comes from the environment variable the inventory names.
+
+The password goes only to the BMC's own origin (scheme, host and port of the inventory's URL): redirects
+are not followed, links the BMC hands out (``@odata.id``, action targets) that name another origin are not
+requested, and no proxy from the environment is used. A hostile or misconfigured BMC that points
+elsewhere gets a refusal naming the BMC, the refused target and why.
 """
 
 from __future__ import annotations
@@ -30,6 +35,22 @@ class BmcError(RuntimeError):
     """The BMC could not be reached or refused; the message says which and why."""
 
 
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) with the scheme's default port filled in; ``ValueError`` if it has none."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname.lower(), port
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the 3xx it is (an HTTPError), never followed with the password."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
 class RedfishClient:
     def __init__(
         self,
@@ -41,11 +62,17 @@ class RedfishClient:
         self.spec = spec
         self.node = node
         self.url = spec.url.rstrip("/")
+        self.origin = origin_of(self.url)
+        scheme, host, port = self.origin
+        self.origin_url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
         self.timeout_s = timeout_s
         self._environ = os.environ if environ is None else environ
         self._lock = threading.Lock()
         self._system_path: str | None = None
         self._context = self._tls_context()
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _NoRedirects(), urllib.request.HTTPSHandler(context=self._context)
+        )
 
     @property
     def tls_note(self) -> str | None:
@@ -78,8 +105,28 @@ class RedfishClient:
         token = base64.b64encode(f"{self.spec.user}:{password}".encode()).decode()
         return f"Basic {token}"
 
+    def resolve(self, link: str) -> str:
+        """The URL for a path or link the BMC gave; ``BmcError`` unless it is on the BMC's own origin."""
+        if not isinstance(link, str) or not link:
+            raise BmcError(f"BMC {self.url} ({self.node}) gave an empty or non-text link: {link!r}")
+        if link.startswith("/") and not link.startswith("//"):
+            url = self.url + link if urllib.parse.urlsplit(self.url).path in ("", "/") else self.origin_url + link
+        else:
+            url = link
+        try:
+            target = origin_of(url)
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:
+            target, parts = None, None
+        if target != self.origin or parts is None or parts.username is not None or "\\" in url:
+            raise BmcError(
+                f"BMC {self.url} ({self.node}) pointed at {excerpt(link)!r}, which is not its own origin "
+                f"{self.origin_url}: not requested, because the BMC password is sent only to {self.origin_url}"
+            )
+        return url
+
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        url = path if path.startswith(("http://", "https://")) else self.url + path
+        url = self.resolve(path)
         headers = {"Accept": "application/json", "OData-Version": "4.0"}
         auth = self._auth()
         if auth:
@@ -90,11 +137,20 @@ class RedfishClient:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) only
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._context) as response:  # noqa: S310
+            with self._opener.open(request, timeout=self.timeout_s) as response:
                 raw = response.read(4 << 20)
                 status = response.status
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                location = exc.headers.get("Location", "") if exc.headers else ""
+                exc.close()
+                raise BmcError(
+                    f"BMC {self.url} ({self.node}) answered {method} {path} with a redirect ({exc.code}) to "
+                    f"{excerpt(location)!r}: not followed, because the BMC password is sent only to "
+                    f"{self.origin_url}"
+                ) from None
             detail = _redfish_message(exc.read(65536))
+            exc.close()
             if exc.code == 401:
                 raise BmcError(
                     f"BMC {self.url} refused the login for user {self.spec.user!r} (401): wrong "
@@ -139,7 +195,8 @@ class RedfishClient:
         with self._lock:
             if self._system_path is not None:
                 return self._system_path
-        members = [m.get("@odata.id", "") for m in self._get("/redfish/v1/Systems").get("Members", [])]
+        listed = self._get("/redfish/v1/Systems").get("Members", [])
+        members = [m.get("@odata.id", "") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
         if not members:
             raise BmcError(f"BMC {self.url} lists no computer systems")
         chosen: str | None = None
@@ -189,11 +246,11 @@ class RedfishClient:
         system = self.system()
         action = system.get("Actions", {}).get("#ComputerSystem.Reset", {})
         target = action.get("target") or f"{self.system_path()}/Actions/ComputerSystem.Reset"
-        return HttpCall("POST", self.url + target, {"ResetType": reset_type})
+        return HttpCall("POST", self.resolve(target), {"ResetType": reset_type})
 
     def led_call(self, state: str) -> HttpCall:
         system = self.system()
-        url = self.url + self.system_path()
+        url = self.resolve(self.system_path())
         if "IndicatorLED" in system or "LocationIndicatorActive" not in system:
             return HttpCall("PATCH", url, {"IndicatorLED": LED_VALUES[state]})
         return HttpCall("PATCH", url, {"LocationIndicatorActive": state != "off"})

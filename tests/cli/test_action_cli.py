@@ -38,8 +38,10 @@ def setup(slurm: Any, bmc: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         sshd.stop()
 
 
-def console(*args: str, data: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLEET_CONSOLE_OPERATOR": "night-shift-dave"}
+def console(
+    *args: str, data: Path, stdin: str | None = None, operator: str = "night-shift-dave"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEET_CONSOLE_OPERATOR": operator}
     env[PASSWORD_ENV] = os.environ.get(PASSWORD_ENV, "correct horse battery")
     return subprocess.run(
         [sys.executable, "-m", "console", *args, "--data-dir", str(data)]
@@ -142,3 +144,86 @@ def test_unknown_node_is_named(setup: tuple[Path, Path, Any]) -> None:
     inventory, data, _ = setup
     result = console("action", "drain", "node99", "--inventory", str(inventory), "--reason", "x", "--yes", data=data)
     assert result.returncode == 2 and "node99" in result.stderr
+
+
+def _running_job(slurm: Any, node: str, name: str) -> str:
+    from tests.helpers.live import wait_for
+
+    job = str(slurm.run("sbatch", "-w", node, "-J", name, "--wrap", "sleep 600").stdout.split()[-1])
+    wait_for("job running", lambda: "RUNNING" in slurm.run("squeue", "-h", "-j", job, "-o", "%T").stdout)
+    return job
+
+
+def test_a_reboot_over_ssh_of_a_node_with_jobs_names_them_and_needs_the_typed_name(
+    setup: tuple[Path, Path, Any],
+) -> None:
+    inventory, data, slurm = setup
+    job = _running_job(slurm, "node3", "llm-pretrain")
+    try:
+        args = ["action", "reboot", "node3", "--via", "ssh", "--inventory", str(inventory), "--reason", "hung"]
+        refused = console(*args, "--yes", "--ssh-config", "/dev/null", data=data)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert f"{job} 'llm-pretrain'" in refused.stdout and "a reboot over SSH kills them" in refused.stdout
+        assert "type the node name to confirm (node3)" in refused.stderr
+        assert "RUNNING" in slurm.run("squeue", "-h", "-j", job, "-o", "%T").stdout
+    finally:
+        slurm.run("scancel", job, check=False)
+
+
+def test_terminal_escapes_from_slurm_and_the_audit_log_are_printed_escaped(setup: tuple[Path, Path, Any]) -> None:
+    inventory, data, slurm = setup
+    hostile = "\x1b]0;owned\x07\x1b[31mred"
+    job = _running_job(slurm, "node4", hostile)
+    try:
+        preview = console(
+            "action",
+            "drain",
+            "node4",
+            "--inventory",
+            str(inventory),
+            "--reason",
+            "x",
+            "--ssh-config",
+            "/dev/null",
+            data=data,
+        )
+        assert preview.returncode == 3  # no terminal, no --yes: preview only
+        assert "\x1b" not in preview.stdout and "\x07" not in preview.stdout
+        assert "\\x1b]0;owned\\x07" in preview.stdout
+    finally:
+        slurm.run("scancel", job, check=False)
+
+    from console.core.store import Store
+
+    store = Store(data / "console.sqlite3")
+    store.record_intent(
+        operator="eve",
+        kind="drain",
+        node="node4",
+        params={},
+        reason="\x1b]2;pwned\x07",
+        ticket=None,
+        engine="slurm",
+        host="sched",
+        command=[["echo", "\x1b[2J"]],
+        session="gone",
+        state="refused",
+        message="stderr said \x1b[31mno\r\nforged line",
+    )
+    store.close()
+    text = console("audit", "--node", "node4", data=data)
+    assert text.returncode == 0, text.stderr
+    assert "\x1b" not in text.stdout and "\r" not in text.stdout
+    assert "\\x1b[31mno\\r\\nforged line" in text.stdout and "\\x1b]2;pwned\\x07" in text.stdout
+
+
+@pytest.mark.parametrize("operator", ["dave\nnode5 DRAIN", "dave\x1b[2J", "dave: admin"])
+def test_an_operator_name_with_line_breaks_or_escapes_is_refused_before_anything_runs(
+    operator: str, setup: tuple[Path, Path, Any]
+) -> None:
+    inventory, data, slurm = setup
+    args = ["action", "drain", "node6", "--inventory", str(inventory), "--reason", "fan", "--yes"]
+    result = console(*args, "--ssh-config", "/dev/null", data=data, operator=operator)
+    assert result.returncode == 3
+    assert "operator name" in result.stderr and "\x1b" not in result.stderr
+    assert "DRAIN" not in slurm.node_state("node6")

@@ -1,0 +1,203 @@
+"""The BMC password goes only to the BMC's own origin: a hostile BMC that redirects, or hands out links to
+another host or to plain http://, gets a refusal naming the BMC, the target and why; the other host never
+sees a request, let alone the Authorization header. Plain HTTP and verify_tls = false show in the preview
+and in the audit row.
+
+The hostile BMC is a small HTTP server of the test's own (no real BMC misbehaves on purpose); a second
+server stands for the attacker's host and records every request it gets.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.core.action_runner import ActionRunner, RunnerSettings
+from console.core.actions import ActionKind, ActionRequest, plan_action
+from console.core.inventory import BmcSpec, parse_inventory
+from console.core.store import Store
+from console.engines.redfish import BmcError, RedfishClient
+from console.engines.registry import EngineExecutor, Engines
+from console.transport.ssh import SshSettings
+
+PASSWORD = "s3cret-bmc-password"
+
+
+class _Server:
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.seen = []  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    @property
+    def seen(self) -> list[tuple[str, str, str | None]]:
+        return self.httpd.seen  # type: ignore[attr-defined,no-any-return]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        self.server.seen.append((self.command, self.path, self.headers.get("Authorization")))  # type: ignore[attr-defined]
+        body = b'{"Members": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = _answer
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def _hostile(behaviour: str, elsewhere: str) -> type[BaseHTTPRequestHandler]:
+    class Hostile(BaseHTTPRequestHandler):
+        def _json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+            body = json.dumps(data).encode()
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _answer(self) -> None:
+            self.server.seen.append((self.command, self.path, self.headers.get("Authorization")))  # type: ignore[attr-defined]
+            if behaviour == "redirect":
+                self._json({}, 302, {"Location": elsewhere + self.path})
+            elif self.path == "/redfish/v1/Systems":
+                member = {
+                    "foreign-member": elsewhere + "/redfish/v1/Systems/1",
+                    "userinfo-target": "/redfish/v1/Systems/1",
+                    "good": "/redfish/v1/Systems/1",
+                }[behaviour]
+                self._json({"Members": [{"@odata.id": member}]})
+            elif self.path == "/redfish/v1/Systems/1":
+                target = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset"
+                if behaviour == "userinfo-target":
+                    # Glued to the BMC's URL as text, "@host" would make the BMC's address a user name.
+                    target = "@" + elsewhere.removeprefix("http://") + "/steal"
+                self._json(
+                    {
+                        "Id": "1",
+                        "PowerState": "On",
+                        "IndicatorLED": "Off",
+                        "Actions": {
+                            "#ComputerSystem.Reset": {
+                                "target": target,
+                                "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart"],
+                            }
+                        },
+                    }
+                )
+            else:
+                self._json({}, 204)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    return Hostile
+
+
+@pytest.fixture
+def attacker() -> Iterator[_Server]:
+    server = _Server(_Recorder)
+    yield server
+    server.stop()
+
+
+def _bmc(behaviour: str, elsewhere: str) -> _Server:
+    return _Server(_hostile(behaviour, elsewhere))
+
+
+def _client(server: _Server) -> RedfishClient:
+    spec = BmcSpec(url=server.url, user="admin", password_env="BMC_PW")
+    return RedfishClient(spec, "node1", environ={"BMC_PW": PASSWORD})
+
+
+@pytest.mark.parametrize("behaviour", ["redirect", "foreign-member", "userinfo-target"])
+def test_a_bmc_that_points_elsewhere_never_gets_the_password_sent_there(behaviour: str, attacker: _Server) -> None:
+    bmc = _bmc(behaviour, attacker.url)
+    try:
+        client = _client(bmc)
+        with pytest.raises(BmcError) as caught:
+            client.reset_call("ForceRestart")
+        message = str(caught.value)
+        assert bmc.url in message and "node1" in message and "not" in message
+        assert "password is sent only to" in message
+        assert attacker.url.removeprefix("http://") in message  # the refused target is named
+        assert attacker.seen == []
+        assert bmc.seen and all(auth is not None for _, _, auth in bmc.seen)  # its own origin does get it
+    finally:
+        bmc.stop()
+
+
+def test_a_plain_http_link_from_an_https_bmc_is_refused() -> None:
+    client = RedfishClient(BmcSpec(url="https://bmc.dc1:8443"), "node1")
+    for link in ("http://bmc.dc1:8443/x", "https://bmc.dc1/x", "https://evil/x", "//evil/x", "https://a@bmc.dc1:8443/"):
+        with pytest.raises(BmcError, match="not its own origin"):
+            client.resolve(link)
+    assert client.resolve("/redfish/v1") == "https://bmc.dc1:8443/redfish/v1"
+    assert client.resolve("https://BMC.dc1:8443/redfish/v1/Systems/1") == "https://BMC.dc1:8443/redfish/v1/Systems/1"
+
+
+def test_plain_http_and_unverified_tls_show_in_the_preview_and_the_audit_row(tmp_path: Path) -> None:
+    bmc = _bmc("good", "http://127.0.0.1:9")
+    try:
+        inventory = parse_inventory(
+            f"""
+[[node]]
+name = "node1"
+host = "127.0.0.1"
+bmc = {{ url = "{bmc.url}", user = "admin", password_env = "BMC_PW" }}
+[[node]]
+name = "node2"
+host = "127.0.0.1"
+bmc = {{ url = "https://127.0.0.1:9", verify_tls = false }}
+""",
+            tmp_path / "f.toml",
+        )
+        engines = Engines(inventory, SshSettings(ssh_config=None), environ={"BMC_PW": PASSWORD})
+        plan = plan_action(
+            ActionRequest(ActionKind.LOCATE, ("node1",), operator="alice", led="blink"), inventory, engines
+        )
+        assert plan.allowed, plan.refusals
+        assert any("plain HTTP" in w and "node1" in w for w in plan.warnings)
+        assert "plain HTTP" in plan.describe()
+        store = Store(tmp_path / "data" / "console.sqlite3")
+        runner = ActionRunner(
+            store, EngineExecutor(engines), engines, inventory, settings=RunnerSettings(verify_timeout_s=1, poll_s=0.1)
+        )
+        [status] = runner.submit(plan)
+        assert runner.wait([status.id], timeout=30)
+        runner.shutdown()
+        assert "plain HTTP" in store.row(status.id).params["bmc_security"]
+        assert any(method == "PATCH" for method, _, _ in bmc.seen)
+        store.close()
+
+        unverified = plan_action(
+            ActionRequest(ActionKind.LOCATE, ("node2",), operator="alice", led="on"), inventory, engines
+        )
+        assert any("TLS verification is OFF" in w for w in unverified.warnings)
+        engines.close()
+    finally:
+        bmc.stop()
