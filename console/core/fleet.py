@@ -30,6 +30,9 @@ from console.core.samples import (
 
 # A node whose tool printed an unreadable line shows "parse error" for this long after the last one.
 PARSE_ERROR_HOLD_S: Final = 10.0
+# A node reporting more accelerators than any chassis holds is broken or hostile: each one would cost a
+# 10-minute history. Samples past this many distinct indices are refused and the node says so.
+MAX_ACCELERATORS_PER_NODE: Final = 64
 # An accelerator that stops appearing in its node's stream is shown as stale after this long.
 ACCELERATOR_STALE_S: Final = 3.0
 HOT_TEMPERATURE_C: Final = 85.0
@@ -189,8 +192,14 @@ class LatencyRecorder:
 
 
 class FleetModel:
-    def __init__(self, inventory: Inventory, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        inventory: Inventory,
+        clock: Callable[[], float] = time.time,
+        max_accelerators: int = MAX_ACCELERATORS_PER_NODE,
+    ) -> None:
         self._clock = clock
+        self.max_accelerators = max_accelerators
         self._lock = threading.Lock()
         # Every node starts at version 1, so a reader's first snapshot (since 0) has them all.
         self._version = 1
@@ -245,11 +254,19 @@ class FleetModel:
                     node.parse_error_at = now
                     continue
                 sample = line.sample
+                index = sample.index
+                if index not in node.latest and len(node.latest) >= self.max_accelerators:
+                    node.lines_rejected += 1
+                    node.parse_error = (
+                        f"the node reports more than {self.max_accelerators} accelerators (index {index}): readings "
+                        "past that are not kept; check the node's tool"
+                    )
+                    node.parse_error_at = now
+                    continue
                 node.lines_parsed += 1
                 if line.field_errors:
                     node.parse_error = f"{'; '.join(line.field_errors)} (the other fields are read)"
                     node.parse_error_at = now
-                index = sample.index
                 node.latest[index] = sample
                 node.updated_at[index] = now
                 history = node.history.get(index)

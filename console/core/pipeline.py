@@ -20,6 +20,9 @@ from console.core.samples import ParsedLine
 from console.core.telemetry import StreamParser
 
 EXPIRE_EVERY_S: Final = 1.0
+# Lines waiting to be parsed, all nodes together: past this the reader drops (and counts) instead of
+# queueing, so a parser that falls behind cannot grow the console's memory without bound.
+MAX_QUEUED_LINES: Final = 200_000
 log = logging.getLogger(__name__)
 _STOP: Final = object()
 
@@ -32,6 +35,9 @@ class TelemetryPipeline:
         self._parsers: dict[str, StreamParser] = {}
         self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._queued_lines = 0
+        self._count_lock = threading.Lock()
+        self.dropped_lines = 0
 
     def set_parser(self, node: str, parser: StreamParser) -> None:
         self._parsers[node] = parser
@@ -45,7 +51,12 @@ class TelemetryPipeline:
             self._thread.join(timeout=5)
 
     def submit(self, node: str, lines: Sequence[str], received_at: float) -> None:
-        """Called from the reader thread; never blocks."""
+        """Called from the reader thread; never blocks (drops past MAX_QUEUED_LINES)."""
+        with self._count_lock:
+            if self._queued_lines + len(lines) > MAX_QUEUED_LINES:
+                self.dropped_lines += len(lines)
+                return
+            self._queued_lines += len(lines)
         self._queue.put((node, lines, received_at))
 
     def _run(self) -> None:
@@ -64,6 +75,8 @@ class TelemetryPipeline:
                 return
             assert isinstance(item, tuple)
             node, lines, received_at = item
+            with self._count_lock:
+                self._queued_lines -= len(lines)
             self._apply(node, lines, received_at)
 
     def _tick(self) -> None:

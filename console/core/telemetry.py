@@ -103,10 +103,13 @@ class Frames:
     whose words name the tool and its exit status, and then the document is parsed at once."""
 
     MAX_LINES: Final = 20_000
+    # Counted in bytes too: 20,000 lines of 60 KB without a frame line cost a gigabyte.
+    MAX_BYTES: Final = 1 << 20
 
     def __init__(self, parse: Document) -> None:
         self.parse = parse
         self.buffer: list[str] = []
+        self.buffered_bytes = 0
 
     def parse_lines(self, lines: Sequence[str]) -> list[ParsedLine]:
         out: list[ParsedLine] = []
@@ -114,23 +117,34 @@ class Frames:
             line = raw
             if FRAME in raw and not raw.startswith(FRAME):
                 before, _, after = raw.partition(FRAME)
-                self.buffer.append(before)
+                self._keep(before)
                 line = FRAME + after
             if line.startswith(FRAME):
                 out += self._document(line)
-            elif len(self.buffer) < self.MAX_LINES:
-                self.buffer.append(line)
+                self.buffered_bytes = 0
+            elif len(self.buffer) < self.MAX_LINES and self.buffered_bytes + len(line) <= self.MAX_BYTES:
+                self._keep(line)
             else:
                 out.append(
                     ParsedLine(
-                        error=f"no frame end after {self.MAX_LINES} lines: output is not what the console expects"
+                        error=(
+                            f"no frame end after {len(self.buffer)} lines and {self.buffered_bytes} bytes (limits "
+                            f"{self.MAX_LINES} lines, {self.MAX_BYTES} bytes): output is not what the console expects"
+                        )
                     )
                 )
                 self.buffer.clear()
+                self.buffered_bytes = 0
         return out
 
+    def _keep(self, line: str) -> None:
+        self.buffer.append(line)
+        self.buffered_bytes += len(line)
+
     def finish(self) -> list[ParsedLine]:
+        self.buffered_bytes = 0
         if not any(line.strip() for line in self.buffer):
+            self.buffer.clear()
             return []
         self.buffer.clear()
         return [ParsedLine(error="the output stopped in the middle of a reading (truncated)")]

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES: Final = 64 * 1024
 STDERR_KEEP_BYTES: Final = 2048
+# Read at most this much from one channel per turn, so a flooding node cannot starve the others.
+READ_TURN_BYTES: Final = 1 << 20
 
 
 class HubListener(Protocol):
@@ -65,6 +67,11 @@ class HubSettings:
     backoff_cap_s: float = 60.0
     connect_workers: int = 16
     tick_s: float = 0.25
+    # Per node: lines accepted per second (about 20 times what a busy node prints: 8 GPUs at 1 Hz, or an
+    # npu-smi/amd-smi document of up to ~60 lines a second), and how long a node may exceed it before its
+    # command is stopped and restarted after a backoff. Excess lines are dropped, never queued.
+    max_lines_per_s: float = 1200.0
+    flood_grace_s: float = 3.0
 
 
 @dataclass(eq=False, slots=True)
@@ -87,6 +94,10 @@ class _Link:
     channel_started: float = 0.0
     last_line: float = 0.0
     ever_streamed: bool = False
+    tokens: float = 0.0  # line budget (token bucket), refilled at max_lines_per_s
+    tokens_at: float = 0.0
+    flooding_since: float | None = None
+    dropped: int = 0
 
     @property
     def name(self) -> str:
@@ -217,22 +228,24 @@ class StreamHub:
         if channel is None:
             return
         now = self._clock()
-        got = False
+        taken = 0
         try:
-            while channel.recv_ready():
+            while channel.recv_ready() and taken < READ_TURN_BYTES:
                 chunk = channel.recv(65536)
                 if not chunk:
                     break
+                taken += len(chunk)
                 link.buffer += chunk
-                got = True
+                # Split at once: the buffer never holds more than one chunk and an unfinished line.
+                self._split_lines(link, now)
+                if link.channel is not channel:
+                    return  # stopped for flooding
             while channel.recv_stderr_ready():
                 link.stderr += channel.recv_stderr(4096)
                 del link.stderr[:-STDERR_KEEP_BYTES]
         except (OSError, paramiko.SSHException) as exc:
             self._lost(link, f"read failed: {exc}")
             return
-        if got:
-            self._split_lines(link, now)
         if channel.closed or channel.eof_received:
             if channel.closed or channel.exit_status_ready():
                 self._channel_ended(link)
@@ -254,6 +267,9 @@ class StreamHub:
         complete = bytes(buffer[:cut])
         del buffer[: cut + 1]
         lines = complete.decode("utf-8", "replace").splitlines()
+        lines = self._within_budget(link, lines, now)
+        if link.channel is None:
+            return
         link.last_line = now
         if not link.ever_streamed:
             link.ever_streamed = True
@@ -261,6 +277,41 @@ class StreamHub:
         if link.state != NodeState.UP:
             self._emit(link, NodeState.UP, None)
         self.listener.on_lines(link.name, lines, wall_time())
+
+    def _within_budget(self, link: _Link, lines: list[str], now: float) -> list[str]:
+        """The lines this node may send now (token bucket); a node over budget for ``flood_grace_s`` has its
+        command stopped, and is said to flood, so one node cannot eat the console's memory or CPU."""
+        rate = self.settings.max_lines_per_s
+        link.tokens = min(rate, link.tokens + (now - link.tokens_at) * rate)
+        link.tokens_at = now
+        if len(lines) <= link.tokens:
+            link.tokens -= len(lines)
+            if link.tokens >= rate / 2:
+                link.flooding_since = None
+            return lines
+        allowed = max(0, int(link.tokens))
+        link.tokens -= allowed
+        link.dropped += len(lines) - allowed
+        if link.flooding_since is None:
+            link.flooding_since = now
+        elif now - link.flooding_since > self.settings.flood_grace_s:
+            self._flooded(link)
+            return []
+        return lines[:allowed]
+
+    def _flooded(self, link: _Link) -> None:
+        dropped, link.dropped = link.dropped, 0
+        link.flooding_since = None
+        self._unregister(link)
+        delay = max(link.backoff.next_delay(), 10.0)
+        link.next_attempt = self._clock() + delay
+        self._emit(
+            link,
+            NodeState.COMMAND_FAILED,
+            f"{link.label} printed more than {self.settings.max_lines_per_s:g} lines a second for "
+            f"{self.settings.flood_grace_s:g} s ({dropped} lines dropped): flooding, stopped reading it; "
+            f"restarting in {delay:.0f} s",
+        )
 
     def _channel_ended(self, link: _Link) -> None:
         channel = link.channel
@@ -390,6 +441,7 @@ class StreamHub:
             link.channel = channel
             link.channel_started = self._clock()
             link.last_line = 0.0
+            link.tokens, link.tokens_at = self.settings.max_lines_per_s, link.channel_started
             self._selector.register(channel, selectors.EVENT_READ, link)
             transport = client.get_transport()
             if transport is not None:

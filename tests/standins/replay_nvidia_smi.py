@@ -6,7 +6,7 @@ says which recording to replay and what to do, and is re-read every period so a 
 node's behaviour while it streams:
 
     {"recording": "/…/query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv",
-     "mode": "normal" | "truncate" | "garbage" | "silent" | "exit",
+     "mode": "normal" | "truncate" | "garbage" | "silent" | "exit" | "flood" | "many-gpus",
      "exit_status": 9, "stderr": "…"}
 
 Honours ``--query-gpu=<fields>``, ``--format=csv[,noheader][,nounits]``, ``-lms N`` / ``-l N``.
@@ -145,6 +145,23 @@ def main(argv: list[str]) -> int:
                 value = stamp if name == "timestamp" else row.get(name, "[N/A]")
                 values.append(strip_unit(value) if no_units else value)
             out.append(", ".join(values))
+        if mode == "many-gpus":
+            # A hostile or broken node: every row again under tens of thousands of GPU indices.
+            count = int(config.get("gpus", 50_000))
+            template = out[-1].split(", ")
+            names = [canonical(f) for f in fields]
+            if "count" in names:
+                template[names.index("count")] = str(count)
+            at = names.index("index")
+            out = [", ".join([*template[:at], str(i), *template[at + 1 :]]) for i in range(count)]
+        elif mode == "flood":
+            # Valid lines as fast as the pipe takes them, until the client goes away.
+            block = ("\n".join(out) + "\n") * 2000
+            try:
+                while True:
+                    sys.stdout.write(block)
+            except BrokenPipeError:
+                return 0
         if mode == "truncate":
             out[-1] = out[-1][: len(out[-1]) // 3]
         elif mode == "garbage":
