@@ -12,6 +12,7 @@ import hashlib
 import shlex
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,18 +355,28 @@ class ExecResult:
 
 
 def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float, limit: int = 4 << 20) -> ExecResult:
-    """Run one command to completion (argv quoted with ``shlex.join``); bounded in time and size."""
+    """Run one command to completion (argv quoted with ``shlex.join``); bounded in size, and in time for the
+    whole call: output that trickles forever (a byte every second) still ends at ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
     transport = client.get_transport()
     if transport is None or not transport.is_active():
         raise ConnectError(NodeState.UNREACHABLE, "connection is closed")
     channel = transport.open_session(timeout=timeout_s)
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
     try:
-        channel.settimeout(timeout_s)
+        channel.settimeout(remaining())
         channel.exec_command(shlex.join(argv))
         channel.shutdown_write()
         stdout, stderr = bytearray(), bytearray()
         try:
             while True:
+                channel.settimeout(remaining())
                 chunk = channel.recv(65536)
                 if not chunk:
                     break
@@ -373,12 +384,12 @@ def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float,
                     stdout += chunk
             while channel.recv_stderr_ready() and len(stderr) < 65536:
                 stderr += channel.recv_stderr(65536)
+            # exit-status may arrive just after EOF; the event is also set when the channel closes without one.
+            channel.status_event.wait(remaining())
         except TimeoutError:
             raise ConnectError(
                 NodeState.COMMAND_FAILED, f"{argv[0]} gave no complete answer within {timeout_s:g} s"
             ) from None
-        # exit-status may arrive just after EOF; the event is also set when the channel closes without one.
-        channel.status_event.wait(timeout_s)
         status = channel.exit_status if channel.exit_status_ready() and channel.exit_status >= 0 else None
         return ExecResult(status, bytes(stdout), bytes(stderr))
     finally:

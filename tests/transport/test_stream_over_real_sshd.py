@@ -295,6 +295,26 @@ def test_arguments_reach_the_node_verbatim_and_never_run_as_shell(sshd_factory: 
     assert shlex.split(shlex.join(["printf", "%s", hostile])) == ["printf", "%s", hostile]
 
 
+def test_a_command_that_trickles_output_forever_ends_at_its_deadline_for_the_whole_call(
+    sshd_factory: Any, tmp_path: Path
+) -> None:
+    """The timeout bounds the whole call, not each read: a line every 0.3 s never resets it."""
+    import time
+
+    from console.transport.ssh import ConnectError
+
+    sshd = sshd_factory(["127.0.0.2"])
+    inventory = inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
+    client = connect(resolve(inventory.nodes[0], NO_USER_CONFIG), NO_USER_CONFIG)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectError, match="no complete answer within 2 s"):
+            exec_once(client, ["sh", "-c", "while :; do echo tick; sleep 0.3; done"], timeout_s=2)
+    finally:
+        close_quietly(client)
+    assert time.monotonic() - started < 10  # before: it never returned
+
+
 K80_XML = NVIDIA.parent / "nvidia" / "q-x_4xTeslaK80_driver430.26.xml"
 DMESG = NVIDIA.parent / "kernel" / "dmesg-decode-iso_xid13_xid43.log"
 
