@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from console.core.alerts import Alert, Severity
 from console.gui.style import SEVERITY_COLOURS
-from console.gui.text import plain_label, plain_tip
+from console.gui.text import plain_tip, rich_label
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -137,7 +137,7 @@ class AlertsDock(QDockWidget):
             header.resizeSection(column, width)
         header.setSectionResizeMode(AlertColumn.MESSAGE, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda index: self.node_chosen.emit(self.model.alert_at(index.row()).node))
-        self.summary = plain_label("No alerts.")
+        self.summary = rich_label("No alerts.")  # counts and severity words only
         self.notify = QCheckBox("Desktop notifications")
         self.notify.setObjectName("desktop-notifications")
         self.notify.setToolTip("Announce new critical alerts on the desktop (system tray)")

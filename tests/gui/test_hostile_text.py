@@ -78,6 +78,10 @@ def test_markup_from_every_foreign_source_shows_as_text(qtbot: Any) -> None:
     assert any("can't" in text for text in shown)
     assert not any("&#x27;" in text or "&amp;" in text for text in shown)  # escaped once, not twice
 
+    # Labels the console composes itself still render as rich text, not as visible tags.
+    for label in window.findChildren(QLabel):
+        assert "<span" not in rendered(label.text(), label.textFormat()), label.text()
+
     tip = window.model.data(
         window.model.index(window.model.row_of("n2") or 0, Column.NODE), Qt.ItemDataRole.ToolTipRole
     )
