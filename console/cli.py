@@ -38,10 +38,10 @@ MAX_SIM_NODES: Final = 1000
 log = logging.getLogger("console")
 
 
-def say(text: str, file: TextIO | None = None, flush: bool = False) -> None:
+def say(text: str, file: TextIO | None = None) -> None:
     """Print console-composed text whose foreign pieces may carry terminal escapes: every control
     character is shown escaped (line breaks between the console's own lines are kept)."""
-    print(escape_lines(text), file=file or sys.stdout, flush=flush)
+    print(escape_lines(text), file=file or sys.stdout)
 
 
 def data_dir(explicit: Path | None) -> Path:
@@ -179,7 +179,7 @@ def run_action(args: argparse.Namespace) -> int:
         return EXIT_BAD_INVENTORY
     operator = args.operator or default_operator()
     if problem := operator_problem(operator):
-        say(f"fleet-console: {escape_controls(problem)}; not run", file=sys.stderr)
+        print(escape_controls(f"fleet-console: {problem}; not run"), file=sys.stderr)
         return EXIT_REFUSED
     ssh = SshSettings(ssh_config=args.action_ssh_config)
     # Telemetry of the chosen nodes only: it tracks reboots and carries plain-SSH commands.
@@ -241,7 +241,7 @@ def run_action(args: argparse.Namespace) -> int:
         try:
             statuses = service.runner.submit(plan, typed)
         except ActionRefused as exc:
-            say(f"refused: {escape_controls(str(exc))}", file=sys.stderr)
+            print(escape_controls(f"refused: {exc}"), file=sys.stderr)
             return EXIT_REFUSED
         ids = [s.id for s in statuses]
         try:

@@ -219,8 +219,7 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         unknown = sorted(set(limits) - {"warning_c", "critical_c"})
         if unknown:
             raise AlertRulesError(f"{where}: unknown key {unknown[0]!r} (known: warning_c, critical_c)")
-        values = [number(limits.get(key)) for key in ("warning_c", "critical_c")]
-        warning, critical = values
+        warning, critical = (number(limits.get(key)) for key in ("warning_c", "critical_c"))
         if warning is None or critical is None:
             raise AlertRulesError(f"{where} needs warning_c and critical_c as finite numbers in °C, not {limits!r}")
         if warning > critical:
@@ -242,7 +241,7 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         ecc_severity=severity("ecc"),
         remap_pending_severity=severity("remapped_rows", "pending_severity"),
         remap_failure_severity=severity("remapped_rows", "failure_severity"),
-        xid_critical=frozenset(_ints(merged["xid"]["critical"], source)),  # whole numbers, checked there
+        xid_critical=frozenset(_ints(merged["xid"]["critical"], source)),
         xid_window_s=seconds("xid", "window_s"),
         throttle_reasons=frozenset(words("throttle", "reasons")),
         throttle_for_s=seconds("throttle", "for_s"),

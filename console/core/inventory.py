@@ -254,13 +254,18 @@ def parse_inventory(text: str, path: Path) -> Inventory:
     return Inventory(
         path=path,
         nodes=tuple(nodes),
-        scheduler=_scheduler(path, data.get("scheduler"), defaults, base, locator),
+        scheduler=_scheduler(path, data.get("scheduler"), defaults, base, locator, connect_timeout_s),
         policy=_policy(path, data.get("policy"), locator),
     )
 
 
 def _scheduler(
-    path: Path, raw: dict[str, Any] | None, defaults: dict[str, Any], base: Path, locator: _Locator
+    path: Path,
+    raw: dict[str, Any] | None,
+    defaults: dict[str, Any],
+    base: Path,
+    locator: _Locator,
+    connect_timeout_s: float,
 ) -> NodeSpec | None:
     if raw is None:
         return None
@@ -286,7 +291,7 @@ def _scheduler(
         identity_file=_path(raw.get("identity_file", defaults.get("identity_file")), base),
         known_hosts=_path(raw.get("known_hosts", defaults.get("known_hosts")), base),
         proxy_jump=raw.get("proxy_jump", defaults.get("proxy_jump")),
-        connect_timeout_s=float(defaults.get("connect_timeout_s", 10.0)),
+        connect_timeout_s=connect_timeout_s,
         line=line,
     )
 

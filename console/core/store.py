@@ -222,12 +222,15 @@ class Store:
         if not path.is_file():
             raise StoreError(f"{path} does not exist: no action has been recorded with this data directory")
         quoted = urllib.parse.quote(str(path))
+        conn = None
         try:
             conn = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, check_same_thread=False, timeout=busy_timeout_s)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.Error as exc:
             first = exc
+            if conn is not None:
+                conn.close()
         try:
             conn = sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, check_same_thread=False)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -361,17 +364,21 @@ class Store:
         }
         self._write_outcome(action_id, values)
 
-    def _write_outcome(self, action_id: int, values: dict[str, Any]) -> bool:
-        """Retry for up to ``outcome_retry_s``; then journal it and keep it in memory. True when written."""
+    def _apply_outcome(self, action_id: int, values: dict[str, Any]) -> None:
+        """One outcome into its row; no longer pending once there. Raises sqlite3.Error."""
+        with self._lock:
+            self.db["actions"].update(action_id, values)  # type: ignore[union-attr]
+            self._pending.pop(action_id, None)
+
+    def _write_outcome(self, action_id: int, values: dict[str, Any]) -> None:
+        """Retry for up to ``outcome_retry_s``; then journal it and keep it in memory."""
         deadline = time.monotonic() + self.outcome_retry_s
         delay = 0.05
         while True:
             try:
-                with self._lock:
-                    self.db["actions"].update(action_id, values)  # type: ignore[union-attr]
-                    self._pending.pop(action_id, None)
+                self._apply_outcome(action_id, values)
                 self._checkpoint()
-                return True
+                return
             except sqlite3.Error as exc:
                 error = exc
             if time.monotonic() + delay > deadline:
@@ -387,7 +394,6 @@ class Store:
             self.journal,
             explain(self.path, error),
         )
-        return False
 
     def _journal(self, action_id: int, values: dict[str, Any]) -> None:
         line = json.dumps({"id": action_id, **values}, separators=(",", ":")) + "\n"
@@ -406,9 +412,7 @@ class Store:
             pending = dict(self._pending)
         for action_id, values in pending.items():
             try:
-                with self._lock:
-                    self.db["actions"].update(action_id, values)  # type: ignore[union-attr]
-                    self._pending.pop(action_id, None)
+                self._apply_outcome(action_id, values)
             except sqlite3.Error:
                 return
         with self._lock:

@@ -115,10 +115,10 @@ class RedfishClient:
             url = link
         try:
             target = origin_of(url)
-            parts = urllib.parse.urlsplit(url)
+            userinfo = urllib.parse.urlsplit(url).username
         except ValueError:
-            target, parts = None, None
-        if target != self.origin or parts is None or parts.username is not None or "\\" in url:
+            target, userinfo = None, None
+        if target != self.origin or userinfo is not None or "\\" in url:
             raise BmcError(
                 f"BMC {self.url} ({self.node}) pointed at {excerpt(link)!r}, which is not its own origin "
                 f"{self.origin_url}: not requested, because the BMC password is sent only to {self.origin_url}"

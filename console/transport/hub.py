@@ -269,14 +269,15 @@ class StreamHub:
         lines = complete.decode("utf-8", "replace").splitlines()
         lines = self._within_budget(link, lines, now)
         if link.channel is None:
-            return
+            return  # stopped for flooding
         link.last_line = now
         if not link.ever_streamed:
             link.ever_streamed = True
             link.backoff.reset()
         if link.state != NodeState.UP:
             self._emit(link, NodeState.UP, None)
-        self.listener.on_lines(link.name, lines, wall_time())
+        if lines:  # empty when every line of this chunk was over the node's budget
+            self.listener.on_lines(link.name, lines, wall_time())
 
     def _within_budget(self, link: _Link, lines: list[str], now: float) -> list[str]:
         """The lines this node may send now (token bucket); a node over budget for ``flood_grace_s`` has its

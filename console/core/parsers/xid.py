@@ -91,13 +91,15 @@ def parse_xid_line(line: str) -> XidEvent | None:
     )
 
 
-def _fallen(bus_text: str, line: str, stamp_from: str) -> XidEvent | None:
+def _fallen(bus_text: str, stamp_from: str) -> list[XidEvent]:
+    """The XID-79 event for a "fallen off the bus" message naming ``bus_text`` (none if the bus is bad);
+    the timestamp comes from the text before the message on its first line."""
     key = bus_key(bus_text)
     if key is None:
-        return None
+        return []
     stamp = _ISO_RE.search(stamp_from)
     detail = "GPU has fallen off the bus (a kernel message without an Xid code)"
-    return XidEvent(key, FALLEN_OFF_CODE, detail, stamp.group("stamp") if stamp else None)
+    return [XidEvent(key, FALLEN_OFF_CODE, detail, stamp.group("stamp") if stamp else None)]
 
 
 def parse_kernel_log(lines: Iterable[str]) -> list[XidEvent]:
@@ -113,23 +115,20 @@ def parse_kernel_log(lines: Iterable[str]) -> list[XidEvent]:
         start = _FALLEN_START_RE.search(line)
         if start is not None:
             if _FALLEN_WORDS in line[start.end() :].lower():
-                found = _fallen(start.group("bus"), line, line[: start.start()])
-                events += [found] if found else []
+                events += _fallen(start.group("bus"), line[: start.start()])
                 pending = None
             else:
                 pending = (start.group("bus"), line[: start.start()], _CONTINUATION_LINES)
             continue
         device = _FALLEN_DEVICE_RE.search(line)
         if device is not None:
-            found = _fallen(device.group("bus"), line, line[: device.start()])
-            events += [found] if found else []
+            events += _fallen(device.group("bus"), line[: device.start()])
             pending = None
             continue
         if pending is not None:
             bus_text, first_line, left = pending
             if _FALLEN_WORDS in line.lower():
-                found = _fallen(bus_text, line, first_line)
-                events += [found] if found else []
+                events += _fallen(bus_text, first_line)
                 pending = None
             else:
                 pending = (bus_text, first_line, left - 1) if left > 1 else None
