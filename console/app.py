@@ -95,6 +95,8 @@ class LiveFleet:
             self.details.start()
 
     def stop(self) -> None:
+        """Returns within a few seconds whatever the nodes do: slow-path looks are cancelled, connections
+        closed, connects still under way are not waited for."""
         if self.details is not None:
             self.details.stop()
         self.hub.stop()
@@ -131,25 +133,37 @@ def poll_once(
     fleet = FleetModel(inventory, clock=clock)
     chosen = plan(inventory)
     jumps = JumpPool(ssh)
+    stopping = threading.Event()
+    open_clients: set[Any] = set()
+    clients_lock = threading.Lock()
 
     def one(spec: NodeSpec) -> None:
         source = chosen.sources[spec.name]
         fleet.set_source(spec.name, source.name, source.vendor)
+        if stopping.is_set():
+            return
         try:
             client = connect(resolve(spec, ssh), ssh, jump_pool=jumps)
         except ConnectError as exc:
             fleet.set_state(spec.name, exc.state, exc.message, exc.fingerprint)
             return
+        with clients_lock:
+            if stopping.is_set():
+                close_quietly(client)
+                return
+            open_clients.add(client)
         try:
             read(spec, source, client)
         finally:
+            with clients_lock:
+                open_clients.discard(client)
             close_quietly(client)
 
     def read(spec: NodeSpec, source: TelemetrySource, client: Any) -> None:
         try:
             transport = client.get_transport()
             key_print = fingerprint(transport.get_remote_server_key()) if transport else None
-            result = exec_once(client, source.once_argv, timeout_s)
+            result = exec_once(client, source.once_argv, timeout_s, cancel=stopping)
         except ConnectError as exc:
             fleet.set_state(spec.name, exc.state, exc.message)
             return
@@ -173,15 +187,25 @@ def poll_once(
         detected = next((p.detected[1] for p in parsed if p.detected is not None), source.vendor)
         started = clock()
         try:
-            details = exec_once(client, detail_argv(detected, started - 3600), timeout_s)
+            details = exec_once(client, detail_argv(detected, started - 3600), timeout_s, cancel=stopping)
         except ConnectError:
             return  # the reading above stands
         fleet.apply_report(spec.name, parse_detail_output(details.stdout.decode("utf-8", "replace"), started))
 
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            list(pool.map(one, inventory.nodes))
+        list(pool.map(one, inventory.nodes))
+    except BaseException:
+        # Interrupted (Ctrl+C, SIGTERM): drop what has not started, end what waits on a node, do not wait
+        # for connects still under way (they close their connection when they return).
+        stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        with clients_lock:
+            for client in open_clients:
+                close_quietly(client)
+        raise
     finally:
+        pool.shutdown(wait=False)
         jumps.close()
     # One look: rules that need a condition to last (temperature for 30 s …) cannot fire in a single reading.
     fleet.evaluate_alerts(AlertEngine(alert_rules, clock=clock))
@@ -298,7 +322,11 @@ def detail_interval_for(nodes: int) -> float:
 
 class DetailPoller:
     """The slow path for every streaming node: one command per node every ``interval_s`` on its existing
-    connection (NVIDIA details, kernel log, node health), parsed off the reader and GUI threads."""
+    connection (NVIDIA details, kernel log, node health), parsed off the reader and GUI threads.
+
+    Each look has a deadline for the whole call (``timeout_s``). A node whose last look hit it is suspect: at
+    most half the workers look at suspect nodes at a time, so nodes whose tools hang cannot hold every
+    worker and leave healthy nodes unchecked."""
 
     def __init__(
         self, live: LiveFleet, interval_s: float = DETAIL_INTERVAL_S, workers: int = 4, timeout_s: float = 30.0
@@ -306,6 +334,8 @@ class DetailPoller:
         self.live = live
         self.interval_s = interval_s
         self.timeout_s = timeout_s
+        self.workers = workers
+        self._suspect: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="details")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="detail-poller", daemon=True)
@@ -321,7 +351,7 @@ class DetailPoller:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop.set()  # also cancels the looks under way (within a fifth of a second)
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -331,8 +361,13 @@ class DetailPoller:
             now = time.time()
             with self._lock:
                 due = [n for n, t in self._due.items() if t <= now and n not in self._busy]
+                suspect_slots = max(1, self.workers // 2) - len(self._busy & self._suspect)
             for name in due:
                 view = self.live.fleet.view(name)
+                if name in self._suspect:
+                    if suspect_slots <= 0:
+                        continue  # stays due: looked at when a suspect's look ends
+                    suspect_slots -= 1
                 with self._lock:
                     self._due[name] = now + self.interval_s
                 if view.state not in (NodeState.UP, NodeState.PARSE_ERROR, NodeState.STALE):
@@ -346,9 +381,14 @@ class DetailPoller:
             started = time.time()
             since = self._since.get(name, started - 3600)
             try:
-                result = self.live.hub.exec(name, detail_argv(vendor, since), self.timeout_s)
-            except ConnectError:
+                result = self.live.hub.exec(name, detail_argv(vendor, since), self.timeout_s, cancel=self._stop)
+            except ConnectError as exc:
+                if exc.state == NodeState.COMMAND_FAILED:  # no whole answer within the deadline
+                    with self._lock:
+                        self._suspect.add(name)
                 return  # the node's own state already says why
+            with self._lock:
+                self._suspect.discard(name)
             report = parse_detail_output(result.stdout.decode("utf-8", "replace"), started)
             self._since[name] = started - 5  # a little overlap; repeats are dropped by the model
             self.live.fleet.apply_report(name, report)

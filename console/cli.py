@@ -6,6 +6,7 @@ Qt is imported only when the window is asked for, so ``poll`` and ``sim`` run on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -15,9 +16,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 import platformdirs
 
@@ -28,6 +29,9 @@ from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import node_record, text_table
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
+
+if TYPE_CHECKING:
+    from console.app import ActionService, LiveFleet
 
 EXIT_OK: Final = 0
 EXIT_SOME_FAILED: Final = 1
@@ -44,8 +48,72 @@ def say(text: str, file: TextIO | None = None) -> None:
     print(escape_lines(text), file=file or sys.stdout)
 
 
+# After SIGINT or SIGTERM the command cleans up for at most this long, then the process ends regardless.
+STOP_GRACE_S: Final = 4.0
+
+
+class StopRequested(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the command stops, cleaning up for at most STOP_GRACE_S."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> None:
+    """Make SIGINT and SIGTERM stop this command within STOP_GRACE_S, always.
+
+    The first signal calls ``on_stop(signum)`` or, without one, raises :class:`StopRequested` in the main
+    thread; it also arms a backstop that ends the process STOP_GRACE_S later whatever is still running (a
+    connect to an address that never answers, a BMC call in flight). A second signal ends it at once. Nothing
+    recorded is lost: the audit store commits each write whole, and an action cut short by the backstop
+    shows as "outcome unknown", as after a kill.
+    """
+    armed: list[int] = []
+
+    def backstop(signum: int) -> None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"fleet-console: stopped by {signal.Signals(signum).name}; work still running after "
+                f"{STOP_GRACE_S:g} s was abandoned\n"
+            )
+            sys.stderr.flush()
+        os._exit(128 + signum)
+
+    def handle(signum: int, _frame: object) -> None:
+        if armed:
+            backstop(signum)
+        armed.append(signum)
+        timer = threading.Timer(STOP_GRACE_S, backstop, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        if on_stop is not None:
+            on_stop(signum)
+        else:
+            raise StopRequested(signum)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
 def data_dir(explicit: Path | None) -> Path:
     return explicit or Path(platformdirs.user_data_dir("fleet-console", appauthor=False))
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0 (at most a week)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--next-state", choices=["RESUME", "DOWN"], default="RESUME", help="reboot: state after")
     action.add_argument("--via", choices=["slurm", "ssh"], help="reboot: force the engine (default Slurm if set)")
     action.add_argument("--operator", help="your name for Slurm's Reason and the audit log (default: OS user)")
-    action.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outcome")
+    action.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=900.0,
+        help="seconds from now to each node's outcome, remote commands and tracking included (default 900)",
+    )
     action.add_argument("--data-dir", type=Path, dest="action_data_dir")
     action.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="action_ssh_config")
 
@@ -140,31 +213,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-    if args.command == "poll":
-        return run_poll(args)
-    if args.command == "sim":
-        return run_sim(args)
-    if args.command == "alert-rules":
-        from console.core.alerts import DEFAULT_RULES
+    try:
+        if args.command == "poll":
+            return run_poll(args)
+        if args.command == "sim":
+            return run_sim(args)
+        if args.command == "alert-rules":
+            from console.core.alerts import DEFAULT_RULES
 
-        sys.stdout.write(DEFAULT_RULES)
-        return EXIT_OK
-    if args.command == "action":
-        return run_action(args)
-    if args.command == "audit":
-        return run_audit(args)
-    return run_window(args)
+            sys.stdout.write(DEFAULT_RULES)
+            return EXIT_OK
+        if args.command == "action":
+            return run_action(args)
+        if args.command == "audit":
+            return run_audit(args)
+        return run_window(args)
+    except StopRequested as exc:
+        # A signal that arrived while the command was cleaning up after its work: it ends as asked.
+        return exc.exit_status
 
 
 # --- action / audit ------------------------------------------------------------------------------------------
 
 EXIT_REFUSED: Final = 3
+TIMEOUT_MARGIN_S: Final = 15.0
 
 
 def run_action(args: argparse.Namespace) -> int:
     from console.app import ActionService, LiveFleet, default_operator
-    from console.core.action_runner import ActionStatus
-    from console.core.actions import ActionRefused, ActionRequest, Engine
     from console.core.inventory import Inventory as InventoryType
     from console.core.names import operator_problem
     from console.core.store import StoreError
@@ -190,74 +266,96 @@ def run_action(args: argparse.Namespace) -> int:
     except StoreError as exc:
         say(f"fleet-console: {exc}; nothing was run", file=sys.stderr)
         return 2
+    stop_on_signals()
     live.start()
+    ids: list[int] = []
     try:
-        if service.interrupted:
-            print(
-                f"note: {service.interrupted} earlier action(s) never finished (a console stopped mid-action); "
-                "`fleet-console audit` shows them as outcome unknown",
-                file=sys.stderr,
-            )
-        _wait_connected(live, args.nodes, timeout_s=15.0)
-        request = ActionRequest(
-            kind=ActionKind(args.kind),
-            nodes=tuple(args.nodes),
-            operator=service.operator,
-            reason=args.reason,
-            ticket=args.ticket,
-            reset_type=args.reset_type,
-            led=args.led,
-            partition=args.partition,
-            from_partition=args.from_partition,
-            next_state=args.next_state,
-            via=Engine(args.via) if args.via else None,
-        )
-        plan = service.plan(request)
-        say(plan.describe())
-        if not plan.allowed:
-            return EXIT_REFUSED
-        typed = list(args.confirm_node)
-        if not args.yes:
-            if not sys.stdin.isatty():
-                print("\nnot a terminal: add --yes to run without asking", file=sys.stderr)
-                return EXIT_REFUSED
-            answer = input("\nRun this? Type yes: ").strip()
-            if answer != "yes":
-                print("not run")
-                return EXIT_REFUSED
-            for node in plan.type_to_confirm:
-                typed.append(
-                    input(f"{escape_controls(node)} has running (or unknown) jobs. Type its name to confirm: ").strip()
-                )
-        last: dict[int, str] = {}
-
-        def show(status: ActionStatus) -> None:
-            line = escape_controls(f"[{status.node}] {status.kind.value}: {status.state.value} — {status.message}")
-            if last.get(status.id) != line:
-                last[status.id] = line
-                print(line, flush=True)
-
-        service.runner.add_listener(show)
-        try:
-            statuses = service.runner.submit(plan, typed)
-        except ActionRefused as exc:
-            print(escape_controls(f"refused: {exc}"), file=sys.stderr)
-            return EXIT_REFUSED
-        ids = [s.id for s in statuses]
-        try:
-            service.runner.wait(ids, timeout=args.timeout)
-        except KeyboardInterrupt:
-            for action_id in ids:
-                service.runner.cancel(action_id)
-            service.runner.wait(ids, timeout=30)
+        return _run_action(args, service, live, ids)
+    except StopRequested as exc:
+        for action_id in ids:
+            service.runner.cancel(action_id)
+        service.runner.wait(ids, timeout=STOP_GRACE_S / 2)
         finals = [service.runner.status(i) for i in ids]
-        unfinished = [s for s in finals if not s.finished]
-        for status in unfinished:
-            service.runner.cancel(status.id)
-        return EXIT_OK if all(s.state.value == "done" for s in finals) else EXIT_SOME_FAILED
+        sent = [s for s in finals if s.started_at is not None]
+        print(
+            f"fleet-console: stopped by {signal.Signals(exc.signum).name}"
+            + (
+                f"; {len(sent)} action(s) had started and may still take effect: `fleet-console audit` shows them"
+                if sent
+                else "; nothing was sent"
+            ),
+            file=sys.stderr,
+        )
+        return exc.exit_status
     finally:
         service.close()
         live.stop()
+
+
+def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFleet, ids: list[int]) -> int:
+    from console.core.action_runner import ActionStatus
+    from console.core.actions import ActionRefused, ActionRequest, Engine
+
+    if service.interrupted:
+        print(
+            f"note: {service.interrupted} earlier action(s) never finished (a console stopped mid-action); "
+            "`fleet-console audit` shows them as outcome unknown",
+            file=sys.stderr,
+        )
+    _wait_connected(live, args.nodes, timeout_s=15.0)
+    request = ActionRequest(
+        kind=ActionKind(args.kind),
+        nodes=tuple(args.nodes),
+        operator=service.operator,
+        reason=args.reason,
+        ticket=args.ticket,
+        reset_type=args.reset_type,
+        led=args.led,
+        partition=args.partition,
+        from_partition=args.from_partition,
+        next_state=args.next_state,
+        via=Engine(args.via) if args.via else None,
+    )
+    plan = service.plan(request)
+    say(plan.describe())
+    if not plan.allowed:
+        return EXIT_REFUSED
+    typed = list(args.confirm_node)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("\nnot a terminal: add --yes to run without asking", file=sys.stderr)
+            return EXIT_REFUSED
+        answer = input("\nRun this? Type yes: ").strip()
+        if answer != "yes":
+            print("not run")
+            return EXIT_REFUSED
+        for node in plan.type_to_confirm:
+            typed.append(
+                input(f"{escape_controls(node)} has running (or unknown) jobs. Type its name to confirm: ").strip()
+            )
+    last: dict[int, str] = {}
+
+    def show(status: ActionStatus) -> None:
+        line = escape_controls(f"[{status.node}] {status.kind.value}: {status.state.value} — {status.message}")
+        if last.get(status.id) != line:
+            last[status.id] = line
+            print(line, flush=True)
+
+    service.runner.add_listener(show)
+    try:
+        statuses = service.runner.submit(plan, typed, timeout_s=args.timeout)
+    except ActionRefused as exc:
+        print(escape_controls(f"refused: {exc}"), file=sys.stderr)
+        return EXIT_REFUSED
+    ids.extend(s.id for s in statuses)
+    # The runner ends each action at its timeout (steps and tracking alike); the margin covers one last
+    # look at Slurm or a BMC that was already under way.
+    service.runner.wait(ids, timeout=args.timeout + TIMEOUT_MARGIN_S)
+    finals = [service.runner.status(i) for i in ids]
+    unfinished = [s for s in finals if not s.finished]
+    for status in unfinished:
+        service.runner.cancel(status.id)
+    return EXIT_OK if all(s.state.value == "done" for s in finals) else EXIT_SOME_FAILED
 
 
 def _wait_connected(live: object, nodes: Sequence[str], timeout_s: float) -> None:
@@ -363,15 +461,22 @@ def run_poll(args: argparse.Namespace) -> int:
     except BadRules:
         return EXIT_BAD_INVENTORY
     if args.once:
-        fleet = poll_once(inventory, ssh, timeout_s=args.timeout, alert_rules=rules)
+        stop_on_signals()
+        try:
+            fleet = poll_once(inventory, ssh, timeout_s=args.timeout, alert_rules=rules)
+        except StopRequested as exc:
+            print(
+                f"fleet-console: stopped by {signal.Signals(exc.signum).name} before every node answered",
+                file=sys.stderr,
+            )
+            return exc.exit_status
         views = fleet.views()
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
     live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.poll_detail_interval)
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop_on_signals(lambda _signum: stop.set())
     live.start()
     status = EXIT_SOME_FAILED
     try:

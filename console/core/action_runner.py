@@ -68,7 +68,10 @@ class StepError(Exception):
 
 
 class StepExecutor(Protocol):
-    def run(self, step: Step, timeout_s: float) -> StepResult: ...
+    def run(self, step: Step, timeout_s: float, cancel: threading.Event | None = None) -> StepResult:
+        """Carry out one step within ``timeout_s`` for the whole call; setting ``cancel`` ends the wait
+        early (StepError either way)."""
+        ...
 
 
 class NodeHealth(Protocol):
@@ -112,6 +115,11 @@ class _Action:
     steps: list[Step]
     nodes_label: str
     cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float | None = None  # clock time by which the action ends (the operator's --timeout)
+    timeout_s: float | None = None
+
+    def left(self, now: float) -> float | None:
+        return None if self.deadline is None else self.deadline - now
 
 
 class ActionRunner:
@@ -147,8 +155,13 @@ class ActionRunner:
     def add_listener(self, listener: Callable[[ActionStatus], None]) -> None:
         self._listeners.append(listener)
 
-    def submit(self, plan: ActionPlan, typed: Sequence[str] = ()) -> list[ActionStatus]:
-        """Confirm (raises ActionRefused), record intent for every node, queue. Returns at once."""
+    def submit(self, plan: ActionPlan, typed: Sequence[str] = (), timeout_s: float | None = None) -> list[ActionStatus]:
+        """Confirm (raises ActionRefused), record intent for every node, queue. Returns at once.
+
+        ``timeout_s`` bounds each action from now to its outcome, queue, remote steps and tracking included:
+        past it, the action ends as timed out (a step already sent may still take effect, and says so)."""
+        if timeout_s is not None and not timeout_s > 0:
+            raise ActionRefused(f"the timeout must be a positive number of seconds, not {timeout_s!r}")
         plan.confirm(typed)
         request = plan.request
         if request.kind == ActionKind.CANCEL_REBOOT:
@@ -202,7 +215,14 @@ class ActionRunner:
                 commands=tuple(f"{s.host}: {s.display()}" for s in steps),
                 created_at=self.clock(),
             )
-            action = _Action(status=status, request=request, steps=steps, nodes_label=label)
+            action = _Action(
+                status=status,
+                request=request,
+                steps=steps,
+                nodes_label=label,
+                deadline=None if timeout_s is None else self.clock() + timeout_s,
+                timeout_s=timeout_s,
+            )
             with self._lock:
                 self._actions[action_id] = action
                 self._queues.setdefault(self._queue_key(action), deque()).append(action)
@@ -321,10 +341,28 @@ class ActionRunner:
         last: StepResult | None = None
         outputs: list[StepResult] = []
         for step in action.steps:
+            left = action.left(self.clock())
+            if left is not None and left <= 0:
+                sent = "earlier steps were sent" if outputs else "nothing was sent"
+                self._finish(
+                    action, ActionState.TIMED_OUT, f"timed out after {action.timeout_s:g} s: {sent}", _join(outputs)
+                )
+                return
+            budget = self.settings.step_timeout_s if left is None else min(self.settings.step_timeout_s, left)
             try:
-                last = self.executor.run(step, self.settings.step_timeout_s)
+                last = self.executor.run(step, budget, action.cancel)
             except StepError as exc:
-                self._finish(action, ActionState.FAILED, f"{step.host}: {exc}", _join(outputs))
+                if action.cancel.is_set():
+                    state, why = ActionState.CANCELLED, "stopped while it ran"
+                elif (after := action.left(self.clock())) is not None and after <= 0:
+                    state, why = ActionState.TIMED_OUT, f"timed out after {action.timeout_s:g} s"
+                else:
+                    state, why = ActionState.FAILED, ""
+                if why:
+                    message = f"{why}: {step.display()} on {step.host} had been sent and may still take effect ({exc})"
+                else:
+                    message = f"{step.host}: {exc}"
+                self._finish(action, state, message, _join(outputs))
                 return
             outputs.append(last)
             expected_failure = step.ok_if_stderr is not None and step.ok_if_stderr in last.stderr
@@ -357,6 +395,9 @@ class ActionRunner:
         self, action: _Action, deadline: float, check: Callable[[], tuple[bool, str]], what: str
     ) -> tuple[ActionState, str]:
         message = what
+        limit = ""
+        if action.deadline is not None and action.deadline < deadline:
+            deadline, limit = action.deadline, f" after {action.timeout_s:g} s"
         while True:
             if action.cancel.is_set():
                 return ActionState.CANCELLED, f"stopped watching ({message}); the command had already been sent"
@@ -367,7 +408,7 @@ class ActionRunner:
             if done:
                 return ActionState.DONE, message
             if self.clock() >= deadline:
-                return ActionState.TIMED_OUT, f"timed out: {message}"
+                return ActionState.TIMED_OUT, f"timed out{limit}: {message}"
             self._update(action, message=message)
             action.cancel.wait(self.settings.poll_s)
 

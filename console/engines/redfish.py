@@ -13,14 +13,17 @@ elsewhere gets a refusal naming the BMC, the refused target and why.
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from console.core.actions import HttpCall
@@ -51,6 +54,77 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _CallDeadline:
+    """A deadline for one whole HTTP call: urllib's timeout bounds each socket read, so a BMC that trickles
+    a byte every few seconds would hold the call for ever; at the deadline its sockets are shut down."""
+
+    current = threading.local()
+
+    def __init__(self, timeout_s: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout_s, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _CallDeadline:
+        _CallDeadline.current.value = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+        _CallDeadline.current.value = None
+
+    def track(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.fired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._sockets.append(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracked(kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
+    """The connection class for urllib, with its socket handed to the call's deadline once connected (urllib
+    lets go of the connection after the headers, but the response keeps reading the same socket)."""
+
+    def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = kind(*args, **kwargs)
+        deadline = getattr(_CallDeadline.current, "value", None)
+        if deadline is not None:
+            connect = connection.connect
+
+            def connect_and_track() -> None:
+                connect()
+                deadline.track(connection.sock)
+
+            connection.connect = connect_and_track  # type: ignore[method-assign]
+        return connection
+
+    return make
+
+
+class _HttpWithDeadline(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_tracked(http.client.HTTPConnection), req)
+
+
+class _HttpsWithDeadline(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        super().__init__(context=context)
+        self.tls_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_tracked(http.client.HTTPSConnection), req, context=self.tls_context)
+
+
 class RedfishClient:
     def __init__(
         self,
@@ -71,7 +145,10 @@ class RedfishClient:
         self._system_path: str | None = None
         self._context = self._tls_context()
         self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _NoRedirects(), urllib.request.HTTPSHandler(context=self._context)
+            urllib.request.ProxyHandler({}),
+            _NoRedirects(),
+            _HttpWithDeadline(),
+            _HttpsWithDeadline(context=self._context),
         )
 
     @property
@@ -125,8 +202,12 @@ class RedfishClient:
             )
         return url
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout_s: float | None = None
+    ) -> tuple[int, Any]:
+        """One call, ``timeout_s`` (default: the client's) at most from connect to the last byte."""
         url = self.resolve(path)
+        limit = min(self.timeout_s, timeout_s) if timeout_s is not None else self.timeout_s
         headers = {"Accept": "application/json", "OData-Version": "4.0"}
         auth = self._auth()
         if auth:
@@ -136,8 +217,9 @@ class RedfishClient:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) only
+        deadline = _CallDeadline(limit)
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
+            with deadline, self._opener.open(request, timeout=limit) as response:
                 raw = response.read(4 << 20)
                 status = response.status
         except urllib.error.HTTPError as exc:
@@ -169,13 +251,16 @@ class RedfishClient:
                 ) from None
             if isinstance(reason, ConnectionRefusedError):
                 raise BmcError(f"BMC {self.url} is unreachable: connection refused") from None
-            if isinstance(reason, TimeoutError):
-                raise BmcError(f"BMC {self.url} did not answer within {self.timeout_s:g} s") from None
+            if isinstance(reason, TimeoutError) or deadline.fired:
+                raise BmcError(f"BMC {self.url} did not answer within {limit:g} s") from None
             raise BmcError(f"BMC {self.url} is unreachable: {reason}") from None
-        except TimeoutError:
-            raise BmcError(f"BMC {self.url} did not answer within {self.timeout_s:g} s") from None
-        except OSError as exc:
-            raise BmcError(f"BMC {self.url}: {exc}") from None
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            if deadline.fired or isinstance(exc, TimeoutError):
+                raise BmcError(f"BMC {self.url} gave no complete answer within {limit:g} s") from None
+            raise BmcError(f"BMC {self.url}: {exc or type(exc).__name__}") from None
+        if deadline.fired:
+            # A body that ends with the connection reads as complete even when the deadline cut it.
+            raise BmcError(f"BMC {self.url} gave no complete answer within {limit:g} s")
         if not raw.strip():
             return status, None
         try:
@@ -255,8 +340,8 @@ class RedfishClient:
             return HttpCall("PATCH", url, {"IndicatorLED": LED_VALUES[state]})
         return HttpCall("PATCH", url, {"LocationIndicatorActive": state != "off"})
 
-    def execute(self, call: HttpCall) -> tuple[int, str]:
-        status, data = self.request(call.method, call.url, call.body)
+    def execute(self, call: HttpCall, timeout_s: float | None = None) -> tuple[int, str]:
+        status, data = self.request(call.method, call.url, call.body, timeout_s)
         return status, json.dumps(data) if data is not None else ""
 
 

@@ -18,7 +18,9 @@ from console.transport.ssh import ConnectError, ExecResult, JumpPool, SshSetting
 class NodeShell(Protocol):
     """Runs a one-off command on a node (the hub does it on the node's existing connection)."""
 
-    def exec(self, node: str, argv: Sequence[str], timeout_s: float) -> ExecResult: ...
+    def exec(
+        self, node: str, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None
+    ) -> ExecResult: ...
 
 
 class Engines:
@@ -73,14 +75,16 @@ class EngineExecutor:
     def __init__(self, engines: Engines) -> None:
         self.engines = engines
 
-    def run(self, step: Step, timeout_s: float) -> StepResult:
+    def run(self, step: Step, timeout_s: float, cancel: threading.Event | None = None) -> StepResult:
+        if cancel is not None and cancel.is_set():
+            raise StepError("stopped before it was sent")
         if step.engine == Engine.REDFISH:
             assert step.http is not None
             bmc = self.engines.bmc(self.engines.inventory.node(step.node))
             if bmc is None:
                 raise StepError(f"{step.node} has no BMC")
             try:
-                status, body = bmc.execute(step.http)
+                status, body = bmc.execute(step.http, timeout_s)
             except BmcError as exc:
                 raise StepError(str(exc)) from None
             return StepResult(0, f"HTTP {status} {body}".strip(), "")
@@ -90,11 +94,11 @@ class EngineExecutor:
                 scheduler = self.engines.scheduler()
                 if scheduler is None:
                     raise StepError("no scheduler in the inventory")
-                result = scheduler.remote.run(step.argv, timeout_s)
+                result = scheduler.remote.run(step.argv, timeout_s, cancel)
             else:
                 if self.engines.shell is None:
                     raise StepError("no SSH connection to the node")
-                result = self.engines.shell.exec(step.node, step.argv, timeout_s)
+                result = self.engines.shell.exec(step.node, step.argv, timeout_s, cancel)
         except ConnectError as exc:
             raise StepError(exc.message) from None
         return StepResult(

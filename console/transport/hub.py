@@ -149,11 +149,19 @@ class StreamHub:
         self._thread.start()
 
     def stop(self) -> None:
-        self._running = False
+        with self._inbox_lock:
+            self._running = False
         self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # Connects under way are not waited for (one to an address that never answers takes its whole
+        # connect timeout): each closes its own connection when it returns (see _post).
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._inbox_lock:
+            late, self._inbox = self._inbox, []
+        for _, client, _, _ in late:
+            if client is not None:
+                close_quietly(client)
         for link in self._links.values():
             self._drop(link)
         self._jumps.close()
@@ -168,15 +176,18 @@ class StreamHub:
         link.next_attempt = 0.0
         self._wake()
 
-    def exec(self, node: str, argv: Sequence[str], timeout_s: float) -> ExecResult:
-        """Run a one-off command on the node's existing connection (a second channel beside the stream)."""
+    def exec(
+        self, node: str, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None
+    ) -> ExecResult:
+        """Run a one-off command on the node's existing connection (a second channel beside the stream);
+        ``timeout_s`` bounds the whole call, ``cancel`` ends it early."""
         link = self._links.get(node)
         client = link.client if link is not None else None
         if client is None:
             state = link.state.value if link is not None else "not streamed"
             raise ConnectError(NodeState.UNREACHABLE, f"{node} is {state}: no SSH connection to run {argv[0]} on")
         try:
-            return exec_once(client, argv, timeout_s)
+            return exec_once(client, argv, timeout_s, cancel=cancel)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(
                 NodeState.UNREACHABLE, f"{node}: the connection failed while running {argv[0]}: {exc}"
@@ -413,6 +424,10 @@ class StreamHub:
         error: ConnectError | None,
     ) -> None:
         with self._inbox_lock:
+            if not self._running:
+                if client is not None:
+                    close_quietly(client)
+                return
             self._inbox.append((link, client, channel, error))
         self._wake()
 

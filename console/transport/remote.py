@@ -4,6 +4,7 @@ kept and reused, re-opened when it has dropped."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import paramiko
@@ -51,19 +52,24 @@ class RemoteHost:
             self._client = connect(self._target, self.ssh, jump_pool=self.jumps)
             return self._client
 
-    def run(self, argv: Sequence[str], timeout_s: float) -> ExecResult:
-        """Run argv (quoted with shlex.join) and wait for it; ConnectError when the host cannot be reached."""
+    def run(self, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None) -> ExecResult:
+        """Run argv (quoted with shlex.join) and wait for it, ``timeout_s`` at most for the whole call;
+        ConnectError when the host cannot be reached."""
+        deadline = time.monotonic() + timeout_s
         client = self._connected()
         try:
-            return exec_once(client, argv, timeout_s)
+            return exec_once(client, argv, timeout_s, cancel=cancel)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             # The kept connection died under us: one fresh try, then give up with the reason.
             with self._lock:
                 if self._client is client:
                     close_quietly(client)
                     self._client = None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectError(NodeState.UNREACHABLE, f"{self.label}: {exc}") from None
             try:
-                return exec_once(self._connected(), argv, timeout_s)
+                return exec_once(self._connected(), argv, left, cancel=cancel)
             except (paramiko.SSHException, EOFError, OSError) as again:
                 raise ConnectError(NodeState.UNREACHABLE, f"{self.label}: {again or exc}") from None
 

@@ -31,6 +31,8 @@ DEFAULT_KNOWN_HOSTS: Final = Path("~/.ssh/known_hosts")
 # default of 0.1 s costs ten wake-ups a second per node, which dominates CPU with a thousand nodes.
 IDLE_SOCKET_TIMEOUT_S: Final = 2.0
 KEEPALIVE_S: Final = 15
+# How often a cancellable command checks whether it was cancelled.
+CANCEL_CHECK_S: Final = 0.2
 
 
 class ConnectError(Exception):
@@ -354,20 +356,33 @@ class ExecResult:
         return f"{status}: {detail}" if detail else status
 
 
-def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float, limit: int = 4 << 20) -> ExecResult:
+def exec_once(
+    client: paramiko.SSHClient,
+    argv: Sequence[str],
+    timeout_s: float,
+    limit: int = 4 << 20,
+    cancel: threading.Event | None = None,
+) -> ExecResult:
     """Run one command to completion (argv quoted with ``shlex.join``); bounded in size, and in time for the
-    whole call: output that trickles forever (a byte every second) still ends at ``timeout_s``."""
+    whole call: output that trickles forever (a byte every second) still ends at ``timeout_s``. Setting
+    ``cancel`` ends the wait within a fifth of a second (the command may still run on the host)."""
     deadline = time.monotonic() + timeout_s
     transport = client.get_transport()
     if transport is None or not transport.is_active():
         raise ConnectError(NodeState.UNREACHABLE, "connection is closed")
+    if cancel is not None and cancel.is_set():
+        raise ConnectError(NodeState.COMMAND_FAILED, f"{argv[0]} was not started: stopped")
     channel = transport.open_session(timeout=timeout_s)
 
     def remaining() -> float:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        return left
+        if cancel is None:
+            return left
+        if cancel.is_set():
+            raise InterruptedError
+        return min(left, CANCEL_CHECK_S)
 
     try:
         channel.settimeout(remaining())
@@ -377,7 +392,12 @@ def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float,
         try:
             while True:
                 channel.settimeout(remaining())
-                chunk = channel.recv(65536)
+                try:
+                    chunk = channel.recv(65536)
+                except TimeoutError:
+                    if time.monotonic() < deadline and cancel is not None:
+                        continue  # a cancel check, not the deadline
+                    raise
                 if not chunk:
                     break
                 if len(stdout) < limit:
@@ -385,11 +405,14 @@ def exec_once(client: paramiko.SSHClient, argv: Sequence[str], timeout_s: float,
             while channel.recv_stderr_ready() and len(stderr) < 65536:
                 stderr += channel.recv_stderr(65536)
             # exit-status may arrive just after EOF; the event is also set when the channel closes without one.
-            channel.status_event.wait(remaining())
+            while not channel.status_event.wait(remaining()):
+                pass  # remaining() ends the wait at the deadline or on cancel
         except TimeoutError:
             raise ConnectError(
                 NodeState.COMMAND_FAILED, f"{argv[0]} gave no complete answer within {timeout_s:g} s"
             ) from None
+        except InterruptedError:
+            raise ConnectError(NodeState.COMMAND_FAILED, f"{argv[0]} was stopped before it finished") from None
         status = channel.exit_status if channel.exit_status_ready() and channel.exit_status >= 0 else None
         return ExecResult(status, bytes(stdout), bytes(stderr))
     finally:

@@ -201,3 +201,52 @@ bmc = {{ url = "https://127.0.0.1:9", verify_tls = false }}
         engines.close()
     finally:
         bmc.stop()
+
+
+class _Trickler(BaseHTTPRequestHandler):
+    """A BMC that never finishes an answer: headers slowly, or a body a byte at a time, for ever."""
+
+    def do_GET(self) -> None:
+        try:
+            if self.path.endswith("/headers"):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                while True:
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+                    threading.Event().wait(0.2)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            while True:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                threading.Event().wait(0.2)
+        except OSError:
+            return
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("path", ["/redfish/v1/body", "/redfish/v1/headers"])
+def test_a_bmc_that_trickles_its_answer_is_cut_at_the_deadline_of_the_whole_call(path: str) -> None:
+    server = _Server(_Trickler)
+    try:
+        client = RedfishClient(BmcSpec(url=server.url), "gpu-001", environ={}, timeout_s=1.0)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.request("GET", path)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                errors.append(exc)
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        caller.join(timeout=20)  # a hang detector: before the fix this call never ended
+        assert not caller.is_alive(), "the call to a trickling BMC was still running after 20 s"
+        (error,) = errors
+        assert isinstance(error, BmcError) and "gave no complete answer within 1 s" in str(error)
+    finally:
+        server.stop()

@@ -125,6 +125,22 @@ class Sshd:
         sudo.write_text("#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
         sudo.chmod(0o755)
 
+    def systemctl_hangs(self) -> None:
+        """Make systemctl record its call and then hang, trickling a byte every half second (never exits
+        while the client stays), as a reboot stuck behind a unit that will not stop."""
+        systemctl = self.bin_dir / "systemctl"
+        systemctl.write_text(
+            "#!/bin/sh\n"
+            'node=$(echo "$SSH_CONNECTION" | cut -d" " -f3)\n'
+            'echo "$(id -un) $*" >> "$FLEET_REPLAY_DIR/$node.systemctl"\n'
+            "while printf .; do sleep 0.5; done\n"
+        )
+        systemctl.chmod(0o755)
+
+    def trickling(self, address: str) -> bool:
+        """Whether a trickling stand-in started on ``address`` (see replay mode ``trickle``)."""
+        return (self.replay_dir / f"{address}.trickling").exists()
+
     def systemctl_calls(self, address: str) -> list[str]:
         path = self.replay_dir / f"{address}.systemctl"
         return path.read_text().splitlines() if path.exists() else []

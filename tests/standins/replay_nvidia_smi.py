@@ -6,8 +6,12 @@ says which recording to replay and what to do, and is re-read every period so a 
 node's behaviour while it streams:
 
     {"recording": "/…/query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv",
-     "mode": "normal" | "truncate" | "garbage" | "silent" | "exit" | "flood" | "many-gpus",
+     "mode": "normal" | "truncate" | "garbage" | "silent" | "exit" | "flood" | "many-gpus" | "trickle"
+             | "trickle-details",
      "exit_status": 9, "stderr": "…"}
+
+``trickle`` hangs every call (a byte every half second, never a whole answer), ``trickle-details`` only
+the slow path's ``-q -x``; each writes ``<address>.trickling`` when it starts, so a test knows it hangs.
 
 Honours ``--query-gpu=<fields>``, ``--format=csv[,noheader][,nounits]``, ``-lms N`` / ``-l N``.
 Recordings: a ``--format=csv`` query with header and units (values taken column by column; a field the
@@ -83,6 +87,18 @@ def rows_from_table(text: str) -> tuple[list[str] | None, list[dict[str, str]]]:
     return None, rows
 
 
+def trickle(marker: Path) -> int:
+    """A hung tool: one byte every half second for ever, never a whole answer (until the client goes)."""
+    marker.write_text(str(os.getpid()))
+    try:
+        while True:
+            sys.stdout.write(".")
+            sys.stdout.flush()
+            time.sleep(0.5)
+    except BrokenPipeError:
+        return 0
+
+
 def main(argv: list[str]) -> int:
     fields: list[str] | None = None
     fmt = ""
@@ -103,6 +119,9 @@ def main(argv: list[str]) -> int:
         i += 1
     address = os.environ.get("SSH_CONNECTION", "x x 127.0.0.1 22").split()[2]
     control = Path(os.environ["FLEET_REPLAY_DIR"]) / f"{address}.json"
+    mode = json.loads(control.read_text()).get("mode", "normal")
+    if mode == "trickle" or (mode == "trickle-details" and argv[:2] == ["-q", "-x"]):
+        return trickle(control.with_suffix(".trickling"))
     if argv[:2] == ["-q", "-x"]:
         # The slow path's health details: an `nvidia-smi -q -x` recording, where the test names one.
         xml = json.loads(control.read_text()).get("xml")

@@ -1,0 +1,87 @@
+"""The slow path's scheduling: nodes whose tools hang cannot hold every worker (fake hub and fleet)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from console.app import DetailPoller
+from console.core.details import HealthReport
+from console.core.inventory import parse_inventory
+from console.core.samples import NodeState, Vendor
+from console.transport.ssh import ConnectError, ExecResult
+from tests.helpers.live import wait_for
+
+HUNG = [f"hung-{i}" for i in range(4)]
+
+
+@dataclass
+class _View:
+    state: NodeState = NodeState.UP
+    vendor: Vendor = Vendor.NVIDIA
+
+
+class HangingNodes:
+    """The hub's exec: hung nodes block until released, then fail as a whole-call deadline does."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.running: set[str] = set()
+        self.healthy_looks = 0
+        self.healthy_beside_hung = 0  # healthy looks that ran while some hung look held a worker
+        self.max_running = 0
+
+    def exec(
+        self, node: str, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None
+    ) -> ExecResult:
+        if node == "healthy":
+            with self.lock:
+                self.healthy_looks += 1
+                if self.running:
+                    self.healthy_beside_hung += 1
+            return ExecResult(0, b"", b"")
+        with self.lock:
+            self.running.add(node)
+            self.max_running = max(self.max_running, len(self.running))
+        try:
+            self.release.wait(30)
+            raise ConnectError(NodeState.COMMAND_FAILED, f"{argv[0]} gave no complete answer within {timeout_s:g} s")
+        finally:
+            with self.lock:
+                self.running.discard(node)
+
+
+class _Fleet:
+    def view(self, name: str) -> _View:
+        return _View()
+
+    def apply_report(self, name: str, report: HealthReport) -> None:
+        pass
+
+
+def test_nodes_whose_looks_hang_leave_workers_for_healthy_nodes() -> None:
+    text = "".join(f'[[node]]\nname = "{n}"\nhost = "10.0.0.{i + 1}"\n' for i, n in enumerate([*HUNG, "healthy"]))
+    hub = HangingNodes()
+    live = SimpleNamespace(inventory=parse_inventory(text, Path("fleet.toml")), fleet=_Fleet(), hub=hub)
+    poller = DetailPoller(live, interval_s=0.2, workers=2, timeout_s=5.0)  # type: ignore[arg-type]
+    poller.start()
+    try:
+        # First round: hung nodes may take both workers; once their looks fail they are suspect.
+        wait_for("two hung looks to hold both workers", lambda: len(hub.running) == 2)
+        hub.release.set()
+        wait_for("every hung node to fail once", lambda: poller._suspect >= set(HUNG))
+        hub.release.clear()
+        # From now on at most one worker looks at suspect nodes: the healthy node is looked at meanwhile.
+        wait_for("a suspect look to hang again", lambda: len(hub.running) >= 1)
+        with hub.lock:
+            hub.healthy_beside_hung = hub.max_running = 0
+        wait_for("the healthy node to be looked at beside a hung look", lambda: hub.healthy_beside_hung >= 3)
+        assert hub.max_running == 0  # no second hung look started meanwhile (the first one still holds)
+        assert len(hub.running) == 1
+    finally:
+        hub.release.set()
+        poller.stop()
