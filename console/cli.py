@@ -605,6 +605,17 @@ class DemoFleet:
 
 
 def run_window(args: argparse.Namespace) -> int:
+    quit_window: list[Callable[[], None]] = []
+
+    def on_stop(signum: int) -> None:
+        # Once the window runs, a signal closes it as the window's own Quit does (the session stops its
+        # services); before that, it stops the start-up, the simulated fleet included.
+        if quit_window:
+            quit_window[0]()
+        else:
+            raise StopRequested(signum)
+
+    stop_on_signals(on_stop)
     demo: DemoFleet | None = None
     if args.demo:
         if not 1 <= args.nodes <= MAX_SIM_NODES:
@@ -643,7 +654,14 @@ def run_window(args: argparse.Namespace) -> int:
             return 2
         actions.start()
         try:
-            return run_gui(live, screenshot=args.screenshot, after_s=args.after, select=args.select, actions=actions)
+            return run_gui(
+                live,
+                screenshot=args.screenshot,
+                after_s=args.after,
+                select=args.select,
+                actions=actions,
+                on_app=lambda app: quit_window.append(app.quit),
+            )
         finally:
             actions.close()
     finally:

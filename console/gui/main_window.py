@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -488,10 +489,18 @@ def run_gui(
     after_s: float = 5.0,
     select: str | None = None,
     actions: ActionsService | None = None,
+    on_app: Callable[[QApplication], None] | None = None,
 ) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fleet Console")
+    if on_app is not None:
+        on_app(app)
+    # Python runs its signal handlers (Ctrl+C, SIGTERM) only between bytecodes: wake it a few times a
+    # second while Qt's loop waits.
+    signal_tick = QTimer(app)
+    signal_tick.timeout.connect(lambda: None)
+    signal_tick.start(200)
     session = ConsoleSession(live, actions=actions)
     session.start()
     window = session.window

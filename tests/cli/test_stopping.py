@@ -139,3 +139,39 @@ def test_action_stops_on_sigterm_mid_step_and_the_audit_says_it_may_have_taken_e
     assert ABANDONED not in err and "Traceback" not in err
     (row,) = _audit_rows(tmp_path / "data")
     assert row["state"] == "cancelled" and "may still take effect" in row["message"]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            if text in cmdline and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_demo_window_closes_on_a_signal_and_stops_its_simulated_fleet(tmp_path: Path, signum: int) -> None:
+    data = tmp_path / "demo-data"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FLEET_CONSOLE_OPERATOR": "night-shift-dave"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "--demo", "--nodes", "2", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_for("the simulated fleet to start", lambda: _processes_mentioning("sim --nodes 2"), timeout=60)
+        wait_for("the window's store to open", (data / "console.sqlite3").exists, timeout=60)
+    except AssertionError:
+        proc.kill()
+        raise
+    status, _, err = _stop(proc, signum)
+    assert ABANDONED not in err and "Traceback" not in err, err
+    assert status in (0, 128 + signum), err
+    assert not [pid for pid in _processes_mentioning(str(data)) if pid != proc.pid]
