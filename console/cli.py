@@ -52,6 +52,10 @@ def say(text: str, file: TextIO | None = None) -> None:
 STOP_GRACE_S: Final = 4.0
 
 
+# Called before the backstop ends the process (the demo's simulated fleet is stopped by its PID).
+BEFORE_BACKSTOP: list[Callable[[], None]] = []
+
+
 class StopRequested(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived: the command stops, cleaning up for at most STOP_GRACE_S."""
 
@@ -76,6 +80,9 @@ def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> None:
     armed: list[int] = []
 
     def backstop(signum: int) -> None:
+        for last_words in list(BEFORE_BACKSTOP):
+            with contextlib.suppress(Exception):
+                last_words()
         with contextlib.suppress(Exception):
             sys.stdout.flush()
         with contextlib.suppress(Exception):
@@ -581,6 +588,7 @@ class DemoFleet:
             ],
             pass_fds=(write_fd,),
         )
+        BEFORE_BACKSTOP.append(self.kill)
         os.close(write_fd)
         with os.fdopen(read_fd, "rb") as ready:
             # Blocks until the simulator has listened on every port and written the inventory.
@@ -590,7 +598,14 @@ class DemoFleet:
             raise RuntimeError(f"the simulated fleet failed to start (exit status {code})")
         return self.inventory
 
+    def kill(self) -> None:
+        """At once, without waiting (the backstop's last act)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
     def stop(self) -> None:
+        if self.kill in BEFORE_BACKSTOP:
+            BEFORE_BACKSTOP.remove(self.kill)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -605,13 +620,14 @@ class DemoFleet:
 
 
 def run_window(args: argparse.Namespace) -> int:
-    quit_window: list[Callable[[], None]] = []
+    window_stop = threading.Event()
+    in_window: list[bool] = []
 
     def on_stop(signum: int) -> None:
-        # Once the window runs, a signal closes it as the window's own Quit does (the session stops its
-        # services); before that, it stops the start-up, the simulated fleet included.
-        if quit_window:
-            quit_window[0]()
+        # Once the window is being built, a signal closes it as the window's own Quit does (the session
+        # stops its services), never raising inside Qt; before that, it stops the start-up.
+        if in_window:
+            window_stop.set()
         else:
             raise StopRequested(signum)
 
@@ -654,13 +670,14 @@ def run_window(args: argparse.Namespace) -> int:
             return 2
         actions.start()
         try:
+            in_window.append(True)
             return run_gui(
                 live,
                 screenshot=args.screenshot,
                 after_s=args.after,
                 select=args.select,
                 actions=actions,
-                on_app=lambda app: quit_window.append(app.quit),
+                stop=window_stop,
             )
         finally:
             actions.close()

@@ -8,8 +8,8 @@ thread touches the network, and the table repaints only rows that changed.
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -489,17 +489,17 @@ def run_gui(
     after_s: float = 5.0,
     select: str | None = None,
     actions: ActionsService | None = None,
-    on_app: Callable[[QApplication], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
+    """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
+    sets it: the window then quits as its own Quit does)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fleet Console")
-    if on_app is not None:
-        on_app(app)
     # Python runs its signal handlers (Ctrl+C, SIGTERM) only between bytecodes: wake it a few times a
-    # second while Qt's loop waits.
+    # second while Qt's loop waits, and quit once a handler asked for it.
     signal_tick = QTimer(app)
-    signal_tick.timeout.connect(lambda: None)
+    signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
     session = ConsoleSession(live, actions=actions)
     session.start()

@@ -33,6 +33,7 @@ def _start(*args: str, data: Path | None = None) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        start_new_session=True,
     )
 
 
@@ -41,7 +42,7 @@ def _stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
     try:
         out, err = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # its children too: they hold the pipes open
         out, err = proc.communicate()
         raise AssertionError(f"still running 15 s after {signal.Signals(signum).name}: {err[-2000:]}") from None
     return proc.returncode, out, err
@@ -141,7 +142,7 @@ def test_action_stops_on_sigterm_mid_step_and_the_audit_says_it_may_have_taken_e
     assert row["state"] == "cancelled" and "may still take effect" in row["message"]
 
 
-def _processes_mentioning(text: str) -> list[int]:
+def _processes_mentioning(*texts: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -149,7 +150,7 @@ def _processes_mentioning(text: str) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
             except OSError:
                 continue
-            if text in cmdline and int(entry.name) != os.getpid():
+            if all(text in cmdline for text in texts) and int(entry.name) != os.getpid():
                 found.append(int(entry.name))
     return found
 
@@ -164,12 +165,13 @@ def test_the_demo_window_closes_on_a_signal_and_stops_its_simulated_fleet(tmp_pa
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        start_new_session=True,
     )
     try:
-        wait_for("the simulated fleet to start", lambda: _processes_mentioning("sim --nodes 2"), timeout=60)
+        wait_for("the simulated fleet to start", lambda: _processes_mentioning(" sim ", str(data)), timeout=60)
         wait_for("the window's store to open", (data / "console.sqlite3").exists, timeout=60)
     except AssertionError:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         raise
     status, _, err = _stop(proc, signum)
     assert ABANDONED not in err and "Traceback" not in err, err
