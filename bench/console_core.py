@@ -34,12 +34,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--connect-timeout", type=float, default=300.0)
     parser.add_argument("--paramiko-poll", type=float, help="override the idle socket timeout (paramiko: 0.1)")
+    parser.add_argument("--kernel-dir", help="where the bench fleet's nodes read their kernel log from")
+    parser.add_argument("--kernel-events", type=int, default=20, help="kernel lines to time, one node each")
+    parser.add_argument("--no-kernel-follow", action="store_true", help="the baseline: kernel log not followed")
     args = parser.parse_args()
     if args.paramiko_poll is not None:
         ssh_module.IDLE_SOCKET_TIMEOUT_S = args.paramiko_poll
 
     inventory = load_inventory(args.inventory)
-    live = LiveFleet(inventory, SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False), HubSettings())
+    ssh = SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False)
+    follow = not args.no_kernel_follow
+    live = LiveFleet(inventory, ssh, HubSettings(), follow_kernel=follow)
     me = psutil.Process()
     started = time.monotonic()
     live.start()
@@ -51,6 +56,13 @@ def main() -> int:
             break
         time.sleep(0.5)
     connected_s = time.monotonic() - started
+    followed_s = None
+    if follow:
+        while time.monotonic() < deadline and not all(
+            (v.kernel_follow or "").startswith("following") for v in live.fleet.views()
+        ):
+            time.sleep(0.5)
+        followed_s = time.monotonic() - started
     time.sleep(3.0)  # let connection bursts settle before measuring
 
     recorder = LatencyRecorder()
@@ -66,12 +78,14 @@ def main() -> int:
     cpu1 = me.cpu_times()
     wall = time.monotonic() - wall0
     live.fleet.latency = None
+    kernel = time_kernel_events(live, args.kernel_dir, args.kernel_events) if args.kernel_dir and follow else {}
     views = live.fleet.views()
     result = {
         "nodes": total,
         "accelerators": sum(v.accelerator_count for v in views),
         "nodes_up": sum(1 for v in views if v.state == NodeState.UP),
         "connect_all_s": round(connected_s, 1),
+        "kernel_follow_all_s": None if followed_s is None else round(followed_s, 1),
         "window_s": round(wall, 1),
         "cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall, 3),
         "rss_mb": round(rss_max / 2**20, 1),
@@ -84,11 +98,55 @@ def main() -> int:
         "node_to_model_max_ms": _ms(max(recorder.node_to_model) if recorder.node_to_model else None),
         "receive_to_model_p50_ms": _ms(percentile(recorder.receive_to_model, 50)),
         "receive_to_model_p99_ms": _ms(percentile(recorder.receive_to_model, 99)),
+        **kernel,
     }
     live.stop()
     json.dump(result, sys.stdout)
     print()
     return 0
+
+
+def time_kernel_events(live: LiveFleet, kernel_dir: str, count: int) -> dict[str, object]:
+    """Write an XID 79 line into the kernel logs of ``count`` nodes spread over the fleet, one every quarter
+    second, and time each from the write to the critical alert in the model."""
+    views = live.fleet.views()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        following = [v for v in views if (v.kernel_follow or "").startswith("following")]
+        if len(following) == len(views):
+            break
+        time.sleep(0.5)
+        views = live.fleet.views()
+    followed = sum(1 for v in views if (v.kernel_follow or "").startswith("following"))
+    step = max(1, len(views) // count)
+    chosen = [v for v in views[::step]][:count]
+    written: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    pending = list(chosen)
+    end = time.monotonic() + count * 0.25 + 30
+    while (pending or len(seen) < len(written)) and time.monotonic() < end:
+        if pending and (not written or time.monotonic() - max(written.values()) >= 0.25):
+            view = pending.pop(0)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime())
+            line = (
+                f"{stamp} {view.name} kernel: NVRM: Xid (PCI:0000:ff:00): 79, pid='<unknown>', "
+                "name=<unknown>, GPU has fallen off the bus.\n"
+            )
+            with open(f"{kernel_dir}/{view.spec.host}.log", "a", encoding="utf-8") as log:
+                log.write(line)
+            written[view.name] = time.monotonic()
+        for name, at in written.items():
+            if name not in seen and any(a.rule == "xid_79" for a in live.fleet.view(name).alerts):
+                seen[name] = time.monotonic() - at
+        time.sleep(0.01)
+    delays = sorted(seen.values())
+    return {
+        "kernel_followed_nodes": followed,
+        "kernel_events": len(written),
+        "kernel_alerts": len(seen),
+        "kernel_line_to_alert_p50_ms": _ms(percentile(delays, 50)),
+        "kernel_line_to_alert_max_ms": _ms(max(delays) if delays else None),
+    }
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -107,14 +107,27 @@ class BenchFleet:
         bin_dir.mkdir(exist_ok=True)
         (bin_dir / "nvidia-smi").write_text(STANDIN)
         (bin_dir / "nvidia-smi").chmod(0o755)
-        # The slow path asks the journal for kernel lines since its last look: on a quiet node, none.
-        (bin_dir / "journalctl").write_text("#!/bin/sh\nexit 0\n")
+        # The kernel log: followed (journalctl -k -f) from a per-node file the bench writes kernel lines into
+        # "on the node"; asked once (the probe, the slow path), a quiet journal that prints nothing.
+        self.kernel_dir = self.workdir / "kernel"
+        self.kernel_dir.mkdir(exist_ok=True)
+        (bin_dir / "journalctl").write_text(
+            "#!/bin/sh\n"
+            'for a in "$@"; do [ "$a" = "-f" ] || continue\n'
+            '  node=$(echo "$SSH_CONNECTION" | cut -d" " -f3)\n'
+            '  exec tail -q -n +1 -F "$FLEET_BENCH_KERNEL_DIR/$node.log" 2>/dev/null\n'
+            "done\nexit 0\n"
+        )
         (bin_dir / "journalctl").chmod(0o755)
         template = self.workdir / "template.csv"
         template.write_text("\n".join(render_template()) + "\n")
         home = self.workdir / "home"
         home.mkdir(exist_ok=True)
         self.config = self.workdir / "sshd_config"
+        environment = (
+            f"PATH={bin_dir}:/usr/bin:/bin HOME={home} FLEET_BENCH_TEMPLATE={template} FLEET_BENCH_XML={XML} "
+            f"FLEET_BENCH_KERNEL_DIR={self.kernel_dir}"
+        )
         self.config.write_text(
             f"""Port {PORT}
 ListenAddress 0.0.0.0
@@ -129,9 +142,11 @@ PermitRootLogin prohibit-password
 MaxStartups 2000:30:4000
 MaxSessions 10
 LogLevel ERROR
-SetEnv PATH={bin_dir}:/usr/bin:/bin HOME={home} FLEET_BENCH_TEMPLATE={template} FLEET_BENCH_XML={XML}
+SetEnv {environment}
 """
         )
+        for i in range(self.nodes):
+            (self.kernel_dir / f"{address(i)}.log").touch()
         pub = Path(str(self.host_key) + ".pub").read_text().split()
         self.known_hosts = self.workdir / "known_hosts"
         self.known_hosts.write_text("".join(f"[{address(i)}]:{PORT} {pub[0]} {pub[1]}\n" for i in range(self.nodes)))

@@ -66,7 +66,9 @@ def node_side_cpu(fleet: BenchFleet, seconds: float) -> float:
     return (total() - before) / seconds
 
 
-def run_core(fleet: BenchFleet, count: int, seconds: float, paramiko_poll: float | None) -> dict[str, Any]:
+def run_core(
+    fleet: BenchFleet, count: int, seconds: float, paramiko_poll: float | None, follow: bool = True
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -75,9 +77,13 @@ def run_core(fleet: BenchFleet, count: int, seconds: float, paramiko_poll: float
         str(fleet.inventory(count)),
         "--seconds",
         str(seconds),
+        "--kernel-dir",
+        str(fleet.kernel_dir),
     ]
     if paramiko_poll is not None:
         command += ["--paramiko-poll", str(paramiko_poll)]
+    if not follow:
+        command.append("--no-kernel-follow")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     # Node-side CPU is sampled in the middle of the console's measuring window.
     node_cpu = None
@@ -154,17 +160,21 @@ def run_gui(fleet: BenchFleet, count: int, seconds: float) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     rows = [
         "| nodes × GPUs | console CPU (cores) | RSS | threads | node→model p50 / p99 | lines/s | "
-        "connect all | sshd + stand-ins CPU | clush one-shot sweep |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "connect all | kernel line→alert p50 / max | sshd + stand-ins CPU | clush one-shot sweep |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     clush = {c["nodes"]: c for c in report["clush"]}
-    for core in report["core"]:
+    runs = [(core, "") for core in report["core"]]
+    runs += [(core, " (baseline: kernel log not followed)") for core in report.get("core_without_kernel_follow", [])]
+    for core, label in runs:
         c = clush.get(core["nodes"], {})
         sweep = f"{c['wall_s']} s wall, {c['client_cpu_s']} s CPU" if "wall_s" in c else "–"
         rows.append(
-            f"| {core['nodes']} × 8 | {core['cpu_cores']} | {core['rss_mb']} MB | {core['threads']} | "
+            f"| {core['nodes']} × 8{label} | {core['cpu_cores']} | {core['rss_mb']} MB | {core['threads']} | "
             f"{core['node_to_model_p50_ms']} / {core['node_to_model_p99_ms']} ms | {core['lines_per_s']} | "
-            f"{core['connect_all_s']} s | {core['node_side_cpu_cores']} | {sweep} |"
+            f"{core['connect_all_s']} s | {core.get('kernel_line_to_alert_p50_ms')} / "
+            f"{core.get('kernel_line_to_alert_max_ms')} ms ({core.get('kernel_alerts')} of "
+            f"{core.get('kernel_events')}) | {core['node_side_cpu_cores']} | {sweep} |"
         )
     gui = report.get("gui")
     if gui and "apply" in gui:
@@ -185,6 +195,9 @@ def main() -> int:
     parser.add_argument("--no-gui", action="store_true")
     parser.add_argument("--no-clush", action="store_true")
     parser.add_argument("--paramiko-poll", type=float, help="compare with another idle socket timeout (paramiko 0.1)")
+    parser.add_argument(
+        "--kernel-baseline", action="store_true", help="also run each size without following kernel logs (baseline)"
+    )
     args = parser.parse_args()
     if not in_namespace():
         return reexec_in_namespace()
@@ -203,6 +216,10 @@ def main() -> int:
     try:
         for count in args.sizes:
             print(f"bench: core with {count} nodes …", file=sys.stderr, flush=True)
+            if args.kernel_baseline:
+                baseline = run_core(fleet, count, args.seconds, args.paramiko_poll, follow=False)
+                report.setdefault("core_without_kernel_follow", []).append(baseline)
+                print(json.dumps(baseline), file=sys.stderr, flush=True)
             report["core"].append(run_core(fleet, count, args.seconds, args.paramiko_poll))
             print(json.dumps(report["core"][-1]), file=sys.stderr, flush=True)
             if not args.no_clush:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import math
 import os
 import random
 import threading
@@ -22,7 +23,13 @@ from typing import Any
 from console.core.action_runner import ActionRunner, RunnerSettings
 from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
 from console.core.alerts import AlertEngine, AlertRules
-from console.core.details import DETAIL_INTERVAL_S, detail_argv, parse_detail_output
+from console.core.details import (
+    DETAIL_INTERVAL_S,
+    KERNEL_LOOKBACK_S,
+    detail_argv,
+    kernel_follow_argv,
+    parse_detail_output,
+)
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
@@ -66,6 +73,7 @@ class LiveFleet:
         alert_rules: AlertRules | None = None,
         detail_interval_s: float | None = None,
         details: bool = True,
+        follow_kernel: bool = True,
     ) -> None:
         self.inventory = inventory
         self.fleet = FleetModel(inventory, clock=clock)
@@ -82,6 +90,7 @@ class LiveFleet:
             listener=self,
             ssh=ssh,
             settings=hub_settings,
+            follow_argv_for=self._follow_argv if follow_kernel else None,
         )
 
         interval = detail_interval_s or detail_interval_for(len(inventory.nodes))
@@ -118,6 +127,18 @@ class LiveFleet:
 
     def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
         self.pipeline.submit(node, lines, received_at)
+
+    def on_kernel_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        self.pipeline.submit_kernel(node, lines, received_at)
+
+    def on_kernel_state(self, node: str, state: str) -> None:
+        self.fleet.set_kernel_follow(node, state)
+
+    def _follow_argv(self, spec: NodeSpec, since: float | None) -> list[str] | None:
+        """The kernel log is followed on NVIDIA nodes (and those still auto-detecting): XIDs are NVIDIA's."""
+        if self.plan.sources[spec.name].vendor not in (Vendor.NVIDIA, Vendor.AUTO):
+            return None
+        return kernel_follow_argv(since if since is not None else time.time() - KERNEL_LOOKBACK_S)
 
 
 def poll_once(
@@ -341,8 +362,13 @@ class DetailPoller:
         self._thread = threading.Thread(target=self._run, name="detail-poller", daemon=True)
         rng = random.Random(0)
         now = time.time()
-        # Spread the first looks over one interval so a thousand nodes do not all fork at once.
-        self._due = {spec.name: now + rng.random() * min(interval_s, 10.0) for spec in live.inventory.nodes}
+        # Each node looks at its own phase of the interval, so looks are spread evenly over it (a thousand
+        # nodes never fork at once, and the console's load has no bursts); the first looks come sooner,
+        # within 10 s of the start, in the same order.
+        self._start = now
+        self._phase = {spec.name: rng.random() * interval_s for spec in live.inventory.nodes}
+        first = min(interval_s, 10.0) / interval_s
+        self._due = {name: now + phase * first for name, phase in self._phase.items()}
         self._busy: set[str] = set()
         self._since: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -369,19 +395,28 @@ class DetailPoller:
                         continue  # stays due: looked at when a suspect's look ends
                     suspect_slots -= 1
                 with self._lock:
-                    self._due[name] = now + self.interval_s
+                    self._due[name] = self._next_slot(name, now)
                 if view.state not in (NodeState.UP, NodeState.PARSE_ERROR, NodeState.STALE):
                     continue
                 with self._lock:
                     self._busy.add(name)
                 self._pool.submit(self._look, name, view.vendor)
 
+    def _next_slot(self, name: str, now: float) -> float:
+        """The node's next time on its own phase, at least half an interval from now."""
+        start = self._start + self._phase[name]
+        slots = math.floor((now - start) / self.interval_s) + 1
+        due = start + slots * self.interval_s
+        return due if due - now >= self.interval_s / 2 else due + self.interval_s
+
     def _look(self, name: str, vendor: Vendor) -> None:
         try:
             started = time.time()
             since = self._since.get(name, started - 3600)
             try:
-                result = self.live.hub.exec(name, detail_argv(vendor, since), self.timeout_s, cancel=self._stop)
+                followed = (self.live.fleet.view(name).kernel_follow or "").startswith("following")
+                argv = detail_argv(vendor, since, kernel_log=not followed)
+                result = self.live.hub.exec(name, argv, self.timeout_s, cancel=self._stop)
             except ConnectError as exc:
                 if exc.state == NodeState.COMMAND_FAILED:  # no whole answer within the deadline
                     with self._lock:

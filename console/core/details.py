@@ -41,7 +41,31 @@ _NODE: Final = (
     f"df -P / 2>&1; {frame_command('df')}"
 )
 NVIDIA_DETAIL_SCRIPT: Final = f"nvidia-smi -q -x 2>&1; {frame_command('nvidia-xml')}; {_KERNEL_LOG}; {_NODE}"
+# Where the kernel log is followed live (below), the slow path leaves it out.
+NVIDIA_DETAIL_SCRIPT_FOLLOWED: Final = f"nvidia-smi -q -x 2>&1; {frame_command('nvidia-xml')}; {_NODE}"
 NODE_DETAIL_SCRIPT: Final = _NODE
+
+# Followed on the node's streaming connection, beside its telemetry: kernel messages as the kernel writes
+# them (an idle channel, read by the hub's selector; no thread). journalctl where the system journal can be
+# read, from ``$1`` (the epoch of the last line seen, so nothing is missed across reconnects); else ``dmesg
+# -w``, which prints the whole ring buffer first (repeats are dropped by the fleet model). The first line
+# names the tool; a tool that ends (no permission, no dmesg) ends the channel with its words on stderr.
+FOLLOW_TOOL_PREFIX: Final = f"{FRAME} follow "
+KERNEL_FOLLOW_SCRIPT: Final = (
+    "if command -v journalctl >/dev/null 2>&1; then "
+    "probe=$(journalctl -k -n 1 --no-pager 2>&1); ok=$?; "
+    'case "$probe" in ' + "|".join(f'*"{words}"*' for words in JOURNAL_EMPTY_WORDS) + ") ok=1;; esac; "
+    f"if [ \"$ok\" = 0 ]; then printf '{FOLLOW_TOOL_PREFIX}journalctl\\n'; "
+    'exec journalctl -k -f -o short-iso --no-pager --since "@$1"; fi; fi; '
+    f"printf '{FOLLOW_TOOL_PREFIX}dmesg\\n'; exec dmesg -w --decode --time-format=iso"
+)
+# How far back the first follow of a node reads (later ones start where the last one stopped).
+KERNEL_LOOKBACK_S: Final = 3600.0
+
+
+def kernel_follow_argv(since_epoch: float) -> list[str]:
+    return ["sh", "-c", KERNEL_FOLLOW_SCRIPT, "fleet-console", str(int(since_epoch))]
+
 
 NO_PERMISSION_WORDS: Final = (
     "operation not permitted",
@@ -51,8 +75,12 @@ NO_PERMISSION_WORDS: Final = (
 )
 
 
-def detail_argv(vendor: Vendor, since_epoch: float) -> list[str]:
-    script = NVIDIA_DETAIL_SCRIPT if vendor in (Vendor.NVIDIA, Vendor.AUTO) else NODE_DETAIL_SCRIPT
+def detail_argv(vendor: Vendor, since_epoch: float, kernel_log: bool = True) -> list[str]:
+    """The slow path's command; ``kernel_log=False`` where the kernel log is followed live instead."""
+    if vendor not in (Vendor.NVIDIA, Vendor.AUTO):
+        script = NODE_DETAIL_SCRIPT
+    else:
+        script = NVIDIA_DETAIL_SCRIPT if kernel_log else NVIDIA_DETAIL_SCRIPT_FOLLOWED
     return ["sh", "-c", script, "fleet-console", str(int(since_epoch))]
 
 

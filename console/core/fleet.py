@@ -79,6 +79,16 @@ class NodeView:
     gpu_details: dict[int, GpuDetail] = field(default_factory=dict)
     xids: tuple[XidRecord, ...] = ()
     rebooted_at: float | None = None
+    # The followed kernel log: "following (journalctl)", "no permission: …", "unavailable: …"; None where
+    # it is not followed (then the slow path's report says how the kernel log was read).
+    kernel_follow: str | None = None
+
+    @property
+    def kernel_log(self) -> str | None:
+        """How the kernel log is read now, in words."""
+        if self.kernel_follow is not None:
+            return self.kernel_follow
+        return self.report.kernel_log if self.report is not None else None
 
     def recent_xids(self, index: int, now: float, window_s: float = XID_RECENT_S) -> list[int]:
         return [r.event.code for r in self.xids if r.accelerator == index and now - r.seen_at <= window_s]
@@ -173,6 +183,7 @@ class _Node:
     boot_time: float | None = None
     rebooted_at: float | None = None
     scheduler_state: str | None = None
+    kernel_follow: str | None = None
 
 
 class LatencyRecorder:
@@ -304,22 +315,48 @@ class FleetModel:
                 details[index] = detail
             node.gpu_details = details
             node.report = report
-            for event in report.xids:
-                key = (event.when, event.code, event.bus, event.detail)
-                if key in node.xid_keys:
-                    continue
-                node.xid_keys.add(key)
-                node.xids.append(XidRecord(by_bus.get(event.bus), event, report.taken_at))
-            cutoff = report.taken_at - XID_KEEP_S
-            node.xids = [r for r in node.xids if r.seen_at >= cutoff][-200:]
-            if len(node.xid_keys) > 2000:
-                node.xid_keys = {(r.event.when, r.event.code, r.event.bus, r.event.detail) for r in node.xids}
+            self._add_xids(node, report.xids, report.taken_at, by_bus)
             boot = report.node.boot_time(report.taken_at)
             if boot is not None:
                 if node.boot_time is not None and abs(boot - node.boot_time) > REBOOT_DETECT_S:
                     node.rebooted_at = report.taken_at
                 node.boot_time = boot
             self._bump(node)
+
+    def add_kernel_events(self, name: str, events: Sequence[XidEvent], seen_at: float) -> None:
+        """XID events from the followed kernel log, as the node's kernel writes them."""
+        with self._lock:
+            node = self._nodes[name]
+            by_bus = {bus_key(str(s.pci_bus_id)): i for i, s in node.latest.items() if isinstance(s.pci_bus_id, str)}
+            if self._add_xids(node, events, seen_at, by_bus):
+                self._bump(node)
+
+    def set_kernel_follow(self, name: str, state: str | None) -> None:
+        """How the node's kernel log is followed, in words (None: not followed)."""
+        with self._lock:
+            node = self._nodes[name]
+            if node.kernel_follow != state:
+                node.kernel_follow = state
+                self._bump(node)
+
+    @staticmethod
+    def _add_xids(
+        node: _Node, events: Sequence[XidEvent], seen_at: float, by_bus: dict[tuple[int, int, int] | None, int]
+    ) -> bool:
+        """New events only (the slow path and a re-followed log repeat what was seen); True if any."""
+        added = False
+        for event in events:
+            key = (event.when, event.code, event.bus, event.detail)
+            if key in node.xid_keys:
+                continue
+            node.xid_keys.add(key)
+            node.xids.append(XidRecord(by_bus.get(event.bus), event, seen_at))
+            added = True
+        cutoff = seen_at - XID_KEEP_S
+        node.xids = [r for r in node.xids if r.seen_at >= cutoff][-200:]
+        if len(node.xid_keys) > 2000:
+            node.xid_keys = {(r.event.when, r.event.code, r.event.bus, r.event.detail) for r in node.xids}
+        return added
 
     def set_scheduler_states(self, states: dict[str, str]) -> None:
         """Slurm's state word per node (``ALLOCATED``, ``IDLE+DRAIN`` …), for rules that need it."""
@@ -441,4 +478,5 @@ class FleetModel:
             gpu_details=dict(node.gpu_details),
             xids=tuple(node.xids),
             rebooted_at=node.rebooted_at,
+            kernel_follow=node.kernel_follow,
         )

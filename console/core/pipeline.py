@@ -16,6 +16,7 @@ from typing import Final
 from console.core.alerts import Alert, AlertEngine
 from console.core.fleet import FleetModel
 from console.core.parsers.common import excerpt
+from console.core.parsers.xid import KernelLogReader
 from console.core.samples import ParsedLine
 from console.core.telemetry import StreamParser
 
@@ -33,7 +34,8 @@ class TelemetryPipeline:
         self.alerts = alerts
         self.raised: list[Callable[[list[Alert]], None]] = []
         self._parsers: dict[str, StreamParser] = {}
-        self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float] | object] = queue.SimpleQueue()
+        self._kernel_readers: dict[str, KernelLogReader] = {}
+        self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float, bool] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._queued_lines = 0
         self._count_lock = threading.Lock()
@@ -51,13 +53,20 @@ class TelemetryPipeline:
             self._thread.join(timeout=5)
 
     def submit(self, node: str, lines: Sequence[str], received_at: float) -> None:
-        """Called from the reader thread; never blocks (drops past MAX_QUEUED_LINES)."""
+        """Telemetry lines. Called from the reader thread; never blocks (drops past MAX_QUEUED_LINES)."""
+        self._put(node, lines, received_at, kernel=False)
+
+    def submit_kernel(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        """Lines of the node's followed kernel log (same bound, same thread as telemetry)."""
+        self._put(node, lines, received_at, kernel=True)
+
+    def _put(self, node: str, lines: Sequence[str], received_at: float, kernel: bool) -> None:
         with self._count_lock:
             if self._queued_lines + len(lines) > MAX_QUEUED_LINES:
                 self.dropped_lines += len(lines)
                 return
             self._queued_lines += len(lines)
-        self._queue.put((node, lines, received_at))
+        self._queue.put((node, lines, received_at, kernel))
 
     def _run(self) -> None:
         next_tick = time.monotonic() + EXPIRE_EVERY_S
@@ -74,10 +83,13 @@ class TelemetryPipeline:
             if item is _STOP:
                 return
             assert isinstance(item, tuple)
-            node, lines, received_at = item
+            node, lines, received_at, kernel = item
             with self._count_lock:
                 self._queued_lines -= len(lines)
-            self._apply(node, lines, received_at)
+            if kernel:
+                self._apply_kernel(node, lines, received_at)
+            else:
+                self._apply(node, lines, received_at)
 
     def _tick(self) -> None:
         self.fleet.expire()
@@ -91,6 +103,17 @@ class TelemetryPipeline:
         if raised:
             for listener in list(self.raised):
                 listener(raised)
+
+    def _apply_kernel(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        reader = self._kernel_readers.setdefault(node, KernelLogReader())
+        try:
+            events = reader.feed(lines)
+        except Exception:  # a parser bug must not stop the fleet's telemetry
+            log.exception("reading %s's kernel log failed", node)
+            return
+        if events:
+            # Alerts follow at the next tick (within EXPIRE_EVERY_S).
+            self.fleet.add_kernel_events(node, events, received_at)
 
     def _apply(self, node: str, lines: Sequence[str], received_at: float) -> None:
         parser = self._parsers.get(node)

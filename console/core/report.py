@@ -75,7 +75,7 @@ def node_record(view: NodeView, now: float) -> dict[str, Any]:
         "alerts": [alert.as_json() for alert in view.alerts],
         "node_health": _node_health(view, now),
         "driver_version": as_json(view.report.driver_version) if view.report else None,
-        "kernel_log": view.report.kernel_log if view.report else None,
+        "kernel_log": view.kernel_log,
     }
 
 

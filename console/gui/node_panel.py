@@ -460,7 +460,7 @@ def _node_health_text(view: NodeView, now: float) -> str:
         parts.append(f"up {_ago(health.uptime_s).removesuffix(' ago')}")
     if view.rebooted_at is not None:
         parts.append(f"rebooted {_ago(now - view.rebooted_at)}")
-    parts.append(f"kernel log {report.kernel_log}")
+    parts.append(f"kernel log {view.kernel_log or report.kernel_log}")
     if not isinstance(report.driver_version, NotAvailable):
         parts.append(f"driver {report.driver_version}")
     return " · ".join(parts) + f" (checked {_ago(now - report.taken_at)})"

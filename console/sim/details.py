@@ -129,9 +129,13 @@ def proc_and_df(node: SimNode, t: float, boot_time: float) -> str:
     )
 
 
-def detail_output(node: SimNode, with_nvidia: bool, since: float, t: float, boot_time: float) -> str:
+def detail_output(
+    node: SimNode, with_nvidia: bool, since: float, t: float, boot_time: float, kernel: bool = True
+) -> str:
+    """The slow path's answer; without ``kernel`` where the console follows the kernel log instead."""
     out = ""
     if with_nvidia:
         out += nvidia_xml(node, t) + f"\n{FRAME} nvidia-xml 0\n"
-        out += kernel_log(node, since, t) + f"\n{FRAME} journalctl 0\n"
+        if kernel:
+            out += kernel_log(node, since, t) + f"\n{FRAME} journalctl 0\n"
     return out + proc_and_df(node, t, boot_time)

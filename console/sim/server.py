@@ -24,7 +24,13 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from console.core.details import NODE_DETAIL_SCRIPT, NVIDIA_DETAIL_SCRIPT
+from console.core.details import (
+    FOLLOW_TOOL_PREFIX,
+    KERNEL_FOLLOW_SCRIPT,
+    NODE_DETAIL_SCRIPT,
+    NVIDIA_DETAIL_SCRIPT,
+    NVIDIA_DETAIL_SCRIPT_FOLLOWED,
+)
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.telemetry import AMD_SMI, AUTO, FRAME, NPU_SMI, VENDOR_LINE
 from console.sim import details as sim_details
@@ -75,6 +81,7 @@ class _Stream:
     kind: str = "nvidia"
     vendor_line: str | None = None
     interval_s: float | None = None
+    since: float = 0.0  # "kernel": the followed kernel log, printed up to here
 
 
 @dataclass(eq=False, slots=True)
@@ -295,9 +302,12 @@ class SimServer:
         program = argv[0].rsplit("/", 1)[-1] if argv else ""
         script = _SCRIPTS.get(argv[2]) if answer is None and argv[:2] == ["sh", "-c"] and len(argv) >= 3 else None
         node = listener.node
-        if script is not None and script[0] == "details":
-            answer = (self._details(node, argv, script[1]).encode(), b"", 0)
+        if script is not None and script[0] in ("details", "details-followed"):
+            answer = (self._details(node, argv, script[1], kernel=script[0] == "details").encode(), b"", 0)
             script = None
+        elif script is not None and script[0] == "kernel":
+            self._queue(listener, channel, self._kernel_stream(node, channel, argv))
+            return
         if answer is None and listener.scheduler and self.slurm is not None:
             out, err, status = self.slurm.run(argv)
             answer = (out.encode(), err.encode(), status)
@@ -323,7 +333,16 @@ class SimServer:
         )
         self._queue(listener, channel, stream)
 
-    def _details(self, node: SimNode, argv: list[str], nvidia_script: bool) -> str:
+    def _kernel_stream(self, node: SimNode, channel: paramiko.Channel, argv: list[str]) -> _Stream:
+        """``journalctl -k -f --since @$1`` on a simulated node: its XID lines from then on, every second."""
+        now = self.clock()
+        try:
+            since = float(argv[4])
+        except (IndexError, ValueError):
+            since = now - 3600
+        return _Stream(node, channel, None, due=now + STREAM_TICK_S, kind="kernel", interval_s=1.0, since=since)
+
+    def _details(self, node: SimNode, argv: list[str], nvidia_script: bool, kernel: bool = True) -> str:
         now = self.clock()
         try:
             since = float(argv[4]) if len(argv) > 4 else now - 3600
@@ -333,7 +352,7 @@ class SimServer:
         if self.slurm is not None and node.name in self.slurm.nodes:
             boot = self.slurm.nodes[node.name].boot_time
         nvidia = nvidia_script and node.vendor == "nvidia"
-        return sim_details.detail_output(node, nvidia, since, now, boot)
+        return sim_details.detail_output(node, nvidia, since, now, boot, kernel=kernel)
 
     def _queue(self, listener: _Listener, channel: paramiko.Channel, stream: _Stream) -> None:
         # A client that stops reading must not stall every other node's stream: bounded sends.
@@ -347,10 +366,17 @@ class SimServer:
             self._finish(stream.channel, *(stream.answer or (b"", b"", 1)))
             return
         text = ""
+        if stream.kind == "kernel":
+            if stream.first:
+                text = f"{FOLLOW_TOOL_PREFIX}journalctl\n"
+            text += sim_details.kernel_log(stream.node, stream.since, now)
+            stream.since = float(int(now))
         if stream.vendor_line is not None:
             text, stream.vendor_line = stream.vendor_line + "\n", None
         if stream.kind == "ascend":
             text += vendor_tools.npu_smi_info(stream.node, now) + f"\n{FRAME} npu-smi 0\n"
+        elif stream.kind == "kernel":
+            pass
         elif stream.kind == "amd":
             if stream.first:
                 text += vendor_tools.amd_smi_static(stream.node) + f"\n{FRAME} amd-smi-static 0\n"
@@ -408,7 +434,9 @@ _SCRIPTS: Final = {
     AUTO.stream_argv[2]: ("auto", True),
     AUTO.once_argv[2]: ("auto", False),
     NVIDIA_DETAIL_SCRIPT: ("details", True),
+    NVIDIA_DETAIL_SCRIPT_FOLLOWED: ("details-followed", True),
     NODE_DETAIL_SCRIPT: ("details", False),
+    KERNEL_FOLLOW_SCRIPT: ("kernel", True),
 }
 _TOOL: Final = {"nvidia": "nvidia-smi", "ascend": "npu-smi", "amd": "amd-smi"}
 

@@ -8,6 +8,11 @@ paramiko needs a thread per connection for its transport; everything else is her
 - a channel that ends while its connection lives is restarted (its exit status and stderr become the
   node's error).
 Consumers get two callbacks, from the selector or pool threads: ``on_state`` and ``on_lines``.
+
+Beside the telemetry command, a node may have a second, mostly idle channel on the same connection that
+follows its kernel log (``follow_argv_for``): read by the same selector (no thread), restarted after a
+backoff when it ends, re-opened from where it stopped after a reconnect. Its lines go to
+``on_kernel_lines``, its condition in words to ``on_kernel_state``; it never changes the node's state.
 """
 
 from __future__ import annotations
@@ -58,6 +63,17 @@ class HubListener(Protocol):
 
     def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None: ...
 
+    def on_kernel_lines(self, node: str, lines: Sequence[str], received_at: float) -> None: ...
+
+    def on_kernel_state(self, node: str, state: str) -> None: ...
+
+
+# A followed kernel log: lines per second accepted after the first burst (the look-back at connect may
+# be a whole dmesg ring buffer); the excess is dropped and counted, the channel kept.
+KERNEL_LINES_PER_S: Final = 200.0
+KERNEL_BURST_LINES: Final = 20_000.0
+FOLLOW_TOOL_PREFIX: Final = b"@@fleet-console-frame follow "
+
 
 @dataclass(slots=True)
 class HubSettings:
@@ -72,6 +88,28 @@ class HubSettings:
     # command is stopped and restarted after a backoff. Excess lines are dropped, never queued.
     max_lines_per_s: float = 1200.0
     flood_grace_s: float = 3.0
+    # A followed kernel log that ended (no permission, no tool) is started again after this backoff.
+    follow_backoff_base_s: float = 10.0
+    follow_backoff_cap_s: float = 600.0
+
+
+@dataclass(eq=False, slots=True)
+class _Follow:
+    """The kernel-log channel of one node."""
+
+    link: _Link
+    backoff: Backoff
+    channel: paramiko.Channel | None = None
+    buffer: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    opening: bool = False
+    next_attempt: float = 0.0  # monotonic
+    since: float | None = None  # wall time of the last data read: where a new follow starts
+    tool: str = "the kernel log"
+    tokens: float = KERNEL_BURST_LINES
+    tokens_at: float = 0.0
+    dropped: int = 0
+    eof_at: float | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -98,6 +136,7 @@ class _Link:
     tokens_at: float = 0.0
     flooding_since: float | None = None
     dropped: int = 0
+    follow: _Follow | None = None
 
     @property
     def name(self) -> str:
@@ -114,6 +153,7 @@ class StreamHub:
         ssh: SshSettings | None = None,
         settings: HubSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        follow_argv_for: Callable[[NodeSpec, float | None], list[str] | None] | None = None,
     ) -> None:
         self.settings = settings or HubSettings()
         self.ssh = ssh or SshSettings()
@@ -128,6 +168,15 @@ class StreamHub:
             )
             for spec in specs
         }
+        self._follow_argv_for = follow_argv_for
+        self._follows_opening = 0  # selector thread only
+        if follow_argv_for is not None:
+            for link in self._links.values():
+                if follow_argv_for(link.spec, None) is not None:
+                    link.follow = _Follow(
+                        link,
+                        Backoff(base_s=self.settings.follow_backoff_base_s, cap_s=self.settings.follow_backoff_cap_s),
+                    )
         self._jumps = JumpPool(self.ssh)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -135,6 +184,7 @@ class StreamHub:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._inbox: list[tuple[_Link, paramiko.SSHClient | None, paramiko.Channel | None, ConnectError | None]] = []
+        self._follow_inbox: list[tuple[_Follow, paramiko.SSHClient, paramiko.Channel | None, str | None]] = []
         self._inbox_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.settings.connect_workers, thread_name_prefix="ssh-connect")
         self._thread = threading.Thread(target=self._run, name="ssh-selector", daemon=True)
@@ -159,6 +209,7 @@ class StreamHub:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._inbox_lock:
             late, self._inbox = self._inbox, []
+            self._follow_inbox.clear()
         for _, client, _, _ in late:
             if client is not None:
                 close_quietly(client)
@@ -202,16 +253,39 @@ class StreamHub:
             for key, _ in self._selector.select(timeout=timeout):
                 if key.data is None:
                     self._drain_wake()
+                elif isinstance(key.data, _Follow):
+                    self._read_follow(key.data)
                 else:
                     self._read(key.data)
             self._take_inbox()
+            self._take_follow_inbox()
             now = self._clock()
             if now >= next_tick:
                 self._tick(now)
                 next_tick = now + self.settings.tick_s
 
     def _tick(self, now: float) -> None:
+        # Follows start a few at a time, so that connecting a thousand nodes is not slowed by them.
+        follow_slots = max(1, self.settings.connect_workers // 4) - self._follows_opening
         for link in self._links.values():
+            follow = link.follow
+            if follow is not None:
+                if follow.eof_at is not None:
+                    channel = follow.channel
+                    if channel is None or channel.closed or channel.exit_status_ready() or now - follow.eof_at > 2.0:
+                        self._follow_ended(follow)
+                elif (
+                    follow.channel is None
+                    and not follow.opening
+                    and follow_slots > 0
+                    and now >= follow.next_attempt
+                    and link.client is not None
+                    and link.state in (NodeState.UP, NodeState.STALE)
+                ):
+                    follow.opening = True
+                    follow_slots -= 1
+                    self._follows_opening += 1
+                    self._pool.submit(self._open_follow, follow, link.client)
             if link.eof_at is not None:
                 channel = link.channel
                 assert channel is not None
@@ -354,6 +428,8 @@ class StreamHub:
 
     def _drop(self, link: _Link) -> None:
         self._unregister(link)
+        if link.follow is not None:
+            self._close_follow(link.follow)
         if link.client is not None:
             close_quietly(link.client)
             link.client = None
@@ -369,6 +445,136 @@ class StreamHub:
             link.channel = None
         link.buffer.clear()
         link.stderr.clear()
+
+    # --- the followed kernel log (selector thread, except _open_follow) ------------------------------------
+
+    def _open_follow(self, follow: _Follow, client: paramiko.SSHClient) -> None:
+        """A pool worker: start following the kernel log on the node's connection."""
+        assert self._follow_argv_for is not None
+        # From a little before the last line read (repeats are dropped downstream); None: the first time.
+        argv = self._follow_argv_for(follow.link.spec, follow.since - 5.0 if follow.since is not None else None)
+        error: str | None = None
+        channel: paramiko.Channel | None = None
+        try:
+            transport = client.get_transport()
+            if transport is None or argv is None:
+                raise paramiko.SSHException("connection is closed")
+            channel = transport.open_session(timeout=follow.link.target.timeout_s if follow.link.target else 10.0)
+            channel.exec_command(shlex.join(argv))
+            channel.setblocking(False)
+            channel.fileno()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            error = f"could not start following the kernel log: {exc}"
+            _close_channel(channel)
+            channel = None
+        with self._inbox_lock:
+            if not self._running:
+                _close_channel(channel)
+                return
+            self._follow_inbox.append((follow, client, channel, error))
+        self._wake()
+
+    def _take_follow_inbox(self) -> None:
+        with self._inbox_lock:
+            items, self._follow_inbox = self._follow_inbox, []
+        for follow, client, channel, error in items:
+            follow.opening = False
+            self._follows_opening -= 1
+            if channel is None or follow.link.client is not client:
+                _close_channel(channel)  # where the connection changed meanwhile
+                follow.next_attempt = self._clock() + follow.backoff.next_delay()
+                if error is not None:
+                    self.listener.on_kernel_state(follow.link.name, f"unavailable: {error}")
+                continue
+            follow.channel = channel
+            follow.tokens, follow.tokens_at = KERNEL_BURST_LINES, self._clock()
+            self._selector.register(channel, selectors.EVENT_READ, follow)
+
+    def _read_follow(self, follow: _Follow) -> None:
+        channel = follow.channel
+        if channel is None:
+            return
+        taken = 0
+        try:
+            while channel.recv_ready() and taken < READ_TURN_BYTES:
+                chunk = channel.recv(65536)
+                if not chunk:
+                    break
+                taken += len(chunk)
+                follow.buffer += chunk
+                self._split_follow(follow)
+            while channel.recv_stderr_ready():
+                follow.stderr += channel.recv_stderr(4096)
+                del follow.stderr[:-STDERR_KEEP_BYTES]
+        except (OSError, paramiko.SSHException):
+            self._close_follow(follow)  # the connection's own reader finds out what happened
+            follow.next_attempt = self._clock() + follow.backoff.next_delay()
+            return
+        if channel.closed or channel.eof_received:
+            if channel.closed or channel.exit_status_ready():
+                self._follow_ended(follow)
+            else:
+                self._selector.unregister(channel)
+                follow.eof_at = self._clock()
+
+    def _split_follow(self, follow: _Follow) -> None:
+        buffer = follow.buffer
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            if len(buffer) > MAX_LINE_BYTES:
+                buffer.clear()  # a line that never ends: not a kernel message
+            return
+        complete = bytes(buffer[:cut])
+        del buffer[: cut + 1]
+        raw = complete.split(b"\n")
+        if raw and raw[0].startswith(FOLLOW_TOOL_PREFIX):
+            follow.tool = raw.pop(0)[len(FOLLOW_TOOL_PREFIX) :].decode("utf-8", "replace").strip()[:40] or "?"
+            follow.backoff.reset()
+            self.listener.on_kernel_state(follow.link.name, f"following ({follow.tool})")
+        now = self._clock()
+        follow.since = wall_time()
+        follow.tokens = min(KERNEL_BURST_LINES, follow.tokens + (now - follow.tokens_at) * KERNEL_LINES_PER_S)
+        follow.tokens_at = now
+        allowed = min(len(raw), int(follow.tokens))
+        follow.tokens -= allowed
+        if allowed < len(raw):
+            follow.dropped += len(raw) - allowed
+            self.listener.on_kernel_state(
+                follow.link.name,
+                f"following ({follow.tool}); {follow.dropped} lines dropped (more than "
+                f"{KERNEL_LINES_PER_S:g} a second)",
+            )
+        lines = [line[:MAX_LINE_BYTES].decode("utf-8", "replace") for line in raw[:allowed]]
+        if lines:
+            self.listener.on_kernel_lines(follow.link.name, lines, follow.since)
+
+    def _follow_ended(self, follow: _Follow) -> None:
+        channel = follow.channel
+        status = channel.recv_exit_status() if channel is not None and channel.exit_status_ready() else None
+        with contextlib.suppress(OSError, paramiko.SSHException):
+            while channel is not None and channel.recv_stderr_ready():
+                follow.stderr += channel.recv_stderr(4096)
+        stderr = bytes(follow.stderr[-STDERR_KEEP_BYTES:]).decode("utf-8", "replace")
+        self._close_follow(follow)
+        delay = follow.backoff.next_delay()
+        follow.next_attempt = self._clock() + delay
+        words = describe_exit(follow.tool, status, stderr)
+        lowered = stderr.lower()
+        kind = "no permission" if "not permitted" in lowered or "permission denied" in lowered else "unavailable"
+        self.listener.on_kernel_state(follow.link.name, f"{kind}: {words}; trying again in {delay:.0f} s")
+
+    def _close_follow(self, follow: _Follow) -> None:
+        if follow.channel is not None:
+            if follow.eof_at is None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(follow.channel)
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                follow.channel.close()
+            follow.channel = None
+        follow.eof_at = None
+        follow.buffer.clear()
+        follow.stderr.clear()
+        follow.tool = "the kernel log"
 
     # --- connect workers ---------------------------------------------------------------------------------
 
@@ -483,6 +689,13 @@ class StreamHub:
                 pass
         except (BlockingIOError, OSError):
             pass
+
+
+def _close_channel(channel: paramiko.Channel | None) -> None:
+    # Closing a channel of a broken connection may fail in many ways; it is gone either way.
+    if channel is not None:
+        with contextlib.suppress(Exception):
+            channel.close()
 
 
 def wall_time() -> float:

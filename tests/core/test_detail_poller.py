@@ -22,6 +22,7 @@ HUNG = [f"hung-{i}" for i in range(4)]
 class _View:
     state: NodeState = NodeState.UP
     vendor: Vendor = Vendor.NVIDIA
+    kernel_follow: str | None = None
 
 
 class HangingNodes:
@@ -85,3 +86,23 @@ def test_nodes_whose_looks_hang_leave_workers_for_healthy_nodes() -> None:
     finally:
         hub.release.set()
         poller.stop()
+
+
+def test_looks_are_spread_over_the_interval_not_bunched_at_the_start() -> None:
+    names = [f"n{i}" for i in range(1000)]
+    text = "".join(f'[[node]]\nname = "{n}"\nhost = "10.0.{i // 250}.{i % 250 + 1}"\n' for i, n in enumerate(names))
+    live = SimpleNamespace(inventory=parse_inventory(text, Path("fleet.toml")), fleet=_Fleet(), hub=HangingNodes())
+    poller = DetailPoller(live, interval_s=50.0)  # type: ignore[arg-type]
+    start = poller._start
+    first = sorted(poller._due.values())
+    assert first[-1] - start <= 10.0  # every node is looked at soon after the start
+    # After each first look, the next ones keep the node's own phase: a tenth of the interval holds about a
+    # tenth of the looks, not all of them (before: every look of the fleet fell in the same 10 s of 50).
+    nexts = [poller._next_slot(name, due) for name, due in poller._due.items()]
+    assert all(n - d >= 25.0 for n, d in zip(nexts, poller._due.values(), strict=True))
+    buckets = [0] * 10
+    for due in nexts:
+        buckets[int(((due - start) % 50.0) // 5.0)] += 1
+    assert max(buckets) < 150
+    later = [poller._next_slot(name, due + 0.5) for name, due in zip(poller._due, nexts, strict=True)]
+    assert all(abs((b - a) - 50.0) < 1e-6 for a, b in zip(nexts, later, strict=True))

@@ -163,3 +163,14 @@ def test_a_fall_without_an_xid_reaches_the_gpu_by_bus_id_through_the_slow_path()
 
     report = parse_detail_output(f"{FALLEN_THREE_LINES_JOURNAL}{FRAME} journalctl 0\n", 0.0)
     assert [(x.bus, x.code) for x in report.xids] == [((0, 0xB3, 0), 79)]
+
+
+def test_a_followed_log_catches_a_fallen_off_message_whose_continuation_comes_in_a_later_batch() -> None:
+    from console.core.parsers.xid import KernelLogReader
+
+    first, *rest = FALLEN_THREE_LINES_JOURNAL.splitlines()
+    reader = KernelLogReader()
+    assert reader.feed([first]) == []
+    [event] = reader.feed(rest)
+    assert (event.code, event.bus, event.when) == (79, (0, 0xB3, 0), "2025-10-25T09:14:03")
+    assert reader.feed(rest) == []  # continuation lines alone name no GPU

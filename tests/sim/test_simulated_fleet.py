@@ -268,3 +268,20 @@ def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults()
     assert "hw_thermal_slowdown" in hot.throttle_reasons
     other = parse_detail_output(details.detail_output(fleet[4], False, base, base, base - 100), base)
     assert other.gpus == () and other.node.uptime_s == 100.0
+
+
+def test_the_simulated_nodes_kernel_logs_are_followed_on_their_streaming_connections(tmp_path: Path) -> None:
+    from console.app import LiveFleet
+    from tests.helpers.live import FAST, NO_USER_CONFIG, wait_for
+
+    with running_sim(tmp_path, 4) as (inventory_path, _):
+        live = LiveFleet(load_inventory(inventory_path), NO_USER_CONFIG, FAST, detail_interval_s=3600)
+        live.start()
+        try:
+            wait_for(
+                "every node's kernel log followed",
+                lambda: all(v.kernel_follow == "following (journalctl)" for v in live.fleet.views()),
+                timeout=30,
+            )
+        finally:
+            live.stop()

@@ -102,34 +102,47 @@ def _fallen(bus_text: str, stamp_from: str) -> list[XidEvent]:
     return [XidEvent(key, FALLEN_OFF_CODE, detail, stamp.group("stamp") if stamp else None)]
 
 
+class KernelLogReader:
+    """Reads kernel-log lines as they come, a few at a time (a followed ``journalctl -k -f``): a "fallen off
+    the bus" message whose continuation lines arrive in a later batch is still caught."""
+
+    def __init__(self) -> None:
+        self._pending: tuple[str, str, int] | None = None  # (bus text, the line that named it, lines left)
+
+    def feed(self, lines: Iterable[str]) -> list[XidEvent]:
+        """Every XID event in ``lines``, and every "fallen off the bus" message without an Xid."""
+        events: list[XidEvent] = []
+        pending = self._pending
+        for line in lines:
+            event = parse_xid_line(line)
+            if event is not None:
+                events.append(event)
+                pending = None
+                continue
+            start = _FALLEN_START_RE.search(line)
+            if start is not None:
+                if _FALLEN_WORDS in line[start.end() :].lower():
+                    events += _fallen(start.group("bus"), line[: start.start()])
+                    pending = None
+                else:
+                    pending = (start.group("bus"), line[: start.start()], _CONTINUATION_LINES)
+                continue
+            device = _FALLEN_DEVICE_RE.search(line)
+            if device is not None:
+                events += _fallen(device.group("bus"), line[: device.start()])
+                pending = None
+                continue
+            if pending is not None:
+                bus_text, first_line, left = pending
+                if _FALLEN_WORDS in line.lower():
+                    events += _fallen(bus_text, first_line)
+                    pending = None
+                else:
+                    pending = (bus_text, first_line, left - 1) if left > 1 else None
+        self._pending = pending
+        return events
+
+
 def parse_kernel_log(lines: Iterable[str]) -> list[XidEvent]:
     """Every XID event in kernel-log lines, and every "fallen off the bus" message without an Xid."""
-    events: list[XidEvent] = []
-    pending: tuple[str, str, int] | None = None  # (bus text, the line that named it, lines left to look)
-    for line in lines:
-        event = parse_xid_line(line)
-        if event is not None:
-            events.append(event)
-            pending = None
-            continue
-        start = _FALLEN_START_RE.search(line)
-        if start is not None:
-            if _FALLEN_WORDS in line[start.end() :].lower():
-                events += _fallen(start.group("bus"), line[: start.start()])
-                pending = None
-            else:
-                pending = (start.group("bus"), line[: start.start()], _CONTINUATION_LINES)
-            continue
-        device = _FALLEN_DEVICE_RE.search(line)
-        if device is not None:
-            events += _fallen(device.group("bus"), line[: device.start()])
-            pending = None
-            continue
-        if pending is not None:
-            bus_text, first_line, left = pending
-            if _FALLEN_WORDS in line.lower():
-                events += _fallen(bus_text, first_line)
-                pending = None
-            else:
-                pending = (bus_text, first_line, left - 1) if left > 1 else None
-    return events
+    return KernelLogReader().feed(lines)
