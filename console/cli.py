@@ -31,7 +31,8 @@ from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 
 if TYPE_CHECKING:
-    from console.app import ActionService, LiveFleet
+    from console.app import LiveFleet
+    from console.services.actions import ActionService
 
 EXIT_OK: Final = 0
 EXIT_SOME_FAILED: Final = 1
@@ -247,10 +248,11 @@ TIMEOUT_MARGIN_S: Final = 15.0
 
 
 def run_action(args: argparse.Namespace) -> int:
-    from console.app import ActionService, LiveFleet, default_operator
+    from console.app import LiveFleet
     from console.core.inventory import Inventory as InventoryType
     from console.core.names import operator_problem
-    from console.core.store import StoreError
+    from console.services.actions import ActionService, default_operator
+    from console.services.audit import StoreError
     from console.transport.ssh import SshSettings
 
     inventory = _load(args.action_inventory)
@@ -387,32 +389,16 @@ def _since(text: str | None) -> str | None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from console.core.store import Store, StoreError, session_alive
+    from console.services.audit import StoreError, read_audit
 
-    directory = data_dir(args.audit_data_dir)
-    path = directory / "console.sqlite3"
     try:
-        store = Store(path)
-    except StoreError as exc:
-        # A full disk or a lock must not hide the log: read what is there.
-        try:
-            store = Store(path, readonly=True)
-        except StoreError:
-            say(f"fleet-console: {exc}", file=sys.stderr)
-            return 2
-        say(f"fleet-console: reading the audit log read-only: {store.read_note or exc}", file=sys.stderr)
-    try:
-        if not store.readonly:
-            try:
-                store.mark_interrupted(lambda session: session_alive(directory / "sessions", session))
-            except StoreError as exc:
-                say(f"fleet-console: {exc}", file=sys.stderr)
-        rows = store.rows(since=_since(args.since), node=args.node)
+        read = read_audit(data_dir(args.audit_data_dir), since=_since(args.since), node=args.node)
     except StoreError as exc:
         say(f"fleet-console: {exc}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
+    for note in read.notes:
+        say(f"fleet-console: {note}", file=sys.stderr)
+    rows = read.rows
     if args.json:
         for row in rows:
             sys.stdout.write(json.dumps(row.as_dict(), separators=(",", ":")) + "\n")
@@ -456,7 +442,8 @@ def _load(path: Path) -> Inventory | None:
 
 
 def run_poll(args: argparse.Namespace) -> int:
-    from console.app import LiveFleet, poll_once
+    from console.app import LiveFleet
+    from console.services.one_shot import poll_once
     from console.transport.ssh import SshSettings
 
     inventory = _load(args.poll_inventory)
@@ -652,9 +639,10 @@ def run_window(args: argparse.Namespace) -> int:
         inventory = _load(inventory_path)
         if inventory is None:
             return EXIT_BAD_INVENTORY
-        from console.app import ActionService, LiveFleet
-        from console.core.store import StoreError
+        from console.app import LiveFleet, WindowServices
         from console.gui.main_window import run_gui
+        from console.services.actions import ActionService
+        from console.services.audit import StoreError
         from console.transport.ssh import SshSettings
 
         ssh = SshSettings(ssh_config=None if args.demo else args.ssh_config)
@@ -668,7 +656,8 @@ def run_window(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(f"fleet-console: {exc}", file=sys.stderr)
             return 2
-        actions.start()
+        services = WindowServices(live, actions)
+        services.start()
         try:
             in_window.append(True)
             return run_gui(
@@ -680,7 +669,7 @@ def run_window(args: argparse.Namespace) -> int:
                 stop=window_stop,
             )
         finally:
-            actions.close()
+            services.close()
     finally:
         if demo is not None:
             demo.stop()

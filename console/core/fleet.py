@@ -82,6 +82,8 @@ class NodeView:
     # The followed kernel log: "following (journalctl)", "no permission: …", "unavailable: …"; None where
     # it is not followed (then the slow path's report says how the kernel log was read).
     kernel_follow: str | None = None
+    # Slurm's state word for the node (``ALLOCATED``, ``IDLE+DRAIN`` …), from the scheduler watch.
+    scheduler_state: str | None = None
 
     @property
     def kernel_log(self) -> str | None:
@@ -155,6 +157,7 @@ class FleetSnapshot:
     version: int
     changed: tuple[NodeView, ...]
     counts: dict[NodeState, int]
+    scheduler_problem: str | None = None  # why Slurm's node states could not be read, if they could not
 
 
 @dataclass(slots=True)
@@ -212,6 +215,7 @@ class FleetModel:
         self._clock = clock
         self.max_accelerators = max_accelerators
         self._lock = threading.Lock()
+        self.scheduler_problem: str | None = None
         # Every node starts at version 1, so a reader's first snapshot (since 0) has them all.
         self._version = 1
         now = clock()
@@ -358,8 +362,13 @@ class FleetModel:
             node.xid_keys = {(r.event.when, r.event.code, r.event.bus, r.event.detail) for r in node.xids}
         return added
 
+    def set_scheduler_problem(self, problem: str | None) -> None:
+        """Why Slurm's node states could not be read (None: they were)."""
+        with self._lock:
+            self.scheduler_problem = problem
+
     def set_scheduler_states(self, states: dict[str, str]) -> None:
-        """Slurm's state word per node (``ALLOCATED``, ``IDLE+DRAIN`` …), for rules that need it."""
+        """Slurm's state word per node (``ALLOCATED``, ``IDLE+DRAIN`` …), for the rules and the window."""
         with self._lock:
             for name, state in states.items():
                 node = self._nodes.get(name)
@@ -420,7 +429,9 @@ class FleetModel:
             for node in self._nodes.values():
                 state = self._effective_state(node, now)
                 counts[state] = counts.get(state, 0) + 1
-            return FleetSnapshot(version=self._version, changed=changed, counts=counts)
+            return FleetSnapshot(
+                version=self._version, changed=changed, counts=counts, scheduler_problem=self.scheduler_problem
+            )
 
     def view(self, name: str) -> NodeView:
         with self._lock:
@@ -479,4 +490,5 @@ class FleetModel:
             xids=tuple(node.xids),
             rebooted_at=node.rebooted_at,
             kernel_follow=node.kernel_follow,
+            scheduler_state=node.scheduler_state,
         )

@@ -80,8 +80,6 @@ class ActionsService(Protocol):
 
     def partitions(self) -> dict[str, Partition]: ...
 
-    def scheduler_states(self) -> dict[str, str]: ...
-
 
 class Worker(QObject):
     """Runs blocking calls in a small pool; each result reaches its callback on the GUI thread."""

@@ -88,7 +88,6 @@ class FleetTableModel(QAbstractTableModel):
         super().__init__()
         self._rows: list[NodeView] = list(views)
         self._row_of = {view.name: i for i, view in enumerate(self._rows)}
-        self._scheduler: dict[str, str] = {}
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -115,19 +114,10 @@ class FleetTableModel(QAbstractTableModel):
             if row is not None:
                 start = prev = row
 
-    def set_scheduler_states(self, states: dict[str, str]) -> None:
-        """Slurm's word for each node (``IDLE+DRAIN`` …), from the periodic scheduler read."""
-        changed = [
-            self._row_of[name]
-            for name, state in states.items()
-            if name in self._row_of and self._scheduler.get(name) != state
-        ]
-        self._scheduler = dict(states)
-        for row in changed:
-            self.dataChanged.emit(self.index(row, Column.SCHEDULER), self.index(row, Column.SCHEDULER))
-
     def scheduler_state(self, name: str) -> str:
-        return self._scheduler.get(name, "")
+        """Slurm's word for the node (``IDLE+DRAIN`` …), as the scheduler watch last read it."""
+        row = self._row_of.get(name)
+        return (self._rows[row].scheduler_state or "") if row is not None else ""
 
     def view_at(self, row: int) -> NodeView:
         return self._rows[row]
@@ -175,7 +165,7 @@ class FleetTableModel(QAbstractTableModel):
         if (
             role == Qt.ItemDataRole.ForegroundRole
             and column == Column.SCHEDULER
-            and any(word in self._scheduler.get(view.name, "") for word in ("DRAIN", "DOWN", "REBOOT", "FAIL"))
+            and any(word in (view.scheduler_state or "") for word in ("DRAIN", "DOWN", "REBOOT", "FAIL"))
         ):
             return QColor("#b45309")
         if role == Qt.ItemDataRole.FontRole and (
@@ -217,7 +207,7 @@ class FleetTableModel(QAbstractTableModel):
                 rack = view.spec.rack or ""
                 return f"{rack} / U{view.spec.slot}" if view.spec.slot is not None else rack
             case Column.SCHEDULER:
-                return self._scheduler.get(view.name, "")
+                return view.scheduler_state or ""
             case Column.ALERTS:
                 if not view.alerts:
                     return ""

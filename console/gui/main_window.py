@@ -47,15 +47,17 @@ from console.gui.text import esc, plain_label, plain_tip, rich_label
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 DETAILS_INTERVAL_MS: Final = 5000
-SCHEDULER_INTERVAL_MS: Final = 15000
 PLOT_INTERVAL_MS: Final = 1000
 
 
 class FleetService(Protocol):
     """What the window needs from the wiring (console.app.LiveFleet): a model to read, a life cycle."""
 
-    fleet: FleetModel
-    inventory: Inventory
+    @property
+    def fleet(self) -> FleetModel: ...
+
+    @property
+    def inventory(self) -> Inventory: ...
 
     def start(self) -> None: ...
 
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Fleet Console{title_suffix}")
         self.resize(1600, 940)
         self.snapshots_applied = 0
+        self.scheduler_problem: str | None = None
         self.last_apply_ms = 0.0
 
         self.model = FleetTableModel(fleet.views())
@@ -268,12 +271,6 @@ class MainWindow(QMainWindow):
         self.details_timer.setInterval(DETAILS_INTERVAL_MS)
         self.details_timer.timeout.connect(self._refresh_details)
         self.details_timer.start()
-        self.scheduler_timer = QTimer(self)
-        self.scheduler_timer.setInterval(SCHEDULER_INTERVAL_MS)
-        self.scheduler_timer.timeout.connect(self._refresh_scheduler)
-        if service.inventory.scheduler is not None:
-            self.scheduler_timer.start()
-            QTimer.singleShot(0, self._refresh_scheduler)
         self._update_action_items()
 
     def selected_nodes(self) -> list[str]:
@@ -337,21 +334,6 @@ class MainWindow(QMainWindow):
         view = self.panel.view
         if view is not None and view.name in str(getattr(status, "node", "")).split(","):
             self._refresh_details()
-        if getattr(status, "finished", False):
-            self._refresh_scheduler()
-
-    def _refresh_scheduler(self) -> None:
-        if self.action_service is None or self.worker is None:
-            return
-        service = self.action_service
-
-        def shown(result: object) -> None:
-            if isinstance(result, dict):
-                self.model.set_scheduler_states(result)
-            else:
-                self.show_notice(f"Slurm: {result}", 15000)
-
-        self.worker.call(service.scheduler_states, shown)
 
     def _refresh_details(self) -> None:
         view = self.panel.view
@@ -394,6 +376,10 @@ class MainWindow(QMainWindow):
                     self.panel.show_view(view)
                     break
         self._update_counts(snap.counts)
+        if snap.scheduler_problem != self.scheduler_problem:
+            self.scheduler_problem = snap.scheduler_problem
+            if snap.scheduler_problem:
+                self.show_notice(snap.scheduler_problem, 15000)
         self.snapshots_applied += 1
         self.last_apply_ms = (time.perf_counter() - started) * 1000
 

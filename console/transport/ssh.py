@@ -193,6 +193,8 @@ class KnownHosts:
 
 
 KNOWN_HOSTS = KnownHosts()
+# A verified connection, for modules above the transport that hold one without importing paramiko.
+SshClient = paramiko.SSHClient
 
 
 class _RememberingRejectPolicy(paramiko.RejectPolicy):

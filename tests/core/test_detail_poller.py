@@ -6,12 +6,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
-from console.app import DetailPoller
 from console.core.details import HealthReport
 from console.core.inventory import parse_inventory
 from console.core.samples import NodeState, Vendor
+from console.services.slow_path import SlowPathService
 from console.transport.ssh import ConnectError, ExecResult
 from tests.helpers.live import wait_for
 
@@ -67,8 +66,8 @@ class _Fleet:
 def test_nodes_whose_looks_hang_leave_workers_for_healthy_nodes() -> None:
     text = "".join(f'[[node]]\nname = "{n}"\nhost = "10.0.0.{i + 1}"\n' for i, n in enumerate([*HUNG, "healthy"]))
     hub = HangingNodes()
-    live = SimpleNamespace(inventory=parse_inventory(text, Path("fleet.toml")), fleet=_Fleet(), hub=hub)
-    poller = DetailPoller(live, interval_s=0.2, workers=2, timeout_s=5.0)  # type: ignore[arg-type]
+    inventory = parse_inventory(text, Path("fleet.toml"))
+    poller = SlowPathService(inventory, _Fleet(), hub, interval_s=0.2, workers=2, timeout_s=5.0)  # type: ignore[arg-type]
     poller.start()
     try:
         # First round: hung nodes may take both workers; once their looks fail they are suspect.
@@ -91,8 +90,7 @@ def test_nodes_whose_looks_hang_leave_workers_for_healthy_nodes() -> None:
 def test_looks_are_spread_over_the_interval_not_bunched_at_the_start() -> None:
     names = [f"n{i}" for i in range(1000)]
     text = "".join(f'[[node]]\nname = "{n}"\nhost = "10.0.{i // 250}.{i % 250 + 1}"\n' for i, n in enumerate(names))
-    live = SimpleNamespace(inventory=parse_inventory(text, Path("fleet.toml")), fleet=_Fleet(), hub=HangingNodes())
-    poller = DetailPoller(live, interval_s=50.0)  # type: ignore[arg-type]
+    poller = SlowPathService(parse_inventory(text, Path("fleet.toml")), _Fleet(), HangingNodes(), interval_s=50.0)  # type: ignore[arg-type]
     start = poller._start
     first = sorted(poller._due.values())
     assert first[-1] - start <= 10.0  # every node is looked at soon after the start

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from console.app import ActionService, LiveFleet
+from console.app import LiveFleet
 from console.core.action_runner import ActionState, RunnerSettings
 from console.core.actions import ActionKind, ActionRefused, ActionRequest
 from console.core.inventory import Inventory, load_inventory
 from console.core.store import Store
+from console.services.actions import ActionService
 from tests.helpers.live import FAST, NO_USER_CONFIG, wait_for
 
 pytestmark = pytest.mark.sshd
@@ -412,7 +413,7 @@ def test_stand_in_sudo_that_wants_a_password_gives_a_clear_failure(sshd_factory:
 KILLED_CONSOLE = """
 import sys, time
 from pathlib import Path
-from console.app import ActionService
+from console.services.actions import ActionService
 from console.core.actions import ActionKind, ActionRequest
 from console.core.inventory import load_inventory
 from console.transport.ssh import SshSettings

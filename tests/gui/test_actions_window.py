@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from console.app import ActionService, LiveFleet
+from console.app import LiveFleet, WindowServices
 from console.core.action_runner import ActionState, RunnerSettings
 from console.core.actions import ActionKind
 from console.core.inventory import load_inventory
 from console.gui.main_window import ConsoleSession
+from console.services.actions import ActionService
 from tests.engines.test_actions_real_engines import NODES, PASSWORD_ENV, SCHEDULER, write_inventory
 from tests.helpers.live import FAST, NO_USER_CONFIG
 
@@ -56,13 +57,15 @@ def session(qtbot: Any, fleet_setup: tuple[Path, Any, Any], tmp_path: Path) -> I
         operator="dana",
         settings=RunnerSettings(poll_s=0.3, verify_timeout_s=20, reboot_timeout_s=60),
     )
+    services = WindowServices(live, actions)  # the scheduler watch, as the window's command wires it
+    services.start()
     console = ConsoleSession(live, interval_ms=100, actions=actions)
     qtbot.addWidget(console.window)
     console.start()
     console.window.show()
     yield console
     console.stop()
-    actions.close()
+    services.close()
 
 
 def _shot(widget: Any, name: str) -> None:

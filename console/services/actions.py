@@ -1,0 +1,98 @@
+"""The action service: the audit store, the engines (Slurm, the BMCs, plain SSH on the node's own
+connection) and the runner that carries confirmed plans out one at a time per node."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from console.core.action_runner import ActionRunner, RunnerSettings
+from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
+from console.core.fleet import FleetModel
+from console.core.inventory import Inventory
+from console.core.parsers.slurm import Partition
+from console.core.samples import NodeState
+from console.core.store import SessionLock, Store
+from console.engines.registry import EngineExecutor, Engines, NodeShell
+from console.transport.ssh import SshSettings
+
+
+class LiveTelemetry(Protocol):
+    """What actions need of the live telemetry: the model (to track a reboot) and the node's own
+    connection (to run a plain-SSH step on)."""
+
+    @property
+    def fleet(self) -> FleetModel: ...
+
+    @property
+    def hub(self) -> NodeShell: ...
+
+
+class FleetHealth:
+    """The action runner's view of a node's connection and telemetry (NodeHealth port)."""
+
+    def __init__(self, fleet: FleetModel) -> None:
+        self.fleet = fleet
+
+    def health(self, node: str) -> tuple[NodeState, float | None]:
+        view = self.fleet.view(node)
+        return view.state, view.last_sample_at
+
+
+class ActionService:
+    """Actions for one inventory: the audit store, the engines and the runner, wired to a live fleet."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        data_dir: Path,
+        ssh: SshSettings,
+        live: LiveTelemetry | None = None,
+        settings: RunnerSettings | None = None,
+        operator: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.inventory = inventory
+        self.operator = operator or default_operator()
+        self.store = Store(data_dir / "console.sqlite3")
+        session = uuid.uuid4().hex
+        self.session_lock = SessionLock(data_dir / "sessions", session)
+        self.interrupted = self.store.mark_interrupted(self.session_lock.alive)
+        self.engines = Engines(inventory, ssh, shell=live.hub if live else None, environ=environ)
+        self.runner = ActionRunner(
+            self.store,
+            EngineExecutor(self.engines),
+            self.engines,
+            inventory,
+            health=FleetHealth(live.fleet) if live else None,
+            settings=settings,
+            session=session,
+        )
+
+    def plan(self, request: ActionRequest) -> ActionPlan:
+        """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
+        return plan_action(request, self.inventory, self.engines)
+
+    def partitions(self) -> dict[str, Partition]:
+        """Slurm's partitions (network: call from a worker); empty without a scheduler."""
+        scheduler = self.engines.scheduler()
+        return scheduler.partitions() if scheduler is not None else {}
+
+    def node_details(self, node: str) -> NodeDetails:
+        """The scheduler's and the BMC's view of one node (network: call from a worker)."""
+        return read_node_details(self.inventory.node(node), self.engines)
+
+    def close(self) -> None:
+        self.runner.shutdown()
+        self.engines.close()
+        self.session_lock.release()
+        self.store.close()
+
+
+def default_operator() -> str:
+    """The name that goes into Slurm's Reason and the audit log: $FLEET_CONSOLE_OPERATOR, else the OS user."""
+    return str(os.environ.get("FLEET_CONSOLE_OPERATOR") or getpass.getuser())

@@ -1,0 +1,92 @@
+"""The live telemetry service: one SSH stream per node (the hub), its lines parsed off the reader thread
+(the pipeline) into the fleet model, the alert rules run over it, and each NVIDIA node's kernel log
+followed on the same connection. ``start()`` returns at once; nothing blocks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from console.core.alerts import AlertEngine, AlertRules
+from console.core.details import KERNEL_LOOKBACK_S, kernel_follow_argv
+from console.core.fleet import FleetModel
+from console.core.inventory import Inventory, NodeSpec
+from console.core.pipeline import TelemetryPipeline
+from console.core.samples import NodeState, Vendor
+from console.core.telemetry import AUTO, TelemetrySource, source_for
+from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
+from console.transport.ssh import SshSettings
+
+
+def sources_for(inventory: Inventory) -> dict[str, TelemetrySource]:
+    """The telemetry command of every node, from its vendor (``auto``: a script that detects it)."""
+    return {spec.name: source_for(spec.vendor) for spec in inventory.nodes}
+
+
+class TelemetryService:
+    """Keeps the fleet model current from every node's stream (a HubListener)."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        ssh: SshSettings | None = None,
+        hub_settings: HubSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        alert_rules: AlertRules | None = None,
+        follow_kernel: bool = True,
+    ) -> None:
+        self.inventory = inventory
+        self.fleet = FleetModel(inventory, clock=clock)
+        self.alerts = AlertEngine(alert_rules, clock=clock)
+        self.pipeline = TelemetryPipeline(self.fleet, alerts=self.alerts)
+        self.sources = sources_for(inventory)
+        for name, source in self.sources.items():
+            self.pipeline.set_parser(name, source.make_parser())
+            self.fleet.set_source(name, source.name, source.vendor)
+        self.hub = StreamHub(
+            list(inventory.nodes),
+            argv_for=lambda spec: self.sources[spec.name].stream_argv,
+            name_for=lambda spec: self.sources[spec.name].name,
+            listener=self,
+            ssh=ssh,
+            settings=hub_settings,
+            follow_argv_for=self._follow_argv if follow_kernel else None,
+        )
+
+    def start(self) -> None:
+        raise_fd_limit()
+        self.pipeline.start()
+        self.hub.start()
+
+    def stop(self) -> None:
+        self.hub.stop()
+        self.pipeline.stop()
+
+    def reconnect(self, node: str) -> None:
+        """Retry a node now instead of at its next backoff step (returns at once)."""
+        if node in self.sources:
+            self.hub.reconnect(node)
+
+    # HubListener: called from transport threads.
+    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
+        if error and error.startswith(AUTO.name):
+            # The hub knows the script as "auto-detect"; once the node said which tool it runs, name that.
+            detected = self.fleet.view(node).telemetry_source
+            if detected and detected != AUTO.name:
+                error = detected + error[len(AUTO.name) :]
+        self.fleet.set_state(node, state, error, fingerprint)
+
+    def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        self.pipeline.submit(node, lines, received_at)
+
+    def on_kernel_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        self.pipeline.submit_kernel(node, lines, received_at)
+
+    def on_kernel_state(self, node: str, state: str) -> None:
+        self.fleet.set_kernel_follow(node, state)
+
+    def _follow_argv(self, spec: NodeSpec, since: float | None) -> list[str] | None:
+        """The kernel log is followed on NVIDIA nodes (and those still auto-detecting): XIDs are NVIDIA's."""
+        if self.sources[spec.name].vendor not in (Vendor.NVIDIA, Vendor.AUTO):
+            return None
+        return kernel_follow_argv(since if since is not None else time.time() - KERNEL_LOOKBACK_S)
