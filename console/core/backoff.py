@@ -1,4 +1,5 @@
-"""Exponential backoff with full jitter, so a rack that comes back is not hammered in lock-step."""
+"""Exponential backoff with "equal jitter" (half of each delay fixed, half random), so a rack that comes back
+is not hammered in lock-step, and no node retries at once after a failure (as full jitter may)."""
 
 from __future__ import annotations
 

@@ -95,13 +95,17 @@ def test_bad_amd_outputs_are_errors_in_words(text: str) -> None:
         max_leaves=30,
     )
 )
-def test_any_json_shape_never_raises(data: object) -> None:
+def test_any_json_shape_gives_readings_or_an_error_in_words_never_an_exception(data: object) -> None:
     text = json.dumps(data)
-    parse_amd_smi_metric(text)
-    parse_rocm_smi_json(text)
-    parse_amd_smi_static(text)
+    for reading in (parse_amd_smi_metric(text), parse_rocm_smi_json(text)):
+        assert reading.samples or reading.errors
+        assert all(isinstance(e, str) and e for e in reading.errors)
+    static, error = parse_amd_smi_static(text)
+    assert all(isinstance(record, dict) for record in static.values()) and (error is None or error)
 
 
 @given(st.text(max_size=500))
-def test_any_monitor_text_never_raises(text: str) -> None:
-    parse_amd_smi_monitor(text)
+def test_any_monitor_text_gives_readings_or_an_error_in_words_never_an_exception(text: str) -> None:
+    reading = parse_amd_smi_monitor(text)
+    assert reading.samples or reading.errors
+    assert all(isinstance(e, str) and e for e in reading.errors)

@@ -128,6 +128,15 @@ def test_window_renders_to_a_png(qtbot: Any, session: ConsoleSession, tmp_path: 
     assert window.grab().save(str(target))
     image = QImage(str(target))
     assert image.width() >= 1200 and image.height() >= 800
+    # What was painted, not only its size: many colours (text, plots, rows), and the "up" dot of the rows.
+    colours = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
+    assert len(colours) > 50, f"a nearly blank window: {len(colours)} colours"
+    up = QColor(STATE_COLOURS[NodeState.UP][0])
+    assert any(_near(QColor(c), up) for c in colours), "no state dot of an up node was painted"
+
+
+def _near(a: QColor, b: QColor) -> bool:
+    return abs(a.red() - b.red()) + abs(a.green() - b.green()) + abs(a.blue() - b.blue()) < 24
 
 
 def _line(index: int, temp: str) -> str:

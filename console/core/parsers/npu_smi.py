@@ -139,6 +139,10 @@ def parse_npu_smi(text: str) -> NpuTable:
         errors.append(f"NPU row {excerpt(' '.join(c.strip() for c in pending))!r} has no second row (cut output?)")
     if header1 is None and not errors:
         errors.append("no npu-smi table header found")
+    elif not chips and not errors:
+        # A table whose chip rows could not be told apart (a damaged header or separator): say so, never
+        # report a node with no NPUs in silence.
+        errors.append("no NPU rows found under the npu-smi table header")
     return NpuTable(version, tuple(chips), tuple(processes), tuple(errors))
 
 
