@@ -17,56 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from console.core.resources import read_resource
 from console.core.samples import LIVE_STATES, NodeState, NotAvailable, Vendor
 
-DEFAULT_RULES: Final = """\
-# Fleet Console alert rules. Times in seconds, temperatures in °C.
-[temperature]
-for_s = 30              # a reading over the limit this long raises the alert
-clear_margin_c = 5      # it clears below limit - margin ...
-clear_s = 30            # ... held this long
-nvidia = { warning_c = 85, critical_c = 92 }
-ascend = { warning_c = 80, critical_c = 95 }
-amd = { warning_c = 95, critical_c = 105 }     # amd-smi reports the hotspot (junction) where it can
-
-[unreachable]
-after_s = 60            # unreachable, auth failed, host key problems, command failed
-severity = "critical"
-
-[stale]
-after_s = 30            # connected, but no telemetry
-severity = "warning"
-
-[accelerator_health]
-for_s = 0               # Ascend health words: Warning → warning; Alarm, Critical → critical
-clear_s = 30
-
-[parse_error]
-after_s = 30            # the node's tool keeps printing what the console cannot read
-severity = "warning"
-
-[ecc]
-severity = "critical"   # uncorrectable ECC errors since the driver loaded (volatile count above 0)
-
-[remapped_rows]
-pending_severity = "warning"    # rows/pages waiting for a GPU reset to be remapped or retired
-failure_severity = "critical"   # row remapping failed: the GPU has run out of spare rows
-
-[xid]
-critical = [48, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120]
-window_s = 600          # a critical XID within this window keeps a critical alert up
-
-[throttle]
-reasons = ["hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"]
-for_s = 60              # seen in slow-path looks spanning this long (looks are 30 s apart)
-
-[reboot]
-window_s = 600          # a node whose boot time changed shows an info alert this long
-
-[allocated_idle]
-for_s = 600             # Slurm says the whole node is allocated, and every accelerator sits at 0 %
-severity = "warning"
-"""
+# The default rules, documented: resources/alert-rules.toml, shipped with the package
+# (``fleet-console alert-rules`` prints it).
+DEFAULT_RULES: Final = read_resource("alert-rules.toml")
 
 UNREACHABLE_STATES: Final = frozenset(
     {

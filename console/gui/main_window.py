@@ -42,7 +42,7 @@ from console.gui.actions import LABELS, ActionDialog, ActionsDock, ActionsServic
 from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
-from console.gui.style import STATE_COLOURS, state_icon
+from console.gui.style import STATE_COLOURS, app_icon
 from console.gui.text import esc, plain_label, plain_tip, rich_label
 
 SNAPSHOT_INTERVAL_MS: Final = 250
@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self.fleet = fleet
         self.action_service = actions
         self.setWindowTitle(f"Fleet Console{title_suffix}")
+        self.setWindowIcon(app_icon())
         self.resize(1600, 940)
         self.snapshots_applied = 0
         self.scheduler_problem: str | None = None
@@ -199,7 +200,7 @@ class MainWindow(QMainWindow):
         self.alerts_dock.node_chosen.connect(self.select_node)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray = QSystemTrayIcon(state_icon(NodeState.UP), self)
+            self.tray = QSystemTrayIcon(app_icon(), self)
             self.tray.setToolTip("Fleet Console")
             self.tray.show()
         self.announced: list[str] = []
@@ -482,6 +483,8 @@ def run_gui(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fleet Console")
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("fleet-console")
     # Python runs its signal handlers (Ctrl+C, SIGTERM) only between bytecodes: wake it a few times a
     # second while Qt's loop waits, and quit once a handler asked for it.
     signal_tick = QTimer(app)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Final
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 
+from console.core.resources import resource
 from console.core.samples import NodeState
 
 # (dot colour, row background or None, text colour or None)
@@ -55,6 +56,16 @@ def dot_icon(colour: str, size: int = 12) -> QIcon:
         painter.drawEllipse(1, 1, size - 2, size - 2)
         painter.end()
         icon = _icons[colour] = QIcon(pixmap)
+    return icon
+
+
+def app_icon() -> QIcon:
+    """The console's own icon (resources/icons/fleet-console.svg), for the window, the task bar and the tray."""
+    icon = _icons.get("app")
+    if icon is None:
+        # PySide6 takes the format as text at run time; its stubs say bytes.
+        image = QImage.fromData(resource("icons/fleet-console.svg").read_bytes(), "SVG")  # type: ignore[arg-type]
+        icon = _icons["app"] = QIcon(QPixmap.fromImage(image))
     return icon
 
 

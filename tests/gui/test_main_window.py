@@ -131,6 +131,7 @@ def test_window_renders_to_a_png(qtbot: Any, session: ConsoleSession, tmp_path: 
     # What was painted, not only its size: many colours (text, plots, rows), and the "up" dot of the rows.
     colours = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
     assert len(colours) > 50, f"a nearly blank window: {len(colours)} colours"
+    assert not window.windowIcon().isNull()  # resources/icons/fleet-console.svg
     up = QColor(STATE_COLOURS[NodeState.UP][0])
     assert any(_near(QColor(c), up) for c in colours), "no state dot of an up node was painted"
 
