@@ -3,9 +3,10 @@ what does not change every second — NVIDIA's ``nvidia-smi -q -x`` (ECC, retire
 throttle reasons, PCIe, driver), new kernel-log lines (XID events), and the node's own health (load,
 memory, root disk, uptime → boot time).
 
-The script is constant text; the only value passed is the epoch of the last look, as ``$1``, an argument
-quoted by ``shlex.join`` like every other. Kernel log: ``journalctl -k`` where it exists, else ``dmesg``;
-an account that may not read it gets a "no permission" state, not an error.
+The script is a file shipped with the console (resources/scripts/details.sh); its text is constant, the
+epoch of the last look and the parts to read are its arguments, quoted by ``shlex.join`` like every other.
+Kernel log: ``journalctl -k`` where it exists, else ``dmesg``; an account that may not read it gets a "no
+permission" state, not an error.
 """
 
 from __future__ import annotations
@@ -17,48 +18,26 @@ from console.core.parsers.common import output_summary
 from console.core.parsers.node_health import NodeHealth, parse_df, parse_proc
 from console.core.parsers.nvidia_xml import GpuDetail, parse_nvidia_xml
 from console.core.parsers.xid import XidEvent, parse_kernel_log
+from console.core.resources import read_resource
 from console.core.samples import NA, Text, Vendor
-from console.core.telemetry import FRAME, frame_command
+from console.core.telemetry import FRAME
+from console.core.vendors import source_for
 
 DETAIL_INTERVAL_S: Final = 30.0
 
 
-# journalctl where it works (only lines since the last look); else dmesg (the whole ring buffer, which the
-# console de-duplicates). A journalctl that finds no journal (no journald on the node) or may read only the
-# user's own journal says so on stderr and still exits 0 with "-- No entries --": those words are looked
-# for, and dmesg is read instead, so such a node is not reported as read while nothing was seen.
+# A journalctl that finds no journal (no journald on the node) or may read only the user's own journal
+# says so on stderr and still exits 0 with "-- No entries --": the node-side scripts look for these words
+# (resources/scripts/details.sh, kernel-follow.sh), and so does the parser.
 JOURNAL_EMPTY_WORDS: Final = ("No journal files were", "not seeing messages from other users")
-_KERNEL_LOG: Final = (
-    "s=127; if command -v journalctl >/dev/null 2>&1; then "
-    'out=$(journalctl -k -o short-iso --no-pager --since "@$1" 2>&1); s=$?; '
-    + "".join(f'case "$out" in *"{words}"*) [ "$s" = 0 ] && s=2;; esac; ' for words in JOURNAL_EMPTY_WORDS)
-    + "printf '%s' \"$out\"; "
-    f"printf '\\n{FRAME} journalctl %s\\n' \"$s\"; fi; "
-    f'if [ "$s" != 0 ]; then dmesg --decode --time-format=iso 2>&1; {frame_command("dmesg")}; fi'
-)
-_NODE: Final = (
-    f"cat /proc/loadavg /proc/uptime /proc/meminfo 2>&1; nproc 2>&1; {frame_command('proc')}; "
-    f"df -P / 2>&1; {frame_command('df')}"
-)
-NVIDIA_DETAIL_SCRIPT: Final = f"nvidia-smi -q -x 2>&1; {frame_command('nvidia-xml')}; {_KERNEL_LOG}; {_NODE}"
-# Where the kernel log is followed live (below), the slow path leaves it out.
-NVIDIA_DETAIL_SCRIPT_FOLLOWED: Final = f"nvidia-smi -q -x 2>&1; {frame_command('nvidia-xml')}; {_NODE}"
-NODE_DETAIL_SCRIPT: Final = _NODE
-
-# Followed on the node's streaming connection, beside its telemetry: kernel messages as the kernel writes
-# them (an idle channel, read by the hub's selector; no thread). journalctl where the system journal can be
-# read, from ``$1`` (the epoch of the last line seen, so nothing is missed across reconnects); else ``dmesg
-# -w``, which prints the whole ring buffer first (repeats are dropped by the fleet model). The first line
-# names the tool; a tool that ends (no permission, no dmesg) ends the channel with its words on stderr.
+# The slow path's look (resources/scripts/details.sh): its parts are arguments.
+DETAILS_SCRIPT: Final = read_resource("scripts/details.sh")
+# The kernel log followed live on the node's connection (resources/scripts/kernel-follow.sh): an idle
+# channel read by the hub's selector, no thread; journalctl from ``$1`` (the epoch of the last line seen)
+# where the system journal can be read, else ``dmesg -w`` (the whole ring buffer first; repeats are dropped
+# by the fleet model). The first line names the tool.
+KERNEL_FOLLOW_SCRIPT: Final = read_resource("scripts/kernel-follow.sh")
 FOLLOW_TOOL_PREFIX: Final = f"{FRAME} follow "
-KERNEL_FOLLOW_SCRIPT: Final = (
-    "if command -v journalctl >/dev/null 2>&1; then "
-    "probe=$(journalctl -k -n 1 --no-pager 2>&1); ok=$?; "
-    'case "$probe" in ' + "|".join(f'*"{words}"*' for words in JOURNAL_EMPTY_WORDS) + ") ok=1;; esac; "
-    f"if [ \"$ok\" = 0 ]; then printf '{FOLLOW_TOOL_PREFIX}journalctl\\n'; "
-    'exec journalctl -k -f -o short-iso --no-pager --since "@$1"; fi; fi; '
-    f"printf '{FOLLOW_TOOL_PREFIX}dmesg\\n'; exec dmesg -w --decode --time-format=iso"
-)
 # How far back the first follow of a node reads (later ones start where the last one stopped).
 KERNEL_LOOKBACK_S: Final = 3600.0
 
@@ -75,13 +54,17 @@ NO_PERMISSION_WORDS: Final = (
 )
 
 
+def detail_parts(vendor: Vendor, kernel_log: bool = True) -> list[str]:
+    """What a look reads, as the vendor's module says (NVIDIA: its details, the kernel log, the node; others:
+    the node), without the kernel log where it is followed live."""
+    parts = source_for(vendor).detail_parts
+    return [part for part in parts if kernel_log or part != "kernel"]
+
+
 def detail_argv(vendor: Vendor, since_epoch: float, kernel_log: bool = True) -> list[str]:
     """The slow path's command; ``kernel_log=False`` where the kernel log is followed live instead."""
-    if vendor not in (Vendor.NVIDIA, Vendor.AUTO):
-        script = NODE_DETAIL_SCRIPT
-    else:
-        script = NVIDIA_DETAIL_SCRIPT if kernel_log else NVIDIA_DETAIL_SCRIPT_FOLLOWED
-    return ["sh", "-c", script, "fleet-console", str(int(since_epoch))]
+    parts = " ".join(detail_parts(vendor, kernel_log))
+    return ["sh", "-c", DETAILS_SCRIPT, "fleet-console", str(int(since_epoch)), parts]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ from console.core.details import KERNEL_LOOKBACK_S, kernel_follow_argv
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.pipeline import TelemetryPipeline
-from console.core.samples import NodeState, Vendor
-from console.core.telemetry import AUTO, TelemetrySource, source_for
+from console.core.samples import NodeState
+from console.core.telemetry import TelemetrySource
+from console.core.vendors import AUTO, source_for
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import SshSettings
 
@@ -86,7 +87,8 @@ class TelemetryService:
         self.fleet.set_kernel_follow(node, state)
 
     def _follow_argv(self, spec: NodeSpec, since: float | None) -> list[str] | None:
-        """The kernel log is followed on NVIDIA nodes (and those still auto-detecting): XIDs are NVIDIA's."""
-        if self.sources[spec.name].vendor not in (Vendor.NVIDIA, Vendor.AUTO):
+        """The kernel log is followed where the vendor's module says so (NVIDIA, and nodes still
+        auto-detecting): XIDs are NVIDIA's."""
+        if not self.sources[spec.name].follows_kernel_log:
             return None
         return kernel_follow_argv(since if since is not None else time.time() - KERNEL_LOOKBACK_S)

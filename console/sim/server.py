@@ -24,15 +24,9 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from console.core.details import (
-    FOLLOW_TOOL_PREFIX,
-    KERNEL_FOLLOW_SCRIPT,
-    NODE_DETAIL_SCRIPT,
-    NVIDIA_DETAIL_SCRIPT,
-    NVIDIA_DETAIL_SCRIPT_FOLLOWED,
-)
+from console.core.details import DETAILS_SCRIPT, FOLLOW_TOOL_PREFIX, KERNEL_FOLLOW_SCRIPT
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
-from console.core.telemetry import AMD_SMI, AUTO, FRAME, NPU_SMI, VENDOR_LINE
+from console.core.telemetry import FRAME, TELEMETRY_SCRIPT, VENDOR_LINE
 from console.sim import details as sim_details
 from console.sim import nvidia_smi, vendor_tools
 from console.sim.model import SimNode
@@ -300,10 +294,11 @@ class SimServer:
             argv = []
             answer = (b"", f"sh: syntax error: {exc}\n".encode(), 2)
         program = argv[0].rsplit("/", 1)[-1] if argv else ""
-        script = _SCRIPTS.get(argv[2]) if answer is None and argv[:2] == ["sh", "-c"] and len(argv) >= 3 else None
+        script = _script_of(argv) if answer is None else None
         node = listener.node
-        if script is not None and script[0] in ("details", "details-followed"):
-            answer = (self._details(node, argv, script[1], kernel=script[0] == "details").encode(), b"", 0)
+        if script is not None and script[0] == "details":
+            parts = argv[5].split() if len(argv) > 5 else []
+            answer = (self._details(node, argv, "nvidia" in parts, kernel="kernel" in parts).encode(), b"", 0)
             script = None
         elif script is not None and script[0] == "kernel":
             self._queue(listener, channel, self._kernel_stream(node, channel, argv))
@@ -425,19 +420,20 @@ class SimServer:
             pass
 
 
-# The console's own telemetry scripts, which a simulated node "runs" (it has no shell).
-_SCRIPTS: Final = {
-    NPU_SMI.stream_argv[2]: ("ascend", True),
-    NPU_SMI.once_argv[2]: ("ascend", False),
-    AMD_SMI.stream_argv[2]: ("amd", True),
-    AMD_SMI.once_argv[2]: ("amd", False),
-    AUTO.stream_argv[2]: ("auto", True),
-    AUTO.once_argv[2]: ("auto", False),
-    NVIDIA_DETAIL_SCRIPT: ("details", True),
-    NVIDIA_DETAIL_SCRIPT_FOLLOWED: ("details-followed", True),
-    NODE_DETAIL_SCRIPT: ("details", False),
-    KERNEL_FOLLOW_SCRIPT: ("kernel", True),
-}
+def _script_of(argv: list[str]) -> tuple[str, bool] | None:
+    """Which of the console's own node-side scripts an argv runs (a simulated node has no shell): its kind
+    ("ascend", "amd", "auto", "details", "kernel") and whether it loops."""
+    if argv[:2] != ["sh", "-c"] or len(argv) < 3:
+        return None
+    if argv[2] == TELEMETRY_SCRIPT and len(argv) > 5:
+        return argv[5], argv[4] == "stream"
+    if argv[2] == DETAILS_SCRIPT:
+        return "details", False
+    if argv[2] == KERNEL_FOLLOW_SCRIPT:
+        return "kernel", True
+    return None
+
+
 _TOOL: Final = {"nvidia": "nvidia-smi", "ascend": "npu-smi", "amd": "amd-smi"}
 
 
