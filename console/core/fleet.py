@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from console.core.alerts import Alert, AlertEngine, Severity
+from console.core.alerts import Alert, AlertEngine, NodeFacts, Severity, XidRecord
 from console.core.details import HealthReport
 from console.core.history import AcceleratorHistory, Series
 from console.core.inventory import Inventory, NodeSpec
@@ -48,13 +48,6 @@ class AcceleratorView:
 XID_KEEP_S: Final = 24 * 3600.0
 XID_RECENT_S: Final = 600.0
 REBOOT_DETECT_S: Final = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class XidRecord:
-    accelerator: int | None  # the GPU index the PCI bus id maps to, where it maps
-    event: XidEvent
-    seen_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,21 +128,6 @@ class NodeView:
     def hot(self) -> bool:
         hottest = self.max_temperature
         return hottest is not None and hottest >= HOT_TEMPERATURE_C and self.state in LIVE_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class NodeFacts:
-    """What the alert rules read about a node (a cheaper relative of NodeView)."""
-
-    name: str
-    state: NodeState
-    state_since: float
-    error: str | None
-    samples: tuple[AcceleratorSample, ...]
-    gpu_details: dict[int, GpuDetail] = field(default_factory=dict)
-    xids: tuple[XidRecord, ...] = ()
-    rebooted_at: float | None = None
-    scheduler_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,15 +362,15 @@ class FleetModel:
         with self._lock:
             facts = [
                 NodeFacts(
-                    name,
-                    node.state if node.parse_error is None or node.state != NodeState.UP else NodeState.PARSE_ERROR,
-                    node.state_since,
-                    node.error or node.parse_error,
-                    tuple(node.latest[i] for i in sorted(node.latest)),
-                    dict(node.gpu_details),
-                    tuple(node.xids),
-                    node.rebooted_at,
-                    node.scheduler_state,
+                    name=name,
+                    state=(state := self._effective_state(node)),
+                    state_since=node.state_since,
+                    error=self._effective_error(node, state),
+                    samples=tuple(node.latest[i] for i in sorted(node.latest)),
+                    gpu_details=dict(node.gpu_details),
+                    xids=tuple(node.xids),
+                    rebooted_at=node.rebooted_at,
+                    scheduler_state=node.scheduler_state,
                 )
                 for name, node in self._nodes.items()
             ]
@@ -427,7 +405,7 @@ class FleetModel:
             changed = tuple(self._view(node, now) for node in self._nodes.values() if node.version > since_version)
             counts: dict[NodeState, int] = {}
             for node in self._nodes.values():
-                state = self._effective_state(node, now)
+                state = self._effective_state(node)
                 counts[state] = counts.get(state, 0) + 1
             return FleetSnapshot(
                 version=self._version, changed=changed, counts=counts, scheduler_problem=self.scheduler_problem
@@ -452,16 +430,23 @@ class FleetModel:
         with self._lock:
             return sum(h.nbytes for node in self._nodes.values() for h in node.history.values())
 
-    def _effective_state(self, node: _Node, now: float) -> NodeState:
+    @staticmethod
+    def _effective_state(node: _Node) -> NodeState:
+        """A streaming node whose last lines could not be read is in "parse error" (the one place it is
+        worked out; the view, the counts and the alert facts all use it)."""
         if node.state == NodeState.UP and node.parse_error is not None:
             return NodeState.PARSE_ERROR
         return node.state
 
-    def _view(self, node: _Node, now: float) -> NodeView:
-        state = self._effective_state(node, now)
-        error = node.error
+    @staticmethod
+    def _effective_error(node: _Node, state: NodeState) -> str | None:
         if state == NodeState.PARSE_ERROR:
-            error = f"unreadable output from {node.telemetry_source or 'the telemetry tool'}: {node.parse_error}"
+            return f"unreadable output from {node.telemetry_source or 'the telemetry tool'}: {node.parse_error}"
+        return node.error
+
+    def _view(self, node: _Node, now: float) -> NodeView:
+        state = self._effective_state(node)
+        error = self._effective_error(node, state)
         accelerators = tuple(
             AcceleratorView(
                 sample=node.latest[index],
