@@ -74,7 +74,7 @@ class StepExecutor(Protocol):
         ...
 
 
-class NodeHealth(Protocol):
+class NodeLiveness(Protocol):
     def health(self, node: str) -> tuple[NodeState, float | None]:
         """Connection state and the time of the node's last telemetry sample."""
         ...
@@ -129,7 +129,7 @@ class ActionRunner:
         executor: StepExecutor,
         engines: EnginesPort,
         inventory: Inventory,
-        health: NodeHealth | None = None,
+        health: NodeLiveness | None = None,
         settings: RunnerSettings | None = None,
         session: str | None = None,
         clock: Callable[[], float] = time.time,

@@ -62,6 +62,10 @@ class AlertsModel(QAbstractTableModel):
         )
         self.endResetModel()
 
+    def alerts_of(self, node: str) -> tuple[Alert, ...]:
+        """The node's alerts as the dock shows them now."""
+        return self._by_node.get(node, ())
+
     def alert_at(self, row: int) -> Alert:
         return self._alerts[row]
 

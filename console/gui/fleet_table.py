@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 from PySide6.QtCore import (
@@ -43,22 +44,31 @@ class Column(enum.IntEnum):
     ISSUE = 12
 
 
-HEADERS: Final = {
-    Column.NODE: "Node",
-    Column.STATE: "State",
-    Column.VENDOR: "Vendor",
-    Column.ACCELERATORS: "Accel.",
-    Column.UTIL_MEAN: "Util avg",
-    Column.UTIL_MAX: "Util max",
-    Column.TEMP_MAX: "Temp max",
-    Column.POWER: "Power",
-    Column.TENANT: "Tenant",
-    Column.RACK: "Rack / U",
-    Column.SCHEDULER: "Slurm",
-    Column.ALERTS: "Alerts",
-    Column.ISSUE: "Issue",
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """Everything about one column of the fleet table, in one place: its header, its starting width (px;
+    None: it stretches), and whether it holds numbers (right-aligned)."""
+
+    header: str
+    width: int | None
+    numeric: bool = False
+
+
+COLUMNS: Final = {
+    Column.NODE: ColumnSpec("Node", 96),
+    Column.STATE: ColumnSpec("State", 150),
+    Column.VENDOR: ColumnSpec("Vendor", 56),
+    Column.ACCELERATORS: ColumnSpec("Accel.", 46, numeric=True),
+    Column.UTIL_MEAN: ColumnSpec("Util avg", 64, numeric=True),
+    Column.UTIL_MAX: ColumnSpec("Util max", 66, numeric=True),
+    Column.TEMP_MAX: ColumnSpec("Temp max", 72, numeric=True),
+    Column.POWER: ColumnSpec("Power", 68, numeric=True),
+    Column.TENANT: ColumnSpec("Tenant", 104),
+    Column.RACK: ColumnSpec("Rack / U", 78),
+    Column.SCHEDULER: ColumnSpec("Slurm", 110),
+    Column.ALERTS: ColumnSpec("Alerts", 150),
+    Column.ISSUE: ColumnSpec("Issue", None),
 }
-NUMERIC: Final = {Column.ACCELERATORS, Column.UTIL_MEAN, Column.UTIL_MAX, Column.TEMP_MAX, Column.POWER}
 # Sort order of states: the ones that need a person first.
 STATE_RANK: Final = {
     NodeState.HOST_KEY_CHANGED: 0,
@@ -138,7 +148,7 @@ class FleetTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
+            return COLUMNS[Column(section)].header
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -172,7 +182,7 @@ class FleetTableModel(QAbstractTableModel):
             (column == Column.TEMP_MAX and view.hot) or (column == Column.STATE and view.state not in LIVE_STATES)
         ):
             return self._bold
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMERIC:
+        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[column].numeric:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             return plain_tip(self._tooltip(view))

@@ -38,12 +38,15 @@ from console.core.alerts import Severity
 from console.core.fleet import FleetModel, FleetSnapshot
 from console.core.inventory import Inventory
 from console.core.samples import NodeState
-from console.gui.actions import LABELS, ActionDialog, ActionsDock, ActionsService, StatusRelay, Worker
+from console.gui.action_dialog import LABELS, ActionDialog
+from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
-from console.gui.fleet_table import NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
+from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
+from console.gui.ports import ActionsPort
 from console.gui.style import STATE_COLOURS, app_icon
 from console.gui.text import esc, plain_label, plain_tip, rich_label
+from console.gui.worker import StatusRelay, Worker
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 DETAILS_INTERVAL_MS: Final = 5000
@@ -99,7 +102,7 @@ class SnapshotWorker(QObject):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, fleet: FleetModel, title_suffix: str = "", actions: ActionsService | None = None) -> None:
+    def __init__(self, fleet: FleetModel, title_suffix: str = "", actions: ActionsPort | None = None) -> None:
         super().__init__()
         self.fleet = fleet
         self.action_service = actions
@@ -139,21 +142,9 @@ class MainWindow(QMainWindow):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in {
-            Column.NODE: 96,
-            Column.STATE: 150,
-            Column.VENDOR: 56,
-            Column.ACCELERATORS: 46,
-            Column.UTIL_MEAN: 64,
-            Column.UTIL_MAX: 66,
-            Column.TEMP_MAX: 72,
-            Column.POWER: 68,
-            Column.TENANT: 104,
-            Column.RACK: 78,
-            Column.SCHEDULER: 110,
-            Column.ALERTS: 150,
-        }.items():
-            header.resizeSection(column, width)
+        for column, spec in COLUMNS.items():
+            if spec.width is not None:
+                header.resizeSection(column, spec.width)
         header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
 
@@ -232,7 +223,7 @@ class MainWindow(QMainWindow):
 
     # --- actions ---------------------------------------------------------------------------------------------
 
-    def _add_actions(self, service: ActionsService) -> None:
+    def _add_actions(self, service: ActionsPort) -> None:
         self.worker = Worker()
         self.relay = StatusRelay()
         self.dock = ActionsDock(self)
@@ -318,12 +309,11 @@ class MainWindow(QMainWindow):
         assert self.action_service is not None and self.worker is not None
         runner = self.action_service.runner
 
-        def done(result: object) -> None:
-            if isinstance(result, Exception):
-                self.show_notice(f"Not run: {result}", 15000)
+        def refused(error: Exception) -> None:
+            self.show_notice(f"Not run: {error}", 15000)
 
         # Writing the intent rows touches the disk: off the GUI thread like everything else.
-        self.worker.call(lambda: runner.submit(plan, typed), done)
+        self.worker.call(lambda: runner.submit(plan, typed), lambda _statuses: None, refused)
 
     def _cancel_action(self, action_id: int) -> None:
         assert self.action_service is not None and self.worker is not None
@@ -342,7 +332,7 @@ class MainWindow(QMainWindow):
             return
         service = self.action_service
         name = view.name
-        self.worker.call(lambda: service.node_details(name), self.panel.show_details)
+        self.worker.call(lambda: service.node_details(name), self.panel.show_details, self.panel.details_failed)
 
     def _focus_filter(self) -> None:
         self.filter.setFocus()
@@ -364,7 +354,7 @@ class MainWindow(QMainWindow):
         started = time.perf_counter()
         self.model.apply(snap.changed)
         for view in snap.changed:
-            before = {a.key for a in self.alerts_dock.model._by_node.get(view.name, ())}
+            before = {a.key for a in self.alerts_dock.model.alerts_of(view.name)}
             for alert in view.alerts:
                 if alert.key not in before and alert.severity == Severity.CRITICAL:
                     self._announce(f"CRITICAL {alert.node}: {alert.message}")
@@ -441,7 +431,7 @@ class ConsoleSession:
     """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
 
     def __init__(
-        self, live: FleetService, interval_ms: int = SNAPSHOT_INTERVAL_MS, actions: ActionsService | None = None
+        self, live: FleetService, interval_ms: int = SNAPSHOT_INTERVAL_MS, actions: ActionsPort | None = None
     ) -> None:
         self.live = live
         self.action_service = actions
@@ -475,7 +465,7 @@ def run_gui(
     screenshot: Path | None = None,
     after_s: float = 5.0,
     select: str | None = None,
-    actions: ActionsService | None = None,
+    actions: ActionsPort | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler

@@ -377,12 +377,13 @@ class NodePanel(QWidget):
             for key in ("Slurm", "Jobs", "BMC"):
                 self._fields[key].setText("…")
 
-    def show_details(self, details: object) -> None:
-        """The scheduler's and BMC's view of the node, from a worker (or the error that came instead)."""
+    def details_failed(self, error: Exception) -> None:
+        """The scheduler's and BMC's view could not be read (the worker's error callback)."""
+        self._fields["Slurm"].setText(f"unknown: {error}")
+
+    def show_details(self, details: NodeDetails) -> None:
+        """The scheduler's and BMC's view of the node, from a worker."""
         slurm, jobs, bmc = self._fields["Slurm"], self._fields["Jobs"], self._fields["BMC"]
-        if not isinstance(details, NodeDetails):
-            slurm.setText(f"unknown: {details}")
-            return
         if self.view is None or details.node != self.view.name:
             return
         if details.scheduler is not None:

@@ -33,7 +33,7 @@ class LiveTelemetry(Protocol):
 
 
 class FleetHealth:
-    """The action runner's view of a node's connection and telemetry (NodeHealth port)."""
+    """The action runner's view of a node's connection and telemetry (NodeLiveness port)."""
 
     def __init__(self, fleet: FleetModel) -> None:
         self.fleet = fleet

@@ -1,129 +1,32 @@
-"""Acting on nodes from the window: the preview/confirm dialog, the Actions panel, and the worker that keeps
-every scheduler, BMC and SSH call off the GUI thread (results come back through queued signals)."""
+"""The preview-and-confirm dialog of an action: what will run where, on whose jobs, with the BMC's and
+Slurm's answers, before anything is sent."""
 
 from __future__ import annotations
 
-import enum
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final, Protocol
+from collections.abc import Sequence
+from typing import Final
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-    Slot,
-)
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDockWidget,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableView,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from console.core.action_runner import ActionState, ActionStatus
-from console.core.actions import (
-    LED_STATES,
-    NEEDS_REASON,
-    RESET_TYPES,
-    ActionKind,
-    ActionPlan,
-    ActionRequest,
-    NodeDetails,
-)
-from console.core.inventory import Inventory
+from console.core.actions import LED_STATES, NEEDS_REASON, RESET_TYPES, ActionKind, ActionPlan, ActionRequest
 from console.core.parsers.slurm import Partition
+from console.gui.ports import ActionsPort
 from console.gui.text import esc, plain_label, plain_tip, rich_label
+from console.gui.worker import Worker
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 REPLAN_DELAY_MS: Final = 400
-
-
-class RunnerPort(Protocol):
-    def submit(self, plan: ActionPlan, typed: Sequence[str] = ()) -> list[ActionStatus]: ...
-
-    def cancel(self, action_id: int) -> bool: ...
-
-    def statuses(self) -> list[ActionStatus]: ...
-
-    def add_listener(self, listener: Callable[[ActionStatus], None]) -> None: ...
-
-
-class ActionsService(Protocol):
-    """What the window needs to act (console.app.ActionService): every method may block on the network."""
-
-    operator: str
-    inventory: Inventory
-
-    @property
-    def runner(self) -> RunnerPort: ...
-
-    def plan(self, request: ActionRequest) -> ActionPlan: ...
-
-    def node_details(self, node: str) -> NodeDetails: ...
-
-    def partitions(self) -> dict[str, Partition]: ...
-
-
-class Worker(QObject):
-    """Runs blocking calls in a small pool; each result reaches its callback on the GUI thread."""
-
-    _done = Signal(int, object)
-
-    def __init__(self, threads: int = 4) -> None:
-        super().__init__()
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gui-worker")
-        self._callbacks: dict[int, Callable[[Any], None]] = {}
-        self._next = 0
-        self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
-
-    def call(self, work: Callable[[], Any], callback: Callable[[Any], None]) -> None:
-        """``callback`` gets the result, or the exception ``work`` raised."""
-        self._next += 1
-        token = self._next
-        self._callbacks[token] = callback
-        self._pool.submit(self._run, token, work)
-
-    def _run(self, token: int, work: Callable[[], Any]) -> None:
-        try:
-            result = work()
-        except Exception as exc:  # noqa: BLE001 - handed to the callback, which shows it
-            result = exc
-        self._done.emit(token, result)
-
-    @Slot(int, object)
-    def _deliver(self, token: int, result: object) -> None:
-        callback = self._callbacks.pop(token, None)
-        if callback is not None:
-            callback(result)
-
-    def pending(self) -> int:
-        return len(self._callbacks)
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class StatusRelay(QObject):
-    """Carries the runner's status updates (from its threads) to the GUI thread."""
-
-    status = Signal(object)
 
 
 LABELS: Final = {
@@ -148,7 +51,7 @@ class ActionDialog(QDialog):
         self,
         kind: ActionKind,
         nodes: Sequence[str],
-        service: ActionsService,
+        service: ActionsPort,
         worker: Worker,
         parent: QWidget | None = None,
     ) -> None:
@@ -202,7 +105,7 @@ class ActionDialog(QDialog):
             form.addRow("Take out of:", self.from_partition)
             self.partition.currentTextChanged.connect(self._schedule_plan)
             self.from_partition.currentTextChanged.connect(self._schedule_plan)
-            worker.call(service.partitions, self._partitions_loaded)
+            worker.call(service.partitions, self._partitions_loaded, self._partitions_failed)
         elif kind == ActionKind.REBOOT:
             self.next_state.addItems(["RESUME", "DOWN"])
             form.addRow("Afterwards:", self.next_state)
@@ -268,13 +171,16 @@ class ActionDialog(QDialog):
         generation = self._generation
         request = self.request()
         self.state_label.setText("asking the scheduler and the BMCs…")
-        self.worker.call(lambda: self.service.plan(request), lambda result: self._planned(generation, result))
+        self.worker.call(
+            lambda: self.service.plan(request),
+            lambda plan: self._planned(generation, plan),
+            lambda error: self._plan_failed(generation, error),
+        )
 
-    def _partitions_loaded(self, result: object) -> None:
-        if isinstance(result, Exception):
-            self.state_label.setText(f"cannot read partitions: {result}")
-            return
-        assert isinstance(result, dict)
+    def _partitions_failed(self, error: Exception) -> None:
+        self.state_label.setText(f"cannot read partitions: {error}")
+
+    def _partitions_loaded(self, result: dict[str, Partition]) -> None:
         names = list(result)
         node = self.service.inventory.node(self.nodes[0]).scheduler_name
         current = [p.name for p in result.values() if node in p.nodes]
@@ -283,18 +189,17 @@ class ActionDialog(QDialog):
         if current:
             self.from_partition.setCurrentText(current[0])
 
-    def _planned(self, generation: int, result: object) -> None:
+    def _plan_failed(self, generation: int, error: Exception) -> None:
         if generation != self._generation:
             return  # a newer preview is on its way
-        if isinstance(result, Exception):
-            self.plan = None
-            self.preview.setHtml(
-                f"<p style='color:#b91c1c'><b>Could not prepare the action:</b> {esc(str(result))}</p>"
-            )
-            self.state_label.setText("")
-            self._update_run()
-            return
-        assert isinstance(result, ActionPlan)
+        self.plan = None
+        self.preview.setHtml(f"<p style='color:#b91c1c'><b>Could not prepare the action:</b> {esc(str(error))}</p>")
+        self.state_label.setText("")
+        self._update_run()
+
+    def _planned(self, generation: int, result: ActionPlan) -> None:
+        if generation != self._generation:
+            return  # a newer preview is on its way
         self.plan = result
         self.preview.setHtml(plan_html(result))
         self._sync_typed(result.type_to_confirm)
@@ -386,152 +291,3 @@ def plan_html(plan: ActionPlan) -> str:
     for message in plan.notes:
         parts.append(f"<p style='color:#1e3a8a'><b>Note:</b> {e(message).replace(chr(10), '<br>')}</p>")
     return "".join(parts)
-
-
-class ActionColumn(enum.IntEnum):
-    ID = 0
-    NODE = 1
-    ACTION = 2
-    STATE = 3
-    MESSAGE = 4
-    STARTED = 5
-    DURATION = 6
-
-
-ACTION_HEADERS: Final = ["#", "Node", "Action", "State", "Progress", "Started", "Took"]
-STATE_COLOURS: Final = {
-    ActionState.QUEUED: "#6b7280",
-    ActionState.RUNNING: "#1d4ed8",
-    ActionState.TRACKING: "#1d4ed8",
-    ActionState.DONE: "#15803d",
-    ActionState.FAILED: "#b91c1c",
-    ActionState.TIMED_OUT: "#b45309",
-    ActionState.CANCELLED: "#6b7280",
-}
-
-
-class ActionsTableModel(QAbstractTableModel):
-    def __init__(self) -> None:
-        super().__init__()
-        self._rows: list[ActionStatus] = []
-        self._row_of: dict[int, int] = {}
-        self._bold = QFont()
-        self._bold.setBold(True)
-
-    def update(self, status: ActionStatus) -> None:
-        row = self._row_of.get(status.id)
-        if row is None:
-            self.beginInsertRows(QModelIndex(), 0, 0)
-            self._rows.insert(0, status)
-            self._row_of = {s.id: i for i, s in enumerate(self._rows)}
-            self.endInsertRows()
-        else:
-            self._rows[row] = status
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(ActionColumn) - 1))
-
-    def status_at(self, row: int) -> ActionStatus:
-        return self._rows[row]
-
-    def statuses(self) -> list[ActionStatus]:
-        return list(self._rows)
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(ActionColumn)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return ACTION_HEADERS[section]
-        return None
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        status = self._rows[index.row()]
-        column = ActionColumn(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            match column:
-                case ActionColumn.ID:
-                    return str(status.id)
-                case ActionColumn.NODE:
-                    return status.node
-                case ActionColumn.ACTION:
-                    return status.kind.value
-                case ActionColumn.STATE:
-                    return status.state.value
-                case ActionColumn.MESSAGE:
-                    return status.message
-                case ActionColumn.STARTED:
-                    when = status.started_at or status.created_at
-                    return time.strftime("%H:%M:%S", time.localtime(when))
-                case ActionColumn.DURATION:
-                    if status.started_at is None:
-                        return ""
-                    end = status.finished_at or time.time()
-                    return f"{end - status.started_at:.0f} s"
-        if role == Qt.ItemDataRole.ForegroundRole and column == ActionColumn.STATE:
-            return QColor(STATE_COLOURS[status.state])
-        if role == Qt.ItemDataRole.FontRole and column == ActionColumn.STATE:
-            return self._bold
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return plain_tip("\n".join([status.message, *status.commands]))
-        return None
-
-
-class ActionsDock(QDockWidget):
-    """Queued, running and finished actions; cancel the selected one."""
-
-    cancel_requested = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Actions", parent)
-        self.setObjectName("actions-dock")
-        self.model = ActionsTableModel()
-        self.table = QTableView()
-        self.table.setObjectName("actions-table")
-        self.table.setModel(self.model)
-        self.table.verticalHeader().hide()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
-        for column, width in {
-            ActionColumn.ID: 40,
-            ActionColumn.NODE: 100,
-            ActionColumn.ACTION: 100,
-            ActionColumn.STATE: 80,
-            ActionColumn.MESSAGE: 520,
-            ActionColumn.STARTED: 70,
-        }.items():
-            header.resizeSection(column, width)
-        header.setSectionResizeMode(ActionColumn.MESSAGE, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.cancel_button = QPushButton("Cancel selected")
-        self.cancel_button.setObjectName("cancel-action")
-        self.cancel_button.setToolTip("Cancel a queued action (nothing is sent), or stop watching a running one")
-        self.cancel_button.clicked.connect(self._cancel)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(4, 4, 4, 4)
-        row = QHBoxLayout()
-        self.summary = plain_label("No actions yet.")
-        row.addWidget(self.summary, 1)
-        row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        layout.addWidget(self.table)
-        self.setWidget(body)
-
-    @Slot(object)
-    def update_status(self, status: ActionStatus) -> None:
-        self.model.update(status)
-        statuses = self.model.statuses()
-        active = sum(1 for s in statuses if not s.finished)
-        failed = sum(1 for s in statuses if s.state in (ActionState.FAILED, ActionState.TIMED_OUT))
-        self.summary.setText(f"{active} in progress · {failed} failed · {len(statuses)} this session")
-
-    def _cancel(self) -> None:
-        index = self.table.currentIndex()
-        if index.isValid():
-            self.cancel_requested.emit(self.model.status_at(index.row()).id)

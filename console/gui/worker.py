@@ -1,0 +1,74 @@
+"""The worker that keeps every scheduler, BMC, SSH and disk call off the GUI thread: results and errors come
+back through queued signals, each to its own typed callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+T = TypeVar("T")
+
+
+def _ignore(_error: Exception) -> None:
+    pass
+
+
+class Worker(QObject):
+    """Runs blocking calls in a small pool; each result reaches its callback on the GUI thread."""
+
+    _done = Signal(int, bool, object)
+
+    def __init__(self, threads: int = 4) -> None:
+        super().__init__()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gui-worker")
+        self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[Exception], None]]] = {}
+        self._next = 0
+        self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    def call(
+        self,
+        work: Callable[[], T],
+        on_result: Callable[[T], None],
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Run ``work`` off the GUI thread; ``on_result`` gets what it returned, ``on_error`` what it raised
+        (without one, the error is dropped: pass one wherever the operator should hear of it)."""
+        self._next += 1
+        token = self._next
+        self._callbacks[token] = (on_result, on_error or _ignore)
+        self._pool.submit(self._run, token, work)
+
+    def _run(self, token: int, work: Callable[[], object]) -> None:
+        try:
+            result = work()
+        except Exception as exc:  # noqa: BLE001 - handed to the error callback, which shows it
+            self._done.emit(token, False, exc)
+            return
+        self._done.emit(token, True, result)
+
+    @Slot(int, bool, object)
+    def _deliver(self, token: int, ok: bool, value: object) -> None:
+        callbacks = self._callbacks.pop(token, None)
+        if callbacks is None:
+            return
+        on_result, on_error = callbacks
+        if ok:
+            on_result(value)
+        else:
+            assert isinstance(value, Exception)
+            on_error(value)
+
+    def pending(self) -> int:
+        return len(self._callbacks)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class StatusRelay(QObject):
+    """Carries the runner's status updates (from its threads) to the GUI thread."""
+
+    status = Signal(object)
