@@ -47,7 +47,7 @@ class ActionDialog(QDialog):
 
     confirmed = Signal(object, list)  # (plan, typed names)
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - builds the dialog's widgets, one form row per option of the kind
         self,
         kind: ActionKind,
         nodes: Sequence[str],

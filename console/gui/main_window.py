@@ -102,7 +102,9 @@ class SnapshotWorker(QObject):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, fleet: FleetModel, title_suffix: str = "", actions: ActionsPort | None = None) -> None:
+    def __init__(  # noqa: PLR0915 - builds the window: table, panel, docks, toolbar, shortcuts
+        self, fleet: FleetModel, title_suffix: str = "", actions: ActionsPort | None = None
+    ) -> None:
         super().__init__()
         self.fleet = fleet
         self.action_service = actions

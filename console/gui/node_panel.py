@@ -104,7 +104,9 @@ class AcceleratorTableModel(QAbstractTableModel):
             return ACC_HEADERS[AccColumn(section)]
         return None
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(  # noqa: PLR0912 - one branch per column and role of the accelerator table
+        self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid():
             return None
         s = self._samples[index.row()]
@@ -213,7 +215,7 @@ class HistoryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no ty
 class NodePanel(QWidget):
     reconnect_requested = Signal(str)
 
-    def __init__(self, fleet: FleetModel) -> None:
+    def __init__(self, fleet: FleetModel) -> None:  # noqa: PLR0915 - builds the panel's fields and plots
         super().__init__()
         self.fleet = fleet
         self.view: NodeView | None = None

@@ -28,7 +28,7 @@ from console.transport.ssh import (
 )
 
 
-def poll_once(
+def poll_once(  # noqa: PLR0915 - one reading per node with its nested steps, kept in one place
     inventory: Inventory,
     ssh: SshSettings | None = None,
     timeout_s: float = 20.0,

@@ -99,7 +99,7 @@ def trickle(marker: Path) -> int:
         return 0
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - nvidia-smi's options and the hostile modes
     fields: list[str] | None = None
     fmt = ""
     interval_ms: int | None = None

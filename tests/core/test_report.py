@@ -1,0 +1,84 @@
+"""The public ``poll --json`` record and ``poll``'s text table, from a fleet model fed by hand (fake clock):
+the contract's first fields, accelerators only while the node's figures are current, not-available values
+as null with the tool's words kept out of numbers, and the slow path's fields null until it has looked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from console.core.details import HealthReport
+from console.core.fleet import FleetModel
+from console.core.inventory import parse_inventory
+from console.core.report import node_record, text_table
+from console.core.samples import AcceleratorSample, NodeState, NotAvailable, ParsedLine, Vendor
+
+NOW = 1_764_000_000.0
+
+
+def _fleet() -> FleetModel:
+    text = '[[node]]\nname = "gpu-001"\nhost = "10.0.0.1"\nrack = "R01"\ntenant = "acme"\n'
+    text += '[[node]]\nname = "gpu-002"\nhost = "10.0.0.2"\n'
+    fleet = FleetModel(parse_inventory(text, Path("fleet.toml")), clock=lambda: NOW)
+    fleet.set_state("gpu-001", NodeState.UP, None, "SHA256:x")
+    samples = [
+        AcceleratorSample(
+            index=0,
+            vendor=Vendor.NVIDIA,
+            utilization_pct=40.0,
+            temperature_c=61.0,
+            power_w=300.0,
+            count=2,
+            uuid="GPU-a",
+        ),
+        AcceleratorSample(
+            index=1,
+            vendor=Vendor.NVIDIA,
+            utilization_pct=NotAvailable("[N/A]"),
+            temperature_c=70.0,
+            power_w=NotAvailable("[Unknown Error]"),
+            count=2,
+            uuid="GPU-b",
+        ),
+    ]
+    fleet.ingest("gpu-001", [ParsedLine(sample=s) for s in samples], NOW - 1)
+    fleet.set_state("gpu-002", NodeState.UNREACHABLE, "cannot reach 10.0.0.2: connection refused", None)
+    return fleet
+
+
+def test_a_streaming_node_has_its_accelerators_and_not_available_values_are_null() -> None:
+    record = node_record(_fleet().view("gpu-001"), NOW)
+    json.dumps(record)  # the record is JSON as it is
+    assert (record["node"], record["state"], record["error"], record["rack"], record["tenant"]) == (
+        "gpu-001",
+        "up",
+        None,
+        "R01",
+        "acme",
+    )
+    first, second = record["accelerators"]
+    assert (first["utilization_pct"], first["temperature_c"]) == (40.0, 61.0)
+    assert second["utilization_pct"] is None and second["power_w"] is None and second["temperature_c"] == 70.0
+    assert record["node_health"] is None and record["driver_version"] is None  # no slow-path look yet
+
+
+def test_an_unreachable_node_lists_no_accelerators_and_says_why() -> None:
+    record = node_record(_fleet().view("gpu-002"), NOW)
+    assert record["accelerators"] == [] and record["state"] == "unreachable"
+    assert "connection refused" in record["error"]
+
+
+def test_after_a_slow_path_look_the_node_health_and_kernel_log_are_filled() -> None:
+    fleet = _fleet()
+    fleet.apply_report("gpu-001", HealthReport(taken_at=NOW - 5, kernel_log="read"))
+    record = node_record(fleet.view("gpu-001"), NOW)
+    assert record["kernel_log"] == "read" and record["node_health"] is not None
+    fleet.set_kernel_follow("gpu-001", "following (journalctl)")
+    assert node_record(fleet.view("gpu-001"), NOW)["kernel_log"] == "following (journalctl)"
+
+
+def test_the_text_table_has_a_row_per_node_with_its_error_last() -> None:
+    lines = text_table(_fleet().views()).splitlines()
+    assert lines[0].split()[:3] == ["NODE", "STATE", "GPUS"]
+    assert lines[1].split()[:3] == ["gpu-001", "up", "2"] and "40%/40%" in lines[1]
+    assert lines[2].startswith("gpu-002") and lines[2].endswith("connection refused")
