@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 import platformdirs
 
 from console import __version__
-from console.core.actions import ActionKind
+from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import node_record, text_table
@@ -164,14 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("alert-rules", help="print the default alert rules (a starting point for --alert-rules)")
 
+    # Each kind's summary and the options it reads come from its own module (console.core.kinds).
+    kinds = "\n".join(
+        f"  {kind.value:<14} {spec.summary}"
+        + (f" [{' '.join('--' + o.replace('_', '-') for o in spec.options)}]" if spec.options else "")
+        for kind, spec in SPECS.items()
+    )
     action = sub.add_parser(
         "action",
         help="drain, resume, reboot, power, locate or reassign nodes (preview, confirm, run, track, audit)",
+        epilog=f"kinds:\n{kinds}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    action.add_argument("kind", choices=[k.value for k in ActionKind])
+    action.add_argument("kind", choices=[kind.value for kind in SPECS])
     action.add_argument("nodes", nargs="+", metavar="NODE")
     action.add_argument("--inventory", type=Path, required=True, dest="action_inventory")
-    action.add_argument("--reason", help="why (required for drain, reboot and power)")
+    needing = ", ".join(kind.value for kind, spec in SPECS.items() if spec.needs_reason)
+    action.add_argument("--reason", help=f"why (required for {needing})")
     action.add_argument("--ticket", help="ticket reference, appended to Slurm's Reason")
     action.add_argument("--yes", action="store_true", help="do not ask before running")
     action.add_argument(

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.actions import LED_STATES, NEEDS_REASON, RESET_TYPES, ActionKind, ActionPlan, ActionRequest
+from console.core.actions import LED_STATES, RESET_TYPES, SPECS, ActionKind, ActionPlan, ActionRequest
 from console.core.parsers.slurm import Partition
 from console.gui.ports import ActionsPort
 from console.gui.text import esc, plain_label, plain_tip, rich_label
@@ -29,15 +29,8 @@ from console.gui.worker import Worker
 REPLAN_DELAY_MS: Final = 400
 
 
-LABELS: Final = {
-    ActionKind.DRAIN: "Drain…",
-    ActionKind.RESUME: "Resume…",
-    ActionKind.REBOOT: "Reboot…",
-    ActionKind.CANCEL_REBOOT: "Cancel reboot…",
-    ActionKind.POWER: "Power…",
-    ActionKind.LOCATE: "Locate LED…",
-    ActionKind.REASSIGN: "Move to partition…",
-}
+# The toolbar and menu entries, from each kind's own module (console.core.kinds).
+LABELS: Final = {kind: spec.label for kind, spec in SPECS.items()}
 
 
 class ActionDialog(QDialog):
@@ -76,7 +69,7 @@ class ActionDialog(QDialog):
         self.ticket = QLineEdit()
         self.ticket.setObjectName("ticket")
         self.ticket.setPlaceholderText("optional, e.g. INC-1234")
-        if kind in NEEDS_REASON or kind in (ActionKind.DRAIN,):
+        if SPECS[kind].needs_reason:
             form.addRow("Reason (required):", self.reason)
         else:
             form.addRow("Reason:", self.reason)

@@ -33,12 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.actions import ActionKind, ActionPlan, availability
+from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import Severity
 from console.core.fleet import FleetModel, FleetSnapshot
 from console.core.inventory import Inventory
 from console.core.samples import NodeState
-from console.gui.action_dialog import LABELS, ActionDialog
+from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
@@ -245,16 +245,11 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("actions-toolbar")
         toolbar.setMovable(False)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
-        shortcuts = {
-            ActionKind.DRAIN: "Ctrl+D",
-            ActionKind.RESUME: "Ctrl+R",
-            ActionKind.REBOOT: "Ctrl+Shift+R",
-        }
-        for kind, label in LABELS.items():
-            item = QAction(label, self)
+        for kind, spec in SPECS.items():  # each kind's label and shortcut come from its own module
+            item = QAction(spec.label, self)
             item.setObjectName(f"action-{kind.value}")
-            if kind in shortcuts:
-                item.setShortcut(QKeySequence(shortcuts[kind]))
+            if spec.shortcut:
+                item.setShortcut(QKeySequence(spec.shortcut))
             item.triggered.connect(lambda _checked=False, k=kind: self.open_action(k))
             toolbar.addAction(item)
             self.action_items[kind] = item

@@ -44,3 +44,13 @@ def test_the_desktop_entry_starts_the_console_with_its_icon() -> None:
 def test_the_icon_is_well_formed_svg() -> None:
     root = ET.fromstring(resource("icons/fleet-console.svg").read_bytes())
     assert root.tag.endswith("svg") and root.get("viewBox") == "0 0 64 64"
+
+
+def test_every_package_of_the_console_is_listed_for_installation() -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "console").rglob("__init__.py")} | {
+        "console.resources"
+    }
+    assert found == listed, f"not installed: {sorted(found - listed)}; listed but gone: {sorted(listed - found)}"

@@ -1,0 +1,28 @@
+"""Drain: Slurm stops giving the node new jobs (running ones finish); Slurm's Reason carries who and why."""
+
+from __future__ import annotations
+
+from console.core.action_types import ActionKind, ActionPlan, Engine, Step
+from console.core.inventory import NodeSpec
+from console.core.kinds.slurm_steps import known_to_slurm
+from console.core.kinds.spec import KindSpec, PlanContext
+
+
+def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
+    assert context.scheduler is not None
+    reason = plan.request.slurm_reason
+    for spec, _preview, _node in known_to_slurm(plan, specs):
+        argv = ("scontrol", "update", f"NodeName={spec.scheduler_name}", "State=DRAIN", f"Reason={reason}")
+        plan.steps.append(Step(spec.name, Engine.SLURM, context.scheduler.host, argv))
+
+
+SPEC = KindSpec(
+    kind=ActionKind.DRAIN,
+    label="Drain…",
+    summary="Slurm gives the nodes no new jobs (running ones finish); a reason is required",
+    needs_reason=True,
+    plan=plan,
+    shortcut="Ctrl+D",
+    options=("reason", "ticket"),
+    needs_scheduler=True,
+)

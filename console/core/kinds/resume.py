@@ -1,0 +1,38 @@
+"""Resume: the node back in service in Slurm (UNDRAIN where it is also down, so Slurm keeps it down until
+it answers)."""
+
+from __future__ import annotations
+
+from console.core.action_types import ActionKind, ActionPlan, Engine, Step
+from console.core.inventory import NodeSpec
+from console.core.kinds.slurm_steps import known_to_slurm
+from console.core.kinds.spec import KindSpec, PlanContext
+
+
+def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
+    assert context.scheduler is not None
+    for spec, _preview, node in known_to_slurm(plan, specs):
+        state = "UNDRAIN" if node.down and node.drained else "RESUME"
+        if not node.drained and not node.down:
+            plan.notes.append(f"{spec.name} is {node.raw_state}: already in service")
+        plan.steps.append(
+            Step(
+                spec.name,
+                Engine.SLURM,
+                context.scheduler.host,
+                ("scontrol", "update", f"NodeName={spec.scheduler_name}", f"State={state}"),
+                # Slurm answers so to RESUME on a node that is not drained: nothing to do, not a failure.
+                ok_if_stderr="Invalid node state specified",
+            )
+        )
+
+
+SPEC = KindSpec(
+    kind=ActionKind.RESUME,
+    label="Resume…",
+    summary="the nodes back in service in Slurm",
+    needs_reason=False,
+    plan=plan,
+    shortcut="Ctrl+R",
+    needs_scheduler=True,
+)

@@ -1,0 +1,19 @@
+"""What the Slurm kinds share: each node must be known to Slurm before a step is written for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from console.core.action_types import ActionPlan, NodePreview
+from console.core.inventory import NodeSpec
+from console.core.parsers.slurm import SlurmNode
+
+
+def known_to_slurm(plan: ActionPlan, specs: list[NodeSpec]) -> Iterator[tuple[NodeSpec, NodePreview, SlurmNode]]:
+    """The nodes Slurm knows, with their previews; a refusal for each it does not."""
+    for spec in specs:
+        preview = plan.previews[spec.name]
+        if preview.scheduler is None:
+            plan.refusals.append(f"{spec.name}: {preview.scheduler_error or 'unknown to Slurm'}")
+            continue
+        yield spec, preview, preview.scheduler

@@ -1,0 +1,35 @@
+"""What every action kind declares, in one place: the window's menus and shortcuts, the command line's
+options and the planning of its steps are built from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from console.core.action_types import ActionKind, ActionPlan, EnginesPort, SchedulerPort
+from console.core.inventory import NodeSpec
+
+
+@dataclass(frozen=True, slots=True)
+class PlanContext:
+    """What a kind's planning may read: the scheduler (None without one) and every engine."""
+
+    scheduler: SchedulerPort | None
+    engines: EnginesPort
+
+
+# Fills the plan's steps, warnings and refusals for the chosen nodes (their previews are already gathered).
+PlanSteps = Callable[[ActionPlan, list[NodeSpec], PlanContext], None]
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    kind: ActionKind
+    label: str  # the window's toolbar and context menu
+    summary: str  # one line for `fleet-console action --help`
+    needs_reason: bool  # drain, reboot and power must say why (for the next shift and the tenant)
+    plan: PlanSteps
+    shortcut: str | None = None
+    options: tuple[str, ...] = ()  # the request fields (and CLI options) this kind reads
+    needs_scheduler: bool = False  # goes through Slurm only
+    needs_bmc: bool = False  # goes through the node's BMC only

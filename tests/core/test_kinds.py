@@ -1,0 +1,58 @@
+"""One module per action kind: every kind has one spec, and the window's labels and shortcuts, the command
+line's options and the planning all come from it."""
+
+from __future__ import annotations
+
+import argparse
+
+from console.cli import build_parser
+from console.core.actions import SPECS, ActionKind
+from console.core.kinds import cancel_reboot, drain, locate, power, reassign, reboot, resume
+
+
+def _action_options() -> set[str]:
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices["action"]
+            return {o for a in sub._actions for o in a.option_strings}
+    raise AssertionError("no action subcommand")
+
+
+def test_every_kind_has_exactly_one_spec_from_its_own_module() -> None:
+    modules = (drain, resume, reboot, cancel_reboot, power, locate, reassign)
+    assert set(SPECS) == set(ActionKind)
+    assert all(SPECS[m.SPEC.kind] is m.SPEC for m in modules)
+
+
+def test_labels_and_shortcuts_are_distinct() -> None:
+    labels = [s.label for s in SPECS.values()]
+    shortcuts = [s.shortcut for s in SPECS.values() if s.shortcut]
+    assert len(labels) == len(set(labels)) and len(shortcuts) == len(set(shortcuts))
+
+
+def test_the_options_a_kind_reads_are_options_of_the_command_line() -> None:
+    options = _action_options()
+    for spec in SPECS.values():
+        for option in spec.options:
+            assert "--" + option.replace("_", "-") in options, f"{spec.kind.value}: --{option} is not a CLI option"
+
+
+def test_the_kinds_that_need_a_reason_and_where_they_go() -> None:
+    assert {k for k, s in SPECS.items() if s.needs_reason} == {ActionKind.DRAIN, ActionKind.REBOOT, ActionKind.POWER}
+    assert {k for k, s in SPECS.items() if s.needs_bmc} == {ActionKind.POWER, ActionKind.LOCATE}
+    assert {k for k, s in SPECS.items() if s.needs_scheduler} == {
+        ActionKind.DRAIN,
+        ActionKind.RESUME,
+        ActionKind.CANCEL_REBOOT,
+        ActionKind.REASSIGN,
+    }
+
+
+def test_the_command_lines_help_lists_each_kind_with_its_summary() -> None:
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            text = action.choices["action"].format_help()
+    for kind, spec in SPECS.items():
+        assert kind.value in text and spec.summary in text
