@@ -18,29 +18,20 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from console.core.actions import (
+    SPECS,
     ActionKind,
     ActionPlan,
     ActionRefused,
     ActionRequest,
     Engine,
     EnginesPort,
+    NodeLiveness,
     Step,
 )
 from console.core.inventory import Inventory
+from console.core.kinds.tracking import Settled, TrackContext, TrackTimeouts
 from console.core.parsers.common import output_summary
-from console.core.samples import NodeState
 from console.core.store import Store, StoreError
-
-RESET_TARGET: Final = {
-    "On": "On",
-    "ForceOn": "On",
-    "ForceRestart": "On",
-    "GracefulRestart": "On",
-    "PowerCycle": "On",
-    "ForceOff": "Off",
-    "GracefulShutdown": "Off",
-}
-LED_TARGET: Final = {"on": ("Lit", True), "off": ("Off", False), "blink": ("Blinking", True)}
 
 
 class ActionState(enum.StrEnum):
@@ -71,12 +62,6 @@ class StepExecutor(Protocol):
     def run(self, step: Step, timeout_s: float, cancel: threading.Event | None = None) -> StepResult:
         """Carry out one step within ``timeout_s`` for the whole call; setting ``cancel`` ends the wait
         early (StepError either way)."""
-        ...
-
-
-class NodeLiveness(Protocol):
-    def health(self, node: str) -> tuple[NodeState, float | None]:
-        """Connection state and the time of the node's last telemetry sample."""
         ...
 
 
@@ -142,6 +127,10 @@ class ActionRunner:
         self.settings = settings or RunnerSettings()
         self.session = session or uuid.uuid4().hex
         self.clock = clock
+        timeouts = TrackTimeouts(
+            self.settings.verify_timeout_s, self.settings.reboot_timeout_s, self.settings.power_timeout_s
+        )
+        self._track_context = TrackContext(engines, inventory, health, clock, timeouts)
         self._lock = threading.Lock()
         self._actions: dict[int, _Action] = {}
         self._queues: dict[str, deque[_Action]] = {}
@@ -381,15 +370,12 @@ class ActionRunner:
         self._finish(action, state, message, _join(outputs))
 
     def _track(self, action: _Action) -> tuple[ActionState, str]:
-        kind = action.request.kind
-        if kind == ActionKind.REBOOT:
-            via_slurm = bool(action.steps) and action.steps[0].engine == Engine.SLURM
-            return self._track_reboot_slurm(action) if via_slurm else self._track_reboot_ssh(action)
-        if kind == ActionKind.POWER:
-            return self._track_power(action)
-        if kind == ActionKind.LOCATE:
-            return self._track_led(action)
-        return self._verify_scheduler(action)
+        """Watch the outcome the way the action's kind says (console.core.kinds), until it holds, the time
+        runs out, or the operator stops watching."""
+        outcome = SPECS[action.request.kind].track(self._track_context, action)
+        if isinstance(outcome, Settled):
+            return ActionState.DONE, outcome.message
+        return self._poll(action, self.clock() + outcome.timeout_s, outcome.check, outcome.what)
 
     def _poll(
         self, action: _Action, deadline: float, check: Callable[[], tuple[bool, str]], what: str
@@ -411,161 +397,6 @@ class ActionRunner:
                 return ActionState.TIMED_OUT, f"timed out{limit}: {message}"
             self._update(action, message=message)
             action.cancel.wait(self.settings.poll_s)
-
-    def _verify_scheduler(self, action: _Action) -> tuple[ActionState, str]:
-        scheduler = self.engines.scheduler()
-        assert scheduler is not None
-        request = action.request
-        names = (
-            [self.inventory.node(n).scheduler_name for n in request.nodes]
-            if request.kind == ActionKind.REASSIGN
-            else [self.inventory.node(action.nodes_label).scheduler_name]
-        )
-
-        def check() -> tuple[bool, str]:
-            if request.kind == ActionKind.REASSIGN:
-                parts = scheduler.partitions()
-                target = parts[request.partition or ""]
-                missing = [n for n in names if n not in target.nodes]
-                source = parts.get(request.from_partition or "")
-                still = [n for n in names if source is not None and n in source.nodes]
-                if missing or still:
-                    return False, f"partition {target.name} is {target.nodes_expr}"
-                return True, f"partition {target.name} is now {target.nodes_expr}" + (
-                    f"; {source.name} is {source.nodes_expr}" if source is not None else ""
-                )
-            node = scheduler.nodes(names)[names[0]]
-            if request.kind == ActionKind.DRAIN:
-                if not node.drained:
-                    return False, f"Slurm shows {node.raw_state}, not drained yet"
-                if node.reason != request.slurm_reason:
-                    return False, f"Slurm holds the reason {node.reason!r}"
-                return True, f"Slurm: {node.raw_state}, reason {node.reason!r}"
-            if request.kind == ActionKind.RESUME:
-                if node.drained or node.down:
-                    return False, f"Slurm still shows {node.raw_state}"
-                return True, f"Slurm: {node.raw_state}"
-            if node.reboot_pending:
-                return False, f"Slurm still shows {node.raw_state}"
-            return True, f"no reboot pending: {node.raw_state}"
-
-        return self._poll(action, self.clock() + self.settings.verify_timeout_s, check, "checking Slurm")
-
-    def _track_reboot_slurm(self, action: _Action) -> tuple[ActionState, str]:
-        scheduler = self.engines.scheduler()
-        assert scheduler is not None
-        spec = self.inventory.node(action.nodes_label)
-        seen_pending = [False]
-        back_at: list[float] = []
-        boot_before: list[str | None] = []
-
-        def check() -> tuple[bool, str]:
-            node = scheduler.nodes([spec.scheduler_name])[spec.scheduler_name]
-            if not boot_before:
-                boot_before.append(node.boot_time)
-            if node.reboot_pending:
-                seen_pending[0] = True
-                word = "waiting for its jobs to end" if node.draining else "rebooting"
-                return False, f"Slurm: {node.raw_state} ({word})"
-            rebooted = seen_pending[0] or (node.boot_time != boot_before[0])
-            if not rebooted:
-                return False, f"Slurm: {node.raw_state}; waiting for the reboot to start"
-            want_down = action.request.next_state == "DOWN"
-            if want_down and not node.down:
-                return False, f"Slurm: {node.raw_state}; waiting for DOWN"
-            if not want_down and (node.down or node.drained):
-                return False, f"Slurm: {node.raw_state}; waiting for it to return to service"
-            if not back_at:
-                back_at.append(self.clock())
-            if self.health is not None:
-                state, last_sample = self.health.health(spec.name)
-                if state != NodeState.UP:
-                    return False, f"back in Slurm ({node.raw_state}); SSH/telemetry: {state.value}"
-                if last_sample is None or last_sample < back_at[0]:
-                    return False, f"back in Slurm ({node.raw_state}); waiting for fresh telemetry"
-            return True, f"rebooted: Slurm {node.raw_state}" + (", SSH up, telemetry flowing" if self.health else "")
-
-        return self._poll(action, self.clock() + self.settings.reboot_timeout_s, check, "waiting for Slurm")
-
-    def _track_reboot_ssh(self, action: _Action) -> tuple[ActionState, str]:
-        if self.health is None:
-            return ActionState.DONE, "reboot command accepted (nothing watches this node's connection)"
-        node = action.nodes_label
-        seen_down = [False]
-        up_at: list[float] = []
-
-        def check() -> tuple[bool, str]:
-            assert self.health is not None
-            state, last_sample = self.health.health(node)
-            if not seen_down[0]:
-                if state != NodeState.UP:
-                    seen_down[0] = True
-                return False, f"waiting for the node to go down (now {state.value})"
-            if state != NodeState.UP:
-                return False, f"node is {state.value}; waiting for it to come back"
-            if not up_at:
-                up_at.append(self.clock())
-            if last_sample is None or last_sample < up_at[0]:
-                return False, "SSH is back; waiting for telemetry"
-            return True, "rebooted: SSH up, telemetry flowing"
-
-        return self._poll(action, self.clock() + self.settings.reboot_timeout_s, check, "waiting for the node")
-
-    def _track_power(self, action: _Action) -> tuple[ActionState, str]:
-        """Off/On: until the BMC reports it. A power cycle: until the BMC reported Off and then On again.
-        Restarts: then, where the node's telemetry is watched, until it went away and came back."""
-        spec = self.inventory.node(action.nodes_label)
-        bmc = self.engines.bmc(spec)
-        assert bmc is not None
-        reset = action.request.reset_type or ""
-        target = RESET_TARGET.get(reset)
-        if target is None:
-            return ActionState.DONE, f"BMC accepted {reset}"
-        cycle = reset == "PowerCycle"
-        restart = reset in {"PowerCycle", "ForceRestart", "GracefulRestart"}
-        watch = restart and self.health is not None
-        seen_off = [False]
-        seen_down = [False]
-        back_at: list[float] = []
-
-        def check() -> tuple[bool, str]:
-            state = bmc.power_state()
-            if state == "Off":
-                seen_off[0] = True
-            if cycle and not seen_off[0]:
-                return False, f"BMC reports power {state}; waiting for the cycle to switch it off"
-            if state != target:
-                return False, f"BMC reports power {state}; waiting for {target}"
-            if not watch:
-                return True, f"BMC reports power {state}"
-            assert self.health is not None
-            node_state, last_sample = self.health.health(spec.name)
-            if node_state != NodeState.UP:
-                seen_down[0] = True
-                return False, f"power {state}; the node is {node_state.value}, waiting for it to come back"
-            if not (seen_down[0] or seen_off[0]):
-                return False, f"power {state}; waiting for the node to restart"
-            if not back_at:
-                back_at.append(self.clock())
-            if last_sample is None or last_sample < back_at[0]:
-                return False, f"power {state}; SSH is back, waiting for telemetry"
-            return True, f"power {state}; restarted: SSH up, telemetry flowing"
-
-        return self._poll(action, self.clock() + self.settings.power_timeout_s, check, "asking the BMC")
-
-    def _track_led(self, action: _Action) -> tuple[ActionState, str]:
-        spec = self.inventory.node(action.nodes_label)
-        bmc = self.engines.bmc(spec)
-        assert bmc is not None
-        wanted = LED_TARGET[action.request.led or "off"]
-
-        def check() -> tuple[bool, str]:
-            state = bmc.led_state()
-            if state in (wanted[0], str(wanted[1])):
-                return True, f"BMC reports locate LED {state}"
-            return False, f"BMC reports locate LED {state}"
-
-        return self._poll(action, self.clock() + self.settings.verify_timeout_s, check, "asking the BMC")
 
 
 def _join(results: list[StepResult]) -> StepResult | None:

@@ -14,6 +14,7 @@ from typing import Any, Final, Protocol
 
 from console.core.inventory import NodeSpec
 from console.core.parsers.slurm import Job, Partition, SlurmNode
+from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 
 
@@ -207,6 +208,12 @@ class ActionRefused(Exception):
 
 
 # --- ports: how the planner and runner reach the real systems (implemented in console.engines) -----------
+
+
+class NodeLiveness(Protocol):
+    def health(self, node: str) -> tuple[NodeState, float | None]:
+        """Connection state and the time of the node's last telemetry sample."""
+        ...
 
 
 class SchedulerPort(Protocol):

@@ -23,6 +23,7 @@ def test_every_kind_has_exactly_one_spec_from_its_own_module() -> None:
     modules = (drain, resume, reboot, cancel_reboot, power, locate, reassign)
     assert set(SPECS) == set(ActionKind)
     assert all(SPECS[m.SPEC.kind] is m.SPEC for m in modules)
+    assert all(callable(m.SPEC.plan) and callable(m.SPEC.track) for m in modules)
 
 
 def test_labels_and_shortcuts_are_distinct() -> None:

@@ -177,3 +177,43 @@ def test_availability_says_why_a_kind_cannot_run_on_a_node() -> None:
     spec = inventory.node("gpu-001")
     assert availability(ActionKind.DRAIN, spec, inventory) is not None
     assert availability(ActionKind.LOCATE, spec, inventory) is None
+
+
+def _context(engines: FakeEngines, health: object | None = None) -> object:
+    from console.core.kinds.tracking import TrackContext, TrackTimeouts
+
+    return TrackContext(engines, _inventory(), health, lambda: 0.0, TrackTimeouts(30, 900, 300))  # type: ignore[arg-type]
+
+
+def test_each_kind_watches_its_own_outcome() -> None:
+    from console.core.kinds import SPECS
+    from console.core.kinds.tracking import Settled, Watch
+
+    slurm = FakeSlurm({"gpu-001": "IDLE+DRAIN"})
+    engines = FakeEngines(slurm)
+    drain = plan_action(_request(ActionKind.DRAIN, "gpu-001", reason="x"), _inventory(), engines)
+    action = type("A", (), {"request": drain.request, "steps": drain.steps, "nodes_label": "gpu-001"})()
+    watch = SPECS[ActionKind.DRAIN].track(_context(engines), action)  # type: ignore[arg-type]
+    assert isinstance(watch, Watch) and watch.timeout_s == 30 and watch.what == "checking Slurm"
+    holds, words = watch.check()
+    assert not holds and "holds the reason" in words  # drained, but not with our reason (yet)
+    resume = SPECS[ActionKind.RESUME].track(_context(engines), action)  # type: ignore[arg-type]
+    assert isinstance(resume, Watch) and resume.check() == (False, "Slurm still shows IDLE+DRAIN")
+    led = SPECS[ActionKind.LOCATE].track(  # type: ignore[arg-type]
+        _context(engines),
+        type(
+            "A",
+            (),
+            {"request": _request(ActionKind.LOCATE, "gpu-001", led="off"), "steps": [], "nodes_label": "gpu-001"},
+        )(),
+    )
+    assert isinstance(led, Watch) and led.check() == (True, "BMC reports locate LED Off")
+    unwatched = SPECS[ActionKind.REBOOT].track(  # type: ignore[arg-type]
+        _context(FakeEngines()),
+        type(
+            "A",
+            (),
+            {"request": _request(ActionKind.REBOOT, "gpu-001", reason="x"), "steps": [], "nodes_label": "gpu-001"},
+        )(),
+    )
+    assert isinstance(unwatched, Settled)  # over SSH with nothing watching the node: accepted is all we know

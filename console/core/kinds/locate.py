@@ -3,10 +3,13 @@ BMCs), so a technician finds the box."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from console.core.action_types import LED_STATES, ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
 from console.core.kinds.bmc_steps import asked_bmcs
 from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 
 
 def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
@@ -18,12 +21,30 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
         plan.steps.append(Step(spec.name, Engine.REDFISH, bmc.url, http=bmc.led_call(led)))
 
 
+# What the BMC reports for each LED request: IndicatorLED's word, or LocationIndicatorActive's boolean.
+LED_TARGET: Final = {"on": ("Lit", True), "off": ("Off", False), "blink": ("Blinking", True)}
+
+
+def track(context: TrackContext, action: TrackedAction) -> Watch:
+    spec = context.inventory.node(action.nodes_label)
+    bmc = context.engines.bmc(spec)
+    assert bmc is not None
+    word, active = LED_TARGET[action.request.led or "off"]
+
+    def check() -> tuple[bool, str]:
+        state = bmc.led_state()
+        return state in (word, str(active)), f"BMC reports locate LED {state}"
+
+    return Watch(check, context.timeouts.verify_s, "asking the BMC")
+
+
 SPEC = KindSpec(
     kind=ActionKind.LOCATE,
     label="Locate LED…",
     summary="the chassis' locate LED on, off or blinking",
     needs_reason=False,
     plan=plan,
+    track=track,
     options=("led",),
     needs_bmc=True,
 )

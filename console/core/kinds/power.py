@@ -3,10 +3,14 @@ on a node with running jobs need the node's name typed."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from console.core.action_types import DISRUPTIVE_RESETS, RESET_TYPES, ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
 from console.core.kinds.bmc_steps import asked_bmcs
 from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.tracking import Settled, TrackContext, TrackedAction, Watch
+from console.core.samples import NodeState
 
 
 def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
@@ -28,12 +32,66 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
         plan.steps.append(Step(spec.name, Engine.REDFISH, bmc.url, http=bmc.reset_call(reset)))
 
 
+# The power state each reset ends in (resets not listed end in no state the BMC reports).
+RESET_TARGET: Final = {
+    "On": "On",
+    "ForceOn": "On",
+    "ForceRestart": "On",
+    "GracefulRestart": "On",
+    "PowerCycle": "On",
+    "ForceOff": "Off",
+    "GracefulShutdown": "Off",
+}
+
+
+def track(context: TrackContext, action: TrackedAction) -> Watch | Settled:
+    """Off/On: until the BMC reports it. A power cycle: until the BMC reported Off and then On again.
+    Restarts: then, where the node's telemetry is watched, until it went away and came back."""
+    spec = context.inventory.node(action.nodes_label)
+    bmc = context.engines.bmc(spec)
+    assert bmc is not None
+    reset = action.request.reset_type or ""
+    target = RESET_TARGET.get(reset)
+    if target is None:
+        return Settled(f"BMC accepted {reset}")
+    cycle = reset == "PowerCycle"
+    health = context.health if reset in {"PowerCycle", "ForceRestart", "GracefulRestart"} else None
+    seen_off = [False]
+    seen_down = [False]
+    back_at: list[float] = []
+
+    def check() -> tuple[bool, str]:
+        state = bmc.power_state()
+        if state == "Off":
+            seen_off[0] = True
+        if cycle and not seen_off[0]:
+            return False, f"BMC reports power {state}; waiting for the cycle to switch it off"
+        if state != target:
+            return False, f"BMC reports power {state}; waiting for {target}"
+        if health is None:
+            return True, f"BMC reports power {state}"
+        node_state, last_sample = health.health(spec.name)
+        if node_state != NodeState.UP:
+            seen_down[0] = True
+            return False, f"power {state}; the node is {node_state.value}, waiting for it to come back"
+        if not (seen_down[0] or seen_off[0]):
+            return False, f"power {state}; waiting for the node to restart"
+        if not back_at:
+            back_at.append(context.clock())
+        if last_sample is None or last_sample < back_at[0]:
+            return False, f"power {state}; SSH is back, waiting for telemetry"
+        return True, f"power {state}; restarted: SSH up, telemetry flowing"
+
+    return Watch(check, context.timeouts.power_s, "asking the BMC")
+
+
 SPEC = KindSpec(
     kind=ActionKind.POWER,
     label="Power…",
     summary="a Redfish reset the BMC allows (On, ForceOff, PowerCycle …); a reason is required",
     needs_reason=True,
     plan=plan,
+    track=track,
     options=("reason", "ticket", "reset_type", "confirm_node"),
     needs_bmc=True,
 )

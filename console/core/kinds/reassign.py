@@ -7,6 +7,7 @@ from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.hostlist import compress
 from console.core.inventory import NodeSpec
 from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 
 
 def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
@@ -62,12 +63,35 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
     )
 
 
+def track(context: TrackContext, action: TrackedAction) -> Watch:
+    """Until the target partition holds every node (and the source none of them)."""
+    scheduler = context.engines.scheduler()
+    assert scheduler is not None
+    request = action.request
+    names = [context.inventory.node(n).scheduler_name for n in request.nodes]
+
+    def check() -> tuple[bool, str]:
+        partitions = scheduler.partitions()
+        target = partitions[request.partition or ""]
+        missing = [n for n in names if n not in target.nodes]
+        source = partitions.get(request.from_partition or "")
+        still = [n for n in names if source is not None and n in source.nodes]
+        if missing or still:
+            return False, f"partition {target.name} is {target.nodes_expr}"
+        return True, f"partition {target.name} is now {target.nodes_expr}" + (
+            f"; {source.name} is {source.nodes_expr}" if source is not None else ""
+        )
+
+    return Watch(check, context.timeouts.verify_s, "checking Slurm")
+
+
 SPEC = KindSpec(
     kind=ActionKind.REASSIGN,
     label="Move to partition…",
     summary="the nodes into a Slurm partition, and out of another",
     needs_reason=False,
     plan=plan,
+    track=track,
     options=("partition", "from_partition"),
     needs_scheduler=True,
 )

@@ -8,6 +8,8 @@ from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
 from console.core.kinds.slurm_steps import known_to_slurm
 from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.tracking import Settled, TrackContext, TrackedAction, Watch
+from console.core.samples import NodeState
 
 SSH_REBOOT = ("sudo", "-n", "systemctl", "reboot")
 
@@ -74,12 +76,84 @@ def _over_ssh(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> 
         plan.warnings.append("no scheduler configured: jobs on these nodes are not known and will be killed")
 
 
+def track(context: TrackContext, action: TrackedAction) -> Watch | Settled:
+    via_slurm = bool(action.steps) and action.steps[0].engine == Engine.SLURM
+    return _track_in_slurm(context, action) if via_slurm else _track_over_ssh(context, action)
+
+
+def _track_in_slurm(context: TrackContext, action: TrackedAction) -> Watch:
+    """Until Slurm saw the reboot (pending, or a new boot time), the node is in its next state, and — where
+    the console watches it — it is on SSH with fresh telemetry."""
+    scheduler = context.engines.scheduler()
+    assert scheduler is not None
+    spec = context.inventory.node(action.nodes_label)
+    health = context.health
+    seen_pending = [False]
+    back_at: list[float] = []
+    boot_before: list[str | None] = []
+
+    def check() -> tuple[bool, str]:
+        node = scheduler.nodes([spec.scheduler_name])[spec.scheduler_name]
+        if not boot_before:
+            boot_before.append(node.boot_time)
+        if node.reboot_pending:
+            seen_pending[0] = True
+            word = "waiting for its jobs to end" if node.draining else "rebooting"
+            return False, f"Slurm: {node.raw_state} ({word})"
+        rebooted = seen_pending[0] or (node.boot_time != boot_before[0])
+        if not rebooted:
+            return False, f"Slurm: {node.raw_state}; waiting for the reboot to start"
+        want_down = action.request.next_state == "DOWN"
+        if want_down and not node.down:
+            return False, f"Slurm: {node.raw_state}; waiting for DOWN"
+        if not want_down and (node.down or node.drained):
+            return False, f"Slurm: {node.raw_state}; waiting for it to return to service"
+        if not back_at:
+            back_at.append(context.clock())
+        if health is not None:
+            state, last_sample = health.health(spec.name)
+            if state != NodeState.UP:
+                return False, f"back in Slurm ({node.raw_state}); SSH/telemetry: {state.value}"
+            if last_sample is None or last_sample < back_at[0]:
+                return False, f"back in Slurm ({node.raw_state}); waiting for fresh telemetry"
+        return True, f"rebooted: Slurm {node.raw_state}" + (", SSH up, telemetry flowing" if health else "")
+
+    return Watch(check, context.timeouts.reboot_s, "waiting for Slurm")
+
+
+def _track_over_ssh(context: TrackContext, action: TrackedAction) -> Watch | Settled:
+    """Until the node went away and came back with fresh telemetry (where the console watches it)."""
+    health = context.health
+    if health is None:
+        return Settled("reboot command accepted (nothing watches this node's connection)")
+    node = action.nodes_label
+    seen_down = [False]
+    up_at: list[float] = []
+
+    def check() -> tuple[bool, str]:
+        state, last_sample = health.health(node)
+        if not seen_down[0]:
+            if state != NodeState.UP:
+                seen_down[0] = True
+            return False, f"waiting for the node to go down (now {state.value})"
+        if state != NodeState.UP:
+            return False, f"node is {state.value}; waiting for it to come back"
+        if not up_at:
+            up_at.append(context.clock())
+        if last_sample is None or last_sample < up_at[0]:
+            return False, "SSH is back; waiting for telemetry"
+        return True, "rebooted: SSH up, telemetry flowing"
+
+    return Watch(check, context.timeouts.reboot_s, "waiting for the node")
+
+
 SPEC = KindSpec(
     kind=ActionKind.REBOOT,
     label="Reboot…",
     summary="through Slurm (waits for jobs) or over SSH (kills them); a reason is required",
     needs_reason=True,
     plan=plan,
+    track=track,
     shortcut="Ctrl+Shift+R",
     options=("reason", "ticket", "next_state", "via", "confirm_node"),
 )

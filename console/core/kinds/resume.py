@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
-from console.core.kinds.slurm_steps import known_to_slurm
+from console.core.kinds.slurm_steps import known_to_slurm, watch_slurm_node
 from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
+from console.core.parsers.slurm import SlurmNode
 
 
 def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
@@ -27,12 +29,22 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
         )
 
 
+def track(context: TrackContext, action: TrackedAction) -> Watch:
+    def holds(node: SlurmNode) -> tuple[bool, str]:
+        if node.drained or node.down:
+            return False, f"Slurm still shows {node.raw_state}"
+        return True, f"Slurm: {node.raw_state}"
+
+    return watch_slurm_node(context, action, holds)
+
+
 SPEC = KindSpec(
     kind=ActionKind.RESUME,
     label="Resume…",
     summary="the nodes back in service in Slurm",
     needs_reason=False,
     plan=plan,
+    track=track,
     shortcut="Ctrl+R",
     needs_scheduler=True,
 )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from console.core.action_types import ActionPlan, NodePreview
 from console.core.inventory import NodeSpec
+from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 from console.core.parsers.slurm import SlurmNode
 
 
@@ -17,3 +18,13 @@ def known_to_slurm(plan: ActionPlan, specs: list[NodeSpec]) -> Iterator[tuple[No
             plan.refusals.append(f"{spec.name}: {preview.scheduler_error or 'unknown to Slurm'}")
             continue
         yield spec, preview, preview.scheduler
+
+
+def watch_slurm_node(
+    context: TrackContext, action: TrackedAction, holds: Callable[[SlurmNode], tuple[bool, str]]
+) -> Watch:
+    """Ask Slurm for the action's node until ``holds`` says the outcome shows."""
+    scheduler = context.engines.scheduler()
+    assert scheduler is not None
+    name = context.inventory.node(action.nodes_label).scheduler_name
+    return Watch(lambda: holds(scheduler.nodes([name])[name]), context.timeouts.verify_s, "checking Slurm")

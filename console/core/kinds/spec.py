@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from console.core.action_types import ActionKind, ActionPlan, EnginesPort, SchedulerPort
 from console.core.inventory import NodeSpec
+from console.core.kinds.tracking import TrackOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class KindSpec:
     summary: str  # one line for `fleet-console action --help`
     needs_reason: bool  # drain, reboot and power must say why (for the next shift and the tenant)
     plan: PlanSteps
+    track: TrackOutcome  # how its outcome is watched once the steps were sent
     shortcut: str | None = None
     options: tuple[str, ...] = ()  # the request fields (and CLI options) this kind reads
     needs_scheduler: bool = False  # goes through Slurm only
