@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Final, Protocol
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPoint, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,7 +44,7 @@ from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.node_panel import NodePanel
 from console.gui.ports import ActionsPort
-from console.gui.style import STATE_COLOURS, app_icon
+from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.worker import StatusRelay, Worker
 
@@ -244,9 +244,11 @@ class MainWindow(QMainWindow):
         toolbar = QToolBar("Actions", self)
         toolbar.setObjectName("actions-toolbar")
         toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setIconSize(QSize(18, 18))
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         for kind, spec in SPECS.items():  # each kind's label and shortcut come from its own module
-            item = QAction(spec.label, self)
+            item = QAction(action_icon(kind.value), spec.label, self)
             item.setObjectName(f"action-{kind.value}")
             if spec.shortcut:
                 item.setShortcut(QKeySequence(spec.shortcut))

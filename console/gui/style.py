@@ -59,18 +59,30 @@ def dot_icon(colour: str, size: int = 12) -> QIcon:
     return icon
 
 
-def app_icon() -> QIcon:
-    """The console's own icon (resources/icons/fleet-console.svg), for the window, the task bar and the tray."""
-    icon = _icons.get("app")
+def svg_icon(name: str) -> QIcon:
+    """An icon shipped in resources/icons/ (SVG, one style), rendered once and kept."""
+    icon = _icons.get(name)
     if icon is None:
         # PySide6 takes the format as text at run time; its stubs say bytes.
-        image = QImage.fromData(resource("icons/fleet-console.svg").read_bytes(), "SVG")  # type: ignore[arg-type]
-        icon = _icons["app"] = QIcon(QPixmap.fromImage(image))
+        image = QImage.fromData(resource(f"icons/{name}.svg").read_bytes(), "SVG")  # type: ignore[arg-type]
+        icon = _icons[name] = QIcon(QPixmap.fromImage(image))
     return icon
 
 
+def app_icon() -> QIcon:
+    """The console's own icon, for the window, the task bar and the tray."""
+    return svg_icon("fleet-console")
+
+
 def state_icon(state: NodeState) -> QIcon:
-    return dot_icon(STATE_COLOURS[state][0])
+    """A node state's icon: its colour and a shape of its own (a dot, a ring, a triangle, a diamond …), so
+    states are told apart without colour too."""
+    return svg_icon("state-" + state.name.lower().replace("_", "-"))
+
+
+def action_icon(kind_value: str) -> QIcon:
+    """The toolbar icon of an action kind (resources/icons/action-<kind>.svg)."""
+    return svg_icon(f"action-{kind_value}")
 
 
 def row_background(state: NodeState, hot: bool) -> QColor | None:

@@ -54,3 +54,17 @@ def test_every_package_of_the_console_is_listed_for_installation() -> None:
         "console.resources"
     }
     assert found == listed, f"not installed: {sorted(found - listed)}; listed but gone: {sorted(listed - found)}"
+
+
+def test_every_shipped_file_is_in_the_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "console.resources"
+    ]
+    root = REPO / "resources"
+    files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".py"]
+    files = [f for f in files if "__pycache__" not in f]
+    left_out = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)]
+    assert not left_out, f"not installed with the package: {left_out}"
