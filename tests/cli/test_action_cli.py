@@ -13,29 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.engines.test_actions_real_engines import NODES, PASSWORD_ENV, SCHEDULER, write_inventory
+from tests.helpers.world import PASSWORD_ENV, world_sshd, write_inventory
 
 pytestmark = pytest.mark.sshd
 
 
 @pytest.fixture(scope="module")
 def setup(slurm: Any, bmc: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, Any]]:
-    from tests.conftest import DEFAULT_RECORDING
-    from tests.helpers.sshd import Sshd
-
-    sshd = Sshd(
-        tmp_path_factory.mktemp("sshd"), [SCHEDULER, *NODES.values()], extra_env={"SLURM_CONF": str(slurm.conf)}
-    )
-    for address in [SCHEDULER, *NODES.values()]:
-        sshd.replay(address, DEFAULT_RECORDING)
-    sshd.write_known_hosts(sshd.workdir / "known_hosts")
-    sshd.start()
-    directory = tmp_path_factory.mktemp("cli")
-    inventory = write_inventory(directory / "fleet.toml", sshd, bmc)
-    try:
-        yield inventory, directory / "data", slurm
-    finally:
-        sshd.stop()
+    with world_sshd(slurm, bmc, tmp_path_factory.mktemp("sshd")) as sshd:
+        directory = tmp_path_factory.mktemp("cli")
+        yield write_inventory(directory / "fleet.toml", sshd, bmc), directory / "data", slurm
 
 
 def console(

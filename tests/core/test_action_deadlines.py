@@ -21,22 +21,9 @@ from console.core.actions import ActionKind, ActionPlan, ActionRequest, Engine, 
 from console.core.inventory import parse_inventory
 from console.core.samples import NodeState
 from console.core.store import Store
+from tests.helpers.fakes import FakeClock
 
 REBOOT = Step("n1", Engine.SSH, "root@n1", ("sudo", "-n", "systemctl", "reboot"))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self.lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
 
 
 class HangingHost:

@@ -16,6 +16,7 @@ from console.core.parsers.nvidia_csv import (
     stream_argv,
 )
 from console.core.samples import NotAvailable, Vendor
+from tests.helpers.fakes import nvidia_line
 from tests.paths import NVIDIA
 
 # (fixture, expected values) — read off the recordings by eye, not computed by the parser.
@@ -114,25 +115,7 @@ def test_stream_command_is_the_documented_nvidia_smi_loop() -> None:
 
 
 def _line(**overrides: str) -> str:
-    values = {
-        "timestamp": "2024/11/14 07:00:14.123",
-        "count": "8",
-        "index": "3",
-        "uuid": "GPU-1b2c",
-        "name": "NVIDIA H100 80GB HBM3",
-        "pci.bus_id": "00000000:5D:00.0",
-        "utilization.gpu": "87",
-        "memory.used": "1234",
-        "memory.total": "81559",
-        "temperature.gpu": "61",
-        "power.draw": "312.50",
-        "power.limit": "700.00",
-        "clocks.sm": "1980",
-        "fan.speed": "[N/A]",
-        "pstate": "P0",
-    }
-    values.update(overrides)
-    return ", ".join(values[f] for f in STREAM_FIELDS)
+    return nvidia_line(**overrides)
 
 
 def test_a_stream_line_becomes_a_sample() -> None:

@@ -9,24 +9,21 @@ from pathlib import Path
 from console.core.alerts import AlertEngine
 from console.core.fleet import FleetModel
 from console.core.inventory import parse_inventory
-from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.pipeline import MAX_QUEUED_LINES, TelemetryPipeline
 from console.core.samples import NodeState, ParsedLine
 from console.core.vendors.nvidia import CsvLines
+from tests.helpers.fakes import nvidia_line
 from tests.helpers.live import wait_for
 
 
 def _line(index: int, utilization: str = "87") -> str:
-    values = dict.fromkeys(STREAM_FIELDS, "[N/A]")
-    values.update(
-        timestamp="2024/11/14 07:00:14.123",
+    return nvidia_line(
         count="2",
         index=str(index),
         uuid=f"GPU-{index}",
-        name="NVIDIA H100 80GB HBM3",
-        **{"utilization.gpu": utilization, "temperature.gpu": "61", "pci.bus_id": f"00000000:{index + 0x10:02X}:00.0"},
+        utilization_gpu=utilization,
+        pci_bus_id=f"00000000:{index + 0x10:02X}:00.0",
     )
-    return ", ".join(values[f] for f in STREAM_FIELDS)
 
 
 def _pipeline() -> tuple[TelemetryPipeline, FleetModel]:

@@ -26,12 +26,10 @@ from console.core.inventory import Inventory, load_inventory
 from console.core.store import Store
 from console.services.actions import ActionService
 from tests.helpers.live import FAST, NO_USER_CONFIG, wait_for
+from tests.helpers.world import PASSWORD_ENV, SCHEDULER, world_sshd, write_inventory
 
 pytestmark = pytest.mark.sshd
 
-SCHEDULER = "127.0.0.10"
-NODES = {f"node{i}": f"127.0.0.{10 + i}" for i in range(1, 7)}
-PASSWORD_ENV = "FLEET_TEST_BMC_PASSWORD"
 SETTINGS = RunnerSettings(step_timeout_s=30, verify_timeout_s=20, reboot_timeout_s=90, power_timeout_s=40, poll_s=0.3)
 
 
@@ -52,55 +50,20 @@ class World:
         return [self.service.runner.status(s.id) for s in statuses]
 
 
-def write_inventory(path: Path, sshd: Any, bmc: Any, scheduler: str | None = SCHEDULER, extra: str = "") -> Path:
-    text = textwrap.dedent(f"""\
-        [defaults]
-        user = "{sshd.user}"
-        identity_file = "{sshd.client_key}"
-        known_hosts = "{sshd.workdir / "known_hosts"}"
-        [policy]
-        max_nodes_per_action = 8
-        max_fraction_per_action = 0.5
-        """)
-    if scheduler:
-        text += f'[scheduler]\nkind = "slurm"\nhost = "{scheduler}"\nport = {sshd.port}\n'
-    for name, address in NODES.items():
-        text += f'[[node]]\nname = "{name}"\nhost = "{address}"\nport = {sshd.port}\ntenant = "tenant-{name[-1]}"\n'
-        if bmc is not None and name in {"node1", "node2", "node3", "node4"}:
-            text += (
-                f'bmc = {{ url = "{bmc.url}", user = "{bmc.user}", password_env = "{PASSWORD_ENV}", '
-                f'ca_file = "{bmc.ca}", system = "{name}" }}\n'
-            )
-    path.write_text(text + extra)
-    return path
-
-
 @pytest.fixture(scope="module")
 def world(slurm: Any, bmc: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from tests.helpers.sshd import Sshd
-
-    os.environ[PASSWORD_ENV] = bmc.password
-    sshd = Sshd(
-        tmp_path_factory.mktemp("sshd"), [SCHEDULER, *NODES.values()], extra_env={"SLURM_CONF": str(slurm.conf)}
-    )
-    from tests.conftest import DEFAULT_RECORDING
-
-    for address in [SCHEDULER, *NODES.values()]:
-        sshd.replay(address, DEFAULT_RECORDING)
-    sshd.write_known_hosts(sshd.workdir / "known_hosts")
-    sshd.start()
-    data_dir = tmp_path_factory.mktemp("data")
-    inventory = load_inventory(write_inventory(data_dir / "fleet.toml", sshd, bmc))
-    live = LiveFleet(inventory, NO_USER_CONFIG, FAST)
-    live.start()
-    service = ActionService(inventory, data_dir, NO_USER_CONFIG, live=live, settings=SETTINGS)
-    try:
-        wait_for("all nodes streaming", lambda: all(v.lines_parsed > 0 for v in live.fleet.views()))
-        yield World(slurm, bmc, sshd, inventory, live, service, data_dir)
-    finally:
-        service.close()
-        live.stop()
-        sshd.stop()
+    with world_sshd(slurm, bmc, tmp_path_factory.mktemp("sshd")) as sshd:
+        data_dir = tmp_path_factory.mktemp("data")
+        inventory = load_inventory(write_inventory(data_dir / "fleet.toml", sshd, bmc))
+        live = LiveFleet(inventory, NO_USER_CONFIG, FAST)
+        live.start()
+        service = ActionService(inventory, data_dir, NO_USER_CONFIG, live=live, settings=SETTINGS)
+        try:
+            wait_for("all nodes streaming", lambda: all(v.lines_parsed > 0 for v in live.fleet.views()))
+            yield World(slurm, bmc, sshd, inventory, live, service, data_dir)
+        finally:
+            service.close()
+            live.stop()
 
 
 def test_drain_with_hostile_reason_lands_verbatim_in_slurm_and_executes_nothing(world: World) -> None:

@@ -17,8 +17,8 @@ from console.core.actions import ActionKind
 from console.core.inventory import load_inventory
 from console.gui.main_window import ConsoleSession
 from console.services.actions import ActionService
-from tests.engines.test_actions_real_engines import NODES, PASSWORD_ENV, SCHEDULER, write_inventory
 from tests.helpers.live import FAST, NO_USER_CONFIG
+from tests.helpers.world import SCHEDULER, world_sshd, write_inventory
 
 SHOTS = os.environ.get("FLEET_SCREENSHOTS")  # a folder: tests save what they show, for a person to look at
 
@@ -27,22 +27,8 @@ pytestmark = pytest.mark.sshd
 
 @pytest.fixture(scope="module")
 def fleet_setup(slurm: Any, bmc: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any, Any]]:
-    from tests.conftest import DEFAULT_RECORDING
-    from tests.helpers.sshd import Sshd
-
-    os.environ[PASSWORD_ENV] = bmc.password
-    sshd = Sshd(
-        tmp_path_factory.mktemp("sshd"), [SCHEDULER, *NODES.values()], extra_env={"SLURM_CONF": str(slurm.conf)}
-    )
-    for address in [SCHEDULER, *NODES.values()]:
-        sshd.replay(address, DEFAULT_RECORDING)
-    sshd.write_known_hosts(sshd.workdir / "known_hosts")
-    sshd.start()
-    directory = tmp_path_factory.mktemp("gui")
-    try:
-        yield write_inventory(directory / "fleet.toml", sshd, bmc), slurm, bmc
-    finally:
-        sshd.stop()
+    with world_sshd(slurm, bmc, tmp_path_factory.mktemp("sshd")) as sshd:
+        yield write_inventory(tmp_path_factory.mktemp("gui") / "fleet.toml", sshd, bmc), slurm, bmc
 
 
 @pytest.fixture

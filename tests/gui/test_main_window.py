@@ -15,11 +15,12 @@ from PySide6.QtGui import QColor, QImage
 from console.app import LiveFleet
 from console.core.fleet import FleetModel
 from console.core.inventory import parse_inventory
-from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser
+from console.core.parsers.nvidia_csv import NvidiaCsvParser
 from console.core.samples import NodeState
 from console.gui.fleet_table import Column
 from console.gui.main_window import ConsoleSession, MainWindow
 from console.gui.style import HOT_BACKGROUND, STATE_COLOURS
+from tests.helpers.fakes import FakeClock, nvidia_line
 from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for
 from tests.paths import NVIDIA
 
@@ -141,24 +142,17 @@ def _near(a: QColor, b: QColor) -> bool:
 
 
 def _line(index: int, temp: str) -> str:
-    values = {
-        "timestamp": "2024/11/14 07:00:14.123",
-        "count": "1",
-        "index": str(index),
-        "uuid": "GPU-x",
-        "name": "NVIDIA H100 80GB HBM3",
-        "pci.bus_id": "00000000:18:00.0",
-        "utilization.gpu": "99",
-        "memory.used": "10",
-        "memory.total": "81559",
-        "temperature.gpu": temp,
-        "power.draw": "650",
-        "power.limit": "700.00",
-        "clocks.sm": "1400",
-        "fan.speed": "[N/A]",
-        "pstate": "P0",
-    }
-    return ", ".join(values[f] for f in STREAM_FIELDS)
+    return nvidia_line(
+        count="1",
+        index=str(index),
+        uuid="GPU-x",
+        pci_bus_id="00000000:18:00.0",
+        utilization_gpu="99",
+        memory_used="10",
+        temperature_gpu=temp,
+        power_draw="650",
+        clocks_sm="1400",
+    )
 
 
 def test_hot_row_stands_out_and_sorts_first_by_temperature(qtbot: Any) -> None:
@@ -203,13 +197,7 @@ def test_qt_binding_keeps_references_to_none_and_true(qtbot: Any) -> None:
 def test_alerts_fill_the_dock_colour_the_row_and_a_new_critical_is_announced(qtbot: Any, tmp_path: Path) -> None:
     from console.core.alerts import AlertEngine
 
-    class Clock:
-        now = 2_000_000.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
+    clock = FakeClock(2_000_000.0)
     inventory = parse_inventory(
         '[[node]]\nname = "calm"\nhost = "a"\n[[node]]\nname = "burning"\nhost = "b"\n', Path("/x/f.toml")
     )
@@ -222,7 +210,7 @@ def test_alerts_fill_the_dock_colour_the_row_and_a_new_critical_is_announced(qtb
     for name in ("calm", "burning"):
         fleet.set_state(name, NodeState.UP)
     for _ in range(35):
-        clock.now += 1
+        clock.advance(1)
         fleet.ingest("calm", [parser.parse_line(_line(0, "55"))], clock.now)
         fleet.ingest("burning", [parser.parse_line(_line(0, "97"))], clock.now)
         fleet.evaluate_alerts(engine)
