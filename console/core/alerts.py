@@ -381,7 +381,6 @@ def findings(context: RuleContext, facts: NodeFacts) -> list[Finding]:
 
 def unreachable_or_stale(context: RuleContext, facts: NodeFacts) -> list[Finding]:
     rules, state, age = context.rules, facts.state, context.now - facts.state_since
-    evidence = {"state": state.value, "since": facts.state_since}
     if state in UNREACHABLE_STATES and age >= rules.unreachable_after_s:
         message = f"{state.value} for {age:.0f} s: {facts.error or ''}".strip()
         return [
@@ -390,7 +389,7 @@ def unreachable_or_stale(context: RuleContext, facts: NodeFacts) -> list[Finding
                 accelerator=None,
                 severity=rules.unreachable_severity,
                 message=message,
-                evidence=evidence,
+                evidence={"state": state.value, "since": facts.state_since},
             )
         ]
     if state == NodeState.STALE and age >= rules.stale_after_s:
@@ -400,7 +399,7 @@ def unreachable_or_stale(context: RuleContext, facts: NodeFacts) -> list[Finding
                 accelerator=None,
                 severity=rules.stale_severity,
                 message=f"no telemetry for {age:.0f} s",
-                evidence=evidence,
+                evidence={"state": state.value, "since": facts.state_since},
             )
         ]
     return []

@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 from console.core.action_runner import ActionRunner, RunnerSettings
 from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
@@ -19,6 +19,9 @@ from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
 from console.engines.registry import EngineExecutor, Engines, NodeShell
 from console.transport.ssh import SshSettings
+
+# The audit store's file in the console's data directory.
+STORE_FILE: Final = "console.sqlite3"
 
 
 class LiveTelemetry(Protocol):
@@ -58,7 +61,7 @@ class ActionService:
     ) -> None:
         self.inventory = inventory
         self.operator = operator or default_operator()
-        self.store = Store(data_dir / "console.sqlite3")
+        self.store = Store(data_dir / STORE_FILE)
         session = uuid.uuid4().hex
         self.session_lock = SessionLock(data_dir / "sessions", session)
         self.interrupted = self.store.mark_interrupted(self.session_lock.alive)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.core.store import AuditRow, Store, StoreError, session_alive
-
-STORE_FILE = "console.sqlite3"
+from console.services.actions import STORE_FILE
 
 __all__ = ["AuditRead", "StoreError", "read_audit"]
 

@@ -99,7 +99,9 @@ class SlowPathService:
                     continue
                 with self._lock:
                     self._busy.add(name)
-                self._pool.submit(self._look, name, view.vendor)
+                # Where the kernel log is followed live, the look leaves it out.
+                followed = (view.kernel_follow or "").startswith("following")
+                self._pool.submit(self._look, name, view.vendor, followed)
 
     def _next_slot(self, name: str, now: float) -> float:
         """The node's next time on its own phase, at least half an interval from now."""
@@ -108,12 +110,11 @@ class SlowPathService:
         due = start + slots * self.interval_s
         return due if due - now >= self.interval_s / 2 else due + self.interval_s
 
-    def _look(self, name: str, vendor: Vendor) -> None:
+    def _look(self, name: str, vendor: Vendor, followed: bool) -> None:
         try:
             started = time.time()
             since = self._since.get(name, started - 3600)
             try:
-                followed = (self.fleet.view(name).kernel_follow or "").startswith("following")
                 argv = detail_argv(vendor, since, kernel_log=not followed)
                 result = self.shell.exec(name, argv, self.timeout_s, cancel=self._stop)
             except ConnectError as exc:

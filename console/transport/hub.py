@@ -34,6 +34,7 @@ from typing import Final, Protocol
 import paramiko
 
 from console.core.backoff import Backoff
+from console.core.details import FOLLOW_TOOL_PREFIX as FOLLOW_TOOL_WORDS
 from console.core.inventory import NodeSpec
 from console.core.samples import NodeState
 from console.core.telemetry import describe_exit
@@ -72,7 +73,7 @@ class HubListener(Protocol):
 # be a whole dmesg ring buffer); the excess is dropped and counted, the channel kept.
 KERNEL_LINES_PER_S: Final = 200.0
 KERNEL_BURST_LINES: Final = 20_000.0
-FOLLOW_TOOL_PREFIX: Final = b"@@fleet-console-frame follow "
+FOLLOW_TOOL_PREFIX: Final = FOLLOW_TOOL_WORDS.encode()
 
 
 @dataclass(slots=True)
@@ -93,6 +94,31 @@ class HubSettings:
     follow_backoff_cap_s: float = 600.0
 
 
+@dataclass(slots=True)
+class _LineBudget:
+    """A token bucket of lines: refilled at ``rate`` a second up to ``cap``; lines beyond it are not taken."""
+
+    rate: float
+    cap: float
+    tokens: float = 0.0
+    at: float = 0.0
+
+    def reset(self, now: float) -> None:
+        self.tokens, self.at = self.cap, now
+
+    def take(self, wanted: int, now: float) -> int:
+        """How many of ``wanted`` lines may pass now (they are taken from the budget)."""
+        self.tokens = min(self.cap, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        allowed = min(wanted, max(0, int(self.tokens)))
+        self.tokens -= allowed
+        return allowed
+
+    @property
+    def half_full(self) -> bool:
+        return self.tokens >= self.cap / 2
+
+
 @dataclass(eq=False, slots=True)
 class _Follow:
     """The kernel-log channel of one node."""
@@ -106,8 +132,7 @@ class _Follow:
     next_attempt: float = 0.0  # monotonic
     since: float | None = None  # wall time of the last data read: where a new follow starts
     tool: str = "the kernel log"
-    tokens: float = KERNEL_BURST_LINES
-    tokens_at: float = 0.0
+    budget: _LineBudget = field(default_factory=lambda: _LineBudget(KERNEL_LINES_PER_S, KERNEL_BURST_LINES))
     dropped: int = 0
     eof_at: float | None = None
 
@@ -132,8 +157,7 @@ class _Link:
     channel_started: float = 0.0
     last_line: float = 0.0
     ever_streamed: bool = False
-    tokens: float = 0.0  # line budget (token bucket), refilled at max_lines_per_s
-    tokens_at: float = 0.0
+    budget: _LineBudget = field(default_factory=lambda: _LineBudget(0.0, 0.0))  # lines a second (settings)
     flooding_since: float | None = None
     dropped: int = 0
     follow: _Follow | None = None
@@ -165,6 +189,7 @@ class StreamHub:
                 argv=argv_for(spec),
                 label=name_for(spec) if name_for else argv_for(spec)[0],
                 backoff=Backoff(base_s=self.settings.backoff_base_s, cap_s=self.settings.backoff_cap_s),
+                budget=_LineBudget(self.settings.max_lines_per_s, self.settings.max_lines_per_s),
             )
             for spec in specs
         }
@@ -325,9 +350,7 @@ class StreamHub:
                 self._split_lines(link, now)
                 if link.channel is not channel:
                     return  # stopped for flooding
-            while channel.recv_stderr_ready():
-                link.stderr += channel.recv_stderr(4096)
-                del link.stderr[:-STDERR_KEEP_BYTES]
+            _keep_stderr(channel, link.stderr)
         except (OSError, paramiko.SSHException) as exc:
             self._lost(link, f"read failed: {exc}")
             return
@@ -367,16 +390,11 @@ class StreamHub:
     def _within_budget(self, link: _Link, lines: list[str], now: float) -> list[str]:
         """The lines this node may send now (token bucket); a node over budget for ``flood_grace_s`` has its
         command stopped, and is said to flood, so one node cannot eat the console's memory or CPU."""
-        rate = self.settings.max_lines_per_s
-        link.tokens = min(rate, link.tokens + (now - link.tokens_at) * rate)
-        link.tokens_at = now
-        if len(lines) <= link.tokens:
-            link.tokens -= len(lines)
-            if link.tokens >= rate / 2:
+        allowed = link.budget.take(len(lines), now)
+        if allowed == len(lines):
+            if link.budget.half_full:
                 link.flooding_since = None
             return lines
-        allowed = max(0, int(link.tokens))
-        link.tokens -= allowed
         link.dropped += len(lines) - allowed
         if link.flooding_since is None:
             link.flooding_since = now
@@ -403,12 +421,9 @@ class StreamHub:
         channel = link.channel
         assert channel is not None
         status = channel.recv_exit_status() if channel.exit_status_ready() else None
-        try:
-            while channel.recv_stderr_ready():
-                link.stderr += channel.recv_stderr(4096)
-        except (OSError, paramiko.SSHException):
-            pass
-        stderr = bytes(link.stderr[-STDERR_KEEP_BYTES:]).decode("utf-8", "replace")
+        with contextlib.suppress(OSError, paramiko.SSHException):
+            _keep_stderr(channel, link.stderr)
+        stderr = bytes(link.stderr).decode("utf-8", "replace")
         self._unregister(link)
         message = describe_exit(link.label, status, stderr)
         transport = link.client.get_transport() if link.client else None
@@ -453,20 +468,13 @@ class StreamHub:
         assert self._follow_argv_for is not None
         # From a little before the last line read (repeats are dropped downstream); None: the first time.
         argv = self._follow_argv_for(follow.link.spec, follow.since - 5.0 if follow.since is not None else None)
+        assert argv is not None  # a node gets a _Follow only where it has a follow command
         error: str | None = None
         channel: paramiko.Channel | None = None
         try:
-            transport = client.get_transport()
-            if transport is None or argv is None:
-                raise paramiko.SSHException("connection is closed")
-            channel = transport.open_session(timeout=follow.link.target.timeout_s if follow.link.target else 10.0)
-            channel.exec_command(shlex.join(argv))
-            channel.setblocking(False)
-            channel.fileno()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            error = f"could not start following the kernel log: {exc}"
-            _close_channel(channel)
-            channel = None
+            channel = self._open_channel(follow.link, client, argv, "following the kernel log")
+        except ConnectError as exc:
+            error = exc.message
         with self._inbox_lock:
             if not self._running:
                 _close_channel(channel)
@@ -487,7 +495,7 @@ class StreamHub:
                     self.listener.on_kernel_state(follow.link.name, f"unavailable: {error}")
                 continue
             follow.channel = channel
-            follow.tokens, follow.tokens_at = KERNEL_BURST_LINES, self._clock()
+            follow.budget.reset(self._clock())
             self._selector.register(channel, selectors.EVENT_READ, follow)
 
     def _read_follow(self, follow: _Follow) -> None:
@@ -503,9 +511,7 @@ class StreamHub:
                 taken += len(chunk)
                 follow.buffer += chunk
                 self._split_follow(follow)
-            while channel.recv_stderr_ready():
-                follow.stderr += channel.recv_stderr(4096)
-                del follow.stderr[:-STDERR_KEEP_BYTES]
+            _keep_stderr(channel, follow.stderr)
         except (OSError, paramiko.SSHException):
             self._close_follow(follow)  # the connection's own reader finds out what happened
             follow.next_attempt = self._clock() + follow.backoff.next_delay()
@@ -531,12 +537,8 @@ class StreamHub:
             follow.tool = raw.pop(0)[len(FOLLOW_TOOL_PREFIX) :].decode("utf-8", "replace").strip()[:40] or "?"
             follow.backoff.reset()
             self.listener.on_kernel_state(follow.link.name, f"following ({follow.tool})")
-        now = self._clock()
         follow.since = wall_time()
-        follow.tokens = min(KERNEL_BURST_LINES, follow.tokens + (now - follow.tokens_at) * KERNEL_LINES_PER_S)
-        follow.tokens_at = now
-        allowed = min(len(raw), int(follow.tokens))
-        follow.tokens -= allowed
+        allowed = follow.budget.take(len(raw), self._clock())
         if allowed < len(raw):
             follow.dropped += len(raw) - allowed
             self.listener.on_kernel_state(
@@ -551,10 +553,10 @@ class StreamHub:
     def _follow_ended(self, follow: _Follow) -> None:
         channel = follow.channel
         status = channel.recv_exit_status() if channel is not None and channel.exit_status_ready() else None
-        with contextlib.suppress(OSError, paramiko.SSHException):
-            while channel is not None and channel.recv_stderr_ready():
-                follow.stderr += channel.recv_stderr(4096)
-        stderr = bytes(follow.stderr[-STDERR_KEEP_BYTES:]).decode("utf-8", "replace")
+        if channel is not None:
+            with contextlib.suppress(OSError, paramiko.SSHException):
+                _keep_stderr(channel, follow.stderr)
+        stderr = bytes(follow.stderr).decode("utf-8", "replace")
         self._close_follow(follow)
         delay = follow.backoff.next_delay()
         follow.next_attempt = self._clock() + delay
@@ -608,18 +610,24 @@ class StreamHub:
             return
         self._post(link, client, channel, None)
 
-    def _open_channel(self, link: _Link, client: paramiko.SSHClient) -> paramiko.Channel:
+    def _open_channel(
+        self, link: _Link, client: paramiko.SSHClient, argv: Sequence[str] | None = None, label: str | None = None
+    ) -> paramiko.Channel:
+        """A second (or first) channel on the node's connection running ``argv`` (default: its telemetry
+        command), non-blocking, with the pipe the selector waits on; ConnectError naming ``label``."""
         transport = client.get_transport()
         timeout = link.target.timeout_s if link.target else 10.0
+        channel: paramiko.Channel | None = None
         try:
             if transport is None:
                 raise paramiko.SSHException("connection is closed")
             channel = transport.open_session(timeout=timeout)
-            channel.exec_command(shlex.join(link.argv))
+            channel.exec_command(shlex.join(link.argv if argv is None else argv))
             channel.setblocking(False)
             channel.fileno()  # creates the pipe the selector waits on, before any data arrives
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ConnectError(NodeState.UNREACHABLE, f"could not start {link.label}: {exc}") from None
+            _close_channel(channel)
+            raise ConnectError(NodeState.UNREACHABLE, f"could not start {label or link.label}: {exc}") from None
         return channel
 
     def _post(
@@ -663,7 +671,7 @@ class StreamHub:
             link.channel = channel
             link.channel_started = self._clock()
             link.last_line = 0.0
-            link.tokens, link.tokens_at = self.settings.max_lines_per_s, link.channel_started
+            link.budget.reset(link.channel_started)
             self._selector.register(channel, selectors.EVENT_READ, link)
             transport = client.get_transport()
             if transport is not None:
@@ -689,6 +697,13 @@ class StreamHub:
                 pass
         except (BlockingIOError, OSError):
             pass
+
+
+def _keep_stderr(channel: paramiko.Channel, buffer: bytearray) -> None:
+    """Read what the command wrote on stderr, keeping its last STDERR_KEEP_BYTES."""
+    while channel.recv_stderr_ready():
+        buffer += channel.recv_stderr(4096)
+        del buffer[:-STDERR_KEEP_BYTES]
 
 
 def _close_channel(channel: paramiko.Channel | None) -> None:
