@@ -3,29 +3,18 @@ exist, every ``./dev`` command exists, every file and link they point at is ther
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 import pytest
 
 from console.cli import build_parser
+from tests.helpers.cli_parser import options, subcommands
 from tests.paths import REPO
 
 DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), REPO / "bench" / "README.md"])
 COMMAND = re.compile(r"fleet-console((?: +[^`\n|]+)?)")
 OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
-
-
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def _options(parser: argparse.ArgumentParser) -> set[str]:
-    return {option for action in parser._actions for option in action.option_strings}
 
 
 def _commands(text: str) -> list[str]:
@@ -45,14 +34,14 @@ def test_the_docs_folder_has_a_file_per_topic() -> None:
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_fleet_console_command_in_the_docs_exists_with_its_options(doc: Path) -> None:
     parser = build_parser()
-    subcommands = _subparsers(parser)
-    top = _options(parser)
+    known_subcommands = subcommands(parser)
+    top = options(parser)
     for command in _commands(doc.read_text(encoding="utf-8")):
         words = command.split()
         sub = next((w for w in words if not w.startswith("-")), None)
         known = top
-        if sub in subcommands:
-            known = top | _options(subcommands[sub])
+        if sub in known_subcommands:
+            known = top | options(known_subcommands[sub])
         for option in OPTION.findall(command):
             assert option in known, f"{doc.name}: `fleet-console {command}` uses {option}, which does not exist"
 

@@ -3,20 +3,14 @@ line's options and the planning all come from it."""
 
 from __future__ import annotations
 
-import argparse
-
 from console.cli import build_parser
 from console.core.actions import SPECS, ActionKind
 from console.core.kinds import cancel_reboot, drain, locate, power, reassign, reboot, resume
+from tests.helpers.cli_parser import options, subcommands
 
 
 def _action_options() -> set[str]:
-    parser = build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            sub = action.choices["action"]
-            return {o for a in sub._actions for o in a.option_strings}
-    raise AssertionError("no action subcommand")
+    return options(subcommands(build_parser())["action"])
 
 
 def test_every_kind_has_exactly_one_spec_from_its_own_module() -> None:
@@ -51,9 +45,6 @@ def test_the_kinds_that_need_a_reason_and_where_they_go() -> None:
 
 
 def test_the_command_lines_help_lists_each_kind_with_its_summary() -> None:
-    parser = build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            text = action.choices["action"].format_help()
+    text = subcommands(build_parser())["action"].format_help()
     for kind, spec in SPECS.items():
         assert kind.value in text and spec.summary in text

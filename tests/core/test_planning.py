@@ -4,7 +4,6 @@ tests/engines; these pin the logic fast."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,8 @@ from console.core.actions import (
     plan_action,
 )
 from console.core.inventory import Inventory, NodeSpec, parse_inventory
-from console.core.parsers.slurm import Job, Partition, SlurmNode
+from console.core.parsers.slurm import Job, Partition
+from tests.helpers.fakes import FakeSlurm
 
 SCHEDULER = '[scheduler]\nkind = "slurm"\nhost = "10.0.0.100"\nuser = "ops"\n'
 BMC = 'bmc = { url = "https://10.1.0.1", user = "admin", password_env = "BMC_PW" }\n'
@@ -34,31 +34,7 @@ def _inventory(nodes: int = 20, scheduler: bool = True, policy: str = "") -> Inv
     return parse_inventory(text, Path("fleet.toml"))
 
 
-def _slurm_node(name: str, state: str = "IDLE") -> SlurmNode:
-    base, *flags = state.split("+")
-    return SlurmNode(name, base, frozenset(flags), None, None, None, ("batch",), None, state)
-
-
-class FakeSlurm:
-    def __init__(self, states: dict[str, str] | None = None, jobs: list[Job] | None = None) -> None:
-        self.states = states or {}
-        self.job_list = jobs or []
-        self.failing: str | None = None
-
-    @property
-    def host(self) -> str:
-        return "ops@10.0.0.100"
-
-    def nodes(self, names: Sequence[str]) -> dict[str, SlurmNode]:
-        if self.failing:
-            raise RuntimeError(self.failing)
-        return {n: _slurm_node(n, self.states.get(n, "IDLE")) for n in names}
-
-    def jobs(self, names: Sequence[str]) -> list[Job]:
-        return [j for j in self.job_list if set(j.nodes) & set(names)]
-
-    def partitions(self) -> dict[str, Partition]:
-        return {"batch": Partition("batch", "gpu-[001-020]", tuple(f"gpu-{i:03d}" for i in range(1, 21)), "UP", True)}
+BATCH = {"batch": Partition("batch", "gpu-[001-020]", tuple(f"gpu-{i:03d}" for i in range(1, 21)), "UP", True)}
 
 
 class FakeBmc:
@@ -108,7 +84,9 @@ def test_the_blast_radius_is_the_smaller_of_the_count_and_the_share_and_at_least
 
 def test_more_nodes_than_the_blast_radius_are_refused() -> None:
     plan = plan_action(
-        _request(ActionKind.RESUME, "gpu-001", "gpu-002", "gpu-003"), _inventory(), FakeEngines(FakeSlurm())
+        _request(ActionKind.RESUME, "gpu-001", "gpu-002", "gpu-003"),
+        _inventory(),
+        FakeEngines(FakeSlurm(partitions=BATCH)),
     )
     assert not plan.allowed and any("the limit per confirmation is 2" in r for r in plan.refusals)
 
@@ -122,7 +100,7 @@ def test_drain_reboot_and_power_need_a_reason_in_one_line() -> None:
 
 def test_a_drain_is_one_scontrol_update_with_the_operator_and_ticket_in_slurms_reason() -> None:
     request = _request(ActionKind.DRAIN, "gpu-001", reason="XID 79", ticket="T-42")
-    plan = plan_action(request, _inventory(), FakeEngines(FakeSlurm()))
+    plan = plan_action(request, _inventory(), FakeEngines(FakeSlurm(partitions=BATCH)))
     assert plan.allowed, plan.refusals
     [step] = plan.steps
     assert step.engine == Engine.SLURM and step.host == "ops@10.0.0.100"
@@ -146,7 +124,7 @@ def test_an_ssh_reboot_of_a_node_with_jobs_names_them_and_needs_the_typed_name()
     plan = plan_action(
         _request(ActionKind.REBOOT, "gpu-001", reason="hung", via=Engine.SSH),
         _inventory(),
-        FakeEngines(FakeSlurm({"gpu-001": "ALLOCATED"}, [job])),
+        FakeEngines(FakeSlurm({"gpu-001": "ALLOCATED"}, [job], BATCH)),
     )
     assert plan.type_to_confirm == ["gpu-001"]
     with pytest.raises(ActionRefused, match="type the node name"):
@@ -155,7 +133,7 @@ def test_an_ssh_reboot_of_a_node_with_jobs_names_them_and_needs_the_typed_name()
 
 
 def test_a_power_reset_the_bmc_does_not_allow_is_refused_and_an_allowed_one_is_one_http_call() -> None:
-    engines = FakeEngines(FakeSlurm())
+    engines = FakeEngines(FakeSlurm(partitions=BATCH))
     bad = plan_action(_request(ActionKind.POWER, "gpu-001", reason="x", reset_type="Nmi"), _inventory(), engines)
     assert not bad.allowed
     good = plan_action(
@@ -166,7 +144,7 @@ def test_a_power_reset_the_bmc_does_not_allow_is_refused_and_an_allowed_one_is_o
 
 
 def test_an_unreadable_scheduler_is_a_warning_in_the_preview_not_a_crash() -> None:
-    slurm = FakeSlurm()
+    slurm = FakeSlurm(partitions=BATCH)
     slurm.failing = "ops@10.0.0.100: connection refused"
     plan = plan_action(_request(ActionKind.LOCATE, "gpu-001", led="blink"), _inventory(), FakeEngines(slurm))
     assert any("connection refused" in w for w in plan.warnings)
@@ -189,7 +167,7 @@ def test_each_kind_watches_its_own_outcome() -> None:
     from console.core.kinds import SPECS
     from console.core.kinds.tracking import Settled, Watch
 
-    slurm = FakeSlurm({"gpu-001": "IDLE+DRAIN"})
+    slurm = FakeSlurm({"gpu-001": "IDLE+DRAIN"}, partitions=BATCH)
     engines = FakeEngines(slurm)
     drain = plan_action(_request(ActionKind.DRAIN, "gpu-001", reason="x"), _inventory(), engines)
     action = type("A", (), {"request": drain.request, "steps": drain.steps, "nodes_label": "gpu-001"})()

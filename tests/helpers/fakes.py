@@ -1,11 +1,13 @@
-"""Fakes shared by the fast tests: a clock the test moves, and nvidia-smi stream lines built field by field
-(in the console's own field order, ``noheader,nounits`` as it asks for them)."""
+"""Fakes shared by the fast tests: a clock the test moves, nvidia-smi stream lines built field by field (in
+the console's own field order, ``noheader,nounits`` as it asks for them), and Slurm behind its port."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
+from console.core.parsers.slurm import Job, Partition, SlurmNode
 
 NVIDIA_LINE_DEFAULTS = {
     "timestamp": "2024/11/14 07:00:14.123",
@@ -52,3 +54,42 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self.now += seconds
+
+
+def slurm_node(name: str, state: str = "IDLE", partitions: tuple[str, ...] = ("batch",)) -> SlurmNode:
+    """A node as ``scontrol show node`` would describe it, from its state word (``IDLE+DRAIN``)."""
+    base, *flags = state.split("+")
+    return SlurmNode(name, base, frozenset(flags), None, None, None, partitions, None, state)
+
+
+class FakeSlurm:
+    """Slurm's side of the SchedulerPort: node states by name (others answer IDLE), jobs, partitions; set
+    ``failing`` to make every node read fail with those words. Counts its node reads."""
+
+    def __init__(
+        self,
+        states: dict[str, str] | None = None,
+        jobs: list[Job] | None = None,
+        partitions: dict[str, Partition] | None = None,
+    ) -> None:
+        self.states = states or {}
+        self.job_list = jobs or []
+        self.partition_map = partitions or {}
+        self.failing: str | None = None
+        self.reads = 0
+
+    @property
+    def host(self) -> str:
+        return "ops@10.0.0.100"
+
+    def nodes(self, names: Sequence[str]) -> dict[str, SlurmNode]:
+        self.reads += 1
+        if self.failing:
+            raise RuntimeError(self.failing)
+        return {n: slurm_node(n, self.states.get(n, "IDLE")) for n in names}
+
+    def jobs(self, names: Sequence[str]) -> list[Job]:
+        return [j for j in self.job_list if set(j.nodes) & set(names)]
+
+    def partitions(self) -> dict[str, Partition]:
+        return self.partition_map

@@ -3,14 +3,12 @@ window and the rules read them), says when Slurm cannot be read, and reads again
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 from console.core.fleet import FleetModel
 from console.core.inventory import parse_inventory
-from console.core.parsers.slurm import Job, Partition, SlurmNode
 from console.services.scheduler_watch import SchedulerWatch
+from tests.helpers.fakes import FakeSlurm
 from tests.helpers.live import wait_for
 
 INVENTORY = (
@@ -18,37 +16,6 @@ INVENTORY = (
     '[[node]]\nname = "gpu-001"\nhost = "10.0.0.1"\nslurm_name = "node1"\n'
     '[[node]]\nname = "gpu-002"\nhost = "10.0.0.2"\n'
 )
-
-
-class FakeSlurm:
-    def __init__(self) -> None:
-        self.states = {"node1": "IDLE", "gpu-002": "ALLOCATED"}
-        self.failing: str | None = None
-        self.reads = 0
-        self.read = threading.Event()
-
-    @property
-    def host(self) -> str:
-        return "ops@10.0.0.100"
-
-    def nodes(self, names: Sequence[str]) -> dict[str, SlurmNode]:
-        self.reads += 1
-        self.read.set()
-        if self.failing:
-            raise RuntimeError(self.failing)
-        return {
-            name: SlurmNode(
-                name, state.split("+")[0], frozenset(state.split("+")[1:]), None, None, None, (), None, state
-            )
-            for name, state in self.states.items()
-            if name in names
-        }
-
-    def jobs(self, names: Sequence[str]) -> list[Job]:
-        return []
-
-    def partitions(self) -> dict[str, Partition]:
-        return {}
 
 
 class FakeEngines:
@@ -62,7 +29,7 @@ class FakeEngines:
 def _watch(interval_s: float = 3600.0) -> tuple[SchedulerWatch, FleetModel, FakeSlurm]:
     inventory = parse_inventory(INVENTORY, Path("fleet.toml"))
     fleet = FleetModel(inventory)
-    slurm = FakeSlurm()
+    slurm = FakeSlurm({"node1": "IDLE", "gpu-002": "ALLOCATED"})
     return SchedulerWatch(inventory, fleet, FakeEngines(slurm), interval_s=interval_s), fleet, slurm
 
 

@@ -1,0 +1,17 @@
+"""The command line's parser read by tests: its subcommands and the options of each (argparse has no
+public way to list them)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
