@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from console.core.action_runner import ActionStatus
+from console.core.action_types import SchedulerPort
 from console.core.alerts import AlertEngine, AlertRules
 from console.core.fleet import FleetModel
+from console.core.incidents import ShiftClock
 from console.core.inventory import Inventory
 from console.core.pipeline import TelemetryPipeline
-from console.services.actions import ActionService
+from console.core.roles import Role
+from console.services.actions import ActionService, open_store
+from console.services.archive import ArchiveService
+from console.services.incidents import IncidentService
 from console.services.scheduler_watch import SchedulerWatch
+from console.services.shift_log import ShiftLog
 from console.services.slow_path import SlowPathService, detail_interval_for
 from console.services.telemetry import TelemetryService
 from console.transport.hub import HubSettings, StreamHub
@@ -73,15 +80,83 @@ class LiveFleet:
         self.telemetry.reconnect(node)
 
 
+class ShiftServices:
+    """What keeps the shift's record while the fleet streams (the window and streaming ``poll``): the
+    incident service (alerts → incidents; people's changes), the archive writer, and the shift log that
+    reads them back (Log view, timelines, the handover report)."""
+
+    def __init__(
+        self,
+        live: LiveFleet,
+        data_dir: Path,
+        *,
+        actions: ActionService | None = None,
+        operator: str,
+        role: Role,
+        scheduler: Callable[[], SchedulerPort | None] | None = None,
+        bmc_events: Callable[[str], list[tuple[float, str, str]]] | None = None,
+        shifts: ShiftClock | None = None,
+    ) -> None:
+        # One store: the action service's where the window acts, else its own (streaming ``poll``).
+        self._own_store = open_store(data_dir) if actions is None else None
+        store = actions.store if actions is not None else self._own_store
+        assert store is not None
+        self.incidents = IncidentService(
+            store,
+            live.inventory,
+            live.alerts.rules.incidents,
+            operator=operator,
+            role=role,
+            fleet=live.fleet,
+            scheduler=scheduler,
+        )
+        self.archive = ArchiveService(live.fleet, data_dir)
+        self.log = ShiftLog(
+            store, live.inventory, self.archive.archive, fleet=live.fleet, clock=shifts, bmc_events=bmc_events
+        )
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the shift's record is not being kept right now, in words (status bar, ``poll``)."""
+        return [p for p in (self.incidents.problem, self.archive.problem) if p]
+
+    def start(self) -> None:
+        self.incidents.start()
+        self.archive.start()
+
+    def stop(self) -> None:
+        self.incidents.stop()
+        self.archive.stop()
+        if self._own_store is not None:
+            self._own_store.close()
+
+
 class WindowServices:
     """Beside the live fleet and the actions, what the window needs running: the scheduler watch, which reads
     Slurm's node states into the fleet model every 30 s, and again as soon as an action ends."""
 
-    def __init__(self, live: LiveFleet, actions: ActionService) -> None:
+    def __init__(self, live: LiveFleet, actions: ActionService, shifts: ShiftClock | None = None) -> None:
         self.live = live
         self.actions = actions
         self.scheduler_watch = SchedulerWatch(actions.inventory, live.fleet, actions.engines)
+        self.shift = ShiftServices(
+            live,
+            actions.data_dir,
+            actions=actions,
+            operator=actions.operator,
+            role=actions.role,
+            scheduler=actions.engines.scheduler,
+            bmc_events=self._bmc_events,
+            shifts=shifts,
+        )
         actions.runner.add_listener(self._action_changed)
+
+    def _bmc_events(self, node: str) -> list[tuple[float, str, str]]:
+        """The node's BMC event log (network: the shift log calls it from the window's worker)."""
+        client = self.actions.engines.bmc(self.actions.inventory.node(node))
+        if client is None:
+            raise LookupError(f"{node} has no BMC in the inventory")
+        return client.event_log()
 
     def _action_changed(self, status: ActionStatus) -> None:
         if status.finished:
@@ -89,7 +164,9 @@ class WindowServices:
 
     def start(self) -> None:
         self.scheduler_watch.start()
+        self.shift.start()
 
     def close(self) -> None:
         self.scheduler_watch.stop()
+        self.shift.stop()
         self.actions.close()

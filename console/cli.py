@@ -23,10 +23,19 @@ from typing import TYPE_CHECKING, Final, TextIO
 import platformdirs
 
 from console import __version__
+from console.cli_records import (
+    add_parsers,
+    add_role_option,
+    effective_role,
+    read_preferences,
+    run_incidents,
+    run_report,
+)
 from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import node_record, text_table
+from console.core.roles import PreferencesError, Role, RoleRefused
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 
@@ -124,7 +133,7 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per line, read top to bottom
     parser = argparse.ArgumentParser(
         prog="fleet-console",
         description="Operator console for accelerator fleets: live telemetry over SSH in one window.",
@@ -144,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--detail-interval", type=float, help="seconds between slow-path looks (default 30, longer in big fleets)"
     )
+    parser.add_argument("--view", choices=["table", "log"], default="table", help="the view the window opens on")
     parser.add_argument("-v", "--verbose", action="store_true")
+    add_role_option(parser, top=True)
     sub = parser.add_subparsers(dest="command")
 
     poll = sub.add_parser("poll", help="read every node once (or keep streaming) and print the results")
@@ -156,13 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="poll_ssh_config")
     poll.add_argument("--alert-rules", type=Path, dest="poll_alert_rules", help="alert rules (TOML)")
     poll.add_argument(
+        "--data-dir",
+        type=Path,
+        dest="poll_data_dir",
+        help="where streaming poll keeps incidents and the telemetry archive (default: the user data dir)",
+    )
+    poll.add_argument(
+        "--no-record", action="store_true", help="streaming: open no incidents and archive nothing (read only)"
+    )
+    poll.add_argument(
         "--detail-interval",
         type=float,
         dest="poll_detail_interval",
         help="seconds between slow-path looks when streaming (default 30)",
     )
 
-    sub.add_parser("alert-rules", help="print the default alert rules (a starting point for --alert-rules)")
+    rules_parser = sub.add_parser(
+        "alert-rules", help="print the default alert rules (a starting point for --alert-rules)"
+    )
+    add_role_option(rules_parser, top=False)
 
     # Each kind's summary and the options it reads come from its own module (console.core.kinds).
     kinds = "\n".join(
@@ -219,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data-dir", type=Path, dest="sim_data_dir")
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    add_parsers(sub)
+    for parser_of in (poll, action, audit, sim):
+        add_role_option(parser_of, top=False)
     return parser
 
 
@@ -244,6 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_action(args)
         if args.command == "audit":
             return run_audit(args)
+        if args.command == "incidents":
+            return run_incidents(args, data_dir(getattr(args, "records_data_dir", None) or args.data_dir))
+        if args.command == "report":
+            return run_report(args, data_dir(getattr(args, "records_data_dir", None) or args.data_dir))
         return run_window(args)
     except StopRequested as exc:
         # A signal that arrived while the command was cleaning up after its work: it ends as asked.
@@ -271,7 +301,13 @@ def run_action(args: argparse.Namespace) -> int:
     if unknown:
         print(f"fleet-console: not in {inventory.path}: {', '.join(unknown)}", file=sys.stderr)
         return EXIT_BAD_INVENTORY
-    operator = args.operator or default_operator()
+    role = _role(args)
+    if role is None:
+        return EXIT_BAD_INVENTORY
+    if isinstance(role, RoleRefused):
+        print(f"fleet-console: {role}; nothing was run", file=sys.stderr)
+        return EXIT_REFUSED
+    operator = args.operator or _preferred_operator() or default_operator()
     if problem := operator_problem(operator):
         print(escape_controls(f"fleet-console: {problem}; not run"), file=sys.stderr)
         return EXIT_REFUSED
@@ -308,6 +344,31 @@ def run_action(args: argparse.Namespace) -> int:
     finally:
         service.close()
         live.stop()
+
+
+def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefused | None:
+    """The role in effect (``--role``, else the preferences file, else technician); RoleRefused where it may
+    not act; None after printing why the preferences file is refused."""
+    from console.core.roles import Permission, require
+
+    try:
+        role = effective_role(args, read_preferences())
+    except PreferencesError as exc:
+        print(f"fleet-console: bad preferences: {exc}", file=sys.stderr)
+        return None
+    if permission == "act":
+        try:
+            require(role, Permission.ACT)
+        except RoleRefused as exc:
+            return exc
+    return role
+
+
+def _preferred_operator() -> str | None:
+    try:
+        return read_preferences().operator
+    except PreferencesError:
+        return None
 
 
 def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFleet, ids: list[int]) -> int:
@@ -478,9 +539,26 @@ def run_poll(args: argparse.Namespace) -> int:
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
     live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.poll_detail_interval)
+    records = None
+    if not args.no_record:
+        from console.app import ShiftServices
+        from console.services.actions import default_operator
+        from console.services.audit import StoreError
+
+        role = _role(args, permission="none")
+        if not isinstance(role, Role):
+            return EXIT_BAD_INVENTORY
+        try:
+            records = ShiftServices(
+                live, data_dir(args.poll_data_dir), operator=_preferred_operator() or default_operator(), role=role
+            )
+        except StoreError as exc:
+            print(f"fleet-console: {exc}; streaming without recording incidents (--no-record)", file=sys.stderr)
     stop = threading.Event()
     stop_on_signals(lambda _signum: stop.set())
     live.start()
+    if records is not None:
+        records.start()
     status = EXIT_SOME_FAILED
     try:
         # The first round waits for connections; later rounds keep the interval.
@@ -489,8 +567,12 @@ def run_poll(args: argparse.Namespace) -> int:
             views = live.fleet.views()
             _print_views(views, args.json)
             status = EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
+            for problem in records.problems if records is not None else []:
+                say(f"fleet-console: {problem}", file=sys.stderr)
             next_round += args.interval
     finally:
+        if records is not None:
+            records.stop()
         live.stop()
     return status
 
@@ -649,6 +731,7 @@ def run_window(args: argparse.Namespace) -> int:
         if inventory is None:
             return EXIT_BAD_INVENTORY
         from console.app import LiveFleet, WindowServices
+        from console.core.incidents import ShiftClock
         from console.gui.main_window import run_gui
         from console.services.actions import ActionService
         from console.services.audit import StoreError
@@ -659,13 +742,19 @@ def run_window(args: argparse.Namespace) -> int:
             rules = _rules(args.alert_rules)
         except BadRules:
             return EXIT_BAD_INVENTORY
+        role = _role(args, permission="none")
+        if not isinstance(role, Role):
+            return EXIT_BAD_INVENTORY
+        prefs = read_preferences()
         live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval)
         try:
-            actions = ActionService(inventory, data_dir(args.data_dir), ssh, live=live)
+            actions = ActionService(
+                inventory, data_dir(args.data_dir), ssh, live=live, role=role, operator=prefs.operator
+            )
         except StoreError as exc:
             print(f"fleet-console: {exc}", file=sys.stderr)
             return 2
-        services = WindowServices(live, actions)
+        services = WindowServices(live, actions, ShiftClock(prefs.day_shift_starts, prefs.night_shift_starts))
         services.start()
         try:
             in_window.append(True)
@@ -676,6 +765,8 @@ def run_window(args: argparse.Namespace) -> int:
                 select=args.select,
                 actions=actions,
                 stop=window_stop,
+                records=services.shift,
+                view=args.view,
             )
         finally:
             services.close()

@@ -22,6 +22,13 @@ PINS = {
     "console/core/report.py": 90,
     "console/core/alerts.py": 95,
     "console/core/fleet.py": 85,
+    "console/core/incidents.py": 93,
+    "console/core/incident_log.py": 85,
+    "console/core/counters.py": 95,
+    "console/core/archive.py": 88,
+    "console/core/handover.py": 90,
+    "console/core/roles.py": 90,
+    "console/core/when.py": 80,
 }
 
 

@@ -138,6 +138,8 @@ class ActionRunner:
         self._pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="action")
         self._listeners: list[Callable[[ActionStatus], None]] = []
         self._changed = threading.Condition(self._lock)
+        # Why this console may not act at all (a liaison's role), in words; None: it may.
+        self.refusal: str | None = None
 
     # --- public ------------------------------------------------------------------------------------------
 
@@ -149,6 +151,8 @@ class ActionRunner:
 
         ``timeout_s`` bounds each action from now to its outcome, queue, remote steps and tracking included:
         past it, the action ends as timed out (a step already sent may still take effect, and says so)."""
+        if self.refusal is not None:
+            raise ActionRefused(f"not run, nothing was sent: {self.refusal}")
         if timeout_s is not None and not timeout_s > 0:
             raise ActionRefused(f"the timeout must be a positive number of seconds, not {timeout_s!r}")
         plan.confirm(typed)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from console.core.counters import AcceleratorCounters, grown
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.xid import XidEvent
 from console.core.resources import read_resource
@@ -86,6 +87,26 @@ class AlertRulesError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentRules:
+    """``[incidents]`` of the alert-rules file."""
+
+    # Severity → how long an alert of it must last before it opens an incident (absent: never).
+    open_after_s: Mapping[Severity, float] = field(
+        default_factory=lambda: {Severity.CRITICAL: 0.0, Severity.WARNING: 600.0}
+    )
+    reopen_window_s: float = 3600.0
+    # Rules that never open an incident (e.g. "rebooted", an info note).
+    skip_rules: frozenset[str] = frozenset()
+
+    def due(self, alert: Alert, now: float) -> bool:
+        """Whether ``alert`` has lasted long enough, at its severity, to open an incident."""
+        if alert.rule in self.skip_rules:
+            return False
+        after = self.open_after_s.get(alert.severity)
+        return after is not None and now - alert.first_seen >= after
+
+
+@dataclass(frozen=True, slots=True)
 class TemperatureLimits:
     warning_c: float
     critical_c: float
@@ -117,6 +138,7 @@ class AlertRules:
     reboot_window_s: float = 600
     allocated_idle_for_s: float = 600
     allocated_idle_severity: Severity = Severity.WARNING
+    incidents: IncidentRules = field(default_factory=IncidentRules)
 
     def limits(self, vendor: Vendor) -> TemperatureLimits:
         return self.temperature.get(vendor) or self.temperature.get(Vendor.NVIDIA) or TemperatureLimits(85, 92)
@@ -206,7 +228,30 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         reboot_window_s=seconds("reboot", "window_s"),
         allocated_idle_for_s=seconds("allocated_idle", "for_s"),
         allocated_idle_severity=severity("allocated_idle"),
+        incidents=_incident_rules(merged["incidents"], source, number),
     )
+
+
+def _incident_rules(section: dict[str, Any], source: str, number: Callable[[Any], float | None]) -> IncidentRules:
+    where = f"{source}: [incidents]"
+    table = section["open_after_s"]
+    if not isinstance(table, dict):
+        raise AlertRulesError(f"{where} open_after_s must be a table {{ critical = 0, warning = 600 }}")
+    opens: dict[Severity, float] = {}
+    for word, value in table.items():
+        if word.upper() not in Severity.__members__:
+            raise AlertRulesError(f"{where} open_after_s: unknown severity {word!r} (known: info, warning, critical)")
+        seconds = number(value)
+        if seconds is None or seconds < 0:
+            raise AlertRulesError(f"{where} open_after_s.{word} must be a number of seconds ≥ 0, not {value!r}")
+        opens[Severity[word.upper()]] = seconds
+    window = number(section["reopen_window_s"])
+    if window is None or window < 0:
+        raise AlertRulesError(f"{where} reopen_window_s must be a number of seconds ≥ 0")
+    skip = section["skip_rules"]
+    if not isinstance(skip, list) or not all(isinstance(v, str) for v in skip):
+        raise AlertRulesError(f"{where} skip_rules must be a list of rule names")
+    return IncidentRules(open_after_s=opens, reopen_window_s=window, skip_rules=frozenset(skip))
 
 
 def _ints(values: Any, source: str) -> list[int]:
@@ -254,6 +299,8 @@ class NodeFacts:
     xids: tuple[XidRecord, ...] = ()
     rebooted_at: float | None = None
     scheduler_state: str | None = None
+    # Per accelerator index: the sticky counters as last acknowledged (an incident's acknowledgement).
+    acknowledged: Mapping[int, AcceleratorCounters] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,8 +579,10 @@ def ecc_and_remapping(context: RuleContext, facts: NodeFacts, sample: Accelerato
         return []
     rules, label = context.rules, _label(sample)
     out = []
+    baseline = facts.acknowledged.get(sample.index)
+    growth = grown(baseline, detail) if baseline is not None else {}
     uncorrected = _number(detail.ecc_uncorrected_volatile)
-    if uncorrected:
+    if uncorrected and (baseline is None or "ecc_uncorrected_volatile" in growth):
         out.append(
             Finding(
                 rule="ecc_uncorrected",
@@ -547,7 +596,11 @@ def ecc_and_remapping(context: RuleContext, facts: NodeFacts, sample: Accelerato
             )
         )
     failure = detail.remapped_rows_failure
-    if isinstance(failure, str) and failure.lower() == "yes":
+    if (
+        isinstance(failure, str)
+        and failure.lower() == "yes"
+        and (baseline is None or baseline.flags.get("remapped_rows_failure", "").lower() != "yes" or growth)
+    ):
         out.append(
             Finding(
                 rule="remap_failure",
@@ -557,7 +610,14 @@ def ecc_and_remapping(context: RuleContext, facts: NodeFacts, sample: Accelerato
                 evidence={"remapped_rows_uncorrectable": _number(detail.remapped_rows_uncorrectable)},
             )
         )
-    if detail.retired_or_remapped_pending:
+    pending_acknowledged = (
+        baseline is not None
+        and not growth
+        and any(
+            baseline.flags.get(name, "").lower() == "yes" for name in ("remapped_rows_pending", "retired_pages_pending")
+        )
+    )
+    if detail.retired_or_remapped_pending and not pending_acknowledged:
         out.append(
             Finding(
                 rule="remap_pending",
@@ -602,7 +662,9 @@ def accelerator_xids(context: RuleContext, facts: NodeFacts, sample: Accelerator
             context, record, sample.index, f"{_label(sample)}: XID {record.event.code}, {record.event.meaning}"
         )
         for record in facts.xids
-        if record.accelerator == sample.index and context.now - record.seen_at <= context.rules.xid_window_s
+        if record.accelerator == sample.index
+        and context.now - record.seen_at <= context.rules.xid_window_s
+        and not _acknowledged(facts, record)
     ]
 
 
@@ -623,6 +685,12 @@ def accelerator_health(context: RuleContext, facts: NodeFacts, sample: Accelerat
             clear_s=context.rules.health_clear_s,
         )
     ]
+
+
+def _acknowledged(facts: NodeFacts, record: XidRecord) -> bool:
+    """An XID seen before its accelerator's acknowledgement no longer alerts; a later one does."""
+    baseline = facts.acknowledged.get(record.accelerator) if record.accelerator is not None else None
+    return baseline is not None and record.seen_at <= baseline.taken_at
 
 
 def _xid_finding(context: RuleContext, record: XidRecord, accelerator: int | None, message: str) -> Finding:

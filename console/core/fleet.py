@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from console.core.alerts import Alert, AlertEngine, NodeFacts, Severity, XidRecord
+from console.core.counters import AcceleratorCounters
 from console.core.details import HealthReport
 from console.core.history import AcceleratorHistory, Series
 from console.core.inventory import Inventory, NodeSpec
@@ -77,6 +78,8 @@ class NodeView:
     kernel_follow: str | None = None
     # Slurm's state word for the node (``ALLOCATED``, ``IDLE+DRAIN`` …), from the scheduler watch.
     scheduler_state: str | None = None
+    # The sticky counters per accelerator as last acknowledged (see console.core.counters).
+    acknowledged: dict[int, AcceleratorCounters] = field(default_factory=dict)
 
     @property
     def kernel_log(self) -> str | None:
@@ -165,6 +168,28 @@ class _Node:
     rebooted_at: float | None = None
     scheduler_state: str | None = None
     kernel_follow: str | None = None
+    acknowledged: dict[int, AcceleratorCounters] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMinute:
+    """One node over one minute, for the telemetry archive: its state at the end, and per accelerator
+    (index, uuid) the aggregates of ``AcceleratorHistory.window``."""
+
+    node: str
+    state: NodeState
+    accelerators: tuple[tuple[int, tuple[float, float, float, float, float, int]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """The few words of a node the archive and the incident service follow: cheap to take for all nodes."""
+
+    node: str
+    state: NodeState
+    scheduler_state: str | None
+    alerts: tuple[Alert, ...]
+    xids: tuple[XidRecord, ...] = ()
 
 
 class LatencyRecorder:
@@ -371,6 +396,7 @@ class FleetModel:
                     xids=tuple(node.xids),
                     rebooted_at=node.rebooted_at,
                     scheduler_state=node.scheduler_state,
+                    acknowledged=dict(node.acknowledged),
                 )
                 for name, node in self._nodes.items()
             ]
@@ -385,6 +411,15 @@ class FleetModel:
                     node.alerts = alerts
                     self._bump(node)
         return raised
+
+    def set_acknowledged(self, name: str, baselines: dict[int, AcceleratorCounters]) -> None:
+        """The sticky counters acknowledged per accelerator (an incident's acknowledgement): the rules alert
+        again only when they grow past these."""
+        with self._lock:
+            node = self._nodes.get(name)
+            if node is not None:
+                node.acknowledged = {**node.acknowledged, **baselines}
+                self._bump(node)
 
     def _bump(self, node: _Node) -> None:
         self._version += 1
@@ -425,6 +460,27 @@ class FleetModel:
         with self._lock:
             history = self._nodes[name].history.get(index)
             return None if history is None else history.series(metric, since)
+
+    def statuses(self) -> list[NodeStatus]:
+        """Every node's state, Slurm state and active alerts (no views, no copies of readings)."""
+        with self._lock:
+            return [
+                NodeStatus(name, self._effective_state(node), node.scheduler_state, node.alerts, tuple(node.xids))
+                for name, node in self._nodes.items()
+            ]
+
+    def minutes(self, start: float, end: float) -> list[NodeMinute]:
+        """Every node's aggregates over [start, end) from its history rings (one short lock per node)."""
+        out = []
+        for name, node in self._nodes.items():
+            with self._lock:
+                state = self._effective_state(node)
+                histories = list(node.history.items())
+                accelerators = tuple(
+                    (index, stats) for index, history in sorted(histories) if (stats := history.window(start, end))
+                )
+            out.append(NodeMinute(name, state, accelerators))
+        return out
 
     def history_bytes(self) -> int:
         with self._lock:
@@ -476,4 +532,5 @@ class FleetModel:
             rebooted_at=node.rebooted_at,
             kernel_follow=node.kernel_follow,
             scheduler_state=node.scheduler_state,
+            acknowledged=dict(node.acknowledged),
         )

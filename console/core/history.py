@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Final
 
@@ -66,6 +67,29 @@ class AcceleratorHistory:
             keep = times >= since
             times, values = times[keep], values[keep]
         return Series(times, values)
+
+    def window(self, start: float, end: float) -> tuple[float, float, float, float, float, int] | None:
+        """Aggregates of the samples taken in [start, end): mean and max utilisation, max temperature, mean
+        power, max memory used (NaN where the tool gave none), and how many samples; None without any."""
+        times = self._times if self._size == self.capacity else self._times[: self._size]
+        keep = (times >= start) & (times < end)
+        count = int(np.count_nonzero(keep))
+        if not count:
+            return None
+        values = self._values[:, : len(times)][:, keep]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: the tool gave none of that metric
+            means = np.nanmean(values, axis=1)
+            maxes = np.nanmax(values, axis=1)
+        util, temp, power, memory = (METRIC_INDEX[m] for m in METRICS)
+        return (
+            float(means[util]),
+            float(maxes[util]),
+            float(maxes[temp]),
+            float(means[power]),
+            float(maxes[memory]),
+            count,
+        )
 
     @property
     def nbytes(self) -> int:

@@ -138,6 +138,10 @@ class Inventory:
     scheduler: NodeSpec | None = None
     policy: Policy = field(default_factory=Policy)
 
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.nodes)
+
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
             if spec.name == name:

@@ -25,14 +25,14 @@ import stat
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import sqlite_utils
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 OUTPUT_EXCERPT: Final = 4000
 BUSY_TIMEOUT_S: Final = 10.0
 OUTCOME_RETRY_S: Final = 30.0
@@ -72,7 +72,134 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["actions"].create_index(["node", "created_at"])  # type: ignore[union-attr]
 
 
-MIGRATIONS: Final[dict[int, Callable[[sqlite_utils.Database], None]]] = {1: _v1}
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error) under ``lock``."""
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, current: int, latest: int, step: Callable[[int], None]) -> None:
+    """Bring a database from schema ``current`` to ``latest``: each step in its own transaction, with the
+    new ``user_version`` written in that same transaction."""
+    for target in range(current + 1, latest + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(target)
+            conn.execute(f"PRAGMA user_version = {int(target)}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def run_statements(conn: sqlite3.Connection, script: str) -> None:
+    """Run a script statement by statement inside the caller's transaction (``executescript`` would commit
+    it first, leaving a migration half-applied if a later statement failed)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending)
+            pending = ""
+    if pending.strip():
+        raise sqlite3.OperationalError(f"incomplete statement in a migration: {pending.strip()[:80]}")
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    """Incidents, their nodes and append-only notes, the link from actions to incidents, shift sign-offs and
+    their amendments. Notes, sign-offs and amendments cannot be changed or deleted (triggers), so a signed
+    record stays as it was signed."""
+    run_statements(
+        db.conn,
+        """
+        ALTER TABLE actions ADD COLUMN incident_id INTEGER;
+        CREATE INDEX idx_actions_incident ON actions(incident_id);
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            cause TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            state TEXT NOT NULL,
+            message TEXT,
+            opened REAL NOT NULL,
+            opened_by TEXT NOT NULL,
+            acknowledged REAL,
+            acknowledged_by TEXT,
+            resolved REAL,
+            resolved_by TEXT,
+            ticket TEXT,
+            last_seen REAL,
+            accelerators TEXT NOT NULL DEFAULT '[]',
+            tenants TEXT NOT NULL DEFAULT '[]',
+            jobs TEXT NOT NULL DEFAULT '[]',
+            evidence TEXT NOT NULL DEFAULT '{}',
+            counters TEXT,
+            seen_counters TEXT
+        );
+        CREATE INDEX idx_incidents_opened ON incidents(opened);
+        CREATE INDEX idx_incidents_resolved ON incidents(resolved);
+        CREATE INDEX idx_incidents_state ON incidents(state) WHERE state != 'resolved';
+        CREATE TABLE incident_nodes (
+            node TEXT NOT NULL,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            PRIMARY KEY (node, incident_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_incident_nodes_incident ON incident_nodes(incident_id);
+        CREATE TABLE incident_events (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            at REAL NOT NULL,
+            author TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT
+        );
+        CREATE INDEX idx_incident_events_incident ON incident_events(incident_id);
+        CREATE TABLE action_incidents (
+            action_id INTEGER NOT NULL,
+            incident_id INTEGER NOT NULL,
+            PRIMARY KEY (incident_id, action_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE signoffs (
+            id INTEGER PRIMARY KEY,
+            shift_date TEXT NOT NULL,
+            shift TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            signed_at REAL NOT NULL,
+            signed_by TEXT NOT NULL,
+            role TEXT NOT NULL,
+            note TEXT,
+            report TEXT NOT NULL,
+            UNIQUE (shift_date, shift)
+        );
+        CREATE TABLE amendments (
+            id INTEGER PRIMARY KEY,
+            signoff_id INTEGER NOT NULL REFERENCES signoffs(id),
+            at REAL NOT NULL,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX idx_amendments_signoff ON amendments(signoff_id);
+        """
+        + "".join(
+            f"""
+        CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} are append-only: add an amendment instead'); END;
+        CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} are append-only: add an amendment instead'); END;
+        """
+            for table in ("incident_events", "signoffs", "amendments")
+        ),
+    )
+
+
+MIGRATIONS: Final[dict[int, Callable[[sqlite_utils.Database], None]]] = {1: _v1, 2: _v2}
 
 FINAL_STATES: Final = frozenset({"done", "failed", "timed out", "cancelled", "refused", "outcome unknown"})
 
@@ -102,6 +229,7 @@ class AuditRow:
     stderr: str | None
     duration_s: float | None
     message: str | None
+    incident_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -190,6 +318,7 @@ class Store:
         self._pending: dict[int, dict[str, Any]] = {}  # outcomes not yet in the database, by action id
         self._lock = threading.Lock()
         self.read_note: str | None = None  # what a reader should know about what it reads (read-only fallbacks)
+        self.backup: Path | None = None  # the copy made before this open migrated the store, if it did
         if readonly:
             self._conn = self._open_readonly(busy_timeout_s)
         else:
@@ -253,15 +382,44 @@ class Store:
             if version < SCHEMA_VERSION:
                 raise StoreError(f"the store {self.path} is at schema version {version}; open it once read-write")
             return
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            self._conn.execute("BEGIN IMMEDIATE")
+        if 0 < version < SCHEMA_VERSION:
+            self.backup = self._backup(version)
+        migrate(self._conn, version, SCHEMA_VERSION, lambda target: MIGRATIONS[target](self.db))
+
+    def _backup(self, version: int) -> Path:
+        """A whole copy of the store as it was (SQLite's online backup), before any migration touches it."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.v{version}-backup-{stamp}")
+        try:
+            fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
+            os.close(fd)
+            copy = sqlite3.connect(str(target))
             try:
-                MIGRATIONS[target](self.db)
-                self._conn.execute(f"PRAGMA user_version = {target}")
-                self._conn.execute("COMMIT")
-            except Exception:
-                self._conn.execute("ROLLBACK")
-                raise
+                self._conn.backup(copy)
+            finally:
+                copy.close()
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                target.unlink()
+            raise StoreError(
+                f"the store {self.path} (schema {version}) needs migrating, and its backup copy could not be made "
+                f"first: {explain(target, exc)}; nothing was changed"
+            ) from None
+        log.warning("migrating %s from schema %s; the old store is kept as %s", self.path, version, target)
+        return target
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the store's lock (the incident log's writes go through it)."""
+        with immediate(self._conn, self._lock) as conn:
+            yield conn
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts, under the store's lock (for the incident log's readers)."""
+        with self._lock:
+            cursor = self._conn.execute(sql, tuple(args))
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
     @property
     def schema_version(self) -> int:
@@ -313,12 +471,25 @@ class Store:
             "message": message,
             "console_session": session,
         }
+        nodes = json.dumps([n for n in node.split(",") if n])
         try:
-            with self._lock:
+            with self.transaction() as conn:
                 table = self.db["actions"]
                 table.insert(row)  # type: ignore[union-attr]
                 last = table.last_pk  # type: ignore[union-attr]
                 assert last is not None
+                # An action on a node while one of its incidents is open belongs to that incident.
+                conn.execute(
+                    "INSERT OR IGNORE INTO action_incidents (action_id, incident_id) "
+                    "SELECT ?, i.id FROM incidents i JOIN incident_nodes n ON n.incident_id = i.id "
+                    "WHERE i.state != 'resolved' AND n.node IN (SELECT value FROM json_each(?))",
+                    (last, nodes),
+                )
+                conn.execute(
+                    "UPDATE actions SET incident_id = "
+                    "(SELECT max(incident_id) FROM action_incidents WHERE action_id = ?) WHERE id = ?",
+                    (last, last),
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"the audit log cannot be written: {explain(self.path, exc)}") from None
         if self._pending:
@@ -478,14 +649,20 @@ class Store:
             raise StoreError(f"cannot update unfinished actions: {explain(self.path, exc)}") from None
         return changed
 
-    def rows(self, since: str | None = None, node: str | None = None, limit: int | None = None) -> list[AuditRow]:
+    def rows(
+        self, since: str | None = None, node: str | None = None, limit: int | None = None, until: str | None = None
+    ) -> list[AuditRow]:
         where, args = [], []
         if since:
             where.append("created_at >= ?")
             args.append(since)
+        if until:
+            where.append("created_at < ?")
+            args.append(until)
         if node:
-            where.append("node = ?")
-            args.append(node)
+            # A group action's row names its nodes joined by commas.
+            where.append("(node = ? OR instr(',' || node || ',', ',' || ? || ',') > 0)")
+            args += [node, node]
         # Only fixed fragments and an int() go into the text; every value is a bound parameter.
         sql = "SELECT * FROM actions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"  # noqa: S608
         if limit:
@@ -536,6 +713,7 @@ def _row(raw: dict[str, Any]) -> AuditRow:
         stderr=raw["stderr"],
         duration_s=raw["duration_s"],
         message=raw["message"],
+        incident_id=raw.get("incident_id"),
     )
 
 

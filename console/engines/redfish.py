@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import http.client
 import json
 import os
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +34,11 @@ from console.core.parsers.common import excerpt
 
 TIMEOUT_S: Final = 10.0
 LED_VALUES: Final = {"on": "Lit", "off": "Off", "blink": "Blinking"}
+
+
+EVENT_LOG_LIMIT: Final = 200
+EVENT_LOG_SERVICES: Final = 4
+EVENT_LOG_DEADLINE_S: Final = 20.0
 
 
 class BmcError(RuntimeError):
@@ -305,6 +312,45 @@ class RedfishClient:
     def system(self) -> dict[str, Any]:
         return self._get(self.system_path())
 
+    def event_log(
+        self, limit: int = EVENT_LOG_LIMIT, deadline_s: float = EVENT_LOG_DEADLINE_S
+    ) -> list[tuple[float, str, str]]:
+        """The system's Redfish event log (``LogServices`` → each service's ``Entries``), newest
+        ``limit`` entries as (time, severity, words). Bounded in entries, services and time for the whole
+        read; ``[]`` with BmcError("… has no event log") where the system lists no LogServices."""
+        started = time.monotonic()
+        system = self.system()
+        link = system.get("LogServices")
+        services_path = link.get("@odata.id") if isinstance(link, dict) else None
+        if not isinstance(services_path, str):
+            raise BmcError(f"BMC {self.url} ({self.node}) has no event log (its system lists no LogServices)")
+        members = self._get(services_path).get("Members", [])
+        out: list[tuple[float, str, str]] = []
+        for member in (members if isinstance(members, list) else [])[:EVENT_LOG_SERVICES]:
+            if time.monotonic() - started > deadline_s:
+                raise BmcError(f"BMC {self.url} ({self.node}): its event log took over {deadline_s:.0f} s to read")
+            path = member.get("@odata.id") if isinstance(member, dict) else None
+            if not isinstance(path, str):
+                continue
+            service = self._get(path)
+            entries_link = service.get("Entries")
+            entries_path = entries_link.get("@odata.id") if isinstance(entries_link, dict) else None
+            if not isinstance(entries_path, str):
+                continue
+            name = str(service.get("Id") or path.rstrip("/").rsplit("/", 1)[-1])[:40]
+            entries = self._get(entries_path).get("Members", [])
+            for entry in (entries if isinstance(entries, list) else [])[-limit:]:
+                if not isinstance(entry, dict):
+                    continue
+                when = _redfish_time(entry.get("Created"))
+                if when is None:
+                    continue
+                severity = str(entry.get("Severity") or "OK")[:20]
+                message = str(entry.get("Message") or entry.get("MessageId") or "")[:400]
+                out.append((when, severity.lower(), f"{name}: {message}"))
+        out.sort()
+        return out[-limit:]
+
     def power_state(self) -> str:
         return str(self.system().get("PowerState", "Unknown"))
 
@@ -343,6 +389,18 @@ class RedfishClient:
     def execute(self, call: HttpCall, timeout_s: float | None = None) -> tuple[int, str]:
         status, data = self.request(call.method, call.url, call.body, timeout_s)
         return status, json.dumps(data) if data is not None else ""
+
+
+def _redfish_time(value: object) -> float | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp.timestamp()
 
 
 def _redfish_message(raw: bytes) -> str:

@@ -7,6 +7,7 @@ thread touches the network, and the table repaints only rows that changed.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QSystemTrayIcon,
     QTableView,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -36,19 +38,24 @@ from PySide6.QtWidgets import (
 from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import Severity
 from console.core.fleet import FleetModel, FleetSnapshot
+from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
+from console.core.roles import Permission, allowed
 from console.core.samples import NodeState
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
+from console.gui.handover_dialog import HandoverDialog
+from console.gui.log_view import LogView
 from console.gui.node_panel import NodePanel
-from console.gui.ports import ActionsPort
+from console.gui.ports import ActionsPort, RecordsPort
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.text import esc, plain_label, plain_tip, rich_label
-from console.gui.worker import StatusRelay, Worker
+from console.gui.worker import ChangeRelay, StatusRelay, Worker
 
 SNAPSHOT_INTERVAL_MS: Final = 250
+RECORDS_INTERVAL_MS: Final = 5000
 DETAILS_INTERVAL_MS: Final = 5000
 PLOT_INTERVAL_MS: Final = 1000
 
@@ -103,12 +110,21 @@ class SnapshotWorker(QObject):
 
 class MainWindow(QMainWindow):
     def __init__(  # noqa: PLR0915 - builds the window: table, panel, docks, toolbar, shortcuts
-        self, fleet: FleetModel, title_suffix: str = "", actions: ActionsPort | None = None
+        self,
+        fleet: FleetModel,
+        title_suffix: str = "",
+        actions: ActionsPort | None = None,
+        records: RecordsPort | None = None,
     ) -> None:
         super().__init__()
         self.fleet = fleet
         self.action_service = actions
-        self.setWindowTitle(f"Fleet Console{title_suffix}")
+        self.records = records
+        who = ""
+        if records is not None:
+            # Who is at the console and in which role, always in sight: every record carries it.
+            who = f" — {records.incidents.operator} ({records.incidents.role.value})"
+        self.setWindowTitle(f"Fleet Console{title_suffix}{who}")
         self.setWindowIcon(app_icon())
         self.resize(1600, 940)
         self.snapshots_applied = 0
@@ -168,7 +184,12 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 5)
         splitter.setStretchFactor(1, 4)
         splitter.setSizes([960, 640])
-        self.setCentralWidget(splitter)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("views")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(splitter, "&Fleet")
+        self.setCentralWidget(self.tabs)
+        self.log_view: LogView | None = None
 
         self.state_labels: dict[NodeState, QLabel] = {}
         self.hot_label = rich_label("")
@@ -202,6 +223,8 @@ class MainWindow(QMainWindow):
         self.dock: ActionsDock | None = None
         if actions is not None:
             self._add_actions(actions)
+        if records is not None:
+            self._add_log(records)
         self.plot_timer = QTimer(self)
         self.plot_timer.setInterval(PLOT_INTERVAL_MS)
         self.plot_timer.timeout.connect(self.panel.refresh_plots)
@@ -264,6 +287,60 @@ class MainWindow(QMainWindow):
         self.details_timer.start()
         self._update_action_items()
 
+    def _add_log(self, records: RecordsPort) -> None:
+        if self.worker is None:
+            self.worker = Worker()
+        self.records_relay = ChangeRelay()
+        self.log_view = LogView(records, self.worker)
+        self.log_view.node_chosen.connect(self._show_node_from_log)
+        self.log_view.report_requested.connect(self.open_handover)
+        self.tabs.addTab(self.log_view, "&Log")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        # The incident service's thread says "changed"; the relay brings it to the GUI thread.
+        self.records_relay.changed.connect(self._records_changed, Qt.ConnectionType.QueuedConnection)
+        records.incidents.listeners.append(self.records_relay.changed.emit)
+        self.records_timer = QTimer(self)
+        self.records_timer.setInterval(RECORDS_INTERVAL_MS)
+        self.records_timer.timeout.connect(self._show_record_problems)
+        self.records_timer.start()
+        self.handover: HandoverDialog | None = None
+
+    def show_log(self) -> None:
+        if self.log_view is not None:
+            self.tabs.setCurrentWidget(self.log_view)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.log_view is not None and self.tabs.widget(index) is self.log_view:
+            self.log_view.prefill_nodes(self.selected_nodes())
+            self.log_view.refresh()
+
+    def _records_changed(self) -> None:
+        if self.log_view is not None and self.tabs.currentWidget() is self.log_view:
+            self.log_view.refresh()
+
+    def _show_record_problems(self) -> None:
+        assert self.records is not None
+        problems = self.records.problems
+        if problems:
+            self.show_notice("; ".join(problems), RECORDS_INTERVAL_MS * 2, critical=True)
+
+    def _show_node_from_log(self, node: str) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.select_node(node)
+
+    def open_handover(self) -> HandoverDialog | None:
+        if self.records is None or self.worker is None or self.log_view is None:
+            return None
+        qdate = self.log_view.date.date()
+        choice = self.log_view.shift.currentText()
+        shift = ShiftName(choice) if choice in (ShiftName.DAY.value, ShiftName.NIGHT.value) else None
+        date = dt.date(qdate.year(), qdate.month(), qdate.day())
+        if shift is None:
+            date, shift = self.records.log.current_shift()
+        self.handover = HandoverDialog(self.records, self.worker, date, shift, self)
+        self.handover.show()
+        return self.handover
+
     def selected_nodes(self) -> list[str]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
         return [self.proxy.data(self.proxy.index(row, 0), NODE_NAME_ROLE) for row in rows]
@@ -273,7 +350,13 @@ class MainWindow(QMainWindow):
             return
         nodes = self.selected_nodes()
         inventory = self.action_service.inventory
+        read_only = self.records is not None and not allowed(self.records.incidents.role, Permission.ACT)
         for kind, item in self.action_items.items():
+            if read_only:
+                assert self.records is not None
+                item.setEnabled(False)
+                item.setToolTip(f"the {self.records.incidents.role.value} role reads only: no actions")
+                continue
             if not nodes:
                 item.setEnabled(False)
                 item.setToolTip("select one or more nodes first")
@@ -430,11 +513,17 @@ class ConsoleSession:
     """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
 
     def __init__(
-        self, live: FleetService, interval_ms: int = SNAPSHOT_INTERVAL_MS, actions: ActionsPort | None = None
+        self,
+        live: FleetService,
+        interval_ms: int = SNAPSHOT_INTERVAL_MS,
+        actions: ActionsPort | None = None,
+        records: RecordsPort | None = None,
     ) -> None:
         self.live = live
         self.action_service = actions
-        self.window = MainWindow(live.fleet, title_suffix=f" — {live.inventory.path.name}", actions=actions)
+        self.window = MainWindow(
+            live.fleet, title_suffix=f" — {live.inventory.path.name}", actions=actions, records=records
+        )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
         self.worker = SnapshotWorker(live.fleet, interval_ms)
@@ -466,6 +555,8 @@ def run_gui(
     select: str | None = None,
     actions: ActionsPort | None = None,
     stop: threading.Event | None = None,
+    records: RecordsPort | None = None,
+    view: str = "table",
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -479,7 +570,7 @@ def run_gui(
     signal_tick = QTimer(app)
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
-    session = ConsoleSession(live, actions=actions)
+    session = ConsoleSession(live, actions=actions, records=records)
     session.start()
     window = session.window
     window.show()
@@ -492,6 +583,8 @@ def run_gui(
         window.table.setFocus()
 
     QTimer.singleShot(0, choose)
+    if view == "log":
+        QTimer.singleShot(0, window.show_log)
     if screenshot is not None:
 
         def shoot() -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions import NodeDetails
+from console.core.counters import new_since_acknowledged
 from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
 from console.core.history import HISTORY_SECONDS
 from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
@@ -486,6 +487,17 @@ def _gpu_health_text(view: NodeView, now: float) -> str:
         xids = view.recent_xids(index, now)
         if xids:
             words.append("XID " + ", ".join(str(x) for x in sorted(set(xids))))
+        baseline = view.acknowledged.get(index)
+        if baseline is not None:
+            # Sticky counters only a reset clears: once acknowledged, say what grew, not the same again.
+            later = [r.event.code for r in view.xids if r.accelerator == index and r.seen_at > baseline.taken_at]
+            new = new_since_acknowledged(baseline, detail, later)
+            when = time.strftime("%H:%M", time.localtime(baseline.taken_at))
+            words.append(
+                f"new since acknowledged at {when}: " + ", ".join(new)
+                if new
+                else f"nothing new since acknowledged at {when}"
+            )
         if words:
             notes.append(f"GPU {index}: " + "; ".join(words))
     return " | ".join(notes) if notes else f"{len(view.gpu_details)} GPUs: ECC, remapping, throttling all clear"

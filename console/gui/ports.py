@@ -3,13 +3,19 @@ them (the layers contract in pyproject.toml keeps it so)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from console.core.action_runner import ActionStatus
 from console.core.actions import ActionPlan, ActionRequest, NodeDetails
+from console.core.counters import AcceleratorCounters
+from console.core.incident_log import Incident, SignOff
+from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
+from console.core.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.parsers.slurm import Partition
+from console.core.roles import Role
 
 
 class RunnerPort(Protocol):
@@ -37,3 +43,61 @@ class ActionsPort(Protocol):
     def node_details(self, node: str) -> NodeDetails: ...
 
     def partitions(self) -> dict[str, Partition]: ...
+
+
+class IncidentsPort(Protocol):
+    """What the window does to incidents (console.services.incidents.IncidentService): each call writes or
+    reads the store, so the window makes it through the Worker. Role checks happen there too."""
+
+    operator: str
+    role: Role
+    listeners: list[Callable[[], None]]
+
+    def open_by_hand(
+        self, nodes: Sequence[str], cause: str, severity: str, note: str | None = None, ticket: str | None = None
+    ) -> int: ...
+
+    def acknowledge(self, incident_id: int, note: str | None = None) -> list[AcceleratorCounters]: ...
+
+    def add_note(self, incident_id: int, text: str) -> None: ...
+
+    def resolve(self, incident_id: int, note: str | None = None) -> None: ...
+
+    def sign_off(self, **kwargs: Any) -> int: ...
+
+    def amend(self, signoff_id: int, text: str) -> None: ...
+
+    def new_since_acknowledged(self, incident: Incident) -> dict[tuple[str, int], list[str]]: ...
+
+
+class ShiftLogPort(Protocol):
+    """What the Log view reads (console.services.shift_log.ShiftLog): disk and BMC reads, through the Worker."""
+
+    inventory: Inventory
+
+    def page(self, flt: LogFilter, limit: int = 5000) -> LogPage: ...
+
+    def timeline(self, node: str, since: float, until: float, with_bmc: bool = True) -> NodeTimeline: ...
+
+    def shift_bounds(self, date: dt.date, shift: ShiftName) -> tuple[float, float]: ...
+
+    def current_shift(self) -> tuple[dt.date, ShiftName]: ...
+
+    def report(self, date: dt.date, shift: ShiftName, generated_by: str) -> tuple[dict[str, Any], SignOff | None]: ...
+
+    def signoff(self, date: dt.date, shift: ShiftName) -> SignOff | None: ...
+
+    def sign_off_data(self, date: dt.date, shift: ShiftName, generated_by: str) -> dict[str, Any]: ...
+
+
+class RecordsPort(Protocol):
+    """The shift's record (console.app.ShiftServices): incidents, the shift log, and why either is off."""
+
+    @property
+    def incidents(self) -> IncidentsPort: ...
+
+    @property
+    def log(self) -> ShiftLogPort: ...
+
+    @property
+    def problems(self) -> list[str]: ...

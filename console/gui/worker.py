@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ class Worker(QObject):
         super().__init__()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gui-worker")
         self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[Exception], None]]] = {}
+        self._owners: dict[int, QObject] = {}
         self._next = 0
         self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
@@ -33,12 +35,16 @@ class Worker(QObject):
         work: Callable[[], T],
         on_result: Callable[[T], None],
         on_error: Callable[[Exception], None] | None = None,
+        owner: QObject | None = None,
     ) -> None:
         """Run ``work`` off the GUI thread; ``on_result`` gets what it returned, ``on_error`` what it raised
-        (without one, the error is dropped: pass one wherever the operator should hear of it)."""
+        (without one, the error is dropped: pass one wherever the operator should hear of it). With an
+        ``owner``, nothing is delivered once the owner widget is gone (a dialog closed mid-call)."""
         self._next += 1
         token = self._next
         self._callbacks[token] = (on_result, on_error or _ignore)
+        if owner is not None:
+            self._owners[token] = owner
         self._pool.submit(self._run, token, work)
 
     def _run(self, token: int, work: Callable[[], object]) -> None:
@@ -52,7 +58,8 @@ class Worker(QObject):
     @Slot(int, bool, object)
     def _deliver(self, token: int, ok: bool, value: object) -> None:
         callbacks = self._callbacks.pop(token, None)
-        if callbacks is None:
+        owner = self._owners.pop(token, None)
+        if callbacks is None or (owner is not None and not shiboken6.isValid(owner)):
             return
         on_result, on_error = callbacks
         if ok:
@@ -66,6 +73,12 @@ class Worker(QObject):
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ChangeRelay(QObject):
+    """Carries "something changed" from a service's thread to the GUI thread."""
+
+    changed = Signal()
 
 
 class StatusRelay(QObject):

@@ -15,6 +15,7 @@ from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_ac
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
+from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
 from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
 from console.engines.registry import EngineExecutor, Engines, NodeShell
@@ -58,10 +59,13 @@ class ActionService:
         settings: RunnerSettings | None = None,
         operator: str | None = None,
         environ: Mapping[str, str] | None = None,
+        role: Role = DEFAULT_ROLE,
     ) -> None:
         self.inventory = inventory
         self.operator = operator or default_operator()
-        self.store = Store(data_dir / STORE_FILE)
+        self.role = role
+        self.data_dir = data_dir
+        self.store = open_store(data_dir)
         session = uuid.uuid4().hex
         self.session_lock = SessionLock(data_dir / "sessions", session)
         self.interrupted = self.store.mark_interrupted(self.session_lock.alive)
@@ -75,6 +79,8 @@ class ActionService:
             settings=settings,
             session=session,
         )
+        if not allowed(role, Permission.ACT):
+            self.runner.refusal = f"the {role.value} role may not act on nodes"
 
     def plan(self, request: ActionRequest) -> ActionPlan:
         """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
@@ -94,6 +100,11 @@ class ActionService:
         self.engines.close()
         self.session_lock.release()
         self.store.close()
+
+
+def open_store(data_dir: Path, readonly: bool = False) -> Store:
+    """The console's store (audit log and incident log) in ``data_dir``; StoreError in words."""
+    return Store(data_dir / STORE_FILE, readonly=readonly)
 
 
 def default_operator() -> str:

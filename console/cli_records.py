@@ -1,0 +1,337 @@
+"""``fleet-console incidents`` and ``fleet-console report``: the incident log and the handover report from
+the terminal, with the same role checks as the window.
+
+    fleet-console incidents [--open] [--since 12h] [--node N] [--json]
+    fleet-console incidents open NODE... --cause C [--severity S] [--note T] [--ticket T]
+    fleet-console incidents ack|note|resolve ID [--note TEXT]     (the note is required for ``note``)
+    fleet-console report shift --date YYYY-MM-DD --shift day|night --format html|pdf|csv -o FILE
+    fleet-console report sign-off --date … --shift … --note TEXT   (supervisors)
+    fleet-console report amend --date … --shift … --note TEXT      (supervisors)
+
+Exit status as for ``action``: 0 done, 1 failed, 2 a bad inventory, store or argument, 3 refused (the role,
+or the incident's state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import platformdirs
+
+from console.core.alerts import AlertRulesError, load_rules, load_rules_file
+from console.core.incidents import ShiftClock, ShiftName, duration_words
+from console.core.inventory import Inventory, InventoryError, load_inventory
+from console.core.report import iso_utc
+from console.core.roles import (
+    DEFAULT_ROLE,
+    Preferences,
+    PreferencesError,
+    Role,
+    RoleRefused,
+    load_preferences,
+    parse_role,
+)
+from console.core.text import escape_controls
+from console.core.when import WhenError, parse_date, parse_when
+
+if TYPE_CHECKING:
+    from console.services.shift_log import Records
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_BAD: Final = 2
+EXIT_REFUSED: Final = 3
+PREFERENCES_FILE: Final = "preferences.toml"
+
+
+def preferences_path() -> Path:
+    """$FLEET_CONSOLE_PREFERENCES, else preferences.toml in the platform's config dir."""
+    explicit = os.environ.get("FLEET_CONSOLE_PREFERENCES")
+    if explicit:
+        return Path(explicit)
+    return Path(platformdirs.user_config_dir("fleet-console", appauthor=False)) / PREFERENCES_FILE
+
+
+def read_preferences() -> Preferences:
+    return load_preferences(preferences_path())
+
+
+def role_type(text: str) -> Role:
+    try:
+        return parse_role(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_role_option(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``--role`` before or after the subcommand: the subcommand's copy leaves the top's value alone when
+    it is not given (SUPPRESS)."""
+    parser.add_argument(
+        "--role",
+        type=role_type,
+        default=None if top else argparse.SUPPRESS,
+        help="technician (default), supervisor or liaison (read only); or set role in the preferences file",
+    )
+
+
+def effective_role(args: argparse.Namespace, prefs: Preferences) -> Role:
+    return getattr(args, "role", None) or prefs.role or DEFAULT_ROLE
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    incidents = sub.add_parser(
+        "incidents",
+        help="list incidents, or open, acknowledge, annotate or resolve one",
+        description="Without a verb: list incidents (newest first). Times in ISO 8601 UTC.",
+    )
+    add_role_option(incidents, top=False)
+    _common(incidents)
+    incidents.add_argument("--open", action="store_true", dest="open_only", help="only incidents not yet resolved")
+    incidents.add_argument("--since", help="an age (30m, 12h, 7d) or an ISO date/time (local unless Z)")
+    incidents.add_argument("--node", dest="incident_node", help="only incidents of this node")
+    incidents.add_argument("--json", action="store_true", help="one JSON object per incident per line")
+    verbs = incidents.add_subparsers(dest="verb")
+    for verb, text in (
+        ("ack", "acknowledge (records the accelerators' counters)"),
+        ("note", "add a note"),
+        ("resolve", "resolve"),
+    ):
+        parser = verbs.add_parser(verb, help=text)
+        parser.add_argument("id", type=int)
+        parser.add_argument("--note", required=verb == "note", help="the note (required for note)")
+        add_role_option(parser, top=False)
+        _common(parser)
+    opened = verbs.add_parser("open", help="open an incident by hand on one or many nodes")
+    opened.add_argument("nodes", nargs="+", metavar="NODE")
+    opened.add_argument("--cause", required=True)
+    opened.add_argument("--severity", choices=["info", "warning", "critical"], default="warning")
+    opened.add_argument("--note")
+    opened.add_argument("--ticket")
+    add_role_option(opened, top=False)
+    _common(opened)
+
+    report = sub.add_parser("report", help="the handover report of a shift; sign a shift off; amend a signed one")
+    add_role_option(report, top=False)
+    kinds = report.add_subparsers(dest="report_kind", required=True)
+    shift = kinds.add_parser("shift", help="write the handover report of a shift")
+    _shift_options(shift)
+    shift.add_argument("--format", choices=["html", "pdf", "csv"], default="html", dest="report_format")
+    shift.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    for name, text in (
+        ("sign-off", "sign the shift off (supervisors)"),
+        ("amend", "amend a signed shift (supervisors)"),
+    ):
+        parser = kinds.add_parser(name, help=text)
+        _shift_options(parser)
+        parser.add_argument("--note", required=True)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, dest="records_data_dir")
+    parser.add_argument("--inventory", type=Path, default=argparse.SUPPRESS, dest="records_inventory")
+    parser.add_argument("--alert-rules", type=Path, default=argparse.SUPPRESS, dest="records_alert_rules")
+    parser.add_argument(
+        "--operator", default=argparse.SUPPRESS, dest="records_operator", help="your name (default: OS user)"
+    )
+
+
+def _shift_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", required=True, help="YYYY-MM-DD (a night shift carries the date it starts on)")
+    parser.add_argument("--shift", choices=[s.value for s in ShiftName], required=True)
+    add_role_option(parser, top=False)
+    _common(parser)
+
+
+def _err(text: str) -> None:
+    print(escape_controls(f"fleet-console: {text}"), file=sys.stderr)
+
+
+def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Records, Role] | int:
+    from console.services.actions import default_operator
+    from console.services.audit import StoreError
+    from console.services.shift_log import open_records
+
+    try:
+        prefs = read_preferences()
+    except PreferencesError as exc:
+        _err(f"bad preferences: {exc}")
+        return EXIT_BAD
+    role = effective_role(args, prefs)
+    inventory_path = getattr(args, "records_inventory", None)
+    if inventory_path is not None:
+        try:
+            inventory = load_inventory(inventory_path)
+        except InventoryError as exc:
+            _err(f"bad inventory: {exc}")
+            return EXIT_BAD
+    else:
+        inventory = Inventory(Path("(no inventory)"))
+    rules_path = getattr(args, "records_alert_rules", None)
+    try:
+        rules = load_rules_file(rules_path) if rules_path else load_rules()
+    except AlertRulesError as exc:
+        _err(f"bad alert rules: {exc}")
+        return EXIT_BAD
+    operator = getattr(args, "records_operator", None) or prefs.operator or default_operator()
+    try:
+        records = open_records(
+            data_dir,
+            inventory,
+            rules.incidents,
+            operator=operator,
+            role=role,
+            write=write,
+            clock=ShiftClock(prefs.day_shift_starts, prefs.night_shift_starts),
+        )
+    except StoreError as exc:
+        _err(str(exc))
+        return EXIT_BAD
+    return records, role
+
+
+def run_incidents(args: argparse.Namespace, data_dir: Path) -> int:
+    from console.core.incident_log import IncidentError, IncidentQuery
+
+    verb = getattr(args, "verb", None)
+    opened = _open(args, data_dir, write=verb is not None)
+    if isinstance(opened, int):
+        return opened
+    records, _ = opened
+    try:
+        for note in records.notes:
+            if verb is None:
+                _err(note)
+        if verb is None:
+            since = None
+            if args.since:
+                try:
+                    since = parse_when(args.since, time.time())
+                except WhenError as exc:
+                    _err(str(exc))
+                    return EXIT_BAD
+            query = IncidentQuery(
+                since=since,
+                open_only=args.open_only,
+                nodes=frozenset([args.incident_node]) if args.incident_node else frozenset(),
+            )
+            _print_incidents(records.incidents.incidents(query), args.json)
+            return EXIT_OK
+        try:
+            if verb == "open":
+                unknown = [n for n in args.nodes if n not in records.log.inventory.names]
+                if unknown and getattr(args, "records_inventory", None) is None:
+                    _err("give --inventory FILE: the nodes of an incident opened by hand are checked against it")
+                    return EXIT_BAD
+                incident_id = records.incidents.open_by_hand(
+                    args.nodes, args.cause, args.severity, args.note, args.ticket
+                )
+                print(f"opened incident #{incident_id}")
+            elif verb == "ack":
+                counters = records.incidents.acknowledge(args.id, args.note)
+                print(
+                    f"acknowledged incident #{args.id}"
+                    + (f"; counters of {len(counters)} accelerator(s) recorded" if counters else "; no counters known")
+                )
+            elif verb == "note":
+                records.incidents.add_note(args.id, args.note)
+                print(f"noted on incident #{args.id}")
+            elif verb == "resolve":
+                records.incidents.resolve(args.id, args.note)
+                print(f"resolved incident #{args.id}")
+        except (RoleRefused, IncidentError) as exc:  # the role, or the incident's state, refuses it
+            _err(f"{exc}; nothing was changed")
+            return EXIT_REFUSED
+        except ValueError as exc:
+            _err(str(exc))
+            return EXIT_BAD
+        return EXIT_OK
+    finally:
+        records.close()
+
+
+def _print_incidents(incidents: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        sys.stdout.write("".join(json.dumps(i.as_json(), separators=(",", ":")) + "\n" for i in incidents))
+        return
+    t = escape_controls
+    now = time.time()
+    for i in incidents:
+        age = duration_words(now - i.opened)
+        print(
+            f"#{i.id:<6} {i.severity:<8} {i.state.value:<12} {t(','.join(i.nodes)):<16} {t(i.cause):<16} "
+            f"{iso_utc(i.opened)} ({age} ago) by {t(i.opened_by)}"
+        )
+        if i.message:
+            print(f"        {t(i.message)}")
+        if i.acknowledged_by:
+            print(f"        acknowledged by {t(i.acknowledged_by)} at {iso_utc(i.acknowledged or 0)}")
+        if i.resolved_by:
+            print(f"        resolved by {t(i.resolved_by)} at {iso_utc(i.resolved or 0)}")
+        for note in i.notes:
+            print(f"        note {iso_utc(note.at)} {t(note.author)}: {t(note.text or '')}")
+        if i.actions:
+            print(f"        actions: {', '.join(f'#{a}' for a in i.actions)}")
+
+
+def run_report(args: argparse.Namespace, data_dir: Path) -> int:
+    from console.core.incident_log import IncidentError
+
+    try:
+        date = parse_date(args.date)
+    except WhenError as exc:
+        _err(str(exc))
+        return EXIT_BAD
+    shift = ShiftName(args.shift)
+    opened = _open(args, data_dir, write=args.report_kind != "shift")
+    if isinstance(opened, int):
+        return opened
+    records, _ = opened
+    try:
+        operator = records.incidents.operator
+        if args.report_kind == "shift":
+            for note in records.notes:
+                _err(note)
+            return _write_report(records, date, shift, args.report_format, args.output, operator)
+        try:
+            if args.report_kind == "sign-off":
+                data = records.log.sign_off_data(date, shift, operator)
+                signoff = records.incidents.sign_off(note=args.note, **data)
+                print(f"signed off the {shift.value} shift of {date} (#{signoff}); later changes become amendments")
+            else:
+                signed = records.log.signoff(date, shift)
+                if signed is None:
+                    _err(f"the {shift.value} shift of {date} is not signed off; nothing to amend")
+                    return EXIT_REFUSED
+                records.incidents.amend(signed.id, args.note)
+                print(f"amended the sign-off of the {shift.value} shift of {date}")
+        except (RoleRefused, IncidentError) as exc:
+            _err(f"{exc}; nothing was changed")
+            return EXIT_REFUSED
+        return EXIT_OK
+    finally:
+        records.close()
+
+
+def _write_report(records: Records, date: object, shift: ShiftName, fmt: str, output: Path, operator: str) -> int:
+    import datetime as dt
+
+    assert isinstance(date, dt.date)
+    try:
+        if fmt == "pdf":
+            from console.gui.printing import html_to_pdf  # Qt, loaded only for a PDF
+
+            html_to_pdf(records.log.render(date, shift, "html", operator), output)
+        else:
+            text = records.log.render(date, shift, fmt, operator)
+            output.write_text(text, encoding="utf-8")
+    except (OSError, RuntimeError) as exc:  # the file, or Qt's printer
+        _err(f"cannot write {output}: {getattr(exc, 'strerror', None) or exc}")
+        return EXIT_FAILED
+    print(f"wrote {output}")
+    return EXIT_OK

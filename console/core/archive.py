@@ -1,0 +1,426 @@
+"""The telemetry archive: per accelerator, one-minute aggregates kept 48 hours and hourly ones kept 400 days
+(both configurable), and every change of a node's state and of its Slurm state as it happens. Its own
+SQLite file beside the audit store (WAL, the schema version in ``PRAGMA user_version``), written in
+batches by one writer thread (console.services.archive), never by the threads that read the nodes.
+
+A node's minute is one row: the node's state at the end of the minute and a packed array of its
+accelerators' figures (12 bytes each), so a 1,000-node × 8 fleet writes about 1.4 million small rows a
+day, about 170 MB, and one node's 12-hour timeline is 720 rows on one primary-key range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from console.core.fleet import NodeMinute
+from console.core.samples import NodeState
+from console.core.store import (
+    BUSY_TIMEOUT_S,
+    StoreError,
+    explain,
+    immediate,
+    migrate,
+    run_statements,
+    secure_directory,
+    secure_file,
+)
+
+ARCHIVE_FILE: Final = "telemetry.sqlite3"
+ARCHIVE_SCHEMA: Final = 1
+MINUTE_KEEP_S: Final = 48 * 3600
+HOUR_KEEP_S: Final = 400 * 86400
+BUSY_PCT: Final = 10.0  # an accelerator above this mean utilisation in a minute was busy that minute
+
+# The node state as a small number (its position here; new states are only ever appended).
+STATE_CODES: Final[tuple[NodeState, ...]] = tuple(NodeState)
+STATE_CODE: Final = {state: i for i, state in enumerate(STATE_CODES)}
+
+# One accelerator's minute: NA is the type's largest value.
+MINUTE_DTYPE: Final = np.dtype(
+    [
+        ("index", "u1"),
+        ("util_mean", "<u2"),  # hundredths of a percent
+        ("util_max", "u1"),
+        ("temp_max", "u1"),  # °C
+        ("power_mean", "<u2"),  # W
+        ("mem_max", "<u4"),  # MiB
+        ("samples", "u1"),
+    ]
+)
+# One accelerator's hour: as a minute, plus the minutes it was busy and the minutes it reported at all.
+HOUR_DTYPE: Final = np.dtype(
+    [
+        ("index", "u1"),
+        ("util_mean", "<u2"),
+        ("util_max", "u1"),
+        ("temp_max", "u1"),
+        ("power_mean", "<u2"),
+        ("mem_max", "<u4"),
+        ("busy_minutes", "u1"),
+        ("live_minutes", "u1"),
+    ]
+)
+NA_U1: Final = 255
+NA_U2: Final = 65535
+NA_U4: Final = 2**32 - 1
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    run_statements(
+        conn,
+        """
+        CREATE TABLE nodes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+        CREATE TABLE minute (
+            node INTEGER NOT NULL, t INTEGER NOT NULL, state INTEGER NOT NULL, data BLOB NOT NULL,
+            PRIMARY KEY (node, t)
+        ) WITHOUT ROWID;
+        CREATE TABLE hour (
+            node INTEGER NOT NULL, t INTEGER NOT NULL, live_minutes INTEGER NOT NULL, seen_minutes INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (node, t)
+        ) WITHOUT ROWID;
+        CREATE TABLE node_events (node INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, value TEXT);
+        CREATE INDEX idx_node_events_node ON node_events(node, kind, t);
+        CREATE INDEX idx_node_events_node_t ON node_events(node, t);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
+
+
+ARCHIVE_MIGRATIONS: Final = {1: _v1}
+
+
+def _clip(value: float, scale: float, na: int) -> int:
+    if math.isnan(value):  # the tool gave none
+        return na
+    return int(min(max(round(value * scale), 0), na - 1))
+
+
+def pack_minute(accelerators: Sequence[tuple[int, tuple[float, float, float, float, float, int]]]) -> bytes:
+    rows = np.zeros(len(accelerators), dtype=MINUTE_DTYPE)
+    for i, (index, (util_mean, util_max, temp_max, power_mean, mem_max, samples)) in enumerate(accelerators):
+        rows[i] = (
+            min(index, 254),
+            _clip(util_mean, 100, NA_U2),
+            _clip(util_max, 1, NA_U1),
+            _clip(temp_max, 1, NA_U1),
+            _clip(power_mean, 1, NA_U2),
+            _clip(mem_max, 1, NA_U4),
+            min(samples, 254),
+        )
+    return rows.tobytes()
+
+
+def unpack(blob: bytes, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    if len(blob) % dtype.itemsize:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(blob, dtype=dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """One node over a time range, oldest first: ``times`` are the starts of minutes (or hours, for ranges
+    older than the minute data), ``util``/``temp`` are [time, accelerator] with NaN where nothing was
+    reported; ``states`` the node's state per row; ``events`` (time, kind, value) node and Slurm states."""
+
+    node: str
+    resolution_s: int
+    times: npt.NDArray[np.float64]
+    indices: tuple[int, ...]
+    util: npt.NDArray[np.float32]
+    temp: npt.NDArray[np.float32]
+    states: tuple[str, ...]
+    events: tuple[tuple[float, str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """One node's hour, decoded (for reports over days and weeks)."""
+
+    node: str
+    t: int
+    live_minutes: int
+    seen_minutes: int
+    accelerators: npt.NDArray[Any]
+
+
+class TelemetryArchive:
+    """The archive file. One connection, one lock: the writer thread writes, readers (timeline, reports)
+    share it briefly. Raises :class:`StoreError` in words when it cannot be opened."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        minute_keep_s: float = MINUTE_KEEP_S,
+        hour_keep_s: float = HOUR_KEEP_S,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        readonly: bool = False,
+    ) -> None:
+        self.path = path
+        self.minute_keep_s = minute_keep_s
+        self.hour_keep_s = hour_keep_s
+        self.readonly = readonly
+        self._lock = threading.Lock()
+        self._node_ids: dict[str, int] = {}
+        try:
+            if readonly:
+                if not path.is_file():
+                    raise StoreError(f"{path} does not exist: nothing has been archived with this data directory")
+                self._conn = sqlite3.connect(
+                    f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=busy_timeout_s
+                )
+            else:
+                secure_directory(path.parent)
+                secure_file(path)
+                self._conn = sqlite3.connect(
+                    str(path), check_same_thread=False, timeout=busy_timeout_s, isolation_level=None
+                )
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+            for node_id, name in self._conn.execute("SELECT id, name FROM nodes"):
+                self._node_ids[name] = node_id
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the telemetry archive: {explain(path, exc)}") from None
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > ARCHIVE_SCHEMA:
+            raise StoreError(
+                f"the archive {self.path} has schema {version}, newer than this console's {ARCHIVE_SCHEMA}"
+            )
+        if self.readonly:
+            return
+        migrate(self._conn, version, ARCHIVE_SCHEMA, lambda target: ARCHIVE_MIGRATIONS[target](self._conn))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._conn, self._lock)
+
+    def _node_id(self, conn: sqlite3.Connection, name: str) -> int:
+        found = self._node_ids.get(name)
+        if found is None:
+            conn.execute("INSERT OR IGNORE INTO nodes (name) VALUES (?)", (name,))
+            found = int(conn.execute("SELECT id FROM nodes WHERE name = ?", (name,)).fetchone()[0])
+            self._node_ids[name] = found
+        return found
+
+    # --- writers (the writer thread) ---------------------------------------------------------------------------
+
+    def write(
+        self,
+        minutes: Sequence[tuple[int, Sequence[NodeMinute]]],
+        events: Sequence[tuple[str, float, str, str | None]],
+    ) -> None:
+        """One batch in one transaction: node-minutes (minute start → the fleet's minutes) and node events
+        (node, time, kind, value). Raises sqlite3.Error; the caller keeps the batch and says why."""
+        with self._write() as conn:
+            rows = []
+            for start, nodes in minutes:
+                for minute in nodes:
+                    if not minute.accelerators and minute.state == NodeState.CONNECTING:
+                        continue
+                    rows.append(
+                        (
+                            self._node_id(conn, minute.node),
+                            start,
+                            STATE_CODE.get(minute.state, 0),
+                            pack_minute(minute.accelerators),
+                        )
+                    )
+            conn.executemany("INSERT OR REPLACE INTO minute (node, t, state, data) VALUES (?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO node_events (node, t, kind, value) VALUES (?, ?, ?, ?)",
+                [(self._node_id(conn, node), t, kind, value) for node, t, kind, value in events],
+            )
+
+    def roll_up(self, hour_start: int) -> int:
+        """The hour starting at ``hour_start`` from its minute rows into hour rows; returns the nodes rolled."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT node, state, data FROM minute WHERE t >= ? AND t < ? ORDER BY node",
+                (hour_start, hour_start + 3600),
+            ).fetchall()
+        per_node: dict[int, list[tuple[int, bytes]]] = {}
+        for node, state, data in rows:
+            per_node.setdefault(node, []).append((state, data))
+        out = [(node, hour_start, *hour_of(minutes)) for node, minutes in per_node.items()]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO hour (node, t, live_minutes, seen_minutes, data) VALUES (?, ?, ?, ?, ?)", out
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_up_to', ?)", (str(hour_start + 3600),)
+            )
+        return len(out)
+
+    def rolled_up_to(self) -> int | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'rolled_up_to'").fetchone()
+        return int(row[0]) if row else None
+
+    def prune(self, now: float) -> None:
+        """Minute rows past ``minute_keep_s``, hour rows and events past ``hour_keep_s`` (per node: each
+        delete is a primary-key range)."""
+        with self._lock:
+            ids = list(self._node_ids.values())
+        minute_cut, hour_cut = int(now - self.minute_keep_s), int(now - self.hour_keep_s)
+        with self._write() as conn:
+            for node in ids:
+                conn.execute("DELETE FROM minute WHERE node = ? AND t < ?", (node, minute_cut))
+                conn.execute("DELETE FROM hour WHERE node = ? AND t < ?", (node, hour_cut))
+                conn.execute("DELETE FROM node_events WHERE node = ? AND t < ?", (node, hour_cut))
+
+    # --- readers -------------------------------------------------------------------------------------------------
+
+    def timeline(self, node: str, since: float, until: float) -> Timeline:
+        """One node's archived utilisation and temperature with its state changes over [since, until):
+        minute rows where the archive still has them, hour rows before that."""
+        with self._lock:
+            node_id = self._node_ids.get(node)
+            if node_id is None:
+                row = self._conn.execute("SELECT id FROM nodes WHERE name = ?", (node,)).fetchone()
+                node_id = row[0] if row else None
+            if node_id is None:
+                return Timeline(
+                    node, 60, np.zeros(0), (), np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), (), ()
+                )
+            minutes = self._conn.execute(
+                "SELECT t, state, data FROM minute WHERE node = ? AND t >= ? AND t < ? ORDER BY t",
+                (node_id, int(since) // 60 * 60, until),
+            ).fetchall()
+            first_minute = minutes[0][0] if minutes else until
+            hours = []
+            if since < first_minute:
+                hours = self._conn.execute(
+                    "SELECT t, live_minutes, data FROM hour WHERE node = ? AND t >= ? AND t < ? ORDER BY t",
+                    (node_id, int(since) // 3600 * 3600, first_minute),
+                ).fetchall()
+            events = self._conn.execute(
+                "SELECT t, kind, value FROM node_events WHERE node = ? AND t >= ? AND t < ? ORDER BY t",
+                (node_id, since, until),
+            ).fetchall()
+        decoded: list[tuple[float, str, npt.NDArray[Any]]] = []
+        for t, live, data in hours:
+            decoded.append((float(t), "up" if live else "unreachable", unpack(data, HOUR_DTYPE)))
+        for t, state, data in minutes:
+            word = STATE_CODES[state].value if 0 <= state < len(STATE_CODES) else "unknown"
+            decoded.append((float(t), word, unpack(data, MINUTE_DTYPE)))
+        indices = tuple(sorted({int(i) for _, _, arr in decoded for i in arr["index"]}))
+        column = {index: i for i, index in enumerate(indices)}
+        util = np.full((len(decoded), len(indices)), np.nan, dtype=np.float32)
+        temp = np.full((len(decoded), len(indices)), np.nan, dtype=np.float32)
+        for row, (_, _, arr) in enumerate(decoded):
+            for item in arr:
+                col = column[int(item["index"])]
+                if item["util_mean"] != NA_U2:
+                    util[row, col] = item["util_mean"] / 100.0
+                if item["temp_max"] != NA_U1:
+                    temp[row, col] = item["temp_max"]
+        resolution = 60 if not hours else 3600
+        return Timeline(
+            node=node,
+            resolution_s=resolution,
+            times=np.array([t for t, _, _ in decoded], dtype=np.float64),
+            indices=indices,
+            util=util,
+            temp=temp,
+            states=tuple(word for _, word, _ in decoded),
+            events=tuple((float(t), str(kind), str(value)) for t, kind, value in events),
+        )
+
+    def hours(self, since: float, until: float, nodes: Sequence[str] | None = None) -> Iterator[HourRow]:
+        """Hour rows in [since, until), every node or the named ones (reports over days and weeks)."""
+        with self._lock:
+            names = {i: n for n, i in self._node_ids.items()}
+            if not names:
+                names = {i: n for i, n in self._conn.execute("SELECT id, name FROM nodes")}
+            wanted = json.dumps([i for i, n in names.items() if nodes is None or n in nodes])
+            rows = self._conn.execute(
+                "SELECT node, t, live_minutes, seen_minutes, data FROM hour "
+                "WHERE node IN (SELECT value FROM json_each(?)) AND t >= ? AND t < ?",
+                (wanted, since, until),
+            ).fetchall()
+        for node, t, live, seen, data in rows:
+            yield HourRow(names.get(node, str(node)), t, live, seen, unpack(data, HOUR_DTYPE))
+
+    def states_at(self, when: float) -> dict[str, tuple[str | None, str | None]]:
+        """Each node's last state and Slurm state recorded before ``when`` (two point reads per node)."""
+        out: dict[str, tuple[str | None, str | None]] = {}
+        with self._lock:
+            for name, node_id in list(self._node_ids.items()) or self._conn.execute("SELECT name, id FROM nodes"):
+                found = []
+                for kind in ("state", "slurm"):
+                    row = self._conn.execute(
+                        "SELECT value FROM node_events WHERE node = ? AND kind = ? AND t < ? ORDER BY t DESC LIMIT 1",
+                        (node_id, kind, when),
+                    ).fetchone()
+                    found.append(row[0] if row else None)
+                out[name] = (found[0], found[1])
+        return out
+
+    def accelerator_count(self, node: str) -> int:
+        with self._lock:
+            node_id = self._node_ids.get(node)
+            if node_id is None:
+                return 0
+            minute = self._conn.execute(
+                "SELECT data FROM minute WHERE node = ? AND length(data) > 0 ORDER BY t DESC LIMIT 1", (node_id,)
+            ).fetchone()
+            hour = None
+            if minute is None:
+                hour = self._conn.execute(
+                    "SELECT data FROM hour WHERE node = ? ORDER BY t DESC LIMIT 1", (node_id,)
+                ).fetchone()
+        if minute is not None:
+            return len(unpack(minute[0], MINUTE_DTYPE))
+        return len(unpack(hour[0], HOUR_DTYPE)) if hour is not None else 0
+
+    def size_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += Path(f"{self.path}{suffix}").stat().st_size
+        return total
+
+
+def hour_of(minutes: Sequence[tuple[int, bytes]]) -> tuple[int, int, bytes]:
+    """(live minutes, minutes seen, packed per-accelerator hour) from a node's minute rows."""
+    up = STATE_CODE[NodeState.UP]
+    live = sum(1 for state, _ in minutes if state == up)
+    arrays = [unpack(data, MINUTE_DTYPE) for _, data in minutes]
+    indices = sorted({int(i) for arr in arrays for i in arr["index"]})
+    out = np.zeros(len(indices), dtype=HOUR_DTYPE)
+    for row, index in enumerate(indices):
+        picks = np.concatenate([arr[arr["index"] == index] for arr in arrays]) if arrays else np.zeros(0, MINUTE_DTYPE)
+        util = picks["util_mean"][picks["util_mean"] != NA_U2].astype(np.float64)
+        util_max = picks["util_max"][picks["util_max"] != NA_U1]
+        temp = picks["temp_max"][picks["temp_max"] != NA_U1]
+        power = picks["power_mean"][picks["power_mean"] != NA_U2].astype(np.float64)
+        memory = picks["mem_max"][picks["mem_max"] != NA_U4]
+        out[row] = (
+            index,
+            round(float(util.mean())) if util.size else NA_U2,
+            int(util_max.max()) if util_max.size else NA_U1,
+            int(temp.max()) if temp.size else NA_U1,
+            round(float(power.mean())) if power.size else NA_U2,
+            int(memory.max()) if memory.size else NA_U4,
+            int(np.count_nonzero(util >= BUSY_PCT * 100)),
+            len(picks),
+        )
+    return live, len(minutes), out.tobytes()

@@ -1,0 +1,342 @@
+"""The handover report of a shift: open incidents first, then the resolved ones, the actions taken, the
+nodes drained or down at the end of the shift, and the shift's figures; with the sign-off and its
+amendments once signed.
+
+The report is built once as plain data (``as_json``); a signed report is that data frozen in the store,
+and every format is rendered from it: self-contained HTML (no script, no link, every foreign word
+escaped), CSV (one table, a ``section`` column), and PDF (the HTML printed by Qt, in console.gui).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from console.core.incident_log import Incident, SignOff
+from console.core.incidents import ShiftFigures, duration_words
+from console.core.report import iso_utc
+from console.core.store import AuditRow
+
+REPORT_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAtEnd:
+    node: str
+    state: str | None  # the console's word (up, unreachable …) at the end of the shift, where archived
+    slurm: str | None  # Slurm's state word, where archived
+
+    @property
+    def out(self) -> bool:
+        slurm = (self.slurm or "").upper()
+        return (self.state not in (None, "up", "parse error")) or any(w in slurm for w in ("DRAIN", "DOWN", "FAIL"))
+
+
+def local_time(when: float | None) -> str:
+    if when is None:
+        return ""
+    return dt.datetime.fromtimestamp(when).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def build_report(
+    *,
+    shift_date: str,
+    shift: str,
+    start: float,
+    end: float,
+    incidents: Sequence[Incident],
+    actions: Sequence[AuditRow],
+    nodes_at_end: Sequence[NodeAtEnd],
+    figures: ShiftFigures,
+    generated_by: str,
+    generated_at: float,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    still_open = [i for i in incidents if i.opened < end and (i.resolved is None or i.resolved >= end)]
+    resolved = [i for i in incidents if i.resolved is not None and start <= i.resolved < end]
+    return {
+        "report_version": REPORT_VERSION,
+        "shift_date": shift_date,
+        "shift": shift,
+        "start": iso_utc(start),
+        "end": iso_utc(end),
+        "start_local": local_time(start),
+        "end_local": local_time(end),
+        "generated_at": iso_utc(generated_at),
+        "generated_by": generated_by,
+        "notes": list(notes),
+        "open_incidents": [_incident_row(i) for i in sorted(still_open, key=lambda i: (_rank(i.severity), i.opened))],
+        "resolved_incidents": [_incident_row(i) for i in sorted(resolved, key=lambda i: i.opened)],
+        "actions": [_action_row(a) for a in actions],
+        "nodes_out_at_end": [
+            {"node": n.node, "state": n.state, "slurm": n.slurm}
+            for n in sorted(nodes_at_end, key=lambda n: n.node)
+            if n.out
+        ],
+        "figures": figures.as_json(),
+    }
+
+
+def _rank(severity: str) -> int:
+    return {"critical": 0, "warning": 1}.get(severity, 2)
+
+
+def _incident_row(incident: Incident) -> dict[str, Any]:
+    data = incident.as_json()
+    data.pop("events", None)
+    data["accelerators"] = ", ".join(
+        f"{a['node']} #{a['index']}" + (f" ({a['uuid']})" if a.get("uuid") else "") for a in data["accelerators"]
+    )
+    return data
+
+
+def _action_row(row: AuditRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "time": row.created_at,
+        "operator": row.operator,
+        "kind": row.kind,
+        "node": row.node,
+        "state": row.state,
+        "reason": row.reason,
+        "ticket": row.ticket,
+        "message": row.message,
+        "incident": row.incident_id,
+    }
+
+
+# --- HTML --------------------------------------------------------------------------------------------------
+
+STYLE: Final = """
+body { font-family: sans-serif; font-size: 10pt; color: #111; margin: 18px; }
+h1 { font-size: 16pt; margin-bottom: 2px; } h2 { font-size: 12pt; margin-top: 18px; border-bottom: 1px solid #999; }
+table { border-collapse: collapse; width: 100%; margin-top: 4px; }
+th, td { border: 1px solid #bbb; padding: 3px 5px; text-align: left; vertical-align: top; }
+th { background: #e8e8e8; }
+.critical { color: #a00000; font-weight: bold; } .warning { color: #8a5a00; font-weight: bold; }
+.muted { color: #555; } .signed { border: 2px solid #205020; padding: 6px; background: #eef6ee; }
+.unsigned { border: 2px dashed #888; padding: 6px; }
+"""
+
+
+def _e(value: Any) -> str:
+    """Every value is foreign text (a node's words, an operator's note): escaped, never markup."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None) -> str:
+    if not rows:
+        return '<p class="muted">None.</p>'
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for n, row in enumerate(rows):
+        css = f' class="{classes[n]}"' if classes and classes[n] else ""
+        body.append("<tr>" + "".join(f"<td{css if i == 0 else ''}>{_e(v)}</td>" for i, v in enumerate(row)) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _incident_table(rows: Sequence[dict[str, Any]]) -> str:
+    return _table(
+        [
+            "#",
+            "Severity",
+            "Nodes",
+            "Cause",
+            "State",
+            "Opened",
+            "By",
+            "Acknowledged",
+            "Resolved",
+            "Ticket",
+            "Accelerators",
+            "Notes",
+        ],
+        [
+            [
+                r["id"],
+                r["severity"],
+                ", ".join(r["nodes"]),
+                (r["cause"] or "") + (f": {r['message']}" if r.get("message") else ""),
+                r["state"],
+                r["opened"],
+                r["opened_by"],
+                f"{r['acknowledged'] or ''} {r['acknowledged_by'] or ''}".strip(),
+                f"{r['resolved'] or ''} {r['resolved_by'] or ''}".strip(),
+                r["ticket"],
+                r["accelerators"],
+                " | ".join(f"{n['time']} {n['author']}: {n['text']}" for n in r["notes"]),
+            ]
+            for r in rows
+        ],
+        [r["severity"] for r in rows],
+    )
+
+
+def _pair(median: float | None, worst: float | None) -> str:
+    return f"{duration_words(median)} / {duration_words(worst)}"
+
+
+def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
+    f = report["figures"]
+    title = f"Handover: {report['shift']} shift of {report['shift_date']}"
+    figures = _table(
+        ["Figure", "Value"],
+        [
+            ["Incidents opened", f["opened"]],
+            ["Incidents resolved", f["resolved"]],
+            ["Still open at the end", f["still_open"]],
+            [
+                "Time to acknowledge (median / worst)",
+                _pair(f["time_to_acknowledge_median_s"], f["time_to_acknowledge_worst_s"]),
+            ],
+            [
+                "Time to resolve (median / worst)",
+                f"{duration_words(f['time_to_resolve_median_s'])} / {duration_words(f['time_to_resolve_worst_s'])}",
+            ],
+            ["Accelerator-hours out of service (critical incidents)", f["accelerator_hours_out_of_service"]],
+            [
+                "Repeat offenders (30 days)",
+                ", ".join(f"{o['node']} ({o['incidents']})" for o in f["repeat_offenders"]) or "none",
+            ],
+        ],
+    )
+    actions = _table(
+        ["#", "Time (UTC)", "Operator", "Action", "Node", "Outcome", "Reason", "Ticket", "Incident", "Message"],
+        [
+            [
+                a["id"],
+                a["time"],
+                a["operator"],
+                a["kind"],
+                a["node"],
+                a["state"],
+                a["reason"],
+                a["ticket"],
+                a["incident"] or "",
+                a["message"],
+            ]
+            for a in report["actions"]
+        ],
+    )
+    nodes = _table(
+        ["Node", "State", "Slurm"],
+        [[n["node"], n["state"] or "not archived", n["slurm"] or ""] for n in report["nodes_out_at_end"]],
+    )
+    if signoff is not None:
+        sign = (
+            f'<div class="signed"><b>Signed off</b> by {_e(signoff.signed_by)} ({_e(signoff.role)}) at '
+            f"{_e(iso_utc(signoff.signed_at))}: {_e(signoff.note or '')}</div>"
+        )
+        if signoff.amendments:
+            sign += "<h2>Amendments after sign-off</h2>" + _table(
+                ["Time (UTC)", "By", "Amendment"], [[iso_utc(a.at), a.author, a.text] for a in signoff.amendments]
+            )
+    else:
+        sign = '<div class="unsigned">Not signed off.</div>'
+    notes = "".join(f'<p class="muted">{_e(n)}</p>' for n in report.get("notes", []))
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{_e(title)}</h1>"
+        f'<p class="muted">{_e(report["start_local"])} → {_e(report["end_local"])} '
+        f"({_e(report['start'])} → {_e(report['end'])}); generated {_e(report['generated_at'])} by "
+        f"{_e(report['generated_by'])}</p>{notes}{sign}"
+        f"<h2>Open incidents ({len(report['open_incidents'])})</h2>{_incident_table(report['open_incidents'])}"
+        f"<h2>Resolved incidents ({len(report['resolved_incidents'])})</h2>"
+        f"{_incident_table(report['resolved_incidents'])}"
+        f"<h2>Actions taken ({len(report['actions'])})</h2>{actions}"
+        f"<h2>Nodes drained or down at the end of the shift ({len(report['nodes_out_at_end'])})</h2>{nodes}"
+        f"<h2>Figures</h2>{figures}"
+        "</body></html>\n"
+    )
+
+
+# --- CSV ---------------------------------------------------------------------------------------------------
+
+CSV_COLUMNS: Final = ("section", "id", "time", "node", "what", "state", "severity", "by", "detail")
+
+
+def render_csv(report: dict[str, Any], signoff: SignOff | None = None) -> str:
+    """One table; a spreadsheet-safe cell: text that a spreadsheet would run as a formula is quoted with '."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+
+    def row(*values: Any) -> None:
+        writer.writerow([_cell(v) for v in values])
+
+    row(
+        "shift",
+        "",
+        report["start"],
+        "",
+        f"{report['shift']} shift of {report['shift_date']}",
+        "",
+        "",
+        report["generated_by"],
+        report["end"],
+    )
+    for section in ("open_incidents", "resolved_incidents"):
+        for i in report[section]:
+            notes = " | ".join(f"{n['time']} {n['author']}: {n['text']}" for n in i["notes"])
+            row(
+                section,
+                i["id"],
+                i["opened"],
+                " ".join(i["nodes"]),
+                i["cause"],
+                i["state"],
+                i["severity"],
+                i["opened_by"],
+                "; ".join(
+                    x for x in (i.get("message") or "", f"ticket {i['ticket']}" if i["ticket"] else "", notes) if x
+                ),
+            )
+    for a in report["actions"]:
+        row(
+            "action",
+            a["id"],
+            a["time"],
+            a["node"],
+            a["kind"],
+            a["state"],
+            "",
+            a["operator"],
+            "; ".join(
+                x
+                for x in (a["reason"] or "", f"incident {a['incident']}" if a["incident"] else "", a["message"] or "")
+                if x
+            ),
+        )
+    for n in report["nodes_out_at_end"]:
+        row("node_out_at_end", "", report["end"], n["node"], "", n["state"] or "", "", "", n["slurm"] or "")
+    for key, value in report["figures"].items():
+        shown = " ".join(f"{o['node']}:{o['incidents']}" for o in value) if key == "repeat_offenders" else value
+        row("figure", "", "", "", key, "", "", "", shown)
+    if signoff is not None:
+        row(
+            "signoff",
+            signoff.id,
+            iso_utc(signoff.signed_at),
+            "",
+            "signed off",
+            "",
+            "",
+            signoff.signed_by,
+            signoff.note or "",
+        )
+        for a in signoff.amendments:
+            row("amendment", "", iso_utc(a.at), "", "", "", "", a.author, a.text)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

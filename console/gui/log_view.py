@@ -1,0 +1,788 @@
+"""The Log view: a shift's (or any range's) incidents and actions, filtered and sorted, the shift's figures,
+the selected incident with what a technician does to it, and the timeline of its node.
+
+Every read and write goes through the Worker (the store and the archive are disk, a BMC's event log is
+network); what comes back is shown as plain text. A liaison's view has every changing control disabled and
+says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QDate,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.core.incident_log import Incident
+from console.core.incidents import IncidentState, ShiftFigures, ShiftName, duration_words
+from console.core.log_types import AuditRow, LogFilter, LogPage, NodeTimeline
+from console.core.report import iso_utc
+from console.core.roles import Permission, allowed
+from console.gui.ports import RecordsPort
+from console.gui.style import SERIES_COLOURS, SEVERITY_COLOURS
+from console.gui.text import plain_label
+from console.gui.worker import Worker
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+SEVERITY_RANK: Final = {"critical": 2, "warning": 1, "info": 0}
+EVENT_COLOURS: Final = {
+    "incident": "#b00020",
+    "note": "#555555",
+    "action": "#1f5fbf",
+    "state": "#7a4b00",
+    "slurm": "#6a1b9a",
+    "alert": "#c77700",
+    "xid": "#d00000",
+    "bmc": "#00796b",
+}
+TIMELINE_BEFORE_S: Final = 6 * 3600.0
+TIMELINE_AFTER_S: Final = 3600.0
+
+
+def local(when: float | None) -> str:
+    if when is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
+
+
+@dataclass(frozen=True, slots=True)
+class LogColumn:
+    title: str
+    width: int
+
+
+class IncidentColumn:
+    ID, SEVERITY, STATE, NODES, CAUSE, OPENED, OPENED_BY, ACKNOWLEDGED, RESOLVED, TICKET, ACTIONS = range(11)
+
+
+INCIDENT_COLUMNS: Final = {
+    IncidentColumn.ID: LogColumn("#", 60),
+    IncidentColumn.SEVERITY: LogColumn("Severity", 70),
+    IncidentColumn.STATE: LogColumn("State", 100),
+    IncidentColumn.NODES: LogColumn("Nodes", 120),
+    IncidentColumn.CAUSE: LogColumn("Cause", 220),
+    IncidentColumn.OPENED: LogColumn("Opened", 125),
+    IncidentColumn.OPENED_BY: LogColumn("By", 110),
+    IncidentColumn.ACKNOWLEDGED: LogColumn("Acknowledged", 150),
+    IncidentColumn.RESOLVED: LogColumn("Resolved", 150),
+    IncidentColumn.TICKET: LogColumn("Ticket", 80),
+    IncidentColumn.ACTIONS: LogColumn("Actions", 60),
+}
+
+
+class IncidentTableModel(QAbstractTableModel):
+    """Thin: one incident per row; the sort key of each column is its SortRole value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.incidents: list[Incident] = []
+
+    def set_incidents(self, incidents: list[Incident]) -> None:
+        self.beginResetModel()
+        self.incidents = incidents
+        self.endResetModel()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.incidents)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(INCIDENT_COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return INCIDENT_COLUMNS[section].title
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        incident = self.incidents[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(incident, column)
+        if role == Qt.ItemDataRole.UserRole:  # the sort key
+            return {
+                IncidentColumn.ID: incident.id,
+                IncidentColumn.SEVERITY: SEVERITY_RANK.get(incident.severity, 0),
+                IncidentColumn.OPENED: incident.opened,
+                IncidentColumn.ACKNOWLEDGED: incident.acknowledged or 0.0,
+                IncidentColumn.RESOLVED: incident.resolved or 0.0,
+                IncidentColumn.ACTIONS: len(incident.actions),
+            }.get(column, self._text(incident, column))
+        if role == Qt.ItemDataRole.ForegroundRole and column in (IncidentColumn.SEVERITY, IncidentColumn.STATE):
+            if incident.state == IncidentState.RESOLVED:
+                return QColor("#666666")
+            return QColor(SEVERITY_COLOURS[SEVERITY_RANK.get(incident.severity, 0)])
+        if role == Qt.ItemDataRole.ToolTipRole and column == IncidentColumn.CAUSE:
+            return incident.message or incident.cause
+        return None
+
+    @staticmethod
+    def _text(incident: Incident, column: int) -> str:
+        match column:
+            case IncidentColumn.ID:
+                return str(incident.id)
+            case IncidentColumn.SEVERITY:
+                return incident.severity
+            case IncidentColumn.STATE:
+                return incident.state.value
+            case IncidentColumn.NODES:
+                return ", ".join(incident.nodes)
+            case IncidentColumn.CAUSE:
+                return incident.cause + (f": {incident.message}" if incident.message else "")
+            case IncidentColumn.OPENED:
+                return local(incident.opened)
+            case IncidentColumn.OPENED_BY:
+                return incident.opened_by
+            case IncidentColumn.ACKNOWLEDGED:
+                return f"{local(incident.acknowledged)} {incident.acknowledged_by or ''}".strip()
+            case IncidentColumn.RESOLVED:
+                return f"{local(incident.resolved)} {incident.resolved_by or ''}".strip()
+            case IncidentColumn.TICKET:
+                return incident.ticket or ""
+            case IncidentColumn.ACTIONS:
+                return str(len(incident.actions)) if incident.actions else ""
+        return ""
+
+
+class ActionColumn:
+    ID, TIME, OPERATOR, KIND, NODE, STATE, INCIDENT, REASON = range(8)
+
+
+ACTION_COLUMNS: Final = {
+    ActionColumn.ID: LogColumn("#", 60),
+    ActionColumn.TIME: LogColumn("Time", 125),
+    ActionColumn.OPERATOR: LogColumn("Operator", 100),
+    ActionColumn.KIND: LogColumn("Action", 90),
+    ActionColumn.NODE: LogColumn("Node", 120),
+    ActionColumn.STATE: LogColumn("Outcome", 110),
+    ActionColumn.INCIDENT: LogColumn("Incident", 70),
+    ActionColumn.REASON: LogColumn("Reason", 260),
+}
+
+
+class ActionTableModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[AuditRow] = []
+
+    def set_rows(self, rows: list[AuditRow]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(ACTION_COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return ACTION_COLUMNS[section].title
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.UserRole and index.column() in (ActionColumn.ID, ActionColumn.INCIDENT):
+            return row.id if index.column() == ActionColumn.ID else (row.incident_id or 0)
+        match index.column():
+            case ActionColumn.ID:
+                return str(row.id)
+            case ActionColumn.TIME:
+                return row.created_at.replace("T", " ")[:16] + " UTC"
+            case ActionColumn.OPERATOR:
+                return row.operator
+            case ActionColumn.KIND:
+                return row.kind
+            case ActionColumn.NODE:
+                return row.node
+            case ActionColumn.STATE:
+                return row.state
+            case ActionColumn.INCIDENT:
+                return f"#{row.incident_id}" if row.incident_id else ""
+            case ActionColumn.REASON:
+                return " ".join(x for x in (row.reason or "", f"[{row.ticket}]" if row.ticket else "") if x)
+        return None
+
+
+def sortable(model: QAbstractTableModel) -> QSortFilterProxyModel:
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.setSortRole(Qt.ItemDataRole.UserRole)
+    return proxy
+
+
+def table_for(proxy: QSortFilterProxyModel, columns: dict[int, LogColumn], name: str) -> QTableView:
+    table = QTableView()
+    table.setObjectName(name)
+    table.setModel(proxy)
+    table.setSortingEnabled(True)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.verticalHeader().setDefaultSectionSize(22)
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    for column, spec in columns.items():
+        header.resizeSection(column, spec.width)
+    header.setStretchLastSection(True)
+    return table
+
+
+class TimelinePlot(pg.PlotWidget):  # type: ignore[misc]
+    """Archived utilisation (per accelerator) or temperature over time, with the events as marks."""
+
+    def __init__(self, title: str, unit: str, y_max: float) -> None:
+        super().__init__(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+        self.setBackground("w")
+        self.setMinimumHeight(150)
+        self.setMouseEnabled(x=True, y=False)
+        self.setYRange(0, y_max)
+        self.getAxis("left").setLabel(f"{title} ({unit})")
+        self.getAxis("left").setWidth(52)
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.curves: list[pg.PlotDataItem] = []
+        self.marks: list[pg.InfiniteLine] = []
+
+    def show_series(self, times: np.ndarray, values: np.ndarray, events: list[tuple[float, str]]) -> None:
+        for item in [*self.curves, *self.marks]:
+            self.removeItem(item)
+        self.curves, self.marks = [], []
+        for column in range(values.shape[1] if values.ndim == 2 else 0):
+            pen = pg.mkPen(SERIES_COLOURS[column % len(SERIES_COLOURS)], width=1.2)
+            curve = self.plot(times, values[:, column], pen=pen, connect="finite")
+            self.curves.append(curve)
+        for at, kind in events:
+            line = pg.InfiniteLine(
+                pos=at, angle=90, pen=pg.mkPen(EVENT_COLOURS.get(kind, "#888"), width=1, style=Qt.PenStyle.DashLine)
+            )
+            self.addItem(line)
+            self.marks.append(line)
+
+
+class TimelinePane(QWidget):
+    """A node's timeline: the two plots on one time axis and the events listed under them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = plain_label("Timeline: select an incident")
+        self.title.setObjectName("timeline-title")
+        self.util = TimelinePlot("Utilisation", "%", 100)
+        self.temp = TimelinePlot("Temperature", "°C", 100)
+        self.temp.setXLink(self.util)
+        self.events = QTreeWidget()
+        self.events.setObjectName("timeline-events")
+        self.events.setHeaderLabels(["Time", "What", "Detail"])
+        self.events.setRootIsDecorated(False)
+        self.events.setColumnWidth(0, 125)
+        self.events.setColumnWidth(1, 70)
+        self.notes = plain_label("")
+        self.notes.setStyleSheet("color:#8a5a00")
+        self.notes.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.util)
+        layout.addWidget(self.temp)
+        layout.addWidget(self.notes)
+        layout.addWidget(self.events, 1)
+        self.shown: NodeTimeline | None = None
+
+    def show_timeline(self, timeline: NodeTimeline) -> None:
+        self.shown = timeline
+        series = timeline.series
+        points = 0 if series is None else len(series.times)
+        step = "" if series is None else (" (hourly)" if series.resolution_s == 3600 else " (per minute)")
+        self.title.setText(
+            f"Timeline of {timeline.node}: {local(timeline.since)} → {local(timeline.until)}{step}, "
+            f"{points} archived points, {len(timeline.events)} events (read in {timeline.took_ms:.0f} ms)"
+        )
+        marks = [(e.at, e.kind) for e in timeline.events if e.kind in ("incident", "action", "xid", "bmc", "slurm")]
+        if series is not None and len(series.times):
+            self.util.show_series(series.times, series.util, marks)
+            self.temp.show_series(series.times, series.temp, marks)
+        else:
+            self.util.show_series(np.zeros(0), np.zeros((0, 0)), marks)
+            self.temp.show_series(np.zeros(0), np.zeros((0, 0)), marks)
+        self.util.setXRange(timeline.since, timeline.until, padding=0)
+        self.notes.setText("; ".join(timeline.notes))
+        self.events.clear()
+        for event in reversed(timeline.events[-2000:]):
+            item = QTreeWidgetItem([local(event.at), event.kind, event.text])
+            item.setForeground(1, QColor(EVENT_COLOURS.get(event.kind, "#333")))
+            item.setToolTip(2, event.text)
+            self.events.addTopLevelItem(item)
+
+
+class LogView(QWidget):
+    """The Log tab. ``changed`` fires after each refresh (tests wait on it)."""
+
+    refreshed = Signal()
+    timeline_shown = Signal()
+    node_chosen = Signal(str)
+    report_requested = Signal()
+
+    def __init__(self, records: RecordsPort, worker: Worker) -> None:  # noqa: PLR0915 - builds the view's controls
+        super().__init__()
+        self.records = records
+        self.worker = worker
+        self.page: LogPage | None = None
+        self.error: str | None = None
+        role = records.incidents.role
+        self.may_change = allowed(role, Permission.INCIDENTS)
+
+        today, shift = records.log.current_shift()
+        self.date = QDateEdit(QDate(today.year, today.month, today.day))
+        self.date.setObjectName("log-date")
+        self.date.setCalendarPopup(True)
+        self.date.setDisplayFormat("yyyy-MM-dd")
+        self.shift = QComboBox()
+        self.shift.setObjectName("log-shift")
+        self.shift.addItems([ShiftName.DAY.value, ShiftName.NIGHT.value, "last 24 h", "last 7 days", "last 30 days"])
+        self.shift.setCurrentText(shift.value)
+        self.state = QComboBox()
+        self.state.setObjectName("log-state")
+        self.state.addItems(["any state", "not resolved", "open", "acknowledged", "resolved"])
+        self.severity = QComboBox()
+        self.severity.setObjectName("log-severity")
+        self.severity.addItems(["any severity", "critical", "warning", "info"])
+        inventory = records.log.inventory
+        self.rack = QComboBox()
+        self.rack.setObjectName("log-rack")
+        self.rack.addItems(["any rack", *sorted({s.rack for s in inventory.nodes if s.rack})])
+        self.tenant = QComboBox()
+        self.tenant.setObjectName("log-tenant")
+        self.tenant.addItems(["any tenant", *sorted({s.tenant for s in inventory.nodes if s.tenant})])
+        self.node = QLineEdit()
+        self.node.setObjectName("log-node")
+        self.node.setPlaceholderText("node")
+        self.cause = QLineEdit()
+        self.cause.setObjectName("log-cause")
+        self.cause.setPlaceholderText("cause (xid_79, temperature…)")
+        self.text = QLineEdit()
+        self.text.setObjectName("log-text")
+        self.text.setPlaceholderText("Search notes, messages, tickets, reasons…  (Ctrl+Shift+F)")
+        self.text.setClearButtonEnabled(True)
+        for combo in (self.shift, self.state, self.severity, self.rack, self.tenant):
+            combo.currentIndexChanged.connect(self.refresh)
+        self.date.dateChanged.connect(self.refresh)
+        for line in (self.node, self.cause, self.text):
+            line.returnPressed.connect(self.refresh)
+        self.report_button = QPushButton("Handover &report…")
+        self.report_button.setObjectName("log-report")
+        self.report_button.clicked.connect(self.report_requested.emit)
+        filters = QHBoxLayout()
+        for control in (self.date, self.shift, self.state, self.severity, self.rack, self.tenant):
+            filters.addWidget(control)
+        filters.addWidget(self.node)
+        filters.addWidget(self.cause)
+        filters.addWidget(self.text, 1)
+        filters.addWidget(self.report_button)
+
+        self.figures = plain_label("")
+        self.figures.setObjectName("log-figures")
+        self.figures.setWordWrap(True)
+        self.status = plain_label("")
+        self.status.setObjectName("log-status")
+        self.status.setStyleSheet("color:#555")
+
+        self.incident_model = IncidentTableModel()
+        self.incident_proxy = sortable(self.incident_model)
+        self.incident_table = table_for(self.incident_proxy, INCIDENT_COLUMNS, "log-incidents")
+        self.incident_table.sortByColumn(IncidentColumn.OPENED, Qt.SortOrder.DescendingOrder)
+        self.incident_table.selectionModel().currentRowChanged.connect(self._incident_changed)
+        self.incident_table.doubleClicked.connect(lambda _index: self._go_to_node())
+        self.action_model = ActionTableModel()
+        self.action_proxy = sortable(self.action_model)
+        self.action_table = table_for(self.action_proxy, ACTION_COLUMNS, "log-actions")
+        self.action_table.sortByColumn(ActionColumn.ID, Qt.SortOrder.DescendingOrder)
+        self.action_table.selectionModel().currentRowChanged.connect(self._action_changed)
+        self.actions_label = plain_label("Actions")
+
+        self.detail = QPlainTextEdit()
+        self.detail.setObjectName("incident-detail")
+        self.detail.setReadOnly(True)
+        self.detail.setPlaceholderText("Select an incident")
+        self.note = QLineEdit()
+        self.note.setObjectName("incident-note")
+        self.note.setPlaceholderText("Note (required for Add note; optional for Acknowledge and Resolve)")
+        self.ack_button = QPushButton("&Acknowledge")
+        self.note_button = QPushButton("Add &note")
+        self.resolve_button = QPushButton("Re&solve")
+        self.timeline_button = QPushButton("&Timeline")
+        for button, name in (
+            (self.ack_button, "incident-ack"),
+            (self.note_button, "incident-note-add"),
+            (self.resolve_button, "incident-resolve"),
+            (self.timeline_button, "incident-timeline"),
+        ):
+            button.setObjectName(name)
+        self.ack_button.clicked.connect(self.acknowledge)
+        self.note_button.clicked.connect(self.add_note)
+        self.resolve_button.clicked.connect(self.resolve)
+        self.timeline_button.clicked.connect(self.show_timeline)
+        self.new_nodes = QLineEdit()
+        self.new_nodes.setObjectName("incident-new-nodes")
+        self.new_nodes.setPlaceholderText("nodes (space-separated)")
+        self.new_cause = QLineEdit()
+        self.new_cause.setObjectName("incident-new-cause")
+        self.new_cause.setPlaceholderText("cause")
+        self.new_severity = QComboBox()
+        self.new_severity.addItems(["warning", "critical", "info"])
+        self.open_button = QPushButton("&Open incident")
+        self.open_button.setObjectName("incident-open")
+        self.open_button.clicked.connect(self.open_incident)
+        self.message = plain_label("")
+        self.message.setObjectName("log-message")
+        self.message.setWordWrap(True)
+        if not self.may_change:
+            why = f"the {role.value} role reads only"
+            for widget in (
+                self.ack_button,
+                self.note_button,
+                self.resolve_button,
+                self.open_button,
+                self.note,
+                self.new_nodes,
+                self.new_cause,
+                self.new_severity,
+            ):
+                widget.setEnabled(False)
+                widget.setToolTip(why)
+
+        buttons = QHBoxLayout()
+        for button in (self.ack_button, self.note_button, self.resolve_button, self.timeline_button):
+            buttons.addWidget(button)
+        new = QGridLayout()
+        new.addWidget(self.new_nodes, 0, 0)
+        new.addWidget(self.new_cause, 0, 1)
+        new.addWidget(self.new_severity, 0, 2)
+        new.addWidget(self.open_button, 0, 3)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 0, 0, 0)
+        side_layout.addWidget(self.detail, 3)
+        side_layout.addWidget(self.note)
+        side_layout.addLayout(buttons)
+        side_layout.addWidget(self.message)
+        side_layout.addLayout(new)
+        self.timeline = TimelinePane()
+        side_layout.addWidget(self.timeline, 6)
+
+        lists = QWidget()
+        lists_layout = QVBoxLayout(lists)
+        lists_layout.setContentsMargins(0, 0, 0, 0)
+        lists_layout.addWidget(self.incident_table, 3)
+        lists_layout.addWidget(self.actions_label)
+        lists_layout.addWidget(self.action_table, 2)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(lists)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 4)
+        splitter.setSizes([900, 700])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(filters)
+        layout.addWidget(self.figures)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+        QShortcut(QKeySequence("Ctrl+Shift+F"), self, self.text.setFocus)
+        QShortcut(QKeySequence("F5"), self, self.refresh)
+        self.incident_table.installEventFilter(self)
+        self._update_buttons()
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def current_filter(self) -> LogFilter:
+        choice = self.shift.currentText()
+        now = time.time()
+        if choice in (ShiftName.DAY.value, ShiftName.NIGHT.value):
+            qdate = self.date.date()
+            since, until = self.records.log.shift_bounds(
+                dt.date(qdate.year(), qdate.month(), qdate.day()), ShiftName(choice)
+            )
+        else:
+            days = {"last 24 h": 1, "last 7 days": 7, "last 30 days": 30}[choice]
+            since, until = now - days * 86400, now + 60
+        states = {
+            "not resolved": frozenset({"open", "acknowledged"}),
+            "open": frozenset({"open"}),
+            "acknowledged": frozenset({"acknowledged"}),
+            "resolved": frozenset({"resolved"}),
+        }.get(self.state.currentText(), frozenset())
+        severity = self.severity.currentText()
+        return LogFilter(
+            since=since,
+            until=until,
+            states=states,
+            severities=frozenset({severity}) if severity in SEVERITY_RANK else frozenset(),
+            node=self.node.text().strip() or None,
+            rack=None if self.rack.currentIndex() == 0 else self.rack.currentText(),
+            tenant=None if self.tenant.currentIndex() == 0 else self.tenant.currentText(),
+            cause=self.cause.text().strip() or None,
+            text=self.text.text().strip() or None,
+        )
+
+    def refresh(self) -> None:
+        flt = self.current_filter()
+        self.status.setText("reading…")
+        self.worker.call(lambda: self.records.log.page(flt), self._show_page, self._failed, owner=self)
+
+    def _show_page(self, page: LogPage) -> None:
+        selected = self.selected_incident()
+        self.page = page
+        self.error = None
+        self.incident_model.set_incidents(list(page.incidents))
+        self.action_model.set_rows(list(page.actions))
+        self.actions_label.setText(f"Actions in the range ({len(page.actions)})")
+        self.status.setText(
+            f"{len(page.incidents)} incidents, {len(page.actions)} actions (read in {page.took_ms:.0f} ms)"
+            + ("" if not self.records.problems else " — " + "; ".join(self.records.problems))
+        )
+        self.figures.setText(figures_text(page.figures) if page.figures else "")
+        if selected is not None:
+            self.select_incident(selected.id)
+        elif page.incidents and not self.incident_table.currentIndex().isValid():
+            self.incident_table.setCurrentIndex(self.incident_proxy.index(0, 0))
+        self._update_buttons()
+        self.refreshed.emit()
+
+    def _failed(self, error: Exception) -> None:
+        self.error = str(error)
+        self.status.setText(f"the log could not be read: {error}")
+        self.refreshed.emit()
+
+    def selected_incident(self) -> Incident | None:
+        index = self.incident_table.currentIndex()
+        if not index.isValid():
+            return None
+        row = self.incident_proxy.mapToSource(index).row()
+        return self.incident_model.incidents[row] if 0 <= row < len(self.incident_model.incidents) else None
+
+    def select_incident(self, incident_id: int) -> bool:
+        for row, incident in enumerate(self.incident_model.incidents):
+            if incident.id == incident_id:
+                self.incident_table.setCurrentIndex(
+                    self.incident_proxy.mapFromSource(self.incident_model.index(row, 0))
+                )
+                return True
+        return False
+
+    def _incident_changed(self, *_args: object) -> None:
+        incident = self.selected_incident()
+        self._update_buttons()
+        if incident is None:
+            self.detail.setPlainText("")
+            return
+        self.detail.setPlainText(incident_text(incident, self.records.incidents.new_since_acknowledged(incident)))
+        shown = self.timeline.shown
+        if shown is None or not incident.nodes or shown.node != incident.nodes[0]:
+            self.show_timeline()
+
+    def _action_changed(self, *_args: object) -> None:
+        index = self.action_table.currentIndex()
+        if not index.isValid():
+            return
+        row = self.action_model.rows[self.action_proxy.mapToSource(index).row()]
+        if row.incident_id:
+            self.select_incident(row.incident_id)
+
+    def _update_buttons(self) -> None:
+        incident = self.selected_incident()
+        live = incident is not None and incident.state != IncidentState.RESOLVED
+        self.ack_button.setEnabled(
+            self.may_change and live and incident is not None and incident.state == IncidentState.OPEN
+        )
+        self.note_button.setEnabled(self.may_change and incident is not None)
+        self.resolve_button.setEnabled(self.may_change and live)
+        self.timeline_button.setEnabled(incident is not None)
+
+    def _go_to_node(self) -> None:
+        incident = self.selected_incident()
+        if incident is not None and incident.nodes:
+            self.node_chosen.emit(incident.nodes[0])
+
+    # --- changing --------------------------------------------------------------------------------------------
+
+    def _change(self, what: str, work: Any) -> None:
+        self.message.setText(f"{what}…")
+
+        def done(_result: object) -> None:
+            self.message.setText(f"{what}: done")
+            self.note.clear()
+            self.refresh()
+
+        def failed(error: Exception) -> None:
+            self.message.setText(f"{what}: not done — {error}")
+
+        self.worker.call(work, done, failed, owner=self)
+
+    def acknowledge(self) -> None:
+        incident = self.selected_incident()
+        if incident is None:
+            return
+        note = self.note.text().strip() or None
+        self._change(f"acknowledging #{incident.id}", lambda: self.records.incidents.acknowledge(incident.id, note))
+
+    def add_note(self) -> None:
+        incident = self.selected_incident()
+        text = self.note.text().strip()
+        if incident is None:
+            return
+        if not text:
+            self.message.setText("type the note first")
+            self.note.setFocus()
+            return
+        self._change(f"noting on #{incident.id}", lambda: self.records.incidents.add_note(incident.id, text))
+
+    def resolve(self) -> None:
+        incident = self.selected_incident()
+        if incident is None:
+            return
+        note = self.note.text().strip() or None
+        self._change(f"resolving #{incident.id}", lambda: self.records.incidents.resolve(incident.id, note))
+
+    def open_incident(self) -> None:
+        nodes = self.new_nodes.text().split()
+        cause = self.new_cause.text().strip()
+        if not nodes or not cause:
+            self.message.setText("give the nodes and the cause of the incident")
+            return
+        severity = self.new_severity.currentText()
+        note = self.note.text().strip() or None
+        self._change(
+            f"opening an incident on {len(nodes)} node(s)",
+            lambda: self.records.incidents.open_by_hand(nodes, cause, severity, note),
+        )
+
+    def prefill_nodes(self, nodes: list[str]) -> None:
+        if nodes and not self.new_nodes.text():
+            self.new_nodes.setText(" ".join(nodes))
+
+    def show_timeline(self) -> None:
+        incident = self.selected_incident()
+        if incident is None or not incident.nodes:
+            return
+        end = (incident.resolved or time.time()) + TIMELINE_AFTER_S
+        self.show_node_timeline(incident.nodes[0], incident.opened - TIMELINE_BEFORE_S, min(end, time.time() + 60))
+
+    def show_node_timeline(self, node: str, since: float, until: float) -> None:
+        self.timeline.title.setText(f"Timeline of {node}: reading…")
+
+        def failed(error: Exception) -> None:
+            self.timeline.title.setText(f"Timeline of {node} could not be read: {error}")
+            self.timeline_shown.emit()
+
+        def shown(timeline: NodeTimeline) -> None:
+            self.timeline.show_timeline(timeline)
+            self.timeline_shown.emit()
+
+        self.worker.call(lambda: self.records.log.timeline(node, since, until), shown, failed, owner=self)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        """Enter on an incident shows its node's timeline (keyboard-driven like the fleet table)."""
+        if watched is self.incident_table and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.show_timeline()
+                return True
+        return super().eventFilter(watched, event)
+
+
+def figures_text(f: ShiftFigures) -> str:
+    offenders = ", ".join(f"{n} ({c})" for n, c in f.repeat_offenders[:5]) or "none"
+    return (
+        f"Opened {f.opened} · resolved {f.resolved} · still open {f.still_open} · "
+        f"time to acknowledge median {duration_words(f.ack_median_s)}, worst {duration_words(f.ack_worst_s)} · "
+        f"time to resolve median {duration_words(f.resolve_median_s)}, worst {duration_words(f.resolve_worst_s)} · "
+        f"accelerator-hours out of service {f.accelerator_hours_out:.1f} · repeat offenders (30 days): {offenders}"
+    )
+
+
+def incident_text(incident: Incident, new: dict[tuple[str, int], list[str]]) -> str:
+    lines = [
+        f"Incident #{incident.id} — {incident.severity} — {incident.state.value}",
+        f"Cause: {incident.cause}" + (f": {incident.message}" if incident.message else ""),
+        f"Nodes: {', '.join(incident.nodes)}",
+    ]
+    if incident.accelerators:
+        lines.append(
+            "Accelerators: "
+            + ", ".join(f"{a.node} #{a.index}" + (f" ({a.uuid})" if a.uuid else "") for a in incident.accelerators)
+        )
+    lines.append(f"Opened {iso_utc(incident.opened)} ({local(incident.opened)} local) by {incident.opened_by}")
+    if incident.acknowledged is not None:
+        lines.append(f"Acknowledged {iso_utc(incident.acknowledged)} by {incident.acknowledged_by}")
+    if incident.resolved is not None:
+        lines.append(f"Resolved {iso_utc(incident.resolved)} by {incident.resolved_by}")
+    if incident.ticket:
+        lines.append(f"Ticket: {incident.ticket}")
+    if incident.tenants:
+        lines.append(f"Tenants: {', '.join(incident.tenants)}")
+    if incident.jobs:
+        lines.append(
+            "Slurm jobs at the time: "
+            + ", ".join(
+                str(j.get("error")) if "error" in j else f"{j.get('job_id')} ({j.get('user')}, {j.get('account')})"
+                for j in incident.jobs
+            )
+        )
+    if incident.evidence:
+        lines.append("Evidence: " + ", ".join(f"{k}={v}" for k, v in incident.evidence.items()))
+    if incident.counters:
+        lines.append("Counters at the acknowledgement:")
+        for c in incident.counters:
+            counted = ", ".join(f"{k}={v:.0f}" for k, v in c.counters.items()) or "none reported"
+            lines.append(f"  {c.node or ''} GPU {c.index}: {counted}" + (f"; XIDs {list(c.xids)}" if c.xids else ""))
+        if incident.acknowledged is not None:
+            if new:
+                for (node, index), words in sorted(new.items()):
+                    lines.append(f"  NEW since acknowledged on {node} GPU {index}: {', '.join(words)}")
+            else:
+                lines.append("  nothing new since acknowledged")
+    if incident.actions:
+        lines.append("Actions: " + ", ".join(f"#{a}" for a in incident.actions))
+    lines.append("")
+    lines.append("History:")
+    for event in incident.events:
+        lines.append(
+            f"  {iso_utc(event.at)}  {event.kind:<12} {event.author}" + (f": {event.text}" if event.text else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""The archive writer: one thread that, every minute, takes the last minute's aggregates of every
+accelerator from the fleet model's history rings and writes them to the telemetry archive in one
+transaction, with the node and Slurm state changes it saw (looked at every two seconds); every hour it
+rolls the past hour up and drops what is past its keep time.
+
+A full disk or a locked archive costs nothing but the archive: the batch is kept in memory (up to two
+hours of it) and written at the next chance, ``problem`` says why in words for the status bar, and the
+telemetry goes on streaming.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from console.core.archive import ARCHIVE_FILE, HOUR_KEEP_S, MINUTE_KEEP_S, TelemetryArchive
+from console.core.fleet import FleetModel, NodeMinute
+from console.core.samples import NodeState
+from console.core.store import StoreError, explain
+
+STATE_LOOK_S: Final = 2.0
+MINUTE_SETTLE_S: Final = 2.0  # a minute is taken this long after it ends (its last lines have arrived)
+MAX_PENDING_MINUTES: Final = 120
+ROLLUP_BACK_HOURS: Final = 48
+log = logging.getLogger(__name__)
+
+
+class ArchiveService:
+    def __init__(
+        self,
+        fleet: FleetModel,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        minute_keep_s: float | None = None,
+        hour_keep_s: float | None = None,
+    ) -> None:
+        self.fleet = fleet
+        self.path = data_dir / ARCHIVE_FILE
+        self.clock = clock
+        self.problem: str | None = None
+        self.dropped_minutes = 0
+        self.minutes_written = 0
+        self.archive: TelemetryArchive | None = None
+        try:
+            self.archive = TelemetryArchive(
+                self.path,
+                minute_keep_s=MINUTE_KEEP_S if minute_keep_s is None else minute_keep_s,
+                hour_keep_s=HOUR_KEEP_S if hour_keep_s is None else hour_keep_s,
+            )
+        except StoreError as exc:
+            self.problem = f"the telemetry archive is off: {exc}"
+        self._pending_minutes: list[tuple[int, list[NodeMinute]]] = []
+        self._pending_events: list[tuple[str, float, str, str | None]] = []
+        self._last: dict[str, tuple[NodeState, str | None]] = {}
+        self._alerts: dict[str, dict[tuple[str, int | None], str]] = {}
+        self._xids: dict[str, set[tuple[str | None, int, tuple[int, int, int], str]]] = {}
+        now = clock()
+        self._next_minute = int(now) // 60 * 60 + 60  # the first whole minute starts here
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="archive-writer", daemon=True)
+
+    def start(self) -> None:
+        if self.archive is not None and not self._thread.is_alive():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        if self.archive is not None:
+            self.flush()
+            self.archive.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(STATE_LOOK_S):
+            try:
+                self.step()
+            except Exception:
+                log.exception("the archive writer failed a round")
+
+    def step(self) -> None:
+        """One round: state changes; the minute that ended (and its write); the hour's roll-up."""
+        now = self.clock()
+        self.look_at_states(now)
+        end = self._next_minute + 60
+        if now >= end + MINUTE_SETTLE_S:
+            minute_start = self._next_minute
+            # A stalled writer (a suspended laptop) skips ahead instead of writing empty minutes.
+            self._next_minute = max(end, int(now) // 60 * 60)
+            self._pending_minutes.append((minute_start, self.fleet.minutes(minute_start, minute_start + 60)))
+            if len(self._pending_minutes) > MAX_PENDING_MINUTES:
+                self.dropped_minutes += len(self._pending_minutes) - MAX_PENDING_MINUTES
+                del self._pending_minutes[:-MAX_PENDING_MINUTES]
+            if self.flush():
+                self.roll_up(now)
+
+    def look_at_states(self, now: float) -> None:
+        """Node and Slurm state changes, alerts raised and cleared, and kernel-log XIDs, as events."""
+        for status in self.fleet.statuses():
+            alerts = {(a.rule, a.accelerator): f"{a.severity.word}: {a.message}" for a in status.alerts}
+            known = self._alerts.get(status.node, {})
+            for key, words in alerts.items():
+                if key not in known:
+                    self._pending_events.append((status.node, now, "alert", words))
+            for key, words in known.items():
+                if key not in alerts:
+                    self._pending_events.append((status.node, now, "alert", f"cleared: {words.split(': ', 1)[-1]}"))
+            self._alerts[status.node] = alerts
+            seen = self._xids.setdefault(status.node, set())
+            for record in status.xids:
+                xid_key = (record.event.when, record.event.code, record.event.bus, record.event.detail)
+                if xid_key in seen:
+                    continue
+                seen.add(xid_key)
+                where = (
+                    f"GPU {record.accelerator}"
+                    if record.accelerator is not None
+                    else "PCI " + ":".join(f"{p:02x}" for p in record.event.bus)
+                )
+                self._pending_events.append(
+                    (status.node, record.seen_at, "xid", f"XID {record.event.code} on {where}: {record.event.meaning}")
+                )
+            if len(seen) > 2000:
+                seen.clear()
+                seen.update((r.event.when, r.event.code, r.event.bus, r.event.detail) for r in status.xids)
+            before = self._last.get(status.node)
+            current = (status.state, status.scheduler_state)
+            if before == current:
+                continue
+            if before is None or before[0] != status.state:
+                self._pending_events.append((status.node, now, "state", status.state.value))
+            if status.scheduler_state is not None and (before is None or before[1] != status.scheduler_state):
+                self._pending_events.append((status.node, now, "slurm", status.scheduler_state))
+            self._last[status.node] = current
+        if len(self._pending_events) > 200_000:
+            del self._pending_events[:-200_000]
+
+    def flush(self) -> bool:
+        """Write what is pending; False (and ``problem`` says why) when the archive would not take it."""
+        if self.archive is None:
+            return False
+        if not (self._pending_minutes or self._pending_events):
+            return True
+        try:
+            self.archive.write(self._pending_minutes, self._pending_events)
+        except (sqlite3.Error, OSError) as exc:
+            kept = len(self._pending_minutes)
+            self.problem = (
+                f"the telemetry archive cannot be written ({explain(self.path, exc)}); {kept} minute(s) kept in "
+                "memory and written when it can be; the live view is not affected"
+            )
+            return False
+        self.minutes_written += len(self._pending_minutes)
+        self._pending_minutes.clear()
+        self._pending_events.clear()
+        self.problem = None
+        return True
+
+    def roll_up(self, now: float) -> None:
+        """Hours that ended and are not rolled up yet (at most two days back), then pruning."""
+        if self.archive is None:
+            return
+        current_hour = int(now) // 3600 * 3600
+        try:
+            done = self.archive.rolled_up_to()
+            start = current_hour - 3600 if done is None else max(done, current_hour - ROLLUP_BACK_HOURS * 3600)
+            if start >= current_hour:
+                return
+            for hour in range(start, current_hour, 3600):
+                self.archive.roll_up(hour)
+            self.archive.prune(now)
+        except (sqlite3.Error, OSError) as exc:
+            self.problem = f"the telemetry archive cannot be rolled up ({explain(self.path, exc)})"

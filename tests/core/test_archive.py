@@ -1,0 +1,165 @@
+"""The telemetry archive: minute aggregates from the history rings, packed per node; the hourly roll-up;
+timelines that fall back to hours; pruning; node states at a time; and its writer thread's behaviour on a
+locked or unwritable archive (the live view goes on, nothing is lost while memory holds it)."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from console.core.archive import MINUTE_DTYPE, TelemetryArchive, pack_minute, unpack
+from console.core.fleet import FleetModel, NodeMinute
+from console.core.history import AcceleratorHistory
+from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.nvidia_csv import NvidiaCsvParser
+from console.core.samples import AcceleratorSample, NodeState, Vendor
+from console.services.archive import ArchiveService
+from tests.helpers.fakes import FakeClock, nvidia_line
+
+T0 = 1_790_000_040 // 3600 * 3600  # on the hour
+
+
+def _minute(node: str, state: NodeState, util: float, count: int = 8) -> NodeMinute:
+    return NodeMinute(
+        node, state, tuple((i, (util + i, util + 10, 60.0 + i, 300.0, 1000.0 * i, 60)) for i in range(count))
+    )
+
+
+def test_a_history_ring_gives_the_aggregates_of_a_window() -> None:
+    history = AcceleratorHistory()
+    for second in range(120):
+        sample = AcceleratorSample(
+            index=0,
+            vendor=Vendor.NVIDIA,
+            utilization_pct=float(second % 60),
+            temperature_c=50.0 + second / 10,
+            power_w=100.0,
+            memory_used_mib=float(second),
+        )
+        history.append(1000.0 + second, sample)
+    util_mean, util_max, temp_max, power_mean, mem_max, count = history.window(1060.0, 1120.0) or ()
+    assert (util_mean, util_max, count) == (29.5, 59.0, 60)
+    assert temp_max == pytest.approx(61.9) and power_mean == 100.0 and mem_max == 119.0
+    assert history.window(2000.0, 2060.0) is None
+    empty = AcceleratorHistory()
+    empty.append(1.0, AcceleratorSample(index=0, vendor=Vendor.NVIDIA))  # every reading "not available"
+    util_mean, *_ = empty.window(0.0, 60.0) or ()
+    assert math.isnan(util_mean)
+
+
+def test_a_minute_packs_into_twelve_bytes_per_accelerator_and_keeps_not_available() -> None:
+    blob = pack_minute(
+        [(0, (55.55, 90.0, 71.0, 300.4, 81000.0, 60)), (1, (math.nan, math.nan, math.nan, math.nan, math.nan, 3))]
+    )
+    assert len(blob) == 2 * MINUTE_DTYPE.itemsize == 24
+    rows = unpack(blob, MINUTE_DTYPE)
+    assert rows[0]["util_mean"] == 5555 and rows[0]["mem_max"] == 81000 and rows[0]["power_mean"] == 300
+    assert rows[1]["util_mean"] == 65535 and rows[1]["temp_max"] == 255
+    assert len(unpack(b"\x00" * 7, MINUTE_DTYPE)) == 0  # a torn blob reads as nothing, not garbage
+
+
+def test_minutes_roll_up_into_hours_and_a_timeline_reads_minutes_then_hours(tmp_path: Path) -> None:
+    archive = TelemetryArchive(tmp_path / "telemetry.sqlite3", minute_keep_s=3 * 3600)
+    for minute in range(180):
+        state = NodeState.UP if minute % 60 < 50 else NodeState.UNREACHABLE
+        nodes = (
+            [_minute("n1", state, 50.0 if minute % 2 else 5.0)]
+            if state == NodeState.UP
+            else [NodeMinute("n1", state, ())]
+        )
+        archive.write(
+            [(T0 + minute * 60, nodes)],
+            [("n1", T0 + minute * 60 + 1.0, "state", state.value)] if minute % 60 in (0, 50) else [],
+        )
+    for hour in range(3):
+        assert archive.roll_up(T0 + hour * 3600) == 1
+    hours = list(archive.hours(T0, T0 + 3 * 3600))
+    assert [h.live_minutes for h in hours] == [50, 50, 50] and hours[0].seen_minutes == 60
+    first = hours[0].accelerators
+    assert first["util_mean"][0] == 2750 and first["busy_minutes"][0] == 25 and first["live_minutes"][0] == 50
+    timeline = archive.timeline("n1", T0 + 3600, T0 + 7200)
+    assert timeline.resolution_s == 60 and timeline.util.shape == (60, 8) and timeline.indices == tuple(range(8))
+    assert np.isnan(timeline.util[55]).all() and timeline.states[55] == "unreachable"
+    assert [e[2] for e in timeline.events] == ["up", "unreachable"]
+    archive.prune(T0 + 3 * 3600 + 3600)  # minutes older than 3 h go; hours stay
+    old = archive.timeline("n1", T0, T0 + 3 * 3600)
+    assert old.resolution_s == 3600 and len(old.times) >= 1
+    assert archive.states_at(T0 + 3000) == {"n1": ("up", None)}
+    assert archive.states_at(T0 + 3100) == {"n1": ("unreachable", None)}
+    assert archive.accelerator_count("n1") == 8 and archive.accelerator_count("nope") == 0
+    assert archive.timeline("nope", T0, T0 + 60).util.shape == (0, 0)
+    archive.close()
+
+
+def _fleet(clock: FakeClock, names: tuple[str, ...] = ("n1", "n2")) -> FleetModel:
+    inventory = Inventory(
+        Path("x.toml"), tuple(NodeSpec(name=n, host="127.0.0.1", vendor=Vendor.NVIDIA) for n in names)
+    )
+    return FleetModel(inventory, clock=clock)
+
+
+def _feed(fleet: FleetModel, clock: FakeClock, seconds: int, util: str = "87") -> None:
+    parser = NvidiaCsvParser()
+    for _ in range(seconds):
+        for name in fleet.names:
+            fleet.set_state(name, NodeState.UP)
+            fleet.ingest(
+                name, [parser.parse_line(nvidia_line(index=str(i), utilization_gpu=util)) for i in range(2)], clock()
+            )
+        clock.advance(1)
+
+
+def test_the_writer_takes_each_minute_from_the_rings_with_state_and_slurm_changes(tmp_path: Path) -> None:
+    clock = FakeClock(T0 - 5)
+    fleet = _fleet(clock)
+    service = ArchiveService(fleet, tmp_path, clock=clock)
+    service.step()  # initial states: connecting
+    _feed(fleet, clock, 70)
+    fleet.set_scheduler_states({"n1": "ALLOCATED"})
+    service.step()  # T0 + 65: the minute from T0 is written (2 s after it ended)
+    assert service.minutes_written == 1 and service.problem is None
+    _feed(fleet, clock, 60, util="10")
+    service.step()
+    assert service.minutes_written == 2
+    assert service.archive is not None
+    timeline = service.archive.timeline("n1", T0, T0 + 120)
+    assert timeline.util.shape == (2, 2) and timeline.util[0, 0] == 87.0
+    assert timeline.util[1, 0] == pytest.approx((5 * 87 + 55 * 10) / 60, abs=0.01)  # the ring's own seconds
+    kinds = [(kind, value) for _, kind, value in timeline.events]
+    assert ("state", "up") in kinds and ("slurm", "ALLOCATED") in kinds
+    service.stop()
+
+
+def test_a_locked_archive_keeps_minutes_in_memory_says_why_and_writes_them_later(tmp_path: Path) -> None:
+    clock = FakeClock(T0 - 5)
+    fleet = _fleet(clock, ("n1",))
+    service = ArchiveService(fleet, tmp_path, clock=clock)
+    assert service.archive is not None
+    service.archive._conn.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(tmp_path / "telemetry.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    _feed(fleet, clock, 130)
+    service.step()
+    assert service.problem is not None and "telemetry.sqlite3" in service.problem and "locked" in service.problem
+    assert "kept in memory" in service.problem and service.minutes_written == 0
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    _feed(fleet, clock, 60)
+    service.step()
+    assert service.problem is None and service.minutes_written == 2
+    service.stop()
+
+
+def test_an_archive_that_cannot_be_opened_is_off_with_a_reason_and_nothing_else_stops(tmp_path: Path) -> None:
+    (tmp_path / "telemetry.sqlite3").write_bytes(b"this is not a database at all, it is " * 100)
+    clock = FakeClock(T0)
+    service = ArchiveService(_fleet(clock), tmp_path, clock=clock)
+    assert service.archive is None
+    assert service.problem is not None and "archive is off" in service.problem and "damaged" in service.problem
+    service.start()
+    service.step()  # does nothing, raises nothing
+    service.stop()

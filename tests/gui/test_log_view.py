@@ -1,0 +1,248 @@
+"""The Log view and the handover report in the window (pytest-qt, offscreen, Qt warnings fail), on the real
+store and archive: the shift's incidents and actions, acknowledge / note / resolve from the keyboard and
+buttons, the node timeline, the report shown, saved and signed off, and a liaison who can change nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from console.core.alerts import load_rules
+from console.core.archive import TelemetryArchive
+from console.core.fleet import FleetModel, NodeMinute
+from console.core.incident_log import AcceleratorRef, IncidentLog
+from console.core.incidents import IncidentState, ShiftName
+from console.core.inventory import parse_inventory
+from console.core.roles import Role
+from console.core.samples import NodeState
+from console.core.store import Store
+from console.gui.handover_dialog import HandoverDialog
+from console.gui.log_view import IncidentColumn, LogView
+from console.gui.main_window import MainWindow
+from console.gui.worker import Worker
+from console.services.incidents import IncidentService
+from console.services.shift_log import ShiftLog
+
+SHOTS = os.environ.get("FLEET_SCREENSHOTS")
+INVENTORY = """
+[[node]]
+name = "gpu-001"
+host = "10.0.0.1"
+rack = "R1"
+tenant = "acme"
+[[node]]
+name = "gpu-002"
+host = "10.0.0.2"
+rack = "R2"
+tenant = "globex"
+"""
+
+
+@dataclass
+class Records:
+    """The window's RecordsPort over the real store and archive (no live fleet)."""
+
+    incidents: IncidentService
+    log: ShiftLog
+    problems: list[str] = field(default_factory=list)
+
+
+def _records(tmp_path: Path, role: Role = Role.TECHNICIAN, fleet: FleetModel | None = None) -> Records:
+    inventory = parse_inventory(INVENTORY, tmp_path / "fleet.toml")
+    store = Store(tmp_path / "console.sqlite3")
+    archive = TelemetryArchive(tmp_path / "telemetry.sqlite3")
+    now = time.time()
+    start = int(now - 3 * 3600) // 60 * 60
+    for minute in range(0, 3 * 60):
+        util = 90.0 if minute < 120 else 0.0
+        nodes = [
+            NodeMinute("gpu-001", NodeState.UP, tuple((i, (util, util, 70.0 + i, 500.0, 1000.0, 60)) for i in range(8)))
+        ]
+        archive.write([(start + minute * 60, nodes)], [])
+    archive.write(
+        [], [("gpu-001", now - 3600, "slurm", "IDLE+DRAIN"), ("gpu-001", now - 3700, "xid", "XID 79 on GPU 6")]
+    )
+    log = IncidentLog(store)
+    log.open(
+        nodes=["gpu-001"],
+        cause="xid_79",
+        severity="critical",
+        opened_by="rule:xid_79",
+        message="GPU 6 fell off the bus",
+        accelerators=[AcceleratorRef("gpu-001", 6, "GPU-6")],
+        tenants=["acme"],
+        at=now - 3700,
+    )
+    log.open(nodes=["gpu-002"], cause="temperature", severity="warning", opened_by="rule:temperature", at=now - 600)
+    store.record_intent(
+        operator="alice",
+        kind="drain",
+        node="gpu-001",
+        params={},
+        reason="XID 79",
+        ticket="OPS-7",
+        engine="slurm",
+        host=None,
+        command=None,
+        session="s",
+    )
+    service = IncidentService(store, inventory, load_rules().incidents, operator="alice", role=role, fleet=fleet)
+    return Records(service, ShiftLog(store, inventory, archive, fleet=fleet))
+
+
+WORKERS: list[Worker] = []
+
+
+@pytest.fixture(autouse=True)
+def _workers_drained(qtbot: Any) -> Any:
+    """Every read a test started is delivered (or dropped) before the next test: none lands in another."""
+    yield
+    for worker in WORKERS:
+        qtbot.waitUntil(lambda w=worker: w.pending() == 0, timeout=10_000)
+        worker.shutdown()
+    WORKERS.clear()
+
+
+def _worker() -> Worker:
+    WORKERS.append(Worker())
+    return WORKERS[-1]
+
+
+def _view(qtbot: Any, records: Records) -> LogView:
+    view = LogView(records, _worker())  # type: ignore[arg-type]
+    qtbot.addWidget(view)
+    view.resize(1600, 900)
+    view.shift.setCurrentText("last 24 h")
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        view.refresh()
+    return view
+
+
+def _shot(widget: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        widget.grab().save(str(Path(SHOTS) / name))
+
+
+def test_the_log_lists_incidents_worst_first_with_their_actions_and_figures(qtbot: Any, tmp_path: Path) -> None:
+    view = _view(qtbot, _records(tmp_path))
+    assert view.incident_proxy.rowCount() == 2 and view.action_proxy.rowCount() == 1
+    view.incident_table.sortByColumn(IncidentColumn.SEVERITY, Qt.SortOrder.DescendingOrder)
+    top = view.incident_proxy.index(0, IncidentColumn.CAUSE).data()
+    assert top.startswith("xid_79: GPU 6 fell off the bus")
+    assert view.action_proxy.index(0, 6).data() == "#1"  # the drain names its incident
+    assert "Opened 2" in view.figures.text() and "still open 2" in view.figures.text()
+    view.severity.setCurrentText("warning")
+    qtbot.waitSignal(view.refreshed, timeout=10_000).wait()
+    assert view.incident_proxy.rowCount() == 1
+    view.severity.setCurrentText("any severity")
+    qtbot.waitSignal(view.refreshed, timeout=10_000).wait()
+    view.rack.setCurrentText("R1")
+    qtbot.waitSignal(view.refreshed, timeout=10_000).wait()
+    assert view.incident_proxy.rowCount() == 1 and view.action_proxy.rowCount() == 1
+    view.text.setText("OPS-7")
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        qtbot.keyClick(view.text, Qt.Key.Key_Return)
+    assert view.action_proxy.rowCount() == 1
+
+
+def test_a_technician_acknowledges_annotates_and_resolves_from_the_view(qtbot: Any, tmp_path: Path) -> None:
+    records = _records(tmp_path)
+    view = _view(qtbot, records)
+    assert view.select_incident(1)
+    assert view.ack_button.isEnabled() and view.resolve_button.isEnabled()
+    view.note.setText("reseating GPU 6")
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        qtbot.mouseClick(view.ack_button, Qt.MouseButton.LeftButton)
+    incident = view.selected_incident()
+    assert incident is not None and incident.state == IncidentState.ACKNOWLEDGED and incident.acknowledged_by == "alice"
+    assert not view.ack_button.isEnabled()
+    qtbot.mouseClick(view.note_button, Qt.MouseButton.LeftButton)
+    assert view.message.text() == "type the note first"
+    view.note.setText("swapped, RMA 4471")
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        qtbot.mouseClick(view.note_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        qtbot.mouseClick(view.resolve_button, Qt.MouseButton.LeftButton)
+    incident = records.incidents.log.incident(1)
+    assert incident.state == IncidentState.RESOLVED and [n.text for n in incident.notes] == ["swapped, RMA 4471"]
+    assert "swapped, RMA 4471" in view.detail.toPlainText() and "resolved" in view.detail.toPlainText()
+
+
+def test_enter_on_an_incident_shows_its_node_timeline_from_the_archive(qtbot: Any, tmp_path: Path) -> None:
+    view = _view(qtbot, _records(tmp_path))
+    view.select_incident(1)  # selecting shows the node's timeline on its own; Enter reads it again
+    qtbot.waitUntil(lambda: view.worker.pending() == 0, timeout=10_000)
+    view.timeline.shown = None
+    view.incident_table.setFocus()
+    with qtbot.waitSignal(view.timeline_shown, timeout=10_000):
+        qtbot.keyClick(view.incident_table, Qt.Key.Key_Return)
+    shown = view.timeline.shown
+    assert shown is not None and shown.node == "gpu-001" and shown.series is not None
+    assert shown.series.util.shape[1] == 8 and len(shown.series.times) > 60
+    kinds = {e.kind for e in shown.events}
+    assert {"incident", "action", "slurm", "xid"} <= kinds
+    assert view.timeline.events.topLevelItemCount() == len(shown.events)
+    _shot(view, "log-view.png")
+
+
+def test_a_liaison_sees_the_log_but_every_changing_control_is_off(qtbot: Any, tmp_path: Path) -> None:
+    view = _view(qtbot, _records(tmp_path, Role.LIAISON))
+    view.select_incident(1)
+    for control in (view.ack_button, view.note_button, view.resolve_button, view.open_button, view.note):
+        assert not control.isEnabled()
+    assert "liaison role reads only" in view.open_button.toolTip()
+    assert view.timeline_button.isEnabled()
+
+
+def test_the_handover_report_is_shown_saved_and_signed_off_by_a_supervisor(qtbot: Any, tmp_path: Path) -> None:
+    records = _records(tmp_path, Role.SUPERVISOR)
+    date, shift = records.log.current_shift()
+    dialog = HandoverDialog(records, _worker(), date, shift)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=10_000)
+    text = dialog.browser.toPlainText()
+    assert "Open incidents" in text and "Not signed off." in text
+    for fmt in ("html", "csv", "pdf"):
+        dialog.save(fmt, tmp_path / f"report.{fmt}")
+        assert (tmp_path / f"report.{fmt}").stat().st_size > 100, dialog.message.text()
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+    qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+    assert "type a note" in dialog.message.text()
+    dialog.note.setText("handed over to the night shift")
+    with qtbot.waitSignal(dialog.loaded, timeout=10_000):
+        qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+    assert "Signed off by alice (supervisor)" in dialog.browser.toPlainText()
+    assert dialog.sign_button.text() == "&Amend"
+    _shot(dialog, "handover.png")
+
+
+def test_a_technician_cannot_sign_off(qtbot: Any, tmp_path: Path) -> None:
+    records = _records(tmp_path)
+    dialog = HandoverDialog(records, _worker(), dt.date.today(), ShiftName.DAY)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    assert not dialog.sign_button.isEnabled() and "may not sign off" in dialog.sign_button.toolTip()
+
+
+def test_the_window_names_the_operator_and_role_and_a_liaison_gets_no_actions(qtbot: Any, tmp_path: Path) -> None:
+    inventory = parse_inventory(INVENTORY, tmp_path / "fleet.toml")
+    fleet = FleetModel(inventory)
+    records = _records(tmp_path, Role.LIAISON, fleet)
+    window = MainWindow(fleet, " — fleet.toml", records=records)  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    assert window.windowTitle() == "Fleet Console — fleet.toml — alice (liaison)"
+    assert window.log_view is not None
+    with qtbot.waitSignal(window.log_view.refreshed, timeout=10_000):
+        window.show_log()
+    assert window.tabs.currentWidget() is window.log_view
+    window.log_view.select_incident(1)
+    with qtbot.waitSignal(window.log_view.node_chosen):
+        window.log_view._go_to_node()
+    assert window.tabs.currentIndex() == 0
