@@ -38,6 +38,7 @@ LED_VALUES: Final = {"on": "Lit", "off": "Off", "blink": "Blinking"}
 
 EVENT_LOG_LIMIT: Final = 200
 EVENT_LOG_SERVICES: Final = 4
+EVENT_LOG_SCAN: Final = 5000  # entries looked at per log service (the newest), however many the BMC lists
 EVENT_LOG_DEADLINE_S: Final = 20.0
 
 
@@ -339,7 +340,7 @@ class RedfishClient:
                 continue
             name = str(service.get("Id") or path.rstrip("/").rsplit("/", 1)[-1])[:40]
             entries = self._get(entries_path).get("Members", [])
-            for entry in (entries if isinstance(entries, list) else [])[-limit:]:
+            for entry in (entries if isinstance(entries, list) else [])[-EVENT_LOG_SCAN:]:
                 if not isinstance(entry, dict):
                     continue
                 when = _redfish_time(entry.get("Created"))
@@ -348,7 +349,7 @@ class RedfishClient:
                 severity = str(entry.get("Severity") or "OK")[:20]
                 message = str(entry.get("Message") or entry.get("MessageId") or "")[:400]
                 out.append((when, severity.lower(), f"{name}: {message}"))
-        out.sort()
+        out.sort(key=lambda entry: entry[0])
         return out[-limit:]
 
     def power_state(self) -> str:

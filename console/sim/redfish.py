@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from console.sim.details import XID_GPU, xid_window
 from console.sim.model import SimNode
 
 ALLOWED_RESETS: Final = ("On", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart", "PowerCycle", "Nmi")
@@ -114,6 +115,12 @@ class SimBmc:
         self.systems: dict[str, dict[str, Any]] = {
             n.name: {"PowerState": "On", "IndicatorLED": "Off", "pending": None} for n in fleet
         }
+        # Each system's event log (Redfish LogService "Log1", entries as DMTF LogEntry), newest last.
+        self.events: dict[str, list[dict[str, Any]]] = {n.name: [] for n in fleet}
+        self.fleet = fleet
+        self._fault_logged: dict[str, float] = {}
+        for node in fleet:
+            self.log_event(node.name, "OK", "The system was powered on.", "Base.1.8.PowerOn")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert), str(key))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -133,10 +140,41 @@ class SimBmc:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def log_event(self, name: str, severity: str, message: str, message_id: str) -> None:
+        entries = self.events[name]
+        number = len(entries) + 1
+        stamp = dt.datetime.fromtimestamp(self.clock(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        entries.append(
+            {
+                "@odata.id": f"/redfish/v1/Systems/{name}/LogServices/Log1/Entries/{number}",
+                "@odata.type": "#LogEntry.v1_9_0.LogEntry",
+                "Id": str(number),
+                "Name": f"Log Entry {number}",
+                "EntryType": "Event",
+                "Severity": severity,
+                "Created": stamp,
+                "Message": message,
+                "MessageId": message_id,
+            }
+        )
+        del entries[:-500]
+
     def tick(self) -> None:
-        """Carry out pending power changes (real BMCs take seconds too)."""
+        """Carry out pending power changes (real BMCs take seconds too); log the XID node's PCIe faults, as a
+        real BMC's event log shows a GPU that fell off the bus."""
         now = self.clock()
         with self._lock:
+            for node in self.fleet:
+                if xid_window(node, now):
+                    window = (now + node.seed) // 600
+                    if self._fault_logged.get(node.name) != window:
+                        self._fault_logged[node.name] = window
+                        self.log_event(
+                            node.name,
+                            "Critical",
+                            f"PCIe fatal error on the slot of GPU {XID_GPU}: the device stopped responding.",
+                            "PCIe.1.0.FatalError",
+                        )
             for name, system in self.systems.items():
                 pending = system["pending"]
                 if pending is None or now < pending[0]:
@@ -147,9 +185,11 @@ class SimBmc:
                     system["PowerState"] = "Off"
                     self.set_power(name, False)
                     system["pending"] = (now + POWER_DELAY_S, "On")
+                    self.log_event(name, "OK", "The system was powered off (power cycle).", "Base.1.8.PowerOff")
                 else:
                     system["PowerState"] = target
                     self.set_power(name, target == "On")
+                    self.log_event(name, "OK", f"The system was powered {target.lower()}.", f"Base.1.8.Power{target}")
 
     def _system_json(self, name: str) -> dict[str, Any]:
         system = self.systems[name]
@@ -163,6 +203,7 @@ class SimBmc:
             "PowerState": system["PowerState"],
             "IndicatorLED": system["IndicatorLED"],
             "Status": {"State": "Enabled", "Health": "OK"},
+            "LogServices": {"@odata.id": f"{path}/LogServices"},
             "Actions": {
                 "#ComputerSystem.Reset": {
                     "target": f"{path}/Actions/ComputerSystem.Reset",
@@ -170,6 +211,23 @@ class SimBmc:
                 }
             },
         }
+
+    def _log_json(self, name: str, rest: str) -> dict[str, Any] | None:
+        base = f"/redfish/v1/Systems/{name}/LogServices"
+        if rest == "LogServices":
+            return {"@odata.id": base, "Members": [{"@odata.id": f"{base}/Log1"}], "Members@odata.count": 1}
+        if rest == "LogServices/Log1":
+            return {
+                "@odata.id": f"{base}/Log1",
+                "@odata.type": "#LogService.v1_3_0.LogService",
+                "Id": "Log1",
+                "Name": "System Event Log",
+                "Entries": {"@odata.id": f"{base}/Log1/Entries"},
+            }
+        if rest == "LogServices/Log1/Entries":
+            members = list(self.events[name])
+            return {"@odata.id": f"{base}/Log1/Entries", "Members": members, "Members@odata.count": len(members)}
+        return None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         bmc = self
@@ -241,10 +299,15 @@ class SimBmc:
                             },
                         )
                         return
-                    name = path.removeprefix("/redfish/v1/Systems/")
-                    if name in bmc.systems:
+                    name, _, rest = path.removeprefix("/redfish/v1/Systems/").partition("/")
+                    if name in bmc.systems and not rest:
                         self._send(200, bmc._system_json(name))
                         return
+                    if name in bmc.systems and rest.startswith("LogServices"):
+                        found = bmc._log_json(name, rest)
+                        if found is not None:
+                            self._send(200, found)
+                            return
                 self._error(404, f"{self.path} not found")
 
             def do_PATCH(self) -> None:
