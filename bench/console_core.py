@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
 
-from console.app import LiveFleet
+from console.app import LiveFleet, ShiftServices
 from console.core.fleet import LatencyRecorder
 from console.core.inventory import load_inventory
+from console.core.roles import Role
 from console.core.samples import NodeState
 from console.transport import ssh as ssh_module
 from console.transport.hub import HubSettings
@@ -37,6 +40,9 @@ def main() -> int:
     parser.add_argument("--kernel-dir", help="where the bench fleet's nodes read their kernel log from")
     parser.add_argument("--kernel-events", type=int, default=20, help="kernel lines to time, one node each")
     parser.add_argument("--no-kernel-follow", action="store_true", help="the baseline: kernel log not followed")
+    parser.add_argument(
+        "--no-records", action="store_true", help="the baseline: no incident service, no telemetry archive"
+    )
     args = parser.parse_args()
     if args.paramiko_poll is not None:
         ssh_module.IDLE_SOCKET_TIMEOUT_S = args.paramiko_poll
@@ -45,9 +51,17 @@ def main() -> int:
     ssh = SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False)
     follow = not args.no_kernel_follow
     live = LiveFleet(inventory, ssh, HubSettings(), follow_kernel=follow)
+    records = None
+    if not args.no_records:
+        # What the window and streaming poll run beside the telemetry: incidents and the archive writer.
+        records = ShiftServices(
+            live, Path(tempfile.mkdtemp(prefix="fleet-bench-data-")), operator="bench", role=Role.TECHNICIAN
+        )
     me = psutil.Process()
     started = time.monotonic()
     live.start()
+    if records is not None:
+        records.start()
     total = len(inventory.nodes)
     deadline = started + args.connect_timeout
     while time.monotonic() < deadline:
@@ -78,6 +92,7 @@ def main() -> int:
     cpu1 = me.cpu_times()
     wall = time.monotonic() - wall0
     live.fleet.latency = None
+    archive = archive_stats(records)
     kernel = time_kernel_events(live, args.kernel_dir, args.kernel_events) if args.kernel_dir and follow else {}
     views = live.fleet.views()
     result = {
@@ -98,12 +113,28 @@ def main() -> int:
         "node_to_model_max_ms": _ms(max(recorder.node_to_model) if recorder.node_to_model else None),
         "receive_to_model_p50_ms": _ms(percentile(recorder.receive_to_model, 50)),
         "receive_to_model_p99_ms": _ms(percentile(recorder.receive_to_model, 99)),
+        "records": records is not None,
+        **archive,
         **kernel,
     }
+    if records is not None:
+        records.stop()
     live.stop()
     json.dump(result, sys.stdout)
     print()
     return 0
+
+
+def archive_stats(records: ShiftServices | None) -> dict[str, object]:
+    """What the archive wrote in the run (minutes, bytes) and the incidents the service opened."""
+    if records is None or records.archive.archive is None:
+        return {}
+    return {
+        "archive_minutes_written": records.archive.minutes_written,
+        "archive_bytes": records.archive.archive.size_bytes(),
+        "archive_problem": records.archive.problem,
+        "incidents_opened": len(records.incidents.incidents()),
+    }
 
 
 def time_kernel_events(live: LiveFleet, kernel_dir: str, count: int) -> dict[str, object]:

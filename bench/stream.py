@@ -67,7 +67,12 @@ def node_side_cpu(fleet: BenchFleet, seconds: float) -> float:
 
 
 def run_core(
-    fleet: BenchFleet, count: int, seconds: float, paramiko_poll: float | None, follow: bool = True
+    fleet: BenchFleet,
+    count: int,
+    seconds: float,
+    paramiko_poll: float | None,
+    follow: bool = True,
+    records: bool = True,
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -84,6 +89,8 @@ def run_core(
         command += ["--paramiko-poll", str(paramiko_poll)]
     if not follow:
         command.append("--no-kernel-follow")
+    if not records:
+        command.append("--no-records")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     # Node-side CPU is sampled in the middle of the console's measuring window.
     node_cpu = None
@@ -166,6 +173,7 @@ def markdown(report: dict[str, Any]) -> str:
     clush = {c["nodes"]: c for c in report["clush"]}
     runs = [(core, "") for core in report["core"]]
     runs += [(core, " (baseline: kernel log not followed)") for core in report.get("core_without_kernel_follow", [])]
+    runs += [(core, " (baseline: no incidents, no archive)") for core in report.get("core_without_records", [])]
     for core, label in runs:
         c = clush.get(core["nodes"], {})
         sweep = f"{c['wall_s']} s wall, {c['client_cpu_s']} s CPU" if "wall_s" in c else "–"
@@ -198,6 +206,11 @@ def main() -> int:
     parser.add_argument(
         "--kernel-baseline", action="store_true", help="also run each size without following kernel logs (baseline)"
     )
+    parser.add_argument(
+        "--records-baseline",
+        action="store_true",
+        help="also run each size without the incident service and the telemetry archive (baseline)",
+    )
     args = parser.parse_args()
     if not in_namespace():
         return reexec_in_namespace()
@@ -216,6 +229,10 @@ def main() -> int:
     try:
         for count in args.sizes:
             print(f"bench: core with {count} nodes …", file=sys.stderr, flush=True)
+            if args.records_baseline:
+                baseline = run_core(fleet, count, args.seconds, args.paramiko_poll, records=False)
+                report.setdefault("core_without_records", []).append(baseline)
+                print(json.dumps(baseline), file=sys.stderr, flush=True)
             if args.kernel_baseline:
                 baseline = run_core(fleet, count, args.seconds, args.paramiko_poll, follow=False)
                 report.setdefault("core_without_kernel_follow", []).append(baseline)

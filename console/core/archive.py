@@ -315,32 +315,26 @@ class TelemetryArchive:
                 "SELECT t, kind, value FROM node_events WHERE node = ? AND t >= ? AND t < ? ORDER BY t",
                 (node_id, since, until),
             ).fetchall()
-        decoded: list[tuple[float, str, npt.NDArray[Any]]] = []
-        for t, live, data in hours:
-            decoded.append((float(t), "up" if live else "unreachable", unpack(data, HOUR_DTYPE)))
-        for t, state, data in minutes:
-            word = STATE_CODES[state].value if 0 <= state < len(STATE_CODES) else "unknown"
-            decoded.append((float(t), word, unpack(data, MINUTE_DTYPE)))
-        indices = tuple(sorted({int(i) for _, _, arr in decoded for i in arr["index"]}))
-        column = {index: i for i, index in enumerate(indices)}
-        util = np.full((len(decoded), len(indices)), np.nan, dtype=np.float32)
-        temp = np.full((len(decoded), len(indices)), np.nan, dtype=np.float32)
-        for row, (_, _, arr) in enumerate(decoded):
-            for item in arr:
-                col = column[int(item["index"])]
-                if item["util_mean"] != NA_U2:
-                    util[row, col] = item["util_mean"] / 100.0
-                if item["temp_max"] != NA_U1:
-                    temp[row, col] = item["temp_max"]
-        resolution = 60 if not hours else 3600
+        hour_part = _series([row[2] for row in hours], HOUR_DTYPE)
+        minute_part = _series([row[2] for row in minutes], MINUTE_DTYPE)
+        indices = tuple(sorted(set(hour_part[0]) | set(minute_part[0])))
+        util = np.full((len(hours) + len(minutes), len(indices)), np.nan, dtype=np.float32)
+        temp = np.full_like(util, np.nan)
+        for offset, (part_indices, part_util, part_temp) in ((0, hour_part), (len(hours), minute_part)):
+            columns = [indices.index(i) for i in part_indices]
+            util[offset : offset + len(part_util), columns] = part_util
+            temp[offset : offset + len(part_temp), columns] = part_temp
+        states = tuple("up" if live else "unreachable" for _, live, _ in hours) + tuple(
+            STATE_CODES[state].value if 0 <= state < len(STATE_CODES) else "unknown" for _, state, _ in minutes
+        )
         return Timeline(
             node=node,
-            resolution_s=resolution,
-            times=np.array([t for t, _, _ in decoded], dtype=np.float64),
+            resolution_s=60 if not hours else 3600,
+            times=np.array([row[0] for row in hours] + [row[0] for row in minutes], dtype=np.float64),
             indices=indices,
             util=util,
             temp=temp,
-            states=tuple(word for _, word, _ in decoded),
+            states=states,
             events=tuple((float(t), str(kind), str(value)) for t, kind, value in events),
         )
 
@@ -399,22 +393,56 @@ class TelemetryArchive:
         return total
 
 
+def _series(
+    blobs: Sequence[bytes], dtype: np.dtype[Any]
+) -> tuple[tuple[int, ...], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Utilisation and temperature [row, accelerator] of packed rows (NaN where not reported), decoded in
+    one pass when every row that reports lists the same accelerators (the usual case: a node that was down
+    reports none), row by row otherwise."""
+    arrays = [unpack(blob, dtype) for blob in blobs]
+    present = [row for row, array in enumerate(arrays) if len(array)]
+    if not present:
+        return (), np.zeros((len(arrays), 0), np.float32), np.zeros((len(arrays), 0), np.float32)
+    first = arrays[present[0]]["index"]
+    if all(len(arrays[r]) == len(first) and np.array_equal(arrays[r]["index"], first) for r in present):
+        order = np.argsort(first)
+        indices = tuple(int(i) for i in first[order])
+        stacked = np.zeros((len(arrays), len(first)), dtype=dtype)
+        stacked["util_mean"], stacked["temp_max"] = NA_U2, NA_U1
+        joined = b"".join(arrays[r].tobytes() for r in present)
+        stacked[present] = np.frombuffer(joined, dtype=dtype).reshape(len(present), len(first))[:, order]
+    else:
+        indices = tuple(sorted({int(i) for a in arrays for i in a["index"]}))
+        stacked = np.zeros((len(arrays), len(indices)), dtype=dtype)
+        stacked["util_mean"], stacked["temp_max"] = NA_U2, NA_U1
+        column = {index: i for i, index in enumerate(indices)}
+        for row, array in enumerate(arrays):
+            for item in array:
+                stacked[row, column[int(item["index"])]] = item
+    raw_util = stacked["util_mean"]
+    raw_temp = stacked["temp_max"]
+    util = np.where(raw_util == NA_U2, np.nan, raw_util / 100.0).astype(np.float32)
+    temp = np.where(raw_temp == NA_U1, np.nan, raw_temp).astype(np.float32)
+    return indices, util, temp
+
+
 def hour_of(minutes: Sequence[tuple[int, bytes]]) -> tuple[int, int, bytes]:
     """(live minutes, minutes seen, packed per-accelerator hour) from a node's minute rows."""
     up = STATE_CODE[NodeState.UP]
     live = sum(1 for state, _ in minutes if state == up)
     arrays = [unpack(data, MINUTE_DTYPE) for _, data in minutes]
-    indices = sorted({int(i) for arr in arrays for i in arr["index"]})
+    every = np.concatenate(arrays) if arrays else np.zeros(0, MINUTE_DTYPE)
+    indices = np.unique(every["index"])
     out = np.zeros(len(indices), dtype=HOUR_DTYPE)
     for row, index in enumerate(indices):
-        picks = np.concatenate([arr[arr["index"] == index] for arr in arrays]) if arrays else np.zeros(0, MINUTE_DTYPE)
+        picks = every[every["index"] == index]
         util = picks["util_mean"][picks["util_mean"] != NA_U2].astype(np.float64)
         util_max = picks["util_max"][picks["util_max"] != NA_U1]
         temp = picks["temp_max"][picks["temp_max"] != NA_U1]
         power = picks["power_mean"][picks["power_mean"] != NA_U2].astype(np.float64)
         memory = picks["mem_max"][picks["mem_max"] != NA_U4]
         out[row] = (
-            index,
+            int(index),
             round(float(util.mean())) if util.size else NA_U2,
             int(util_max.max()) if util_max.size else NA_U1,
             int(temp.max()) if temp.size else NA_U1,

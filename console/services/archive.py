@@ -25,6 +25,7 @@ from console.core.store import StoreError, explain
 
 STATE_LOOK_S: Final = 2.0
 MINUTE_SETTLE_S: Final = 2.0  # a minute is taken this long after it ends (its last lines have arrived)
+EVENT_FLUSH_S: Final = 10.0  # state changes reach the archive (and a timeline) within this, not at the minute
 MAX_PENDING_MINUTES: Final = 120
 ROLLUP_BACK_HOURS: Final = 48
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class ArchiveService:
         self._xids: dict[str, set[tuple[str | None, int, tuple[int, int, int], str]]] = {}
         now = clock()
         self._next_minute = int(now) // 60 * 60 + 60  # the first whole minute starts here
+        self._flushed_at = now
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="archive-writer", daemon=True)
 
@@ -99,6 +101,10 @@ class ArchiveService:
                 del self._pending_minutes[:-MAX_PENDING_MINUTES]
             if self.flush():
                 self.roll_up(now)
+            self._flushed_at = now
+        elif self._pending_events and now - self._flushed_at >= EVENT_FLUSH_S:
+            self.flush()
+            self._flushed_at = now
 
     def look_at_states(self, now: float) -> None:
         """Node and Slurm state changes, alerts raised and cleared, and kernel-log XIDs, as events."""

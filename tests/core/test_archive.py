@@ -163,3 +163,34 @@ def test_an_archive_that_cannot_be_opened_is_off_with_a_reason_and_nothing_else_
     service.start()
     service.step()  # does nothing, raises nothing
     service.stop()
+
+
+def test_state_changes_reach_the_archive_within_seconds_not_at_the_minute(tmp_path: Path) -> None:
+    clock = FakeClock(T0 + 5)
+    fleet = _fleet(clock, ("n1",))
+    service = ArchiveService(fleet, tmp_path, clock=clock)
+    assert service.archive is not None
+    service.step()
+    fleet.set_scheduler_states({"n1": "IDLE+DRAIN"})
+    clock.advance(2)
+    service.step()
+    assert service.archive.timeline("n1", T0, T0 + 60).events == ()  # not yet: batched
+    clock.advance(10)
+    service.step()  # still inside the first minute
+    assert [e[1:] for e in service.archive.timeline("n1", T0, T0 + 60).events] == [
+        ("state", "connecting"),
+        ("slurm", "IDLE+DRAIN"),
+    ]
+    service.stop()
+
+
+def test_a_node_whose_accelerators_changed_reads_each_in_its_own_column(tmp_path: Path) -> None:
+    archive = TelemetryArchive(tmp_path / "telemetry.sqlite3")
+    archive.write([(T0, [_minute("n1", NodeState.UP, 10.0, count=8)])], [])
+    archive.write([(T0 + 60, [_minute("n1", NodeState.UP, 20.0, count=7)])], [])  # GPU 7 fell off the bus
+    archive.write([(T0 + 120, [NodeMinute("n1", NodeState.UNREACHABLE, ())])], [])
+    timeline = archive.timeline("n1", T0, T0 + 180)
+    assert timeline.indices == tuple(range(8)) and timeline.util.shape == (3, 8)
+    assert timeline.util[0, 7] == 17.0 and np.isnan(timeline.util[1, 7]) and timeline.util[1, 6] == 26.0
+    assert np.isnan(timeline.util[2]).all() and timeline.states == ("up", "up", "unreachable")
+    archive.close()
