@@ -186,6 +186,7 @@ def generate_archive(path: Path, nodes: list[str], hours: int, minutes: int, end
             rows.append((node_id, hour_start + h * 3600, 60, 60, hour.tobytes()))
         conn.executemany("INSERT INTO hour (node, t, live_minutes, seen_minutes, data) VALUES (?, ?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = os.path.getsize(path) + _wal(path)
     minute = np.zeros(8, dtype=MINUTE_DTYPE)
     minute["index"] = np.arange(8)

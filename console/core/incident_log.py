@@ -369,16 +369,18 @@ class IncidentLog:
         q = query or IncidentQuery()
         where: list[str] = []
         args: list[Any] = []
+        until = q.until if q.until is not None else float("inf")
         if q.since is not None:
             # Everything that overlaps the range (opened before its end, not resolved before its start), as
-            # three index ranges: opened in it, resolved in or after it, or not resolved at all.
+            # three index ranges: opened in it; opened before it and resolved in or after it (a covering
+            # index on resolved, opened); opened before it and not resolved at all.
             where.append(
-                "i.id IN (SELECT id FROM incidents WHERE opened >= ? UNION ALL "
+                "i.id IN (SELECT id FROM incidents WHERE opened >= ? AND opened < ? UNION ALL "
                 "SELECT id FROM incidents WHERE resolved >= ? AND opened < ? UNION ALL "
                 "SELECT id FROM incidents WHERE state != 'resolved' AND opened < ?)"
             )
-            args += [q.since, q.since, q.since, q.since]
-        if q.until is not None:
+            args += [q.since, until, q.since, q.since, q.since]
+        elif q.until is not None:
             where.append("i.opened < ?")
             args.append(q.until)
         if q.open_only:
@@ -447,11 +449,12 @@ class IncidentLog:
                     out.setdefault(row["node"], {})[counters.index] = counters
         return out
 
-    def counts_since(self, since: float) -> dict[str, int]:
+    def counts_since(self, since: float, until: float | None = None) -> dict[str, int]:
+        """Incidents per node opened in [since, until) (the repeat offenders of a range)."""
         rows = self.store.query(
             "SELECT n.node, count(*) AS c FROM incidents i JOIN incident_nodes n ON n.incident_id = i.id "
-            "WHERE i.opened >= ? GROUP BY n.node",
-            [since],
+            "WHERE i.opened >= ? AND i.opened < ? GROUP BY n.node",
+            [since, until if until is not None else float("inf")],
         )
         return {r["node"]: r["c"] for r in rows}
 

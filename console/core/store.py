@@ -143,8 +143,8 @@ def _v2(db: sqlite_utils.Database) -> None:
             seen_counters TEXT
         );
         CREATE INDEX idx_incidents_opened ON incidents(opened);
-        CREATE INDEX idx_incidents_resolved ON incidents(resolved);
-        CREATE INDEX idx_incidents_state ON incidents(state) WHERE state != 'resolved';
+        CREATE INDEX idx_incidents_resolved ON incidents(resolved, opened);
+        CREATE INDEX idx_incidents_unresolved ON incidents(opened) WHERE state != 'resolved';
         CREATE TABLE incident_nodes (
             node TEXT NOT NULL,
             incident_id INTEGER NOT NULL REFERENCES incidents(id),

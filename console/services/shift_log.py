@@ -101,7 +101,7 @@ class ShiftLog:
             [self._span(i) for i in incidents],
             flt.since,
             flt.until,
-            self.incident_log.counts_since(min(flt.until, self.now()) - REPEAT_WINDOW_S),
+            self.incident_log.counts_since(min(flt.until, self.now()) - REPEAT_WINDOW_S, flt.until),
             now=self.now(),
         )
         return LogPage(tuple(incidents), tuple(rows), (time.perf_counter() - started) * 1000, figures)
@@ -187,7 +187,7 @@ class ShiftLog:
         start, end = self.shifts.bounds(date, shift)
         incidents = self.incident_log.incidents(IncidentQuery(since=start, until=end))
         actions = self.store.rows(since=iso_utc(start), until=iso_utc(end))
-        recent = self.incident_log.counts_since(end - REPEAT_WINDOW_S)
+        recent = self.incident_log.counts_since(end - REPEAT_WINDOW_S, end)
         figures = shift_figures([self._span(i) for i in incidents], start, end, recent, now=self.now())
         notes = []
         at_end = self.nodes_at(min(end, self.now()))
