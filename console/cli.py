@@ -483,6 +483,8 @@ def run_audit(args: argparse.Namespace) -> int:
         )
         if row.reason:
             print(f"      reason: {t(row.reason)}" + (f"  ticket: {t(row.ticket)}" if row.ticket else ""))
+        if row.incident_id is not None:
+            print(f"      for incident #{row.incident_id} (fleet-console incidents --json shows it)")
         if command:
             print(f"      on {t(row.host or '?')}: {t(command)}")
         if isinstance(row.params, dict) and row.params.get("bmc_security"):
@@ -752,8 +754,18 @@ def run_window(args: argparse.Namespace) -> int:
                 inventory, data_dir(args.data_dir), ssh, live=live, role=role, operator=prefs.operator
             )
         except StoreError as exc:
-            print(f"fleet-console: {exc}", file=sys.stderr)
-            return 2
+            # The telemetry does not need the store: the window runs, says why actions and the log are off.
+            notice = f"{exc}; actions and the incident log are off until it is fixed"
+            say(f"fleet-console: {notice}", file=sys.stderr)
+            in_window.append(True)
+            return run_gui(
+                live,
+                screenshot=args.screenshot,
+                after_s=args.after,
+                select=args.select,
+                stop=window_stop,
+                notice=notice,
+            )
         services = WindowServices(live, actions, ShiftClock(prefs.day_shift_starts, prefs.night_shift_starts))
         services.start()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,13 @@ from hypothesis import settings
 # No per-example deadline: the suite shares two cores with real daemons, and a slow example is not a bug.
 settings.register_profile("fleet", deadline=None, derandomize=False)
 settings.load_profile("fleet")
+
+# No test reads or writes the person's own data, config or preferences: commands that default to the
+# platform's user dirs (streaming poll keeps incidents there) get a scratch home for the whole session.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="fleet-tests-home-"))
+os.environ["XDG_DATA_HOME"] = str(_SCRATCH / "data")
+os.environ["XDG_CONFIG_HOME"] = str(_SCRATCH / "config")
+os.environ["FLEET_CONSOLE_PREFERENCES"] = str(_SCRATCH / "config" / "fleet-console" / "preferences.toml")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

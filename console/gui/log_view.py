@@ -66,7 +66,7 @@ EVENT_COLOURS: Final = {
     "xid": "#d00000",
     "bmc": "#00796b",
 }
-TIMELINE_BEFORE_S: Final = 6 * 3600.0
+TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0
 
 
@@ -569,18 +569,25 @@ class LogView(QWidget):
         selected = self.selected_incident()
         self.page = page
         self.error = None
-        self.incident_model.set_incidents(list(page.incidents))
-        self.action_model.set_rows(list(page.actions))
+        # Rows are replaced only when they changed: a periodic re-read keeps the selection and the scroll.
+        incidents_changed = list(page.incidents) != self.incident_model.incidents
+        if incidents_changed:
+            self.incident_model.set_incidents(list(page.incidents))
+        if list(page.actions) != self.action_model.rows:
+            self.action_model.set_rows(list(page.actions))
         self.actions_label.setText(f"Actions in the range ({len(page.actions)})")
         self.status.setText(
             f"{len(page.incidents)} incidents, {len(page.actions)} actions (read in {page.took_ms:.0f} ms)"
             + ("" if not self.records.problems else " — " + "; ".join(self.records.problems))
         )
         self.figures.setText(figures_text(page.figures) if page.figures else "")
-        if selected is not None:
+        if selected is not None and incidents_changed:
             self.select_incident(selected.id)
         elif page.incidents and not self.incident_table.currentIndex().isValid():
             self.incident_table.setCurrentIndex(self.incident_proxy.index(0, 0))
+        shown, now_selected = self.timeline.shown, self.selected_incident()
+        if shown is not None and now_selected is not None and now_selected.nodes[:1] == (shown.node,):
+            self.show_timeline()  # its node's newer minutes, events and notes
         self._update_buttons()
         self.refreshed.emit()
 

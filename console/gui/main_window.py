@@ -56,6 +56,7 @@ from console.gui.worker import ChangeRelay, StatusRelay, Worker
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 RECORDS_INTERVAL_MS: Final = 5000
+LOG_REFRESH_MS: Final = 10_000
 DETAILS_INTERVAL_MS: Final = 5000
 PLOT_INTERVAL_MS: Final = 1000
 
@@ -303,6 +304,11 @@ class MainWindow(QMainWindow):
         self.records_timer.setInterval(RECORDS_INTERVAL_MS)
         self.records_timer.timeout.connect(self._show_record_problems)
         self.records_timer.start()
+        # What other consoles and the terminal changed, and the newer archive minutes: read again while shown.
+        self.log_timer = QTimer(self)
+        self.log_timer.setInterval(LOG_REFRESH_MS)
+        self.log_timer.timeout.connect(self._records_changed)
+        self.log_timer.start()
         self.handover: HandoverDialog | None = None
 
     def show_log(self) -> None:
@@ -557,6 +563,7 @@ def run_gui(
     stop: threading.Event | None = None,
     records: RecordsPort | None = None,
     view: str = "table",
+    notice: str | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -585,6 +592,8 @@ def run_gui(
     QTimer.singleShot(0, choose)
     if view == "log":
         QTimer.singleShot(0, window.show_log)
+    if notice:
+        QTimer.singleShot(0, lambda: window.show_notice(notice, 24 * 3600 * 1000, critical=True))
     if screenshot is not None:
 
         def shoot() -> None:

@@ -64,6 +64,7 @@ class IncidentService:
         self.problem: str | None = None  # why incidents cannot be written now, in words
         self.listeners: list[Callable[[], None]] = []  # called (from the service's thread) after changes
         self._open: dict[tuple[str, str], int] = {}
+        self._noted: dict[int, object] = {}
         self._refreshed = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="incidents", daemon=True)
@@ -123,8 +124,11 @@ class IncidentService:
         # What the command line's acknowledgement records: the counters this console last saw.
         for incident in self.log.incidents(IncidentQuery(open_only=True, limit=500)):
             counters = self._counters(incident.nodes, incident.accelerators)
-            if counters:
+            # Written when they changed (the time they were taken aside), not every round.
+            key = [(c.node, c.index, sorted(c.counters.items()), sorted(c.flags.items()), c.xids) for c in counters]
+            if counters and self._noted.get(incident.id) != key:
                 self.log.note_counters(incident.id, counters)
+                self._noted[incident.id] = key
 
     def _open_for_alert(self, alert: Alert) -> OpenedIncident:
         assert self.fleet is not None

@@ -3,8 +3,8 @@ names of recent drivers), kernel-log lines in ``journalctl -o short-iso`` form, 
 
 Faults, so the demo shows what the console catches: the thermal-runaway node's hot GPU reports
 ``hw_thermal_slowdown`` while throttled; on gpu-012 GPU 5 picks up uncorrectable ECC errors and a row
-pending remap for ten minutes in every fifteen; on gpu-003 GPU 6 falls off the bus (XID 79) for half a
-minute in every ten.
+pending remap for ten minutes in every fifteen (two at first, one more every three minutes); on gpu-003
+GPU 6 falls off the bus (XID 79) for half a minute in every ten.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def nvidia_xml(node: SimNode, t: float) -> str:
         ecc = ecc_fault(node, t) and gpu == ECC_GPU
         thermal = "Active" if reading.throttled else "Not Active"
         idle = "Active" if reading.utilization_pct < 2 else "Not Active"
-        dram_unc = 2 if ecc else 0
+        # Two uncorrectable errors when the fault starts, one more every three minutes while it lasts: what
+        # an acknowledgement's "new since acknowledged" is for.
+        dram_unc = 2 + int(((t + node.seed) % 900 - 300) // 180) if ecc else 0
         pending = "Yes" if ecc else "No"
         gpus.append(f"""\t<gpu id="{_bus_id(gpu)}">
 \t\t<product_name>{escape(node.model.name)}</product_name>

@@ -98,6 +98,10 @@ def test_incidents_json_prints_one_object_per_incident_with_the_named_fields(
     assert [r["id"] for r in _json(capsys)] == [2]
     assert main(["incidents", "--since", "yesterday", "--data-dir", str(data)]) == 2
     assert "not a time" in capsys.readouterr().err
+    assert main(["audit", "--data-dir", str(data)]) == 0
+    assert "for incident #1" in capsys.readouterr().out
+    assert main(["audit", "--json", "--data-dir", str(data)]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["incident_id"] == 1
 
 
 def test_ack_note_and_resolve_change_the_incident_and_say_so(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -330,3 +334,34 @@ def test_a_damaged_store_is_a_clear_message_not_a_traceback(
     assert main(["incidents", "--data-dir", str(directory)]) == 2
     err = capsys.readouterr().err
     assert "console.sqlite3" in err and "damaged" in err and "Traceback" not in err
+
+
+def test_the_window_runs_its_telemetry_on_a_damaged_store_and_says_what_is_off(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    directory.mkdir()
+    (directory / "console.sqlite3").write_bytes(b"not a database " * 1000)
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FLEET_CONSOLE_PREFERENCES": str(tmp_path / "p.toml")}
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("fleet-console")),
+            "--demo",
+            "--nodes",
+            "2",
+            "--data-dir",
+            str(directory),
+            "--screenshot",
+            str(shot),
+            "--after",
+            "4",
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "damaged" in done.stderr and "actions and the incident log are off" in done.stderr
+    assert shot.stat().st_size > 10_000
+    assert (directory / "console.sqlite3").read_bytes().startswith(b"not a database")  # left for the records

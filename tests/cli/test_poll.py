@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,55 @@ def test_alert_rules_defaults_print_and_a_bad_rules_file_exits_2(tmp_path: Path)
     (tmp_path / "fleet.toml").write_text('[[node]]\nname = "n"\nhost = "127.0.0.1"\n')
     result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once", "--alert-rules", str(tmp_path / "bad.toml"))
     assert result.returncode == 2 and "unknown key 'after' in [stale]" in result.stderr
+
+
+def test_streaming_poll_opens_incidents_in_its_data_dir(sshd_factory: Any, tmp_path: Path) -> None:
+    sshd = sshd_factory(["127.0.0.2"])
+    inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[temperature]\nfor_s = 0\nnvidia = { warning_c = 20, critical_c = 30 }\n")
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "poll",
+            "--ssh-config",
+            "/dev/null",
+            "--inventory",
+            str(tmp_path / "fleet.toml"),
+            "--json",
+            "--interval",
+            "0.5",
+            "--alert-rules",
+            str(rules),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if any(a["rule"] == "temperature" and a["severity"] == "critical" for a in json.loads(line)["alerts"]):
+                break
+        deadline = time.monotonic() + 30
+        found: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not found:
+            done = subprocess.run(
+                [sys.executable, "-m", "console", "incidents", "--json", "--data-dir", str(data)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            found = [json.loads(x) for x in done.stdout.splitlines()]
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert found and found[0]["opened_by"] == "rule:temperature" and found[0]["nodes"] == ["n1"]
+    assert found[0]["severity"] == "critical" and found[0]["state"] == "open"

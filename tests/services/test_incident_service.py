@@ -181,3 +181,23 @@ def test_slurm_failing_still_opens_the_incident_and_says_why_jobs_are_missing(tm
 
 def test_incident_rules_default_when_none_are_given() -> None:
     assert IncidentRules().open_after_s == {Severity.CRITICAL: 0.0, Severity.WARNING: 600.0}
+
+
+def test_an_acknowledgement_from_the_command_line_records_what_the_live_console_last_saw(tmp_path: Path) -> None:
+    from console.core.details import HealthReport
+    from console.core.parsers.node_health import NodeHealth
+
+    service, fleet, engine, clock = _world(tmp_path)
+    _hot(fleet, "n1", "50")
+    detail = GpuDetail(index=3, uuid="GPU-1b2c", pci_bus_id="00000000:5D:00.0", ecc_uncorrected_volatile=2.0)
+    fleet.apply_report("n1", HealthReport(taken_at=clock(), gpus=(detail,), node=NodeHealth()))
+    fleet.evaluate_alerts(engine)
+    (opened,) = service.tick()
+    clock.advance(31)
+    service.tick()  # the live console notes the counters it sees on the open incident's accelerators
+    headless = IncidentService(
+        service.log.store, service.inventory, service.rules, operator="bob", role=Role.TECHNICIAN, clock=clock
+    )
+    counters = headless.acknowledge(opened.id, "from the terminal")
+    assert [(c.node, c.index, c.counters.get("ecc_uncorrected_volatile")) for c in counters] == [("n1", 3, 2.0)]
+    assert service.log.incident(opened.id).acknowledged_by == "bob"

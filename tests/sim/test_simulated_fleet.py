@@ -244,7 +244,11 @@ def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults()
     ecc_node, xid_node = fleet[details.ECC_NODE], fleet[details.XID_NODE]
     runaway = next(n for n in fleet if n.role == Role.THERMAL_RUNAWAY)
     base = 1_800_000_000.0
-    ecc_t = next(base + k for k in range(900) if details.ecc_fault(ecc_node, base + k))
+    ecc_t = next(
+        base + k
+        for k in range(900)
+        if details.ecc_fault(ecc_node, base + k) and not details.ecc_fault(ecc_node, base + k - 1)
+    )  # the fault's first second
     report = parse_detail_output(details.detail_output(ecc_node, True, ecc_t - 60, ecc_t, ecc_t - 86400), ecc_t)
     assert report.errors == () and report.kernel_log == "read" and len(report.gpus) == 8
     sick = report.gpus[details.ECC_GPU]
@@ -253,6 +257,8 @@ def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults()
         "Yes",
         True,
     )
+    later = parse_detail_output(details.detail_output(ecc_node, True, ecc_t, ecc_t + 200, ecc_t - 86400), ecc_t + 200)
+    assert later.gpus[details.ECC_GPU].ecc_uncorrected_volatile == 3.0  # the count grows while the fault lasts
     assert report.node.cpus == 224 and report.node.root_disk_used_pct == 41.0
     assert 86399 < report.node.uptime_s < 86401  # type: ignore[operator]
 
