@@ -171,11 +171,13 @@ class IncidentLog:
         note: str | None = None,
         reopen_window_s: float | None = None,
         at: float | None = None,
+        first_seen: float | None = None,
     ) -> tuple[int, str]:
         """Open an incident, or find the one already open for the same node and cause (``"repeat"``), or
         re-open one resolved within ``reopen_window_s`` (``"reopened"``). Returns (id, what happened:
-        ``"opened"``, ``"repeat"`` or ``"reopened"``). ``reopen_window_s`` None: always a new incident
-        (opened by hand)."""
+        ``"opened"``, ``"repeat"``, ``"reopened"``, or ``"still resolved"`` when the alert began before the
+        incident was resolved: a person resolved it while the condition still showed, and the same
+        occurrence does not re-open it). ``reopen_window_s`` None: always a new incident (opened by hand)."""
         if not nodes:
             raise IncidentError("an incident needs at least one node")
         cause = _clean(cause, 200, "cause") or "unspecified"
@@ -198,6 +200,8 @@ class IncidentLog:
                         row = conn.execute(
                             "SELECT resolved, resolved_by FROM incidents WHERE id = ?", (incident_id,)
                         ).fetchone()
+                        if first_seen is not None and row[0] is not None and row[0] >= first_seen:
+                            return incident_id, "still resolved"
                         conn.execute(
                             "UPDATE incidents SET state = 'open', resolved = NULL, resolved_by = NULL, "
                             "acknowledged = NULL, acknowledged_by = NULL, "
@@ -423,6 +427,18 @@ class IncidentLog:
             "WHERE n.node = ? AND i.state != 'resolved' ORDER BY i.opened",
             [node],
         )
+
+    def add_event(self, incident_id: int, by: str, kind: str, text: str, at: float | None = None) -> None:
+        """An event the console itself records on an incident (an alert back after the acknowledgement)."""
+        now = self.clock() if at is None else at
+        with self._writing() as conn:
+            self._state(conn, incident_id)
+            self._event(conn, incident_id, now, by, kind, text[:MAX_NOTE_CHARS])
+
+    def acknowledged_open(self) -> dict[int, float]:
+        """id → acknowledgement time of every acknowledged incident not yet resolved."""
+        rows = self.store.query("SELECT id, acknowledged FROM incidents WHERE state = 'acknowledged'")
+        return {r["id"]: r["acknowledged"] for r in rows}
 
     def open_keys(self) -> dict[tuple[str, str], int]:
         """(node, cause) → id of every incident not yet resolved (the incident service's memory at start)."""

@@ -65,6 +65,9 @@ class IncidentService:
         self.listeners: list[Callable[[], None]] = []  # called (from the service's thread) after changes
         self._open: dict[tuple[str, str], int] = {}
         self._noted: dict[int, object] = {}
+        self._settled: dict[tuple[str, str], float] = {}
+        self._acknowledged: dict[int, float] = {}
+        self._repeated: dict[int, float] = {}
         self._refreshed = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="incidents", daemon=True)
@@ -105,8 +108,16 @@ class IncidentService:
                         continue
                     key = (status.node, cause_of(alert))
                     if key in self._open:
+                        self._alerted_again(self._open[key], alert)
                         continue
-                    out.append(self._open_for_alert(alert))
+                    if self._settled.get(key) == alert.first_seen:
+                        continue  # resolved by a person while this same occurrence still showed
+                    opened = self._open_for_alert(alert)
+                    if opened.what == "still resolved":
+                        self._open.pop(key, None)
+                        self._settled[key] = alert.first_seen
+                        continue
+                    out.append(opened)
             self.problem = None
         except StoreError as exc:
             self.problem = f"incidents are not being recorded: {exc}"
@@ -115,9 +126,26 @@ class IncidentService:
             self._changed()
         return out
 
+    def _alerted_again(self, incident_id: int, alert: Alert) -> None:
+        """An alert raised anew after its incident was acknowledged (a sticky counter grew, a new XID) is
+        written on the incident once, so the incident says what is new since."""
+        acknowledged = self._acknowledged.get(incident_id)
+        if (
+            acknowledged is None
+            or alert.first_seen <= acknowledged
+            or self._repeated.get(incident_id) == alert.first_seen
+        ):
+            return
+        self._repeated[incident_id] = alert.first_seen
+        self.log.add_event(
+            incident_id, f"rule:{alert.rule}", "alerted again", f"after the acknowledgement: {alert.message}"
+        )
+        self._changed()
+
     def _refresh(self) -> None:
         assert self.fleet is not None
         self._open = self.log.open_keys()
+        self._acknowledged = self.log.acknowledged_open()
         for node, baselines in self.log.baselines().items():
             if node in self.fleet.names:
                 self.fleet.set_acknowledged(node, baselines)
@@ -147,6 +175,7 @@ class IncidentService:
             jobs=self._jobs([alert.node]),
             evidence={**alert.evidence, "first_seen": alert.first_seen},
             reopen_window_s=self.rules.reopen_window_s,
+            first_seen=alert.first_seen,
         )
         self._open[(alert.node, cause_of(alert))] = incident_id
         return OpenedIncident(incident_id, what, alert.node, cause_of(alert))
@@ -223,6 +252,7 @@ class IncidentService:
         incident = self.log.incident(incident_id)
         counters = self._counters(incident.nodes, incident.accelerators) or self.log.seen_counters(incident_id)
         self.log.acknowledge(incident_id, self.operator, note, counters)
+        self._acknowledged[incident_id] = self.clock()
         if self.fleet is not None:
             for node in incident.nodes:
                 mine = {c.index: c for c in counters if c.node in (node, None) and node in self.fleet.names}

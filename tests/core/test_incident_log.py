@@ -285,3 +285,44 @@ def test_a_console_killed_with_sigkill_while_writing_loses_no_committed_incident
     assert store.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
     json.dumps([found[i].as_json() for i in committed])
     store.close()
+
+
+def test_an_alert_that_began_before_the_resolution_leaves_the_incident_resolved(tmp_path: Path) -> None:
+    _, log, clock = _log(tmp_path)
+    incident_id, _ = _auto(log)
+    first_seen = clock()
+    clock.advance(300)
+    log.resolve(incident_id, "alice", "fan replaced")
+    clock.advance(60)
+    assert log.open(
+        nodes=["n1"],
+        cause="xid_79",
+        severity="critical",
+        opened_by="rule:xid_79",
+        reopen_window_s=3600,
+        first_seen=first_seen,
+    ) == (incident_id, "still resolved")
+    assert log.incident(incident_id).state == IncidentState.RESOLVED
+    assert log.open(
+        nodes=["n1"],
+        cause="xid_79",
+        severity="critical",
+        opened_by="rule:xid_79",
+        reopen_window_s=3600,
+        first_seen=clock(),
+    ) == (incident_id, "reopened")
+
+
+def test_the_console_writes_its_own_events_and_knows_which_open_incidents_are_acknowledged(tmp_path: Path) -> None:
+    _, log, _ = _log(tmp_path)
+    incident_id, _ = _auto(log)
+    other, _ = _auto(log, node="n2")
+    assert log.acknowledged_open() == {}
+    log.acknowledge(incident_id, "alice")
+    assert log.acknowledged_open() == {incident_id: T0}
+    log.add_event(incident_id, "rule:xid_79", "alerted again", "after the acknowledgement: XID 79 again")
+    assert log.incident(incident_id).events[-1].kind == "alerted again"
+    with pytest.raises(IncidentError, match="no incident #99"):
+        log.add_event(99, "x", "y", "z")
+    log.resolve(incident_id, "alice")
+    assert log.acknowledged_open() == {} and other not in log.acknowledged_open()

@@ -11,9 +11,11 @@ import pytest
 
 from console.core.alerts import AlertEngine, IncidentRules, Severity, load_rules
 from console.core.counters import counters_of
+from console.core.details import HealthReport
 from console.core.fleet import FleetModel
 from console.core.incident_log import IncidentError
 from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.node_health import NodeHealth
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.slurm import Job
@@ -49,6 +51,12 @@ def _world(tmp_path: Path, role: Role = Role.TECHNICIAN) -> tuple[IncidentServic
         clock=clock,
     )
     return service, fleet, AlertEngine(rules, clock=clock), clock
+
+
+def _ecc_report(clock: FakeClock, uncorrected: float) -> HealthReport:
+    """A slow-path look at n1 whose GPU 3 has ``uncorrected`` uncorrectable ECC errors."""
+    detail = GpuDetail(index=3, uuid="GPU-1b2c", pci_bus_id="00000000:5D:00.0", ecc_uncorrected_volatile=uncorrected)
+    return HealthReport(taken_at=clock(), gpus=(detail,), node=NodeHealth())
 
 
 def _hot(fleet: FleetModel, node: str, temperature: str) -> None:
@@ -125,19 +133,10 @@ def test_opening_by_hand_checks_nodes_and_severity(tmp_path: Path) -> None:
 
 
 def test_acknowledging_records_the_counters_and_the_sticky_ecc_alert_stops_until_it_grows(tmp_path: Path) -> None:
-    from console.core.details import HealthReport
-    from console.core.parsers.node_health import NodeHealth
-
     service, fleet, engine, clock = _world(tmp_path)
     _hot(fleet, "n1", "50")
 
-    def report(uncorrected: float) -> HealthReport:
-        detail = GpuDetail(
-            index=3, uuid="GPU-1b2c", pci_bus_id="00000000:5D:00.0", ecc_uncorrected_volatile=uncorrected
-        )
-        return HealthReport(taken_at=clock(), gpus=(detail,), node=NodeHealth())
-
-    fleet.apply_report("n1", report(2.0))
+    fleet.apply_report("n1", _ecc_report(clock, 2.0))
     fleet.evaluate_alerts(engine)
     assert [a.rule for a in fleet.view("n1").alerts] == ["ecc_uncorrected"]
     (opened,) = service.tick()
@@ -148,7 +147,7 @@ def test_acknowledging_records_the_counters_and_the_sticky_ecc_alert_stops_until
     fleet.evaluate_alerts(engine)
     assert fleet.view("n1").alerts == ()  # acknowledged and not grown: quiet
     assert service.new_since_acknowledged(service.incidents()[0]) == {}
-    fleet.apply_report("n1", report(3.0))
+    fleet.apply_report("n1", _ecc_report(clock, 3.0))
     clock.advance(1)
     fleet.evaluate_alerts(engine)
     assert [a.rule for a in fleet.view("n1").alerts] == ["ecc_uncorrected"]
@@ -184,13 +183,9 @@ def test_incident_rules_default_when_none_are_given() -> None:
 
 
 def test_an_acknowledgement_from_the_command_line_records_what_the_live_console_last_saw(tmp_path: Path) -> None:
-    from console.core.details import HealthReport
-    from console.core.parsers.node_health import NodeHealth
-
     service, fleet, engine, clock = _world(tmp_path)
     _hot(fleet, "n1", "50")
-    detail = GpuDetail(index=3, uuid="GPU-1b2c", pci_bus_id="00000000:5D:00.0", ecc_uncorrected_volatile=2.0)
-    fleet.apply_report("n1", HealthReport(taken_at=clock(), gpus=(detail,), node=NodeHealth()))
+    fleet.apply_report("n1", _ecc_report(clock, 2.0))
     fleet.evaluate_alerts(engine)
     (opened,) = service.tick()
     clock.advance(31)
@@ -201,3 +196,49 @@ def test_an_acknowledgement_from_the_command_line_records_what_the_live_console_
     counters = headless.acknowledge(opened.id, "from the terminal")
     assert [(c.node, c.index, c.counters.get("ecc_uncorrected_volatile")) for c in counters] == [("n1", 3, 2.0)]
     assert service.log.incident(opened.id).acknowledged_by == "bob"
+
+
+def test_resolving_while_the_alert_still_shows_does_not_reopen_it_but_a_new_occurrence_does(tmp_path: Path) -> None:
+    service, fleet, engine, clock = _world(tmp_path)
+    _hot(fleet, "n1", "97")
+    for _ in range(3):
+        fleet.evaluate_alerts(engine)
+        clock.advance(20)
+    (opened,) = service.tick()
+    service.resolve(opened.id, "fan replaced; cooling down")
+    for _ in range(3):
+        clock.advance(31)
+        fleet.evaluate_alerts(engine)
+        assert service.tick() == []  # the same occurrence, still hot: stays resolved
+    assert service.log.incident(opened.id).state.value == "resolved"
+    _hot(fleet, "n1", "40")
+    for _ in range(3):
+        clock.advance(31)
+        fleet.evaluate_alerts(engine)
+    assert fleet.view("n1").alerts == ()
+    _hot(fleet, "n1", "97")
+    for _ in range(3):
+        fleet.evaluate_alerts(engine)
+        clock.advance(20)
+    assert [(o.id, o.what) for o in service.tick()] == [(opened.id, "reopened")]
+
+
+def test_an_alert_back_after_the_acknowledgement_is_written_on_the_incident_once(tmp_path: Path) -> None:
+    service, fleet, engine, clock = _world(tmp_path)
+    _hot(fleet, "n1", "50")
+
+    fleet.apply_report("n1", _ecc_report(clock, 2.0))
+    fleet.evaluate_alerts(engine)
+    (opened,) = service.tick()
+    service.acknowledge(opened.id)
+    clock.advance(5)
+    fleet.evaluate_alerts(engine)
+    service.tick()
+    fleet.apply_report("n1", _ecc_report(clock, 3.0))
+    clock.advance(5)
+    fleet.evaluate_alerts(engine)
+    for _ in range(3):
+        service.tick()
+        clock.advance(2)
+    events = [e for e in service.log.incident(opened.id).events if e.kind == "alerted again"]
+    assert len(events) == 1 and "3 uncorrectable ECC" in (events[0].text or "")
