@@ -115,7 +115,9 @@ class BenchFleet:
             "#!/bin/sh\n"
             'for a in "$@"; do [ "$a" = "-f" ] || continue\n'
             '  node=$(echo "$SSH_CONNECTION" | cut -d" " -f3)\n'
-            '  exec tail -q -n +1 -F "$FLEET_BENCH_KERNEL_DIR/$node.log" 2>/dev/null\n'
+            # --pid: gone with its session, as journalctl -f exits when its reader hangs up (an idle tail
+            # would otherwise outlive the console and load the next run).
+            '  exec tail -q -n +1 -F --pid="$PPID" "$FLEET_BENCH_KERNEL_DIR/$node.log" 2>/dev/null\n'
             "done\nexit 0\n"
         )
         (bin_dir / "journalctl").chmod(0o755)

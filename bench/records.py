@@ -216,6 +216,38 @@ def _wal(path: Path) -> int:
     return wal.stat().st_size if wal.exists() else 0
 
 
+def writer_minute(fleet: Inventory, archive_path: Path) -> tuple[Callable[[], object], Callable[[], object]]:
+    """What the archive's writer does once a minute at this fleet size: the minute's aggregates of every
+    accelerator from full ten-minute rings, and their write in one transaction (into a scratch archive)."""
+    from console.core.fleet import FleetModel
+    from console.core.history import AcceleratorHistory
+    from console.core.samples import AcceleratorSample
+
+    model = FleetModel(fleet)
+    now = time.time()
+    rng = random.Random(3)
+    for node in model._nodes.values():  # full rings, as after ten minutes of streaming
+        node.state = NodeState.UP
+        for index in range(8):
+            history = node.history[index] = AcceleratorHistory()
+            for second in range(600):
+                history.append(
+                    now - 600 + second,
+                    AcceleratorSample(
+                        index=index,
+                        vendor=Vendor.NVIDIA,
+                        utilization_pct=float(rng.randrange(100)),
+                        temperature_c=60.0,
+                        power_w=400.0,
+                        memory_used_mib=1000.0,
+                    ),
+                )
+    scratch = TelemetryArchive(archive_path)
+    start = int(now) // 60 * 60 - 120
+    minutes = model.minutes(start, start + 60)
+    return (lambda: model.minutes(start, start + 60)), (lambda: scratch.write([(start, minutes)], []))
+
+
 def timed(runs: int, work: Callable[[], object]) -> dict[str, float]:
     times = []
     for _ in range(runs):
@@ -275,6 +307,9 @@ def main() -> int:
         "archive_timeline_12h": timed(args.runs, lambda: archive.timeline(node, now - 12 * 3600, now)),
         "roll_up_one_hour": timed(3, lambda: archive.roll_up(int(now) // 3600 * 3600 - 2 * 3600)),
     }
+    aggregate, write = writer_minute(fleet, directory / "scratch-telemetry.sqlite3")
+    results["writer_minute_aggregates"] = timed(args.runs, aggregate)
+    results["writer_minute_write"] = timed(args.runs, write)
     page = log.page(LogFilter(since, until))
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -91,6 +91,9 @@ def run_core(
         command.append("--no-kernel-follow")
     if not records:
         command.append("--no-records")
+    # Each run starts with empty kernel logs: lines an earlier run wrote would be alerts already.
+    for log in fleet.kernel_dir.glob("*.log"):
+        log.write_text("")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     # Node-side CPU is sampled in the middle of the console's measuring window.
     node_cpu = None
