@@ -13,5 +13,11 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
-def options(parser: argparse.ArgumentParser) -> set[str]:
-    return {option for action in parser._actions for option in action.option_strings}
+def options(parser: argparse.ArgumentParser, nested: bool = True) -> set[str]:
+    """The parser's options and, with ``nested``, those of its own subcommands (``report shift --date``,
+    ``incidents open --cause``): a doc's command may name a verb below the subcommand."""
+    found = {option for action in parser._actions for option in action.option_strings}
+    if nested:
+        for sub in subcommands(parser).values():
+            found |= options(sub)
+    return found
