@@ -1,0 +1,38 @@
+"""A liaison's console refuses every action before anything is written or sent; a technician's does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.core.actions import ActionKind, ActionRefused, ActionRequest
+from console.core.inventory import parse_inventory
+from console.core.roles import Role
+from console.services.actions import ActionService
+from console.transport.ssh import SshSettings
+
+INVENTORY = '[[node]]\nname = "gpu-001"\nhost = "10.0.0.1"\n'
+
+
+def test_a_liaison_console_refuses_actions_and_records_nothing(tmp_path: Path) -> None:
+    inventory = parse_inventory(INVENTORY, tmp_path / "fleet.toml")
+    service = ActionService(
+        inventory, tmp_path / "data", SshSettings(ssh_config=None), role=Role.LIAISON, operator="lia"
+    )
+    try:
+        plan = service.plan(ActionRequest(operator="lia", kind=ActionKind.LOCATE, nodes=("gpu-001",), led="on"))
+        with pytest.raises(ActionRefused, match="the liaison role may not act on nodes"):
+            service.runner.submit(plan)
+        assert service.store.rows() == []
+    finally:
+        service.close()
+
+
+def test_a_technician_console_has_no_refusal(tmp_path: Path) -> None:
+    inventory = parse_inventory(INVENTORY, tmp_path / "fleet.toml")
+    service = ActionService(inventory, tmp_path / "data", SshSettings(ssh_config=None), operator="tina")
+    try:
+        assert service.runner.refusal is None and service.role == Role.TECHNICIAN
+    finally:
+        service.close()
