@@ -235,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     audit.add_argument("--json", action="store_true", help="one JSON object per action per line")
     audit.add_argument("--data-dir", type=Path, dest="audit_data_dir")
 
+    tenants = sub.add_parser(
+        "tenants", help="who holds which accelerators: per tenant healthy, allocated, busy and idle (read only)"
+    )
+    tenants.add_argument("--inventory", type=Path, required=True, dest="tenants_inventory")
+    tenants.add_argument("--json", action="store_true", help="one JSON object per tenant per line")
+    tenants.add_argument("--busy-pct", type=float, default=10.0, help="utilisation above which a GPU is busy")
+    tenants.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a node's answer")
+    tenants.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="tenants_ssh_config")
+
     sim = sub.add_parser("sim", help="run the simulated fleet alone (headless) and write its inventory")
     sim.add_argument("--nodes", type=int, default=DEMO_NODES, dest="sim_nodes")
     sim.add_argument("--inventory-out", type=Path, required=True)
@@ -243,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     add_parsers(sub)
-    for parser_of in (poll, action, audit, sim):
+    for parser_of in (poll, action, audit, sim, tenants):
         add_role_option(parser_of, top=False)
     return parser
 
@@ -270,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_action(args)
         if args.command == "audit":
             return run_audit(args)
+        if args.command == "tenants":
+            return run_tenants(args)
         if args.command == "incidents":
             return run_incidents(args, data_dir(getattr(args, "records_data_dir", None) or args.data_dir))
         if args.command == "report":
@@ -577,6 +588,57 @@ def run_poll(args: argparse.Namespace) -> int:
             records.stop()
         live.stop()
     return status
+
+
+def run_tenants(args: argparse.Namespace) -> int:
+    """One reading of every node and of Slurm's tenancy; one row (or JSON object) per tenant."""
+    from console.core.tenants import idle_capacity, tenant_figures
+    from console.engines.registry import Engines
+    from console.services.one_shot import poll_once
+    from console.transport.ssh import SshSettings
+
+    inventory = _load(args.tenants_inventory)
+    if inventory is None:
+        return EXIT_BAD_INVENTORY
+    ssh = SshSettings(ssh_config=args.tenants_ssh_config)
+    stop_on_signals()
+    try:
+        fleet = poll_once(inventory, ssh, timeout_s=args.timeout)
+        engines = Engines(inventory, ssh)
+        try:
+            scheduler = engines.scheduler()
+            allocations = scheduler.allocations() if scheduler is not None else None
+        finally:
+            engines.close()
+    except StopRequested as exc:
+        return exc.exit_status
+    if allocations is not None and allocations.problem:
+        say(f"fleet-console: Slurm's view is partial: {allocations.problem}", file=sys.stderr)
+    views = fleet.views()
+    rows = tenant_figures(views, allocations, args.busy_pct)
+    if args.json:
+        sys.stdout.write("".join(json.dumps(r.as_json(), separators=(",", ":")) + "\n" for r in rows))
+    else:
+        t = escape_controls
+        print(
+            f"{'tenant':<20} {'nodes':>5} {'GPUs':>5} {'healthy':>7} {'unhlthy':>7} {'unreach':>7} "
+            f"{'alloc':>5} {'busy':>5} {'idle/al':>7} {'idle/free':>9}  source"
+        )
+        for r in rows:
+            print(
+                f"{t(r.tenant):<20} {r.nodes:>5} {r.accelerators:>5} {r.healthy:>7} {r.unhealthy:>7} "
+                f"{r.unreachable:>7} {r.allocated:>5} {r.busy:>5} {r.idle_allocated:>7} {r.idle_unallocated:>9}  "
+                f"{r.source}"
+            )
+            for d in r.disagreements:
+                print(
+                    f"    {t(str(d['node']))}: inventory says {t(str(d['inventory']))}, Slurm says "
+                    f"{t(str(d['slurm']))} ({t(str(d['slurm_why']))})"
+                )
+        idle, total = idle_capacity(rows)
+        print(f"idle: {idle} of {total} accelerators ({100 * idle / max(total, 1):.0f} %)")
+    healthy = all(v.state == NodeState.UP for v in views) and not (allocations and allocations.problem)
+    return EXIT_OK if healthy else EXIT_SOME_FAILED
 
 
 class BadRules(Exception):

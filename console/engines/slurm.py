@@ -17,6 +17,13 @@ from console.core.parsers.slurm import (
     parse_show_partitions,
     parse_squeue,
 )
+from console.core.tenants import (
+    JobAllocation,
+    Reservation,
+    SchedulerAllocations,
+    parse_show_jobs,
+    parse_show_reservations,
+)
 from console.transport.remote import RemoteHost
 from console.transport.ssh import ConnectError, ExecResult
 
@@ -91,3 +98,29 @@ class SlurmEngine:
             return parse_show_partitions(text)
         except SlurmParseError as exc:
             raise SchedulerError(f"unreadable partitions from {self.host}: {exc}") from None
+
+    def allocations(self) -> SchedulerAllocations:
+        """Slurm's view of tenancy: partitions (their AllowAccounts), reservations, running jobs with their
+        GRES indices per node. Each part that cannot be read leaves it empty and says why in ``problem``."""
+        problems: list[str] = []
+        partitions: dict[str, Partition] = {}
+        reservations: list[Reservation] = []
+        jobs: list[JobAllocation] = []
+        try:
+            partitions = self.partitions()
+        except SchedulerError as exc:
+            problems.append(str(exc))
+        try:
+            reservations = parse_show_reservations(self._checked(["scontrol", "show", "reservation", "-o"]))
+        except (SchedulerError, SlurmParseError) as exc:
+            problems.append(f"reservations: {exc}")
+        try:
+            jobs = parse_show_jobs(self._checked(["scontrol", "show", "job", "-d", "-o"]))
+        except (SchedulerError, SlurmParseError) as exc:
+            problems.append(f"jobs: {exc}")
+        return SchedulerAllocations(
+            partitions=partitions,
+            reservations=tuple(reservations),
+            jobs=tuple(jobs),
+            problem="; ".join(problems) or None,
+        )

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class SlurmCluster:
     )
     ctld_port: int = 16817
     first_node_port: int = 17001
+    # GPUs per node as GRES on character devices standing for them (TESTING.md's recipe); 0: none.
+    gpus_per_node: int = 0
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -68,7 +71,21 @@ class SlurmCluster:
         self.reboot_program.write_text(REBOOT_PROGRAM)
         self.reboot_program.chmod(0o755)
         self.reboots_log = self.workdir / "reboots.log"
+        if self.gpus_per_node:
+            self._write_gres()
         self._write_conf()
+
+    def _write_gres(self) -> None:
+        devices = self.workdir / "dev"
+        devices.mkdir(exist_ok=True)
+        for index in range(self.gpus_per_node):
+            path = devices / f"fcgpu{index}"
+            if not path.exists():
+                os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # like /dev/null
+        last = self.gpus_per_node - 1
+        (self.workdir / "gres.conf").write_text(
+            f"NodeName={','.join(self.nodes)} Name=gpu File={devices}/fcgpu[0-{last}]\n"
+        )
 
     @property
     def env(self) -> dict[str, str]:
@@ -83,6 +100,7 @@ class SlurmCluster:
             for i, (name, members) in enumerate(self.partitions.items())
         )
         w = self.workdir
+        gres = f" Gres=gpu:{self.gpus_per_node}" if self.gpus_per_node else ""
         self.conf.write_text(
             f"""ClusterName=fleettest
 SlurmctldHost=localhost(127.0.0.1)
@@ -98,6 +116,7 @@ SlurmdPidFile={w / "run"}/slurmd-%n.pid
 SlurmctldPidFile={w / "run"}/slurmctld.pid
 SlurmctldLogFile={w / "log"}/slurmctld.log
 SlurmdLogFile={w / "log"}/slurmd-%n.log
+{"GresTypes=gpu" if self.gpus_per_node else ""}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -110,7 +129,7 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
 MpiDefault=none
-NodeName={node_list} NodeHostname=localhost NodeAddr=127.0.0.1 Port={ports} CPUs=2 RealMemory=1000 State=UNKNOWN
+NodeName={node_list} NodeHostname=localhost NodeAddr=127.0.0.1 Port={ports} CPUs=2 RealMemory=1000 State=UNKNOWN{gres}
 {partitions}
 """
         )

@@ -1,0 +1,342 @@
+"""Who holds which accelerators: the tenant of each node, from the inventory and from Slurm, and per
+accelerator whether a job holds it, busy or idle.
+
+The mapping (the README says it too):
+
+- **Inventory**: a node's ``tenant`` key.
+- **Slurm**, where a scheduler is configured, strongest first: an active reservation on the node whose
+  ``Accounts=`` names one account; the account of the jobs running on the node, when they all share one;
+  the partitions holding the node whose ``AllowAccounts=`` (or ``Accounts=``) name one account. Several
+  accounts at one level leave the tenant to the next level; none at all leaves Slurm silent.
+- Where both speak and disagree, the node counts under **Slurm's** tenant (what the scheduler enforces)
+  and is listed as a disagreement with both words; it is never hidden.
+
+Per accelerator, allocated or not: from the GRES indices of the jobs on the node (``scontrol show job -d``
+prints ``GRES=gpu:…(IDX:0-3)``) where Slurm has them; where a job on the node names none, all of the node's
+accelerators count as allocated while it runs.
+
+Definitions used everywhere: healthy = the node is up and the accelerator has no open warning or critical
+alert (a node-wide alert counts for all its accelerators); unhealthy = up with such an alert; unreachable =
+the node in any state but up. Busy = utilisation above the threshold (default 10 %).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from console.core.alerts import Severity
+from console.core.fleet import NodeView
+from console.core.hostlist import HostlistError, expand
+from console.core.parsers.slurm import Partition, SlurmParseError, parse_key_values
+from console.core.samples import LIVE_STATES, NotAvailable
+
+BUSY_PCT: Final = 10.0
+NO_ACCOUNT: Final = frozenset({"", "(null)", "ALL", "(none)"})
+_IDX_RE: Final = re.compile(r"\(IDX:([0-9,\-N/A]+)\)")
+
+
+# --- Slurm's words ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobAllocation:
+    """One running job as ``scontrol show job -d -o`` describes it: who, where, and which GPUs per node
+    (None for a node where Slurm lists no GRES indices)."""
+
+    job_id: str
+    user: str
+    account: str
+    state: str
+    partition: str
+    nodes: tuple[str, ...]
+    gpus: Mapping[str, tuple[int, ...] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    name: str
+    nodes: tuple[str, ...]
+    accounts: tuple[str, ...]
+    users: tuple[str, ...]
+    state: str
+
+
+def _indices(text: str) -> tuple[int, ...] | None:
+    """``0-3,5`` → (0, 1, 2, 3, 5); ``N/A`` → None."""
+    if text in ("", "N/A"):
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return None
+        out.extend(range(int(low), int(high or low) + 1))
+        if len(out) > 1024:
+            return None
+    return tuple(out)
+
+
+def _user(text: str) -> str:
+    """``bob(1001)`` → ``bob``."""
+    return text.split("(", 1)[0]
+
+
+def parse_show_jobs(text: str) -> list[JobAllocation]:
+    """``scontrol show job -d -o``: one line per job; with ``-d`` each line also carries, per group of nodes,
+    ``Nodes=… CPU_IDs=… Mem=… GRES=gpu:h100:4(IDX:0-3)``. Running jobs only."""
+    jobs: list[JobAllocation] = []
+    for line in text.splitlines():
+        if not line.startswith("JobId="):
+            continue
+        head, _, detail = line.partition(" Nodes=")
+        fields = parse_key_values(head)
+        if fields.get("JobState", "").split()[0:1] != ["RUNNING"]:
+            continue
+        try:
+            nodes = tuple(expand(fields.get("NodeList", ""))) if fields.get("NodeList") not in (None, "(null)") else ()
+        except HostlistError as exc:
+            raise SlurmParseError(f"job {fields.get('JobId')}: {exc}") from None
+        gpus: dict[str, tuple[int, ...] | None] = {}
+        for group in detail.split(" Nodes=") if detail else ():
+            group_fields = parse_key_values("Nodes=" + group)
+            try:
+                group_nodes = expand(group_fields.get("Nodes", "").split()[0]) if group_fields.get("Nodes") else []
+            except HostlistError:
+                continue
+            gres = group_fields.get("GRES", "")
+            found = _IDX_RE.search(gres) if "gpu" in gres else None
+            for node in group_nodes:
+                gpus[node] = _indices(found.group(1)) if found else None
+        jobs.append(
+            JobAllocation(
+                job_id=fields.get("JobId", "").split()[0],
+                user=_user(fields.get("UserId", "")),
+                account=fields.get("Account", "").split()[0] if fields.get("Account") else "",
+                state="RUNNING",
+                partition=fields.get("Partition", "").split()[0] if fields.get("Partition") else "",
+                nodes=nodes,
+                gpus=gpus,
+            )
+        )
+    return jobs
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(w for w in value.split(",") if w and w not in NO_ACCOUNT)
+
+
+def parse_show_reservations(text: str) -> list[Reservation]:
+    """``scontrol show reservation -o``; "No reservations in the system" is none."""
+    out: list[Reservation] = []
+    for line in text.splitlines():
+        if not line.startswith("ReservationName="):
+            continue
+        fields = parse_key_values(line)
+        try:
+            nodes = tuple(expand(fields["Nodes"])) if fields.get("Nodes") not in (None, "(null)", "") else ()
+        except HostlistError as exc:
+            raise SlurmParseError(f"reservation {fields.get('ReservationName')}: {exc}") from None
+
+        out.append(
+            Reservation(
+                name=fields.get("ReservationName", "").split()[0],
+                nodes=nodes,
+                accounts=_words(fields.get("Accounts", "")),
+                users=_words(fields.get("Users", "")),
+                state=fields.get("State", "").split()[0] if fields.get("State") else "",
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerAllocations:
+    """What Slurm says about tenancy, read at one moment (``problem``: why it could not be read)."""
+
+    partitions: Mapping[str, Partition] = field(default_factory=dict)
+    reservations: tuple[Reservation, ...] = ()
+    jobs: tuple[JobAllocation, ...] = ()
+    problem: str | None = None
+
+
+def _single(accounts: Iterable[str]) -> str | None:
+    distinct = {a for a in accounts if a and a not in NO_ACCOUNT}
+    return next(iter(distinct)) if len(distinct) == 1 else None
+
+
+def slurm_tenant(slurm_name: str, slurm: SchedulerAllocations) -> tuple[str | None, str]:
+    """The tenant Slurm gives a node, and the words that say where it comes from."""
+    for reservation in slurm.reservations:
+        if reservation.state == "ACTIVE" and slurm_name in reservation.nodes:
+            account = _single(reservation.accounts)
+            if account:
+                return account, f"reservation {reservation.name}"
+    running = [j for j in slurm.jobs if slurm_name in j.nodes]
+    account = _single(j.account for j in running)
+    if account:
+        return account, "running jobs"
+    partition_accounts: list[str] = []
+    names = []
+    for partition in slurm.partitions.values():
+        if slurm_name not in partition.nodes:
+            continue
+        allowed = partition.fields.get("AllowAccounts") or partition.fields.get("Accounts") or ""
+        words = [w for w in allowed.split(",") if w and w not in NO_ACCOUNT]
+        if words:
+            partition_accounts.extend(words)
+            names.append(partition.name)
+    account = _single(partition_accounts)
+    if account:
+        return account, f"partition {', '.join(sorted(names))}"
+    return None, ""
+
+
+# --- the model ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTenancy:
+    node: str
+    tenant: str | None
+    source: str  # inventory, slurm, both, none
+    inventory_tenant: str | None
+    slurm_tenant: str | None
+    slurm_why: str
+    # Per accelerator index: the job holding it (None: not allocated).
+    holders: Mapping[int, JobAllocation | None]
+
+    @property
+    def disagreement(self) -> bool:
+        return (
+            self.inventory_tenant is not None
+            and self.slurm_tenant is not None
+            and self.inventory_tenant != self.slurm_tenant
+        )
+
+
+@dataclass(slots=True)
+class TenantFigures:
+    """One tenant's accelerators (``nodes`` counts nodes)."""
+
+    tenant: str
+    nodes: int = 0
+    accelerators: int = 0
+    healthy: int = 0
+    unhealthy: int = 0
+    unreachable: int = 0
+    allocated: int = 0
+    busy: int = 0
+    idle_allocated: int = 0
+    idle_unallocated: int = 0
+    sources: set[str] = field(default_factory=set)
+    disagreements: list[dict[str, str | None]] = field(default_factory=list)
+    node_names: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """inventory, slurm, or both (nodes of the tenant came from either)."""
+        named = self.sources - {"none"}
+        if named == {"inventory"}:
+            return "inventory"
+        if named == {"slurm"}:
+            return "slurm"
+        return "both" if named else "none"
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``tenants --json`` object (fields are only ever added)."""
+        return {
+            "tenant": self.tenant,
+            "nodes": self.nodes,
+            "accelerators": self.accelerators,
+            "healthy": self.healthy,
+            "unhealthy": self.unhealthy,
+            "unreachable": self.unreachable,
+            "allocated": self.allocated,
+            "busy": self.busy,
+            "idle_allocated": self.idle_allocated,
+            "idle_unallocated": self.idle_unallocated,
+            "source": self.source,
+            "disagreements": list(self.disagreements),
+        }
+
+
+UNASSIGNED: Final = "(no tenant)"
+
+
+def tenancy(view: NodeView, slurm: SchedulerAllocations | None) -> NodeTenancy:
+    inventory_tenant = view.spec.tenant
+    slurm_tenant_name, why = (None, "")
+    holders: dict[int, JobAllocation | None] = {a.sample.index: None for a in view.accelerators}
+    if slurm is not None:
+        name = view.spec.scheduler_name
+        slurm_tenant_name, why = slurm_tenant(name, slurm)
+        for job in slurm.jobs:
+            if name not in job.nodes:
+                continue
+            indices = job.gpus.get(name)
+            for index in holders if indices is None else indices:
+                if index in holders:
+                    holders[index] = job
+    tenant = slurm_tenant_name or inventory_tenant
+    if inventory_tenant and slurm_tenant_name:
+        source = "both"
+    elif slurm_tenant_name:
+        source = "slurm"
+    elif inventory_tenant:
+        source = "inventory"
+    else:
+        source = "none"
+    return NodeTenancy(view.name, tenant, source, inventory_tenant, slurm_tenant_name, why, holders)
+
+
+def tenant_figures(
+    views: Sequence[NodeView], slurm: SchedulerAllocations | None, busy_pct: float = BUSY_PCT
+) -> list[TenantFigures]:
+    """One row per tenant (and one for nodes nobody holds), by tenant name."""
+    rows: dict[str, TenantFigures] = {}
+    for view in views:
+        held = tenancy(view, slurm)
+        row = rows.setdefault(held.tenant or UNASSIGNED, TenantFigures(held.tenant or UNASSIGNED))
+        row.nodes += 1
+        row.node_names.append(view.name)
+        row.sources.add(held.source)
+        if held.disagreement:
+            row.disagreements.append(
+                {
+                    "node": view.name,
+                    "inventory": held.inventory_tenant,
+                    "slurm": held.slurm_tenant,
+                    "slurm_why": held.slurm_why,
+                }
+            )
+        up = view.state in LIVE_STATES
+        node_alert = any(a.accelerator is None and a.severity >= Severity.WARNING for a in view.alerts)
+        sick = {a.accelerator for a in view.alerts if a.accelerator is not None and a.severity >= Severity.WARNING}
+        for accelerator in view.accelerators:
+            index = accelerator.sample.index
+            row.accelerators += 1
+            allocated = held.holders.get(index) is not None
+            row.allocated += allocated
+            if not up:
+                row.unreachable += 1
+                continue
+            if node_alert or index in sick:
+                row.unhealthy += 1
+            else:
+                row.healthy += 1
+            utilisation = accelerator.sample.utilization_pct
+            busy = not isinstance(utilisation, NotAvailable) and utilisation > busy_pct
+            row.busy += busy
+            if not busy:
+                row.idle_allocated += allocated
+                row.idle_unallocated += not allocated
+    return [rows[name] for name in sorted(rows, key=lambda n: (n == UNASSIGNED, n))]
+
+
+def idle_capacity(rows: Sequence[TenantFigures]) -> tuple[int, int]:
+    """Accelerators idle (up, under the threshold) across the fleet, and all accelerators."""
+    idle = sum(r.idle_allocated + r.idle_unallocated for r in rows)
+    return idle, sum(r.accelerators for r in rows)
