@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     parser.add_argument(
         "--detail-interval", type=float, help="seconds between slow-path looks (default 30, longer in big fleets)"
     )
-    parser.add_argument("--view", choices=["table", "log"], default="table", help="the view the window opens on")
+    parser.add_argument(
+        "--view", choices=["table", "log", "tenants"], default="table", help="the view the window opens on"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     add_role_option(parser, top=True)
     sub = parser.add_subparsers(dest="command")
@@ -841,6 +843,7 @@ def run_window(args: argparse.Namespace) -> int:
                 stop=window_stop,
                 records=services.shift,
                 view=args.view,
+                allocations=lambda: services.scheduler_watch.allocations,
             )
         finally:
             services.close()

@@ -10,12 +10,15 @@ import math
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from console.core.inventory import NodeSpec
 from console.core.parsers.slurm import Job, Partition, SlurmNode
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
+
+if TYPE_CHECKING:
+    from console.core.tenants import SchedulerAllocations
 
 
 class ActionKind(enum.StrEnum):
@@ -225,6 +228,8 @@ class SchedulerPort(Protocol):
     def jobs(self, names: Sequence[str]) -> list[Job]: ...
 
     def partitions(self) -> dict[str, Partition]: ...
+
+    def allocations(self) -> SchedulerAllocations: ...
 
 
 class BmcPort(Protocol):

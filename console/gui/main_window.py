@@ -11,6 +11,7 @@ import datetime as dt
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -42,6 +43,7 @@ from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
 from console.core.roles import Permission, allowed
 from console.core.samples import NodeState
+from console.core.tenants import SchedulerAllocations, idle_capacity, tenant_figures
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
@@ -51,11 +53,13 @@ from console.gui.log_view import LogView
 from console.gui.node_panel import NodePanel
 from console.gui.ports import ActionsPort, RecordsPort
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
+from console.gui.tenants_view import TenantsView
 from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.worker import ChangeRelay, StatusRelay, Worker
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 RECORDS_INTERVAL_MS: Final = 5000
+TENANTS_REFRESH_MS: Final = 5000
 LOG_REFRESH_MS: Final = 10_000
 DETAILS_INTERVAL_MS: Final = 5000
 PLOT_INTERVAL_MS: Final = 1000
@@ -116,6 +120,7 @@ class MainWindow(QMainWindow):
         title_suffix: str = "",
         actions: ActionsPort | None = None,
         records: RecordsPort | None = None,
+        allocations: Callable[[], SchedulerAllocations | None] | None = None,
     ) -> None:
         super().__init__()
         self.fleet = fleet
@@ -226,6 +231,17 @@ class MainWindow(QMainWindow):
             self._add_actions(actions)
         if records is not None:
             self._add_log(records)
+        # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
+        self.tenants_view = TenantsView(fleet, allocations or (lambda: None))
+        self.tenants_view.node_chosen.connect(self._show_node_from_log)
+        self.tabs.addTab(self.tenants_view, "&Tenants")
+        self.idle_label = plain_label("")
+        self.idle_label.setObjectName("idle-capacity")
+        self.statusBar().addPermanentWidget(self.idle_label)
+        self.tenants_timer = QTimer(self)
+        self.tenants_timer.setInterval(TENANTS_REFRESH_MS)
+        self.tenants_timer.timeout.connect(self.refresh_tenants)
+        self.tenants_timer.start()
         self.plot_timer = QTimer(self)
         self.plot_timer.setInterval(PLOT_INTERVAL_MS)
         self.plot_timer.timeout.connect(self.panel.refresh_plots)
@@ -310,6 +326,20 @@ class MainWindow(QMainWindow):
         self.log_timer.timeout.connect(self._records_changed)
         self.log_timer.start()
         self.handover: HandoverDialog | None = None
+
+    def refresh_tenants(self) -> None:
+        """The Tenants view (when shown) and the fleet's idle capacity in the status bar (always)."""
+        if self.tabs.currentWidget() is self.tenants_view or not self.tenants_view.rows:
+            self.tenants_view.refresh()
+            rows = self.tenants_view.rows
+        else:
+            rows = tenant_figures(self.fleet.views(), self.tenants_view.allocations())
+        idle, total = idle_capacity(rows)
+        self.idle_label.setText(f"idle: {idle} of {total} accelerators ({100 * idle / max(total, 1):.0f} %)")
+
+    def show_tenants(self) -> None:
+        self.tabs.setCurrentWidget(self.tenants_view)
+        self.refresh_tenants()
 
     def show_log(self) -> None:
         if self.log_view is not None:
@@ -524,11 +554,16 @@ class ConsoleSession:
         interval_ms: int = SNAPSHOT_INTERVAL_MS,
         actions: ActionsPort | None = None,
         records: RecordsPort | None = None,
+        allocations: Callable[[], SchedulerAllocations | None] | None = None,
     ) -> None:
         self.live = live
         self.action_service = actions
         self.window = MainWindow(
-            live.fleet, title_suffix=f" — {live.inventory.path.name}", actions=actions, records=records
+            live.fleet,
+            title_suffix=f" — {live.inventory.path.name}",
+            actions=actions,
+            records=records,
+            allocations=allocations,
         )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
@@ -564,6 +599,7 @@ def run_gui(
     records: RecordsPort | None = None,
     view: str = "table",
     notice: str | None = None,
+    allocations: Callable[[], SchedulerAllocations | None] | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -577,7 +613,7 @@ def run_gui(
     signal_tick = QTimer(app)
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
-    session = ConsoleSession(live, actions=actions, records=records)
+    session = ConsoleSession(live, actions=actions, records=records, allocations=allocations)
     session.start()
     window = session.window
     window.show()
@@ -592,6 +628,8 @@ def run_gui(
     QTimer.singleShot(0, choose)
     if view == "log":
         QTimer.singleShot(0, window.show_log)
+    elif view == "tenants":
+        QTimer.singleShot(0, window.show_tenants)
     if notice:
         QTimer.singleShot(0, lambda: window.show_notice(notice, 24 * 3600 * 1000, critical=True))
     if screenshot is not None:

@@ -11,6 +11,7 @@ from typing import Final, Protocol
 from console.core.actions import SchedulerPort
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
+from console.core.tenants import SchedulerAllocations
 
 SCHEDULER_POLL_S: Final = 30.0
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class SchedulerWatch:
         self.fleet = fleet
         self.engines = engines
         self.interval_s = interval_s
+        self.allocations: SchedulerAllocations | None = None  # read with the node states
         self._stop = threading.Event()
         self._now = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scheduler-watch", daemon=True)
@@ -59,6 +61,12 @@ class SchedulerWatch:
         found = scheduler.nodes(list(names))
         states = {names[key]: node.raw_state for key, node in found.items() if key in names}
         self.fleet.set_scheduler_states(states)
+        # Slurm's view of tenancy for the Tenants view (partitions, reservations, jobs' GPUs): best effort,
+        # its own problem in words; the node states above stand whatever happens here.
+        try:
+            self.allocations = scheduler.allocations()
+        except Exception as exc:  # noqa: BLE001 - a failing read leaves the last view and says why
+            self.allocations = SchedulerAllocations(problem=f"Slurm's tenancy could not be read: {exc}")
         return states
 
     def _run(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.parsers.slurm import Job, Partition, SlurmNode
+from console.core.tenants import JobAllocation, SchedulerAllocations
 
 NVIDIA_LINE_DEFAULTS = {
     "timestamp": "2024/11/14 07:00:14.123",
@@ -93,3 +94,8 @@ class FakeSlurm:
 
     def partitions(self) -> dict[str, Partition]:
         return self.partition_map
+
+    def allocations(self) -> SchedulerAllocations:
+        """Slurm's tenancy as the fake knows it: its partitions and its jobs (no GRES indices)."""
+        jobs = tuple(JobAllocation(j.job_id, j.user, j.account, j.state, j.partition, j.nodes) for j in self.job_list)
+        return SchedulerAllocations(partitions=self.partition_map, jobs=jobs)

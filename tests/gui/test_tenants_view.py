@@ -1,0 +1,90 @@
+"""The Tenants view and the status bar's idle capacity (pytest-qt, offscreen, Qt warnings fail): one row
+per tenant with its figures, its nodes beneath, a disagreement said with both words, a node opened in the
+fleet table."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from console.core.fleet import FleetModel
+from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.slurm import Partition
+from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants import JobAllocation, SchedulerAllocations
+from console.gui.main_window import MainWindow
+
+SHOTS = os.environ.get("FLEET_SCREENSHOTS")
+
+
+def _fleet() -> FleetModel:
+    specs = (
+        NodeSpec(name="gpu-001", host="h1", tenant="acme", rack="R1"),
+        NodeSpec(name="gpu-002", host="h2", tenant="acme", rack="R1"),
+        NodeSpec(name="gpu-003", host="h3", tenant="globex", rack="R2"),
+    )
+    fleet = FleetModel(Inventory(Path("fleet.toml"), specs))
+    utilisation = {"gpu-001": [90.0] * 8, "gpu-002": [0.0] * 8, "gpu-003": [0.0] * 4 + [50.0] * 4}
+    for name, values in utilisation.items():
+        fleet.set_state(name, NodeState.UP)
+        fleet.ingest(
+            name,
+            [
+                ParsedLine(sample=AcceleratorSample(index=i, vendor=Vendor.NVIDIA, utilization_pct=u))
+                for i, u in enumerate(values)
+            ],
+            time.time(),
+        )
+    return fleet
+
+
+SLURM = SchedulerAllocations(
+    partitions={"globex": Partition("globex", "gpu-002", ("gpu-002",), "UP", False, {"AllowAccounts": "globex"})},
+    jobs=(JobAllocation("17", "bob", "acme", "RUNNING", "gpu", ("gpu-001",), {"gpu-001": (0, 1, 2, 3)}),),
+)
+
+
+def test_tenants_show_their_figures_nodes_and_a_disagreement(qtbot: Any) -> None:
+    fleet = _fleet()
+    window = MainWindow(fleet, " — fleet.toml", allocations=lambda: SLURM)
+    qtbot.addWidget(window)
+    window.resize(1400, 800)
+    window.show()
+    with qtbot.waitSignal(window.tenants_view.refreshed):
+        window.show_tenants()
+    tree = window.tenants_view.tree
+    rows = {tree.topLevelItem(i).text(0): tree.topLevelItem(i) for i in range(tree.topLevelItemCount())}
+    assert set(rows) == {"acme", "globex"}
+    acme, globex = rows["acme"], rows["globex"]
+    # acme: gpu-001 (4 GPUs held by job 17, all 8 busy); globex: gpu-003 and, by Slurm's partition, gpu-002.
+    assert [acme.text(c) for c in range(1, 10)] == ["1", "8", "8", "0", "0", "4", "8", "0", "0"]
+    assert [globex.text(c) for c in range(1, 10)] == ["2", "16", "16", "0", "0", "0", "4", "0", "12"]
+    assert globex.text(10) == "both" and globex.text(11) == "1"
+    children = {globex.child(i).text(0): globex.child(i) for i in range(globex.childCount())}
+    assert children["gpu-002"].text(11) == "inventory acme, Slurm globex (partition globex)"
+    assert window.idle_label.text() == "idle: 12 of 24 accelerators (50 %)"
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        globex.setExpanded(True)
+        window.grab().save(str(Path(SHOTS) / "tenants.png"))
+    with qtbot.waitSignal(window.tenants_view.node_chosen) as chosen:
+        window.tenants_view._chosen(children["gpu-002"], 0)
+    assert chosen.args == ["gpu-002"]
+    assert window.tabs.currentIndex() == 0
+
+
+def test_without_a_scheduler_the_tenants_come_from_the_inventory_and_it_says_so(qtbot: Any) -> None:
+    window = MainWindow(_fleet(), "")
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.tenants_view.refreshed):
+        window.show_tenants()
+    assert "no scheduler configured" in window.tenants_view.summary.text()
+    tree = window.tenants_view.tree
+    assert sorted(tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())) == ["acme", "globex"]
+    tree.setCurrentItem(tree.topLevelItem(0))
+    qtbot.keyClick(tree, Qt.Key.Key_Right)  # expands by keyboard
+    assert tree.topLevelItem(0).isExpanded()
