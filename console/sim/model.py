@@ -3,7 +3,8 @@
 Roles, chosen per node from a seed:
 - training: all eight GPUs near 100 %, power near the cap, hot but steady, with a checkpoint dip every few
   minutes (utilisation and power fall for ~20 s);
-- inference: bursty utilisation that wanders between 10 and 80 %;
+- inference: bursty utilisation that wanders between 10 and 80 % on the four GPUs its service holds
+  (the other four sit idle);
 - idle: 0 %, a few MiB used, low power, cool;
 - thermal runaway (one node): one GPU whose cooling fails — its temperature climbs past 90 °C, the
   driver throttles its clocks and power, then the fault clears and it cools down; this repeats;
@@ -19,6 +20,9 @@ import math
 import struct
 from dataclasses import dataclass
 from typing import Final
+
+# An inference node's service holds this many of its GPUs (its Slurm job's GRES); the rest sit idle.
+INFERENCE_GPUS: Final = 4
 
 
 class Role(enum.StrEnum):
@@ -129,7 +133,7 @@ class GpuReading:
             load = util / 100
             memory = 0.88 * model.memory_total_mib + 1500 * _smooth(seed, t, 120)
             temp = 58.0 + 16 * load + 3 * _smooth(seed + 7, t, 90) + jitter
-        elif role == Role.INFERENCE:
+        elif role == Role.INFERENCE and gpu < INFERENCE_GPUS:  # the service's GPUs; the others sit idle
             util = 10 + 70 * _smooth(seed, t, 45) + 6 * jitter
             util = max(0.0, min(100.0, util))
             load = util / 100

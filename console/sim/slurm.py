@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from console.core.hostlist import HostlistError, compress, expand
-from console.sim.model import Role, SimNode
+from console.sim.model import INFERENCE_GPUS, Role, SimNode
 
 REBOOT_S: Final = 25.0  # how long a simulated reboot keeps the node off the network
 
@@ -40,6 +40,15 @@ class _Job:
     partition: str
     node: str
     started: float
+    gpus: int = 8
+
+
+@dataclass(slots=True)
+class _Reservation:
+    name: str
+    node: str
+    account: str
+    start: float
 
 
 def _stamp(when: float) -> str:
@@ -72,10 +81,23 @@ class SimSlurm:
                 account = node.tenant
                 user = f"{account.split('-')[0]}-{'svc' if node.role == Role.INFERENCE else 'ml'}"
                 name = "serve-llama-70b" if node.role == Role.INFERENCE else f"pretrain-{account.split('-')[0]}-7b"
-                self.jobs.append(_Job(next_id, user, account, name, part, node.name, now - 3600 * (1 + node.index % 9)))
+                # Training jobs hold all eight GPUs; an inference service holds four of them.
+                gpus = INFERENCE_GPUS if node.role == Role.INFERENCE else 8
+                self.jobs.append(
+                    _Job(next_id, user, account, name, part, node.name, now - 3600 * (1 + node.index % 9), gpus)
+                )
                 self.nodes[node.name].base = "ALLOCATED"
                 next_id += 1
         self._next_job = next_id
+        # A tenant's reservation on an idle node another tenant holds in the inventory: the disagreement the
+        # Tenants view must show, not hide.
+        self.reservations: list[_Reservation] = []
+        tenants = sorted({n.tenant for n in fleet if n.tenant})
+        for node in fleet:
+            if node.role == Role.IDLE and node.tenant and len(tenants) > 1:
+                other = tenants[(tenants.index(node.tenant) + 1) % len(tenants)]
+                self.reservations.append(_Reservation(f"{other}-burst", node.name, other, now - 7200))
+                break
 
     # --- commands -------------------------------------------------------------------------------------------
 
@@ -113,6 +135,12 @@ class SimSlurm:
                     f"State=UP TotalCPUs={224 * len(members)} TotalNodes={len(members)}"
                 )
             return "".join(line + "\n" for line in lines), "", 0
+        if args[:2] == ["show", "job"]:
+            return "".join(self._job_line(job) + "\n" for job in self.jobs) or "No jobs in the system\n", "", 0
+        if args[:2] == ["show", "reservation"]:
+            if not self.reservations:
+                return "No reservations in the system\n", "", 0
+            return "".join(self._reservation_line(r) + "\n" for r in self.reservations), "", 0
         if args[:1] == ["update"]:
             fields = dict(a.split("=", 1) for a in args[1:] if "=" in a)
             if "PartitionName" in fields:
@@ -266,6 +294,31 @@ class SimSlurm:
                     node.base = "IDLE"
             if not busy and node.base in ("ALLOCATED", "MIXED"):
                 node.base = "IDLE"
+
+    def _job_line(self, job: _Job) -> str:
+        """``scontrol show job -d -o`` in Slurm 22.05's words (the detail part carries the GRES indices)."""
+        return (
+            f"JobId={job.job_id} JobName={job.name} UserId={job.user}(1{job.job_id % 1000:03d}) GroupId=users(100) "
+            f"MCS_label=N/A Priority=1 Nice=0 Account={job.account} QOS=normal JobState=RUNNING Reason=None "
+            f"Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 "
+            f"RunTime={_elapsed(self.clock() - job.started)} TimeLimit=UNLIMITED StartTime={_stamp(job.started)} "
+            f"Partition={job.partition} AllocNode:Sid=login1:4242 ReqNodeList=(null) ExcNodeList=(null) "
+            f"NodeList={job.node} BatchHost={job.node} NumNodes=1 NumCPUs=224 NumTasks=8 CPUs/Task=28 "
+            f"TRES=cpu=224,node=1,billing=224,gres/gpu={job.gpus} JOB_GRES=gpu:{job.gpus} "
+            f"  Nodes={job.node} CPU_IDs=0-223 Mem=0 GRES=gpu:{job.gpus}(IDX:0-{job.gpus - 1}) "
+            f"MinCPUsNode=28 MinMemoryNode=0 MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 "
+            f"OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) Command=/home/{job.user}/run.sh "
+            f"WorkDir=/home/{job.user} TresPerNode=gres:gpu:{job.gpus}"
+        )
+
+    def _reservation_line(self, reservation: _Reservation) -> str:
+        return (
+            f"ReservationName={reservation.name} StartTime={_stamp(reservation.start)} "
+            f"EndTime={_stamp(reservation.start + 7 * 86400)} Duration=7-00:00:00 Nodes={reservation.node} "
+            f"NodeCnt=1 CoreCnt=224 Features=(null) PartitionName=(null) Flags=SPEC_NODES TRES=cpu=224 "
+            f"Users=(null) Groups=(null) Accounts={reservation.account} Licenses=(null) State=ACTIVE "
+            f"BurstBuffer=(null) Watts=n/a MaxStartDelay=(null)"
+        )
 
     def _node_line(self, node: _Node) -> str:
         state = "+".join([node.base, *sorted(node.flags)])
