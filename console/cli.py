@@ -844,6 +844,7 @@ def run_window(args: argparse.Namespace) -> int:
                 records=services.shift,
                 view=args.view,
                 allocations=lambda: services.scheduler_watch.allocations,
+                idle_since=services.shift.archive.idle.snapshot,
             )
         finally:
             services.close()

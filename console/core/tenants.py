@@ -22,6 +22,7 @@ the node in any state but up. Busy = utilisation above the threshold (default 10
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -340,3 +341,85 @@ def idle_capacity(rows: Sequence[TenantFigures]) -> tuple[int, int]:
     """Accelerators idle (up, under the threshold) across the fleet, and all accelerators."""
     idle = sum(r.idle_allocated + r.idle_unallocated for r in rows)
     return idle, sum(r.accelerators for r in rows)
+
+
+# --- idle capacity ----------------------------------------------------------------------------------------
+
+
+class IdleTracker:
+    """Since when each accelerator has been idle (every archived minute under the threshold), kept by the
+    archive's writer from the minutes it writes; seeded from the archive at start, so a restart does not
+    forget a streak. Thread-safe enough: one writer replaces whole entries, readers copy the dict."""
+
+    def __init__(self, busy_pct: float = BUSY_PCT) -> None:
+        self.busy_pct = busy_pct
+        self.since: dict[tuple[str, int], float] = {}
+
+    def minute(self, node: str, start: float, utilisation: Mapping[int, float], up: bool) -> None:
+        """One node's minute: mean utilisation per accelerator (NaN: not reported)."""
+        for index, value in utilisation.items():
+            key = (node, index)
+            if up and not math.isnan(value) and value <= self.busy_pct:
+                self.since.setdefault(key, start)
+            else:
+                self.since.pop(key, None)
+        if not up:
+            for key in [k for k in self.since if k[0] == node]:
+                del self.since[key]
+
+    def snapshot(self) -> dict[tuple[str, int], float]:
+        return dict(self.since)
+
+
+@dataclass(frozen=True, slots=True)
+class IdleAccelerator:
+    node: str
+    index: int
+    tenant: str | None
+    idle_since: float
+    idle_s: float
+    job: JobAllocation | None
+
+    @property
+    def wasted_hours(self) -> float:
+        """Accelerator-hours idle so far (one accelerator)."""
+        return self.idle_s / 3600.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "accelerator": self.index,
+            "tenant": self.tenant,
+            "idle_minutes": round(self.idle_s / 60),
+            "wasted_accelerator_hours": round(self.wasted_hours, 2),
+            "job": self.job.job_id if self.job else None,
+            "user": self.job.user if self.job else None,
+            "account": self.job.account if self.job else None,
+        }
+
+
+def idle_accelerators(
+    views: Sequence[NodeView],
+    slurm: SchedulerAllocations | None,
+    since: Mapping[tuple[str, int], float],
+    now: float,
+    longer_than_s: float = 1800.0,
+    allocated_only: bool = False,
+) -> list[IdleAccelerator]:
+    """Accelerators idle for longer than ``longer_than_s`` while held by a tenant (or, with
+    ``allocated_only``, while a job holds them), the most accelerator-hours wasted first."""
+    out = []
+    for view in views:
+        held = tenancy(view, slurm)
+        if held.tenant is None and not allocated_only:
+            continue
+        for accelerator in view.accelerators:
+            index = accelerator.sample.index
+            started = since.get((view.name, index))
+            if started is None or now - started < longer_than_s:
+                continue
+            job = held.holders.get(index)
+            if allocated_only and job is None:
+                continue
+            out.append(IdleAccelerator(view.name, index, held.tenant, started, now - started, job))
+    return sorted(out, key=lambda a: (-a.idle_s, a.node, a.index))

@@ -11,7 +11,7 @@ import datetime as dt
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         actions: ActionsPort | None = None,
         records: RecordsPort | None = None,
         allocations: Callable[[], SchedulerAllocations | None] | None = None,
+        idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
     ) -> None:
         super().__init__()
         self.fleet = fleet
@@ -232,7 +233,7 @@ class MainWindow(QMainWindow):
         if records is not None:
             self._add_log(records)
         # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
-        self.tenants_view = TenantsView(fleet, allocations or (lambda: None))
+        self.tenants_view = TenantsView(fleet, allocations or (lambda: None), idle_since)
         self.tenants_view.node_chosen.connect(self._show_node_from_log)
         self.tabs.addTab(self.tenants_view, "&Tenants")
         self.idle_label = plain_label("")
@@ -555,6 +556,7 @@ class ConsoleSession:
         actions: ActionsPort | None = None,
         records: RecordsPort | None = None,
         allocations: Callable[[], SchedulerAllocations | None] | None = None,
+        idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
     ) -> None:
         self.live = live
         self.action_service = actions
@@ -564,6 +566,7 @@ class ConsoleSession:
             actions=actions,
             records=records,
             allocations=allocations,
+            idle_since=idle_since,
         )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
@@ -600,6 +603,7 @@ def run_gui(
     view: str = "table",
     notice: str | None = None,
     allocations: Callable[[], SchedulerAllocations | None] | None = None,
+    idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -613,7 +617,7 @@ def run_gui(
     signal_tick = QTimer(app)
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
-    session = ConsoleSession(live, actions=actions, records=records, allocations=allocations)
+    session = ConsoleSession(live, actions=actions, records=records, allocations=allocations, idle_since=idle_since)
     session.start()
     window = session.window
     window.show()

@@ -9,15 +9,40 @@ selection stay.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+import csv
+import io
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from console.core.fleet import FleetModel
-from console.core.tenants import SchedulerAllocations, TenantFigures, idle_capacity, tenancy, tenant_figures
+from console.core.fleet import FleetModel, NodeView
+from console.core.incidents import duration_words
+from console.core.tenants import (
+    IdleAccelerator,
+    SchedulerAllocations,
+    TenantFigures,
+    idle_accelerators,
+    idle_capacity,
+    tenancy,
+    tenant_figures,
+)
 from console.gui.text import plain_label
 
 COLUMNS: Final = (
@@ -35,17 +60,28 @@ COLUMNS: Final = (
     "Disagreement",
 )
 NODE_ROLE: Final = Qt.ItemDataRole.UserRole + 1
+MAX_FINDER_ROWS: Final = 2000
 WARN: Final = QColor("#8a5a00")
+
+
+FINDER_COLUMNS: Final = ("Node", "GPU", "Tenant", "Idle for", "Accelerator-hours wasted", "Job", "User", "Account")
 
 
 class TenantsView(QWidget):
     node_chosen = Signal(str)
     refreshed = Signal()
 
-    def __init__(self, fleet: FleetModel, allocations: Callable[[], SchedulerAllocations | None]) -> None:
+    def __init__(
+        self,
+        fleet: FleetModel,
+        allocations: Callable[[], SchedulerAllocations | None],
+        idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
+    ) -> None:
         super().__init__()
         self.fleet = fleet
         self.allocations = allocations
+        self.idle_since = idle_since or (lambda: {})
+        self.idle: list[IdleAccelerator] = []
         self.rows: list[TenantFigures] = []
         self.summary = plain_label("")
         self.summary.setObjectName("tenants-summary")
@@ -63,10 +99,42 @@ class TenantsView(QWidget):
             header.resizeSection(column, 110 if column in (8, 9) else 85)
         self.tree.itemDoubleClicked.connect(self._chosen)
         self.tree.itemActivated.connect(self._chosen)
+        # The idle-capacity finder: accelerators idle longer than N minutes, most hours wasted first.
+        self.minutes = QSpinBox()
+        self.minutes.setObjectName("idle-minutes")
+        self.minutes.setRange(1, 7 * 24 * 60)
+        self.minutes.setValue(30)
+        self.minutes.setSuffix(" min")
+        self.scope = QComboBox()
+        self.scope.setObjectName("idle-scope")
+        self.scope.addItems(["held by a tenant", "allocated to a job"])
+        self.export = QPushButton("Export CSV…")
+        self.export.setObjectName("idle-export")
+        self.export.clicked.connect(self._choose_export)
+        for control in (self.minutes, self.scope):
+            signal = control.valueChanged if isinstance(control, QSpinBox) else control.currentIndexChanged
+            signal.connect(self.refresh)
+        self.finder = QTreeWidget()
+        self.finder.setObjectName("idle-finder")
+        self.finder.setRootIsDecorated(False)
+        self.finder.setHeaderLabels(list(FINDER_COLUMNS))
+        self.finder.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.finder.itemDoubleClicked.connect(self._chosen)
+        self.finder.itemActivated.connect(self._chosen)
+        self.finder_label = plain_label("")
+        self.finder_label.setObjectName("idle-summary")
+        controls = QHBoxLayout()
+        controls.addWidget(plain_label("Idle for longer than"))
+        controls.addWidget(self.minutes)
+        controls.addWidget(self.scope)
+        controls.addWidget(self.finder_label, 1)
+        controls.addWidget(self.export)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.summary)
-        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.tree, 3)
+        layout.addLayout(controls)
+        layout.addWidget(self.finder, 2)
         self._items: dict[str, QTreeWidgetItem] = {}
 
     def refresh(self) -> None:
@@ -110,7 +178,54 @@ class TenantsView(QWidget):
         elif slurm.problem:
             words.append(slurm.problem)
         self.summary.setText(" · ".join(words))
+        self._refresh_finder(views, slurm)
         self.refreshed.emit()
+
+    def _refresh_finder(self, views: list[NodeView], slurm: SchedulerAllocations | None) -> None:
+        allocated_only = self.scope.currentIndex() == 1
+        self.idle = idle_accelerators(
+            views, slurm, self.idle_since(), time.time(), self.minutes.value() * 60.0, allocated_only
+        )
+        self.finder.clear()
+        for idle in self.idle[:MAX_FINDER_ROWS]:
+            job = idle.job
+            item = QTreeWidgetItem(
+                [
+                    idle.node,
+                    str(idle.index),
+                    idle.tenant or "",
+                    duration_words(idle.idle_s),
+                    f"{idle.wasted_hours:.1f}",
+                    job.job_id if job else "",
+                    job.user if job else "",
+                    job.account if job else "",
+                ]
+            )
+            item.setData(0, NODE_ROLE, idle.node)
+            self.finder.addTopLevelItem(item)
+        hours = sum(i.wasted_hours for i in self.idle)
+        self.finder_label.setText(f"{len(self.idle)} accelerators, {hours:.1f} accelerator-hours so far")
+
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the idle accelerators as CSV", "idle-accelerators.csv")
+        if path:
+            self.export_csv(Path(path))
+
+    def export_csv(self, path: Path) -> None:
+        """The finder's rows as CSV (all of them, not only those shown); cells a spreadsheet would run
+        as formulas are made inert."""
+        rows = [a.as_json() for a in self.idle]
+        columns = list(IdleAccelerator.__slots__) if not rows else list(rows[0])
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _inert(v) for k, v in row.items()})
+        try:
+            path.write_text(out.getvalue(), encoding="utf-8")
+            self.finder_label.setText(f"exported {len(rows)} rows to {path}")
+        except OSError as exc:
+            self.finder_label.setText(f"{path} could not be written: {exc.strerror or exc}")
 
     @staticmethod
     def _fill(
@@ -140,7 +255,16 @@ class TenantsView(QWidget):
             item.setForeground(11, WARN)
             item.setToolTip(11, values[11])
 
+    def selected_idle_nodes(self) -> list[str]:
+        """The nodes of the finder's selected rows (for the fleet table's selection and its actions)."""
+        return list(dict.fromkeys(str(i.data(0, NODE_ROLE)) for i in self.finder.selectedItems()))
+
     def _chosen(self, item: QTreeWidgetItem, _column: int) -> None:
         node = item.data(0, NODE_ROLE)
         if isinstance(node, str):
             self.node_chosen.emit(node)
+
+
+def _inert(value: Any) -> Any:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else value

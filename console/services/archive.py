@@ -20,14 +20,16 @@ from typing import Final
 
 from console.core.archive import ARCHIVE_FILE, HOUR_KEEP_S, MINUTE_KEEP_S, TelemetryArchive
 from console.core.fleet import FleetModel, NodeMinute
-from console.core.samples import NodeState
+from console.core.samples import LIVE_STATES, NodeState
 from console.core.store import StoreError, explain
+from console.core.tenants import IdleTracker
 
 STATE_LOOK_S: Final = 2.0
 MINUTE_SETTLE_S: Final = 2.0  # a minute is taken this long after it ends (its last lines have arrived)
 EVENT_FLUSH_S: Final = 10.0  # state changes reach the archive (and a timeline) within this, not at the minute
 MAX_PENDING_MINUTES: Final = 120
 ROLLUP_BACK_HOURS: Final = 48
+IDLE_SEED_S: Final = 6 * 3600.0  # idle streaks read back from the archive at start
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +66,9 @@ class ArchiveService:
         now = clock()
         self._next_minute = int(now) // 60 * 60 + 60  # the first whole minute starts here
         self._flushed_at = now
+        # Since when each accelerator has been idle: the idle-capacity finder reads it.
+        self.idle = IdleTracker()
+        self._seeded = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="archive-writer", daemon=True)
 
@@ -86,16 +91,46 @@ class ArchiveService:
             except Exception:
                 log.exception("the archive writer failed a round")
 
+    def seed_idle(self, now: float, lookback_s: float = IDLE_SEED_S) -> None:
+        """Idle streaks from the archive's last minutes, so a restarted console does not forget them."""
+        self._seeded = True
+        if self.archive is None:
+            return
+        try:
+            for name in self.fleet.names:
+                timeline = self.archive.timeline(name, now - lookback_s, now)
+                if timeline.resolution_s != 60:
+                    continue
+                for row, start in enumerate(timeline.times):
+                    self.idle.minute(
+                        name,
+                        float(start),
+                        {index: float(timeline.util[row, col]) for col, index in enumerate(timeline.indices)},
+                        timeline.states[row] in ("up", "parse error"),
+                    )
+        except (sqlite3.Error, OSError) as exc:
+            self.problem = f"idle streaks could not be read from the archive ({explain(self.path, exc)})"
+
     def step(self) -> None:
         """One round: state changes; the minute that ended (and its write); the hour's roll-up."""
         now = self.clock()
+        if not self._seeded:
+            self.seed_idle(now)
         self.look_at_states(now)
         end = self._next_minute + 60
         if now >= end + MINUTE_SETTLE_S:
             minute_start = self._next_minute
             # A stalled writer (a suspended laptop) skips ahead instead of writing empty minutes.
             self._next_minute = max(end, int(now) // 60 * 60)
-            self._pending_minutes.append((minute_start, self.fleet.minutes(minute_start, minute_start + 60)))
+            minutes = self.fleet.minutes(minute_start, minute_start + 60)
+            self._pending_minutes.append((minute_start, minutes))
+            for node_minute in minutes:
+                self.idle.minute(
+                    node_minute.node,
+                    minute_start,
+                    {index: stats[0] for index, stats in node_minute.accelerators},
+                    node_minute.state in LIVE_STATES,
+                )
             if len(self._pending_minutes) > MAX_PENDING_MINUTES:
                 self.dropped_minutes += len(self._pending_minutes) - MAX_PENDING_MINUTES
                 del self._pending_minutes[:-MAX_PENDING_MINUTES]

@@ -194,3 +194,18 @@ def test_a_node_whose_accelerators_changed_reads_each_in_its_own_column(tmp_path
     assert timeline.util[0, 7] == 17.0 and np.isnan(timeline.util[1, 7]) and timeline.util[1, 6] == 26.0
     assert np.isnan(timeline.util[2]).all() and timeline.states == ("up", "up", "unreachable")
     archive.close()
+
+
+def test_the_writer_keeps_idle_streaks_and_a_new_writer_reads_them_back_from_the_archive(tmp_path: Path) -> None:
+    clock = FakeClock(T0 - 5)
+    fleet = _fleet(clock, ("n1",))
+    service = ArchiveService(fleet, tmp_path, clock=clock)
+    service.step()
+    _feed(fleet, clock, 130, util="0")
+    service.step()
+    assert service.idle.snapshot() == {("n1", 0): T0, ("n1", 1): T0}
+    service.stop()
+    again = ArchiveService(_fleet(clock, ("n1",)), tmp_path, clock=clock)
+    again.step()  # the first round reads the streaks back
+    assert again.idle.snapshot() == {("n1", 0): T0, ("n1", 1): T0}
+    again.stop()

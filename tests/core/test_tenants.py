@@ -133,3 +133,39 @@ def test_hostile_or_odd_slurm_lines_do_not_break_the_parsers() -> None:
         "ReservationName=r1 StartTime=now EndTime=later Nodes=n[1-3] Users=(null) Accounts=acme,globex State=ACTIVE\n"
     )
     assert reservation.nodes == ("n1", "n2", "n3") and reservation.accounts == ("acme", "globex")
+
+
+def test_idle_streaks_start_at_the_first_idle_minute_and_end_when_busy_or_down() -> None:
+    from console.core.tenants import IdleTracker
+
+    tracker = IdleTracker()
+    tracker.minute("n1", 0.0, {0: 2.0, 1: 50.0, 2: float("nan")}, up=True)
+    tracker.minute("n1", 60.0, {0: 0.0, 1: 5.0, 2: 0.0}, up=True)
+    assert tracker.snapshot() == {("n1", 0): 0.0, ("n1", 1): 60.0, ("n1", 2): 60.0}
+    tracker.minute("n1", 120.0, {0: 0.0, 1: 30.0, 2: 0.0}, up=True)
+    assert tracker.snapshot() == {("n1", 0): 0.0, ("n1", 2): 60.0}
+    tracker.minute("n1", 180.0, {}, up=False)  # down: not idle, unknown
+    assert tracker.snapshot() == {}
+
+
+def test_the_finder_ranks_idle_accelerators_held_by_a_tenant_and_those_a_job_holds() -> None:
+    from console.core.tenants import idle_accelerators
+
+    specs = [NodeSpec(name="n1", host="h1", tenant="acme"), NodeSpec(name="n2", host="h2")]
+    views = _views(specs, {"n1": [0.0] * 4, "n2": [0.0] * 4})
+    slurm = SchedulerAllocations(jobs=(JobAllocation("9", "bob", "acme", "RUNNING", "g", ("n1",), {"n1": (1,)}),))
+    since = {("n1", 0): 0.0, ("n1", 1): 3600.0, ("n1", 2): 6000.0, ("n2", 0): 0.0}
+    held = idle_accelerators(views, slurm, since, now=7200.0, longer_than_s=1800.0)
+    assert [(a.node, a.index) for a in held] == [("n1", 0), ("n1", 1)]  # n1/2 too short; n2 has no tenant
+    assert held[0].wasted_hours == 2.0 and held[0].job is None
+    (allocated,) = idle_accelerators(views, slurm, since, now=7200.0, longer_than_s=1800.0, allocated_only=True)
+    assert allocated.as_json() == {
+        "node": "n1",
+        "accelerator": 1,
+        "tenant": "acme",
+        "idle_minutes": 60,
+        "wasted_accelerator_hours": 1.0,
+        "job": "9",
+        "user": "bob",
+        "account": "acme",
+    }

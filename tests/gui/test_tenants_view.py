@@ -88,3 +88,28 @@ def test_without_a_scheduler_the_tenants_come_from_the_inventory_and_it_says_so(
     tree.setCurrentItem(tree.topLevelItem(0))
     qtbot.keyClick(tree, Qt.Key.Key_Right)  # expands by keyboard
     assert tree.topLevelItem(0).isExpanded()
+
+
+def test_the_idle_finder_lists_ranks_exports_and_opens_the_node(qtbot: Any, tmp_path: Path) -> None:
+    now = time.time()
+    since = {("gpu-002", i): now - 3 * 3600 for i in range(8)} | {("gpu-001", 5): now - 600}
+    window = MainWindow(_fleet(), "", allocations=lambda: SLURM, idle_since=lambda: since)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.tenants_view.refreshed):
+        window.show_tenants()
+    view = window.tenants_view
+    assert view.finder.topLevelItemCount() == 8  # gpu-001's GPU 5 has been idle only 10 minutes
+    first = view.finder.topLevelItem(0)
+    assert (first.text(0), first.text(2), first.text(3), first.text(4)) == ("gpu-002", "globex", "3.0 h", "3.0")
+    assert "24.0 accelerator-hours" in view.finder_label.text()
+    with qtbot.waitSignal(view.refreshed):
+        view.scope.setCurrentIndex(1)  # allocated to a job: none of them is
+    assert view.finder.topLevelItemCount() == 0
+    with qtbot.waitSignal(view.refreshed):
+        view.scope.setCurrentIndex(0)
+    view.export_csv(tmp_path / "idle.csv")
+    lines = (tmp_path / "idle.csv").read_text().splitlines()
+    assert lines[0].startswith("node,accelerator,tenant,idle_minutes") and len(lines) == 9
+    with qtbot.waitSignal(view.node_chosen) as chosen:
+        view._chosen(view.finder.topLevelItem(0), 0)
+    assert chosen.args == ["gpu-002"]
