@@ -235,6 +235,7 @@ class MainWindow(QMainWindow):
         # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
         self.tenants_view = TenantsView(fleet, allocations or (lambda: None), idle_since)
         self.tenants_view.node_chosen.connect(self._show_node_from_log)
+        self.tenants_view.nodes_chosen.connect(self.select_nodes)
         self.tabs.addTab(self.tenants_view, "&Tenants")
         self.idle_label = plain_label("")
         self.idle_label.setObjectName("idle-capacity")
@@ -544,6 +545,26 @@ class MainWindow(QMainWindow):
         )
         self.table.scrollTo(index)
         return True
+
+    def select_nodes(self, names: list[str]) -> int:
+        """Select these nodes in the fleet table (the actions then work on them); returns how many."""
+        indexes = []
+        for name in names:
+            row = self.model.row_of(name)
+            index = self.proxy.mapFromSource(self.model.index(row, 0)) if row is not None else None
+            if index is not None and index.isValid():
+                indexes.append(index)
+        if not indexes:
+            return 0
+        self.tabs.setCurrentIndex(0)
+        selection = self.table.selectionModel()
+        selection.setCurrentIndex(
+            indexes[0], QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        for index in indexes[1:]:
+            selection.select(index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(indexes[0])
+        return len(indexes)
 
 
 class ConsoleSession:

@@ -69,6 +69,7 @@ FINDER_COLUMNS: Final = ("Node", "GPU", "Tenant", "Idle for", "Accelerator-hours
 
 class TenantsView(QWidget):
     node_chosen = Signal(str)
+    nodes_chosen = Signal(list)
     refreshed = Signal()
 
     def __init__(
@@ -99,7 +100,17 @@ class TenantsView(QWidget):
             header.resizeSection(column, 110 if column in (8, 9) else 85)
         self.tree.itemDoubleClicked.connect(self._chosen)
         self.tree.itemActivated.connect(self._chosen)
-        # The idle-capacity finder: accelerators idle longer than N minutes, most hours wasted first.
+        controls = self._build_finder()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.tree, 3)
+        layout.addLayout(controls)
+        layout.addWidget(self.finder, 2)
+        self._items: dict[str, QTreeWidgetItem] = {}
+
+    def _build_finder(self) -> QHBoxLayout:
+        """The idle-capacity finder: accelerators idle longer than N minutes, most hours wasted first."""
         self.minutes = QSpinBox()
         self.minutes.setObjectName("idle-minutes")
         self.minutes.setRange(1, 7 * 24 * 60)
@@ -108,6 +119,10 @@ class TenantsView(QWidget):
         self.scope = QComboBox()
         self.scope.setObjectName("idle-scope")
         self.scope.addItems(["held by a tenant", "allocated to a job"])
+        self.select = QPushButton("&Select their nodes")
+        self.select.setObjectName("idle-select")
+        self.select.setToolTip("Select the nodes of the chosen rows (all rows when none is chosen) in the fleet table")
+        self.select.clicked.connect(self._select_nodes)
         self.export = QPushButton("Export CSV…")
         self.export.setObjectName("idle-export")
         self.export.clicked.connect(self._choose_export)
@@ -118,6 +133,7 @@ class TenantsView(QWidget):
         self.finder.setObjectName("idle-finder")
         self.finder.setRootIsDecorated(False)
         self.finder.setHeaderLabels(list(FINDER_COLUMNS))
+        self.finder.header().resizeSection(4, 180)
         self.finder.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.finder.itemDoubleClicked.connect(self._chosen)
         self.finder.itemActivated.connect(self._chosen)
@@ -128,14 +144,9 @@ class TenantsView(QWidget):
         controls.addWidget(self.minutes)
         controls.addWidget(self.scope)
         controls.addWidget(self.finder_label, 1)
+        controls.addWidget(self.select)
         controls.addWidget(self.export)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.tree, 3)
-        layout.addLayout(controls)
-        layout.addWidget(self.finder, 2)
-        self._items: dict[str, QTreeWidgetItem] = {}
+        return controls
 
     def refresh(self) -> None:
         slurm = self.allocations()
@@ -258,6 +269,11 @@ class TenantsView(QWidget):
     def selected_idle_nodes(self) -> list[str]:
         """The nodes of the finder's selected rows (for the fleet table's selection and its actions)."""
         return list(dict.fromkeys(str(i.data(0, NODE_ROLE)) for i in self.finder.selectedItems()))
+
+    def _select_nodes(self) -> None:
+        nodes = self.selected_idle_nodes() or list(dict.fromkeys(a.node for a in self.idle))
+        if nodes:
+            self.nodes_chosen.emit(nodes)
 
     def _chosen(self, item: QTreeWidgetItem, _column: int) -> None:
         node = item.data(0, NODE_ROLE)

@@ -102,6 +102,10 @@ def test_the_idle_finder_lists_ranks_exports_and_opens_the_node(qtbot: Any, tmp_
     first = view.finder.topLevelItem(0)
     assert (first.text(0), first.text(2), first.text(3), first.text(4)) == ("gpu-002", "globex", "3.0 h", "3.0")
     assert "24.0 accelerator-hours" in view.finder_label.text()
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        window.resize(1400, 800)
+        window.grab().save(str(Path(SHOTS) / "idle-finder.png"))
     with qtbot.waitSignal(view.refreshed):
         view.scope.setCurrentIndex(1)  # allocated to a job: none of them is
     assert view.finder.topLevelItemCount() == 0
@@ -113,3 +117,5 @@ def test_the_idle_finder_lists_ranks_exports_and_opens_the_node(qtbot: Any, tmp_
     with qtbot.waitSignal(view.node_chosen) as chosen:
         view._chosen(view.finder.topLevelItem(0), 0)
     assert chosen.args == ["gpu-002"]
+    qtbot.mouseClick(view.select, Qt.MouseButton.LeftButton)  # every row's node, for the actions
+    assert window.tabs.currentIndex() == 0 and window.selected_nodes() == ["gpu-002"]
