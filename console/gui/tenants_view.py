@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from console.core.fleet import FleetModel, NodeView
 from console.core.incidents import duration_words
 from console.core.tenants import (
+    UNASSIGNED,
     IdleAccelerator,
     SchedulerAllocations,
     TenantFigures,
@@ -65,6 +66,21 @@ WARN: Final = QColor("#8a5a00")
 
 
 FINDER_COLUMNS: Final = ("Node", "GPU", "Tenant", "Idle for", "Accelerator-hours wasted", "Job", "User", "Account")
+
+
+class FigureItem(QTreeWidgetItem):
+    """Sorts count columns as numbers and keeps the nodes nobody holds below the tenants."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        tree = self.treeWidget()
+        column = tree.sortColumn() if tree is not None else 0
+        mine, theirs = self.text(column), other.text(column)
+        if column == 0:
+            return (mine == UNASSIGNED, mine) < (theirs == UNASSIGNED, theirs)
+        try:
+            return float(mine or -1) < float(theirs or -1)
+        except ValueError:
+            return mine < theirs
 
 
 class TenantsView(QWidget):
@@ -159,7 +175,7 @@ class TenantsView(QWidget):
             seen.add(row.tenant)
             item = self._items.get(row.tenant)
             if item is None:
-                item = self._items[row.tenant] = QTreeWidgetItem(self.tree)
+                item = self._items[row.tenant] = FigureItem(self.tree)
             self._fill(item, row.tenant, row.nodes, row, row.source, len(row.disagreements))
             wanted = set(row.node_names)
             existing = [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
@@ -168,7 +184,7 @@ class TenantsView(QWidget):
                     item.removeChild(child)
             children = {c.data(0, NODE_ROLE): c for c in existing if c.data(0, NODE_ROLE) in wanted}
             for name in row.node_names:
-                child = children.get(name) or QTreeWidgetItem(item)
+                child = children.get(name) or FigureItem(item)
                 child.setData(0, NODE_ROLE, name)
                 node_row = tenant_figures([by_name[name]], slurm)[0]
                 held = tenancy(by_name[name], slurm)
@@ -200,7 +216,7 @@ class TenantsView(QWidget):
         self.finder.clear()
         for idle in self.idle[:MAX_FINDER_ROWS]:
             job = idle.job
-            item = QTreeWidgetItem(
+            item = FigureItem(
                 [
                     idle.node,
                     str(idle.index),

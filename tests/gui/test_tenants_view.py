@@ -84,6 +84,9 @@ def test_without_a_scheduler_the_tenants_come_from_the_inventory_and_it_says_so(
         window.show_tenants()
     assert "no scheduler configured" in window.tenants_view.summary.text()
     tree = window.tenants_view.tree
+    tree.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # GPUs, as numbers: 16 before 8
+    assert [tree.topLevelItem(i).text(2) for i in range(tree.topLevelItemCount())] == ["16", "8"]
+    tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
     assert sorted(tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())) == ["acme", "globex"]
     tree.setCurrentItem(tree.topLevelItem(0))
     qtbot.keyClick(tree, Qt.Key.Key_Right)  # expands by keyboard
