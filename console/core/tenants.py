@@ -249,7 +249,7 @@ class TenantFigures:
     def as_json(self) -> dict[str, Any]:
         """The ``tenants --json`` object (fields are only ever added)."""
         return {
-            "tenant": self.tenant,
+            "tenant": None if self.tenant == UNASSIGNED else self.tenant,  # nodes nobody holds
             "nodes": self.nodes,
             "accelerators": self.accelerators,
             "healthy": self.healthy,

@@ -70,6 +70,8 @@ def test_a_disagreement_counts_under_slurm_and_is_listed_with_both_words() -> No
         {"node": "n2", "inventory": "acme", "slurm": "globex", "slurm_why": "partition g"}
     ]
     assert rows["globex"].as_json()["disagreements"][0]["inventory"] == "acme"
+    (nobody,) = tenant_figures(_views([NodeSpec(name="n9", host="h9")], {"n9": [0.0]}), None)
+    assert nobody.tenant == "(no tenant)" and nobody.as_json()["tenant"] is None and nobody.source == "none"
 
 
 def test_gpus_are_allocated_by_gres_index_or_all_of_them_and_counted_busy_or_idle() -> None:
