@@ -211,6 +211,37 @@ def generate_archive(path: Path, nodes: list[str], hours: int, minutes: int, end
     return {"minute_bytes": after - before, "minute_rows": minutes * len(nodes)}
 
 
+def generate_usage(path: Path, nodes: int, days: int, end: float) -> int:
+    """The day rows a year of roll-ups leaves: per UTC day, tenant and node (seven tenants)."""
+    archive = TelemetryArchive(path)  # migrates an older archive first
+    archive.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    if conn.execute("SELECT count(*) FROM usage_day").fetchone()[0]:
+        conn.close()
+        return 0
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.executemany(
+        "INSERT OR IGNORE INTO tenants (id, name) VALUES (?, ?)", [(t + 1, f"tenant-{t}") for t in range(7)]
+    )
+    rng = random.Random(11)
+    first = dt.datetime.fromtimestamp(end, dt.UTC).date() - dt.timedelta(days=days)
+    conn.execute("BEGIN")
+    for d in range(days):
+        day = (first + dt.timedelta(days=d)).isoformat()
+        rows = []
+        for node in range(1, nodes + 1):
+            held = 8 * 1440.0
+            busy = rng.uniform(0, held)
+            out = rng.choice([0.0, 0.0, 0.0, 60.0, 480.0])
+            rows.append(
+                (day, node % 7 + 1, node, held, held - out, busy + 500, busy, 500.0, out, busy * 0.8, int(held))
+            )
+        conn.executemany("INSERT INTO usage_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    conn.close()
+    return days * nodes
+
+
 def _wal(path: Path) -> int:
     wal = Path(f"{path}-wal")
     return wal.stat().st_size if wal.exists() else 0
@@ -246,6 +277,16 @@ def writer_minute(fleet: Inventory, archive_path: Path) -> tuple[Callable[[], ob
     start = int(now) // 60 * 60 - 120
     minutes = model.minutes(start, start + 60)
     return (lambda: model.minutes(start, start + 60)), (lambda: scratch.write([(start, minutes)], []))
+
+
+def tenant_year(archive: TelemetryArchive, now: float) -> str:
+    """A tenant's report over the last 365 days: the day rows summed, then rendered to HTML."""
+    from console.core.tenant_report import build_tenant_report, render_tenant_html
+
+    last = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    since, until = (last - dt.timedelta(days=365)).isoformat(), (last + dt.timedelta(days=1)).isoformat()
+    rows = archive.usage(since, until, "tenant-3")
+    return render_tenant_html(build_tenant_report("tenant-3", since, until, rows, "now", "bench"))
 
 
 def timed(runs: int, work: Callable[[], object]) -> dict[str, float]:
@@ -285,6 +326,7 @@ def main() -> int:
         started = time.monotonic()
         generated.update(generate_archive(archive_path, names, args.days * 24, 48 * 60, int(now)))
         generated["archive_s"] = round(time.monotonic() - started, 1)
+    generated["usage_day_rows"] = generate_usage(archive_path, args.nodes, 365, now)
     store = Store(store_path)
     archive = TelemetryArchive(archive_path)
     log = ShiftLog(store, fleet, archive, clock=ShiftClock())
@@ -306,6 +348,7 @@ def main() -> int:
         "timeline_30d": timed(args.runs, lambda: log.timeline(node, now - 30 * 86400, now, with_bmc=False)),
         "archive_timeline_12h": timed(args.runs, lambda: archive.timeline(node, now - 12 * 3600, now)),
         "roll_up_one_hour": timed(3, lambda: archive.roll_up(int(now) // 3600 * 3600 - 2 * 3600)),
+        "tenant_report_year": timed(args.runs, lambda: tenant_year(archive, now)),
     }
     aggregate, write = writer_minute(fleet, directory / "scratch-telemetry.sqlite3")
     results["writer_minute_aggregates"] = timed(args.runs, aggregate)

@@ -18,6 +18,7 @@ from console.core.incidents import ShiftClock
 from console.core.inventory import Inventory
 from console.core.pipeline import TelemetryPipeline
 from console.core.roles import Role
+from console.core.tenants import SchedulerAllocations, minute_tenancy
 from console.services.actions import ActionService, open_store
 from console.services.archive import ArchiveService
 from console.services.incidents import IncidentService
@@ -96,6 +97,7 @@ class ShiftServices:
         scheduler: Callable[[], SchedulerPort | None] | None = None,
         bmc_events: Callable[[str], list[tuple[float, str, str]]] | None = None,
         shifts: ShiftClock | None = None,
+        allocations: Callable[[], SchedulerAllocations | None] | None = None,
     ) -> None:
         # One store: the action service's where the window acts, else its own (streaming ``poll``).
         self._own_store = open_store(data_dir) if actions is None else None
@@ -110,7 +112,9 @@ class ShiftServices:
             fleet=live.fleet,
             scheduler=scheduler,
         )
-        self.archive = ArchiveService(live.fleet, data_dir)
+        slurm = allocations or (lambda: None)
+        # Each archived minute carries every node's tenancy then (tenant, GPUs a job held, GPUs unhealthy).
+        self.archive = ArchiveService(live.fleet, data_dir, tenancy=lambda: minute_tenancy(live.fleet.views(), slurm()))
         self.log = ShiftLog(
             store, live.inventory, self.archive.archive, fleet=live.fleet, clock=shifts, bmc_events=bmc_events
         )
@@ -148,6 +152,7 @@ class WindowServices:
             scheduler=actions.engines.scheduler,
             bmc_events=self._bmc_events,
             shifts=shifts,
+            allocations=lambda: self.scheduler_watch.allocations,
         )
         actions.runner.add_listener(self._action_changed)
 

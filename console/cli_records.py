@@ -123,6 +123,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _shift_options(shift)
     shift.add_argument("--format", choices=["html", "pdf", "csv"], default="html", dest="report_format")
     shift.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    tenant = kinds.add_parser("tenant", help="a tenant's accelerator-hours over a date range (from the archive)")
+    tenant.add_argument("--tenant", required=True)
+    tenant.add_argument("--from", required=True, dest="report_from", help="first UTC day, YYYY-MM-DD")
+    tenant.add_argument("--to", required=True, dest="report_to", help="last UTC day, YYYY-MM-DD (included)")
+    tenant.add_argument("--format", choices=["html", "pdf", "csv"], default="html", dest="report_format")
+    tenant.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    add_role_option(tenant, top=False)
+    _common(tenant)
     for name, text in (
         ("sign-off", "sign the shift off (supervisors)"),
         ("amend", "amend a signed shift (supervisors)"),
@@ -279,9 +287,59 @@ def _print_incidents(incidents: list, as_json: bool) -> None:  # type: ignore[ty
             print(f"        actions: {', '.join(f'#{a}' for a in i.actions)}")
 
 
+def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
+    """A tenant's accelerator-hours from the telemetry archive (read-only; a liaison may run it)."""
+    import datetime as dt
+
+    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
+    from console.core.report import iso_utc
+    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+    from console.services.actions import default_operator
+    from console.services.audit import StoreError
+
+    try:
+        first, last = parse_date(args.report_from), parse_date(args.report_to)
+    except WhenError as exc:
+        _err(str(exc))
+        return EXIT_BAD
+    if last < first:
+        _err(f"--to {last} is before --from {first}")
+        return EXIT_BAD
+    try:
+        archive = TelemetryArchive(data_dir / ARCHIVE_FILE, readonly=True)
+    except StoreError as exc:
+        _err(str(exc))
+        return EXIT_BAD
+    try:
+        until = (last + dt.timedelta(days=1)).isoformat()
+        rows = archive.usage(first.isoformat(), until, args.tenant)
+    finally:
+        archive.close()
+    operator = getattr(args, "records_operator", None) or default_operator()
+    report = build_tenant_report(args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator)
+    if not report["nodes"]:
+        _err(f"the archive has no hours of {args.tenant} from {first} to {last}; the report is empty")
+    try:
+        if args.report_format == "pdf":
+            from console.gui.printing import html_to_pdf  # Qt, loaded only for a PDF
+
+            html_to_pdf(render_tenant_html(report), args.output)
+        elif args.report_format == "csv":
+            args.output.write_text(render_tenant_csv(report), encoding="utf-8")
+        else:
+            args.output.write_text(render_tenant_html(report), encoding="utf-8")
+    except (OSError, RuntimeError) as exc:
+        _err(f"cannot write {args.output}: {getattr(exc, 'strerror', None) or exc}")
+        return EXIT_FAILED
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
 def run_report(args: argparse.Namespace, data_dir: Path) -> int:
     from console.core.incident_log import IncidentError
 
+    if args.report_kind == "tenant":
+        return run_tenant_report(args, data_dir)
     try:
         date = parse_date(args.date)
     except WhenError as exc:

@@ -15,7 +15,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -37,7 +38,7 @@ from console.core.store import (
 )
 
 ARCHIVE_FILE: Final = "telemetry.sqlite3"
-ARCHIVE_SCHEMA: Final = 1
+ARCHIVE_SCHEMA: Final = 2
 MINUTE_KEEP_S: Final = 48 * 3600
 HOUR_KEEP_S: Final = 400 * 86400
 BUSY_PCT: Final = 10.0  # an accelerator above this mean utilisation in a minute was busy that minute
@@ -98,7 +99,59 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-ARCHIVE_MIGRATIONS: Final = {1: _v1}
+def _v2(conn: sqlite3.Connection) -> None:
+    """Tenancy: each node-minute's tenant and, per accelerator, whether a job held it and whether it had an
+    open warning or critical alert (one byte each, in the order of the minute's data); and per UTC day,
+    tenant and node, the accelerator-minutes held, healthy, allocated, busy, idle while allocated and out
+    of service, with the utilisation's sum — what a tenant's report over days and weeks reads."""
+    run_statements(
+        conn,
+        """
+        ALTER TABLE minute ADD COLUMN tenant INTEGER;
+        ALTER TABLE minute ADD COLUMN flags BLOB;
+        CREATE TABLE tenants (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+        CREATE TABLE usage_day (
+            day TEXT NOT NULL, tenant INTEGER NOT NULL, node INTEGER NOT NULL,
+            held REAL NOT NULL, healthy REAL NOT NULL, allocated REAL NOT NULL, busy REAL NOT NULL,
+            idle_allocated REAL NOT NULL, out_of_service REAL NOT NULL, util_sum REAL NOT NULL,
+            util_n INTEGER NOT NULL,
+            PRIMARY KEY (day, tenant, node)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+ARCHIVE_MIGRATIONS: Final = {1: _v1, 2: _v2}
+ALLOCATED_BIT: Final = 1
+UNHEALTHY_BIT: Final = 2
+NO_TENANT_ID: Final = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteTenancy:
+    """A node at a minute's end: its tenant, the accelerators a job held, those with an open warning or
+    critical alert."""
+
+    tenant: str | None
+    allocated: frozenset[int] = frozenset()
+    unhealthy: frozenset[int] = frozenset()
+    # The node's accelerators as last known: a minute the node was down still counts them, out of service.
+    indices: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Accelerator-hours of one tenant on one node over a range (``util_mean`` in %)."""
+
+    tenant: str | None
+    node: str
+    held: float
+    healthy: float
+    allocated: float
+    busy: float
+    idle_allocated: float
+    out_of_service: float
+    util_mean: float | None
 
 
 def _clip(value: float, scale: float, na: int) -> int:
@@ -174,6 +227,7 @@ class TelemetryArchive:
         self.readonly = readonly
         self._lock = threading.Lock()
         self._node_ids: dict[str, int] = {}
+        self._tenant_ids: dict[str, int] = {}
         try:
             if readonly:
                 if not path.is_file():
@@ -192,6 +246,9 @@ class TelemetryArchive:
             self._migrate()
             for node_id, name in self._conn.execute("SELECT id, name FROM nodes"):
                 self._node_ids[name] = node_id
+            if int(self._conn.execute("PRAGMA user_version").fetchone()[0]) >= 2:
+                for tenant_id, name in self._conn.execute("SELECT id, name FROM tenants"):
+                    self._tenant_ids[name] = tenant_id
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the telemetry archive: {explain(path, exc)}") from None
 
@@ -222,28 +279,54 @@ class TelemetryArchive:
 
     # --- writers (the writer thread) ---------------------------------------------------------------------------
 
+    def _tenant_id(self, conn: sqlite3.Connection, name: str | None) -> int:
+        if name is None:
+            return NO_TENANT_ID
+        found = self._tenant_ids.get(name)
+        if found is None:
+            conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (name,))
+            found = int(conn.execute("SELECT id FROM tenants WHERE name = ?", (name,)).fetchone()[0])
+            self._tenant_ids[name] = found
+        return found
+
     def write(
         self,
         minutes: Sequence[tuple[int, Sequence[NodeMinute]]],
         events: Sequence[tuple[str, float, str, str | None]],
+        tenancy: Mapping[int, Mapping[str, MinuteTenancy]] | None = None,
     ) -> None:
-        """One batch in one transaction: node-minutes (minute start → the fleet's minutes) and node events
-        (node, time, kind, value). Raises sqlite3.Error; the caller keeps the batch and says why."""
+        """One batch in one transaction: node-minutes (minute start → the fleet's minutes, with each node's
+        tenancy at that minute where known) and node events (node, time, kind, value). Raises
+        sqlite3.Error; the caller keeps the batch and says why."""
         with self._write() as conn:
             rows = []
             for start, nodes in minutes:
+                held = (tenancy or {}).get(start, {})
                 for minute in nodes:
                     if not minute.accelerators and minute.state == NodeState.CONNECTING:
                         continue
+                    node_tenancy = held.get(minute.node)
+                    flags = None
+                    if node_tenancy is not None:
+                        indices = [i for i, _ in minute.accelerators] or list(node_tenancy.indices)
+                        flags = bytes(
+                            (ALLOCATED_BIT if index in node_tenancy.allocated else 0)
+                            | (UNHEALTHY_BIT if index in node_tenancy.unhealthy else 0)
+                            for index in indices
+                        )
                     rows.append(
                         (
                             self._node_id(conn, minute.node),
                             start,
                             STATE_CODE.get(minute.state, 0),
                             pack_minute(minute.accelerators),
+                            None if node_tenancy is None else self._tenant_id(conn, node_tenancy.tenant),
+                            flags,
                         )
                     )
-            conn.executemany("INSERT OR REPLACE INTO minute (node, t, state, data) VALUES (?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT OR REPLACE INTO minute (node, t, state, data, tenant, flags) VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
             conn.executemany(
                 "INSERT INTO node_events (node, t, kind, value) VALUES (?, ?, ?, ?)",
                 [(self._node_id(conn, node), t, kind, value) for node, t, kind, value in events],
@@ -253,21 +336,68 @@ class TelemetryArchive:
         """The hour starting at ``hour_start`` from its minute rows into hour rows; returns the nodes rolled."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT node, state, data FROM minute WHERE t >= ? AND t < ? ORDER BY node",
+                "SELECT node, state, data, tenant, flags FROM minute WHERE t >= ? AND t < ? ORDER BY node",
                 (hour_start, hour_start + 3600),
             ).fetchall()
         per_node: dict[int, list[tuple[int, bytes]]] = {}
-        for node, state, data in rows:
+        usage: dict[tuple[int, int], list[float]] = {}
+        for node, state, data, tenant, flags in rows:
             per_node.setdefault(node, []).append((state, data))
+            _tally(usage.setdefault((tenant or NO_TENANT_ID, node), [0.0] * 8), state, data, flags)
         out = [(node, hour_start, *hour_of(minutes)) for node, minutes in per_node.items()]
+        day = time.strftime("%Y-%m-%d", time.gmtime(hour_start))
         with self._write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO hour (node, t, live_minutes, seen_minutes, data) VALUES (?, ?, ?, ?, ?)", out
+            )
+            # Added to the day's row once per hour: roll_up is called once for each hour (rolled_up_to).
+            conn.executemany(
+                "INSERT INTO usage_day (day, tenant, node, held, healthy, allocated, busy, idle_allocated, "
+                "out_of_service, util_sum, util_n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (day, tenant, node) DO UPDATE SET held = held + excluded.held, "
+                "healthy = healthy + excluded.healthy, allocated = allocated + excluded.allocated, "
+                "busy = busy + excluded.busy, idle_allocated = idle_allocated + excluded.idle_allocated, "
+                "out_of_service = out_of_service + excluded.out_of_service, "
+                "util_sum = util_sum + excluded.util_sum, util_n = util_n + excluded.util_n",
+                [(day, tenant, node, *tally[:7], int(tally[7])) for (tenant, node), tally in usage.items()],
             )
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_up_to', ?)", (str(hour_start + 3600),)
             )
         return len(out)
+
+    def usage(self, since_day: str, until_day: str, tenant: str | None = None) -> list[Usage]:
+        """Accelerator-hours per tenant and node over the UTC days [since_day, until_day): one SQL sum over
+        the day rows (a year of a 1,000-node fleet is 365,000 of them)."""
+        with self._lock:
+            names = {i: n for n, i in self._node_ids.items()} or {
+                i: n for i, n in self._conn.execute("SELECT id, name FROM nodes")
+            }
+            tenants = {i: n for i, n in self._conn.execute("SELECT id, name FROM tenants")}
+            sql = (
+                "SELECT tenant, node, sum(held), sum(healthy), sum(allocated), sum(busy), sum(idle_allocated), "
+                "sum(out_of_service), sum(util_sum), sum(util_n) FROM usage_day WHERE day >= ? AND day < ?"
+            )
+            args: list[Any] = [since_day, until_day]
+            if tenant is not None:
+                wanted = next((i for i, n in tenants.items() if n == tenant), -1)
+                sql += " AND tenant = ?"
+                args.append(wanted)
+            rows = self._conn.execute(sql + " GROUP BY tenant, node ORDER BY tenant, node", args).fetchall()
+        return [
+            Usage(
+                tenant=tenants.get(t),
+                node=names.get(n, str(n)),
+                held=held / 60,
+                healthy=healthy / 60,
+                allocated=allocated / 60,
+                busy=busy / 60,
+                idle_allocated=idle / 60,
+                out_of_service=out / 60,
+                util_mean=(util_sum / util_n) if util_n else None,
+            )
+            for t, n, held, healthy, allocated, busy, idle, out, util_sum, util_n in rows
+        ]
 
     def rolled_up_to(self) -> int | None:
         with self._lock:
@@ -424,6 +554,40 @@ def _series(
     util = np.where(raw_util == NA_U2, np.nan, raw_util / 100.0).astype(np.float32)
     temp = np.where(raw_temp == NA_U1, np.nan, raw_temp).astype(np.float32)
     return indices, util, temp
+
+
+def _tally(into: list[float], state: int, data: bytes, flags: bytes | None) -> None:
+    """One node-minute into [held, healthy, allocated, busy, idle_allocated, out_of_service, util_sum,
+    util_n], in accelerator-minutes."""
+    accelerators = unpack(data, MINUTE_DTYPE)
+    live = state in (STATE_CODE[NodeState.UP], STATE_CODE[NodeState.PARSE_ERROR])
+    if not len(accelerators) and flags:
+        # The node reported nothing this minute: its known accelerators, held and out of service.
+        for mark in flags:
+            into[0] += 1
+            into[2] += bool(mark & ALLOCATED_BIT)
+            into[5] += 1
+        return
+    marks = flags if flags is not None and len(flags) == len(accelerators) else bytes(len(accelerators))
+    for item, mark in zip(accelerators, marks, strict=True):
+        into[0] += 1
+        allocated = bool(mark & ALLOCATED_BIT)
+        into[2] += allocated
+        if not live:
+            into[5] += 1
+            continue
+        healthy = not mark & UNHEALTHY_BIT
+        into[1] += healthy
+        into[5] += not healthy  # out of service: down, or up with an open warning or critical alert
+        util = item["util_mean"]
+        if util != NA_U2:
+            busy = util > BUSY_PCT * 100
+            into[3] += busy
+            into[4] += allocated and not busy
+            into[6] += util / 100.0
+            into[7] += 1
+        else:
+            into[4] += allocated
 
 
 def hour_of(minutes: Sequence[tuple[int, bytes]]) -> tuple[int, int, bytes]:

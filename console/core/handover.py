@@ -112,7 +112,7 @@ def _action_row(row: AuditRow) -> dict[str, Any]:
 
 # --- HTML --------------------------------------------------------------------------------------------------
 
-STYLE: Final = """
+REPORT_STYLE: Final = """
 body { font-family: sans-serif; font-size: 10pt; color: #111; margin: 18px; }
 h1 { font-size: 16pt; margin-bottom: 2px; } h2 { font-size: 12pt; margin-top: 18px; border-bottom: 1px solid #999; }
 table { border-collapse: collapse; width: 100%; margin-top: 4px; }
@@ -124,24 +124,26 @@ th { background: #e8e8e8; }
 """
 
 
-def _e(value: Any) -> str:
+def escape_html(value: Any) -> str:
     """Every value is foreign text (a node's words, an operator's note): escaped, never markup."""
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None) -> str:
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None) -> str:
     if not rows:
         return '<p class="muted">None.</p>'
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th>{escape_html(h)}</th>" for h in headers)
     body = []
     for n, row in enumerate(rows):
         css = f' class="{classes[n]}"' if classes and classes[n] else ""
-        body.append("<tr>" + "".join(f"<td{css if i == 0 else ''}>{_e(v)}</td>" for i, v in enumerate(row)) + "</tr>")
+        body.append(
+            "<tr>" + "".join(f"<td{css if i == 0 else ''}>{escape_html(v)}</td>" for i, v in enumerate(row)) + "</tr>"
+        )
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _incident_table(rows: Sequence[dict[str, Any]]) -> str:
-    return _table(
+    return html_table(
         [
             "#",
             "Severity",
@@ -184,7 +186,7 @@ def _pair(median: float | None, worst: float | None) -> str:
 def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
     f = report["figures"]
     title = f"Handover: {report['shift']} shift of {report['shift_date']}"
-    figures = _table(
+    figures = html_table(
         ["Figure", "Value"],
         [
             ["Incidents opened", f["opened"]],
@@ -205,7 +207,7 @@ def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
             ],
         ],
     )
-    actions = _table(
+    actions = html_table(
         ["#", "Time (UTC)", "Operator", "Action", "Node", "Outcome", "Reason", "Ticket", "Incident", "Message"],
         [
             [
@@ -223,29 +225,31 @@ def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
             for a in report["actions"]
         ],
     )
-    nodes = _table(
+    nodes = html_table(
         ["Node", "State", "Slurm"],
         [[n["node"], n["state"] or "not archived", n["slurm"] or ""] for n in report["nodes_out_at_end"]],
     )
     if signoff is not None:
         sign = (
-            f'<div class="signed"><b>Signed off</b> by {_e(signoff.signed_by)} ({_e(signoff.role)}) at '
-            f"{_e(iso_utc(signoff.signed_at))}: {_e(signoff.note or '')}</div>"
+            f'<div class="signed"><b>Signed off</b> by {escape_html(signoff.signed_by)} '
+            f"({escape_html(signoff.role)}) at "
+            f"{escape_html(iso_utc(signoff.signed_at))}: {escape_html(signoff.note or '')}</div>"
         )
         if signoff.amendments:
-            sign += "<h2>Amendments after sign-off</h2>" + _table(
+            sign += "<h2>Amendments after sign-off</h2>" + html_table(
                 ["Time (UTC)", "By", "Amendment"], [[iso_utc(a.at), a.author, a.text] for a in signoff.amendments]
             )
     else:
         sign = '<div class="unsigned">Not signed off.</div>'
-    notes = "".join(f'<p class="muted">{_e(n)}</p>' for n in report.get("notes", []))
+    notes = "".join(f'<p class="muted">{escape_html(n)}</p>' for n in report.get("notes", []))
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{_e(title)}</h1>"
-        f'<p class="muted">{_e(report["start_local"])} → {_e(report["end_local"])} '
-        f"({_e(report['start'])} → {_e(report['end'])}); generated {_e(report['generated_at'])} by "
-        f"{_e(report['generated_by'])}</p>{notes}{sign}"
+        f"<title>{escape_html(title)}</title><style>{REPORT_STYLE}</style></head><body>"
+        f"<h1>{escape_html(title)}</h1>"
+        f'<p class="muted">{escape_html(report["start_local"])} → {escape_html(report["end_local"])} '
+        f"({escape_html(report['start'])} → {escape_html(report['end'])}); "
+        f"generated {escape_html(report['generated_at'])} by "
+        f"{escape_html(report['generated_by'])}</p>{notes}{sign}"
         f"<h2>Open incidents ({len(report['open_incidents'])})</h2>{_incident_table(report['open_incidents'])}"
         f"<h2>Resolved incidents ({len(report['resolved_incidents'])})</h2>"
         f"{_incident_table(report['resolved_incidents'])}"
@@ -268,7 +272,7 @@ def render_csv(report: dict[str, Any], signoff: SignOff | None = None) -> str:
     writer.writerow(CSV_COLUMNS)
 
     def row(*values: Any) -> None:
-        writer.writerow([_cell(v) for v in values])
+        writer.writerow([inert_cell(v) for v in values])
 
     row(
         "shift",
@@ -335,7 +339,7 @@ def render_csv(report: dict[str, Any], signoff: SignOff | None = None) -> str:
     return out.getvalue()
 
 
-def _cell(value: Any) -> str:
+def inert_cell(value: Any) -> str:
     text = "" if value is None else str(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text

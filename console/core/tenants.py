@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from console.core.alerts import Severity
+from console.core.archive import MinuteTenancy
 from console.core.fleet import NodeView
 from console.core.hostlist import HostlistError, expand
 from console.core.parsers.slurm import Partition, SlurmParseError, parse_key_values
@@ -423,3 +424,21 @@ def idle_accelerators(
                 continue
             out.append(IdleAccelerator(view.name, index, held.tenant, started, now - started, job))
     return sorted(out, key=lambda a: (-a.idle_s, a.node, a.index))
+
+
+def minute_tenancy(views: Sequence[NodeView], slurm: SchedulerAllocations | None) -> dict[str, MinuteTenancy]:
+    """Each node's tenancy now, for the archive's minute: its tenant, the GPUs a job holds, the GPUs with an
+    open warning or critical alert (a node-wide one marks them all), and its accelerators as known."""
+    out = {}
+    for view in views:
+        held = tenancy(view, slurm)
+        indices = tuple(a.sample.index for a in view.accelerators)
+        node_wide = any(a.accelerator is None and a.severity >= Severity.WARNING for a in view.alerts)
+        sick = {a.accelerator for a in view.alerts if a.accelerator is not None and a.severity >= Severity.WARNING}
+        out[view.name] = MinuteTenancy(
+            tenant=held.tenant,
+            allocated=frozenset(i for i, job in held.holders.items() if job is not None),
+            unhealthy=frozenset(indices) if node_wide else frozenset(i for i in sick if i is not None),
+            indices=indices,
+        )
+    return out

@@ -14,11 +14,11 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-from console.core.archive import ARCHIVE_FILE, HOUR_KEEP_S, MINUTE_KEEP_S, TelemetryArchive
+from console.core.archive import ARCHIVE_FILE, HOUR_KEEP_S, MINUTE_KEEP_S, MinuteTenancy, TelemetryArchive
 from console.core.fleet import FleetModel, NodeMinute
 from console.core.samples import LIVE_STATES, NodeState
 from console.core.store import StoreError, explain
@@ -42,8 +42,11 @@ class ArchiveService:
         clock: Callable[[], float] = time.time,
         minute_keep_s: float | None = None,
         hour_keep_s: float | None = None,
+        tenancy: Callable[[], Mapping[str, MinuteTenancy]] | None = None,
     ) -> None:
         self.fleet = fleet
+        self.tenancy = tenancy
+        self._tenancy: dict[int, Mapping[str, MinuteTenancy]] = {}
         self.path = data_dir / ARCHIVE_FILE
         self.clock = clock
         self.problem: str | None = None
@@ -124,6 +127,11 @@ class ArchiveService:
             self._next_minute = max(end, int(now) // 60 * 60)
             minutes = self.fleet.minutes(minute_start, minute_start + 60)
             self._pending_minutes.append((minute_start, minutes))
+            if self.tenancy is not None:
+                try:
+                    self._tenancy[minute_start] = self.tenancy()
+                except Exception:
+                    log.exception("the nodes' tenancy could not be taken for the archive")
             for node_minute in minutes:
                 self.idle.minute(
                     node_minute.node,
@@ -134,6 +142,8 @@ class ArchiveService:
             if len(self._pending_minutes) > MAX_PENDING_MINUTES:
                 self.dropped_minutes += len(self._pending_minutes) - MAX_PENDING_MINUTES
                 del self._pending_minutes[:-MAX_PENDING_MINUTES]
+                kept = {start for start, _ in self._pending_minutes}
+                self._tenancy = {start: t for start, t in self._tenancy.items() if start in kept}
             if self.flush():
                 self.roll_up(now)
             self._flushed_at = now
@@ -189,7 +199,7 @@ class ArchiveService:
         if not (self._pending_minutes or self._pending_events):
             return True
         try:
-            self.archive.write(self._pending_minutes, self._pending_events)
+            self.archive.write(self._pending_minutes, self._pending_events, self._tenancy)
         except (sqlite3.Error, OSError) as exc:
             kept = len(self._pending_minutes)
             self.problem = (
@@ -199,6 +209,7 @@ class ArchiveService:
             return False
         self.minutes_written += len(self._pending_minutes)
         self._pending_minutes.clear()
+        self._tenancy.clear()
         self._pending_events.clear()
         self.problem = None
         return True

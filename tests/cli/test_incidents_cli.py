@@ -365,3 +365,49 @@ def test_the_window_runs_its_telemetry_on_a_damaged_store_and_says_what_is_off(t
     assert "damaged" in done.stderr and "actions and the incident log are off" in done.stderr
     assert shot.stat().st_size > 10_000
     assert (directory / "console.sqlite3").read_bytes().startswith(b"not a database")  # left for the records
+
+
+def test_a_tenants_report_is_written_from_the_archive_and_a_liaison_may_write_it(tmp_path: Path) -> None:
+    from console.core.archive import MinuteTenancy, TelemetryArchive
+    from console.core.fleet import NodeMinute
+    from console.core.samples import NodeState
+
+    data = tmp_path / "data"
+    archive = TelemetryArchive(data / "telemetry.sqlite3")
+    start = 1_790_000_000 // 3600 * 3600
+    for minute in range(60):
+        nodes = [NodeMinute("gpu-007", NodeState.UP, tuple((i, (80.0, 90.0, 60.0, 500.0, 1.0, 60)) for i in range(8)))]
+        archive.write(
+            [(start + minute * 60, nodes)],
+            [],
+            {start + minute * 60: {"gpu-007": MinuteTenancy("acme", frozenset(range(8)))}},
+        )
+    archive.roll_up(start)
+    archive.close()
+    day = dt.datetime.fromtimestamp(start, dt.UTC).date().isoformat()
+    out = tmp_path / "acme.csv"
+    base = [
+        "--role",
+        "liaison",
+        "report",
+        "tenant",
+        "--tenant",
+        "acme",
+        "--from",
+        day,
+        "--to",
+        day,
+        "--data-dir",
+        str(data),
+    ]
+    assert main([*base, "--format", "csv", "-o", str(out)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["node"], r["held"], r["allocated"], r["busy"]) for r in rows] == [
+        ("(all)", "8.0", "8.0", "8.0"),
+        ("gpu-007", "8.0", "8.0", "8.0"),
+    ]
+    assert main([*base, "--format", "html", "-o", str(tmp_path / "acme.html")]) == 0
+    assert "Accelerator-hours of acme" in (tmp_path / "acme.html").read_text()
+    backwards = [*base]
+    backwards[backwards.index("--to") + 1] = "2000-01-01"
+    assert main([*backwards, "-o", str(out)]) == 2

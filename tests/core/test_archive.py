@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,81 @@ def test_the_writer_keeps_idle_streaks_and_a_new_writer_reads_them_back_from_the
     again.step()  # the first round reads the streaks back
     assert again.idle.snapshot() == {("n1", 0): T0, ("n1", 1): T0}
     again.stop()
+
+
+def test_each_minute_keeps_its_tenancy_and_the_hour_adds_it_to_the_tenants_day(tmp_path: Path) -> None:
+    from console.core.archive import MinuteTenancy
+    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+
+    archive = TelemetryArchive(tmp_path / "telemetry.sqlite3")
+    busy = tuple((i, (90.0, 95.0, 70.0, 500.0, 1000.0, 60)) for i in range(4))
+    idle = tuple((i, (0.0, 0.0, 30.0, 90.0, 10.0, 60)) for i in range(4))
+    for minute in range(60):
+        start = T0 + minute * 60
+        if minute < 30:  # acme: GPUs 0-1 held by a job and busy, 2-3 free and idle; GPU 3 unhealthy
+            nodes = [NodeMinute("n1", NodeState.UP, busy[:2] + idle[2:])]
+            tenancy = {"n1": MinuteTenancy("acme", frozenset({0, 1}), frozenset({3}), (0, 1, 2, 3))}
+        elif minute < 50:  # globex (Slurm moved it): all four held, idle
+            nodes = [NodeMinute("n1", NodeState.UP, idle)]
+            tenancy = {"n1": MinuteTenancy("globex", frozenset({0, 1, 2, 3}), frozenset(), (0, 1, 2, 3))}
+        else:  # globex, the node down: its four GPUs out of service
+            nodes = [NodeMinute("n1", NodeState.UNREACHABLE, ())]
+            tenancy = {"n1": MinuteTenancy("globex", frozenset(), frozenset(), (0, 1, 2, 3))}
+        archive.write([(start, nodes)], [], {start: tenancy})
+    archive.roll_up(T0)
+    day = time.strftime("%Y-%m-%d", time.gmtime(T0))
+    rows = {u.tenant: u for u in archive.usage(day, "9999-12-31")}
+    acme, globex = rows["acme"], rows["globex"]
+    assert (acme.held, acme.allocated, acme.busy, acme.idle_allocated) == (2.0, 1.0, 1.0, 0.0)
+    assert (acme.healthy, acme.out_of_service) == (1.5, 0.5)  # GPU 3 had an open alert
+    assert acme.util_mean == pytest.approx(45.0)
+    # globex: 20 minutes up (all held, idle) and 10 down, four GPUs each.
+    assert (globex.held, globex.allocated, globex.busy) == (2.0, pytest.approx(4 / 3), 0.0)
+    assert globex.idle_allocated == pytest.approx(4 / 3)
+    assert globex.out_of_service == pytest.approx(40 / 60) and globex.healthy == pytest.approx(80 / 60)
+    assert archive.usage(day, "9999-12-31", tenant="nobody") == []
+    report = build_tenant_report("acme", day, "9999-12-31", list(rows.values()), "now", "lia")
+    assert report["totals"]["held"] == 2.0 and [n["node"] for n in report["nodes"]] == ["n1"]
+    assert "Idle while allocated" in render_tenant_html(report) and "<script" not in render_tenant_html(report)
+    assert render_tenant_csv(report).splitlines()[1].startswith(f"acme,{day},9999-12-31,(all),2.0,")
+    archive.close()
+
+
+def test_an_archive_of_schema_1_is_migrated_and_its_old_minutes_count_for_no_tenant(tmp_path: Path) -> None:
+    from console.core.archive import _v1
+
+    path = tmp_path / "telemetry.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    _v1(conn)
+    conn.execute("INSERT INTO nodes (id, name) VALUES (1, 'n1')")
+    conn.execute(
+        "INSERT INTO minute (node, t, state, data) VALUES (1, ?, 0, ?)",
+        (T0, pack_minute([(0, (50.0, 60.0, 70.0, 300.0, 1000.0, 60))])),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.close()
+    archive = TelemetryArchive(path)
+    archive.roll_up(T0)
+    (usage,) = archive.usage("2000-01-01", "9999-12-31")
+    assert (usage.tenant, usage.node, usage.held, usage.allocated) == (None, "n1", 1 / 60, 0.0)
+    archive.close()
+
+
+def test_the_writer_archives_each_nodes_tenancy_from_its_source(tmp_path: Path) -> None:
+    from console.core.archive import MinuteTenancy
+
+    clock = FakeClock(T0 - 5)
+    fleet = _fleet(clock, ("n1",))
+    service = ArchiveService(
+        fleet, tmp_path, clock=clock, tenancy=lambda: {"n1": MinuteTenancy("acme", frozenset({1}), frozenset(), (0, 1))}
+    )
+    service.step()
+    _feed(fleet, clock, 70)
+    service.step()
+    assert service.archive is not None
+    rows = service.archive._conn.execute("SELECT tenant, flags FROM minute").fetchall()
+    tenant = service.archive._conn.execute("SELECT name FROM tenants WHERE id = ?", (rows[0][0],)).fetchone()[0]
+    assert tenant == "acme" and rows[0][1] == bytes([0, 1])
+    service.stop()

@@ -1,0 +1,116 @@
+"""A tenant's report over a date range: accelerator-hours held, healthy, allocated to jobs, busy, idle while
+allocated and out of service, with the mean utilisation, in total and per node — what a liaison sends to
+the tenant. Built from the telemetry archive's day rows as plain data, rendered as self-contained HTML
+(every foreign word escaped) or CSV (formula cells made inert); the PDF is the HTML printed by Qt.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any, Final
+
+from console.core.archive import Usage
+from console.core.handover import REPORT_STYLE, escape_html, html_table, inert_cell
+
+FIGURES: Final = ("held", "healthy", "allocated", "busy", "idle_allocated", "out_of_service")
+WORDS: Final = {
+    "held": "Held",
+    "healthy": "Healthy",
+    "allocated": "Allocated to jobs",
+    "busy": "Busy",
+    "idle_allocated": "Idle while allocated",
+    "out_of_service": "Out of service",
+}
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """Accelerator-hours rounded for a report (and its CSV)."""
+    return {
+        **{name: round(getattr(usage, name), 2) for name in FIGURES},
+        "util_mean_pct": None if usage.util_mean is None else round(usage.util_mean, 1),
+    }
+
+
+def totals(rows: Sequence[Usage], tenant: str | None = None) -> Usage:
+    """The rows summed (utilisation weighted by the hours the accelerators were up)."""
+    held = sum(r.held for r in rows)
+    weighted = [(r.util_mean, r.held - r.out_of_service) for r in rows if r.util_mean is not None]
+    weight = sum(w for _, w in weighted)
+    return Usage(
+        tenant=tenant,
+        node="(all)",
+        held=held,
+        healthy=sum(r.healthy for r in rows),
+        allocated=sum(r.allocated for r in rows),
+        busy=sum(r.busy for r in rows),
+        idle_allocated=sum(r.idle_allocated for r in rows),
+        out_of_service=sum(r.out_of_service for r in rows),
+        util_mean=(sum(u * w for u, w in weighted) / weight) if weight > 0 else None,
+    )
+
+
+def build_tenant_report(
+    tenant: str, since_day: str, until_day: str, rows: Sequence[Usage], generated_at: str, generated_by: str
+) -> dict[str, Any]:
+    mine = [r for r in rows if r.tenant == tenant]
+    return {
+        "tenant": tenant,
+        "from": since_day,
+        "to": until_day,
+        "generated_at": generated_at,
+        "generated_by": generated_by,
+        "totals": usage_json(totals(mine, tenant)),
+        "nodes": [{"node": r.node, **usage_json(r)} for r in sorted(mine, key=lambda r: r.node)],
+        "notes": [
+            "accelerator-hours from the console's telemetry archive (one-minute readings rolled up by the hour);",
+            "Slurm's own accounting (sacct, sreport) is not shown beside these figures yet.",
+        ],
+    }
+
+
+def render_tenant_html(report: dict[str, Any]) -> str:
+    t = report["totals"]
+    title = f"Accelerator-hours of {report['tenant']}: {report['from']} to {report['to']}"
+    summary = html_table(
+        ["Figure", "Accelerator-hours", "Share of held"],
+        [
+            [WORDS[name], f"{t[name]:.1f}", f"{100 * t[name] / t['held']:.0f} %" if t["held"] else "—"]
+            for name in FIGURES
+        ]
+        + [["Mean utilisation (while up)", "—" if t["util_mean_pct"] is None else f"{t['util_mean_pct']} %", ""]],
+    )
+    nodes = html_table(
+        ["Node", *(WORDS[n] for n in FIGURES), "Mean utilisation"],
+        [
+            [
+                n["node"],
+                *(f"{n[name]:.1f}" for name in FIGURES),
+                "—" if n["util_mean_pct"] is None else n["util_mean_pct"],
+            ]
+            for n in report["nodes"]
+        ],
+    )
+    notes = "".join(f'<p class="muted">{escape_html(n)}</p>' for n in report["notes"])
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{escape_html(title)}</title><style>{REPORT_STYLE}</style></head><body>"
+        f"<h1>{escape_html(title)}</h1>"
+        f'<p class="muted">UTC days from {escape_html(report["from"])} up to {escape_html(report["to"])} (not '
+        f"included); generated {escape_html(report['generated_at'])} by {escape_html(report['generated_by'])}</p>"
+        f"{notes}<h2>Totals</h2>{summary}<h2>Per node ({len(report['nodes'])})</h2>{nodes}</body></html>\n"
+    )
+
+
+def render_tenant_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["tenant", "from", "to", "node", *FIGURES, "util_mean_pct"])
+    for row in [{"node": "(all)", **report["totals"]}, *report["nodes"]]:
+        writer.writerow(
+            [inert_cell(v) for v in (report["tenant"], report["from"], report["to"], row["node"])]
+            + [row[name] for name in FIGURES]
+            + [row["util_mean_pct"]]
+        )
+    return out.getvalue()
