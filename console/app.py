@@ -119,6 +119,11 @@ class ShiftServices:
             store, live.inventory, self.archive.archive, fleet=live.fleet, clock=shifts, bmc_events=bmc_events
         )
 
+    def usage_by_day(self, since_day: str, until_day: str, tenant: str) -> list[tuple[str, float, float, float, float]]:
+        """A tenant's accelerator-hours per day from the archive (disk: the window calls it from a worker)."""
+        archive = self.archive.archive
+        return archive.usage_by_day(since_day, until_day, tenant) if archive is not None else []
+
     @property
     def problems(self) -> list[str]:
         """Why the shift's record is not being kept right now, in words (status bar, ``poll``)."""

@@ -845,6 +845,7 @@ def run_window(args: argparse.Namespace) -> int:
                 view=args.view,
                 allocations=lambda: services.scheduler_watch.allocations,
                 idle_since=services.shift.archive.idle.snapshot,
+                history=services.shift.usage_by_day,
             )
         finally:
             services.close()

@@ -399,6 +399,20 @@ class TelemetryArchive:
             for t, n, held, healthy, allocated, busy, idle, out, util_sum, util_n in rows
         ]
 
+    def usage_by_day(self, since_day: str, until_day: str, tenant: str) -> list[tuple[str, float, float, float, float]]:
+        """One tenant's accelerator-hours per UTC day in [since_day, until_day): (day, held, busy, idle while
+        allocated, out of service), oldest first — the Tenants view's plot."""
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM tenants WHERE name = ?", (tenant,)).fetchone()
+            if row is None:
+                return []
+            rows = self._conn.execute(
+                "SELECT day, sum(held), sum(busy), sum(idle_allocated), sum(out_of_service) FROM usage_day "
+                "WHERE day >= ? AND day < ? AND tenant = ? GROUP BY day ORDER BY day",
+                (since_day, until_day, row[0]),
+            ).fetchall()
+        return [(day, held / 60, busy / 60, idle / 60, out / 60) for day, held, busy, idle, out in rows]
+
     def rolled_up_to(self) -> int | None:
         with self._lock:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'rolled_up_to'").fetchone()

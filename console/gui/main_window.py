@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         records: RecordsPort | None = None,
         allocations: Callable[[], SchedulerAllocations | None] | None = None,
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
+        history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
     ) -> None:
         super().__init__()
         self.fleet = fleet
@@ -233,7 +234,9 @@ class MainWindow(QMainWindow):
         if records is not None:
             self._add_log(records)
         # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
-        self.tenants_view = TenantsView(fleet, allocations or (lambda: None), idle_since)
+        if history is not None and self.worker is None:
+            self.worker = Worker()
+        self.tenants_view = TenantsView(fleet, allocations or (lambda: None), idle_since, history, self.worker)
         self.tenants_view.node_chosen.connect(self._show_node_from_log)
         self.tenants_view.nodes_chosen.connect(self.select_nodes)
         self.tabs.addTab(self.tenants_view, "&Tenants")
@@ -578,6 +581,7 @@ class ConsoleSession:
         records: RecordsPort | None = None,
         allocations: Callable[[], SchedulerAllocations | None] | None = None,
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
+        history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
     ) -> None:
         self.live = live
         self.action_service = actions
@@ -588,6 +592,7 @@ class ConsoleSession:
             records=records,
             allocations=allocations,
             idle_since=idle_since,
+            history=history,
         )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
@@ -625,6 +630,7 @@ def run_gui(
     notice: str | None = None,
     allocations: Callable[[], SchedulerAllocations | None] | None = None,
     idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
+    history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -638,7 +644,9 @@ def run_gui(
     signal_tick = QTimer(app)
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
-    session = ConsoleSession(live, actions=actions, records=records, allocations=allocations, idle_since=idle_since)
+    session = ConsoleSession(
+        live, actions=actions, records=records, allocations=allocations, idle_since=idle_since, history=history
+    )
     session.start()
     window = session.window
     window.show()

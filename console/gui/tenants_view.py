@@ -10,12 +10,15 @@ selection stay.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -45,6 +48,7 @@ from console.core.tenants import (
     tenant_figures,
 )
 from console.gui.text import plain_label
+from console.gui.worker import Worker
 
 COLUMNS: Final = (
     "Tenant / node",
@@ -83,18 +87,73 @@ class FigureItem(QTreeWidgetItem):
             return mine < theirs
 
 
+UsageDays = list[tuple[str, float, float, float, float]]  # (day, held, busy, idle allocated, out of service)
+HISTORY_DAYS: Final = 30
+
+
+class UsagePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no type information
+    """A tenant's accelerator-hours per day, stacked: busy, idle while allocated, other idle, out of service."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("w")
+        self.setMinimumHeight(150)
+        self.setMouseEnabled(x=False, y=False)
+        self.getAxis("left").setLabel("accelerator-hours a day")
+        self.showGrid(y=True, alpha=0.2)
+        self.addLegend(offset=(-10, 5))  # top right, clear of the first days
+        self.bars: list[pg.BarGraphItem] = []
+        self.days: UsageDays = []
+
+    def show_days(self, days: UsageDays) -> None:
+        for bar in self.bars:
+            self.removeItem(bar)
+        self.bars = []
+        self.days = days
+        if not days:
+            return
+        x = np.arange(len(days), dtype=float)
+        held = np.array([d[1] for d in days])
+        busy = np.array([d[2] for d in days])
+        idle_allocated = np.array([d[3] for d in days])
+        out = np.array([d[4] for d in days])
+        other = np.clip(held - busy - idle_allocated - out, 0, None)
+        bottom = np.zeros(len(days))
+        for values, colour, name in (
+            (busy, "#2e7d32", "busy"),
+            (idle_allocated, "#f9a825", "idle, allocated"),
+            (other, "#90a4ae", "idle, free"),
+            (out, "#c62828", "out of service"),
+        ):
+            bar = pg.BarGraphItem(x=x, y0=bottom, height=values, width=0.8, brush=colour, name=name)
+            self.addItem(bar)
+            self.bars.append(bar)
+            bottom = bottom + values
+        ticks = [(i, d[0][5:]) for i, d in enumerate(days) if i % max(1, len(days) // 8) == 0]
+        self.getAxis("bottom").setTicks([ticks])
+
+
 class TenantsView(QWidget):
     node_chosen = Signal(str)
     nodes_chosen = Signal(list)
     refreshed = Signal()
+    history_shown = Signal()
 
     def __init__(
         self,
         fleet: FleetModel,
         allocations: Callable[[], SchedulerAllocations | None],
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
+        history: Callable[[str, str, str], UsageDays] | None = None,
+        worker: Worker | None = None,
     ) -> None:
         super().__init__()
+        self.history = history
+        self.worker = worker
+        self.plot = UsagePlot()
+        self.plot.setObjectName("tenant-history")
+        self.plot_title = plain_label("Select a tenant for its last 30 days")
+        self.plot_title.setObjectName("tenant-history-title")
         self.fleet = fleet
         self.allocations = allocations
         self.idle_since = idle_since or (lambda: {})
@@ -121,6 +180,10 @@ class TenantsView(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.summary)
         layout.addWidget(self.tree, 3)
+        if history is not None and worker is not None:
+            layout.addWidget(self.plot_title)
+            layout.addWidget(self.plot, 2)
+            self.tree.currentItemChanged.connect(self._tenant_changed)
         layout.addLayout(controls)
         layout.addWidget(self.finder, 2)
         self._items: dict[str, QTreeWidgetItem] = {}
@@ -281,6 +344,37 @@ class TenantsView(QWidget):
         if values[11]:
             item.setForeground(11, WARN)
             item.setToolTip(11, values[11])
+
+    def _tenant_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        if current is None or current.parent() is not None or current.text(0) == UNASSIGNED:
+            return
+        self.show_history(current.text(0))
+
+    def show_history(self, tenant: str, days: int = HISTORY_DAYS) -> None:
+        """The tenant's last ``days`` UTC days from the archive (disk: through the worker)."""
+        if self.history is None or self.worker is None:
+            return
+        today = dt.datetime.now(dt.UTC).date()
+        since, until = (today - dt.timedelta(days=days - 1)).isoformat(), (today + dt.timedelta(days=1)).isoformat()
+        history = self.history
+        self.plot_title.setText(f"{tenant}: reading the archive…")
+
+        def shown(result: UsageDays) -> None:
+            self.plot.show_days(result)
+            total = sum(d[1] for d in result)
+            busy = sum(d[2] for d in result)
+            self.plot_title.setText(
+                f"{tenant}, last {days} days: {total:.0f} accelerator-hours held, {busy:.0f} busy"
+                + (f" ({100 * busy / total:.0f} %)" if total else "")
+                + ("" if result else " — nothing archived yet")
+            )
+            self.history_shown.emit()
+
+        def failed(error: Exception) -> None:
+            self.plot_title.setText(f"{tenant}: the archive could not be read: {error}")
+            self.history_shown.emit()
+
+        self.worker.call(lambda: history(since, until, tenant), shown, failed, owner=self)
 
     def selected_idle_nodes(self) -> list[str]:
         """The nodes of the finder's selected rows (for the fleet table's selection and its actions)."""

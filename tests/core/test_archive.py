@@ -243,6 +243,9 @@ def test_each_minute_keeps_its_tenancy_and_the_hour_adds_it_to_the_tenants_day(t
     assert globex.idle_allocated == pytest.approx(4 / 3)
     assert globex.out_of_service == pytest.approx(40 / 60) and globex.healthy == pytest.approx(80 / 60)
     assert archive.usage(day, "9999-12-31", tenant="nobody") == []
+    ((when, held, busy, idle_allocated, out),) = archive.usage_by_day(day, "9999-12-31", "globex")
+    assert when == day and held == 2.0 and busy == 0.0 and out == pytest.approx(2 / 3)
+    assert idle_allocated == pytest.approx(4 / 3) and archive.usage_by_day(day, "9999-12-31", "nobody") == []
     report = build_tenant_report("acme", day, "9999-12-31", list(rows.values()), "now", "lia")
     assert report["totals"]["held"] == 2.0 and [n["node"] for n in report["nodes"]] == ["n1"]
     assert "Idle while allocated" in render_tenant_html(report) and "<script" not in render_tenant_html(report)

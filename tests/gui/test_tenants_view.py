@@ -122,3 +122,30 @@ def test_the_idle_finder_lists_ranks_exports_and_opens_the_node(qtbot: Any, tmp_
     assert chosen.args == ["gpu-002"]
     qtbot.mouseClick(view.select, Qt.MouseButton.LeftButton)  # every row's node, for the actions
     assert window.tabs.currentIndex() == 0 and window.selected_nodes() == ["gpu-002"]
+
+
+def test_a_tenants_last_30_days_are_plotted_stacked_from_the_archive(qtbot: Any) -> None:
+    asked: list[tuple[str, str, str]] = []
+
+    def history(since: str, until: str, tenant: str) -> list[tuple[str, float, float, float, float]]:
+        asked.append((since, until, tenant))
+        return [("2026-11-27", 192.0, 100.0, 40.0, 8.0), ("2026-11-28", 192.0, 150.0, 10.0, 0.0)]
+
+    window = MainWindow(_fleet(), "", allocations=lambda: SLURM, history=history)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.tenants_view.refreshed):
+        window.show_tenants()
+    view = window.tenants_view
+    tree = view.tree
+    globex = next(
+        tree.topLevelItem(i) for i in range(tree.topLevelItemCount()) if tree.topLevelItem(i).text(0) == "globex"
+    )
+    with qtbot.waitSignal(view.history_shown, timeout=10_000):
+        tree.setCurrentItem(globex)
+    assert asked and asked[-1][2] == "globex"
+    assert view.plot_title.text() == "globex, last 30 days: 384 accelerator-hours held, 250 busy (65 %)"
+    assert len(view.plot.bars) == 4 and view.plot.days[1][2] == 150.0
+    if SHOTS:
+        window.resize(1400, 900)
+        window.grab().save(str(Path(SHOTS) / "tenant-history.png"))
+    qtbot.waitUntil(lambda: window.worker is not None and window.worker.pending() == 0)
