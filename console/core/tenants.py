@@ -162,6 +162,34 @@ class SchedulerAllocations:
     reservations: tuple[Reservation, ...] = ()
     jobs: tuple[JobAllocation, ...] = ()
     problem: str | None = None
+    # Built on first use: per Slurm node name, its reservations, running jobs and partitions, so a fleet's
+    # tenancy is one pass over Slurm's lists rather than one per node.
+    _by_node: dict[str, NodeSlurm] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def on_node(self, slurm_name: str) -> NodeSlurm:
+        if not self._by_node:
+            index: dict[str, NodeSlurm] = {}
+            for reservation in self.reservations:
+                for node in reservation.nodes:
+                    index.setdefault(node, NodeSlurm()).reservations.append(reservation)
+            for job in self.jobs:
+                for node in job.nodes:
+                    index.setdefault(node, NodeSlurm()).jobs.append(job)
+            for partition in self.partitions.values():
+                for node in partition.nodes:
+                    index.setdefault(node, NodeSlurm()).partitions.append(partition)
+            self._by_node.update(index)
+            self._by_node.setdefault("", NodeSlurm())  # built, even for a Slurm that lists nothing
+        return self._by_node.get(slurm_name) or NodeSlurm()
+
+
+@dataclass(slots=True)
+class NodeSlurm:
+    """What Slurm's lists say of one node."""
+
+    reservations: list[Reservation] = field(default_factory=list)
+    jobs: list[JobAllocation] = field(default_factory=list)
+    partitions: list[Partition] = field(default_factory=list)
 
 
 def _single(accounts: Iterable[str]) -> str | None:
@@ -171,20 +199,18 @@ def _single(accounts: Iterable[str]) -> str | None:
 
 def slurm_tenant(slurm_name: str, slurm: SchedulerAllocations) -> tuple[str | None, str]:
     """The tenant Slurm gives a node, and the words that say where it comes from."""
-    for reservation in slurm.reservations:
-        if reservation.state == "ACTIVE" and slurm_name in reservation.nodes:
+    mine = slurm.on_node(slurm_name)
+    for reservation in mine.reservations:
+        if reservation.state == "ACTIVE":
             account = _single(reservation.accounts)
             if account:
                 return account, f"reservation {reservation.name}"
-    running = [j for j in slurm.jobs if slurm_name in j.nodes]
-    account = _single(j.account for j in running)
+    account = _single(j.account for j in mine.jobs)
     if account:
         return account, "running jobs"
     partition_accounts: list[str] = []
     names = []
-    for partition in slurm.partitions.values():
-        if slurm_name not in partition.nodes:
-            continue
+    for partition in mine.partitions:
         allowed = partition.fields.get("AllowAccounts") or partition.fields.get("Accounts") or ""
         words = [w for w in allowed.split(",") if w and w not in NO_ACCOUNT]
         if words:
@@ -237,6 +263,14 @@ class TenantFigures:
     disagreements: list[dict[str, str | None]] = field(default_factory=list)
     node_names: list[str] = field(default_factory=list)
 
+    def add(self, other: TenantFigures) -> None:
+        """Count another row (a node's) into this one."""
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.sources |= other.sources
+        self.disagreements.extend(other.disagreements)
+        self.node_names.extend(other.node_names)
+
     @property
     def source(self) -> str:
         """inventory, slurm, or both (nodes of the tenant came from either)."""
@@ -266,6 +300,17 @@ class TenantFigures:
 
 
 UNASSIGNED: Final = "(no tenant)"
+COUNTS: Final = (
+    "nodes",
+    "accelerators",
+    "healthy",
+    "unhealthy",
+    "unreachable",
+    "allocated",
+    "busy",
+    "idle_allocated",
+    "idle_unallocated",
+)
 
 
 def tenancy(view: NodeView, slurm: SchedulerAllocations | None) -> NodeTenancy:
@@ -275,9 +320,7 @@ def tenancy(view: NodeView, slurm: SchedulerAllocations | None) -> NodeTenancy:
     if slurm is not None:
         name = view.spec.scheduler_name
         slurm_tenant_name, why = slurm_tenant(name, slurm)
-        for job in slurm.jobs:
-            if name not in job.nodes:
-                continue
+        for job in slurm.on_node(name).jobs:
             indices = job.gpus.get(name)
             for index in holders if indices is None else indices:
                 if index in holders:
@@ -294,48 +337,74 @@ def tenancy(view: NodeView, slurm: SchedulerAllocations | None) -> NodeTenancy:
     return NodeTenancy(view.name, tenant, source, inventory_tenant, slurm_tenant_name, why, holders)
 
 
+def unhealthy(view: NodeView) -> frozenset[int]:
+    """The node's accelerators with an open warning or critical alert (a node-wide one marks them all)."""
+    serious = [a for a in view.alerts if a.severity >= Severity.WARNING]
+    if any(a.accelerator is None for a in serious):
+        return frozenset(a.sample.index for a in view.accelerators)
+    return frozenset(a.accelerator for a in serious if a.accelerator is not None)
+
+
+def node_figures(view: NodeView, held: NodeTenancy, busy_pct: float = BUSY_PCT) -> TenantFigures:
+    """One node's figures, as a one-node row of its tenant."""
+    row = TenantFigures(held.tenant or UNASSIGNED, nodes=1, node_names=[view.name], sources={held.source})
+    if held.disagreement:
+        row.disagreements.append(
+            {
+                "node": view.name,
+                "inventory": held.inventory_tenant,
+                "slurm": held.slurm_tenant,
+                "slurm_why": held.slurm_why,
+            }
+        )
+    up = view.state in LIVE_STATES
+    sick = unhealthy(view)
+    for accelerator in view.accelerators:
+        index = accelerator.sample.index
+        row.accelerators += 1
+        allocated = held.holders.get(index) is not None
+        row.allocated += allocated
+        if not up:
+            row.unreachable += 1
+            continue
+        if index in sick:
+            row.unhealthy += 1
+        else:
+            row.healthy += 1
+        utilisation = accelerator.sample.utilization_pct
+        busy = not isinstance(utilisation, NotAvailable) and utilisation > busy_pct
+        row.busy += busy
+        if not busy:
+            row.idle_allocated += allocated
+            row.idle_unallocated += not allocated
+    return row
+
+
+def figures_by_node(
+    views: Sequence[NodeView], slurm: SchedulerAllocations | None, busy_pct: float = BUSY_PCT
+) -> list[tuple[NodeTenancy, TenantFigures]]:
+    """Each node's tenancy and figures (the Tenants view's node rows; ``by_tenant`` sums them)."""
+    out = []
+    for view in views:
+        held = tenancy(view, slurm)
+        out.append((held, node_figures(view, held, busy_pct)))
+    return out
+
+
+def by_tenant(nodes: Iterable[tuple[NodeTenancy, TenantFigures]]) -> list[TenantFigures]:
+    """One row per tenant (and one for nodes nobody holds, last), by tenant name."""
+    rows: dict[str, TenantFigures] = {}
+    for _, node in nodes:
+        row = rows.setdefault(node.tenant, TenantFigures(node.tenant))
+        row.add(node)
+    return [rows[name] for name in sorted(rows, key=lambda n: (n == UNASSIGNED, n))]
+
+
 def tenant_figures(
     views: Sequence[NodeView], slurm: SchedulerAllocations | None, busy_pct: float = BUSY_PCT
 ) -> list[TenantFigures]:
     """One row per tenant (and one for nodes nobody holds), by tenant name."""
-    rows: dict[str, TenantFigures] = {}
-    for view in views:
-        held = tenancy(view, slurm)
-        row = rows.setdefault(held.tenant or UNASSIGNED, TenantFigures(held.tenant or UNASSIGNED))
-        row.nodes += 1
-        row.node_names.append(view.name)
-        row.sources.add(held.source)
-        if held.disagreement:
-            row.disagreements.append(
-                {
-                    "node": view.name,
-                    "inventory": held.inventory_tenant,
-                    "slurm": held.slurm_tenant,
-                    "slurm_why": held.slurm_why,
-                }
-            )
-        up = view.state in LIVE_STATES
-        node_alert = any(a.accelerator is None and a.severity >= Severity.WARNING for a in view.alerts)
-        sick = {a.accelerator for a in view.alerts if a.accelerator is not None and a.severity >= Severity.WARNING}
-        for accelerator in view.accelerators:
-            index = accelerator.sample.index
-            row.accelerators += 1
-            allocated = held.holders.get(index) is not None
-            row.allocated += allocated
-            if not up:
-                row.unreachable += 1
-                continue
-            if node_alert or index in sick:
-                row.unhealthy += 1
-            else:
-                row.healthy += 1
-            utilisation = accelerator.sample.utilization_pct
-            busy = not isinstance(utilisation, NotAvailable) and utilisation > busy_pct
-            row.busy += busy
-            if not busy:
-                row.idle_allocated += allocated
-                row.idle_unallocated += not allocated
-    return [rows[name] for name in sorted(rows, key=lambda n: (n == UNASSIGNED, n))]
+    return by_tenant(figures_by_node(views, slurm, busy_pct))
 
 
 def idle_capacity(rows: Sequence[TenantFigures]) -> tuple[int, int]:
@@ -433,12 +502,10 @@ def minute_tenancy(views: Sequence[NodeView], slurm: SchedulerAllocations | None
     for view in views:
         held = tenancy(view, slurm)
         indices = tuple(a.sample.index for a in view.accelerators)
-        node_wide = any(a.accelerator is None and a.severity >= Severity.WARNING for a in view.alerts)
-        sick = {a.accelerator for a in view.alerts if a.accelerator is not None and a.severity >= Severity.WARNING}
         out[view.name] = MinuteTenancy(
             tenant=held.tenant,
             allocated=frozenset(i for i, job in held.holders.items() if job is not None),
-            unhealthy=frozenset(indices) if node_wide else frozenset(i for i in sick if i is not None),
+            unhealthy=unhealthy(view),
             indices=indices,
         )
     return out

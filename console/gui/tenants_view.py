@@ -42,10 +42,10 @@ from console.core.tenants import (
     IdleAccelerator,
     SchedulerAllocations,
     TenantFigures,
+    by_tenant,
+    figures_by_node,
     idle_accelerators,
     idle_capacity,
-    tenancy,
-    tenant_figures,
 )
 from console.gui.text import plain_label
 from console.gui.worker import Worker
@@ -230,8 +230,9 @@ class TenantsView(QWidget):
     def refresh(self) -> None:
         slurm = self.allocations()
         views = self.fleet.views()
-        self.rows = tenant_figures(views, slurm)
-        by_name = {v.name: v for v in views}
+        nodes = figures_by_node(views, slurm)
+        self.rows = by_tenant(nodes)
+        of_node = {figures.node_names[0]: (held, figures) for held, figures in nodes}
         seen = set()
         self.tree.setSortingEnabled(False)
         for row in self.rows:
@@ -249,8 +250,7 @@ class TenantsView(QWidget):
             for name in row.node_names:
                 child = children.get(name) or FigureItem(item)
                 child.setData(0, NODE_ROLE, name)
-                node_row = tenant_figures([by_name[name]], slurm)[0]
-                held = tenancy(by_name[name], slurm)
+                held, node_row = of_node[name]
                 disagreement = (
                     f"inventory {held.inventory_tenant}, Slurm {held.slurm_tenant} ({held.slurm_why})"
                     if held.disagreement
