@@ -113,6 +113,15 @@ class SnapshotWorker(QObject):
         self.snapshot.emit(snap)
 
 
+def repeating(parent: QObject, interval_ms: int, slot: Callable[[], object]) -> QTimer:
+    """A started timer that calls ``slot`` every ``interval_ms`` on the GUI thread."""
+    timer = QTimer(parent)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(slot)
+    timer.start()
+    return timer
+
+
 class MainWindow(QMainWindow):
     def __init__(  # noqa: PLR0915 - builds the window: table, panel, docks, toolbar, shortcuts
         self,
@@ -243,14 +252,8 @@ class MainWindow(QMainWindow):
         self.idle_label = plain_label("")
         self.idle_label.setObjectName("idle-capacity")
         self.statusBar().addPermanentWidget(self.idle_label)
-        self.tenants_timer = QTimer(self)
-        self.tenants_timer.setInterval(TENANTS_REFRESH_MS)
-        self.tenants_timer.timeout.connect(self.refresh_tenants)
-        self.tenants_timer.start()
-        self.plot_timer = QTimer(self)
-        self.plot_timer.setInterval(PLOT_INTERVAL_MS)
-        self.plot_timer.timeout.connect(self.panel.refresh_plots)
-        self.plot_timer.start()
+        self.tenants_timer = repeating(self, TENANTS_REFRESH_MS, self.refresh_tenants)
+        self.plot_timer = repeating(self, PLOT_INTERVAL_MS, self.panel.refresh_plots)
         self._update_counts({})
 
     # --- keyboard --------------------------------------------------------------------------------------------
@@ -303,10 +306,7 @@ class MainWindow(QMainWindow):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(self._update_action_items)
-        self.details_timer = QTimer(self)
-        self.details_timer.setInterval(DETAILS_INTERVAL_MS)
-        self.details_timer.timeout.connect(self._refresh_details)
-        self.details_timer.start()
+        self.details_timer = repeating(self, DETAILS_INTERVAL_MS, self._refresh_details)
         self._update_action_items()
 
     def _add_log(self, records: RecordsPort) -> None:
@@ -321,15 +321,9 @@ class MainWindow(QMainWindow):
         # The incident service's thread says "changed"; the relay brings it to the GUI thread.
         self.records_relay.changed.connect(self._records_changed, Qt.ConnectionType.QueuedConnection)
         records.incidents.listeners.append(self.records_relay.changed.emit)
-        self.records_timer = QTimer(self)
-        self.records_timer.setInterval(RECORDS_INTERVAL_MS)
-        self.records_timer.timeout.connect(self._show_record_problems)
-        self.records_timer.start()
+        self.records_timer = repeating(self, RECORDS_INTERVAL_MS, self._show_record_problems)
         # What other consoles and the terminal changed, and the newer archive minutes: read again while shown.
-        self.log_timer = QTimer(self)
-        self.log_timer.setInterval(LOG_REFRESH_MS)
-        self.log_timer.timeout.connect(self._records_changed)
-        self.log_timer.start()
+        self.log_timer = repeating(self, LOG_REFRESH_MS, self._records_changed)
         self.handover: HandoverDialog | None = None
 
     def refresh_tenants(self) -> None:
