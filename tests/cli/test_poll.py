@@ -24,6 +24,29 @@ EIGHT_H100 = NVIDIA / "table_8xH100-SXM-80GB-HBM3_driver565.57.01_idle_no-timest
 pytestmark = pytest.mark.sshd
 
 
+def streaming_poll(inventory: Path, *extra: str) -> subprocess.Popen[str]:
+    """``poll --json`` streaming a round every half second until it is sent SIGINT."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "poll",
+            "--ssh-config",
+            "/dev/null",
+            "--inventory",
+            str(inventory),
+            "--json",
+            "--interval",
+            "0.5",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def poll(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HOME": os.environ.get("HOME", "/root")}
     return subprocess.run(
@@ -144,24 +167,7 @@ def test_bad_inventory_exits_2_with_file_line_and_problem(tmp_path: Path) -> Non
 def test_poll_streams_rounds_until_interrupted(sshd_factory: Any, tmp_path: Path) -> None:
     sshd = sshd_factory(["127.0.0.2"])
     inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "poll",
-            "--ssh-config",
-            "/dev/null",
-            "--inventory",
-            str(tmp_path / "fleet.toml"),
-            "--json",
-            "--interval",
-            "0.5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = streaming_poll(tmp_path / "fleet.toml")
     try:
         assert proc.stdout is not None
         records = [json.loads(proc.stdout.readline()) for _ in range(3)]
@@ -193,28 +199,7 @@ def test_streaming_poll_opens_incidents_in_its_data_dir(sshd_factory: Any, tmp_p
     rules = tmp_path / "rules.toml"
     rules.write_text("[temperature]\nfor_s = 0\nnvidia = { warning_c = 20, critical_c = 30 }\n")
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "poll",
-            "--ssh-config",
-            "/dev/null",
-            "--inventory",
-            str(tmp_path / "fleet.toml"),
-            "--json",
-            "--interval",
-            "0.5",
-            "--alert-rules",
-            str(rules),
-            "--data-dir",
-            str(data),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = streaming_poll(tmp_path / "fleet.toml", "--alert-rules", str(rules), "--data-dir", str(data))
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
