@@ -245,7 +245,9 @@ class MainWindow(QMainWindow):
         # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
         if history is not None and self.worker is None:
             self.worker = Worker()
-        self.tenants_view = TenantsView(fleet, allocations or (lambda: None), idle_since, history, self.worker)
+        self.tenants_view = TenantsView(
+            self.model.views, allocations or (lambda: None), idle_since, history, self.worker
+        )
         self.tenants_view.node_chosen.connect(self._show_node_from_log)
         self.tenants_view.nodes_chosen.connect(self.select_nodes)
         self.tabs.addTab(self.tenants_view, "&Tenants")
@@ -332,7 +334,7 @@ class MainWindow(QMainWindow):
             self.tenants_view.refresh()
             rows = self.tenants_view.rows
         else:
-            rows = tenant_figures(self.fleet.views(), self.tenants_view.allocations())
+            rows = tenant_figures(self.model.views(), self.tenants_view.allocations())
         idle, total = idle_capacity(rows)
         self.idle_label.setText(f"idle: {idle} of {total} accelerators ({100 * idle / max(total, 1):.0f} %)")
 

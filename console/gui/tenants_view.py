@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.fleet import FleetModel, NodeView
+from console.core.fleet import NodeView
 from console.core.incidents import duration_words
 from console.core.tenants import (
     UNASSIGNED,
@@ -141,7 +141,7 @@ class TenantsView(QWidget):
 
     def __init__(
         self,
-        fleet: FleetModel,
+        views: Callable[[], list[NodeView]],
         allocations: Callable[[], SchedulerAllocations | None],
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
         history: Callable[[str, str, str], UsageDays] | None = None,
@@ -154,7 +154,8 @@ class TenantsView(QWidget):
         self.plot.setObjectName("tenant-history")
         self.plot_title = plain_label("Select a tenant for its last 30 days")
         self.plot_title.setObjectName("tenant-history-title")
-        self.fleet = fleet
+        # The window's own latest views (its snapshots): no second copy of the fleet on the GUI thread.
+        self.views = views
         self.allocations = allocations
         self.idle_since = idle_since or (lambda: {})
         self.idle: list[IdleAccelerator] = []
@@ -229,7 +230,7 @@ class TenantsView(QWidget):
 
     def refresh(self) -> None:
         slurm = self.allocations()
-        views = self.fleet.views()
+        views = self.views()
         nodes = figures_by_node(views, slurm)
         self.rows = by_tenant(nodes)
         of_node = {figures.node_names[0]: (held, figures) for held, figures in nodes}
