@@ -448,6 +448,13 @@ class IncidentLog:
         )
         return {(r["node"], r["cause"]): r["id"] for r in rows}
 
+    def latest_acknowledgement(self) -> tuple[float | None, int]:
+        """The time of the newest acknowledgement and how many there are: changes when one is made."""
+        row = self.store.query(
+            "SELECT max(acknowledged) AS at, count(acknowledged) AS n FROM incidents WHERE counters IS NOT NULL"
+        )[0]
+        return row["at"], row["n"]
+
     def baselines(self) -> dict[str, dict[int, AcceleratorCounters]]:
         """Per node and accelerator, the counters of the latest acknowledgement that recorded them."""
         rows = self.store.query(

@@ -68,6 +68,7 @@ class IncidentService:
         self._settled: dict[tuple[str, str], float] = {}
         self._acknowledged: dict[int, float] = {}
         self._repeated: dict[int, float] = {}
+        self._baselines_as_of: tuple[float | None, int] | None = None
         self._refreshed = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="incidents", daemon=True)
@@ -146,9 +147,13 @@ class IncidentService:
         assert self.fleet is not None
         self._open = self.log.open_keys()
         self._acknowledged = self.log.acknowledged_open()
-        for node, baselines in self.log.baselines().items():
-            if node in self.fleet.names:
-                self.fleet.set_acknowledged(node, baselines)
+        # Every acknowledgement ever recorded is read again only when a new one was made (by any console).
+        latest = self.log.latest_acknowledgement()
+        if latest != self._baselines_as_of:
+            self._baselines_as_of = latest
+            for node, baselines in self.log.baselines().items():
+                if node in self.fleet.names:
+                    self.fleet.set_acknowledged(node, baselines)
         # What the command line's acknowledgement records: the counters this console last saw.
         for incident in self.log.incidents(IncidentQuery(open_only=True, limit=500)):
             counters = self._counters(incident.nodes, incident.accelerators)

@@ -93,6 +93,7 @@ def test_a_cause_back_within_the_window_reopens_its_incident_and_keeps_the_histo
 def test_acknowledging_records_the_counters_and_twice_is_refused(tmp_path: Path) -> None:
     _, log, clock = _log(tmp_path)
     incident_id, _ = _auto(log)
+    assert log.latest_acknowledgement() == (None, 0)
     counters = AcceleratorCounters(
         3, "GPU-abc", T0, {"ecc_uncorrected_aggregate": 2.0}, {"remapped_rows_pending": "Yes"}, (79,), "n1"
     )
@@ -102,6 +103,7 @@ def test_acknowledging_records_the_counters_and_twice_is_refused(tmp_path: Path)
     assert incident.acknowledged == T0 + 120 and incident.acknowledged_by == "alice"
     assert incident.counters == (counters,)
     assert log.baselines() == {"n1": {3: counters}}
+    assert log.latest_acknowledgement() == (T0 + 120, 1)
     with pytest.raises(IncidentError, match="already acknowledged"):
         log.acknowledge(incident_id, "bob")
     log.resolve(incident_id, "alice")
