@@ -31,6 +31,9 @@ PINS = {
     "console/core/when.py": 80,
     "console/core/tenants.py": 90,
     "console/core/tenant_report.py": 95,
+    "console/core/tenant_move.py": 92,
+    "console/core/inventory_edit.py": 80,
+    "console/core/slurm_accounting.py": 90,
 }
 
 

@@ -146,6 +146,11 @@ class ActionRunner:
     def add_listener(self, listener: Callable[[ActionStatus], None]) -> None:
         self._listeners.append(listener)
 
+    def use_inventory(self, inventory: Inventory) -> None:
+        """The same nodes with changed words (a node's tenant after a move): later plans and tracking read it."""
+        self.inventory = inventory
+        self._track_context = replace(self._track_context, inventory=inventory)
+
     def submit(self, plan: ActionPlan, typed: Sequence[str] = (), timeout_s: float | None = None) -> list[ActionStatus]:
         """Confirm (raises ActionRefused), record intent for every node, queue. Returns at once.
 

@@ -421,6 +421,15 @@ class FleetModel:
                 node.acknowledged = {**node.acknowledged, **baselines}
                 self._bump(node)
 
+    def use_specs(self, inventory: Inventory) -> None:
+        """The inventory's words for the nodes this model already has (a tenant changed by a move)."""
+        with self._lock:
+            for spec in inventory.nodes:
+                node = self._nodes.get(spec.name)
+                if node is not None and node.spec != spec:
+                    node.spec = spec
+                    self._bump(node)
+
     def _bump(self, node: _Node) -> None:
         self._version += 1
         node.version = self._version

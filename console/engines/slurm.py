@@ -17,6 +17,7 @@ from console.core.parsers.slurm import (
     parse_show_partitions,
     parse_squeue,
 )
+from console.core.slurm_accounting import SlurmGpuHours, accounting_problem, parse_sacct, sacct_argv
 from console.core.tenants import (
     JobAllocation,
     Reservation,
@@ -124,3 +125,13 @@ class SlurmEngine:
             jobs=tuple(jobs),
             problem="; ".join(problems) or None,
         )
+
+    def gpu_hours(self, since: float, until: float, now: float) -> SlurmGpuHours:
+        """Slurm's own GPU-hours per account over [since, until) from slurmdbd (``sacct``); SchedulerError
+        in words where Slurm keeps no accounting or cannot be asked."""
+        result = self._run(sacct_argv(since, until))
+        if result.exit_status != 0:
+            raise SchedulerError(
+                f"sacct on {self.host}: {accounting_problem(result.stderr.decode('utf-8', 'replace'))}"
+            )
+        return parse_sacct(result.stdout.decode("utf-8", "replace"), since, until, now)

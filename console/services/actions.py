@@ -82,6 +82,15 @@ class ActionService:
         if not allowed(role, Permission.ACT):
             self.runner.refusal = f"the {role.value} role may not act on nodes"
 
+    def use_inventory(self, inventory: Inventory) -> None:
+        """The inventory file was rewritten by the console (a node's tenant after a move): same nodes, same
+        hosts; every later plan, preview and audit row reads the new words."""
+        if {s.name: s.host for s in inventory.nodes} != {s.name: s.host for s in self.inventory.nodes}:
+            raise ValueError("use_inventory takes the same nodes and hosts; restart the console for others")
+        self.inventory = inventory
+        self.engines.inventory = inventory
+        self.runner.use_inventory(inventory)
+
     def plan(self, request: ActionRequest) -> ActionPlan:
         """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
         return plan_action(request, self.inventory, self.engines)

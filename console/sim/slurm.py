@@ -46,7 +46,7 @@ class _Job:
 @dataclass(slots=True)
 class _Reservation:
     name: str
-    node: str
+    nodes: list[str]
     account: str
     start: float
 
@@ -70,6 +70,8 @@ class SimSlurm:
         now = clock()
         self.nodes = {n.name: _Node(n.name, boot_time=now - 86400 * (3 + n.index % 20)) for n in fleet}
         self.partitions: dict[str, list[str]] = {"gpu": [], "inference": [], "debug": []}
+        # Partition -> the accounts it admits (AllowAccounts=); the others admit every account.
+        self.allow_accounts: dict[str, str] = {}
         self.jobs: list[_Job] = []
         next_id = 41000
         for node in fleet:
@@ -89,6 +91,11 @@ class SimSlurm:
                 self.nodes[node.name].base = "ALLOCATED"
                 next_id += 1
         self._next_job = next_id
+        # Each tenant's own partition, admitting only its account (how neoclouds fence tenants in Slurm).
+        for node in fleet:
+            if node.tenant:
+                self.partitions.setdefault(node.tenant, []).append(node.name)
+                self.allow_accounts[node.tenant] = node.tenant
         # A tenant's reservation on an idle node another tenant holds in the inventory: the disagreement the
         # Tenants view must show, not hide.
         self.reservations: list[_Reservation] = []
@@ -96,7 +103,7 @@ class SimSlurm:
         for node in fleet:
             if node.role == Role.IDLE and node.tenant and len(tenants) > 1:
                 other = tenants[(tenants.index(node.tenant) + 1) % len(tenants)]
-                self.reservations.append(_Reservation(f"{other}-burst", node.name, other, now - 7200))
+                self.reservations.append(_Reservation(f"{other}-burst", [node.name], other, now - 7200))
                 break
 
     # --- commands -------------------------------------------------------------------------------------------
@@ -105,8 +112,12 @@ class SimSlurm:
         """(stdout, stderr, exit status) of one scontrol/squeue/sinfo call."""
         with self._lock:
             self._tick()
+            while argv[:1] == ["env"] or (argv and "=" in argv[0]):
+                argv = argv[1:]  # ``env TZ=UTC sacct …``
             program = argv[0].rsplit("/", 1)[-1] if argv else ""
             try:
+                if program == "sacct":
+                    return self._sacct(argv[1:])
                 if program == "scontrol":
                     return self._scontrol(argv[1:])
                 if program == "squeue":
@@ -127,7 +138,8 @@ class SimSlurm:
             lines = []
             for i, (name, members) in enumerate(self.partitions.items()):
                 lines.append(
-                    f"PartitionName={name} AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL "
+                    f"PartitionName={name} AllowGroups=ALL AllowAccounts={self.allow_accounts.get(name, 'ALL')} "
+                    "AllowQos=ALL AllocNodes=ALL "
                     f"Default={'YES' if i == 0 else 'NO'} QoS=N/A DefaultTime=NONE DisableRootJobs=NO "
                     f"ExclusiveUser=NO GraceTime=0 Hidden=NO MaxNodes=UNLIMITED MaxTime=UNLIMITED MinNodes=0 "
                     f"LLN=NO MaxCPUsPerNode=UNLIMITED Nodes={compress(members) or '(null)'} PriorityJobFactor=1 "
@@ -145,6 +157,8 @@ class SimSlurm:
             fields = dict(a.split("=", 1) for a in args[1:] if "=" in a)
             if "PartitionName" in fields:
                 return self._update_partition(fields)
+            if "ReservationName" in fields:
+                return self._update_reservation(fields)
             if "NodeName" in fields:
                 return self._update_node(fields)
         if args[:1] == ["reboot"]:
@@ -193,6 +207,27 @@ class SimSlurm:
                 return "", "slurm_update error: Invalid node name specified\n", 1
             self.partitions[name] = members
         return "", "", 0
+
+    def _update_reservation(self, fields: dict[str, str]) -> tuple[str, str, int]:
+        found = next((r for r in self.reservations if r.name == fields["ReservationName"]), None)
+        if found is None:
+            return "", "Error updating the reservation: Requested reservation is invalid\n", 1
+        if "Nodes" in fields:
+            members = expand(fields["Nodes"])
+            if not members or any(n not in self.nodes for n in members):
+                return "", "Error updating the reservation: Invalid node name specified\n", 1
+            found.nodes = members
+        return "Reservation updated.\n", "", 0
+
+    def _sacct(self, args: list[str]) -> tuple[str, str, int]:
+        """``sacct -X -a -n -P -o JobID,Account,AllocTRES,Start,End,State`` for the running jobs (the only
+        ones the simulator keeps), in UTC as the console asks for it."""
+        lines = []
+        for job in self.jobs:
+            start = dt.datetime.fromtimestamp(job.started, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            tres = f"billing=224,cpu=224,gres/gpu={job.gpus},node=1"
+            lines.append(f"{job.job_id}|{job.account}|{tres}|{start}|Unknown|RUNNING")
+        return "".join(line + "\n" for line in lines), "", 0
 
     def _reboot(self, args: list[str]) -> tuple[str, str, int]:
         asap = "ASAP" in args
@@ -314,8 +349,9 @@ class SimSlurm:
     def _reservation_line(self, reservation: _Reservation) -> str:
         return (
             f"ReservationName={reservation.name} StartTime={_stamp(reservation.start)} "
-            f"EndTime={_stamp(reservation.start + 7 * 86400)} Duration=7-00:00:00 Nodes={reservation.node} "
-            f"NodeCnt=1 CoreCnt=224 Features=(null) PartitionName=(null) Flags=SPEC_NODES TRES=cpu=224 "
+            f"EndTime={_stamp(reservation.start + 7 * 86400)} Duration=7-00:00:00 Nodes={compress(reservation.nodes)} "
+            f"NodeCnt={len(reservation.nodes)} CoreCnt=224 Features=(null) PartitionName=(null) Flags=SPEC_NODES "
+            "TRES=cpu=224 "
             f"Users=(null) Groups=(null) Accounts={reservation.account} Licenses=(null) State=ACTIVE "
             f"BurstBuffer=(null) Watts=n/a MaxStartDelay=(null)"
         )

@@ -54,6 +54,12 @@ class SlurmCluster:
     first_node_port: int = 17001
     # GPUs per node as GRES on character devices standing for them (TESTING.md's recipe); 0: none.
     gpus_per_node: int = 0
+    # Accounting (slurmdbd on a MariaDB of its own): the accounts to create (root may use them all); without
+    # it a partition with AllowAccounts= runs no job at all. Partition name -> its AllowAccounts.
+    accounts: tuple[str, ...] = ()
+    allow_accounts: dict[str, str] = field(default_factory=dict)
+    db_port: int = 13306
+    dbd_port: int = 16819
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -74,6 +80,10 @@ class SlurmCluster:
         if self.gpus_per_node:
             self._write_gres()
         self._write_conf()
+
+    @property
+    def accounting(self) -> bool:
+        return bool(self.accounts)
 
     def _write_gres(self) -> None:
         devices = self.workdir / "dev"
@@ -97,8 +107,17 @@ class SlurmCluster:
         partitions = "\n".join(
             f"PartitionName={name} Nodes={','.join(members)} Default={'YES' if i == 0 else 'NO'} "
             "MaxTime=INFINITE State=UP"
+            + (f" AllowAccounts={self.allow_accounts[name]}" if name in self.allow_accounts else "")
             for i, (name, members) in enumerate(self.partitions.items())
         )
+        if self.accounting:
+            storage = (
+                "AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\n"
+                f"AccountingStoragePort={self.dbd_port}\nAccountingStoragePass={self.munge_socket}\n"
+                "AccountingStorageTRES=gres/gpu\nAccountingStorageEnforce=associations\n"
+            )
+        else:
+            storage = "AccountingStorageType=accounting_storage/none\n"
         w = self.workdir
         gres = f" Gres=gpu:{self.gpus_per_node}" if self.gpus_per_node else ""
         self.conf.write_text(
@@ -120,8 +139,7 @@ SlurmdLogFile={w / "log"}/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-SelectType=select/cons_tres
+{storage}SelectType=select/cons_tres
 SchedulerType=sched/backfill
 RebootProgram={self.reboot_program}
 ResumeTimeout=60
@@ -152,11 +170,99 @@ NodeName={node_list} NodeHostname=localhost NodeAddr=127.0.0.1 Port={ports} CPUs
             "munged",
         )
         self._wait(self.munge_socket.exists, timeout, "munged socket")
+        if self.accounting:
+            self._start_accounting(timeout)
         self._spawn(["slurmctld", "-D", "-c", "-f", str(self.conf)], "slurmctld")
         self._wait(lambda: self.run("scontrol", "ping", check=False).returncode == 0, timeout, "slurmctld ping")
         for node in self.nodes:
             self._spawn(["slurmd", "-D", "-N", node, "-f", str(self.conf)], f"slurmd-{node}")
         self.wait_idle(timeout)
+
+    def _start_accounting(self, timeout: float) -> None:
+        """MariaDB on its own data directory and port, slurmdbd on it, the cluster and its accounts
+        (TESTING.md's "Slurm with accounting")."""
+        w = self.workdir
+        data, socket = w / "mariadb", w / "run" / "mariadb.sock"
+        if not (data / "mysql").exists():
+            subprocess.run(
+                [
+                    "mariadb-install-db",
+                    "--no-defaults",
+                    "--user=root",
+                    f"--datadir={data}",
+                    "--auth-root-authentication-method=socket",
+                    "--skip-test-db",
+                    "--innodb-log-file-size=16M",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        self._spawn(
+            [
+                "mariadbd",
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={data}",
+                f"--socket={socket}",
+                f"--port={self.db_port}",
+                "--bind-address=127.0.0.1",
+                f"--pid-file={w / 'run' / 'mariadbd.pid'}",
+                f"--log-error={w / 'log' / 'mariadbd.log'}",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=16M",
+                "--innodb-log-file-size=16M",
+            ],
+            "mariadbd",
+        )
+
+        def sql(statement: str) -> bool:
+            done = subprocess.run(
+                ["mariadb", "-S", str(socket), "-uroot", "-e", statement], capture_output=True, check=False
+            )
+            return done.returncode == 0
+
+        self._wait(lambda: sql("SELECT 1"), timeout, "mariadbd")
+        password = "fleet-test"  # a throwaway database on the namespace's loopback
+        assert sql(
+            f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+            "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1'; FLUSH PRIVILEGES;"
+        ), "mariadb: cannot create the slurm user"
+        dbd_conf = self.conf.parent / "slurmdbd.conf"  # slurmdbd has no -f: beside $SLURM_CONF
+        dbd_conf.write_text(
+            f"""AuthType=auth/munge
+AuthInfo=socket={self.munge_socket}
+DbdHost=localhost
+DbdPort={self.dbd_port}
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={self.db_port}
+StorageUser=slurm
+StoragePass={password}
+StorageLoc=slurm_acct_db
+PidFile={w / "run" / "slurmdbd.pid"}
+LogFile={w / "log" / "slurmdbd.log"}
+"""
+        )
+        dbd_conf.chmod(0o600)
+        self._spawn(["slurmdbd", "-D"], "slurmdbd")
+        self._wait(
+            lambda: self.run("sacctmgr", "-n", "-P", "list", "cluster", check=False).returncode == 0,
+            timeout,
+            "slurmdbd",
+        )
+        self.run("sacctmgr", "-i", "add", "cluster", "fleettest", check=False)
+        self.run("sacctmgr", "-i", "add", "account", ",".join(self.accounts), "Cluster=fleettest")
+        self.run(
+            "sacctmgr",
+            "-i",
+            "add",
+            "user",
+            "root",
+            f"Account={','.join(self.accounts)}",
+            f"DefaultAccount={self.accounts[0]}",
+            check=False,  # root may already exist (a restart): its associations are then in place
+        )
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         def all_idle() -> bool:

@@ -1,0 +1,384 @@
+"""Carries out a move of nodes between tenants (:mod:`console.core.tenant_move` plans it), step by step on a
+thread of its own, on the guarded action pipeline: the drain and the resume are ordinary actions of the
+runner (one at a time per node, tracked until Slurm shows them); the partition or reservation changes run
+through the same engines and executor; every step is a row of the audit log (``move-tenant:<step>``)
+pointing at the move's own row (``move-tenant``), and each is linked to the nodes' open incidents as every
+action is.
+
+The operator may stop between steps (and while the move waits for jobs); the move then ends at once and
+says in words what state it left the nodes in. Nothing is undone behind the operator's back: a stop after
+the drain leaves the nodes drained (safe: no job starts there) and says how to give them back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from console.core.action_runner import ActionState, StepError
+from console.core.actions import ActionKind, ActionRequest, Engine, Step, plan_action
+from console.core.hostlist import compress
+from console.core.inventory import Inventory
+from console.core.inventory_edit import InventoryEditError, set_tenants
+from console.core.parsers.common import output_summary
+from console.core.store import StoreError
+from console.core.tenant_move import MovePlan, verify_move
+from console.core.tenants import JobAllocation, SchedulerAllocations
+from console.services.actions import ActionService
+
+KIND: Final = "move-tenant"
+STEP_TIMEOUT_S: Final = 60.0
+VERIFY_TIMEOUT_S: Final = 30.0
+
+
+class MoveStep(enum.StrEnum):
+    DRAIN = "drain"
+    WAIT_JOBS = "wait for jobs"
+    SLURM = "change Slurm"
+    INVENTORY = "change the inventory"
+    RESUME = "resume"
+    VERIFY = "verify"
+
+
+STEPS: Final = tuple(MoveStep)
+
+
+class JobsDecision(enum.StrEnum):
+    """What to do when the jobs did not end in time (the operator is asked)."""
+
+    WAIT = "wait"  # wait as long again
+    STOP = "stop"  # stop here: the nodes stay drained
+    RESUME = "resume"  # stop and resume the nodes: they stay with their tenant
+
+
+@dataclass(frozen=True, slots=True)
+class MoveProgress:
+    move_id: int | None
+    step: MoveStep | None
+    state: str  # running | done | failed | stopped | skipped
+    message: str
+    finished: bool = False
+    outcome: str | None = None  # done | failed | stopped (when finished)
+
+
+class MoveStopped(Exception):
+    """The operator stopped the move (between steps)."""
+
+
+class MoveFailed(Exception):
+    """A step failed; the message says which and why."""
+
+
+class TenantMove:
+    """One move, run once. ``decide(jobs)`` is asked (on the move's thread) when the jobs outlast the wait;
+    ``apply_inventory(inventory)`` hands the rewritten inventory to the live console."""
+
+    def __init__(
+        self,
+        plan: MovePlan,
+        service: ActionService,
+        apply_inventory: Callable[[Inventory], None] | None = None,
+        decide: Callable[[list[JobAllocation]], JobsDecision] | None = None,
+        inventory_digest: str | None = None,
+        poll_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not plan.allowed:
+            raise ValueError("a refused plan cannot run: " + "; ".join(plan.refusals))
+        self.plan = plan
+        self.service = service
+        self.apply_inventory = apply_inventory
+        self.decide = decide or (lambda _jobs: JobsDecision.STOP)
+        self.inventory_digest = inventory_digest
+        self.poll_s = poll_s
+        self.clock = clock
+        self.move_id: int | None = None
+        self.progress: list[MoveProgress] = []
+        self.outcome: MoveProgress | None = None
+        self._stop = threading.Event()
+        self._listeners: list[Callable[[MoveProgress], None]] = []
+        self._thread: threading.Thread | None = None
+        self._drained = False
+        self._slurm_changed = False
+        self._inventory_changed = False
+
+    # --- public ---------------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[MoveProgress], None]) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="tenant-move", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop before the next step (a running step finishes: a half-sent Slurm change is worse)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def run(self) -> MoveProgress:
+        plan = self.plan
+        try:
+            self.move_id = self._record(
+                KIND,
+                params={
+                    "to": plan.request.target,
+                    "from": {n.node: n.source for n in plan.nodes},
+                    "changes": [{"kind": c.kind, "name": c.name, "nodes": list(c.after)} for c in plan.changes],
+                },
+                command=[list(c.argv) for c in plan.changes],
+            )
+        except StoreError as exc:
+            return self._end("failed", f"not started, nothing was changed: {exc}")
+        self.service.store.mark_running(self.move_id)
+        steps: list[tuple[MoveStep, Callable[[], str]]] = [
+            (MoveStep.DRAIN, self._drain),
+            (MoveStep.WAIT_JOBS, self._wait_jobs),
+            (MoveStep.SLURM, self._change_slurm),
+            (MoveStep.INVENTORY, self._change_inventory),
+            (MoveStep.RESUME, self._resume),
+            (MoveStep.VERIFY, self._verify),
+        ]
+        for step, work in steps:
+            if self._stop.is_set():
+                return self._end("stopped", f"stopped before {step.value}: {self.safe_state()}")
+            self._emit(step, "running", f"{step.value}…")
+            try:
+                said = work()
+            except MoveStopped as exc:
+                return self._end("stopped", f"{exc}: {self.safe_state()}")
+            except (MoveFailed, StepError, StoreError) as exc:
+                self._emit(step, "failed", str(exc))
+                return self._end("failed", f"{step.value} failed: {exc}. {self.safe_state()}")
+            except Exception as exc:  # noqa: BLE001 - a bug must end the move in words, never wedge it
+                self._emit(step, "failed", f"internal error: {type(exc).__name__}: {exc}")
+                return self._end("failed", f"{step.value}: internal error {exc}. {self.safe_state()}")
+            self._emit(step, "done" if said else "skipped", said or "nothing to do")
+        target = plan.request.target
+        return self._end("done", f"{compress(plan.names)} now belong to {target} in Slurm and in the inventory")
+
+    def safe_state(self) -> str:
+        """Where the nodes are now, in words (what a stop or a failure leaves)."""
+        names = compress(self.plan.names)
+        target = self.plan.request.target
+        sources = ", ".join(sorted({n.source or "no tenant" for n in self.plan.nodes}))
+        if not self._drained:
+            return f"{names} were not touched"
+        if not self._slurm_changed:
+            return (
+                f"{names} are drained and still belong to {sources} (no job starts there); resume them to give them "
+                "back, or plan the move again"
+            )
+        if not self._inventory_changed:
+            return (
+                f"{names} are drained and in {target}'s Slurm partition, but the inventory still says {sources}: "
+                "the Tenants view lists the disagreement; plan the move again to finish it"
+            )
+        return f"{names} belong to {target} in Slurm and in the inventory; resume them when ready"
+
+    # --- steps ----------------------------------------------------------------------------------------------
+
+    def _run_action(self, kind: ActionKind, reason: str | None) -> str:
+        plan = self.plan
+        request = ActionRequest(
+            kind=kind,
+            nodes=tuple(plan.names),
+            operator=plan.request.operator,
+            reason=reason,
+            ticket=plan.request.ticket,
+        )
+        action_plan = plan_action(request, self.service.inventory, self.service.engines, max_nodes=len(plan.names))
+        if not action_plan.allowed:
+            raise MoveFailed("; ".join(action_plan.refusals))
+        statuses = self.service.runner.submit(action_plan)
+        ids = [s.id for s in statuses]
+        while not self.service.runner.wait(ids, timeout=self.poll_s):
+            if self._stop.is_set():
+                for action_id in ids:
+                    self.service.runner.cancel(action_id)
+        ends = [self.service.runner.status(i) for i in ids]
+        bad = [s for s in ends if s.state != ActionState.DONE]
+        if bad:
+            raise MoveFailed("; ".join(f"{s.node}: {s.state.value}: {s.message}" for s in bad))
+        return "; ".join(f"#{s.id} {s.node}: {s.message}" for s in ends)
+
+    def _drain(self) -> str:
+        if not self.plan.with_scheduler:
+            return ""
+        self._drained = True  # from the moment the command may have been sent
+        return self._run_action(ActionKind.DRAIN, self.plan.drain_reason)
+
+    def _wait_jobs(self) -> str:
+        if not self.plan.with_scheduler:
+            return ""
+        scheduler = self.service.engines.scheduler()
+        assert scheduler is not None
+        names = [n.slurm_name for n in self.plan.nodes]
+        row = self._record(f"{KIND}:wait-jobs", params={"wait_s": self.plan.request.job_wait_s})
+        started = self.clock()
+        deadline = started + self.plan.request.job_wait_s
+        while True:
+            try:
+                allocations = scheduler.allocations()
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                allocations = SchedulerAllocations(problem=str(exc))
+            jobs = [] if allocations.problem else _jobs_on(allocations, names)
+            if not allocations.problem and not jobs:
+                message = f"no job runs on the nodes (waited {self.clock() - started:.0f} s)"
+                self.service.store.record_outcome(row, state="done", message=message)
+                return message
+            what = allocations.problem or f"{len(jobs)} job(s) still running: {', '.join(j.job_id for j in jobs)}"
+            self._emit(MoveStep.WAIT_JOBS, "running", what)
+            if self.clock() >= deadline:
+                decision = self.decide(jobs)
+                if decision == JobsDecision.WAIT:
+                    deadline = self.clock() + self.plan.request.job_wait_s
+                    continue
+                if decision == JobsDecision.RESUME:
+                    self.service.store.record_outcome(row, state="cancelled", message=f"{what}; resuming the nodes")
+                    self._run_action(ActionKind.RESUME, None)
+                    self._drained = False
+                    raise MoveStopped(f"the jobs outlasted the wait ({what}); the nodes were resumed")
+                self.service.store.record_outcome(row, state="cancelled", message=f"{what}; stopped by the operator")
+                raise MoveStopped(f"the jobs outlasted the wait ({what})")
+            if self._stop.wait(self.poll_s):
+                self.service.store.record_outcome(row, state="cancelled", message=f"stopped while {what}")
+                raise MoveStopped(f"stopped while waiting for jobs ({what})")
+
+    def _change_slurm(self) -> str:
+        if not self.plan.with_scheduler or not self.plan.changes:
+            return ""
+        scheduler = self.service.engines.scheduler()
+        assert scheduler is not None
+        said = []
+        for change in self.plan.changes:
+            step = Step(self.plan.names[0], Engine.SLURM, scheduler.host, change.argv)
+            row = self._record(
+                f"{KIND}:slurm",
+                params={"kind": change.kind, "name": change.name, "before": list(change.before)},
+                command=[list(change.argv)],
+                engine=Engine.SLURM.value,
+                host=scheduler.host,
+            )
+            self._slurm_changed = True
+            try:
+                result = self.service.runner.executor.run(step, STEP_TIMEOUT_S)
+            except StepError as exc:
+                self.service.store.record_outcome(row, state="failed", message=str(exc))
+                raise
+            if result.exit_status != 0:
+                words = output_summary(result.stderr or result.stdout) or "no output"
+                message = f"{step.display()} exited with status {result.exit_status}: {words}"
+                self.service.store.record_outcome(
+                    row, state="failed", message=message, exit_status=result.exit_status, stderr=result.stderr
+                )
+                raise MoveFailed(message)
+            self.service.store.record_outcome(row, state="done", message=step.display(), exit_status=0)
+            said.append(f"{change.kind} {change.name}: Nodes={compress(list(change.after))}")
+        return "; ".join(said)
+
+    def _change_inventory(self) -> str:
+        target = self.plan.request.target
+        path = self.service.inventory.path
+        tenants: dict[str, str | None] = dict.fromkeys(self.plan.names, target)
+        row = self._record(f"{KIND}:inventory", params={"file": str(path), "tenant": target})
+        try:
+            edit = set_tenants(path, tenants, self.inventory_digest)
+        except InventoryEditError as exc:
+            self.service.store.record_outcome(row, state="failed", message=str(exc))
+            raise MoveFailed(str(exc)) from None
+        self._inventory_changed = True
+        message = (
+            f"{path}: tenant = {target!r} for {compress(self.plan.names)} (the original kept as {edit.backup.name})"
+        )
+        self.service.store.record_outcome(row, state="done", message=message)
+        self.service.use_inventory(edit.inventory)
+        if self.apply_inventory is not None:
+            self.apply_inventory(edit.inventory)
+        return message
+
+    def _resume(self) -> str:
+        if not self.plan.with_scheduler:
+            return ""
+        said = self._run_action(ActionKind.RESUME, None)
+        self._drained = False
+        return said
+
+    def _verify(self) -> str:
+        scheduler = self.service.engines.scheduler() if self.plan.with_scheduler else None
+        row = self._record(f"{KIND}:verify", params={})
+        deadline = self.clock() + VERIFY_TIMEOUT_S
+        while True:
+            allocations = scheduler.allocations() if scheduler is not None else None
+            problems = verify_move(self.plan, allocations, self.service.inventory)
+            if allocations is not None and allocations.problem:
+                problems.append(f"Slurm could not be read: {allocations.problem}")
+            if not problems:
+                message = "Slurm and the inventory both give the nodes to " + self.plan.request.target
+                self.service.store.record_outcome(row, state="done", message=message)
+                return message
+            if self.clock() >= deadline or self._stop.is_set():
+                self.service.store.record_outcome(row, state="failed", message="; ".join(problems))
+                raise MoveFailed("; ".join(problems))
+            self._stop.wait(min(self.poll_s, 2.0))
+
+    # --- records --------------------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        command: list[Any] | None = None,
+        engine: str | None = None,
+        host: str | None = None,
+    ) -> int:
+        request = self.plan.request
+        if self.move_id is not None:
+            params = {**params, "move": self.move_id}
+        action_id = self.service.store.record_intent(
+            operator=request.operator,
+            kind=kind,
+            node=",".join(self.plan.names),
+            params=params,
+            reason=request.reason,
+            ticket=request.ticket,
+            engine=engine,
+            host=host,
+            command=command,
+            session=self.service.runner.session,
+        )
+        return action_id
+
+    def _emit(self, step: MoveStep | None, state: str, message: str, **extra: Any) -> None:
+        progress = MoveProgress(self.move_id, step, state, message, **extra)
+        self.progress.append(progress)
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):  # a listener's bug must not stop the move
+                listener(progress)
+
+    def _end(self, outcome: str, message: str) -> MoveProgress:
+        state = {"done": "done", "failed": "failed", "stopped": "cancelled"}[outcome]
+        if self.move_id is not None:
+            with contextlib.suppress(StoreError):
+                self.service.store.record_outcome(self.move_id, state=state, message=message)
+        self._emit(None, outcome, message, finished=True, outcome=outcome)
+        self.outcome = self.progress[-1]
+        return self.outcome
+
+
+def _jobs_on(allocations: SchedulerAllocations, names: list[str]) -> list[JobAllocation]:
+    seen: dict[str, JobAllocation] = {}
+    for name in names:
+        for job in allocations.on_node(name).jobs:
+            seen.setdefault(job.job_id, job)
+    return list(seen.values())
