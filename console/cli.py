@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 import platformdirs
 
 from console import __version__
+from console.cli_move import add_move_parser, run_move
 from console.cli_records import (
     add_parsers,
     add_role_option,
@@ -254,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     add_parsers(sub)
-    for parser_of in (poll, action, audit, sim, tenants):
+    move = add_move_parser(sub)
+    for parser_of in (poll, action, audit, sim, tenants, move):
         add_role_option(parser_of, top=False)
     return parser
 
@@ -283,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_audit(args)
         if args.command == "tenants":
             return run_tenants(args)
+        if args.command == "move-tenant":
+            return _move(args)
         if args.command == "incidents":
             return run_incidents(args, data_dir(getattr(args, "records_data_dir", None) or args.data_dir))
         if args.command == "report":
@@ -357,6 +361,23 @@ def run_action(args: argparse.Namespace) -> int:
     finally:
         service.close()
         live.stop()
+
+
+def _move(args: argparse.Namespace) -> int:
+    from console.core.names import operator_problem
+    from console.services.actions import default_operator
+
+    role = _role(args)
+    if role is None:
+        return EXIT_BAD_INVENTORY
+    if isinstance(role, RoleRefused):
+        print(f"fleet-console: {role}; nothing was changed", file=sys.stderr)
+        return EXIT_REFUSED
+    operator = args.operator or _preferred_operator() or default_operator()
+    if problem := operator_problem(operator):
+        print(escape_controls(f"fleet-console: {problem}; nothing was changed"), file=sys.stderr)
+        return EXIT_REFUSED
+    return run_move(args, data_dir(args.move_data_dir), operator)
 
 
 def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefused | None:

@@ -75,8 +75,9 @@ class MoveFailed(Exception):
 
 
 class TenantMove:
-    """One move, run once. ``decide(jobs)`` is asked (on the move's thread) when the jobs outlast the wait;
-    ``apply_inventory(inventory)`` hands the rewritten inventory to the live console."""
+    """One move, run once. When the jobs outlast the wait, ``decide(jobs)`` is asked on the move's thread;
+    without one, the listeners get an ``ask`` progress and the move waits for :meth:`answer` (a window's
+    buttons). ``apply_inventory(inventory)`` hands the rewritten inventory to the live console."""
 
     def __init__(
         self,
@@ -93,7 +94,7 @@ class TenantMove:
         self.plan = plan
         self.service = service
         self.apply_inventory = apply_inventory
-        self.decide = decide or (lambda _jobs: JobsDecision.STOP)
+        self.decide = decide
         self.inventory_digest = inventory_digest
         self.poll_s = poll_s
         self.clock = clock
@@ -101,6 +102,8 @@ class TenantMove:
         self.progress: list[MoveProgress] = []
         self.outcome: MoveProgress | None = None
         self._stop = threading.Event()
+        self._answered = threading.Event()
+        self._answer = JobsDecision.STOP
         self._listeners: list[Callable[[MoveProgress], None]] = []
         self._thread: threading.Thread | None = None
         self._drained = False
@@ -119,6 +122,20 @@ class TenantMove:
     def stop(self) -> None:
         """Stop before the next step (a running step finishes: a half-sent Slurm change is worse)."""
         self._stop.set()
+        self._answered.set()
+
+    def answer(self, decision: JobsDecision) -> None:
+        """The operator's answer to an ``ask`` progress (the jobs outlasted the wait)."""
+        self._answer = decision
+        self._answered.set()
+
+    def _ask(self, jobs: list[JobAllocation], what: str) -> JobsDecision:
+        if self.decide is not None:
+            return self.decide(jobs)
+        self._answered.clear()
+        self._emit(MoveStep.WAIT_JOBS, "ask", f"the jobs outlasted the wait ({what}): wait longer, stop, or resume?")
+        self._answered.wait()
+        return JobsDecision.STOP if self._stop.is_set() else self._answer
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -240,7 +257,7 @@ class TenantMove:
             what = allocations.problem or f"{len(jobs)} job(s) still running: {', '.join(j.job_id for j in jobs)}"
             self._emit(MoveStep.WAIT_JOBS, "running", what)
             if self.clock() >= deadline:
-                decision = self.decide(jobs)
+                decision = self._ask(jobs, what)
                 if decision == JobsDecision.WAIT:
                     deadline = self.clock() + self.plan.request.job_wait_s
                     continue

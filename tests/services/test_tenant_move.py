@@ -200,3 +200,27 @@ def test_a_move_on_its_own_thread_reports_progress_to_listeners(world: World) ->
     move.start()
     assert move.join(timeout=30)
     assert seen[-1] == "done" and "running" in seen
+
+
+def test_without_a_decide_callback_the_move_asks_its_listeners_and_waits_for_the_answer(world: World) -> None:
+    busy = next(n for n in world.nodes if n.role == Role.TRAINING and n.tenant)
+    move = TenantMove(world.plan(busy.name, _other(world, busy.tenant or ""), wait_s=0.05), world.service, poll_s=0.02)
+    asks: list[str] = []
+    asked = threading.Event()
+
+    def listen(progress: object) -> None:
+        if getattr(progress, "state", "") == "ask":
+            asks.append(getattr(progress, "message", ""))
+            if len(asks) == 1:
+                move.answer(JobsDecision.WAIT)  # wait as long again: asked a second time
+            else:
+                asked.set()
+
+    move.add_listener(listen)
+    move.start()
+    assert asked.wait(timeout=30)
+    move.answer(JobsDecision.STOP)
+    assert move.join(timeout=30)
+    assert move.outcome is not None and move.outcome.outcome == "stopped"
+    assert len(asks) == 2 and "wait longer, stop, or resume" in asks[0]
+    assert "DRAIN" in world.sim.nodes[busy.name].flags
