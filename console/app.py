@@ -26,6 +26,7 @@ from console.services.scheduler_watch import SchedulerWatch
 from console.services.shift_log import ShiftLog
 from console.services.slow_path import SlowPathService, detail_interval_for
 from console.services.telemetry import TelemetryService
+from console.services.tenant_move import TenantMoves
 from console.transport.hub import HubSettings, StreamHub
 from console.transport.ssh import SshSettings
 
@@ -160,6 +161,8 @@ class WindowServices:
             allocations=lambda: self.scheduler_watch.allocations,
         )
         actions.runner.add_listener(self._action_changed)
+        # Moves between tenants: a rewritten inventory reaches the fleet model, and Slurm is read again.
+        self.moves = TenantMoves(actions, live.fleet, refresh=self.scheduler_watch.refresh_now)
 
     def _bmc_events(self, node: str) -> list[tuple[float, str, str]]:
         """The node's BMC event log (network: the shift log calls it from the window's worker)."""

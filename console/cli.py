@@ -41,7 +41,8 @@ from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 
 if TYPE_CHECKING:
-    from console.app import LiveFleet
+    from console.app import LiveFleet, WindowServices
+    from console.gui.main_window import WindowParts
     from console.services.actions import ActionService
 
 EXIT_OK: Final = 0
@@ -784,6 +785,23 @@ class DemoFleet:
 # --- window ------------------------------------------------------------------------------------------------
 
 
+def _window_parts(services: WindowServices | None) -> WindowParts:
+    """What the window shows beside the live fleet: nothing more where the store could not be opened."""
+    from console.gui.main_window import WindowParts
+
+    if services is None:
+        return WindowParts()
+    watch = services.scheduler_watch
+    return WindowParts(
+        actions=services.actions,
+        records=services.shift,
+        allocations=lambda: watch.allocations,
+        idle_since=services.shift.archive.idle.snapshot,
+        history=services.shift.usage_by_day,
+        moves=services.moves,
+    )
+
+
 def run_window(args: argparse.Namespace) -> int:
     window_stop = threading.Event()
     in_window: list[bool] = []
@@ -834,25 +852,20 @@ def run_window(args: argparse.Namespace) -> int:
             return EXIT_BAD_INVENTORY
         prefs = read_preferences()
         live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval)
+        services: WindowServices | None = None
+        notice: str | None = None
         try:
             actions = ActionService(
                 inventory, data_dir(args.data_dir), ssh, live=live, role=role, operator=prefs.operator
             )
+            services = WindowServices(live, actions, ShiftClock(prefs.day_shift_starts, prefs.night_shift_starts))
         except StoreError as exc:
             # The telemetry does not need the store: the window runs, says why actions and the log are off.
             notice = f"{exc}; actions and the incident log are off until it is fixed"
             say(f"fleet-console: {notice}", file=sys.stderr)
-            in_window.append(True)
-            return run_gui(
-                live,
-                screenshot=args.screenshot,
-                after_s=args.after,
-                select=args.select,
-                stop=window_stop,
-                notice=notice,
-            )
-        services = WindowServices(live, actions, ShiftClock(prefs.day_shift_starts, prefs.night_shift_starts))
-        services.start()
+        parts = _window_parts(services)
+        if services is not None:
+            services.start()
         try:
             in_window.append(True)
             return run_gui(
@@ -860,16 +873,14 @@ def run_window(args: argparse.Namespace) -> int:
                 screenshot=args.screenshot,
                 after_s=args.after,
                 select=args.select,
-                actions=actions,
                 stop=window_stop,
-                records=services.shift,
-                view=args.view,
-                allocations=lambda: services.scheduler_watch.allocations,
-                idle_since=services.shift.archive.idle.snapshot,
-                history=services.shift.usage_by_day,
+                view=args.view if services is not None else "table",
+                notice=notice,
+                parts=parts,
             )
         finally:
-            services.close()
+            if services is not None:
+                services.close()
     finally:
         if demo is not None:
             demo.stop()

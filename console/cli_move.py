@@ -7,15 +7,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from console.core.action_types import blast_radius
 from console.core.inventory import Inventory
+from console.core.tenant_move import JobsDecision, MoveProgress
 from console.core.tenants import JobAllocation
 from console.core.text import escape_controls
-
-if TYPE_CHECKING:
-    from console.services.tenant_move import JobsDecision, MoveProgress
 
 EXIT_OK: Final = 0
 EXIT_NOT_DONE: Final = 1
@@ -121,7 +119,6 @@ def run_move(args: argparse.Namespace, data_dir: Path, operator: str) -> int:
 
 def _decider(choice: str) -> Callable[[list[JobAllocation]], JobsDecision]:
     """What to do when the jobs outlast the wait: the option's word, or the operator's answer."""
-    from console.services.tenant_move import JobsDecision
 
     def decide(jobs: list[JobAllocation]) -> JobsDecision:
         if choice != "ask":

@@ -27,6 +27,9 @@ os.environ["FLEET_CONSOLE_PREFERENCES"] = str(_SCRATCH / "config" / "fleet-conso
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Shared fixtures that live beside their helpers: ``world`` (a move-tenant world on the simulator's Slurm).
+pytest_plugins = ["tests.helpers.moves"]
+
 
 def require(tool: str, why: str) -> str:
     """Path of ``tool``; in CI a missing tool fails the test (the install step is the bug), elsewhere skips."""

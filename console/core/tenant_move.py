@@ -13,6 +13,7 @@ or a reservation whose ``Accounts=`` does. Partitions open to every account are 
 
 from __future__ import annotations
 
+import enum
 import re
 import shlex
 from collections.abc import Sequence
@@ -155,10 +156,12 @@ class MovePlan:
             lines.append(f"  {t(tenant)}: {b[0]} / {b[1]} → {a[0]} / {a[1]}")
         commands = self.commands()
         if commands:
-            lines.append("\nScheduler commands, in order (jobs are waited for after the first):")
+            lines.append("\nScheduler commands, in order (the running jobs are waited for after the drain):")
             lines += [f"  {t(c)}" for c in commands]
         lines.append(f"\nInventory: tenant = {t(r.target)!r} for {t(compress(self.names))}")
-        lines += [f"Note: {t(n)}" for n in self.notes]
+        for note in self.notes:  # a note may hold the slurm.conf lines, one per line
+            first, *more = note.split("\n")
+            lines += [f"Note: {t(first)}", *(t(line) for line in more)]
         lines += [f"Warning: {t(w)}" for w in self.warnings]
         lines += [f"REFUSED: {t(x)}" for x in self.refusals]
         return "\n".join(lines)
@@ -372,3 +375,36 @@ def verify_move(plan: MovePlan, slurm: SchedulerAllocations | None, inventory: I
                 where = "is not in" if node.slurm_name in change.after else "is still in"
                 problems.append(f"{node.node} {where} {change.kind} {change.name}")
     return problems
+
+
+# --- a move as it runs (console.services.tenant_move carries it out) ------------------------------------------
+
+
+class MoveStep(enum.StrEnum):
+    DRAIN = "drain"
+    WAIT_JOBS = "wait for jobs"
+    SLURM = "change Slurm"
+    INVENTORY = "change the inventory"
+    RESUME = "resume"
+    VERIFY = "verify"
+
+
+STEPS: Final = tuple(MoveStep)
+
+
+class JobsDecision(enum.StrEnum):
+    """What to do when the jobs did not end in time (the operator is asked)."""
+
+    WAIT = "wait"  # wait as long again
+    STOP = "stop"  # stop here: the nodes stay drained
+    RESUME = "resume"  # stop and resume the nodes: they stay with their tenant
+
+
+@dataclass(frozen=True, slots=True)
+class MoveProgress:
+    move_id: int | None
+    step: MoveStep | None
+    state: str  # running | done | failed | stopped | skipped
+    message: str
+    finished: bool = False
+    outcome: str | None = None  # done | failed | stopped (when finished)

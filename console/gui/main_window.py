@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -43,15 +44,16 @@ from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
 from console.core.roles import Permission, allowed
 from console.core.samples import NodeState
-from console.core.tenants import SchedulerAllocations, idle_capacity, tenant_figures
+from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity, tenant_figures
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_view import LogView
+from console.gui.move_dialog import MoveTenantDialog
 from console.gui.node_panel import NodePanel
-from console.gui.ports import ActionsPort, RecordsPort
+from console.gui.ports import ActionsPort, MovesPort, RecordsPort
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.tenants_view import TenantsView
 from console.gui.text import esc, plain_label, plain_tip, rich_label
@@ -132,9 +134,13 @@ class MainWindow(QMainWindow):
         allocations: Callable[[], SchedulerAllocations | None] | None = None,
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
         history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
+        moves: MovesPort | None = None,
     ) -> None:
         super().__init__()
         self.fleet = fleet
+        self.moves = moves
+        self.move_item: QAction | None = None
+        self.move_dialog: MoveTenantDialog | None = None
         self.action_service = actions
         self.records = records
         who = ""
@@ -248,6 +254,8 @@ class MainWindow(QMainWindow):
         self.tenants_view = TenantsView(
             self.model.views, allocations or (lambda: None), idle_since, history, self.worker
         )
+        if moves is not None and self.dock is not None:
+            self._add_move(moves)
         self.tenants_view.node_chosen.connect(self._show_node_from_log)
         self.tenants_view.nodes_chosen.connect(self.select_nodes)
         self.tabs.addTab(self.tenants_view, "&Tenants")
@@ -297,6 +305,7 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setIconSize(QSize(18, 18))
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        self.actions_toolbar = toolbar
         for kind, spec in SPECS.items():  # each kind's label and shortcut come from its own module
             item = QAction(action_icon(kind.value), spec.label, self)
             item.setObjectName(f"action-{kind.value}")
@@ -310,6 +319,44 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().selectionChanged.connect(self._update_action_items)
         self.details_timer = repeating(self, DETAILS_INTERVAL_MS, self._refresh_details)
         self._update_action_items()
+
+    def _add_move(self, moves: MovesPort) -> None:
+        """The move-node wizard, beside the actions: it drains and resumes through the same runner."""
+        item = QAction(action_icon("reassign"), "Move to tenant…", self)
+        item.setObjectName("action-move-tenant")
+        item.triggered.connect(lambda _checked=False: self.open_move())
+        self.actions_toolbar.addAction(item)
+        self.move_item = item
+        self._update_action_items()
+
+    def _chosen(self, nodes: list[str] | None) -> list[str]:
+        """The nodes asked for, else the selected ones; none: the status bar says to select some."""
+        nodes = nodes or self.selected_nodes()
+        if not nodes:
+            self.show_notice("Select one or more nodes first", 5000)
+        return nodes
+
+    def open_move(self, nodes: list[str] | None = None) -> MoveTenantDialog | None:
+        if self.moves is None or self.worker is None:
+            return None
+        nodes = self._chosen(nodes)
+        if not nodes:
+            return None
+        if self.move_dialog is not None and self.move_dialog.handle is not None and self.move_dialog.outcome is None:
+            self.move_dialog.show()  # a move runs: show it rather than start a second one
+            self.move_dialog.raise_()
+            return self.move_dialog
+        tenants = [r.tenant for r in self.tenants_view.rows if r.tenant != UNASSIGNED]
+        tenants += [s.tenant for s in (self.action_service.inventory.nodes if self.action_service else ()) if s.tenant]
+        self.move_dialog = MoveTenantDialog(nodes, self.moves, self.worker, tenants, self)
+        self.move_dialog.moved.connect(self._moved)
+        self.move_dialog.show()
+        return self.move_dialog
+
+    def _moved(self, progress: object) -> None:
+        self.refresh_tenants()
+        message = str(getattr(progress, "message", ""))
+        self.show_notice(message, 30000, critical=getattr(progress, "outcome", "") != "done")
 
     def _add_log(self, records: RecordsPort) -> None:
         if self.worker is None:
@@ -403,19 +450,29 @@ class MainWindow(QMainWindow):
             item.setToolTip(
                 plain_tip(reasons[0] if reasons else f"{kind.value} {', '.join(nodes)}: preview first, then run")
             )
+        if self.move_item is not None:
+            self.move_item.setEnabled(bool(nodes) and not read_only)
+            self.move_item.setToolTip(
+                "the role reads only: no moves"
+                if read_only
+                else plain_tip(f"move {', '.join(nodes)} to another tenant: preview first")
+                if nodes
+                else "select one or more nodes first"
+            )
 
     def _context_menu(self, position: QPoint) -> None:
         menu = QMenu(self)
         for item in self.action_items.values():
             menu.addAction(item)
+        if self.move_item is not None:
+            menu.addAction(self.move_item)
         menu.popup(self.table.viewport().mapToGlobal(position))
 
     def open_action(self, kind: ActionKind, nodes: list[str] | None = None) -> ActionDialog | None:
         if self.action_service is None or self.worker is None:
             return None
-        nodes = nodes or self.selected_nodes()
+        nodes = self._chosen(nodes)
         if not nodes:
-            self.show_notice("Select one or more nodes first", 5000)
             return None
         dialog = ActionDialog(kind, nodes, self.action_service, self.worker, self)
         dialog.confirmed.connect(self._submit)
@@ -566,6 +623,19 @@ class MainWindow(QMainWindow):
         return len(indexes)
 
 
+@dataclass(frozen=True, slots=True)
+class WindowParts:
+    """What the window shows beside the live fleet, each wired by the composition root where it runs:
+    actions, the shift's record, Slurm's tenancy and the archive's idle times and history, the moves."""
+
+    actions: ActionsPort | None = None
+    records: RecordsPort | None = None
+    allocations: Callable[[], SchedulerAllocations | None] | None = None
+    idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None
+    history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None
+    moves: MovesPort | None = None
+
+
 class ConsoleSession:
     """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
 
@@ -574,21 +644,20 @@ class ConsoleSession:
         live: FleetService,
         interval_ms: int = SNAPSHOT_INTERVAL_MS,
         actions: ActionsPort | None = None,
-        records: RecordsPort | None = None,
-        allocations: Callable[[], SchedulerAllocations | None] | None = None,
-        idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
-        history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
+        parts: WindowParts | None = None,
     ) -> None:
         self.live = live
-        self.action_service = actions
+        parts = parts or WindowParts(actions=actions)
+        self.action_service = parts.actions
         self.window = MainWindow(
             live.fleet,
             title_suffix=f" — {live.inventory.path.name}",
-            actions=actions,
-            records=records,
-            allocations=allocations,
-            idle_since=idle_since,
-            history=history,
+            actions=parts.actions,
+            records=parts.records,
+            allocations=parts.allocations,
+            idle_since=parts.idle_since,
+            history=parts.history,
+            moves=parts.moves,
         )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
@@ -619,14 +688,10 @@ def run_gui(
     screenshot: Path | None = None,
     after_s: float = 5.0,
     select: str | None = None,
-    actions: ActionsPort | None = None,
     stop: threading.Event | None = None,
-    records: RecordsPort | None = None,
     view: str = "table",
     notice: str | None = None,
-    allocations: Callable[[], SchedulerAllocations | None] | None = None,
-    idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
-    history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
+    parts: WindowParts | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -640,9 +705,7 @@ def run_gui(
     signal_tick = QTimer(app)
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
-    session = ConsoleSession(
-        live, actions=actions, records=records, allocations=allocations, idle_since=idle_since, history=history
-    )
+    session = ConsoleSession(live, parts=parts)
     session.start()
     window = session.window
     window.show()

@@ -16,6 +16,7 @@ from console.core.inventory import Inventory
 from console.core.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.parsers.slurm import Partition
 from console.core.roles import Role
+from console.core.tenant_move import JobsDecision, MovePlan, MoveProgress, MoveRequest
 
 
 class RunnerPort(Protocol):
@@ -101,3 +102,30 @@ class RecordsPort(Protocol):
 
     @property
     def problems(self) -> list[str]: ...
+
+
+class MoveHandle(Protocol):
+    """One move between tenants as it runs (console.services.tenant_move.TenantMove): its listeners are
+    called on the move's own thread, so the window relays them through a queued signal."""
+
+    def add_listener(self, listener: Callable[[MoveProgress], None]) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def answer(self, decision: JobsDecision) -> None: ...
+
+    def safe_state(self) -> str: ...
+
+
+class MovesPort(Protocol):
+    """Moving nodes between tenants (console.services.tenant_move.TenantMoves): ``plan_move`` reads Slurm,
+    so the window calls it through the Worker."""
+
+    @property
+    def operator(self) -> str: ...
+
+    def plan_move(self, request: MoveRequest) -> MovePlan: ...
+
+    def start_move(self, plan: MovePlan) -> MoveHandle: ...

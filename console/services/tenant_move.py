@@ -13,57 +13,34 @@ the drain leaves the nodes drained (safe: no job starts there) and says how to g
 from __future__ import annotations
 
 import contextlib
-import enum
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from console.core.action_runner import ActionState, StepError
-from console.core.actions import ActionKind, ActionRequest, Engine, Step, plan_action
+from console.core.actions import ActionKind, ActionRequest, Engine, Step, blast_radius, plan_action
+from console.core.fleet import FleetModel
 from console.core.hostlist import compress
 from console.core.inventory import Inventory
-from console.core.inventory_edit import InventoryEditError, set_tenants
+from console.core.inventory_edit import InventoryEditError, read_digest, set_tenants
 from console.core.parsers.common import output_summary
 from console.core.store import StoreError
-from console.core.tenant_move import MovePlan, verify_move
+from console.core.tenant_move import (
+    JobsDecision,
+    MovePlan,
+    MoveProgress,
+    MoveRequest,
+    MoveStep,
+    plan_move,
+    verify_move,
+)
 from console.core.tenants import JobAllocation, SchedulerAllocations
 from console.services.actions import ActionService
 
 KIND: Final = "move-tenant"
 STEP_TIMEOUT_S: Final = 60.0
 VERIFY_TIMEOUT_S: Final = 30.0
-
-
-class MoveStep(enum.StrEnum):
-    DRAIN = "drain"
-    WAIT_JOBS = "wait for jobs"
-    SLURM = "change Slurm"
-    INVENTORY = "change the inventory"
-    RESUME = "resume"
-    VERIFY = "verify"
-
-
-STEPS: Final = tuple(MoveStep)
-
-
-class JobsDecision(enum.StrEnum):
-    """What to do when the jobs did not end in time (the operator is asked)."""
-
-    WAIT = "wait"  # wait as long again
-    STOP = "stop"  # stop here: the nodes stay drained
-    RESUME = "resume"  # stop and resume the nodes: they stay with their tenant
-
-
-@dataclass(frozen=True, slots=True)
-class MoveProgress:
-    move_id: int | None
-    step: MoveStep | None
-    state: str  # running | done | failed | stopped | skipped
-    message: str
-    finished: bool = False
-    outcome: str | None = None  # done | failed | stopped (when finished)
 
 
 class MoveStopped(Exception):
@@ -182,7 +159,8 @@ class TenantMove:
                 return self._end("failed", f"{step.value}: internal error {exc}. {self.safe_state()}")
             self._emit(step, "done" if said else "skipped", said or "nothing to do")
         target = plan.request.target
-        return self._end("done", f"{compress(plan.names)} now belong to {target} in Slurm and in the inventory")
+        verb = "belongs" if len(plan.names) == 1 else "belong"
+        return self._end("done", f"{compress(plan.names)} now {verb} to {target} in Slurm and in the inventory")
 
     def safe_state(self) -> str:
         """Where the nodes are now, in words (what a stop or a failure leaves)."""
@@ -399,3 +377,58 @@ def _jobs_on(allocations: SchedulerAllocations, names: list[str]) -> list[JobAll
         for job in allocations.on_node(name).jobs:
             seen.setdefault(job.job_id, job)
     return list(seen.values())
+
+
+class TenantMoves:
+    """The window's moves (through its MovesPort): a plan reads Slurm and the live fleet; one move runs at a
+    time (each rewrites the inventory, and the next must start from what the last one wrote); a rewritten
+    inventory reaches the fleet model at once and Slurm is read again."""
+
+    def __init__(self, actions: ActionService, fleet: FleetModel, refresh: Callable[[], None] | None = None) -> None:
+        self.actions = actions
+        self.fleet = fleet
+        self.refresh = refresh or (lambda: None)
+        self._lock = threading.Lock()
+        self.current: TenantMove | None = None
+        try:
+            self.digest: str | None = read_digest(actions.inventory.path)
+            self.problem: str | None = None
+        except InventoryEditError as exc:
+            self.digest, self.problem = None, str(exc)
+
+    @property
+    def operator(self) -> str:
+        return self.actions.operator
+
+    def plan_move(self, request: MoveRequest) -> MovePlan:
+        """Reads Slurm (network: call it from a worker)."""
+        inventory = self.actions.inventory
+        scheduler = self.actions.engines.scheduler()
+        allocations = scheduler.allocations() if scheduler is not None else None
+        policy = inventory.policy
+        cap = blast_radius(len(inventory.nodes), policy.max_nodes_per_action, policy.max_fraction_per_action)
+        plan = plan_move(request, inventory, self.fleet.views(), allocations, max_nodes=cap)
+        if self.actions.runner.refusal is not None:
+            plan.refusals.append(self.actions.runner.refusal)
+        if self.problem is not None:
+            plan.refusals.append(f"the inventory cannot be rewritten: {self.problem}")
+        with self._lock:
+            running = self.current is not None and self.current.outcome is None
+        if running:
+            plan.refusals.append("another move is running: one move at a time")
+        return plan
+
+    def start_move(self, plan: MovePlan) -> TenantMove:
+        """The move, not started yet: the caller adds its listeners, then calls ``start()``."""
+        with self._lock:
+            if self.current is not None and self.current.outcome is None:
+                raise RuntimeError("another move is running: one move at a time")
+            move = TenantMove(plan, self.actions, apply_inventory=self._applied, inventory_digest=self.digest)
+            self.current = move
+        return move
+
+    def _applied(self, inventory: Inventory) -> None:
+        self.fleet.use_specs(inventory)
+        with contextlib.suppress(InventoryEditError):
+            self.digest = read_digest(inventory.path)
+        self.refresh()

@@ -44,7 +44,7 @@ def test_an_idle_node_without_a_tenant_moves_to_a_tenant_from_the_terminal(tmp_p
         assert done.returncode == 0, done.stdout + done.stderr
         for step in ("drain", "wait for jobs", "change Slurm", "change the inventory", "resume", "verify"):
             assert f"[{step}] done" in done.stdout, done.stdout
-        assert "[move] done: gpu-007 now belong to acme-ai" in done.stdout
+        assert "[move] done: gpu-007 now belongs to acme-ai" in done.stdout
         assert load_inventory(inventory_path).node("gpu-007").tenant == "acme-ai"
 
         tenants = subprocess.run(

@@ -6,99 +6,19 @@ safe state; the inventory is rewritten only after Slurm took the change."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from console.core.action_runner import RunnerSettings
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, load_inventory
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.store import AuditRow
-from console.core.tenant_move import MoveRequest, plan_move
+from console.core.tenant_move import JobsDecision, MoveStep
 from console.core.tenants import JobAllocation
-from console.engines.slurm import SlurmEngine
-from console.services.actions import ActionService
-from console.services.tenant_move import JobsDecision, MoveStep, TenantMove
-from console.sim.model import Role, SimNode, build_fleet
-from console.sim.slurm import SimSlurm
-from console.transport.ssh import ExecResult, SshSettings
-
-
-@dataclass
-class SimRemote:
-    """The scheduler host, answered by the simulator's Slurm instead of over SSH."""
-
-    sim: SimSlurm
-    label: str = "ops@ctl"
-
-    def run(self, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None) -> ExecResult:
-        out, err, status = self.sim.run(list(argv))
-        return ExecResult(status, out.encode(), err.encode())
-
-    def close(self) -> None:
-        pass
-
-
-@dataclass
-class World:
-    nodes: list[SimNode]
-    sim: SimSlurm
-    service: ActionService
-    inventory_path: Path
-
-    def views(self) -> list:  # type: ignore[type-arg]
-        fleet = FleetModel(self.service.inventory)
-        for node in self.nodes:
-            fleet.set_state(node.name, NodeState.UP)
-            samples = [ParsedLine(sample=AcceleratorSample(index=g, vendor=Vendor.NVIDIA)) for g in range(8)]
-            fleet.ingest(node.name, samples, time.time())
-        return fleet.views()
-
-    def plan(self, node: str, target: str, wait_s: float = 60.0):  # type: ignore[no-untyped-def]
-        request = MoveRequest((node,), target, "tina", "acme shrinks (contract 12)", "OPS-9", job_wait_s=wait_s)
-        scheduler = self.service.engines.scheduler()
-        assert scheduler is not None
-        return plan_move(request, self.service.inventory, self.views(), scheduler.allocations(), max_nodes=8)
-
-    def rows(self) -> list[AuditRow]:
-        return self.service.store.rows()
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    nodes = build_fleet(32)
-    sim = SimSlurm(nodes, set_offline=lambda _n, _u: None)
-    lines = ['# the hall B fleet\n[scheduler]\nhost = "ctl"\n']
-    for node in nodes:
-        tenant = f'tenant = "{node.tenant}"\n' if node.tenant else ""
-        lines.append(f'\n[[node]]\nname = "{node.name}"  # {node.role.value}\nhost = "10.0.0.1"\n{tenant}')
-    path = tmp_path / "fleet.toml"
-    path.write_text("".join(lines))
-    settings = RunnerSettings(poll_s=0.02, verify_timeout_s=5.0)
-    service = ActionService(load_inventory(path), tmp_path / "data", SshSettings(ssh_config=None), settings=settings)
-    service.engines._slurm = SlurmEngine(SimRemote(sim))  # type: ignore[arg-type]  # the simulator's Slurm
-    try:
-        yield World(nodes, sim, service, path)
-    finally:
-        service.close()
-
-
-def _idle(world: World) -> SimNode:
-    reserved = {n for r in world.sim.reservations for n in r.nodes}
-    return next(n for n in world.nodes if n.role == Role.IDLE and n.tenant and n.name not in reserved)
-
-
-def _other(world: World, tenant: str) -> str:
-    return next(n.tenant for n in world.nodes if n.tenant and n.tenant != tenant)
+from console.services.tenant_move import TenantMove
+from tests.helpers.moves import World, busy_node, idle_node, other_tenant
 
 
 def test_an_idle_node_moves_in_slurm_and_the_inventory_and_every_step_is_audited(world: World) -> None:
-    node = _idle(world)
-    target = _other(world, node.tenant or "")
+    node = idle_node(world)
+    target = other_tenant(world, node.tenant)
     plan = world.plan(node.name, target)
     assert plan.allowed, plan.refusals
     applied: list[Inventory] = []
@@ -134,8 +54,8 @@ def test_an_idle_node_moves_in_slurm_and_the_inventory_and_every_step_is_audited
 
 
 def test_jobs_that_outlast_the_wait_ask_and_a_stop_leaves_the_node_drained_with_its_tenant(world: World) -> None:
-    busy = next(n for n in world.nodes if n.role == Role.TRAINING and n.tenant)
-    target = _other(world, busy.tenant or "")
+    busy = busy_node(world)
+    target = other_tenant(world, busy.tenant)
     plan = world.plan(busy.name, target, wait_s=0.1)
     asked: list[list[JobAllocation]] = []
 
@@ -157,8 +77,8 @@ def test_jobs_that_outlast_the_wait_ask_and_a_stop_leaves_the_node_drained_with_
 
 
 def test_choosing_resume_when_the_jobs_outlast_the_wait_gives_the_node_back(world: World) -> None:
-    busy = next(n for n in world.nodes if n.role == Role.TRAINING and n.tenant)
-    plan = world.plan(busy.name, _other(world, busy.tenant or ""), wait_s=0.05)
+    busy = busy_node(world)
+    plan = world.plan(busy.name, other_tenant(world, busy.tenant), wait_s=0.05)
     outcome = TenantMove(plan, world.service, decide=lambda _jobs: JobsDecision.RESUME, poll_s=0.02).run()
     assert outcome.outcome == "stopped" and "the nodes were resumed" in outcome.message
     assert "DRAIN" not in world.sim.nodes[busy.name].flags
@@ -166,8 +86,8 @@ def test_choosing_resume_when_the_jobs_outlast_the_wait_gives_the_node_back(worl
 
 
 def test_a_stop_before_the_first_step_touches_nothing(world: World) -> None:
-    node = _idle(world)
-    move = TenantMove(world.plan(node.name, _other(world, node.tenant or "")), world.service, poll_s=0.02)
+    node = idle_node(world)
+    move = TenantMove(world.plan(node.name, other_tenant(world, node.tenant)), world.service, poll_s=0.02)
     move.stop()
     outcome = move.run()
     assert outcome.outcome == "stopped" and "were not touched" in outcome.message
@@ -177,8 +97,8 @@ def test_a_stop_before_the_first_step_touches_nothing(world: World) -> None:
 def test_a_slurm_change_that_fails_stops_the_move_before_the_inventory_and_says_where_the_node_is(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    node = _idle(world)
-    target = _other(world, node.tenant or "")
+    node = idle_node(world)
+    target = other_tenant(world, node.tenant)
     plan = world.plan(node.name, target)
     monkeypatch.setattr(
         world.sim, "_update_partition", lambda _fields: ("", "slurm_update error: Access/permission denied\n", 1)
@@ -193,8 +113,8 @@ def test_a_slurm_change_that_fails_stops_the_move_before_the_inventory_and_says_
 
 
 def test_a_move_on_its_own_thread_reports_progress_to_listeners(world: World) -> None:
-    node = _idle(world)
-    move = TenantMove(world.plan(node.name, _other(world, node.tenant or "")), world.service, poll_s=0.02)
+    node = idle_node(world)
+    move = TenantMove(world.plan(node.name, other_tenant(world, node.tenant)), world.service, poll_s=0.02)
     seen: list[str] = []
     move.add_listener(lambda p: seen.append(p.state))
     move.start()
@@ -203,8 +123,8 @@ def test_a_move_on_its_own_thread_reports_progress_to_listeners(world: World) ->
 
 
 def test_without_a_decide_callback_the_move_asks_its_listeners_and_waits_for_the_answer(world: World) -> None:
-    busy = next(n for n in world.nodes if n.role == Role.TRAINING and n.tenant)
-    move = TenantMove(world.plan(busy.name, _other(world, busy.tenant or ""), wait_s=0.05), world.service, poll_s=0.02)
+    busy = busy_node(world)
+    move = TenantMove(world.plan(busy.name, other_tenant(world, busy.tenant), wait_s=0.05), world.service, poll_s=0.02)
     asks: list[str] = []
     asked = threading.Event()
 
