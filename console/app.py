@@ -18,6 +18,8 @@ from console.core.incidents import ShiftClock
 from console.core.inventory import Inventory
 from console.core.pipeline import TelemetryPipeline
 from console.core.roles import Role
+from console.core.slurm_accounting import AccountingComparison, compare_with
+from console.core.tenant_report import totals
 from console.core.tenants import SchedulerAllocations, minute_tenancy
 from console.services.actions import ActionService, open_store
 from console.services.archive import ArchiveService
@@ -113,6 +115,7 @@ class ShiftServices:
             fleet=live.fleet,
             scheduler=scheduler,
         )
+        self._scheduler = scheduler
         slurm = allocations or (lambda: None)
         # Each archived minute carries every node's tenancy then (tenant, GPUs a job held, GPUs unhealthy).
         self.archive = ArchiveService(live.fleet, data_dir, tenancy=lambda: minute_tenancy(live.fleet.views(), slurm()))
@@ -124,6 +127,15 @@ class ShiftServices:
         """A tenant's accelerator-hours per day from the archive (disk: the window calls it from a worker)."""
         archive = self.archive.archive
         return archive.usage_by_day(since_day, until_day, tenant) if archive is not None else []
+
+    def accounting(self, since_day: str, until_day: str, tenant: str) -> AccountingComparison:
+        """The tenant's allocated accelerator-hours from the archive beside Slurm's own GPU-hours of its account
+        (sacct): disk and network, so the window calls it from a worker."""
+        archive = self.archive.archive
+        rows = archive.usage(since_day, until_day, tenant) if archive is not None else []
+        scheduler = self._scheduler() if self._scheduler is not None else None
+        ask = scheduler.gpu_hours if scheduler is not None else None
+        return compare_with(tenant, since_day, until_day, totals(rows, tenant).allocated, ask, time.time())
 
     @property
     def problems(self) -> list[str]:

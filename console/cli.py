@@ -799,6 +799,7 @@ def _window_parts(services: WindowServices | None) -> WindowParts:
         idle_since=services.shift.archive.idle.snapshot,
         history=services.shift.usage_by_day,
         moves=services.moves,
+        accounting=services.shift.accounting,
     )
 
 

@@ -41,6 +41,8 @@ from console.core.text import escape_controls
 from console.core.when import WhenError, parse_date, parse_when
 
 if TYPE_CHECKING:
+    from console.core.archive import Usage
+    from console.core.slurm_accounting import AccountingComparison
     from console.services.shift_log import Records
 
 EXIT_OK: Final = 0
@@ -129,6 +131,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     tenant.add_argument("--to", required=True, dest="report_to", help="last UTC day, YYYY-MM-DD (included)")
     tenant.add_argument("--format", choices=["html", "pdf", "csv"], default="html", dest="report_format")
     tenant.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    tenant.add_argument(
+        "--ssh-config",
+        type=Path,
+        default=Path("~/.ssh/config"),
+        dest="tenant_ssh_config",
+        help="with --inventory naming a [scheduler], Slurm's own GPU-hours (sacct) are shown beside the console's",
+    )
     add_role_option(tenant, top=False)
     _common(tenant)
     for name, text in (
@@ -316,7 +325,16 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         archive.close()
     operator = getattr(args, "records_operator", None) or default_operator()
-    report = build_tenant_report(args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator)
+    accounting = None
+    inventory_path = getattr(args, "records_inventory", None) or getattr(args, "inventory", None)
+    if inventory_path is not None:
+        accounting = _slurm_accounting(args, inventory_path, first.isoformat(), until, rows)
+        if accounting is None:
+            return EXIT_BAD
+        print(escape_controls(accounting.words()), file=sys.stderr if accounting.differs else sys.stdout)
+    report = build_tenant_report(
+        args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator, accounting
+    )
     if not report["nodes"]:
         _err(f"the archive has no hours of {args.tenant} from {first} to {last}; the report is empty")
     try:
@@ -333,6 +351,31 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
         return EXIT_FAILED
     print(f"wrote {args.output}")
     return EXIT_OK
+
+
+def _slurm_accounting(
+    args: argparse.Namespace, inventory_path: Path, since_day: str, until_day: str, rows: list[Usage]
+) -> AccountingComparison | None:
+    """Slurm's GPU-hours of the tenant's account beside the console's allocated hours; None (after saying
+    why) when the inventory cannot be used."""
+    from console.core.slurm_accounting import compare_with
+    from console.core.tenant_report import totals
+    from console.engines.registry import Engines
+    from console.transport.ssh import SshSettings
+
+    try:
+        inventory = load_inventory(inventory_path)
+    except InventoryError as exc:
+        _err(str(exc))
+        return None
+    engines = Engines(inventory, SshSettings(ssh_config=args.tenant_ssh_config))
+    try:
+        scheduler = engines.scheduler()
+        ask = scheduler.gpu_hours if scheduler is not None else None
+        console_hours = totals([r for r in rows if r.tenant == args.tenant]).allocated
+        return compare_with(args.tenant, since_day, until_day, console_hours, ask, time.time())
+    finally:
+        engines.close()
 
 
 def run_report(args: argparse.Namespace, data_dir: Path) -> int:

@@ -18,6 +18,7 @@ from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 
 if TYPE_CHECKING:
+    from console.core.slurm_accounting import SlurmGpuHours
     from console.core.tenants import SchedulerAllocations
 
 
@@ -230,6 +231,10 @@ class SchedulerPort(Protocol):
     def partitions(self) -> dict[str, Partition]: ...
 
     def allocations(self) -> SchedulerAllocations: ...
+
+    def gpu_hours(self, since: float, until: float, now: float) -> SlurmGpuHours:
+        """Slurm's own GPU-hours per account (sacct); raises, in words, where Slurm keeps no accounting."""
+        ...
 
 
 class BmcPort(Protocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -191,3 +192,30 @@ def accounting_problem(stderr: str) -> str:
     if "disabled" in stderr or "accounting_storage/none" in stderr:
         return "Slurm keeps no accounting here (AccountingStorageType is none: no slurmdbd)"
     return stderr.strip().splitlines()[0][:300] if stderr.strip() else "sacct gave no answer"
+
+
+def day_bounds(since_day: str, until_day: str) -> tuple[float, float]:
+    """UTC days [since_day, until_day) as epoch seconds (the archive's days)."""
+    since = dt.datetime.fromisoformat(since_day).replace(tzinfo=dt.UTC).timestamp()
+    until = dt.datetime.fromisoformat(until_day).replace(tzinfo=dt.UTC).timestamp()
+    return since, until
+
+
+def compare_with(
+    tenant: str,
+    since_day: str,
+    until_day: str,
+    console_hours: float,
+    ask: Callable[[float, float, float], SlurmGpuHours] | None,
+    now: float,
+) -> AccountingComparison:
+    """The console's allocated hours beside ``ask(since, until, now)`` (a scheduler's ``gpu_hours``); its
+    failure, or a missing scheduler, is said in the comparison's words, never raised."""
+    if ask is None:
+        return compare(tenant, console_hours, None, "no [scheduler] in the inventory: Slurm was not asked")
+    since, until = day_bounds(since_day, until_day)
+    try:
+        answer = ask(since, min(until, now), now)
+    except Exception as exc:  # noqa: BLE001 - any failure is said beside the figures
+        return compare(tenant, console_hours, None, str(exc))
+    return compare(tenant, console_hours, answer, None)

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from console.core.archive import Usage
 from console.core.handover import REPORT_STYLE, escape_html, html_table, inert_cell
+from console.core.slurm_accounting import AccountingComparison
 
 FIGURES: Final = ("held", "healthy", "allocated", "busy", "idle_allocated", "out_of_service")
 WORDS: Final = {
@@ -52,10 +53,18 @@ def totals(rows: Sequence[Usage], tenant: str | None = None) -> Usage:
 
 
 def build_tenant_report(
-    tenant: str, since_day: str, until_day: str, rows: Sequence[Usage], generated_at: str, generated_by: str
+    tenant: str,
+    since_day: str,
+    until_day: str,
+    rows: Sequence[Usage],
+    generated_at: str,
+    generated_by: str,
+    accounting: AccountingComparison | None = None,
 ) -> dict[str, Any]:
+    """The report as plain data. ``accounting``: Slurm's own GPU-hours of the tenant's account beside the
+    console's allocated hours (None: not asked)."""
     mine = [r for r in rows if r.tenant == tenant]
-    return {
+    report: dict[str, Any] = {
         "tenant": tenant,
         "from": since_day,
         "to": until_day,
@@ -65,9 +74,22 @@ def build_tenant_report(
         "nodes": [{"node": r.node, **usage_json(r)} for r in sorted(mine, key=lambda r: r.node)],
         "notes": [
             "accelerator-hours from the console's telemetry archive (one-minute readings rolled up by the hour);",
-            "Slurm's own accounting (sacct, sreport) is not shown beside these figures yet.",
+            "allocated = held by a running Slurm job (its GRES indices where Slurm lists them);",
         ],
+        "slurm": None,
     }
+    if accounting is None:
+        report["notes"].append("Slurm's own accounting (sacct) was not asked for this report.")
+    else:
+        report["slurm"] = {
+            "gpu_hours": None if accounting.slurm_hours is None else round(accounting.slurm_hours, 2),
+            "jobs": accounting.slurm_jobs,
+            "console_allocated_hours": round(accounting.console_hours, 2),
+            "difference_hours": None if accounting.difference is None else round(accounting.difference, 2),
+            "differs": accounting.differs,
+            "words": accounting.words(),
+        }
+    return report
 
 
 def render_tenant_html(report: dict[str, Any]) -> str:
@@ -93,6 +115,7 @@ def render_tenant_html(report: dict[str, Any]) -> str:
         ],
     )
     notes = "".join(f'<p class="muted">{escape_html(n)}</p>' for n in report["notes"])
+    notes += _slurm_html(report.get("slurm"))
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{escape_html(title)}</title><style>{REPORT_STYLE}</style></head><body>"
@@ -101,6 +124,19 @@ def render_tenant_html(report: dict[str, Any]) -> str:
         f"included); generated {escape_html(report['generated_at'])} by {escape_html(report['generated_by'])}</p>"
         f"{notes}<h2>Totals</h2>{summary}<h2>Per node ({len(report['nodes'])})</h2>{nodes}</body></html>\n"
     )
+
+
+def _slurm_html(slurm: dict[str, Any] | None) -> str:
+    if slurm is None:
+        return ""
+    hours = "—" if slurm["gpu_hours"] is None else f"{slurm['gpu_hours']:.1f}"
+    diff = "—" if slurm["difference_hours"] is None else f"{slurm['difference_hours']:+.1f}"
+    table = html_table(
+        ["", "Console: allocated accelerator-hours", "Slurm (sacct): GPU-hours", "Jobs", "Difference"],
+        [["Hours", f"{slurm['console_allocated_hours']:.1f}", hours, str(slurm["jobs"]), diff]],
+    )
+    mark = ' style="color:#b00020;font-weight:bold"' if slurm["differs"] else ""
+    return f"<h2>Slurm's own accounting</h2>{table}<p{mark}>{escape_html(slurm['words'])}</p>"
 
 
 def render_tenant_csv(report: dict[str, Any]) -> str:
@@ -112,5 +148,13 @@ def render_tenant_csv(report: dict[str, Any]) -> str:
             [inert_cell(v) for v in (report["tenant"], report["from"], report["to"], row["node"])]
             + [row[name] for name in FIGURES]
             + [row["util_mean_pct"]]
+        )
+    slurm = report.get("slurm")
+    if slurm is not None and slurm["gpu_hours"] is not None:
+        # Slurm's own figure as one more row: its allocated GPU-hours, the other figures left empty.
+        cells = ["" for _ in FIGURES]
+        cells[FIGURES.index("allocated")] = slurm["gpu_hours"]
+        writer.writerow(
+            [inert_cell(v) for v in (report["tenant"], report["from"], report["to"], "(slurm sacct)")] + cells + [""]
         )
     return out.getvalue()

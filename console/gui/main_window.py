@@ -44,6 +44,7 @@ from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
 from console.core.roles import Permission, allowed
 from console.core.samples import NodeState
+from console.core.slurm_accounting import AccountingComparison
 from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity, tenant_figures
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
         history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
         moves: MovesPort | None = None,
+        accounting: Callable[[str, str, str], AccountingComparison] | None = None,
     ) -> None:
         super().__init__()
         self.fleet = fleet
@@ -252,7 +254,7 @@ class MainWindow(QMainWindow):
         if history is not None and self.worker is None:
             self.worker = Worker()
         self.tenants_view = TenantsView(
-            self.model.views, allocations or (lambda: None), idle_since, history, self.worker
+            self.model.views, allocations or (lambda: None), idle_since, history, self.worker, accounting
         )
         if moves is not None and self.dock is not None:
             self._add_move(moves)
@@ -634,6 +636,7 @@ class WindowParts:
     idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None
     history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None
     moves: MovesPort | None = None
+    accounting: Callable[[str, str, str], AccountingComparison] | None = None
 
 
 class ConsoleSession:
@@ -658,6 +661,7 @@ class ConsoleSession:
             idle_since=parts.idle_since,
             history=parts.history,
             moves=parts.moves,
+            accounting=parts.accounting,
         )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")

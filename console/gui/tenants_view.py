@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from console.core.fleet import NodeView
 from console.core.incidents import duration_words
+from console.core.slurm_accounting import AccountingComparison
 from console.core.tenants import (
     UNASSIGNED,
     IdleAccelerator,
@@ -138,6 +139,7 @@ class TenantsView(QWidget):
     nodes_chosen = Signal(list)
     refreshed = Signal()
     history_shown = Signal()
+    accounting_shown = Signal()
 
     def __init__(
         self,
@@ -146,9 +148,15 @@ class TenantsView(QWidget):
         idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None,
         history: Callable[[str, str, str], UsageDays] | None = None,
         worker: Worker | None = None,
+        accounting: Callable[[str, str, str], AccountingComparison] | None = None,
     ) -> None:
         super().__init__()
         self.history = history
+        self.accounting = accounting
+        # Slurm's own GPU-hours of the selected tenant's account beside the console's (sacct).
+        self.accounting_label = plain_label("")
+        self.accounting_label.setObjectName("tenant-accounting")
+        self.accounting_label.setWordWrap(True)
         self.worker = worker
         self.plot = UsagePlot()
         self.plot.setObjectName("tenant-history")
@@ -184,6 +192,7 @@ class TenantsView(QWidget):
         if history is not None and worker is not None:
             layout.addWidget(self.plot_title)
             layout.addWidget(self.plot, 2)
+            layout.addWidget(self.accounting_label)
             self.tree.currentItemChanged.connect(self._tenant_changed)
         layout.addLayout(controls)
         layout.addWidget(self.finder, 2)
@@ -376,6 +385,26 @@ class TenantsView(QWidget):
             self.history_shown.emit()
 
         self.worker.call(lambda: history(since, until, tenant), shown, failed, owner=self)
+        self._show_accounting(tenant, since, until)
+
+    def _show_accounting(self, tenant: str, since: str, until: str) -> None:
+        """Slurm's record of the account beside the console's (network: through the worker)."""
+        if self.accounting is None or self.worker is None:
+            return
+        accounting = self.accounting
+        self.accounting_label.setText("Asking Slurm's accounting (sacct)…")
+        self.accounting_label.setStyleSheet("")
+
+        def shown(result: AccountingComparison) -> None:
+            self.accounting_label.setText(result.words())
+            self.accounting_label.setStyleSheet("color:#b00020; font-weight:bold" if result.differs else "")
+            self.accounting_shown.emit()
+
+        def failed(error: Exception) -> None:
+            self.accounting_label.setText(f"Slurm's accounting could not be compared: {error}")
+            self.accounting_shown.emit()
+
+        self.worker.call(lambda: accounting(since, until, tenant), shown, failed, owner=self)
 
     def selected_idle_nodes(self) -> list[str]:
         """The nodes of the finder's selected rows (for the fleet table's selection and its actions)."""

@@ -67,3 +67,36 @@ def test_an_idle_node_without_a_tenant_moves_to_a_tenant_from_the_terminal(tmp_p
         "resume",
         "move-tenant:verify",
     } <= set(kinds)
+
+
+def test_the_tenant_report_asks_the_inventorys_slurm_for_its_own_gpu_hours(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
+
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    out = tmp_path / "acme.html"
+    (tmp_path / "console").mkdir()
+    TelemetryArchive(tmp_path / "console" / ARCHIVE_FILE).close()  # a console that archived nothing yet
+    with running_sim(tmp_path, 16) as (inventory_path, _ready):
+        done = _cli(
+            "report",
+            "tenant",
+            "--tenant",
+            "acme-ai",
+            "--from",
+            today,
+            "--to",
+            today,
+            "--inventory",
+            str(inventory_path),
+            "-o",
+            str(out),
+            data=tmp_path / "console",
+        )
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    # The simulated jobs of acme-ai have run for hours; this console archived nothing: the report says so.
+    assert "Slurm&#x27;s own accounting" in html or "Slurm's own accounting" in html
+    assert "gives account acme-ai" in html and "They differ by" in html
+    assert "They differ by" in done.stderr

@@ -9,6 +9,7 @@ from console.core.slurm_accounting import (
     AccountingComparison,
     accounting_problem,
     compare,
+    compare_with,
     gpus_in_tres,
     parse_sacct,
     sacct_argv,
@@ -77,3 +78,32 @@ def test_no_accounting_is_said_in_words() -> None:
     unread = compare("acme", 12.0, None, "sacct on ctl: timed out")
     assert unread.slurm_hours is None and not unread.differs
     assert unread.words() == "Slurm's accounting could not be read: sacct on ctl: timed out"
+
+
+def test_the_comparison_asks_the_scheduler_for_the_reports_utc_days_and_says_any_failure() -> None:
+    from tests.helpers.fakes import FakeSlurm
+
+    slurm = FakeSlurm()
+    no_accounting = compare_with("acme", "2026-11-01", "2026-11-02", 10.0, slurm.gpu_hours, now=UNTIL + 10)
+    assert no_accounting.slurm_hours is None and "no slurmdbd" in no_accounting.words()
+    slurm.sacct = "7|acme|gres/gpu=4|2026-11-01T00:00:00|2026-11-01T03:00:00|COMPLETED\n"
+    asked = compare_with("acme", "2026-11-01", "2026-11-02", 12.0, slurm.gpu_hours, now=UNTIL + 10)
+    assert asked.slurm_hours == 12.0 and asked.slurm_jobs == 1 and not asked.differs
+    unscheduled = compare_with("acme", "2026-11-01", "2026-11-02", 1.0, None, now=UNTIL)
+    assert "no [scheduler] in the inventory" in unscheduled.words()
+
+
+def test_the_tenant_report_shows_slurms_figure_beside_the_consoles_and_points_out_a_difference() -> None:
+    from console.core.archive import Usage
+    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+
+    rows = [Usage("acme", "n1", 48.0, 48.0, 40.0, 30.0, 10.0, 0.0, 55.0)]
+    differing = AccountingComparison("acme", 40.0, 100.0, 3)
+    report = build_tenant_report("acme", "2026-11-01", "2026-11-03", rows, "now", "lia", differing)
+    html = render_tenant_html(report)
+    assert "Slurm&#x27;s own accounting" in html or "Slurm's own accounting" in html
+    assert "differ by 60.0 h" in html and "color:#b00020" in html
+    assert report["slurm"]["difference_hours"] == -60.0
+    assert render_tenant_csv(report).splitlines()[-1] == "acme,2026-11-01,2026-11-03,(slurm sacct),,,100.0,,,,"
+    unasked = build_tenant_report("acme", "2026-11-01", "2026-11-03", rows, "now", "lia")
+    assert unasked["slurm"] is None and any("was not asked" in n for n in unasked["notes"])

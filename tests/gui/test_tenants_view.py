@@ -15,6 +15,7 @@ from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
 from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.slurm_accounting import AccountingComparison
 from console.core.tenants import JobAllocation, SchedulerAllocations
 from console.gui.main_window import MainWindow
 
@@ -131,7 +132,11 @@ def test_a_tenants_last_30_days_are_plotted_stacked_from_the_archive(qtbot: Any)
         asked.append((since, until, tenant))
         return [("2026-11-27", 192.0, 100.0, 40.0, 8.0), ("2026-11-28", 192.0, 150.0, 10.0, 0.0)]
 
-    window = MainWindow(_fleet(), "", allocations=lambda: SLURM, history=history)
+    def accounting(since: str, until: str, tenant: str) -> AccountingComparison:
+        # Slurm says more than the console counted: the difference is pointed out, in red.
+        return AccountingComparison(tenant, 60.0, 120.0, 5)
+
+    window = MainWindow(_fleet(), "", allocations=lambda: SLURM, history=history, accounting=accounting)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.tenants_view.refreshed):
         window.show_tenants()
@@ -140,8 +145,11 @@ def test_a_tenants_last_30_days_are_plotted_stacked_from_the_archive(qtbot: Any)
     globex = next(
         tree.topLevelItem(i) for i in range(tree.topLevelItemCount()) if tree.topLevelItem(i).text(0) == "globex"
     )
-    with qtbot.waitSignal(view.history_shown, timeout=10_000):
+    with qtbot.waitSignals([view.history_shown, view.accounting_shown], timeout=10_000):
         tree.setCurrentItem(globex)
+    assert "account globex 120.0 GPU-hours (5 jobs)" in view.accounting_label.text()
+    assert "They differ by 60.0 h" in view.accounting_label.text()
+    assert "#b00020" in view.accounting_label.styleSheet()
     assert asked and asked[-1][2] == "globex"
     assert view.plot_title.text() == "globex, last 30 days: 384 accelerator-hours held, 250 busy (65 %)"
     assert len(view.plot.bars) == 4 and view.plot.days[1][2] == 150.0

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.parsers.slurm import Job, Partition, SlurmNode
+from console.core.slurm_accounting import SlurmGpuHours, accounting_problem, parse_sacct
 from console.core.tenants import JobAllocation, SchedulerAllocations
 
 NVIDIA_LINE_DEFAULTS = {
@@ -78,6 +79,8 @@ class FakeSlurm:
         self.partition_map = partitions or {}
         self.failing: str | None = None
         self.reads = 0
+        # sacct's lines (JobID|Account|AllocTRES|Start|End|State); None: Slurm keeps no accounting.
+        self.sacct: str | None = None
 
     @property
     def host(self) -> str:
@@ -99,3 +102,8 @@ class FakeSlurm:
         """Slurm's tenancy as the fake knows it: its partitions and its jobs (no GRES indices)."""
         jobs = tuple(JobAllocation(j.job_id, j.user, j.account, j.state, j.partition, j.nodes) for j in self.job_list)
         return SchedulerAllocations(partitions=self.partition_map, jobs=jobs)
+
+    def gpu_hours(self, since: float, until: float, now: float) -> SlurmGpuHours:
+        if self.sacct is None:
+            raise RuntimeError(f"sacct on {self.host}: {accounting_problem('Slurm accounting storage is disabled')}")
+        return parse_sacct(self.sacct, since, until, now)
