@@ -144,3 +144,28 @@ def test_without_a_decide_callback_the_move_asks_its_listeners_and_waits_for_the
     assert move.outcome is not None and move.outcome.outcome == "stopped"
     assert len(asks) == 2 and "wait longer, stop, or resume" in asks[0]
     assert "DRAIN" in world.sim.nodes[busy.name].flags
+
+
+def test_every_step_of_a_move_is_linked_to_the_nodes_open_incident(world: World) -> None:
+    from console.core.incident_log import IncidentLog
+
+    node = idle_node(world)
+    incident, _ = IncidentLog(world.service.store).open(
+        nodes=[node.name], cause="fan noise", severity="warning", opened_by="tina"
+    )
+    outcome = TenantMove(world.plan(node.name, other_tenant(world, node.tenant)), world.service, poll_s=0.02).run()
+    assert outcome.outcome == "done"
+    rows = world.rows()
+    assert len(rows) == 8 and all(r.incident_id == incident for r in rows)
+
+
+def test_a_liaisons_console_plans_a_move_only_to_refuse_it(world: World) -> None:
+    from console.core.tenant_move import MoveRequest
+    from console.services.tenant_move import TenantMoves
+
+    node = idle_node(world)
+    world.service.runner.refusal = "the liaison role may not act on nodes"
+    moves = TenantMoves(world.service, world.fleet())
+    plan = moves.plan_move(MoveRequest((node.name,), other_tenant(world, node.tenant), "lia", "grow"))
+    assert "the liaison role may not act on nodes" in plan.refusals
+    assert plan.changes  # the preview is still shown in full
