@@ -223,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     action.add_argument("--from-partition", help="reassign: the partition the nodes leave")
     action.add_argument("--next-state", choices=["RESUME", "DOWN"], default="RESUME", help="reboot: state after")
     action.add_argument("--via", choices=["slurm", "ssh"], help="reboot: force the engine (default Slurm if set)")
+    action.add_argument(
+        "--then-resume",
+        action="store_true",
+        help="cancel-reboot: resume the node afterwards (a node drained before the reboot stays drained otherwise)",
+    )
     action.add_argument("--operator", help="your name for Slurm's Reason and the audit log (default: OS user)")
     action.add_argument(
         "--timeout",
@@ -429,6 +434,7 @@ def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFlee
         from_partition=args.from_partition,
         next_state=args.next_state,
         via=Engine(args.via) if args.via else None,
+        then_resume=args.then_resume,
     )
     plan = service.plan(request)
     say(plan.describe())

@@ -41,10 +41,23 @@ class ActionState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     TIMED_OUT = "timed out"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # nothing was sent (or a step was stopped while it ran)
+    # The command was sent and stands; the console stopped watching for its outcome (the operator asked, a
+    # cancel-reboot took over, or the console closed). The message says where the system was then.
+    UNWATCHED = "stopped watching"
+    UNKNOWN = "outcome unknown"  # an earlier console stopped mid-action (loaded from the store)
 
 
-FINISHED: Final = frozenset({ActionState.DONE, ActionState.FAILED, ActionState.TIMED_OUT, ActionState.CANCELLED})
+FINISHED: Final = frozenset(
+    {
+        ActionState.DONE,
+        ActionState.FAILED,
+        ActionState.TIMED_OUT,
+        ActionState.CANCELLED,
+        ActionState.UNWATCHED,
+        ActionState.UNKNOWN,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +113,8 @@ class _Action:
     steps: list[Step]
     nodes_label: str
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Why the console stopped watching (said in the outcome), when it was not the operator's own Stop.
+    unwatched_because: str | None = None
     deadline: float | None = None  # clock time by which the action ends (the operator's --timeout)
     timeout_s: float | None = None
 
@@ -172,7 +187,7 @@ class ActionRunner:
                     if a.request.kind == ActionKind.REBOOT and a.nodes_label in request.nodes and not a.status.finished
                 ]
             for action_id in watching:
-                self.cancel(action_id)
+                self.cancel(action_id, because="a cancel-reboot of the node took over")
         groups: list[tuple[str, list[Step]]]
         if request.kind == ActionKind.REASSIGN:
             # One partition update covers all nodes: one audit row naming them all.
@@ -229,12 +244,14 @@ class ActionRunner:
         self._pump()
         return created
 
-    def cancel(self, action_id: int) -> bool:
-        """Cancel a queued action (it never runs), or stop tracking a running one. False if already over."""
+    def cancel(self, action_id: int, because: str | None = None) -> bool:
+        """Cancel a queued action (it never runs), or stop watching one whose command was sent (it ends as
+        ``stopped watching``, with where the system stands). False if already over."""
         with self._lock:
             action = self._actions.get(action_id)
             if action is None or action.status.finished:
                 return False
+            action.unwatched_because = because
             queue = self._queues.get(self._queue_key(action))
             queued = queue is not None and action in queue
             if queued:
@@ -269,6 +286,7 @@ class ActionRunner:
             for queue in self._queues.values():
                 queue.clear()
             for action in self._actions.values():
+                action.unwatched_because = "the console closed"
                 action.cancel.set()
         for action in pending:
             self._finish(action, ActionState.CANCELLED, "the console closed before it ran; nothing was sent")
@@ -395,7 +413,7 @@ class ActionRunner:
             deadline, limit = action.deadline, f" after {action.timeout_s:g} s"
         while True:
             if action.cancel.is_set():
-                return ActionState.CANCELLED, f"stopped watching ({message}); the command had already been sent"
+                return ActionState.UNWATCHED, self._unwatched(action, check, message)
             try:
                 done, message = check()
             except Exception as exc:  # noqa: BLE001 - a failed look is retried until the deadline
@@ -406,6 +424,19 @@ class ActionRunner:
                 return ActionState.TIMED_OUT, f"timed out{limit}: {message}"
             self._update(action, message=message)
             action.cancel.wait(self.settings.poll_s)
+
+    @staticmethod
+    def _unwatched(action: _Action, check: Callable[[], tuple[bool, str]], message: str) -> str:
+        """Where the system stands as the console stops watching: one last look, in words."""
+        with contextlib.suppress(Exception):  # the last look is best effort: the earlier words stand
+            _done, message = check()
+        who = action.unwatched_because or "the operator stopped watching"
+        if action.request.kind == ActionKind.REBOOT and any(s.engine == Engine.SLURM for s in action.steps):
+            return (
+                f"{who}; the reboot is still pending in Slurm ({message}): Cancel reboot… cancels it there, "
+                "or it runs when the node's jobs end"
+            )
+        return f"{who}; the command was sent and still stands ({message})"
 
 
 def _join(results: list[StepResult]) -> StepResult | None:

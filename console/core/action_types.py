@@ -72,6 +72,7 @@ class ActionRequest:
     from_partition: str | None = None  # reassign: the partition they leave (optional)
     next_state: str = "RESUME"  # reboot: RESUME | DOWN
     via: Engine | None = None  # reboot: force an engine (default: Slurm if configured, else SSH)
+    then_resume: bool = False  # cancel-reboot: resume the node afterwards (it may stay drained otherwise)
 
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -82,6 +83,8 @@ class ActionRequest:
             out["next_state"] = self.next_state
         if self.via is not None:
             out["via"] = self.via.value
+        if self.kind == ActionKind.CANCEL_REBOOT:
+            out["then_resume"] = self.then_resume
         return out
 
     @property

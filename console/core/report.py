@@ -15,6 +15,11 @@ def iso_utc(when: float) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
+def parse_iso(text: str) -> float:
+    """An audit stamp (``2026-11-29T17:46:40.123Z``) as epoch seconds."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def accelerator_record(
     sample: AcceleratorSample, detail: GpuDetail | None = None, xids: list[int] | None = None
 ) -> dict[str, Any]:

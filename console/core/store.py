@@ -201,7 +201,9 @@ def _v2(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS: Final[dict[int, Callable[[sqlite_utils.Database], None]]] = {1: _v1, 2: _v2}
 
-FINAL_STATES: Final = frozenset({"done", "failed", "timed out", "cancelled", "refused", "outcome unknown"})
+FINAL_STATES: Final = frozenset(
+    {"done", "failed", "timed out", "cancelled", "refused", "outcome unknown", "stopped watching"}
+)
 
 
 def now_iso() -> str:
@@ -675,6 +677,19 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the audit log: {explain(self.path, exc)}") from None
         return [_row(r) for r in raw]
+
+    def unfinished(self, since: str, other_than_session: str) -> list[AuditRow]:
+        """Actions of other consoles since ``since`` whose outcome this store does not know: still running
+        there, interrupted (outcome unknown), or no longer watched (a reboot still pending in Slurm, say)."""
+        sql = (
+            "SELECT * FROM actions WHERE created_at >= ? AND console_session != ? "
+            "AND state IN ('intent', 'running', 'outcome unknown', 'stopped watching') ORDER BY id"
+        )
+        with self._lock:
+            cursor = self._conn.execute(sql, (since, other_than_session))
+            names = [c[0] for c in cursor.description]
+            rows = cursor.fetchall()
+        return [_row(dict(zip(names, values, strict=True))) for values in rows]
 
     def row(self, action_id: int) -> AuditRow:
         with self._lock:

@@ -8,6 +8,7 @@ from typing import Final
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -103,6 +104,15 @@ class ActionDialog(QDialog):
             self.next_state.addItems(["RESUME", "DOWN"])
             form.addRow("Afterwards:", self.next_state)
             self.next_state.currentTextChanged.connect(self._schedule_plan)
+        self.then_resume = QCheckBox("&Resume afterwards (return the node to service)")
+        self.then_resume.setObjectName("then-resume")
+        if kind == ActionKind.CANCEL_REBOOT:
+            self.then_resume.setToolTip(
+                "Slurm undrains a node that reboot ASAP drained; one drained before the reboot stays drained "
+                "unless resumed"
+            )
+            form.addRow("Afterwards:", self.then_resume)
+            self.then_resume.toggled.connect(self._schedule_plan)
 
         self.preview = QTextBrowser()
         self.preview.setObjectName("preview")
@@ -151,6 +161,7 @@ class ActionDialog(QDialog):
             partition=self.partition.currentText() or None if self.kind == ActionKind.REASSIGN else None,
             from_partition=(self.from_partition.currentText() or None) if self.kind == ActionKind.REASSIGN else None,
             next_state=self.next_state.currentText() or "RESUME",
+            then_resume=self.kind == ActionKind.CANCEL_REBOOT and self.then_resume.isChecked(),
         )
 
     def _schedule_plan(self) -> None:

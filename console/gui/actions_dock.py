@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.action_runner import ActionState, ActionStatus
+from console.core.actions import ActionKind
 from console.gui.text import plain_label, plain_tip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -44,6 +45,8 @@ STATE_COLOURS: Final = {
     ActionState.FAILED: "#b91c1c",
     ActionState.TIMED_OUT: "#b45309",
     ActionState.CANCELLED: "#6b7280",
+    ActionState.UNWATCHED: "#b45309",
+    ActionState.UNKNOWN: "#b45309",
 }
 
 
@@ -117,10 +120,17 @@ class ActionsTableModel(QAbstractTableModel):
         return None
 
 
+def _reboot_in_slurm(status: ActionStatus) -> bool:
+    return status.kind == ActionKind.REBOOT and any("scontrol reboot" in c for c in status.commands)
+
+
 class ActionsDock(QDockWidget):
-    """Queued, running and finished actions; cancel the selected one."""
+    """Queued, running and finished actions — this session's and the unfinished ones of earlier consoles.
+    The button says what it does to the selected action: cancel one still queued (nothing was sent), or
+    stop watching one whose command was sent (it stands); a Slurm reboot also offers its cancel in Slurm."""
 
     cancel_requested = Signal(int)
+    cancel_reboot_requested = Signal(str)  # the node whose reboot Slurm should forget
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Actions", parent)
@@ -138,7 +148,7 @@ class ActionsDock(QDockWidget):
             ActionColumn.ID: 40,
             ActionColumn.NODE: 100,
             ActionColumn.ACTION: 100,
-            ActionColumn.STATE: 80,
+            ActionColumn.STATE: 125,
             ActionColumn.MESSAGE: 520,
             ActionColumn.STARTED: 70,
         }.items():
@@ -147,18 +157,26 @@ class ActionsDock(QDockWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.cancel_button = QPushButton("Cancel selected")
         self.cancel_button.setObjectName("cancel-action")
-        self.cancel_button.setToolTip("Cancel a queued action (nothing is sent), or stop watching a running one")
+        self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._cancel)
+        self.cancel_reboot_button = QPushButton("Cancel the reboot in Slurm…")
+        self.cancel_reboot_button.setObjectName("cancel-reboot-in-slurm")
+        self.cancel_reboot_button.setToolTip("Preview and run scontrol cancel_reboot on the node")
+        self.cancel_reboot_button.hide()
+        self.cancel_reboot_button.clicked.connect(self._cancel_reboot)
+        self.earlier: set[int] = set()  # rows of earlier consoles, loaded from the store
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         row = QHBoxLayout()
         self.summary = plain_label("No actions yet.")
         row.addWidget(self.summary, 1)
+        row.addWidget(self.cancel_reboot_button)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
         layout.addWidget(self.table)
         self.setWidget(body)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._sync_buttons())
 
     @Slot(object)
     def update_status(self, status: ActionStatus) -> None:
@@ -166,9 +184,66 @@ class ActionsDock(QDockWidget):
         statuses = self.model.statuses()
         active = sum(1 for s in statuses if not s.finished)
         failed = sum(1 for s in statuses if s.state in (ActionState.FAILED, ActionState.TIMED_OUT))
-        self.summary.setText(f"{active} in progress · {failed} failed · {len(statuses)} this session")
+        pending = sum(1 for s in statuses if s.state in (ActionState.UNWATCHED, ActionState.UNKNOWN))
+        earlier = f" · {len(self.earlier)} from earlier consoles" if self.earlier else ""
+        unwatched = f" · {pending} not watched" if pending else ""
+        self.summary.setText(f"{active} in progress · {failed} failed{unwatched}{earlier} · {len(statuses)} in all")
+        self._sync_buttons()
+
+    def load_earlier(self, statuses: list[ActionStatus]) -> None:
+        """The unfinished actions earlier consoles left (a reboot still pending in Slurm, say)."""
+        for status in sorted(statuses, key=lambda s: s.id):
+            self.earlier.add(status.id)
+            self.update_status(status)
+
+    def selected(self) -> ActionStatus | None:
+        index = self.table.currentIndex()
+        return self.model.status_at(index.row()) if index.isValid() else None
+
+    def _sync_buttons(self) -> None:
+        status = self.selected()
+        button = self.cancel_button
+        if status is None:
+            button.setText("Cancel selected")
+            button.setEnabled(False)
+            button.setToolTip("Select an action")
+        elif status.id in self.earlier:
+            button.setText("Stop watching")
+            button.setEnabled(False)
+            button.setToolTip("An earlier console's action: this console does not watch it")
+        elif status.state == ActionState.QUEUED:
+            button.setText("Cancel (not sent yet)")
+            button.setEnabled(True)
+            button.setToolTip("The action never runs: nothing was sent")
+        elif not status.finished:
+            button.setText("Stop watching")
+            button.setEnabled(True)
+            button.setToolTip(
+                "The command was sent and stands: the console stops watching for its outcome and records where it was"
+            )
+        else:
+            button.setText("Cancel selected")
+            button.setEnabled(False)
+            button.setToolTip(f"Already {status.state.value}")
+        reboot_pending = (
+            status is not None
+            and _reboot_in_slurm(status)
+            and status.state
+            in (
+                ActionState.RUNNING,
+                ActionState.TRACKING,
+                ActionState.UNWATCHED,
+                ActionState.UNKNOWN,
+            )
+        )
+        self.cancel_reboot_button.setVisible(reboot_pending)
 
     def _cancel(self) -> None:
-        index = self.table.currentIndex()
-        if index.isValid():
-            self.cancel_requested.emit(self.model.status_at(index.row()).id)
+        status = self.selected()
+        if status is not None and status.id not in self.earlier:
+            self.cancel_requested.emit(status.id)
+
+    def _cancel_reboot(self) -> None:
+        status = self.selected()
+        if status is not None:
+            self.cancel_reboot_requested.emit(status.node)

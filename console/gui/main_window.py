@@ -301,6 +301,15 @@ class MainWindow(QMainWindow):
         dock = self.dock
         QTimer.singleShot(0, lambda: self.resizeDocks([dock], [170], Qt.Orientation.Vertical))
         self.dock.cancel_requested.connect(self._cancel_action)
+        self.dock.cancel_reboot_requested.connect(
+            lambda node: self.open_action(ActionKind.CANCEL_REBOOT, [node] if node in self.fleet.names else None)
+        )
+        # What earlier consoles left unfinished (a reboot still pending in Slurm): in the panel from the start.
+        self.worker.call(
+            service.earlier_unfinished,
+            self.dock.load_earlier,
+            lambda error: self.show_notice(f"Earlier consoles' actions could not be read: {error}", 15000),
+        )
         toolbar = QToolBar("Actions", self)
         toolbar.setObjectName("actions-toolbar")
         toolbar.setMovable(False)

@@ -45,6 +45,8 @@ class ActionsPort(Protocol):
 
     def partitions(self) -> dict[str, Partition]: ...
 
+    def earlier_unfinished(self, hours: float = 24.0) -> list[ActionStatus]: ...
+
 
 class IncidentsPort(Protocol):
     """What the window does to incidents (console.services.incidents.IncidentService): each call writes or

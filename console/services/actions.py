@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
-from console.core.action_runner import ActionRunner, RunnerSettings
-from console.core.actions import ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
+from console.core.action_runner import ActionRunner, ActionState, ActionStatus, RunnerSettings
+from console.core.actions import ActionKind, ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
+from console.core.report import iso_utc, parse_iso
 from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
 from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
@@ -95,6 +98,35 @@ class ActionService:
         """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
         return plan_action(request, self.inventory, self.engines)
 
+    def earlier_unfinished(self, hours: float = 24.0) -> list[ActionStatus]:
+        """What earlier (or other) consoles left unfinished in the last ``hours``, as the Actions panel shows
+        it: still running in another console, interrupted, or no longer watched. Disk: call from a worker."""
+        since = iso_utc(time.time() - hours * 3600)
+        out = []
+        for row in self.store.unfinished(since, self.runner.session):
+            try:
+                kind = ActionKind(row.kind)
+            except ValueError:
+                continue  # a move's own rows: their drain and resume are listed as actions
+            state = EARLIER_STATES.get(row.state, ActionState.UNKNOWN)
+            message = row.message or (
+                "running in another console" if state == ActionState.RUNNING else "outcome unknown"
+            )
+            out.append(
+                ActionStatus(
+                    id=row.id,
+                    node=row.node,
+                    kind=kind,
+                    state=state,
+                    message=f"earlier console: {message}",
+                    commands=tuple(_command_words(row.command)),
+                    created_at=parse_iso(row.created_at),
+                    started_at=parse_iso(row.started_at) if row.started_at else None,
+                    finished_at=parse_iso(row.finished_at) if row.finished_at else None,
+                )
+            )
+        return out
+
     def partitions(self) -> dict[str, Partition]:
         """Slurm's partitions (network: call from a worker); empty without a scheduler."""
         scheduler = self.engines.scheduler()
@@ -109,6 +141,25 @@ class ActionService:
         self.engines.close()
         self.session_lock.release()
         self.store.close()
+
+
+EARLIER_STATES: Final = {
+    "intent": ActionState.RUNNING,
+    "running": ActionState.RUNNING,
+    "stopped watching": ActionState.UNWATCHED,
+    "outcome unknown": ActionState.UNKNOWN,
+}
+
+
+def _command_words(command: list[Any] | None) -> list[str]:
+    """An audit row's commands as the panel shows them (``scontrol reboot …``)."""
+    words = []
+    for step in command or []:
+        if isinstance(step, list) and all(isinstance(w, str) for w in step):
+            words.append(shlex.join(step))
+        else:
+            words.append(str(step))
+    return words
 
 
 def open_store(data_dir: Path, readonly: bool = False) -> Store:

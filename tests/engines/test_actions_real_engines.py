@@ -144,7 +144,9 @@ def test_running_job_shows_in_the_preview_then_cancel_reboot_clears_the_pending_
         # Cancelling the reboot stops watching it (one action at a time per node), then cancels it in Slurm.
         (cancelled,) = world.act(kind=ActionKind.CANCEL_REBOOT, nodes=("node3",))
         assert cancelled.state == ActionState.DONE, cancelled.message
-        assert world.service.runner.status(reboot.id).state == ActionState.CANCELLED
+        watched = world.service.runner.status(reboot.id)
+        assert watched.state == ActionState.UNWATCHED
+        assert "a cancel-reboot of the node took over" in watched.message
         assert not {"REBOOT_REQUESTED", "REBOOT_ISSUED"} & world.slurm.node_state("node3")
         assert "llm-pretrain" in world.slurm.run("squeue", "-h", "-w", "node3", "-o", "%j").stdout
     finally:

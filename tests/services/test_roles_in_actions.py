@@ -36,3 +36,44 @@ def test_a_technician_console_has_no_refusal(tmp_path: Path) -> None:
         assert service.runner.refusal is None and service.role == Role.TECHNICIAN
     finally:
         service.close()
+
+
+def test_actions_earlier_consoles_left_unfinished_are_listed_for_the_panel(tmp_path: Path) -> None:
+    from console.core.action_runner import ActionState
+
+    inventory = parse_inventory(INVENTORY, tmp_path / "fleet.toml")
+    first = ActionService(inventory, tmp_path / "data", SshSettings(ssh_config=None), operator="tina")
+    try:
+        reboot = ["scontrol", "reboot", "ASAP", "nextstate=RESUME", "reason=tina: ECC storm", "gpu-001"]
+        pending = _finished(
+            first, "reboot", [reboot], "stopped watching", "the console closed; the reboot is still pending in Slurm"
+        )
+        _finished(first, "drain", [], "done", "drained")
+    finally:
+        first.close()
+    second = ActionService(inventory, tmp_path / "data", SshSettings(ssh_config=None), operator="tina")
+    try:
+        (earlier,) = second.earlier_unfinished()
+        assert earlier.id == pending and earlier.state == ActionState.UNWATCHED
+        assert earlier.message == "earlier console: the console closed; the reboot is still pending in Slurm"
+        assert earlier.commands[0].startswith("scontrol reboot ASAP")
+    finally:
+        second.close()
+
+
+def _finished(service: ActionService, kind: str, command: list[object], state: str, message: str) -> int:
+    """An action of ``service``'s console, recorded with its outcome."""
+    action_id = service.store.record_intent(
+        operator="tina",
+        kind=kind,
+        node="gpu-001",
+        params={},
+        reason="ECC storm",
+        ticket=None,
+        engine="slurm",
+        host="ctl",
+        command=command,
+        session=service.runner.session,
+    )
+    service.store.record_outcome(action_id, state=state, message=message)
+    return action_id
