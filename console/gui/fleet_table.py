@@ -18,8 +18,16 @@ from PySide6.QtGui import QColor, QFont
 
 from console.core.alerts import Severity
 from console.core.fleet import NodeView
+from console.core.parsers.slurm import state_words
 from console.core.samples import LIVE_STATES, NodeState
-from console.gui.style import CRITICAL_BACKGROUND, row_background, row_foreground, state_icon
+from console.gui.style import (
+    CRITICAL_BACKGROUND,
+    SLURM_DRAIN_COLOURS,
+    SLURM_OUT_COLOURS,
+    row_background,
+    row_foreground,
+    state_icon,
+)
 from console.gui.text import plain_tip
 
 SORT_ROLE: Final = Qt.ItemDataRole.UserRole + 1
@@ -65,7 +73,7 @@ COLUMNS: Final = {
     Column.POWER: ColumnSpec("Power", 68, numeric=True),
     Column.TENANT: ColumnSpec("Tenant", 104),
     Column.RACK: ColumnSpec("Rack / U", 78),
-    Column.SCHEDULER: ColumnSpec("Slurm", 110),
+    Column.SCHEDULER: ColumnSpec("Slurm", 170),
     Column.ALERTS: ColumnSpec("Alerts", 150),
     Column.ISSUE: ColumnSpec("Issue", None),
 }
@@ -166,18 +174,18 @@ class FleetTableModel(QAbstractTableModel):
             return view.name
         if role == Qt.ItemDataRole.DecorationRole and column == Column.STATE:
             return state_icon(view.state)
+        if column == Column.SCHEDULER and role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            # Slurm's own colour first: a drained node reads as drained whatever its telemetry says.
+            slurm = state_words(view.scheduler_state or "")
+            if slurm.out_of_service:
+                colours = SLURM_DRAIN_COLOURS if slurm.drained else SLURM_OUT_COLOURS
+                return QColor(colours[0] if role == Qt.ItemDataRole.BackgroundRole else colours[1])
         if role == Qt.ItemDataRole.BackgroundRole:
             if view.worst_alert == Severity.CRITICAL and view.state in LIVE_STATES:
                 return QColor(CRITICAL_BACKGROUND)
             return row_background(view.state, view.hot)
         if role == Qt.ItemDataRole.ForegroundRole:
             return row_foreground(view.state, view.hot)
-        if (
-            role == Qt.ItemDataRole.ForegroundRole
-            and column == Column.SCHEDULER
-            and any(word in (view.scheduler_state or "") for word in ("DRAIN", "DOWN", "REBOOT", "FAIL"))
-        ):
-            return QColor("#b45309")
         if role == Qt.ItemDataRole.FontRole and (
             (column == Column.TEMP_MAX and view.hot) or (column == Column.STATE and view.state not in LIVE_STATES)
         ):
@@ -217,7 +225,7 @@ class FleetTableModel(QAbstractTableModel):
                 rack = view.spec.rack or ""
                 return f"{rack} / U{view.spec.slot}" if view.spec.slot is not None else rack
             case Column.SCHEDULER:
-                return view.scheduler_state or ""
+                return state_words(view.scheduler_state or "").words
             case Column.ALERTS:
                 if not view.alerts:
                     return ""
@@ -255,17 +263,20 @@ class FleetTableModel(QAbstractTableModel):
     def _tooltip(view: NodeView) -> str:
         since = time.strftime("%H:%M:%S", time.localtime(view.state_since))
         text = f"{view.name}: {view.state.value} since {since}"
+        if view.scheduler_state:
+            text += f"\nSlurm: {view.scheduler_state}"
         if view.error:
             text += f"\n{view.error}"
         return text
 
 
 class FleetFilterProxy(QSortFilterProxyModel):
+    """Filters on every word typed (all must match somewhere in the row); "problems only" hides healthy rows."""
+
     @staticmethod
     def _scheduler_words(model: FleetTableModel, name: str) -> str:
-        return model.scheduler_state(name).replace("+", " ")
-
-    """Filters on every word typed (all must match somewhere in the row); "problems only" hides healthy rows."""
+        raw = model.scheduler_state(name)
+        return f"{raw.replace('+', ' ')} {state_words(raw).words}"
 
     def __init__(self) -> None:
         super().__init__()
@@ -284,11 +295,18 @@ class FleetFilterProxy(QSortFilterProxyModel):
         self.problems_only = enabled
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    @staticmethod
+    def is_problem(view: NodeView) -> bool:
+        """What "Problems only" keeps: a node not up, hot, alerting, or out of service in Slurm (drained,
+        draining, down, rebooting, not responding)."""
+        out_of_service = state_words(view.scheduler_state or "").out_of_service
+        return view.state != NodeState.UP or view.hot or bool(view.alerts) or out_of_service
+
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         model = self.sourceModel()
         assert isinstance(model, FleetTableModel)
         view = model.view_at(source_row)
-        if self.problems_only and view.state == NodeState.UP and not view.hot and not view.alerts:
+        if self.problems_only and not self.is_problem(view):
             return False
         if not self._words:
             return True

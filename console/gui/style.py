@@ -26,6 +26,10 @@ HOT_BACKGROUND: Final = "#ffc9c9"
 CRITICAL_BACKGROUND: Final = "#f8b4b4"
 SEVERITY_COLOURS: Final = {0: "#2563eb", 1: "#b45309", 2: "#b91c1c"}
 HOT_TEXT: Final = "#9b1c1c"
+# The Slurm cell of a node out of service (background, text): drained or draining in amber; down, rebooting
+# or not responding in slate.
+SLURM_DRAIN_COLOURS: Final = ("#fde68a", "#78350f")
+SLURM_OUT_COLOURS: Final = ("#cbd5e1", "#1e293b")
 
 # One colour per accelerator in plots (colour-blind-friendly Okabe-Ito order, then two greys).
 SERIES_COLOURS: Final = (

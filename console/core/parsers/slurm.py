@@ -196,3 +196,72 @@ def parse_squeue(text: str) -> list[Job]:
             nodes = (nodes_expr,)
         jobs.append(Job(job_id, user, account, state, elapsed, partition, nodes, name))
     return jobs
+
+
+# --- Slurm's node state in short, distinct words (the fleet table's Slurm column) ----------------------------
+
+_BASE_WORDS: Final = {
+    "IDLE": "idle",
+    "ALLOCATED": "allocated",
+    "ALLOC": "allocated",
+    "MIXED": "mixed",
+    "DOWN": "down",
+    "COMPLETING": "completing",
+    "FUTURE": "future",
+    "UNKNOWN": "unknown",
+}
+_FLAG_WORDS: Final = {
+    "REBOOT_REQUESTED": "reboot pending",
+    "REBOOT_ISSUED": "rebooting",
+    "NOT_RESPONDING": "not responding",
+    "FAIL": "failing",
+    "MAINT": "maint",
+    "RESERVED": "reserved",
+    "POWERED_DOWN": "powered down",
+    "POWERING_DOWN": "powering down",
+    "POWERING_UP": "powering up",
+    "POWER_DOWN": "power down asked",
+    "PLANNED": "planned",
+    "INVALID_REG": "invalid registration",
+    "CLOUD": "cloud",
+    "COMPLETING": "completing",
+}
+# Flags that take a node out of service, or say it is about to be (what "Problems only" shows).
+_OUT_OF_SERVICE_FLAGS: Final = frozenset(
+    {"DRAIN", "REBOOT_REQUESTED", "REBOOT_ISSUED", "NOT_RESPONDING", "FAIL", "POWERED_DOWN", "POWERING_DOWN"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmStateWords:
+    """``ALLOCATED+DRAIN`` → "draining"; ``IDLE+DRAIN`` → "drained"; each flag a word of its own."""
+
+    words: str
+    out_of_service: bool  # drained, draining, down, failing, not responding, rebooting or about to
+    drained: bool  # DRAIN: no new job starts there (draining or drained)
+
+
+def state_words(raw: str) -> SlurmStateWords:
+    """Slurm's state word (``MIXED+DRAIN+REBOOT_REQUESTED``) in short words that tell the states apart
+    (``draining · reboot pending``); an unknown flag is kept, lower-cased."""
+    text = (raw or "").strip().rstrip("*~#!%$@^-")
+    if not text:
+        return SlurmStateWords("", False, False)
+    base, *flags = text.split("+")
+    drain = "DRAIN" in flags
+    if drain and base in {"ALLOCATED", "ALLOC", "MIXED", "COMPLETING"}:
+        words = ["draining"]
+    elif drain and base == "IDLE":
+        words = ["drained"]
+    elif drain:
+        words = [_BASE_WORDS.get(base, base.lower()), "drained"]
+    else:
+        words = [_BASE_WORDS.get(base, base.lower().replace("_", " "))]
+    for flag in flags:
+        if flag == "DRAIN":
+            continue
+        word = _FLAG_WORDS.get(flag, flag.lower().replace("_", " "))
+        if word not in words:
+            words.append(word)
+    out = base == "DOWN" or bool(set(flags) & _OUT_OF_SERVICE_FLAGS)
+    return SlurmStateWords(" · ".join(words), out, drain)

@@ -1,0 +1,106 @@
+"""What the technician's walkthrough (issue 12) found, each pinned by a test (pytest-qt, offscreen, Qt
+warnings fail), on a fleet model fed by hand: Slurm's state readable and coloured, problems that Slurm
+alone knows kept under "Problems only"."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from console.core.fleet import FleetModel
+from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.slurm import state_words
+from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.gui.fleet_table import Column
+from console.gui.main_window import MainWindow
+from console.gui.style import SLURM_DRAIN_COLOURS, SLURM_OUT_COLOURS
+
+SHOTS = os.environ.get("FLEET_SCREENSHOTS")
+SLURM = {
+    "gpu-001": "ALLOCATED",
+    "gpu-002": "ALLOCATED+DRAIN",
+    "gpu-003": "IDLE+DRAIN",
+    "gpu-004": "MIXED+DRAIN+REBOOT_REQUESTED",
+    "gpu-005": "DOWN+NOT_RESPONDING",
+    "gpu-006": "IDLE",
+}
+
+
+def _fleet(names: list[str]) -> FleetModel:
+    specs = tuple(NodeSpec(name=n, host=f"10.0.0.{i}", rack="R1", slot=i) for i, n in enumerate(names, 1))
+    fleet = FleetModel(Inventory(Path("fleet.toml"), specs))
+    for name in names:
+        fleet.set_state(name, NodeState.UP)
+        lines = [
+            ParsedLine(
+                sample=AcceleratorSample(index=g, vendor=Vendor.NVIDIA, utilization_pct=50.0, temperature_c=55.0)
+            )
+            for g in range(8)
+        ]
+        fleet.ingest(name, lines, time.time())
+    return fleet
+
+
+def _window(qtbot: Any, fleet: FleetModel) -> MainWindow:
+    window = MainWindow(fleet)
+    qtbot.addWidget(window)
+    window.resize(1600, 900)
+    window.show()
+    window.apply_snapshot(fleet.snapshot())
+    return window
+
+
+def _cell(window: MainWindow, name: str, column: Column, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    row = window.model.row_of(name)
+    assert row is not None
+    return window.model.data(window.model.index(row, column), role)
+
+
+def test_slurm_states_are_told_apart_in_full_words_that_fit_their_column(qtbot: Any) -> None:
+    fleet = _fleet(list(SLURM))
+    fleet.set_scheduler_states(SLURM)
+    window = _window(qtbot, fleet)
+    shown = {name: _cell(window, name, Column.SCHEDULER) for name in SLURM}
+    assert shown == {
+        "gpu-001": "allocated",
+        "gpu-002": "draining",
+        "gpu-003": "drained",
+        "gpu-004": "draining · reboot pending",
+        "gpu-005": "down · not responding",
+        "gpu-006": "idle",
+    }
+    metrics = window.table.fontMetrics()
+    width = window.table.horizontalHeader().sectionSize(Column.SCHEDULER)
+    assert all(metrics.horizontalAdvance(text) + 12 <= width for text in shown.values()), width
+    assert "Slurm: MIXED+DRAIN+REBOOT_REQUESTED" in _cell(window, "gpu-004", Column.NODE, Qt.ItemDataRole.ToolTipRole)
+    # The drain colour shows (the row's own colour no longer wins), and down is not drained.
+    background = Qt.ItemDataRole.BackgroundRole
+    assert _cell(window, "gpu-003", Column.SCHEDULER, background) == QColor(SLURM_DRAIN_COLOURS[0])
+    assert _cell(window, "gpu-005", Column.SCHEDULER, background) == QColor(SLURM_OUT_COLOURS[0])
+    assert _cell(window, "gpu-001", Column.SCHEDULER, background) is None
+    if SHOTS:
+        window.grab().save(str(Path(SHOTS) / "slurm-column.png"))
+
+
+def test_problems_only_keeps_nodes_slurm_holds_out_of_service(qtbot: Any) -> None:
+    fleet = _fleet(list(SLURM))
+    fleet.set_scheduler_states(SLURM)
+    window = _window(qtbot, fleet)
+    window.problems.setChecked(True)
+    kept = {window.proxy.data(window.proxy.index(r, Column.NODE)) for r in range(window.proxy.rowCount())}
+    assert kept == {"gpu-002", "gpu-003", "gpu-004", "gpu-005"}
+    window.problems.setChecked(False)
+    window.filter.setText("drained")
+    assert window.proxy.rowCount() == 1 and window.proxy.data(window.proxy.index(0, Column.NODE)) == "gpu-003"
+
+
+def test_slurms_state_words_name_each_flag() -> None:
+    assert state_words("IDLE+DRAIN").words == "drained"
+    assert state_words("DOWN+DRAIN+REBOOT_ISSUED").words == "down · drained · rebooting"
+    assert state_words("IDLE+POWERED_DOWN").out_of_service and not state_words("MIXED").out_of_service
+    assert state_words("MIXED+SOMETHING_NEW").words == "mixed · something new"
