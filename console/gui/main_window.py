@@ -164,11 +164,11 @@ class MainWindow(QMainWindow):
         self.filter.setObjectName("fleet-filter")
         self.filter.setPlaceholderText("Filter: node, state, rack, tenant, 'hot'…  (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.set_filter_text)
+        self.filter.textChanged.connect(lambda text: self._hiding_rows(lambda: self.proxy.set_filter_text(text)))
         self.filter.returnPressed.connect(self._focus_table)
         self.problems = QCheckBox("Problems only")
         self.problems.setToolTip("Hide nodes that are up and not hot (Ctrl+P)")
-        self.problems.toggled.connect(self.proxy.set_problems_only)
+        self.problems.toggled.connect(lambda on: self._hiding_rows(lambda: self.proxy.set_problems_only(on)))
         self.shown = plain_label("")
         self.shown.setStyleSheet("color:#555")
 
@@ -190,6 +190,9 @@ class MainWindow(QMainWindow):
                 header.resizeSection(column, spec.width)
         header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        # A filter, "Problems only" or new data hides rows: Qt then moves its current row to a neighbour; the
+        # window puts it back on the panel's node, or clears both (see _hiding_rows).
+        self._rows_sync_pending = False
 
         self.panel = NodePanel(fleet)
 
@@ -437,8 +440,37 @@ class MainWindow(QMainWindow):
         return self.handover
 
     def selected_nodes(self) -> list[str]:
+        """The selected rows' nodes; with none selected, the current row's (the node in the panel): the
+        toolbar acts on what the panel shows."""
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        if not rows and self.table.currentIndex().isValid():
+            rows = [self.table.currentIndex().row()]
         return [self.proxy.data(self.proxy.index(row, 0), NODE_NAME_ROLE) for row in rows]
+
+    def _hiding_rows(self, change: Callable[[], None]) -> None:
+        """Run a change that may hide rows; then put the current row back on the panel's node if it is still
+        shown, else clear both — the panel and the toolbar never drift to a node the operator did not choose
+        (Qt moves its current row to a neighbour of a hidden one)."""
+        self._rows_sync_pending = True
+        try:
+            change()
+        finally:
+            self._sync_current()
+
+    def _sync_current(self) -> None:
+        self._rows_sync_pending = False
+        shown = self.panel.view
+        selection = self.table.selectionModel()
+        if shown is not None:
+            row = self.model.row_of(shown.name)
+            index = self.proxy.mapFromSource(self.model.index(row, 0)) if row is not None else QModelIndex()
+            if index.isValid():
+                if self.table.currentIndex().row() != index.row():
+                    selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+            else:
+                selection.clearCurrentIndex()
+                self.panel.show_view(None)
+        self._update_action_items()
 
     def _update_action_items(self) -> None:
         if self.action_service is None:
@@ -539,7 +571,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def apply_snapshot(self, snap: FleetSnapshot) -> None:
         started = time.perf_counter()
-        self.model.apply(snap.changed)
+        self._hiding_rows(lambda: self.model.apply(snap.changed))
         for view in snap.changed:
             before = {a.key for a in self.alerts_dock.model.alerts_of(view.name)}
             for alert in view.alerts:
@@ -592,13 +624,17 @@ class MainWindow(QMainWindow):
         self.shown.setText(f"{self.proxy.rowCount()} of {len(views)} shown")
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._rows_sync_pending:
+            return  # Qt moving its current row after a filter: _sync_current decides
         if not current.isValid():
             self.panel.show_view(None)
+            self._update_action_items()
             return
         name = self.proxy.data(current, NODE_NAME_ROLE)
         self.panel.show_view(self.fleet.view(name))
         self.panel.refresh_plots()
         self._refresh_details()
+        self._update_action_items()
 
     def select_node(self, name: str) -> bool:
         row = self.model.row_of(name)

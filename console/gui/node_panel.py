@@ -316,10 +316,16 @@ class NodePanel(QWidget):
         self.view = view
         self.accelerators.set_view(view)
         if view is None:
+            # Every field is cleared: nothing of the previous node may stand under "Select a node".
             self.title.setText("Select a node")
             self.subtitle.setText("")
             self.error.hide()
             self.reconnect.hide()
+            for label in self._fields.values():
+                label.setText("–")
+                label.setToolTip("")
+            self._details_for = None
+            self.refresh_plots()
             return
         self.reconnect.setVisible(view.state not in LIVE_STATES)
         colour = STATE_COLOURS[view.state][0]

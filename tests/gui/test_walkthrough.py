@@ -104,3 +104,81 @@ def test_slurms_state_words_name_each_flag() -> None:
     assert state_words("DOWN+DRAIN+REBOOT_ISSUED").words == "down · drained · rebooting"
     assert state_words("IDLE+POWERED_DOWN").out_of_service and not state_words("MIXED").out_of_service
     assert state_words("MIXED+SOMETHING_NEW").words == "mixed · something new"
+
+
+class QuietRunner:
+    def __init__(self) -> None:
+        self.listeners: list[Any] = []
+
+    def submit(self, plan: Any, typed: Any = ()) -> list[Any]:
+        return []
+
+    def cancel(self, action_id: int) -> bool:
+        return False
+
+    def statuses(self) -> list[Any]:
+        return []
+
+    def add_listener(self, listener: Any) -> None:
+        self.listeners.append(listener)
+
+
+class NoActions:
+    """An ActionsPort that plans nothing and runs nothing: the window's own logic is under test."""
+
+    operator = "tina"
+
+    def __init__(self, fleet: FleetModel) -> None:
+        specs = tuple(fleet.spec(n) for n in fleet.names)
+        self.inventory = Inventory(Path("fleet.toml"), specs, scheduler=NodeSpec(name="scheduler", host="ctl"))
+        self._runner = QuietRunner()
+
+    @property
+    def runner(self) -> QuietRunner:
+        return self._runner
+
+    def plan(self, request: Any) -> Any:
+        raise NotImplementedError
+
+    def node_details(self, node: str) -> Any:
+        raise LookupError("no scheduler here")
+
+    def partitions(self) -> dict[str, Any]:
+        return {}
+
+    def earlier_unfinished(self, hours: float = 24.0) -> list[Any]:
+        return []
+
+
+def test_after_a_filter_the_panel_and_the_toolbar_show_the_same_node_or_none(qtbot: Any) -> None:
+    from console.core.actions import ActionKind
+
+    fleet = _fleet(list(SLURM))
+    fleet.set_scheduler_states(SLURM)
+    window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.show()
+    window.apply_snapshot(fleet.snapshot())
+    drain = window.action_items[ActionKind.DRAIN]
+    assert window.select_node("gpu-003")
+    assert window.panel.view is not None and drain.isEnabled()
+
+    # A filter that hides the node: the panel empties every field, and no action is offered for a hidden node.
+    window.filter.setText("gpu-001")
+    qtbot.waitUntil(lambda: window.panel.view is None)
+    assert window.panel.title.text() == "Select a node"
+    assert {label.text() for label in window.panel._fields.values()} == {"–"}
+    assert window.panel.accelerators.rowCount() == 0
+    assert not drain.isEnabled()
+
+    # The keyboard moves the current row without selecting: the toolbar acts on the node the panel shows.
+    window.filter.clear()
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == len(SLURM))
+    window.table.selectionModel().clearSelection()
+    window.table.setFocus()
+    window.table.selectionModel().setCurrentIndex(
+        window.proxy.index(1, 0), window.table.selectionModel().SelectionFlag.NoUpdate
+    )
+    assert window.panel.view is not None and window.panel.view.name == "gpu-002"
+    assert window.selected_nodes() == ["gpu-002"] and drain.isEnabled()
+    assert "gpu-002" in drain.toolTip()
