@@ -38,6 +38,12 @@ class AlertColumn(enum.IntEnum):
 
 
 HEADERS: Final = ["Severity", "Node", "Accel.", "Rule", "What", "Since"]
+MIN_ROWS: Final = 6
+
+
+def _identity(alert: Alert) -> tuple[object, ...]:
+    """One row per alert: the same rule on the same accelerator, at the same severity, since the same time."""
+    return (*alert.key, int(alert.severity), alert.first_seen)
 
 
 class AlertsModel(QAbstractTableModel):
@@ -49,18 +55,33 @@ class AlertsModel(QAbstractTableModel):
         self._bold.setBold(True)
 
     def set_node_alerts(self, node: str, alerts: tuple[Alert, ...]) -> None:
+        """Rows are updated in place — an alert seen again only changes its last-seen time — and inserted or
+        removed one by one, so a selection and a double-click stay on their alert while the fleet streams."""
         if self._by_node.get(node, ()) == alerts:
             return
         if alerts:
             self._by_node[node] = alerts
         else:
             self._by_node.pop(node, None)
-        self.beginResetModel()
-        self._alerts = sorted(
+        wanted = sorted(
             (a for group in self._by_node.values() for a in group),
-            key=lambda a: (-int(a.severity), a.first_seen, a.node),
+            key=lambda a: (-int(a.severity), a.first_seen, a.node, a.rule, a.accelerator or -1),
         )
-        self.endResetModel()
+        identity = {_identity(a) for a in wanted}
+        for row in range(len(self._alerts) - 1, -1, -1):
+            if _identity(self._alerts[row]) not in identity:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._alerts[row]
+                self.endRemoveRows()
+        for row, alert in enumerate(wanted):
+            if row < len(self._alerts) and _identity(self._alerts[row]) == _identity(alert):
+                if self._alerts[row] != alert:
+                    self._alerts[row] = alert
+                    self.dataChanged.emit(self.index(row, 0), self.index(row, len(AlertColumn) - 1))
+                continue
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._alerts.insert(row, alert)
+            self.endInsertRows()
 
     def alerts_of(self, node: str) -> tuple[Alert, ...]:
         """The node's alerts as the dock shows them now."""
@@ -140,7 +161,11 @@ class AlertsDock(QDockWidget):
         }.items():
             header.resizeSection(column, width)
         header.setSectionResizeMode(AlertColumn.MESSAGE, QHeaderView.ResizeMode.Stretch)
-        self.table.doubleClicked.connect(lambda index: self.node_chosen.emit(self.model.alert_at(index.row()).node))
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Enter and a double-click (both "activate" a row) open the alert's node.
+        self.table.activated.connect(lambda index: self.node_chosen.emit(self.model.alert_at(index.row()).node))
+        # At least six alerts in sight without scrolling.
+        self.table.setMinimumHeight(MIN_ROWS * 22 + self.table.horizontalHeader().sizeHint().height() + 4)
         self.summary = rich_label("No alerts.")  # counts and severity words only
         self.notify = QCheckBox("Desktop notifications")
         self.notify.setObjectName("desktop-notifications")

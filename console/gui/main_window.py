@@ -293,16 +293,15 @@ class MainWindow(QMainWindow):
         self.relay = StatusRelay()
         self.dock = ActionsDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        # Alerts and Actions share the bottom area as tabs, so the plots keep their room.
-        self.tabifyDockWidget(self.alerts_dock, self.dock)
-        self.alerts_dock.raise_()
+        # Alerts and Actions side by side, each a dock of its own: both in sight while an action runs.
+        self.splitDockWidget(self.alerts_dock, self.dock, Qt.Orientation.Horizontal)
         # Runner threads emit; the relay lives on the GUI thread, so the dock is updated there.
         self.relay.status.connect(self.dock.update_status, Qt.ConnectionType.QueuedConnection)
         self.relay.status.connect(self._action_changed, Qt.ConnectionType.QueuedConnection)
         service.runner.add_listener(self.relay.status.emit)
-        # Keep the plots visible: the panel starts short and can be dragged taller.
-        dock = self.dock
-        QTimer.singleShot(0, lambda: self.resizeDocks([dock], [170], Qt.Orientation.Vertical))
+        # Alerts take the wider half: their words are longer than an action's.
+        docks = [self.alerts_dock, self.dock]
+        QTimer.singleShot(0, lambda: self.resizeDocks(docks, [3, 2], Qt.Orientation.Horizontal))
         self.dock.cancel_requested.connect(self._cancel_action)
         self.dock.cancel_reboot_requested.connect(
             lambda node: self.open_action(ActionKind.CANCEL_REBOOT, [node] if node in self.fleet.names else None)

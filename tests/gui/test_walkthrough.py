@@ -182,3 +182,77 @@ def test_after_a_filter_the_panel_and_the_toolbar_show_the_same_node_or_none(qtb
     assert window.panel.view is not None and window.panel.view.name == "gpu-002"
     assert window.selected_nodes() == ["gpu-002"] and drain.isEnabled()
     assert "gpu-002" in drain.toolTip()
+
+
+def _alert(node: str, rule: str, severity: Any, first: float, last: float, gpu: int | None = 0) -> Any:
+    from console.core.alerts import Alert
+
+    return Alert(node, rule, gpu, severity, f"{rule} on {node}", {"value": 1}, first, last)
+
+
+def test_the_alerts_dock_keeps_its_selection_while_alerts_are_seen_again_and_enter_opens_the_node(
+    qtbot: Any,
+) -> None:
+    from console.core.alerts import Severity
+    from console.gui.alerts_dock import AlertsDock
+
+    dock = AlertsDock()
+    qtbot.addWidget(dock)
+    dock.resize(1000, 260)
+    dock.show()
+    model = dock.model
+    model.set_node_alerts("gpu-003", (_alert("gpu-003", "xid_79", Severity.CRITICAL, 100.0, 100.0, 6),))
+    model.set_node_alerts("gpu-007", (_alert("gpu-007", "hot", Severity.WARNING, 110.0, 110.0),))
+    dock.table.setCurrentIndex(model.index(1, 0))  # the warning on gpu-007
+    with qtbot.assertNotEmitted(model.modelReset):
+        for second in range(5):  # the fleet streams: every alert is seen again each second
+            model.set_node_alerts(
+                "gpu-003", (_alert("gpu-003", "xid_79", Severity.CRITICAL, 100.0, 101.0 + second, 6),)
+            )
+            model.set_node_alerts("gpu-007", (_alert("gpu-007", "hot", Severity.WARNING, 110.0, 111.0 + second),))
+        # A new critical alert lands above the selection: the selection follows its alert.
+        model.set_node_alerts("gpu-001", (_alert("gpu-001", "ecc", Severity.CRITICAL, 90.0, 120.0),))
+    assert model.rowCount() == 3
+    selected = dock.table.selectionModel().selectedRows()
+    assert [model.alert_at(i.row()).node for i in selected] == ["gpu-007"]
+    assert model.alert_at(dock.table.currentIndex().row()).node == "gpu-007"
+    with qtbot.waitSignal(dock.node_chosen) as chosen:
+        qtbot.keyClick(dock.table, Qt.Key.Key_Return)
+    assert chosen.args == ["gpu-007"]
+    # Six rows in sight without scrolling.
+    assert dock.table.viewport().height() >= 6 * dock.table.verticalHeader().defaultSectionSize()
+
+
+def test_alerts_and_actions_have_docks_of_their_own(qtbot: Any) -> None:
+    fleet = _fleet(list(SLURM))
+    window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.show()
+    assert window.dock is not None
+    assert window.tabifiedDockWidgets(window.alerts_dock) == []
+    assert not window.alerts_dock.visibleRegion().isEmpty() and not window.dock.visibleRegion().isEmpty()
+
+
+def test_the_alerts_dock_rows_stay_in_worst_first_order_through_any_sequence_of_updates(qtbot: Any) -> None:
+    import random
+
+    from console.core.alerts import Severity
+    from console.gui.alerts_dock import AlertsModel
+
+    model = AlertsModel()
+    rng = random.Random(7)
+    nodes = [f"gpu-{i:03d}" for i in range(6)]
+    current: dict[str, tuple[Any, ...]] = {}
+    for step in range(300):
+        node = rng.choice(nodes)
+        alerts = tuple(
+            _alert(node, rule, rng.choice([Severity.WARNING, Severity.CRITICAL]), rng.choice([1.0, 2.0, 3.0]), step)
+            for rule in rng.sample(["hot", "ecc", "xid_79", "power"], rng.randint(0, 3))
+        )
+        current[node] = alerts
+        model.set_node_alerts(node, alerts)
+        expected = sorted(
+            (a for group in current.values() for a in group),
+            key=lambda a: (-int(a.severity), a.first_seen, a.node, a.rule, a.accelerator or -1),
+        )
+        assert [model.alert_at(r) for r in range(model.rowCount())] == expected, step
