@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPoint, QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -151,7 +151,10 @@ class MainWindow(QMainWindow):
             who = f" — {records.incidents.operator} ({records.incidents.role.value})"
         self.setWindowTitle(f"Fleet Console{title_suffix}{who}")
         self.setWindowIcon(app_icon())
-        self.resize(1600, 940)
+        # 1600 × 940 where the screen has room; a crash-cart laptop's 1366 × 768 gets what it has.
+        screen = QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else None
+        self.resize(min(1600, room.width()) if room else 1600, min(940, room.height()) if room else 940)
         self.snapshots_applied = 0
         self.scheduler_problem: str | None = None
         self.last_apply_ms = 0.0

@@ -17,9 +17,11 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +51,8 @@ class AccColumn(enum.IntEnum):
     UUID = 10
 
 
+PLOT_MIN_HEIGHT: Final = 150  # px: a readable trend (the walkthrough found 40)
+DETAILS_MIN_HEIGHT: Final = 110
 ACC_HEADERS: Final = {
     AccColumn.INDEX: "#",
     AccColumn.MODEL: "Model",
@@ -182,9 +186,19 @@ class HistoryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no ty
         item.setTitle(f"<span style='color:#222'>{esc(title)}</span>", size="10pt")
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setLabel("left", unit)
-        item.setLabel("bottom", "seconds ago")
-        item.setXRange(-HISTORY_SECONDS, 0, padding=0.01)
-        item.setYRange(0, y_max, padding=0.02)
+        # Three ticks a side, in minutes: readable at 150 px (no "seconds ago" label to clip). The oldest tick
+        # stays inside the plot (a label on its left edge would be cut).
+        step = round(HISTORY_SECONDS * 0.4 / 60) * 60
+        item.getAxis("bottom").setTicks(
+            [[(-2 * step, f"−{2 * step // 60:g} min"), (-step, f"−{step // 60:g} min"), (0, "now")]]
+        )
+        self._set_y_ticks(y_max)
+        for side in ("bottom", "left"):
+            # The first and last labels sit at the edges: pyqtgraph would hide them as "overlapping".
+            item.getAxis(side).setStyle(hideOverlappingLabels=False)
+        item.setXRange(-HISTORY_SECONDS, 0, padding=0.08)
+        self.setMinimumHeight(PLOT_MIN_HEIGHT)
+        item.setYRange(0, y_max, padding=0.1)
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
         item.setClipToView(True)
@@ -210,7 +224,14 @@ class HistoryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no ty
             if finite.size:
                 peak = max(peak, float(finite.max()))
         self.points_drawn = drawn
-        self.getPlotItem().setYRange(0, max(self.y_max, peak * 1.05), padding=0.02)
+        top = max(self.y_max, peak * 1.05)
+        self.getPlotItem().setYRange(0, top, padding=0.1)
+        self._set_y_ticks(top)
+
+    def _set_y_ticks(self, top: float) -> None:
+        """0, the middle and the top of the range: three labels that never overlap."""
+        half = round(top / 2)
+        self.getPlotItem().getAxis("left").setTicks([[(0, "0"), (half, f"{half:g}"), (round(top), f"{round(top):g}")]])
 
 
 class NodePanel(QWidget):
@@ -276,8 +297,8 @@ class NodePanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setDefaultSectionSize(22)
-        # Room for eight accelerators without scrolling: the usual node.
-        self.table.setMinimumHeight(22 * 8 + 30)
+        # At least four accelerators in sight on a 768-px screen; eight where there is room.
+        self.table.setMinimumHeight(22 * 4 + 30)
 
         self.util_plot = HistoryPlot("Utilisation", "%", 100)
         self.temp_plot = HistoryPlot("Temperature", "°C", 100)
@@ -287,25 +308,44 @@ class NodePanel(QWidget):
         self.temp_plot.addItem(self.hot_line)
 
         header = QVBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
         title_row = QHBoxLayout()
         title_row.addWidget(self.title, 1)
         title_row.addWidget(self.reconnect)
         header.addLayout(title_row)
         header.addWidget(self.subtitle)
         header.addWidget(self.error)
-        header.addLayout(self.details)
         top = QWidget()
         top.setLayout(header)
+        # The details scroll on a short screen instead of pushing the GPUs and plots off it.
+        fields = QWidget()
+        fields.setLayout(self.details)
+        self.details_area = QScrollArea()
+        self.details_area.setObjectName("node-details")
+        self.details_area.setWidget(fields)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_area.setMinimumHeight(DETAILS_MIN_HEIGHT)
 
-        plots = QSplitter(Qt.Orientation.Vertical)
+        # GPUs and their trends, each a tab with the panel's whole lower part: the plots get their height.
+        # Side by side: each keeps its 150 px on a 768-px screen (stacked, they would not fit).
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.setObjectName("node-plots")
         plots.addWidget(self.util_plot)
         plots.addWidget(self.temp_plot)
+        plots.setChildrenCollapsible(False)
+        self.node_tabs = QTabWidget()
+        self.node_tabs.setObjectName("node-tabs")
+        self.node_tabs.setDocumentMode(True)
+        self.node_tabs.addTab(self.table, "&GPUs")
+        self.node_tabs.addTab(plots, "T&rends (10 min)")
 
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(plots)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
+        splitter.addWidget(self.details_area)
+        splitter.addWidget(self.node_tabs)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

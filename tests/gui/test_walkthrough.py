@@ -256,3 +256,22 @@ def test_the_alerts_dock_rows_stay_in_worst_first_order_through_any_sequence_of_
             key=lambda a: (-int(a.severity), a.first_seen, a.node, a.rule, a.accelerator or -1),
         )
         assert [model.alert_at(r) for r in range(model.rowCount())] == expected, step
+
+
+def test_the_window_fits_a_768_px_screen_with_plots_at_least_150_px_high(qtbot: Any) -> None:
+    fleet = _fleet(list(SLURM))
+    window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    assert window.minimumSizeHint().height() <= 768 - 40, window.minimumSizeHint()  # a title bar and a panel
+    window.resize(1366, 728)
+    window.show()
+    window.apply_snapshot(fleet.snapshot())
+    assert window.select_node("gpu-001")
+    panel = window.panel
+    panel.node_tabs.setCurrentIndex(1)  # Trends
+    qtbot.waitUntil(lambda: panel.util_plot.isVisible() and panel.temp_plot.height() >= 150)
+    assert panel.util_plot.height() >= 150 and panel.temp_plot.height() >= 150
+    ticks = panel.util_plot.getPlotItem().getAxis("bottom")._tickLevels
+    assert [label for _, label in ticks[0]] == ["−8 min", "−4 min", "now"]
+    if SHOTS:
+        window.grab().save(str(Path(SHOTS) / "window-1366x768-trends.png"))
