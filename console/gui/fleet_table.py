@@ -37,18 +37,20 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class Column(enum.IntEnum):
+    """In the order shown: what needs a person (state, alerts, Slurm) first, in sight on a 1,600-px screen."""
+
     NODE = 0
     STATE = 1
-    VENDOR = 2
-    ACCELERATORS = 3
-    UTIL_MEAN = 4
-    UTIL_MAX = 5
-    TEMP_MAX = 6
-    POWER = 7
-    TENANT = 8
-    RACK = 9
-    SCHEDULER = 10
-    ALERTS = 11
+    ALERTS = 2
+    SCHEDULER = 3
+    ACCELERATORS = 4
+    UTIL_MEAN = 5
+    UTIL_MAX = 6
+    TEMP_MAX = 7
+    POWER = 8
+    TENANT = 9
+    RACK = 10
+    VENDOR = 11
     ISSUE = 12
 
 
@@ -63,9 +65,10 @@ class ColumnSpec:
 
 
 COLUMNS: Final = {
-    Column.NODE: ColumnSpec("Node", 96),
-    Column.STATE: ColumnSpec("State", 150),
-    Column.VENDOR: ColumnSpec("Vendor", 56),
+    Column.NODE: ColumnSpec("Node", 86),
+    Column.STATE: ColumnSpec("State", 124),
+    Column.ALERTS: ColumnSpec("Alerts", 150),
+    Column.SCHEDULER: ColumnSpec("Slurm", 170),
     Column.ACCELERATORS: ColumnSpec("Accel.", 46, numeric=True),
     Column.UTIL_MEAN: ColumnSpec("Util avg", 64, numeric=True),
     Column.UTIL_MAX: ColumnSpec("Util max", 66, numeric=True),
@@ -73,8 +76,7 @@ COLUMNS: Final = {
     Column.POWER: ColumnSpec("Power", 68, numeric=True),
     Column.TENANT: ColumnSpec("Tenant", 104),
     Column.RACK: ColumnSpec("Rack / U", 78),
-    Column.SCHEDULER: ColumnSpec("Slurm", 170),
-    Column.ALERTS: ColumnSpec("Alerts", 150),
+    Column.VENDOR: ColumnSpec("Vendor", 56),
     Column.ISSUE: ColumnSpec("Issue", None),
 }
 # Sort order of states: the ones that need a person first.

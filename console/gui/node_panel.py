@@ -27,43 +27,61 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions import NodeDetails
+from console.core.alerts import Alert, Severity
 from console.core.counters import new_since_acknowledged
 from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
 from console.core.history import HISTORY_SECONDS
+from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
-from console.gui.style import HOT_BACKGROUND, HOT_TEXT, SERIES_COLOURS, SEVERITY_COLOURS, STATE_COLOURS, dot_icon
+from console.gui.style import (
+    CRITICAL_BACKGROUND,
+    HOT_BACKGROUND,
+    HOT_TEXT,
+    SERIES_COLOURS,
+    SEVERITY_COLOURS,
+    STATE_COLOURS,
+    WARNING_BACKGROUND,
+    dot_icon,
+)
 from console.gui.text import esc, plain_label, plain_tip, rich_label
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class AccColumn(enum.IntEnum):
+    """In the order shown: which accelerator, what is wrong with it, where it sits and what an RMA needs
+    (bus id, serial), then its readings."""
+
     INDEX = 0
-    MODEL = 1
-    UTIL = 2
-    MEMORY = 3
-    TEMP = 4
-    POWER = 5
-    CLOCK = 6
-    FAN = 7
-    PSTATE = 8
-    BUS = 9
-    UUID = 10
+    ALERT = 1
+    BUS = 2
+    SERIAL = 3
+    MODEL = 4
+    UTIL = 5
+    MEMORY = 6
+    TEMP = 7
+    POWER = 8
+    PSTATE = 9
+    CLOCK = 10
+    FAN = 11
+    UUID = 12
 
 
 PLOT_MIN_HEIGHT: Final = 150  # px: a readable trend (the walkthrough found 40)
 DETAILS_MIN_HEIGHT: Final = 110
 ACC_HEADERS: Final = {
     AccColumn.INDEX: "#",
+    AccColumn.ALERT: "Alert",
+    AccColumn.BUS: "PCI bus",
+    AccColumn.SERIAL: "Serial",
     AccColumn.MODEL: "Model",
     AccColumn.UTIL: "Util",
     AccColumn.MEMORY: "Memory used / total",
     AccColumn.TEMP: "Temp",
     AccColumn.POWER: "Power / limit",
+    AccColumn.PSTATE: "P-state",
     AccColumn.CLOCK: "SM clock",
     AccColumn.FAN: "Fan",
-    AccColumn.PSTATE: "P-state",
-    AccColumn.BUS: "PCI bus",
     AccColumn.UUID: "UUID",
 }
 
@@ -85,10 +103,24 @@ class AcceleratorTableModel(QAbstractTableModel):
         super().__init__()
         self._samples: list[AcceleratorSample] = []
         self._stale: list[bool] = []
+        self._alerts: dict[int, Alert] = {}  # the worst alert per accelerator index
+        self._details: dict[int, GpuDetail] = {}
+        self._looked = False
+        self._bold = QFont()
+        self._bold.setBold(True)
 
     def set_view(self, view: NodeView | None) -> None:
         samples = [a.sample for a in view.accelerators] if view is not None else []
         stale = [a.stale or view.state not in LIVE_STATES for a in view.accelerators] if view is not None else []
+        worst: dict[int, Alert] = {}
+        for alert in view.alerts if view is not None else ():
+            if alert.accelerator is not None:
+                known = worst.get(alert.accelerator)
+                if known is None or alert.severity > known.severity:
+                    worst[alert.accelerator] = alert
+        self._alerts = worst
+        self._details = dict(view.gpu_details) if view is not None else {}
+        self._looked = view is not None and view.report is not None  # the slow path has looked once
         if len(samples) != len(self._samples):
             self.beginResetModel()
             self._samples, self._stale = samples, stale
@@ -117,10 +149,18 @@ class AcceleratorTableModel(QAbstractTableModel):
         s = self._samples[index.row()]
         column = AccColumn(index.column())
         hot = not isinstance(s.temperature_c, NotAvailable) and s.temperature_c >= HOT_TEMPERATURE_C
+        alert = self._alerts.get(s.index)
+        detail = self._details.get(s.index)
         if role == Qt.ItemDataRole.DisplayRole:
             match column:
                 case AccColumn.INDEX:
                     return str(s.index)
+                case AccColumn.ALERT:
+                    return f"{alert.severity.word}: {alert.rule.replace('_', ' ')}" if alert is not None else ""
+                case AccColumn.SERIAL:
+                    if detail is not None:
+                        return _v(detail.serial)
+                    return "–" if self._looked else "…"  # none from this vendor's tool, or not looked yet
                 case AccColumn.MODEL:
                     return _v(s.model)
                 case AccColumn.UTIL:
@@ -138,18 +178,33 @@ class AcceleratorTableModel(QAbstractTableModel):
                 case AccColumn.PSTATE:
                     return _v(s.pstate)
                 case AccColumn.BUS:
-                    return _v(s.pci_bus_id)
+                    bus = s.pci_bus_id
+                    if isinstance(bus, NotAvailable) and detail is not None:
+                        bus = detail.pci_bus_id  # the slow path's, where the stream has none
+                    return _v(bus)
                 case AccColumn.UUID:
                     return _v(s.uuid)
         if role == Qt.ItemDataRole.DecorationRole and column == AccColumn.INDEX:
             return dot_icon(SERIES_COLOURS[index.row() % len(SERIES_COLOURS)])
-        if role == Qt.ItemDataRole.BackgroundRole and hot and column == AccColumn.TEMP:
-            return QColor(HOT_BACKGROUND)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            # The faulty accelerator's whole row; a hot one's temperature.
+            if alert is not None and alert.severity == Severity.CRITICAL:
+                return QColor(CRITICAL_BACKGROUND)
+            if hot and column == AccColumn.TEMP:
+                return QColor(HOT_BACKGROUND)
+            if alert is not None and alert.severity == Severity.WARNING:
+                return QColor(WARNING_BACKGROUND)
+        if role == Qt.ItemDataRole.FontRole and column == AccColumn.ALERT and alert is not None:
+            return self._bold
         if role == Qt.ItemDataRole.ForegroundRole:
+            if column == AccColumn.ALERT and alert is not None:
+                return QColor(SEVERITY_COLOURS[int(alert.severity)])
             if self._stale[index.row()]:
                 return QColor("#8a8f98")
             if hot and column == AccColumn.TEMP:
                 return QColor(HOT_TEXT)
+        if role == Qt.ItemDataRole.ToolTipRole and column == AccColumn.ALERT and alert is not None:
+            return plain_tip(alert.message)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (
             AccColumn.UTIL,
             AccColumn.TEMP,
@@ -372,8 +427,19 @@ class NodePanel(QWidget):
         hot = ""
         if view.hot and view.max_temperature is not None:
             hot = f" <span style='font-size:11pt; color:{HOT_TEXT}'>▲ hot: {view.max_temperature:.0f} °C</span>"
+        worst = ""
+        if view.alerts and view.alerts[0].severity >= Severity.WARNING:
+            # An "up" node with a GPU off the bus is not green: the title takes the worst alert's colour.
+            alert = view.alerts[0]
+            colour = SEVERITY_COLOURS[int(alert.severity)]
+            where = f" on GPU {alert.accelerator}" if alert.accelerator is not None else ""
+            more = f" (+{len(view.alerts) - 1})" if len(view.alerts) > 1 else ""
+            worst = (
+                f" <span style='font-size:11pt; color:{colour}'>▲ {esc(alert.severity.word)}: "
+                f"{esc(alert.rule.replace('_', ' '))}{esc(where)}{more}</span>"
+            )
         self.title.setText(
-            f"{esc(view.name)} <span style='font-size:11pt; color:{colour}'>● {view.state.value}</span>{hot}"
+            f"{esc(view.name)} <span style='font-size:11pt; color:{colour}'>● {view.state.value}</span>{worst}{hot}"
         )
         spec = view.spec
         where = " · ".join(

@@ -22,13 +22,15 @@ STATE_COLOURS: Final[dict[NodeState, tuple[str, str | None, str | None]]] = {
     NodeState.HOST_KEY_UNKNOWN: ("#b91c1c", "#f8d7da", None),
     NodeState.HOST_KEY_CHANGED: ("#7f1d1d", "#f1aeb5", "#5c0a0a"),
 }
-HOT_BACKGROUND: Final = "#ffc9c9"
-CRITICAL_BACKGROUND: Final = "#f8b4b4"
+# Hot is orange, critical is red: told apart at a glance (the walkthrough found two pinks).
+HOT_BACKGROUND: Final = "#ffd8a8"
+CRITICAL_BACKGROUND: Final = "#f5a3a3"
+WARNING_BACKGROUND: Final = "#fff3bf"
 SEVERITY_COLOURS: Final = {0: "#2563eb", 1: "#b45309", 2: "#b91c1c"}
-HOT_TEXT: Final = "#9b1c1c"
-# The Slurm cell of a node out of service (background, text): drained or draining in amber; down, rebooting
-# or not responding in slate.
-SLURM_DRAIN_COLOURS: Final = ("#fde68a", "#78350f")
+HOT_TEXT: Final = "#9a3412"
+# The Slurm cell of a node out of service (background, text): drained or draining in lavender; down,
+# rebooting or not responding in slate.
+SLURM_DRAIN_COLOURS: Final = ("#e9d5ff", "#581c87")
 SLURM_OUT_COLOURS: Final = ("#cbd5e1", "#1e293b")
 
 # One colour per accelerator in plots (colour-blind-friendly Okabe-Ito order, then two greys).

@@ -275,3 +275,53 @@ def test_the_window_fits_a_768_px_screen_with_plots_at_least_150_px_high(qtbot: 
     assert [label for _, label in ticks[0]] == ["−8 min", "−4 min", "now"]
     if SHOTS:
         window.grab().save(str(Path(SHOTS) / "window-1366x768-trends.png"))
+
+
+class GivenAlerts:
+    """An alert engine that answers what the test says (the rules have tests of their own)."""
+
+    def __init__(self, alerts: dict[str, tuple[Any, ...]]) -> None:
+        self.alerts = alerts
+
+    def evaluate(self, facts: Any) -> dict[str, tuple[Any, ...]]:
+        return self.alerts
+
+
+def test_the_gpu_off_the_bus_is_marked_with_its_bus_id_and_serial_and_the_title_takes_the_alerts_colour(
+    qtbot: Any,
+) -> None:
+    from console.core.alerts import Severity
+    from console.core.details import HealthReport
+    from console.core.parsers.nvidia_xml import GpuDetail
+    from console.gui.node_panel import AccColumn
+    from console.gui.style import CRITICAL_BACKGROUND, HOT_BACKGROUND, SEVERITY_COLOURS
+
+    fleet = _fleet(["gpu-003", "gpu-004"])
+    details = tuple(
+        GpuDetail(index=g, serial=f"1652922{g:06d}", pci_bus_id=f"00000000:{0x18 + g:02X}:00.0") for g in range(8)
+    )
+    fleet.apply_report("gpu-003", HealthReport(taken_at=time.time(), gpus=details))
+    xid = _alert("gpu-003", "xid_79", Severity.CRITICAL, 100.0, 100.0, 6)
+    fleet.evaluate_alerts(GivenAlerts({"gpu-003": (xid,), "gpu-004": ()}))  # type: ignore[arg-type]
+    window = _window(qtbot, fleet)
+    assert window.select_node("gpu-003")
+    panel = window.panel
+    gpus = panel.accelerators
+    headers = [gpus.headerData(c, Qt.Orientation.Horizontal) for c in range(gpus.columnCount())]
+    assert headers[:4] == ["#", "Alert", "PCI bus", "Serial"]
+    assert gpus.data(gpus.index(6, AccColumn.ALERT)) == "critical: xid 79"
+    assert gpus.data(gpus.index(6, AccColumn.SERIAL)) == "1652922000006"
+    assert gpus.data(gpus.index(6, AccColumn.BUS)) == "00000000:1E:00.0"
+    assert gpus.data(gpus.index(6, AccColumn.MODEL), Qt.ItemDataRole.BackgroundRole) == QColor(CRITICAL_BACKGROUND)
+    assert gpus.data(gpus.index(5, AccColumn.MODEL), Qt.ItemDataRole.BackgroundRole) is None
+    title = panel.title.text()
+    assert SEVERITY_COLOURS[2] in title and "critical: xid 79 on GPU 6" in title and "#15803d" not in title
+    # Hot and critical are different colours, not two pinks.
+    assert abs(QColor(HOT_BACKGROUND).hslHue() - QColor(CRITICAL_BACKGROUND).hslHue()) >= 20
+    # The columns that need a person are in sight on a 1,600-px screen.
+    header = window.table.horizontalHeader()
+    right = header.sectionViewportPosition(Column.SCHEDULER) + header.sectionSize(Column.SCHEDULER)
+    assert right <= window.table.viewport().width()
+    assert header.visualIndex(Column.ALERTS) == header.visualIndex(Column.STATE) + 1
+    if SHOTS:
+        window.grab().save(str(Path(SHOTS) / "gpu-off-the-bus.png"))
