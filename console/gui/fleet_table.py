@@ -64,6 +64,9 @@ class ColumnSpec:
     numeric: bool = False
 
 
+# Columns whose first click sorts the worst first by their largest value (hot, busy, power-hungry, most
+# accelerators); State and Alerts sort the worst first in ascending order of their keys.
+WORST_HIGH: Final = frozenset({Column.ACCELERATORS, Column.UTIL_MEAN, Column.UTIL_MAX, Column.TEMP_MAX, Column.POWER})
 COLUMNS: Final = {
     Column.NODE: ColumnSpec("Node", 86),
     Column.STATE: ColumnSpec("State", 124),
@@ -285,11 +288,22 @@ class FleetFilterProxy(QSortFilterProxyModel):
         self._words: list[str] = []
         self.problems_only = False
         self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
+        # Rows do not re-sort on every reading (they would move under the pointer); the window re-sorts on
+        # a slower cadence and re-filters after each snapshot (see MainWindow._resort and refilter).
+        self.setDynamicSortFilter(False)
 
     def set_filter_text(self, text: str) -> None:
         self.beginFilterChange()
         self._words = text.lower().split()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def filtering(self) -> bool:
+        return self.problems_only or bool(self._words)
+
+    def refilter(self) -> None:
+        """Apply the filter again to new readings (rows shown keep their places)."""
+        self.beginFilterChange()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_problems_only(self, enabled: bool) -> None:

@@ -49,7 +49,7 @@ from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
-from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, Column, FleetFilterProxy, FleetTableModel
+from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, WORST_HIGH, Column, FleetFilterProxy, FleetTableModel
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_view import LogView
 from console.gui.move_dialog import MoveTenantDialog
@@ -66,6 +66,9 @@ TENANTS_REFRESH_MS: Final = 5000
 LOG_REFRESH_MS: Final = 10_000
 DETAILS_INTERVAL_MS: Final = 5000
 PLOT_INTERVAL_MS: Final = 1000
+# How often the fleet table re-sorts to new readings (never while the pointer is over it or an action's
+# dialog or menu is open): rows stay put long enough to be clicked.
+RESORT_MS: Final = 10_000
 
 
 class FleetService(Protocol):
@@ -180,6 +183,8 @@ class MainWindow(QMainWindow):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.NODE, Qt.SortOrder.AscendingOrder)
+        self._sort_column = int(Column.NODE)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_changed)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(False)
@@ -272,6 +277,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.idle_label)
         self.tenants_timer = repeating(self, TENANTS_REFRESH_MS, self.refresh_tenants)
         self.plot_timer = repeating(self, PLOT_INTERVAL_MS, self.panel.refresh_plots)
+        self.resort_timer = repeating(self, RESORT_MS, self.resort)
         self._update_counts({})
 
     # --- keyboard --------------------------------------------------------------------------------------------
@@ -449,6 +455,25 @@ class MainWindow(QMainWindow):
             rows = [self.table.currentIndex().row()]
         return [self.proxy.data(self.proxy.index(row, 0), NODE_NAME_ROLE) for row in rows]
 
+    def _sort_changed(self, column: int, order: Qt.SortOrder) -> None:
+        """A first click on a number column sorts the worst (largest) first."""
+        first_click = column != self._sort_column
+        self._sort_column = column
+        if first_click and column in WORST_HIGH and order == Qt.SortOrder.AscendingOrder:
+            self.table.horizontalHeader().setSortIndicator(column, Qt.SortOrder.DescendingOrder)
+
+    def pointer_over_table(self) -> bool:
+        return self.table.viewport().underMouse()
+
+    def resort(self) -> bool:
+        """Put the rows in order for the readings since the last sort, unless the operator is pointing at
+        one or acting (a dialog or a menu is open). Returns whether it sorted."""
+        if self.pointer_over_table() or QApplication.activeModalWidget() or QApplication.activePopupWidget():
+            return False
+        header = self.table.horizontalHeader()
+        self._hiding_rows(lambda: self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder()))
+        return True
+
     def _hiding_rows(self, change: Callable[[], None]) -> None:
         """Run a change that may hide rows; then put the current row back on the panel's node if it is still
         shown, else clear both — the panel and the toolbar never drift to a node the operator did not choose
@@ -573,7 +598,14 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def apply_snapshot(self, snap: FleetSnapshot) -> None:
         started = time.perf_counter()
-        self._hiding_rows(lambda: self.model.apply(snap.changed))
+        proxy = self.proxy
+
+        def apply() -> None:
+            self.model.apply(snap.changed)
+            if proxy.filtering:
+                proxy.refilter()  # new readings may show or hide rows; the shown ones keep their places
+
+        self._hiding_rows(apply)
         for view in snap.changed:
             before = {a.key for a in self.alerts_dock.model.alerts_of(view.name)}
             for alert in view.alerts:

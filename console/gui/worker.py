@@ -28,6 +28,7 @@ class Worker(QObject):
         self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[Exception], None]]] = {}
         self._owners: dict[int, QObject] = {}
         self._next = 0
+        self._closed = False
         self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def call(
@@ -40,6 +41,8 @@ class Worker(QObject):
         """Run ``work`` off the GUI thread; ``on_result`` gets what it returned, ``on_error`` what it raised
         (without one, the error is dropped: pass one wherever the operator should hear of it). With an
         ``owner``, nothing is delivered once the owner widget is gone (a dialog closed mid-call)."""
+        if self._closed:
+            return  # the window is closing: a timer's last call has nowhere to go
         self._next += 1
         token = self._next
         self._callbacks[token] = (on_result, on_error or _ignore)
@@ -72,6 +75,7 @@ class Worker(QObject):
         return len(self._callbacks)
 
     def shutdown(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

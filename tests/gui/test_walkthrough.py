@@ -325,3 +325,46 @@ def test_the_gpu_off_the_bus_is_marked_with_its_bus_id_and_serial_and_the_title_
     assert header.visualIndex(Column.ALERTS) == header.visualIndex(Column.STATE) + 1
     if SHOTS:
         window.grab().save(str(Path(SHOTS) / "gpu-off-the-bus.png"))
+
+
+def _order(window: MainWindow) -> list[str]:
+    return [window.proxy.data(window.proxy.index(r, Column.NODE)) for r in range(window.proxy.rowCount())]
+
+
+def _heat(fleet: FleetModel, temperatures: dict[str, float]) -> None:
+    for name, temperature in temperatures.items():
+        lines = [
+            ParsedLine(sample=AcceleratorSample(index=g, vendor=Vendor.NVIDIA, temperature_c=temperature))
+            for g in range(8)
+        ]
+        fleet.ingest(name, lines, time.time())
+
+
+def test_rows_stay_put_between_slow_resorts_and_never_move_under_the_pointer(qtbot: Any, monkeypatch: Any) -> None:
+    names = ["gpu-001", "gpu-002", "gpu-003", "gpu-004"]
+    fleet = _fleet(names)
+    _heat(fleet, {"gpu-001": 40.0, "gpu-002": 50.0, "gpu-003": 60.0, "gpu-004": 70.0})
+    window = _window(qtbot, fleet)
+    header = window.table.horizontalHeader()
+    # The first click on a number column sorts the worst (hottest) first.
+    x = header.sectionViewportPosition(Column.TEMP_MAX) + header.sectionSize(Column.TEMP_MAX) // 2
+    from PySide6.QtCore import QPoint
+
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    assert _order(window) == ["gpu-004", "gpu-003", "gpu-002", "gpu-001"]
+
+    since = fleet.snapshot().version
+    _heat(fleet, {"gpu-001": 90.0, "gpu-004": 30.0})  # the readings turn the order round
+    window.apply_snapshot(fleet.snapshot(since))
+    assert _order(window) == ["gpu-004", "gpu-003", "gpu-002", "gpu-001"]  # nothing moved under the pointer
+    window.filter.setText("gpu-00")  # with a filter on too: it applies to new readings, rows keep their places
+    since = fleet.snapshot().version
+    _heat(fleet, {"gpu-002": 95.0})
+    window.apply_snapshot(fleet.snapshot(since))
+    assert _order(window) == ["gpu-004", "gpu-003", "gpu-002", "gpu-001"]
+    monkeypatch.setattr(window, "pointer_over_table", lambda: True)
+    assert not window.resort() and _order(window)[0] == "gpu-004"
+    monkeypatch.setattr(window, "pointer_over_table", lambda: False)
+    assert window.resort()
+    assert _order(window) == ["gpu-002", "gpu-001", "gpu-003", "gpu-004"]
