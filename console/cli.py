@@ -35,10 +35,11 @@ from console.cli_records import (
 from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
-from console.core.report import node_record, text_table
+from console.core.report import node_record, parse_iso, text_table
 from console.core.roles import PreferencesError, Role, RoleRefused
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
+from console.core.when import ACCEPTED, WhenError, local_stamp, parse_when
 
 if TYPE_CHECKING:
     from console.app import LiveFleet, WindowServices
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 EXIT_OK: Final = 0
 EXIT_SOME_FAILED: Final = 1
 EXIT_BAD_INVENTORY: Final = 2
+EXIT_CLOSED_PIPE: Final = 141  # 128 + SIGPIPE
 DEMO_NODES: Final = 32
 MAX_SIM_NODES: Final = 1000
 
@@ -239,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     action.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="action_ssh_config")
 
     audit = sub.add_parser("audit", help="print the audit log of actions")
-    audit.add_argument("--since", help="ISO date/time (UTC), or an age such as 30m, 12h, 7d")
+    audit.add_argument("--since", help=f"from when: {ACCEPTED}")
     audit.add_argument("--node", help="only this node")
     audit.add_argument("--json", action="store_true", help="one JSON object per action per line")
     audit.add_argument("--data-dir", type=Path, dest="audit_data_dir")
@@ -275,6 +277,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+    try:
+        status = _dispatch(args)
+        sys.stdout.flush()  # here, not at exit: a reader gone away is caught below
+        return status
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a Unix tool killed by SIGPIPE would.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "poll":
             return run_poll(args)
@@ -488,22 +503,24 @@ def _wait_connected(live: object, nodes: Sequence[str], timeout_s: float) -> Non
 
 
 def _since(text: str | None) -> str | None:
+    """``--since`` as the store's UTC stamp; WhenError (with the accepted forms) for anything else."""
     if not text:
         return None
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        when = time.time() - float(text[:-1]) * units[text[-1]]
-        from console.core.report import iso_utc
+    from console.core.report import iso_utc
 
-        return iso_utc(when)
-    return text
+    return iso_utc(parse_when(text, time.time()))
 
 
 def run_audit(args: argparse.Namespace) -> int:
     from console.services.audit import StoreError, read_audit
 
     try:
-        read = read_audit(data_dir(args.audit_data_dir), since=_since(args.since), node=args.node)
+        since = _since(args.since)
+    except WhenError as exc:
+        print(f"fleet-console audit: --since {exc}", file=sys.stderr)
+        return 2
+    try:
+        read = read_audit(data_dir(args.audit_data_dir), since=since, node=args.node)
     except StoreError as exc:
         say(f"fleet-console: {exc}", file=sys.stderr)
         return 2
@@ -516,7 +533,7 @@ def run_audit(args: argparse.Namespace) -> int:
         return 0
     t = escape_controls  # every field is foreign: node output, Slurm's words, an operator's typing
     for row in rows:
-        when = row.created_at.replace("T", " ")[:19]
+        when = local_stamp(parse_iso(row.created_at))  # local, with its zone: as the window shows times
         command = " ; ".join(_command_text(c) for c in row.command or [])
         print(
             f"{t(when)}  #{row.id}  {t(row.operator):<10} {t(row.kind):<13} {t(row.node):<14} {t(row.state):<15} "

@@ -27,7 +27,6 @@ import platformdirs
 from console.core.alerts import AlertRulesError, load_rules, load_rules_file
 from console.core.incidents import ShiftClock, ShiftName, duration_words
 from console.core.inventory import Inventory, InventoryError, load_inventory
-from console.core.report import iso_utc
 from console.core.roles import (
     DEFAULT_ROLE,
     Preferences,
@@ -38,7 +37,7 @@ from console.core.roles import (
     parse_role,
 )
 from console.core.text import escape_controls
-from console.core.when import WhenError, parse_date, parse_when
+from console.core.when import WhenError, local_stamp, parse_date, parse_when
 
 if TYPE_CHECKING:
     from console.core.archive import Usage
@@ -282,16 +281,16 @@ def _print_incidents(incidents: list, as_json: bool) -> None:  # type: ignore[ty
         age = duration_words(now - i.opened)
         print(
             f"#{i.id:<6} {i.severity:<8} {i.state.value:<12} {t(','.join(i.nodes)):<16} {t(i.cause):<16} "
-            f"{iso_utc(i.opened)} ({age} ago) by {t(i.opened_by)}"
+            f"{local_stamp(i.opened)} ({age} ago) by {t(i.opened_by)}"
         )
         if i.message:
             print(f"        {t(i.message)}")
         if i.acknowledged_by:
-            print(f"        acknowledged by {t(i.acknowledged_by)} at {iso_utc(i.acknowledged or 0)}")
+            print(f"        acknowledged by {t(i.acknowledged_by)} at {local_stamp(i.acknowledged or 0)}")
         if i.resolved_by:
-            print(f"        resolved by {t(i.resolved_by)} at {iso_utc(i.resolved or 0)}")
+            print(f"        resolved by {t(i.resolved_by)} at {local_stamp(i.resolved or 0)}")
         for note in i.notes:
-            print(f"        note {iso_utc(note.at)} {t(note.author)}: {t(note.text or '')}")
+            print(f"        note {local_stamp(note.at)} {t(note.author)}: {t(note.text or '')}")
         if i.actions:
             print(f"        actions: {', '.join(f'#{a}' for a in i.actions)}")
 

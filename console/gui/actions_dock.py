@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import ActionKind
+from console.core.when import zone_name
 from console.gui.text import plain_label, plain_tip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -83,7 +84,7 @@ class ActionsTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return ACTION_HEADERS[section]
+            return f"Started ({zone_name()})" if section == ActionColumn.STARTED else ACTION_HEADERS[section]
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.alerts import Alert, Severity
+from console.core.when import zone_name
 from console.gui.style import SEVERITY_COLOURS
 from console.gui.text import plain_tip, rich_label
 
@@ -104,7 +105,8 @@ class AlertsModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
+            # Local times, their zone named as everywhere else (the CLI's audit too).
+            return f"Since ({zone_name()})" if section == AlertColumn.SINCE else HEADERS[section]
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -96,7 +96,7 @@ def test_incidents_json_prints_one_object_per_incident_with_the_named_fields(
     ]
     assert main(["incidents", "--json", "--node", "gpu-004", "--data-dir", str(data)]) == 0
     assert [r["id"] for r in _json(capsys)] == [2]
-    assert main(["incidents", "--since", "yesterday", "--data-dir", str(data)]) == 2
+    assert main(["incidents", "--since", "last week", "--data-dir", str(data)]) == 2
     assert "not a time" in capsys.readouterr().err
     assert main(["audit", "--data-dir", str(data)]) == 0
     assert "for incident #1" in capsys.readouterr().out

@@ -190,6 +190,16 @@ def test_times_typed_by_a_person_are_read_strictly() -> None:
     assert parse_when("12h", now) == now - 43200 and parse_when("7d", now) == now - 7 * 86400
     assert parse_when("2026-11-29T07:00Z", now) == dt.datetime(2026, 11, 29, 7, tzinfo=UTC).timestamp()
     assert parse_when("2026-11-29T07:00+01:00", now) == dt.datetime(2026, 11, 29, 6, tzinfo=UTC).timestamp()
-    for bad in ("yesterday", "1 hour", "11:00", "60 minutes", "2026-13-01", ""):
-        with pytest.raises(WhenError, match=r"not a time|month must be"):
+    # The forms people type (issue 12.8), local where they name a day or a clock time.
+    assert parse_when("1 hour", now) == parse_when("60 minutes", now) == parse_when("60min", now) == now - 3600
+    assert parse_when("2 hours ago", now) == now - 7200 and parse_when("1 week", now) == now - 7 * 86400
+    local = dt.datetime.fromtimestamp(now).astimezone()
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert parse_when("today", now) == midnight.timestamp()
+    assert parse_when("yesterday", now) == (midnight - dt.timedelta(days=1)).timestamp()
+    assert parse_when("00:30", now) == midnight.replace(minute=30).timestamp()
+    for bad in ("last week", "1 fortnight", "11", "25:00", "2026-13-01", ""):
+        with pytest.raises(WhenError, match=r"not a time|month must be|unknown unit|not a time of day"):
             parse_when(bad, now)
+    with pytest.raises(WhenError, match="still to come"):
+        parse_when("23:59", midnight.timestamp() + 60)

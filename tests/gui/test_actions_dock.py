@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
+
 from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import ActionKind
 from console.gui.actions_dock import ActionsDock
@@ -36,6 +38,10 @@ def test_the_button_names_what_it_does_and_a_slurm_reboot_offers_its_cancel_in_s
     )
     dock.update_status(_status(8, ActionKind.DRAIN, ActionState.QUEUED, "queued"))
     assert not dock.cancel_button.isEnabled()  # nothing selected
+    from console.core.when import zone_name
+
+    started = dock.model.headerData(5, Qt.Orientation.Horizontal)
+    assert started == f"Started ({zone_name()})"  # local times, their zone named
     dock.table.setCurrentIndex(dock.model.index(0, 0))  # the drain, newest first
     assert dock.cancel_button.text() == "Cancel (not sent yet)" and dock.cancel_button.isEnabled()
     assert not dock.cancel_reboot_button.isVisibleTo(dock)
