@@ -191,6 +191,17 @@ class ActionsDock(QDockWidget):
         self.summary.setText(f"{active} in progress · {failed} failed{unwatched}{earlier} · {len(statuses)} in all")
         self._sync_buttons()
 
+    def show_action(self, action_id: int) -> None:
+        """Bring the dock forward with the action selected (the one just run)."""
+        for row, status in enumerate(self.model.statuses()):
+            if status.id == action_id:
+                self.show()
+                self.raise_()
+                index = self.model.index(row, 0)
+                self.table.setCurrentIndex(index)
+                self.table.scrollTo(index)
+                return
+
     def load_earlier(self, statuses: list[ActionStatus]) -> None:
         """The unfinished actions earlier consoles left (a reboot still pending in Slurm, say)."""
         for status in sorted(statuses, key=lambda s: s.id):

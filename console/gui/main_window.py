@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import Severity
 from console.core.fleet import FleetModel, FleetSnapshot
@@ -69,6 +70,9 @@ PLOT_INTERVAL_MS: Final = 1000
 # How often the fleet table re-sorts to new readings (never while the pointer is over it or an action's
 # dialog or menu is open): rows stay put long enough to be clicked.
 RESORT_MS: Final = 10_000
+# How long the status bar keeps an action's words: while it runs (until its next change), and its outcome.
+ACTION_PENDING_MS: Final = 3_600_000
+ACTION_OUTCOME_MS: Final = 60_000
 
 
 class FleetService(Protocol):
@@ -566,11 +570,28 @@ class MainWindow(QMainWindow):
         runner = self.action_service.runner
         self.worker.call(lambda: runner.cancel(action_id), lambda _result: None)
 
-    def _action_changed(self, status: object) -> None:
+    def _action_changed(self, status: ActionStatus) -> None:
         # An action on the node in the panel changes what Slurm or the BMC say: ask again now.
         view = self.panel.view
-        if view is not None and view.name in str(getattr(status, "node", "")).split(","):
+        if view is not None and view.name in status.node.split(","):
             self._refresh_details()
+        self._say_action(status)
+
+    def _say_action(self, status: ActionStatus) -> None:
+        """After Run: the action comes forward in its dock, and the status bar says where it is ("drain
+        gpu-006 queued (#8)") until it ends, then its outcome."""
+        if self.dock is None or status.id in self.dock.earlier:
+            return
+        if status.state == ActionState.QUEUED:
+            self.dock.show_action(status.id)
+        words = f"{status.kind.value} {status.node} {status.state.value} (#{status.id})"
+        if status.finished:
+            failed = status.state != ActionState.DONE
+            self.show_notice(f"{words}: {status.message}", ACTION_OUTCOME_MS, critical=failed)
+        elif status.state in (ActionState.RUNNING, ActionState.TRACKING):
+            self.show_notice(f"{words}: {status.message}", ACTION_PENDING_MS)
+        else:
+            self.show_notice(words, ACTION_PENDING_MS)
 
     def _refresh_details(self) -> None:
         view = self.panel.view

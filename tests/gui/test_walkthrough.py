@@ -368,3 +368,29 @@ def test_rows_stay_put_between_slow_resorts_and_never_move_under_the_pointer(qtb
     monkeypatch.setattr(window, "pointer_over_table", lambda: False)
     assert window.resort()
     assert _order(window) == ["gpu-002", "gpu-001", "gpu-003", "gpu-004"]
+
+
+def test_after_run_the_action_comes_forward_and_the_status_bar_follows_it_to_its_outcome(qtbot: Any) -> None:
+    from console.core.action_runner import ActionState, ActionStatus
+    from console.core.actions import ActionKind
+
+    fleet = _fleet(list(SLURM))
+    window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.show()
+    window.show_notice("CRITICAL gpu-003: GPU 6: XID 79, GPU has fallen off the bus", 60_000, critical=True)
+    assert window.dock is not None
+    queued = ActionStatus(8, "gpu-006", ActionKind.DRAIN, ActionState.QUEUED, "queued", (), time.time())
+    window.relay.status.emit(queued)
+    qtbot.waitUntil(lambda: "drain gpu-006 queued (#8)" in window.notice.text())
+    assert window.dock.selected() is not None and window.dock.selected().id == 8
+    assert not window.dock.visibleRegion().isEmpty()
+    tracking = ActionStatus(8, "gpu-006", ActionKind.DRAIN, ActionState.TRACKING, "checking Slurm", (), time.time())
+    window.relay.status.emit(tracking)
+    qtbot.waitUntil(lambda: "drain gpu-006 tracking (#8): checking Slurm" in window.notice.text())
+    done = ActionStatus(
+        8, "gpu-006", ActionKind.DRAIN, ActionState.DONE, "Slurm: IDLE+DRAIN, reason 'tina: hot'", (), time.time()
+    )
+    window.relay.status.emit(done)
+    qtbot.waitUntil(lambda: "drain gpu-006 done (#8): Slurm: IDLE+DRAIN" in window.notice.text())
+    assert "XID 79" not in window.notice.text()
