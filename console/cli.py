@@ -460,9 +460,9 @@ def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFlee
         if not sys.stdin.isatty():
             print("\nnot a terminal: add --yes to run without asking", file=sys.stderr)
             return EXIT_REFUSED
-        answer = input("\nRun this? Type yes: ").strip()
-        if answer != "yes":
-            print("not run")
+        answer = input("\nRun this? [y/N] ").strip()
+        if answer.lower() not in {"y", "yes"}:
+            print(f"not run: {escape_controls(answer)!r} is not y or yes" if answer else "not run")
             return EXIT_REFUSED
         for node in plan.type_to_confirm:
             typed.append(

@@ -101,8 +101,10 @@ def run_move(args: argparse.Namespace, data_dir: Path, operator: str) -> int:
             if not tty:
                 print("\nnot a terminal: add --yes to start without asking", file=sys.stderr)
                 return EXIT_REFUSED
-            if input("\nStart the move? Type yes: ").strip().lower() not in {"y", "yes"}:
-                print("not started; nothing was changed")
+            answer = input("\nStart the move? [y/N] ").strip()
+            if answer.lower() not in {"y", "yes"}:
+                said = f": {escape_controls(answer)!r} is not y or yes" if answer else ""
+                print(f"not started{said}; nothing was changed")
                 return EXIT_REFUSED
         choice = args.if_jobs_outlast or ("ask" if tty else "stop")
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from console.core.hostlist import compress
 from console.core.inventory import NodeSpec
 from console.core.parsers.slurm import Job, Partition, SlurmNode
 from console.core.samples import NodeState
@@ -178,7 +179,7 @@ class ActionPlan:
         from a node, Slurm, a BMC or the operator is escaped: a job name cannot retitle the terminal."""
         r = self.request
         t = escape_controls
-        lines = [f"Action: {r.kind.value} on {len(r.nodes)} node(s): {t(', '.join(r.nodes))}"]
+        lines = [f"Action: {r.kind.value} on {len(r.nodes)} node(s): {t(compress(list(r.nodes)))}"]
         if r.reason:
             lines.append(f"Reason: {t(r.reason)}" + (f"  (ticket {t(r.ticket)})" if r.ticket else ""))
         lines.append(f"Operator: {t(r.operator)}")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions import LED_STATES, RESET_TYPES, SPECS, ActionKind, ActionPlan, ActionRequest
+from console.core.hostlist import compress
 from console.core.parsers.slurm import Partition
 from console.gui.ports import ActionsPort
 from console.gui.text import esc, plain_label, plain_tip, rich_label
@@ -56,12 +58,15 @@ class ActionDialog(QDialog):
         self.worker = worker
         self.plan: ActionPlan | None = None
         self._generation = 0
-        self.setWindowTitle(f"{kind.value.capitalize()} {', '.join(nodes)} — Fleet Console")
+        # Host lists compressed (gpu-[001-008]): a dialog for eight nodes must fit a screen.
+        listed = compress(list(nodes))
+        self.setWindowTitle(f"{kind.value.capitalize()} {listed} — Fleet Console")
         self.setObjectName("action-dialog")
         self.resize(860, 640)
 
         heading = rich_label(
-            f"<b>{esc(kind.value)}</b> on <b>{esc(', '.join(nodes))}</b> as <b>{esc(service.operator)}</b>"
+            f"<b>{esc(kind.value)}</b> on <b>{esc(listed)}</b> ({len(nodes)} node{'s' if len(nodes) > 1 else ''}) "
+            f"as <b>{esc(service.operator)}</b>"
         )
         form = QFormLayout()
         self.reason = QLineEdit()
@@ -127,6 +132,7 @@ class ActionDialog(QDialog):
         self.run_button.setEnabled(False)
         self.buttons.addButton(self.run_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.run_button.setText("&Run")  # Alt+R; Enter in a text field runs nothing (keyPressEvent)
         self.buttons.accepted.connect(self._run)
         self.buttons.rejected.connect(self.reject)
         self.state_label = plain_label("")
@@ -148,6 +154,14 @@ class ActionDialog(QDialog):
         self.reason.textChanged.connect(self._schedule_plan)
         self.ticket.textChanged.connect(self._schedule_plan)
         self._start_plan()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in a text field (the reason, the ticket) presses nothing: the action runs only from its
+        button, clicked or reached with Tab or its Alt shortcut (QDialog would press its default button)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not isinstance(self.focusWidget(), QPushButton):
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def request(self) -> ActionRequest:
         return ActionRequest(

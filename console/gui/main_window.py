@@ -41,6 +41,7 @@ from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import Severity
 from console.core.fleet import FleetModel, FleetSnapshot
+from console.core.hostlist import compress
 from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
 from console.core.roles import Permission, allowed
@@ -522,14 +523,14 @@ class MainWindow(QMainWindow):
             reasons = [why for n in nodes if (why := availability(kind, inventory.node(n), inventory))]
             item.setEnabled(not reasons)
             item.setToolTip(
-                plain_tip(reasons[0] if reasons else f"{kind.value} {', '.join(nodes)}: preview first, then run")
+                plain_tip(reasons[0] if reasons else f"{kind.value} {compress(nodes)}: preview first, then run")
             )
         if self.move_item is not None:
             self.move_item.setEnabled(bool(nodes) and not read_only)
             self.move_item.setToolTip(
                 "the role reads only: no moves"
                 if read_only
-                else plain_tip(f"move {', '.join(nodes)} to another tenant: preview first")
+                else plain_tip(f"move {compress(nodes)} to another tenant: preview first")
                 if nodes
                 else "select one or more nodes first"
             )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -175,6 +176,14 @@ class MoveTenantDialog(QDialog):
         self.progressed.connect(self._progress, Qt.ConnectionType.QueuedConnection)
 
     # --- the preview -----------------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in a text field (the reason, the ticket) presses nothing: the action runs only from its
+        button, clicked or reached with Tab or its Alt shortcut (QDialog would press its default button)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not isinstance(self.focusWidget(), QPushButton):
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def request(self) -> MoveRequest:
         return MoveRequest(

@@ -214,3 +214,40 @@ def test_an_operator_name_with_line_breaks_or_escapes_is_refused_before_anything
     assert result.returncode == 3
     assert "operator name" in result.stderr and "\x1b" not in result.stderr
     assert "DRAIN" not in slurm.node_state("node6")
+
+
+def _on_a_terminal(*args: str, data: Path, answer: str) -> tuple[int, str]:
+    """The command with its stdin on a pseudo-terminal (it asks there), answering ``answer``."""
+    master, slave = os.openpty()
+    env = {**os.environ, "FLEET_CONSOLE_OPERATOR": "night-shift-dave"}
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "console", *args, "--data-dir", str(data)],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        ) as proc:
+            os.write(master, answer.encode() + b"\n")
+            out, _ = proc.communicate(timeout=180)
+            return proc.returncode, out
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_on_a_terminal_y_runs_the_action_and_anything_else_says_what_was_expected(
+    setup: tuple[Path, Path, Any],
+) -> None:
+    inventory, data, slurm = setup
+    drain = ("action", "drain", "node6", "--inventory", str(inventory), "--reason", "fan", "--ssh-config", "/dev/null")
+    status, out = _on_a_terminal(*drain, data=data, answer="nope")
+    assert status == 3 and "not run: 'nope' is not y or yes" in out
+    assert "DRAIN" not in slurm.node_state("node6")
+    status, out = _on_a_terminal(*drain, data=data, answer="y")
+    try:
+        assert status == 0, out
+        assert "Run this? [y/N]" in out and "DRAIN" in slurm.node_state("node6")
+    finally:
+        slurm.run("scontrol", "update", "NodeName=node6", "State=RESUME", check=False)

@@ -394,3 +394,38 @@ def test_after_run_the_action_comes_forward_and_the_status_bar_follows_it_to_its
     window.relay.status.emit(done)
     qtbot.waitUntil(lambda: "drain gpu-006 done (#8): Slurm: IDLE+DRAIN" in window.notice.text())
     assert "XID 79" not in window.notice.text()
+
+
+class PlansEverything(NoActions):
+    """Plans every request as one harmless Slurm step (the dialog is under test, not the planning)."""
+
+    def plan(self, request: Any) -> Any:
+        from console.core.actions import ActionPlan, Engine, Step
+
+        step = Step(request.nodes[0], Engine.SLURM, "ctl", ("scontrol", "reboot", "ASAP", request.nodes[0]))
+        return ActionPlan(request=request, steps=[step])
+
+
+def test_enter_in_the_ticket_field_does_not_run_a_reboot_and_many_nodes_are_one_short_list(qtbot: Any) -> None:
+    from console.core.actions import ActionKind
+    from console.gui.action_dialog import ActionDialog
+    from console.gui.worker import Worker
+
+    nodes = [f"gpu-{i:03d}" for i in range(1, 9)]
+    fleet = _fleet(nodes)
+    worker = Worker()
+    try:
+        dialog = ActionDialog(ActionKind.REBOOT, nodes, PlansEverything(fleet), worker)  # type: ignore[arg-type]
+        qtbot.addWidget(dialog)
+        dialog.show()
+        assert "gpu-[001-008]" in dialog.windowTitle() and dialog.width() < 1000
+        qtbot.keyClicks(dialog.reason, "ECC storm")
+        qtbot.waitUntil(dialog.run_button.isEnabled)
+        dialog.ticket.setFocus()
+        qtbot.keyClicks(dialog.ticket, "OPS-12")
+        qtbot.waitUntil(dialog.run_button.isEnabled)  # the preview for the ticket is back: Run could run
+        with qtbot.assertNotEmitted(dialog.confirmed):
+            qtbot.keyClick(dialog.ticket, Qt.Key.Key_Return)
+        assert dialog.isVisible()
+    finally:
+        worker.shutdown()
