@@ -35,7 +35,7 @@ from console.cli_records import (
 from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
-from console.core.report import node_record, parse_iso, text_table
+from console.core.report import format_rows, node_record, parse_iso, table_rows, text_table
 from console.core.roles import PreferencesError, Role, RoleRefused
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
@@ -43,8 +43,10 @@ from console.core.when import ACCEPTED, WhenError, local_stamp, parse_when
 
 if TYPE_CHECKING:
     from console.app import LiveFleet, WindowServices
+    from console.core.fleet import FleetModel
     from console.gui.main_window import WindowParts
     from console.services.actions import ActionService
+    from console.transport.ssh import SshSettings
 
 EXIT_OK: Final = 0
 EXIT_SOME_FAILED: Final = 1
@@ -594,6 +596,7 @@ def run_poll(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return exc.exit_status
+        _read_slurm_once(inventory, ssh, fleet)
         views = fleet.views()
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
@@ -616,16 +619,27 @@ def run_poll(args: argparse.Namespace) -> int:
             print(f"fleet-console: {exc}; streaming without recording incidents (--no-record)", file=sys.stderr)
     stop = threading.Event()
     stop_on_signals(lambda _signum: stop.set())
+    from console.engines.registry import Engines
+    from console.services.scheduler_watch import SchedulerWatch
+
+    # Slurm's state of each node beside its readings, as in the window (every 30 s; none without [scheduler]).
+    engines = Engines(inventory, ssh)
+    watch = SchedulerWatch(inventory, live.fleet, engines)
     live.start()
+    watch.start()
     if records is not None:
         records.start()
     status = EXIT_SOME_FAILED
     try:
         # The first round waits for connections; later rounds keep the interval.
         next_round = time.monotonic() + max(args.interval, 2.0)
+        table = StreamingTable(terminal=sys.stdout.isatty())
         while not stop.wait(max(0.0, next_round - time.monotonic())):
             views = live.fleet.views()
-            _print_views(views, args.json)
+            if args.json:
+                _print_views(views, as_json=True)
+            else:
+                table.show(views)
             status = EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
             for problem in records.problems if records is not None else []:
                 say(f"fleet-console: {problem}", file=sys.stderr)
@@ -633,8 +647,26 @@ def run_poll(args: argparse.Namespace) -> int:
     finally:
         if records is not None:
             records.stop()
+        watch.stop()
+        engines.close()
         live.stop()
     return status
+
+
+def _read_slurm_once(inventory: Inventory, ssh: SshSettings, fleet: FleetModel) -> None:
+    """Slurm's state of each node for the one-shot table (a failure is said, the readings still print)."""
+    from console.engines.registry import Engines
+    from console.services.scheduler_watch import SchedulerWatch
+
+    if inventory.scheduler is None:
+        return
+    engines = Engines(inventory, ssh)
+    try:
+        SchedulerWatch(inventory, fleet, engines).read_once()
+    except Exception as exc:  # noqa: BLE001 - the nodes' own readings are what poll is for
+        say(f"fleet-console: Slurm's node states could not be read: {exc}", file=sys.stderr)
+    finally:
+        engines.close()
 
 
 def run_tenants(args: argparse.Namespace) -> int:
@@ -713,6 +745,34 @@ def _print_views(views: list, as_json: bool) -> None:  # type: ignore[type-arg]
         out = escape_lines(text_table(views)) + "\n"
     sys.stdout.write(out)
     sys.stdout.flush()
+
+
+class StreamingTable:
+    """Streaming ``poll``'s text: on a terminal the table is redrawn in place each round; elsewhere (a log, a
+    pipe) the first round prints every node and later rounds only the nodes whose row changed, under a line
+    that says when and how many — not the whole table every second."""
+
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self.last: dict[str, tuple[str, ...]] = {}
+
+    def show(self, views: list) -> None:  # type: ignore[type-arg]
+        rows = table_rows(views)
+        lines = [escape_controls(line) for line in format_rows(rows)]
+        stamp = local_stamp(time.time())
+        if self.terminal:
+            # Home, clear, table: the screen shows the fleet now, not a scroll of old tables.
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + f"\n\n{stamp} · Ctrl+C stops\n")
+            sys.stdout.flush()
+            return
+        changed = [
+            line for view, row, line in zip(views, rows[1:], lines[1:], strict=True) if self.last.get(view.name) != row
+        ]
+        self.last = {view.name: row for view, row in zip(views, rows[1:], strict=True)}
+        if changed:
+            sys.stdout.write(f"-- {stamp}: {len(changed)} of {len(views)} nodes changed\n{lines[0]}\n")
+            sys.stdout.write("".join(line + "\n" for line in changed))
+            sys.stdout.flush()
 
 
 # --- sim ---------------------------------------------------------------------------------------------------

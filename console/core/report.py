@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Final
 
 from console.core.fleet import NodeView
 from console.core.parsers.nvidia_xml import GpuDetail
+from console.core.parsers.slurm import state_words
 from console.core.samples import LIVE_STATES, AcceleratorSample, as_json
 
 
@@ -105,22 +106,53 @@ def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def text_table(views: list[NodeView]) -> str:
-    rows = [("NODE", "STATE", "GPUS", "UTIL avg/max", "TEMP max", "POWER", "ERROR")]
+def power_words(watts: float | None) -> str:
+    """Total power as the window shows it: kW from 1,000 W, W below."""
+    if watts is None:
+        return "-"
+    return f"{watts / 1000:.2f} kW" if watts >= 1000 else f"{watts:.0f} W"
+
+
+def alert_words(view: NodeView) -> str:
+    """The worst alert and how many more, as the window's Alerts column says it."""
+    if not view.alerts:
+        return ""
+    worst = view.alerts[0]
+    more = f" +{len(view.alerts) - 1}" if len(view.alerts) > 1 else ""
+    return f"{worst.severity.word}: {worst.rule.replace('_', ' ')}{more}"
+
+
+TABLE_HEADER: Final = ("NODE", "STATE", "ALERTS", "SLURM", "ACCEL.", "UTIL avg/max", "TEMP max", "POWER", "ISSUE")
+
+
+def table_rows(views: list[NodeView]) -> list[tuple[str, ...]]:
+    """The terminal's table as the window's columns (state, alerts and Slurm first; kW as there)."""
+    rows: list[tuple[str, ...]] = [TABLE_HEADER]
     for view in views:
         rows.append(
             (
                 view.name,
                 view.state.value,
+                alert_words(view),
+                state_words(view.scheduler_state or "").words,
                 str(view.accelerator_count),
                 f"{_num(view.mean_utilization, '%')}/{_num(view.max_utilization, '%')}",
                 _num(view.max_temperature, "°C"),
-                _num(view.total_power, " W"),
-                view.error or "",
+                power_words(view.total_power),
+                (view.error or "").split("\n", 1)[0],
             )
         )
+    return rows
+
+
+def format_rows(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell; the last (the issue) left as long as it is."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+    return [
+        ("  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]).rstrip()
         for row in rows
-    )
+    ]
+
+
+def text_table(views: list[NodeView]) -> str:
+    return "\n".join(format_rows(table_rows(views)))

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QFont
 from console.core.alerts import Severity
 from console.core.fleet import NodeView
 from console.core.parsers.slurm import state_words
+from console.core.report import power_words
 from console.core.samples import LIVE_STATES, NodeState
 from console.gui.style import (
     CRITICAL_BACKGROUND,
@@ -101,9 +102,7 @@ def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
 
 
 def _power(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value / 1000:.2f} kW" if value >= 1000 else f"{value:.0f} W"
+    return "–" if value is None else power_words(value)  # as the terminal's table says it
 
 
 class FleetTableModel(QAbstractTableModel):

@@ -151,7 +151,7 @@ def test_poll_text_output_is_a_table(sshd_factory: Any, tmp_path: Path) -> None:
     result = poll("--inventory", str(tmp_path / "fleet.toml"), "--once")
     assert result.returncode == 0
     header, row = result.stdout.splitlines()
-    assert header.split()[:3] == ["NODE", "STATE", "GPUS"]
+    assert header.split()[:5] == ["NODE", "STATE", "ALERTS", "SLURM", "ACCEL."]
     assert row.split()[:5] == ["n1", "up", "1", "100%/100%", "59°C"]
 
 

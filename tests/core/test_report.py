@@ -77,8 +77,52 @@ def test_after_a_slow_path_look_the_node_health_and_kernel_log_are_filled() -> N
     assert node_record(fleet.view("gpu-001"), NOW)["kernel_log"] == "following (journalctl)"
 
 
-def test_the_text_table_has_a_row_per_node_with_its_error_last() -> None:
-    lines = text_table(_fleet().views()).splitlines()
-    assert lines[0].split()[:3] == ["NODE", "STATE", "GPUS"]
-    assert lines[1].split()[:3] == ["gpu-001", "up", "2"] and "40%/40%" in lines[1]
-    assert lines[2].startswith("gpu-002") and lines[2].endswith("connection refused")
+def test_the_text_table_has_the_windows_columns_and_words_with_the_issue_last() -> None:
+    fleet = _fleet()
+    fleet.set_scheduler_states({"gpu-001": "MIXED+DRAIN", "gpu-002": "DOWN+NOT_RESPONDING"})
+    lines = text_table(fleet.views()).splitlines()
+    assert lines[0].split() == [
+        "NODE",
+        "STATE",
+        "ALERTS",
+        "SLURM",
+        "ACCEL.",
+        "UTIL",
+        "avg/max",
+        "TEMP",
+        "max",
+        "POWER",
+        "ISSUE",
+    ]
+    assert lines[1].startswith("gpu-001") and "draining" in lines[1] and "40%/40%" in lines[1]
+    assert lines[2].startswith("gpu-002") and "down · not responding" in lines[2]
+    assert lines[2].endswith("connection refused")
+
+
+def test_power_reads_as_the_window_says_it() -> None:
+    from console.core.report import power_words
+
+    assert power_words(682.0) == "682 W" and power_words(5600.0) == "5.60 kW" and power_words(None) == "-"
+
+
+def test_the_alerts_column_says_the_worst_and_how_many_more_and_stamps_read_back() -> None:
+    from console.core.alerts import Alert, Severity
+    from console.core.report import alert_words, iso_utc, parse_iso
+
+    fleet = _fleet()
+
+    class Given:
+        def evaluate(self, facts: object) -> dict[str, tuple[Alert, ...]]:
+            return {
+                "gpu-001": (
+                    Alert("gpu-001", "xid_79", 6, Severity.CRITICAL, "GPU 6 off the bus", {}, NOW, NOW),
+                    Alert("gpu-001", "hot", 2, Severity.WARNING, "GPU 2 at 88 °C", {}, NOW, NOW),
+                ),
+                "gpu-002": (),
+            }
+
+    fleet.evaluate_alerts(Given())  # type: ignore[arg-type]
+    assert alert_words(fleet.view("gpu-001")) == "critical: xid 79 +1"
+    assert alert_words(fleet.view("gpu-002")) == ""
+    assert "critical: xid 79 +1" in text_table(fleet.views())
+    assert parse_iso(iso_utc(1_764_400_000.25)) == 1_764_400_000.25
