@@ -8,6 +8,7 @@ thread touches the network, and the table repaints only rows that changed.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sys
 import threading
 import time
@@ -280,12 +281,25 @@ class MainWindow(QMainWindow):
         self.idle_label = plain_label("")
         self.idle_label.setObjectName("idle-capacity")
         self.statusBar().addPermanentWidget(self.idle_label)
+        self._chain_focus()
         self.tenants_timer = repeating(self, TENANTS_REFRESH_MS, self.refresh_tenants)
         self.plot_timer = repeating(self, PLOT_INTERVAL_MS, self.panel.refresh_plots)
         self.resort_timer = repeating(self, RESORT_MS, self.resort)
         self._update_counts({})
 
     # --- keyboard --------------------------------------------------------------------------------------------
+
+    def _chain_focus(self) -> None:
+        """Tab goes from the filter to the table, the node's GPUs, the alerts and the actions (and Shift+Tab
+        back); inside a table the arrow keys move, so Tab never gets stuck walking its cells."""
+        tables = [self.table, self.panel.table, self.alerts_dock.table]
+        if self.dock is not None:
+            tables.append(self.dock.table)
+        for table in tables:
+            table.setTabKeyNavigation(False)
+        chain: list[QWidget] = [self.filter, self.problems, *tables]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def _add_shortcuts(self) -> None:
         find = QAction("Find", self)

@@ -429,3 +429,24 @@ def test_enter_in_the_ticket_field_does_not_run_a_reboot_and_many_nodes_are_one_
         assert dialog.isVisible()
     finally:
         worker.shutdown()
+
+
+def test_tab_moves_between_the_table_the_panel_and_the_docks(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    fleet = _fleet(list(SLURM))
+    window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    window.apply_snapshot(fleet.snapshot())
+    assert window.select_node("gpu-001") and window.dock is not None
+    window.table.setFocus()
+    qtbot.waitUntil(window.table.hasFocus)
+    visited = []
+    for _ in range(3):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        visited.append(QApplication.focusWidget())
+    assert visited == [window.panel.table, window.alerts_dock.table, window.dock.table]
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is window.alerts_dock.table
