@@ -330,7 +330,7 @@ def run_action(args: argparse.Namespace) -> int:
     from console.app import LiveFleet
     from console.core.inventory import Inventory as InventoryType
     from console.core.names import operator_problem
-    from console.services.actions import ActionService, default_operator
+    from console.services.actions import ActionService
     from console.services.audit import StoreError
     from console.transport.ssh import SshSettings
 
@@ -347,7 +347,9 @@ def run_action(args: argparse.Namespace) -> int:
     if isinstance(role, RoleRefused):
         print(f"fleet-console: {role}; nothing was run", file=sys.stderr)
         return EXIT_REFUSED
-    operator = args.operator or _preferred_operator() or default_operator()
+    operator = _operator(args.operator, inventory)
+    if operator is None:
+        return EXIT_REFUSED
     if problem := operator_problem(operator):
         print(escape_controls(f"fleet-console: {problem}; not run"), file=sys.stderr)
         return EXIT_REFUSED
@@ -388,7 +390,6 @@ def run_action(args: argparse.Namespace) -> int:
 
 def _move(args: argparse.Namespace) -> int:
     from console.core.names import operator_problem
-    from console.services.actions import default_operator
 
     role = _role(args)
     if role is None:
@@ -396,11 +397,40 @@ def _move(args: argparse.Namespace) -> int:
     if isinstance(role, RoleRefused):
         print(f"fleet-console: {role}; nothing was changed", file=sys.stderr)
         return EXIT_REFUSED
-    operator = args.operator or _preferred_operator() or default_operator()
+    inventory = _load(args.move_inventory)
+    if inventory is None:
+        return EXIT_BAD_INVENTORY
+    operator = _operator(args.operator, inventory)
+    if operator is None:
+        return EXIT_REFUSED
     if problem := operator_problem(operator):
         print(escape_controls(f"fleet-console: {problem}; nothing was changed"), file=sys.stderr)
         return EXIT_REFUSED
     return run_move(args, data_dir(args.move_data_dir), operator)
+
+
+def _operator(given: str | None, inventory: Inventory) -> str | None:
+    """Who acts: ``--operator``, ``$FLEET_CONSOLE_OPERATOR``, the preferences, else the OS user — but a shared
+    OS account (root, or one ``[policy] shared_accounts`` lists) names nobody: ask on a terminal, refuse
+    otherwise (None, after saying why)."""
+    from console.services.actions import default_operator, shared_account
+
+    chosen = given or _preferred_operator()
+    shared = shared_account(inventory, chosen)
+    if shared is None:
+        return chosen or default_operator()
+    if not sys.stdin.isatty():
+        print(
+            f"fleet-console: the OS account {shared!r} is shared, so it does not say who acts: give --operator NAME "
+            "or set FLEET_CONSOLE_OPERATOR; nothing was run",
+            file=sys.stderr,
+        )
+        return None
+    name = input(f"The OS account {shared!r} is shared. Your name, for the audit log and Slurm's Reason: ").strip()
+    if not name:
+        print("no name given; nothing was run", file=sys.stderr)
+        return None
+    return name
 
 
 def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefused | None:
@@ -868,6 +898,25 @@ class DemoFleet:
 # --- window ------------------------------------------------------------------------------------------------
 
 
+def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) -> tuple[str | None, str | None]:
+    """The window's operator, and a notice when it could not be asked: a shared OS account asks who is there
+    once at start (not for a --screenshot run, which nobody answers)."""
+    from console.services.actions import shared_account
+
+    shared = shared_account(inventory, preferred)
+    if shared is None or not asking:
+        return preferred, None
+    from console.gui.identity import ask_operator
+
+    name = ask_operator(shared)
+    if name:
+        return name, None
+    return None, (
+        f"no name given: actions and notes are recorded as the shared OS account {shared!r}; set operator in the "
+        "preferences or FLEET_CONSOLE_OPERATOR"
+    )
+
+
 def _window_parts(services: WindowServices | None) -> WindowParts:
     """What the window shows beside the live fleet: nothing more where the store could not be opened."""
     from console.gui.main_window import WindowParts
@@ -935,13 +984,11 @@ def run_window(args: argparse.Namespace) -> int:
         if not isinstance(role, Role):
             return EXIT_BAD_INVENTORY
         prefs = read_preferences()
+        operator, notice = _window_operator(prefs.operator, inventory, asking=args.screenshot is None)
         live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval)
         services: WindowServices | None = None
-        notice: str | None = None
         try:
-            actions = ActionService(
-                inventory, data_dir(args.data_dir), ssh, live=live, role=role, operator=prefs.operator
-            )
+            actions = ActionService(inventory, data_dir(args.data_dir), ssh, live=live, role=role, operator=operator)
             services = WindowServices(live, actions, ShiftClock(prefs.day_shift_starts, prefs.night_shift_starts))
         except StoreError as exc:
             # The telemetry does not need the store: the window runs, says why actions and the log are off.

@@ -65,7 +65,7 @@ _SCHEDULER_KEYS: Final = {
     "known_hosts": str,
     "proxy_jump": str,
 }
-_POLICY_KEYS: Final = {"max_nodes_per_action": int, "max_fraction_per_action": float}
+_POLICY_KEYS: Final = {"max_nodes_per_action": int, "max_fraction_per_action": float, "shared_accounts": list}
 _TOP_KEYS: Final = {"defaults": dict, "node": list, "scheduler": dict, "policy": dict}
 SCHEDULER_KINDS: Final = ("slurm",)
 _TYPE_WORDS: Final = {
@@ -105,6 +105,8 @@ class BmcSpec:
 class Policy:
     max_nodes_per_action: int = 8
     max_fraction_per_action: float = 0.10
+    # OS accounts several people log in as: a console run under one asks who is there (the audit's "by whom").
+    shared_accounts: tuple[str, ...] = ("root",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,9 +306,17 @@ def _policy(path: Path, raw: dict[str, Any] | None, locator: _Locator) -> Policy
     if raw is None:
         return Policy()
     _check_keys(path, raw, _POLICY_KEYS, lambda key: locator.key_line_in_table("policy", key), None, prefix="policy.")
+    shared = raw.get("shared_accounts", ["root"])
+    if not all(isinstance(name, str) and name for name in shared):
+        raise InventoryError(
+            path,
+            "policy.shared_accounts must be a list of account names",
+            line=locator.key_line_in_table("policy", "shared_accounts"),
+        )
     policy = Policy(
         max_nodes_per_action=raw.get("max_nodes_per_action", 8),
         max_fraction_per_action=float(raw.get("max_fraction_per_action", 0.10)),
+        shared_accounts=tuple(shared),
     )
     if policy.max_nodes_per_action < 1 or not 0 < policy.max_fraction_per_action <= 1:
         raise InventoryError(

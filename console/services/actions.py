@@ -167,6 +167,16 @@ def open_store(data_dir: Path, readonly: bool = False) -> Store:
     return Store(data_dir / STORE_FILE, readonly=readonly)
 
 
+def shared_account(inventory: Inventory, chosen: str | None = None) -> str | None:
+    """The OS account the operator's name would fall back to, when several people use it (``root``, or one
+    the inventory's ``[policy] shared_accounts`` lists) and no name was given (``--operator``,
+    ``$FLEET_CONSOLE_OPERATOR``, the preferences): then ask who is there. None: the name is known."""
+    if chosen or os.environ.get("FLEET_CONSOLE_OPERATOR"):
+        return None
+    user = getpass.getuser()
+    return user if user in inventory.policy.shared_accounts else None
+
+
 def default_operator() -> str:
     """The name that goes into Slurm's Reason and the audit log: $FLEET_CONSOLE_OPERATOR, else the OS user."""
     return str(os.environ.get("FLEET_CONSOLE_OPERATOR") or getpass.getuser())

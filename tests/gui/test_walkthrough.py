@@ -450,3 +450,20 @@ def test_tab_moves_between_the_table_the_panel_and_the_docks(qtbot: Any) -> None
     assert visited == [window.panel.table, window.alerts_dock.table, window.dock.table]
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
     assert QApplication.focusWidget() is window.alerts_dock.table
+
+
+def test_the_window_asks_who_is_there_and_takes_only_a_name_the_audit_log_can_hold(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from console.gui.identity import OperatorDialog
+
+    dialog = OperatorDialog("root")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert ok is not None and not ok.isEnabled()
+    qtbot.keyClicks(dialog.name, "dana: night")
+    assert not ok.isEnabled() and "':'" in dialog.problem.text()
+    dialog.name.clear()
+    qtbot.keyClicks(dialog.name, "dana.k")
+    assert ok.isEnabled() and dialog.chosen() == "dana.k"

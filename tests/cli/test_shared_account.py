@@ -1,0 +1,74 @@
+"""A shared OS account names nobody (issue 12.10): with no name given, the terminal asks once (and a
+script is refused, saying how to give one); the window asks at start."""
+
+from __future__ import annotations
+
+import getpass
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.cli import _operator
+from console.core.inventory import InventoryError, parse_inventory
+
+
+def _inventory(tmp_path: Path, shared: list[str]) -> Any:
+    text = f'[policy]\nshared_accounts = {shared!r}\n[[node]]\nname = "n1"\nhost = "192.0.2.1"\n'.replace("'", '"')
+    path = tmp_path / "fleet.toml"
+    path.write_text(text)
+    return parse_inventory(text, path)
+
+
+def test_a_script_under_a_shared_account_is_refused_with_how_to_give_a_name(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, [getpass.getuser()])
+    env = {k: v for k, v in os.environ.items() if k != "FLEET_CONSOLE_OPERATOR"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "action",
+            "resume",
+            "n1",
+            "--inventory",
+            str(inventory.path),
+            "--yes",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 3
+    assert f"the OS account {getpass.getuser()!r} is shared" in done.stderr and "--operator" in done.stderr
+
+
+def test_on_a_terminal_the_name_is_asked_once_and_a_given_name_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inventory = _inventory(tmp_path, [getpass.getuser()])
+    monkeypatch.delenv("FLEET_CONSOLE_OPERATOR", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("dana.k\n"))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    assert _operator(None, inventory) == "dana.k"
+    assert _operator("lee", inventory) == "lee"  # --operator names someone: nothing asked
+    private = _inventory(tmp_path, ["ops"] if getpass.getuser() != "ops" else ["root"])
+    assert _operator(None, private) == getpass.getuser()  # an account of one person names them
+
+
+def test_shared_accounts_must_be_account_names(tmp_path: Path) -> None:
+    assert _inventory(tmp_path, ["root", "ops"]).policy.shared_accounts == ("root", "ops")
+    with pytest.raises(InventoryError, match="shared_accounts must be a list"):
+        parse_inventory('[policy]\nshared_accounts = [1]\n[[node]]\nname = "n1"\nhost = "h"\n', tmp_path / "f.toml")
+    assert parse_inventory('[[node]]\nname = "n1"\nhost = "h"\n', tmp_path / "f.toml").policy.shared_accounts == (
+        "root",
+    )
