@@ -151,7 +151,7 @@ class ActionsDock(QDockWidget):
             ActionColumn.ACTION: 100,
             ActionColumn.STATE: 125,
             ActionColumn.MESSAGE: 520,
-            ActionColumn.STARTED: 70,
+            ActionColumn.STARTED: 110,
         }.items():
             header.resizeSection(column, width)
         header.setSectionResizeMode(ActionColumn.MESSAGE, QHeaderView.ResizeMode.Stretch)

@@ -30,12 +30,14 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableView,
     QTreeWidget,
@@ -270,7 +272,8 @@ class TimelinePlot(pg.PlotWidget):  # type: ignore[misc]
     def __init__(self, title: str, unit: str, y_max: float) -> None:
         super().__init__(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
         self.setBackground("w")
-        self.setMinimumHeight(150)
+        # Side by side at 120 px: with the incident lists beside them the Log tab still fits a 768-px screen.
+        self.setMinimumHeight(120)
         self.setMouseEnabled(x=True, y=False)
         self.setYRange(0, y_max)
         self.getAxis("left").setLabel(f"{title} ({unit})")
@@ -314,11 +317,15 @@ class TimelinePane(QWidget):
         self.notes = plain_label("")
         self.notes.setStyleSheet("color:#8a5a00")
         self.notes.setWordWrap(True)
+        self.events.setMinimumHeight(60)
+        # The two plots side by side: each keeps its 150 px and the window still fits a 768-px screen.
+        plots = QHBoxLayout()
+        plots.addWidget(self.util)
+        plots.addWidget(self.temp)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addWidget(self.util)
-        layout.addWidget(self.temp)
+        layout.addLayout(plots)
         layout.addWidget(self.notes)
         layout.addWidget(self.events, 1)
         self.shown: NodeTimeline | None = None
@@ -493,16 +500,27 @@ class LogView(QWidget):
         new.addWidget(self.new_cause, 0, 1)
         new.addWidget(self.new_severity, 0, 2)
         new.addWidget(self.open_button, 0, 3)
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(4, 0, 0, 0)
-        side_layout.addWidget(self.detail, 3)
-        side_layout.addWidget(self.note)
-        side_layout.addLayout(buttons)
-        side_layout.addWidget(self.message)
-        side_layout.addLayout(new)
+        controls = QWidget()
+        controls_layout = QVBoxLayout(controls)
+        controls_layout.setContentsMargins(0, 0, 0, 0)
+        controls_layout.addWidget(self.detail, 3)
+        controls_layout.addWidget(self.note)
+        controls_layout.addLayout(buttons)
+        controls_layout.addWidget(self.message)
+        controls_layout.addLayout(new)
+        # The incident's words and controls scroll on a short screen; the timeline keeps its plots readable.
+        controls_area = QScrollArea()
+        controls_area.setWidget(controls)
+        controls_area.setWidgetResizable(True)
+        controls_area.setFrameShape(QFrame.Shape.NoFrame)
+        controls_area.setMinimumHeight(120)
         self.timeline = TimelinePane()
-        side_layout.addWidget(self.timeline, 6)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.setChildrenCollapsible(False)
+        side.addWidget(controls_area)
+        side.addWidget(self.timeline)
+        side.setStretchFactor(0, 3)
+        side.setStretchFactor(1, 6)
 
         lists = QWidget()
         lists_layout = QVBoxLayout(lists)

@@ -258,9 +258,13 @@ def test_the_alerts_dock_rows_stay_in_worst_first_order_through_any_sequence_of_
         assert [model.alert_at(r) for r in range(model.rowCount())] == expected, step
 
 
-def test_the_window_fits_a_768_px_screen_with_plots_at_least_150_px_high(qtbot: Any) -> None:
+def test_the_window_fits_a_768_px_screen_with_plots_at_least_150_px_high(qtbot: Any, tmp_path: Path) -> None:
+    from tests.gui.test_log_view import _records
+
     fleet = _fleet(list(SLURM))
-    window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
+    # Every tab counts (a tab widget is as tall as its tallest page): the Log's too.
+    records = _records(tmp_path, fleet=fleet)
+    window = MainWindow(fleet, actions=NoActions(fleet), records=records)  # type: ignore[arg-type]
     qtbot.addWidget(window)
     assert window.minimumSizeHint().height() <= 768 - 40, window.minimumSizeHint()  # a title bar and a panel
     window.resize(1366, 728)
