@@ -471,3 +471,40 @@ def test_the_window_asks_who_is_there_and_takes_only_a_name_the_audit_log_can_ho
     dialog.name.clear()
     qtbot.keyClicks(dialog.name, "dana.k")
     assert ok.isEnabled() and dialog.chosen() == "dana.k"
+
+
+class PlansWithSlurm(NoActions):
+    """Plans with the real planning over a Slurm that holds a reboot of every node until its jobs end."""
+
+    def plan(self, request: Any) -> Any:
+        from console.core.actions import plan_action
+        from tests.core.test_planning import FakeEngines
+        from tests.helpers.fakes import FakeSlurm
+
+        slurm = FakeSlurm(states=dict.fromkeys(request.nodes, "MIXED+DRAIN+REBOOT_REQUESTED"))
+        return plan_action(request, self.inventory, FakeEngines(slurm))  # type: ignore[arg-type]
+
+
+def test_the_cancel_reboot_dialog_says_what_the_node_is_afterwards_and_offers_resume(qtbot: Any) -> None:
+    from console.core.actions import ActionKind
+    from console.gui.action_dialog import ActionDialog
+    from console.gui.worker import Worker
+
+    fleet = _fleet(["gpu-006"])
+    worker = Worker()
+    try:
+        dialog = ActionDialog(ActionKind.CANCEL_REBOOT, ["gpu-006"], PlansWithSlurm(fleet), worker)  # type: ignore[arg-type]
+        qtbot.addWidget(dialog)
+        dialog.resize(860, 560)
+        dialog.show()
+        qtbot.waitUntil(dialog.run_button.isEnabled)
+        text = dialog.preview.toPlainText()
+        assert "Slurm undrains it (MIXED, in service)" in text and "stays MIXED+DRAIN" in text
+        assert "State=RESUME" not in text
+        dialog.then_resume.setChecked(True)
+        qtbot.waitUntil(lambda: dialog.run_button.isEnabled() and "State=RESUME" in dialog.preview.toPlainText())
+        assert "is resumed: MIXED, in service" in dialog.preview.toPlainText()
+        if SHOTS:
+            dialog.grab().save(str(Path(SHOTS) / "cancel-reboot-preview.png"))
+    finally:
+        worker.shutdown()
