@@ -34,6 +34,8 @@ PINS = {
     "console/core/tenant_move.py": 92,
     "console/core/inventory_edit.py": 80,
     "console/core/slurm_accounting.py": 90,
+    "console/core/floor.py": 85,
+    "console/core/find.py": 90,
 }
 
 

@@ -43,6 +43,7 @@ _NODE_KEYS: Final = {
     "vendor": str,
     "rack": str,
     "slot": int,
+    "height": int,
     "tenant": str,
     "proxy_jump": str,
     "bmc": dict,
@@ -66,7 +67,9 @@ _SCHEDULER_KEYS: Final = {
     "proxy_jump": str,
 }
 _POLICY_KEYS: Final = {"max_nodes_per_action": int, "max_fraction_per_action": float, "shared_accounts": list}
-_TOP_KEYS: Final = {"defaults": dict, "node": list, "scheduler": dict, "policy": dict}
+_TOP_KEYS: Final = {"defaults": dict, "node": list, "scheduler": dict, "policy": dict, "rack": list}
+_RACK_KEYS: Final = {"name": str, "row": str, "position": int, "units": int}
+MAX_RACK_UNITS: Final = 60
 SCHEDULER_KINDS: Final = ("slurm",)
 _TYPE_WORDS: Final = {
     str: "a string",
@@ -120,7 +123,8 @@ class NodeSpec:
     proxy_jump: str | None = None
     vendor: Vendor = Vendor.AUTO
     rack: str | None = None
-    slot: int | None = None
+    slot: int | None = None  # the lowest rack unit the chassis takes
+    height: int = 1  # rack units the chassis takes (an 8-GPU server: 4 to 8)
     tenant: str | None = None
     bmc: BmcSpec | None = None
     slurm_name: str | None = None
@@ -133,12 +137,26 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RackSpec:
+    """A rack's place in the hall (``[[rack]]``): its row and position in the row, and its height."""
+
+    name: str
+    row: str | None = None
+    position: int | None = None
+    units: int = 42
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     path: Path
     nodes: tuple[NodeSpec, ...] = field(default=())
     # The scheduler's control host, reached over SSH like a node (kind "slurm"); None without [scheduler].
     scheduler: NodeSpec | None = None
     policy: Policy = field(default_factory=Policy)
+    racks: tuple[RackSpec, ...] = ()
+
+    def rack(self, name: str | None) -> RackSpec | None:
+        return next((r for r in self.racks if r.name == name), None) if name else None
 
     @property
     def names(self) -> frozenset[str]:
@@ -250,6 +268,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
                 vendor=vendor,
                 rack=raw.get("rack"),
                 slot=raw.get("slot"),
+                height=_height(path, raw, key_line("height"), name),
                 tenant=raw.get("tenant"),
                 bmc=_bmc(path, raw.get("bmc"), base, key_line("bmc"), name),
                 slurm_name=slurm_name,
@@ -262,7 +281,39 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         nodes=tuple(nodes),
         scheduler=_scheduler(path, data.get("scheduler"), defaults, base, locator, connect_timeout_s),
         policy=_policy(path, data.get("policy"), locator),
+        racks=_racks(path, data.get("rack", []), locator),
     )
+
+
+def _height(path: Path, raw: Mapping[str, Any], line: int | None, node: str) -> int:
+    height = raw.get("height", 1)
+    if not 1 <= height <= MAX_RACK_UNITS:
+        raise InventoryError(
+            path, f"height must be 1 to {MAX_RACK_UNITS} rack units, not {height}", line=line, node=node
+        )
+    slot = raw.get("slot")
+    if slot is not None and slot < 1:
+        raise InventoryError(path, f"slot must be a rack unit from 1 up, not {slot}", line=line, node=node)
+    return int(height)
+
+
+def _racks(path: Path, raw: list[Any], locator: _Locator) -> tuple[RackSpec, ...]:
+    """``[[rack]]`` tables: name (required), row, position, units (42)."""
+    racks: list[RackSpec] = []
+    line = locator.table_line("rack")
+    for position, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise InventoryError(path, f"rack #{position + 1} must be a table", line=line)
+        _check_keys(path, table, _RACK_KEYS, lambda _key: line, None, prefix="rack.")
+        if "name" not in table:
+            raise InventoryError(path, f"rack #{position + 1} needs a name", line=line)
+        units = table.get("units", 42)
+        if not 1 <= units <= MAX_RACK_UNITS:
+            raise InventoryError(path, f"rack {table['name']!r}: units must be 1 to {MAX_RACK_UNITS}", line=line)
+        if any(r.name == table["name"] for r in racks):
+            raise InventoryError(path, f"rack {table['name']!r} is listed twice", line=line)
+        racks.append(RackSpec(table["name"], table.get("row"), table.get("position"), units))
+    return tuple(racks)
 
 
 def _scheduler(

@@ -1,0 +1,240 @@
+"""The whole floor at a glance (pure): one cell per accelerator, coloured by a chosen measure and grouped by
+rack, tenant, Slurm partition or vendor — the heatmap's model — and the racks as elevations.
+
+A cell's ``level`` is the measure scaled to 0..1 against its own limit (utilisation against 100 %,
+temperature against the vendor's critical limit from the alert rules, power against the GPU's power
+limit, memory against its total). A node that is not up never reads as idle: its cells are ``UNREACHABLE``
+(or ``STALE`` while its last readings are only old), drawn apart from any value.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from console.core.alerts import AlertRules, Severity
+from console.core.fleet import NodeView
+from console.core.inventory import Inventory, NodeSpec
+from console.core.samples import LIVE_STATES, AcceleratorSample, NodeState, NotAvailable, Vendor
+
+NO_GROUP: Final = "(none)"
+# The Ascend health words (npu-smi) and what they count as.
+ASCEND_HEALTH: Final = {"OK": 0.0, "WARNING": 0.5, "ALARM": 0.5, "CRITICAL": 1.0, "GENERAL": 0.5}
+
+
+class ColorBy(enum.StrEnum):
+    UTILIZATION = "utilization"
+    TEMPERATURE = "temperature"
+    POWER = "power"
+    MEMORY = "memory"
+    HEALTH = "health"
+    STATE = "state"
+
+
+class GroupBy(enum.StrEnum):
+    RACK = "rack"
+    TENANT = "tenant"
+    PARTITION = "partition"
+    VENDOR = "vendor"
+
+
+class CellKind(enum.StrEnum):
+    VALUE = "value"  # a reading, scaled to 0..1 in ``level``
+    NO_READING = "no reading"  # the node is up but the tool printed no value (N/A) for this measure
+    STALE = "stale"  # the node's last readings are old
+    UNREACHABLE = "unreachable"  # the node is down, unreachable or refused: never drawn as idle
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    node: str
+    accelerator: int | None  # None: a node with no accelerator seen yet
+    kind: CellKind
+    level: float = 0.0  # 0..1 (may pass 1: over the limit)
+    words: str = ""  # the value as a person reads it ("87 %", "91 °C of 92")
+    updated_at: float | None = None
+
+
+@dataclass(slots=True)
+class CellGroup:
+    name: str
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(dict.fromkeys(c.node for c in self.cells))
+
+
+def _number(value: float | str | NotAvailable | None) -> float | None:
+    if value is None or isinstance(value, NotAvailable | str):
+        return None
+    return float(value)
+
+
+def node_cells(view: NodeView, color_by: ColorBy, rules: AlertRules) -> list[Cell]:
+    """The node's cells, one per accelerator (one for a node never read)."""
+    if view.state not in LIVE_STATES and view.state != NodeState.STALE:
+        count = max(1, len(view.accelerators))
+        indices: list[int | None] = [a.sample.index for a in view.accelerators] or [None]
+        return [
+            Cell(view.name, indices[i] if i < len(indices) else None, CellKind.UNREACHABLE, words=view.state.value)
+            for i in range(count)
+        ]
+    if not view.accelerators:
+        return [Cell(view.name, None, CellKind.NO_READING, words="no accelerator read yet")]
+    severity: dict[int | None, Severity] = {}
+    for alert in view.alerts:
+        known = severity.get(alert.accelerator)
+        if known is None or alert.severity > known:
+            severity[alert.accelerator] = alert.severity
+    limits = rules.limits(view.vendor if view.vendor != Vendor.AUTO else view.spec.vendor)
+    cells = []
+    for accelerator in view.accelerators:
+        sample = accelerator.sample
+        if view.state == NodeState.STALE or accelerator.stale:
+            cells.append(
+                Cell(view.name, sample.index, CellKind.STALE, words="stale", updated_at=accelerator.updated_at)
+            )
+            continue
+        level, words = _measure(sample, color_by, limits.critical_c, severity, view)
+        kind = CellKind.NO_READING if level is None else CellKind.VALUE
+        cells.append(Cell(view.name, sample.index, kind, level or 0.0, words, accelerator.updated_at))
+    return cells
+
+
+def _measure(
+    sample: AcceleratorSample,
+    color_by: ColorBy,
+    critical_c: float,
+    severity: Mapping[int | None, Severity],
+    view: NodeView,
+) -> tuple[float | None, str]:
+    match color_by:
+        case ColorBy.UTILIZATION:
+            util = _number(sample.utilization_pct)
+            return (None, "N/A") if util is None else (util / 100.0, f"{util:.0f} %")
+        case ColorBy.TEMPERATURE:
+            temp = _number(sample.temperature_c)
+            return (None, "N/A") if temp is None else (temp / critical_c, f"{temp:.0f} °C of {critical_c:.0f}")
+        case ColorBy.POWER:
+            power, limit = _number(sample.power_w), _number(sample.power_limit_w)
+            if power is None or not limit:
+                return None, "N/A" if power is None else f"{power:.0f} W (no limit read)"
+            return power / limit, f"{power:.0f} of {limit:.0f} W"
+        case ColorBy.MEMORY:
+            used, total = _number(sample.memory_used_mib), _number(sample.memory_total_mib)
+            if used is None or not total:
+                return None, "N/A"
+            return used / total, f"{used / 1024:.1f} of {total / 1024:.0f} GiB"
+        case ColorBy.HEALTH:
+            worst = max(
+                (severity.get(sample.index), severity.get(None)),
+                key=lambda s: -1 if s is None else int(s),
+            )
+            level = {None: 0.0, Severity.INFO: 0.0, Severity.WARNING: 0.5, Severity.CRITICAL: 1.0}[worst]
+            word = sample.health
+            if isinstance(word, str) and word.upper() in ASCEND_HEALTH:
+                level = max(level, ASCEND_HEALTH[word.upper()])
+            words = "healthy" if worst in (None, Severity.INFO) else worst.word
+            if isinstance(word, str) and word.upper() not in ("OK", ""):
+                words += f" (npu-smi: {word})"
+            return level, words
+        case ColorBy.STATE:
+            slurm = view.scheduler_state or ""
+            out = "DRAIN" in slurm or slurm.startswith("DOWN")
+            return (0.5 if out else 0.0), (slurm.lower() or view.state.value)
+    return None, ""
+
+
+def group_name(spec: NodeSpec, group_by: GroupBy, partitions: Mapping[str, str]) -> str:
+    match group_by:
+        case GroupBy.RACK:
+            return spec.rack or NO_GROUP
+        case GroupBy.TENANT:
+            return spec.tenant or NO_GROUP
+        case GroupBy.PARTITION:
+            return partitions.get(spec.scheduler_name, NO_GROUP)
+        case GroupBy.VENDOR:
+            return spec.vendor.value
+    return NO_GROUP
+
+
+def floor_groups(
+    views: Sequence[NodeView],
+    color_by: ColorBy,
+    group_by: GroupBy,
+    rules: AlertRules,
+    partitions: Mapping[str, str] | None = None,
+    tenants: Mapping[str, str] | None = None,
+) -> list[CellGroup]:
+    """Every accelerator's cell, grouped and in order (groups by name, the unnamed last; nodes by rack unit
+    then name). ``partitions``: Slurm node name → its first partition; ``tenants``: node → the tenant that
+    holds it (Slurm's where it names one), else the inventory's."""
+    groups: dict[str, CellGroup] = {}
+    ordered = sorted(views, key=lambda v: (v.spec.rack or "", v.spec.slot or 0, v.name))
+    for view in ordered:
+        if group_by == GroupBy.TENANT and tenants is not None:
+            name = tenants.get(view.name) or NO_GROUP
+        elif group_by == GroupBy.VENDOR and view.vendor != Vendor.AUTO:
+            name = view.vendor.value
+        else:
+            name = group_name(view.spec, group_by, partitions or {})
+        groups.setdefault(name, CellGroup(name)).cells.extend(node_cells(view, color_by, rules))
+    return sorted(groups.values(), key=lambda g: (g.name == NO_GROUP, g.name))
+
+
+def first_partitions(partitions: Iterable[tuple[str, Sequence[str]]]) -> dict[str, str]:
+    """Slurm node name → the first partition (by name) that holds it."""
+    out: dict[str, str] = {}
+    for name, nodes in sorted(partitions):
+        for node in nodes:
+            out.setdefault(node, name)
+    return out
+
+
+# --- racks as elevations ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RackSlot:
+    node: str
+    unit: int  # the lowest unit the chassis takes
+    height: int
+
+
+@dataclass(slots=True)
+class RackElevation:
+    name: str
+    row: str | None
+    position: int | None
+    units: int
+    slots: list[RackSlot] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)  # nodes of the rack with no (or a clashing) unit
+
+
+def elevations(inventory: Inventory) -> list[RackElevation]:
+    """Each rack's chassis at their units (the inventory's ``rack``, ``slot``, ``height`` and ``[[rack]]``);
+    racks ordered by hall row, position, then name. A node whose units overlap another's, or that runs off
+    the top of its rack, is listed as unplaced rather than drawn over another."""
+    racks: dict[str, RackElevation] = {}
+    for spec in inventory.racks:
+        racks[spec.name] = RackElevation(spec.name, spec.row, spec.position, spec.units)
+    for node in sorted(inventory.nodes, key=lambda n: (n.rack or "", n.slot or 0, n.name)):
+        if node.rack is None:
+            continue
+        rack = racks.setdefault(node.rack, RackElevation(node.rack, None, None, 42))
+        if node.slot is None:
+            rack.unplaced.append(node.name)
+            continue
+        taken = {u for s in rack.slots for u in range(s.unit, s.unit + s.height)}
+        wanted = set(range(node.slot, node.slot + node.height))
+        if wanted & taken or node.slot + node.height - 1 > rack.units:
+            rack.unplaced.append(node.name)
+            continue
+        rack.slots.append(RackSlot(node.name, node.slot, node.height))
+    return sorted(
+        racks.values(),
+        key=lambda r: (r.row is None, r.row or "", r.position if r.position is not None else 1 << 30, r.name),
+    )
