@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 import platformdirs
 
 from console import __version__
+from console.cli_floor import add_find_parser, run_find
 from console.cli_move import add_move_parser, run_move
 from console.cli_records import (
     add_parsers,
@@ -266,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     sim.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     add_parsers(sub)
     move = add_move_parser(sub)
-    for parser_of in (poll, action, audit, sim, tenants, move):
+    find = add_find_parser(sub)
+    for parser_of in (poll, action, audit, sim, tenants, move, find):
         add_role_option(parser_of, top=False)
     return parser
 
@@ -310,6 +312,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_tenants(args)
         if args.command == "move-tenant":
             return _move(args)
+        if args.command == "find":
+            return run_find(args)
         if args.command == "incidents":
             return run_incidents(args, data_dir(getattr(args, "records_data_dir", None) or args.data_dir))
         if args.command == "report":

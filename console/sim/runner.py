@@ -77,6 +77,10 @@ def inventory_toml(
     ]
     if "scheduler" in ports:
         lines += ["[scheduler]", 'kind = "slurm"', 'host = "127.0.0.1"', f"port = {ports['scheduler']}", ""]
+    # The hall: ten racks a row (A, B, …), each rack's place in its row.
+    for position, rack in enumerate(dict.fromkeys(node.rack for node in fleet)):
+        row = chr(ord("A") + position // 10) if position < 260 else f"Z{position // 10}"
+        lines += ["[[rack]]", f"name = {q(rack)}", f"row = {q(row)}", f"position = {position % 10 + 1}", ""]
     for node in fleet:
         lines += [
             "[[node]]",
@@ -86,6 +90,7 @@ def inventory_toml(
             'vendor = "auto"',  # the console finds out, as on a real mixed fleet
             f"rack = {q(node.rack)}",
             f"slot = {node.slot}",
+            "height = 8",  # an 8-GPU server
         ]
         if node.tenant:
             lines.append(f"tenant = {q(node.tenant)}")

@@ -1,0 +1,57 @@
+"""``fleet-console find`` against the simulated fleet (its nodes over verified SSH, their GPUs' UUIDs and
+serials from the slow path): a GPU's UUID, a serial, a short bus id lead to the hall row, rack and unit;
+nothing found exits 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.sim.test_simulated_fleet import running_sim
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_gpu_uuid_from_the_simulator_finds_its_rack_and_unit(tmp_path: Path) -> None:
+    with running_sim(tmp_path, 8) as (inventory, _ready):
+        polled = _cli("poll", "--once", "--json", "--inventory", str(inventory))
+        records = {r["node"]: r for r in map(json.loads, polled.stdout.splitlines())}
+        gpu = records["gpu-002"]["accelerators"][3]
+        found = _cli("find", gpu["uuid"].lower(), "--json", "--inventory", str(inventory))
+        assert found.returncode == 0, found.stderr
+        (match,) = map(json.loads, found.stdout.splitlines())
+        assert set(match) == {
+            "query",
+            "node",
+            "hall_row",
+            "rack",
+            "unit",
+            "accelerator",
+            "module_id",
+            "uuid",
+            "serial",
+            "pci_bus_id",
+            "bmc",
+        }
+        assert (match["node"], match["accelerator"], match["rack"], match["unit"], match["hall_row"]) == (
+            "gpu-002",
+            3,
+            "R001",
+            14,
+            "A",
+        )
+        assert match["uuid"] == gpu["uuid"] and match["bmc"] is not None
+        short = match["pci_bus_id"].split(":", 1)[1].lower()
+        by_bus = _cli("find", short, "--inventory", str(inventory))
+        assert by_bus.returncode == 0 and "gpu-002: hall row A / rack R001 / unit 14 / GPU 3" in by_bus.stdout
+        if match["serial"]:
+            assert _cli("find", match["serial"], "--inventory", str(inventory)).returncode == 0
+        missing = _cli("find", "GPU-00000000-dead-beef", "--inventory", str(inventory))
+        assert missing.returncode == 1 and "nothing in" in missing.stderr and missing.stdout == ""
+        assert _cli("find", "gpu-005", "--json", "--inventory", str(inventory)).returncode == 0  # by name, at once
