@@ -35,6 +35,7 @@ from console.cli_records import (
 )
 from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
+from console.core.floor import ColorBy, GroupBy
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import format_rows, node_record, parse_iso, table_rows, text_table
 from console.core.roles import PreferencesError, Role, RoleRefused
@@ -161,8 +162,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
         "--detail-interval", type=float, help="seconds between slow-path looks (default 30, longer in big fleets)"
     )
     parser.add_argument(
-        "--view", choices=["table", "log", "tenants"], default="table", help="the view the window opens on"
+        "--view",
+        choices=["table", "heatmap", "racks", "log", "tenants"],
+        default="table",
+        help="the view the window opens on",
     )
+    parser.add_argument(
+        "--color-by", choices=[c.value for c in ColorBy], help="the heatmap's colouring (default utilization)"
+    )
+    parser.add_argument("--group-by", choices=[g.value for g in GroupBy], help="the heatmap's groups (default rack)")
     parser.add_argument("-v", "--verbose", action="store_true")
     add_role_option(parser, top=True)
     sub = parser.add_subparsers(dest="command")
@@ -936,6 +944,7 @@ def _window_parts(services: WindowServices | None) -> WindowParts:
         history=services.shift.usage_by_day,
         moves=services.moves,
         accounting=services.shift.accounting,
+        rules=services.live.alerts.rules,
     )
 
 
@@ -1009,9 +1018,11 @@ def run_window(args: argparse.Namespace) -> int:
                 after_s=args.after,
                 select=args.select,
                 stop=window_stop,
-                view=args.view if services is not None else "table",
+                view=args.view if services is not None or args.view in ("heatmap", "racks") else "table",
                 notice=notice,
                 parts=parts,
+                color_by=args.color_by,
+                group_by=args.group_by,
             )
         finally:
             if services is not None:

@@ -20,6 +20,7 @@ from console.core.inventory import Inventory, NodeSpec
 from console.core.samples import LIVE_STATES, AcceleratorSample, NodeState, NotAvailable, Vendor
 
 NO_GROUP: Final = "(none)"
+COLD_C: Final = 30.0  # the temperature scale's zero
 # The Ascend health words (npu-smi) and what they count as.
 ASCEND_HEALTH: Final = {"OK": 0.0, "WARNING": 0.5, "ALARM": 0.5, "CRITICAL": 1.0, "GENERAL": 0.5}
 
@@ -117,7 +118,10 @@ def _measure(
             return (None, "N/A") if util is None else (util / 100.0, f"{util:.0f} %")
         case ColorBy.TEMPERATURE:
             temp = _number(sample.temperature_c)
-            return (None, "N/A") if temp is None else (temp / critical_c, f"{temp:.0f} °C of {critical_c:.0f}")
+            if temp is None:
+                return None, "N/A"
+            # From a cold GPU (30 °C) to the vendor's critical limit: the spread a hall actually shows.
+            return (temp - COLD_C) / (critical_c - COLD_C), f"{temp:.0f} °C of {critical_c:.0f}"
         case ColorBy.POWER:
             power, limit = _number(sample.power_w), _number(sample.power_limit_w)
             if power is None or not limit:

@@ -188,9 +188,10 @@ class ActionDialog(QDialog):
         self._generation += 1
         generation = self._generation
         request = self.request()
+        service = self.service  # the work holds the service, not the dialog (it runs on a pool thread)
         self.state_label.setText("asking the scheduler and the BMCs…")
         self.worker.call(
-            lambda: self.service.plan(request),
+            lambda: service.plan(request),
             lambda plan: self._planned(generation, plan),
             lambda error: self._plan_failed(generation, error),
         )

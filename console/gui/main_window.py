@@ -8,6 +8,7 @@ thread touches the network, and the table repaints only rows that changed.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import sys
 import threading
@@ -40,19 +41,23 @@ from PySide6.QtWidgets import (
 
 from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import SPECS, ActionKind, ActionPlan, availability
-from console.core.alerts import Severity
+from console.core.alerts import AlertRules, Severity
+from console.core.find import BoxMatch, find_boxes
 from console.core.fleet import FleetModel, FleetSnapshot
+from console.core.floor import elevations, first_partitions
 from console.core.hostlist import compress
 from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
 from console.core.roles import Permission, allowed
 from console.core.samples import NodeState
 from console.core.slurm_accounting import AccountingComparison
-from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity, tenant_figures
+from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity, tenancy, tenant_figures
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
+from console.gui.find_dialog import FindBoxDialog
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, WORST_HIGH, Column, FleetFilterProxy, FleetTableModel
+from console.gui.floor_view import FloorView, RackView
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_view import LogView
 from console.gui.move_dialog import MoveTenantDialog
@@ -72,6 +77,7 @@ PLOT_INTERVAL_MS: Final = 1000
 # How often the fleet table re-sorts to new readings (never while the pointer is over it or an action's
 # dialog or menu is open): rows stay put long enough to be clicked.
 RESORT_MS: Final = 10_000
+FLOOR_REFRESH_MS: Final = 2000  # the heatmap or the racks, while shown
 # How long the status bar keeps an action's words: while it runs (until its next change), and its outcome.
 ACTION_PENDING_MS: Final = 3_600_000
 ACTION_OUTCOME_MS: Final = 60_000
@@ -146,8 +152,15 @@ class MainWindow(QMainWindow):
         history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None,
         moves: MovesPort | None = None,
         accounting: Callable[[str, str, str], AccountingComparison] | None = None,
+        inventory: Inventory | None = None,
+        rules: AlertRules | None = None,
     ) -> None:
         super().__init__()
+        # The inventory's racks and places, and the alert rules' limits (the heatmap colours against them).
+        self.inventory = inventory or Inventory(Path("fleet.toml"), tuple(fleet.spec(n) for n in fleet.names))
+        self.rules = rules or AlertRules()
+        self.leds: set[str] = set()  # nodes whose locate LED the console lit or read lit
+        self._locating: dict[int, tuple[str, str]] = {}  # a locate action's id → (node, LED state asked)
         self.fleet = fleet
         self.moves = moves
         self.move_item: QAction | None = None
@@ -278,6 +291,7 @@ class MainWindow(QMainWindow):
         self.tenants_view.node_chosen.connect(self._show_node_from_log)
         self.tenants_view.nodes_chosen.connect(self.select_nodes)
         self.tabs.addTab(self.tenants_view, "&Tenants")
+        self._add_floor()
         self.idle_label = plain_label("")
         self.idle_label.setObjectName("idle-capacity")
         self.statusBar().addPermanentWidget(self.idle_label)
@@ -398,6 +412,80 @@ class MainWindow(QMainWindow):
         self.refresh_tenants()
         message = str(getattr(progress, "message", ""))
         self.show_notice(message, 30000, critical=getattr(progress, "outcome", "") != "done")
+
+    def _add_floor(self) -> None:
+        """The whole floor: the heatmap and the racks, beside the table (refreshed while shown)."""
+        self.floor = FloorView(self.model.views, lambda: self.rules, self._partitions, self._tenants)
+        self.racks = RackView(
+            self.model.views, lambda: elevations(self.inventory), lambda: self.rules, lambda: self.leds
+        )
+        for view in (self.floor, self.racks):
+            view.node_chosen.connect(self._show_node_from_log)
+            view.nodes_selected.connect(self._floor_selected)
+        self.tabs.insertTab(1, self.floor, "&Heatmap")
+        self.tabs.insertTab(2, self.racks, "&Racks")
+        self.tabs.currentChanged.connect(lambda _i: self.refresh_floor())
+        self.floor_timer = repeating(self, FLOOR_REFRESH_MS, self.refresh_floor)
+        find = QAction("Find the box", self)
+        find.setShortcut(QKeySequence("Ctrl+K"))
+        find.triggered.connect(self.open_find)
+        self.addAction(find)
+        self.find_dialog: FindBoxDialog | None = None
+
+    def refresh_floor(self) -> None:
+        shown = self.tabs.currentWidget()
+        if shown is self.floor:
+            self.floor.refresh()
+        elif shown is self.racks:
+            self.racks.refresh()
+
+    def show_floor(self, view: str, color_by: str | None = None, group_by: str | None = None) -> None:
+        """Open on the heatmap or the racks (``--view``, ``--color-by``, ``--group-by``)."""
+        if color_by:
+            self.floor.color.setCurrentText(color_by)
+        if group_by:
+            self.floor.group.setCurrentText(group_by)
+        self.tabs.setCurrentWidget(self.floor if view == "heatmap" else self.racks)
+        self.refresh_floor()
+
+    def _partitions(self) -> dict[str, str]:
+        slurm = self.tenants_view.allocations()
+        if slurm is None:
+            return {}
+        return first_partitions((p.name, p.nodes) for p in slurm.partitions.values())
+
+    def _tenants(self) -> dict[str, str] | None:
+        slurm = self.tenants_view.allocations()
+        return {v.name: t for v in self.model.views() if (t := tenancy(v, slurm).tenant)}
+
+    def _floor_selected(self, nodes: list[str]) -> None:
+        """Cells chosen on the floor select their nodes: the toolbar's actions then work on them."""
+        self.select_nodes(nodes, switch=False)
+        if nodes:
+            self.show_notice(f"{len(nodes)} node(s) selected for the actions: {compress(nodes)}", 10000)
+
+    def open_find(self) -> FindBoxDialog:
+        if self.find_dialog is None:
+            self.find_dialog = FindBoxDialog(lambda text: find_boxes(text, self.inventory, self.model.views()), self)
+            self.find_dialog.found.connect(self._found)
+            self.find_dialog.locate_requested.connect(self._locate_found)
+        if self.find_dialog.isVisible():
+            self.find_dialog.raise_()  # already open behind the window: bring it forward
+        self.find_dialog.show()
+        self.find_dialog.query.setFocus()
+        self.find_dialog.query.selectAll()
+        return self.find_dialog
+
+    def _found(self, match: BoxMatch) -> None:
+        self.tabs.setCurrentWidget(self.racks)
+        self.racks.refresh()
+        self.racks.highlight(match.node, match.words())
+        self.select_nodes([match.node], switch=False)
+
+    def _locate_found(self, node: str) -> None:
+        dialog = self.open_action(ActionKind.LOCATE, [node])
+        if dialog is not None:
+            dialog.led.setCurrentText("blink")
 
     def _add_log(self, records: RecordsPort) -> None:
         if self.worker is None:
@@ -577,8 +665,13 @@ class MainWindow(QMainWindow):
         def refused(error: Exception) -> None:
             self.show_notice(f"Not run: {error}", 15000)
 
+        def submitted(statuses: list[ActionStatus]) -> None:
+            if plan.request.kind == ActionKind.LOCATE and plan.request.led:
+                for status in statuses:
+                    self._locating[status.id] = (status.node, plan.request.led)
+
         # Writing the intent rows touches the disk: off the GUI thread like everything else.
-        self.worker.call(lambda: runner.submit(plan, typed), lambda _statuses: None, refused)
+        self.worker.call(lambda: runner.submit(plan, typed), submitted, refused)
 
     def _cancel_action(self, action_id: int) -> None:
         assert self.action_service is not None and self.worker is not None
@@ -590,7 +683,22 @@ class MainWindow(QMainWindow):
         view = self.panel.view
         if view is not None and view.name in status.node.split(","):
             self._refresh_details()
+        self._led_changed(status)
         self._say_action(status)
+
+    def _led_changed(self, status: ActionStatus) -> None:
+        """A locate action that ended done: the rack view shows the LED as it was asked, until turned off."""
+        asked = self._locating.get(status.id)
+        if asked is None or not status.finished:
+            return
+        del self._locating[status.id]
+        node, led = asked
+        if status.state == ActionState.DONE:
+            if led == "off":
+                self.leds.discard(node)
+            else:
+                self.leds.add(node)
+            self.refresh_floor()
 
     def _say_action(self, status: ActionStatus) -> None:
         """After Run: the action comes forward in its dock, and the status bar says where it is ("drain
@@ -719,8 +827,9 @@ class MainWindow(QMainWindow):
         self.table.scrollTo(index)
         return True
 
-    def select_nodes(self, names: list[str]) -> int:
-        """Select these nodes in the fleet table (the actions then work on them); returns how many."""
+    def select_nodes(self, names: list[str], switch: bool = True) -> int:
+        """Select these nodes in the fleet table (the actions then work on them); returns how many. ``switch``:
+        show the table (else the current view stays, the heatmap's selection say)."""
         indexes = []
         for name in names:
             row = self.model.row_of(name)
@@ -729,7 +838,8 @@ class MainWindow(QMainWindow):
                 indexes.append(index)
         if not indexes:
             return 0
-        self.tabs.setCurrentIndex(0)
+        if switch:
+            self.tabs.setCurrentIndex(0)
         selection = self.table.selectionModel()
         selection.setCurrentIndex(
             indexes[0], QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
@@ -752,6 +862,7 @@ class WindowParts:
     history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None
     moves: MovesPort | None = None
     accounting: Callable[[str, str, str], AccountingComparison] | None = None
+    rules: AlertRules | None = None
 
 
 class ConsoleSession:
@@ -777,6 +888,8 @@ class ConsoleSession:
             history=parts.history,
             moves=parts.moves,
             accounting=parts.accounting,
+            inventory=live.inventory,
+            rules=parts.rules,
         )
         self.thread = QThread()
         self.thread.setObjectName("snapshot-thread")
@@ -811,6 +924,8 @@ def run_gui(
     view: str = "table",
     notice: str | None = None,
     parts: WindowParts | None = None,
+    color_by: str | None = None,
+    group_by: str | None = None,
 ) -> int:
     """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
     sets it: the window then quits as its own Quit does)."""
@@ -825,6 +940,15 @@ def run_gui(
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
     session = ConsoleSession(live, parts=parts)
+    # Python's cycle collector runs on whichever thread allocates; Qt objects must be freed on the GUI
+    # thread. While the window runs, cycles are collected here only: young ones each second, all each 30 s.
+    gc.disable()
+    young = QTimer(app)
+    young.timeout.connect(lambda: gc.collect(0))
+    young.start(1000)
+    full = QTimer(app)
+    full.timeout.connect(gc.collect)
+    full.start(30_000)
     session.start()
     window = session.window
     window.show()
@@ -841,12 +965,15 @@ def run_gui(
         QTimer.singleShot(0, window.show_log)
     elif view == "tenants":
         QTimer.singleShot(0, window.show_tenants)
+    elif view in ("heatmap", "racks"):
+        QTimer.singleShot(0, lambda: window.show_floor(view, color_by, group_by))
     if notice:
         QTimer.singleShot(0, lambda: window.show_notice(notice, 24 * 3600 * 1000, critical=True))
     if screenshot is not None:
 
         def shoot() -> None:
             window.panel.refresh_plots()
+            window.refresh_floor()
             window.grab().save(str(screenshot))
             app.quit()
 
@@ -855,3 +982,6 @@ def run_gui(
         return int(app.exec())
     finally:
         session.stop()
+        young.stop()
+        full.stop()
+        gc.enable()

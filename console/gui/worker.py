@@ -29,6 +29,7 @@ class Worker(QObject):
         self._owners: dict[int, QObject] = {}
         self._next = 0
         self._closed = False
+        self._works: dict[int, Callable[[], object]] = {}
         self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def call(
@@ -48,11 +49,15 @@ class Worker(QObject):
         self._callbacks[token] = (on_result, on_error or _ignore)
         if owner is not None:
             self._owners[token] = owner
-        self._pool.submit(self._run, token, work)
+        # The work is held here and let go on the GUI thread (in _deliver): a closure that holds the last
+        # reference to a widget must not free it on a pool thread (Qt: "Timers cannot be stopped from another
+        # thread", and worse).
+        self._works[token] = work
+        self._pool.submit(self._run, token)
 
-    def _run(self, token: int, work: Callable[[], object]) -> None:
+    def _run(self, token: int) -> None:
         try:
-            result = work()
+            result = self._works[token]()  # no local keeps the work: its last reference goes on the GUI thread
         except Exception as exc:  # noqa: BLE001 - handed to the error callback, which shows it
             self._done.emit(token, False, exc)
             return
@@ -62,6 +67,7 @@ class Worker(QObject):
     def _deliver(self, token: int, ok: bool, value: object) -> None:
         callbacks = self._callbacks.pop(token, None)
         owner = self._owners.pop(token, None)
+        self._works.pop(token, None)
         if callbacks is None or (owner is not None and not shiboken6.isValid(owner)):
             return
         on_result, on_error = callbacks

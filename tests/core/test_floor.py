@@ -89,9 +89,10 @@ def test_temperature_is_coloured_against_the_vendors_limit_and_power_against_the
     _inventory, fleet = _world()
     hot = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES)
     assert (
-        _cells(hot, "gpu-002")[0].level == pytest.approx(91 / 92) and "91 °C of 92" in _cells(hot, "gpu-002")[0].words
+        _cells(hot, "gpu-002")[0].level == pytest.approx((91 - 30) / (92 - 30))
+        and "91 °C of 92" in _cells(hot, "gpu-002")[0].words
     )
-    assert _cells(hot, "npu-003")[0].level == pytest.approx(100 / 105)  # Ascend's own limit
+    assert _cells(hot, "npu-003")[0].level == pytest.approx((100 - 30) / (105 - 30))  # Ascend's own limit
     power = floor_groups(fleet.views(), ColorBy.POWER, GroupBy.RACK, RULES)
     assert _cells(power, "gpu-001")[0].level == pytest.approx(0.5)
 

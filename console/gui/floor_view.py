@@ -1,0 +1,523 @@
+"""The whole floor: the heatmap (one cell per accelerator, grouped and coloured as chosen) and the racks as
+elevations. Each is painted as one image (8,000 cells at 1,000 nodes are rectangles, not widgets); hover says
+what a cell is, a click opens its node, Ctrl+click and a dragged rectangle select nodes for the actions.
+The models are :mod:`console.core.floor`'s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.core.alerts import AlertRules, Severity
+from console.core.fleet import NodeView
+from console.core.floor import (
+    Cell,
+    CellGroup,
+    CellKind,
+    ColorBy,
+    GroupBy,
+    RackElevation,
+    floor_groups,
+    node_cells,
+)
+from console.core.samples import LIVE_STATES, NodeState
+from console.gui.style import SLURM_DRAIN_COLOURS
+from console.gui.text import plain_label
+
+CELL: Final = 10
+GAP: Final = 1
+NODE_GAP: Final = 3
+BLOCK_GAP: Final = 14  # between groups
+BLOCK_NODES: Final = 24  # nodes a group's block holds side by side before it wraps
+LABEL_H: Final = 18
+MARGIN: Final = 6
+UNIT_PX: Final = 8  # one rack unit in the rack view
+RACK_W: Final = 132
+# Value ramps, low to high: pale to dark, so "idle" is the lightest colour and never grey.
+RAMPS: Final = {
+    ColorBy.UTILIZATION: ("#eef6ff", "#7fb3e6", "#08519c"),
+    ColorBy.TEMPERATURE: ("#fff7e0", "#fd8d3c", "#b10026"),
+    ColorBy.POWER: ("#f7fcf5", "#74c476", "#00441b"),
+    ColorBy.MEMORY: ("#fcfbfd", "#9e9ac8", "#3f007d"),
+    ColorBy.HEALTH: ("#d9f2d9", "#ffd166", "#d62828"),
+    ColorBy.STATE: ("#d9f2d9", "#e9d5ff", "#d62828"),
+}
+UNREACHABLE_FILL: Final = "#3f3f46"
+STALE_FILL: Final = "#d6c7a1"
+NO_READING_FILL: Final = "#ffffff"
+SELECTED: Final = "#1d4ed8"
+
+
+def _mix(a: QColor, b: QColor, t: float) -> QColor:
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * t),
+        round(a.green() + (b.green() - a.green()) * t),
+        round(a.blue() + (b.blue() - a.blue()) * t),
+    )
+
+
+def cell_colour(cell: Cell, color_by: ColorBy) -> QColor:
+    """A value on its measure's ramp (past 1: the top colour); the kinds without a value their own."""
+    if cell.kind == CellKind.UNREACHABLE:
+        return QColor(UNREACHABLE_FILL)
+    if cell.kind == CellKind.STALE:
+        return QColor(STALE_FILL)
+    if cell.kind == CellKind.NO_READING:
+        return QColor(NO_READING_FILL)
+    low, mid, high = (QColor(c) for c in RAMPS[color_by])
+    level = min(max(cell.level, 0.0), 1.0)
+    return _mix(low, mid, level * 2) if level < 0.5 else _mix(mid, high, (level - 0.5) * 2)
+
+
+@dataclass(frozen=True, slots=True)
+class HitBox:
+    rect: QRect
+    node: str
+    cell: Cell | None = None
+
+
+class FloorCanvas(QWidget):
+    """What the heatmap and the rack view share: hit boxes, hover, click, Ctrl+click and rubber-band."""
+
+    node_chosen = Signal(str)
+    selection_changed = Signal(list)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMouseTracking(True)
+        self.boxes: list[HitBox] = []
+        self.selected: set[str] = set()
+        self._press: QPoint | None = None
+        self._band: QRect | None = None
+
+    def at(self, point: QPoint) -> HitBox | None:
+        for box in self.boxes:
+            if box.rect.contains(point):
+                return box
+        return None
+
+    def describe(self, box: HitBox) -> str:
+        return box.node
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        point = event.position().toPoint()
+        if self._press is not None and (point - self._press).manhattanLength() > 4:
+            self._band = QRect(self._press, point).normalized()
+            self.update()
+            return
+        box = self.at(point)
+        if box is not None:
+            QToolTip.showText(event.globalPosition().toPoint(), self.describe(box), self)
+        else:
+            QToolTip.hideText()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position().toPoint()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        point = event.position().toPoint()
+        band, self._band, self._press = self._band, None, None
+        if band is not None:
+            nodes = {b.node for b in self.boxes if band.intersects(b.rect)}
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                nodes |= self.selected
+            self.set_selected(nodes, emit=True)
+            return
+        box = self.at(point)
+        if box is None:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.set_selected(self.selected ^ {box.node}, emit=True)
+        else:
+            self.node_chosen.emit(box.node)
+
+    def set_selected(self, nodes: set[str], emit: bool = False) -> None:
+        self.selected = set(nodes)
+        self.update()
+        if emit:
+            self.selection_changed.emit(sorted(self.selected))
+
+    def paint_band(self, painter: QPainter) -> None:
+        if self._band is not None:
+            painter.setPen(QPen(QColor(SELECTED), 1, Qt.PenStyle.DashLine))
+            painter.setBrush(QColor(29, 78, 216, 40))
+            painter.drawRect(self._band)
+
+
+class HeatmapCanvas(FloorCanvas):
+    """Groups stacked, each a label and its nodes flowing left to right; a node is a strip of its cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: list[CellGroup] = []
+        self.labels: list[tuple[QRect, str]] = []
+        self.color_by = ColorBy.UTILIZATION
+        self.repaints = 0
+        self.last_paint_ms = 0.0
+
+    def set_groups(self, groups: list[CellGroup], color_by: ColorBy) -> None:
+        self.groups, self.color_by = groups, color_by
+        self._layout()
+        self.update()
+
+    def _layout(self) -> None:
+        """Each group a block — its label over its nodes, a node a column of its cells — and the blocks flow
+        left to right, wrapping: a rack of four 8-GPU servers is a small tile, a thousand nodes one screen."""
+        width = max(self.width(), 400)
+        metrics = self.fontMetrics()
+        boxes: list[HitBox] = []
+        labels: list[tuple[QRect, str]] = []
+        x, y, line_height = MARGIN, MARGIN, 0
+        for group in self.groups:
+            by_node: dict[str, list[Cell]] = {}
+            for cell in group.cells:
+                by_node.setdefault(cell.node, []).append(cell)
+            tallest = max((len(cells) for cells in by_node.values()), default=1)
+            column = CELL + NODE_GAP
+            per_row = max(1, min(len(by_node), (width - 2 * MARGIN) // column, BLOCK_NODES))
+            rows = -(-len(by_node) // per_row)
+            nodes_width = per_row * column
+            label = f"{group.name} ({len(by_node)})"
+            block_width = max(nodes_width, min(metrics.horizontalAdvance(label) + 6, 220))
+            block_height = LABEL_H + rows * (tallest * (CELL + GAP) + NODE_GAP)
+            if x + block_width > width - MARGIN and x > MARGIN:
+                x, y, line_height = MARGIN, y + line_height + BLOCK_GAP, 0
+            labels.append((QRect(x, y, block_width, LABEL_H), label))
+            for position, (node, cells) in enumerate(by_node.items()):
+                left = x + (position % per_row) * column
+                top = y + LABEL_H + (position // per_row) * (tallest * (CELL + GAP) + NODE_GAP)
+                for i, cell in enumerate(cells):
+                    boxes.append(HitBox(QRect(left, top + i * (CELL + GAP), CELL, CELL), node, cell))
+            x += block_width + BLOCK_GAP
+            line_height = max(line_height, block_height)
+        self.boxes, self.labels = boxes, labels
+        self.setMinimumHeight(y + line_height + MARGIN * 2)
+
+    def resizeEvent(self, event: object) -> None:
+        self._layout()
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, self.minimumHeight())
+
+    def describe(self, box: HitBox) -> str:
+        cell = box.cell
+        if cell is None:
+            return box.node
+        which = f"GPU {cell.accelerator}" if cell.accelerator is not None else "no accelerator"
+        age = f", {time.time() - cell.updated_at:.0f} s ago" if cell.updated_at else ""
+        return f"{box.node} · {which}\n{self.color_by.value}: {cell.words}{age}"
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        started = time.perf_counter()
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#ffffff"))
+        label_font = QFont(self.font())
+        label_font.setBold(True)
+        painter.setFont(label_font)
+        painter.setPen(QColor("#1f2937"))
+        metrics = painter.fontMetrics()
+        for rect, label in self.labels:
+            text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, rect.width())
+            painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        for box in self.boxes:
+            cell = box.cell
+            assert cell is not None
+            painter.fillRect(box.rect, cell_colour(cell, self.color_by))
+            if cell.kind == CellKind.UNREACHABLE:
+                painter.setPen(QPen(QColor("#e4e4e7"), 1))
+                painter.drawLine(box.rect.topLeft(), box.rect.bottomRight())
+            elif cell.kind in (CellKind.STALE, CellKind.NO_READING):
+                painter.setPen(QPen(QColor("#9ca3af"), 1))
+                painter.drawRect(box.rect.adjusted(0, 0, -1, -1))
+            if box.node in self.selected:
+                painter.setPen(QPen(QColor(SELECTED), 2))
+                painter.drawRect(box.rect.adjusted(-1, -1, 0, 0))
+        self.paint_band(painter)
+        painter.end()
+        self.repaints += 1
+        self.last_paint_ms = (time.perf_counter() - started) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLook:
+    """How the rack view draws a chassis: its worst state's colour and its accelerators' cells."""
+
+    fill: str
+    words: str
+    cells: tuple[Cell, ...] = ()
+
+
+def node_look(view: NodeView, cells: Sequence[Cell]) -> NodeLook:
+    """The chassis's colour from its worst: unreachable, a critical alert, a warning, drained in Slurm, up."""
+    if view.state not in LIVE_STATES and view.state != NodeState.STALE:
+        return NodeLook(UNREACHABLE_FILL, view.state.value, tuple(cells))
+    worst = view.alerts[0].severity if view.alerts else None
+    if worst == Severity.CRITICAL:
+        return NodeLook("#f5a3a3", f"critical: {view.alerts[0].rule.replace('_', ' ')}", tuple(cells))
+    if worst == Severity.WARNING:
+        return NodeLook("#ffd166", f"warning: {view.alerts[0].rule.replace('_', ' ')}", tuple(cells))
+    if "DRAIN" in (view.scheduler_state or ""):
+        return NodeLook(SLURM_DRAIN_COLOURS[0], "drained in Slurm", tuple(cells))
+    if view.state == NodeState.STALE:
+        return NodeLook(STALE_FILL, "stale", tuple(cells))
+    return NodeLook("#d9f2d9", "up", tuple(cells))
+
+
+class RackCanvas(FloorCanvas):
+    """Racks side by side by hall row, unit 1 at the bottom; each chassis in its worst state's colour with its
+    accelerators as small cells; a lit locate LED drawn as a blue lamp."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.racks: list[RackElevation] = []
+        self.looks: dict[str, NodeLook] = {}
+        self.leds: set[str] = set()
+        self.highlighted: str | None = None
+        self.color_by = ColorBy.UTILIZATION
+
+    def set_racks(
+        self, racks: list[RackElevation], looks: Mapping[str, NodeLook], leds: set[str], color_by: ColorBy
+    ) -> None:
+        self.racks, self.looks, self.leds, self.color_by = racks, dict(looks), set(leds), color_by
+        self._layout()
+        self.update()
+
+    def _positions(self) -> list[tuple[RackElevation, int, int]]:
+        width = max(self.width(), 400)
+        out: list[tuple[RackElevation, int, int]] = []
+        x, y, row = MARGIN, MARGIN + LABEL_H, None
+        tallest = 0
+        for rack in self.racks:
+            height = rack.units * UNIT_PX + LABEL_H + 4
+            if (rack.row != row and out) or x + RACK_W > width - MARGIN:
+                x, y = MARGIN, y + tallest + LABEL_H + MARGIN * 2
+                tallest = 0
+            row = rack.row
+            out.append((rack, x, y))
+            tallest = max(tallest, height)
+            x += RACK_W + MARGIN * 2
+        self.setMinimumHeight(y + tallest + MARGIN * 2)
+        return out
+
+    def _layout(self) -> None:
+        boxes = []
+        for rack, x, y in self._positions():
+            for slot in rack.slots:
+                top = y + LABEL_H + (rack.units - (slot.unit + slot.height - 1)) * UNIT_PX
+                boxes.append(HitBox(QRect(x + 2, top, RACK_W - 4, slot.height * UNIT_PX - 1), slot.node))
+        self.boxes = boxes
+
+    def resizeEvent(self, event: object) -> None:
+        self._layout()
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, self.minimumHeight())
+
+    def describe(self, box: HitBox) -> str:
+        look = self.looks.get(box.node)
+        led = " · locate LED on" if box.node in self.leds else ""
+        return f"{box.node}: {look.words if look else 'not read'}{led}"
+
+    def box_of(self, node: str) -> QRect | None:
+        return next((b.rect for b in self.boxes if b.node == node), None)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#ffffff"))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        row_seen: set[str | None] = set()
+        for rack, x, y in self._positions():
+            painter.setFont(bold)
+            painter.setPen(QColor("#1f2937"))
+            if rack.row not in row_seen:
+                row_seen.add(rack.row)
+                painter.drawText(x, y - 4, f"Hall row {rack.row}" if rack.row else "Racks with no row")
+            painter.drawText(x, y + LABEL_H - 5, rack.name)
+            frame = QRect(x, y + LABEL_H - 1, RACK_W, rack.units * UNIT_PX + 2)
+            painter.setPen(QPen(QColor("#6b7280"), 1))
+            painter.setBrush(QColor("#f3f4f6"))
+            painter.drawRect(frame)
+            if rack.unplaced:
+                painter.setFont(self.font())
+                painter.setPen(QColor("#b91c1c"))
+                painter.drawText(x, frame.bottom() + 14, f"{len(rack.unplaced)} with no unit")
+        painter.setFont(self.font())
+        for box in self.boxes:
+            look = self.looks.get(box.node) or NodeLook("#ffffff", "not read")
+            painter.setPen(QPen(QColor("#4b5563"), 1))
+            painter.setBrush(QColor(look.fill))
+            painter.drawRect(box.rect)
+            painter.setPen(QColor("#ffffff" if look.fill == UNREACHABLE_FILL else "#111827"))
+            painter.drawText(
+                box.rect.adjusted(4, 1, -4, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, box.node
+            )
+            for i, cell in enumerate(look.cells[:16]):
+                cx = box.rect.left() + 4 + i * (CELL - 2 + GAP)
+                cy = box.rect.bottom() - CELL
+                if cx + CELL - 2 < box.rect.right() - 14 and cy > box.rect.top() + 12:
+                    painter.fillRect(QRect(cx, cy, CELL - 2, CELL - 2), cell_colour(cell, self.color_by))
+            if box.node in self.leds:
+                painter.setPen(QPen(QColor("#1e3a8a"), 1))
+                painter.setBrush(QBrush(QColor("#3b82f6")))
+                painter.drawEllipse(QRect(box.rect.right() - 12, box.rect.top() + 3, 8, 8))
+            if box.node in self.selected or box.node == self.highlighted:
+                painter.setPen(QPen(QColor(SELECTED), 3 if box.node == self.highlighted else 2))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRect(box.rect.adjusted(-1, -1, 1, 1))
+        self.paint_band(painter)
+        painter.end()
+
+
+def legend_text(color_by: ColorBy) -> str:
+    what = {
+        ColorBy.UTILIZATION: "utilisation 0 → 100 %",
+        ColorBy.TEMPERATURE: "temperature 30 °C → the vendor's critical limit",
+        ColorBy.POWER: "power → the GPU's power limit",
+        ColorBy.MEMORY: "memory used → total",
+        ColorBy.HEALTH: "healthy · warning · critical (alerts, ECC, XID, npu-smi health)",
+        ColorBy.STATE: "in service · drained · down",
+    }[color_by]
+    return f"Light → dark: {what}.  Dark grey ╲: unreachable (never idle).  Tan: stale.  White: no reading."
+
+
+class FloorTab(QWidget):
+    """What the Heatmap and Racks tabs share: their signals, and their canvas in a scroll area."""
+
+    node_chosen = Signal(str)
+    nodes_selected = Signal(list)
+    refreshed = Signal()
+
+    def scrolled(self, canvas: FloorCanvas) -> QScrollArea:
+        canvas.node_chosen.connect(self.node_chosen)
+        canvas.selection_changed.connect(self.nodes_selected)
+        area = QScrollArea()
+        area.setWidget(canvas)
+        area.setWidgetResizable(True)
+        return area
+
+
+class FloorView(FloorTab):
+    """The Heatmap tab: the controls, the legend and the canvas (scrolling)."""
+
+    def __init__(
+        self,
+        views: Callable[[], list[NodeView]],
+        rules: Callable[[], AlertRules],
+        partitions: Callable[[], Mapping[str, str]] | None = None,
+        tenants: Callable[[], Mapping[str, str] | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.views = views
+        self.rules = rules
+        self.partitions = partitions or (lambda: {})
+        self.tenants = tenants or (lambda: None)
+        self.color = QComboBox()
+        self.color.setObjectName("heatmap-color-by")
+        self.color.addItems([c.value for c in ColorBy])
+        self.group = QComboBox()
+        self.group.setObjectName("heatmap-group-by")
+        self.group.addItems([g.value for g in GroupBy])
+        self.legend: QLabel = plain_label("")
+        self.legend.setObjectName("heatmap-legend")
+        self.legend.setWordWrap(True)
+        self.summary = plain_label("")
+        self.canvas = HeatmapCanvas()
+        self.canvas.setObjectName("heatmap")
+        scroll = self.scrolled(self.canvas)
+        controls = QHBoxLayout()
+        controls.addWidget(plain_label("Colour by"))
+        controls.addWidget(self.color)
+        controls.addWidget(plain_label("Group by"))
+        controls.addWidget(self.group)
+        controls.addWidget(self.summary, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(controls)
+        layout.addWidget(self.legend)
+        layout.addWidget(scroll, 1)
+        self.color.currentTextChanged.connect(lambda _t: self.refresh())
+        self.group.currentTextChanged.connect(lambda _t: self.refresh())
+
+    @property
+    def color_by(self) -> ColorBy:
+        return ColorBy(self.color.currentText())
+
+    @property
+    def group_by(self) -> GroupBy:
+        return GroupBy(self.group.currentText())
+
+    def refresh(self) -> None:
+        groups = floor_groups(
+            self.views(), self.color_by, self.group_by, self.rules(), self.partitions(), self.tenants()
+        )
+        self.canvas.set_groups(groups, self.color_by)
+        self.legend.setText(legend_text(self.color_by))
+        cells = sum(len(g.cells) for g in groups)
+        down = sum(1 for g in groups for c in g.cells if c.kind == CellKind.UNREACHABLE)
+        self.summary.setText(f"{cells} cells in {len(groups)} groups · {down} unreachable")
+        self.refreshed.emit()
+
+
+class RackView(FloorTab):
+    """The Racks tab: the elevations, and the answer of the last search."""
+
+    def __init__(
+        self,
+        views: Callable[[], list[NodeView]],
+        racks: Callable[[], list[RackElevation]],
+        rules: Callable[[], AlertRules],
+        leds: Callable[[], set[str]],
+    ) -> None:
+        super().__init__()
+        self.views = views
+        self.racks = racks
+        self.rules = rules
+        self.leds = leds
+        self.canvas = RackCanvas()
+        self.canvas.setObjectName("racks")
+        self.answer = plain_label("Ctrl+K finds a box by name, address, BMC, GPU UUID, serial or bus id.")
+        self.answer.setObjectName("racks-answer")
+        self.answer.setWordWrap(True)
+        self.scroller = self.scrolled(self.canvas)
+        legend = plain_label(
+            "Chassis colour: green up · amber warning · red critical · lavender drained in Slurm · dark grey "
+            "unreachable · tan stale; cells: utilisation; blue lamp: locate LED on."
+        )
+        legend.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.answer)
+        layout.addWidget(legend)
+        layout.addWidget(self.scroller, 1)
+
+    def refresh(self) -> None:
+        rules = self.rules()
+        looks = {v.name: node_look(v, node_cells(v, ColorBy.UTILIZATION, rules)) for v in self.views()}
+        self.canvas.set_racks(self.racks(), looks, self.leds(), ColorBy.UTILIZATION)
+        self.refreshed.emit()
+
+    def highlight(self, node: str | None, words: str = "") -> None:
+        """Point at a node (a search's answer): outlined, scrolled into sight, its place said above."""
+        self.canvas.highlighted = node
+        self.canvas.update()
+        if words:
+            self.answer.setText(words)
+        rect = self.canvas.box_of(node) if node else None
+        if rect is not None:
+            self.scroller.ensureVisible(rect.center().x(), rect.center().y(), 80, 80)
