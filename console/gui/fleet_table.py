@@ -44,15 +44,16 @@ class Column(enum.IntEnum):
     STATE = 1
     ALERTS = 2
     SCHEDULER = 3
-    ACCELERATORS = 4
-    UTIL_MEAN = 5
-    UTIL_MAX = 6
-    TEMP_MAX = 7
-    POWER = 8
-    TENANT = 9
-    RACK = 10
-    VENDOR = 11
-    ISSUE = 12
+    TREND = 4
+    ACCELERATORS = 5
+    UTIL_MEAN = 6
+    UTIL_MAX = 7
+    TEMP_MAX = 8
+    POWER = 9
+    TENANT = 10
+    RACK = 11
+    VENDOR = 12
+    ISSUE = 13
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ COLUMNS: Final = {
     Column.STATE: ColumnSpec("State", 124),
     Column.ALERTS: ColumnSpec("Alerts", 150),
     Column.SCHEDULER: ColumnSpec("Slurm", 170),
+    Column.TREND: ColumnSpec("10 min", 80),
     Column.ACCELERATORS: ColumnSpec("Accel.", 46, numeric=True),
     Column.UTIL_MEAN: ColumnSpec("Util avg", 64, numeric=True),
     Column.UTIL_MAX: ColumnSpec("Util max", 66, numeric=True),
@@ -238,6 +240,8 @@ class FleetTableModel(QAbstractTableModel):
                 return f"{worst.severity.word}: {worst.rule.replace('_', ' ')}{more}"
             case Column.ISSUE:
                 return (view.error or "").split("\n", 1)[0]
+            case Column.TREND:
+                return ""  # drawn by the TrendDelegate
         return ""
 
     def _sort_key(self, view: NodeView, column: Column) -> Any:

@@ -63,6 +63,7 @@ from console.gui.log_view import LogView
 from console.gui.move_dialog import MoveTenantDialog
 from console.gui.node_panel import NodePanel
 from console.gui.ports import ActionsPort, MovesPort, RecordsPort
+from console.gui.sparkline import TrendDelegate
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.tenants_view import TenantsView
 from console.gui.text import esc, plain_label, plain_tip, rich_label
@@ -216,6 +217,9 @@ class MainWindow(QMainWindow):
             if spec.width is not None:
                 header.resizeSection(column, spec.width)
         header.setStretchLastSection(True)
+        # Each row's last 10 minutes, utilisation in blue, the hottest GPU in red (only rows in sight draw).
+        self.trend = TrendDelegate(fleet, lambda index: str(index.data(NODE_NAME_ROLE) or ""))
+        self.table.setItemDelegateForColumn(Column.TREND, self.trend)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         # A filter, "Problems only" or new data hides rows: Qt then moves its current row to a neighbour; the
         # window puts it back on the panel's node, or clears both (see _hiding_rows).

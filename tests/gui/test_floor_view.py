@@ -110,3 +110,42 @@ def test_ctrl_k_finds_a_gpu_shows_its_rack_and_blinking_its_led_shows_in_the_rac
     finder.query.setText("nothing-like-this")
     assert finder.run() == [] and "nothing is" in finder.status.text()
     finder.close()
+
+
+def test_the_tables_trend_column_draws_each_nodes_last_ten_minutes(qtbot: Any) -> None:
+    import numpy as np
+
+    from console.core.fleet import FleetModel
+    from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+    from console.gui.fleet_table import Column
+    from console.gui.sparkline import POINTS, node_trend
+    from tests.helpers.fakes import FakeClock
+
+    inventory, _ = _world()
+    clock = FakeClock(time.time() - 300)
+    fleet = FleetModel(inventory, clock=clock)
+    fleet.set_state("gpu-001", NodeState.UP)
+    for step in range(30):  # five minutes of readings, utilisation climbing
+        lines = [
+            ParsedLine(
+                sample=AcceleratorSample(
+                    index=g, vendor=Vendor.NVIDIA, utilization_pct=step * 3.0 + g, temperature_c=40.0 + step
+                )
+            )
+            for g in range(2)
+        ]
+        fleet.ingest("gpu-001", lines, clock())
+        clock.advance(10)
+    util, temp = node_trend(fleet, "gpu-001", clock())
+    assert len(util) == POINTS and np.isnan(util[0])  # no reading ten minutes ago
+    finite = util[np.isfinite(util)]
+    assert len(finite) >= 15 and finite[-1] > finite[0] and np.nanmax(temp) >= 65
+    (idle, _) = node_trend(fleet, "gpu-004", clock())  # unreachable, never read: nothing to draw
+    assert np.isnan(idle).all()
+    window = MainWindow(fleet, inventory=inventory, rules=RULES)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.table.itemDelegateForColumn(Column.TREND) is window.trend
+    window.table.scrollTo(window.proxy.index(0, Column.TREND))
+    window.table.grab()  # the delegate paints the rows in sight without a warning
+    assert "gpu-001" in window.trend._cache
