@@ -428,6 +428,8 @@ class MainWindow(QMainWindow):
             view.nodes_selected.connect(self._floor_selected)
         self.tabs.insertTab(1, self.floor, "&Heatmap")
         self.tabs.insertTab(2, self.racks, "&Racks")
+        # One selection: the table's rows, the heatmap's cells and the racks' chassis show the same nodes.
+        self.table.selectionModel().selectionChanged.connect(self._share_selection)
         self.tabs.currentChanged.connect(lambda _i: self.refresh_floor())
         self.floor_timer = repeating(self, FLOOR_REFRESH_MS, self.refresh_floor)
         find = QAction("Find the box", self)
@@ -461,6 +463,13 @@ class MainWindow(QMainWindow):
     def _tenants(self) -> dict[str, str] | None:
         slurm = self.tenants_view.allocations()
         return {v.name: t for v in self.model.views() if (t := tenancy(v, slurm).tenant)}
+
+    def _share_selection(self, *_args: object) -> None:
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        nodes = {str(self.proxy.data(self.proxy.index(row, 0), NODE_NAME_ROLE)) for row in rows}
+        for canvas in (self.floor.canvas, self.racks.canvas):
+            if canvas.selected != nodes:
+                canvas.set_selected(nodes)
 
     def _floor_selected(self, nodes: list[str]) -> None:
         """Cells chosen on the floor select their nodes: the toolbar's actions then work on them."""

@@ -72,6 +72,7 @@ def test_cells_selected_on_the_heatmap_select_their_nodes_for_the_actions(qtbot:
     assert window.tabs.currentWidget() is window.floor  # the heatmap stays in front
     assert window.selected_nodes() == ["gpu-001", "gpu-002"]
     assert window.action_items[ActionKind.DRAIN].isEnabled()
+    assert window.racks.canvas.selected == {"gpu-001", "gpu-002"}  # one selection in every view
     npu = next(b for b in canvas.boxes if b.node == "npu-003")
     with qtbot.waitSignal(window.floor.nodes_selected) as more:
         qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, npu.rect.center())
