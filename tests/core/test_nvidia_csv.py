@@ -239,3 +239,36 @@ def test_no_text_makes_the_parser_raise(text: str) -> None:
 def test_any_fifteen_fields_give_a_sample_or_an_error(tokens: list[str]) -> None:
     parsed = NvidiaCsvParser().parse_line(",".join(t.replace(",", ";") for t in tokens))
     assert (parsed.sample is None) != (parsed.error is None)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=12),
+        st.floats(allow_nan=True).map(str),
+        st.sampled_from(
+            ["87", " 312.50", "nan", "inf", "-inf", "1_000", "[N/A]", "87 %", "", "  ", "N/A", "1e3", "0x10", "59C"]
+        ),
+    )
+)
+def test_the_fast_number_path_answers_as_the_careful_one(token: str) -> None:
+    from console.core.parsers.common import FieldError, parse_number
+    from console.core.parsers.nvidia_csv import _fast_number
+
+    try:
+        careful: object = parse_number(token, "f")
+    except FieldError:
+        careful = FieldError
+    try:
+        fast: object = _fast_number(token, "f")
+    except FieldError:
+        fast = FieldError
+    assert fast == careful or (careful is not FieldError and str(fast) == str(careful))
+
+
+def test_a_timestamp_is_converted_once_per_text_and_a_bad_one_still_refused() -> None:
+    from console.core.parsers.common import FieldError
+    from console.core.parsers.nvidia_csv import parse_timestamp
+
+    assert parse_timestamp("2024/11/14 07:00:14.123", "t") == parse_timestamp(" 2024/11/14 07:00:14.123 ", "t")
+    with pytest.raises(FieldError, match="is not a timestamp"):
+        parse_timestamp("2024-11-14T07:00:14", "t")

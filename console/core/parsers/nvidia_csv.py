@@ -6,9 +6,11 @@ header and units (``utilization.gpu [%]`` / ``100 %``) parse through :func:`pars
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from console.core.parsers.common import FieldError, excerpt, not_available, parse_number, parse_text
@@ -74,14 +76,32 @@ def parse_timestamp(token: str, field: str) -> float | NotAvailable:
         return missing
     text = token.strip()
     try:
-        date_part, time_part = text.split(" ")
-        year, month, day = (int(p) for p in date_part.split("/"))
-        hms, _, fraction = time_part.partition(".")
-        hour, minute, second = (int(p) for p in hms.split(":"))
-        whole = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
-        return whole + (float("0." + fraction) if fraction else 0.0)
+        return _timestamp_value(text)
     except (ValueError, OverflowError):
         raise FieldError(f"{field}: {excerpt(text)!r} is not a timestamp") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _timestamp_value(text: str) -> float:
+    """Every GPU of a node prints the same timestamp in a round: converted once (mktime is the slow part)."""
+    date_part, time_part = text.split(" ")
+    year, month, day = (int(p) for p in date_part.split("/"))
+    hms, _, fraction = time_part.partition(".")
+    hour, minute, second = (int(p) for p in hms.split(":"))
+    whole = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
+    return whole + (float("0." + fraction) if fraction else 0.0)
+
+
+def _fast_number(token: str, field: str) -> float | NotAvailable:
+    """``parse_number`` for what ``nounits`` output nearly always is — a plain number — without its checks;
+    anything else (a unit, ``[N/A]``, ``nan``) goes the careful way, with the same answer."""
+    try:
+        value = float(token)
+    except ValueError:
+        return parse_number(token, field)
+    if not math.isfinite(value):
+        return parse_number(token, field)
+    return value
 
 
 def _integer(token: str, field: str) -> int | None:
@@ -102,14 +122,14 @@ _FIELD_MAP: Final[dict[str, tuple[str, _Converter]]] = {
     "uuid": ("uuid", lambda token, _field: parse_text(token)),
     "name": ("model", lambda token, _field: parse_text(token)),
     "pci.bus_id": ("pci_bus_id", lambda token, _field: parse_text(token)),
-    "utilization.gpu": ("utilization_pct", parse_number),
-    "memory.used": ("memory_used_mib", parse_number),
-    "memory.total": ("memory_total_mib", parse_number),
-    "temperature.gpu": ("temperature_c", parse_number),
-    "power.draw": ("power_w", parse_number),
-    "power.limit": ("power_limit_w", parse_number),
-    "clocks.sm": ("sm_clock_mhz", parse_number),
-    "fan.speed": ("fan_pct", parse_number),
+    "utilization.gpu": ("utilization_pct", _fast_number),
+    "memory.used": ("memory_used_mib", _fast_number),
+    "memory.total": ("memory_total_mib", _fast_number),
+    "temperature.gpu": ("temperature_c", _fast_number),
+    "power.draw": ("power_w", _fast_number),
+    "power.limit": ("power_limit_w", _fast_number),
+    "clocks.sm": ("sm_clock_mhz", _fast_number),
+    "fan.speed": ("fan_pct", _fast_number),
     "pstate": ("pstate", lambda token, _field: parse_text(token)),
 }
 
@@ -130,10 +150,17 @@ class NvidiaCsvParser:
     """Parses lines of one ``--query-gpu`` field list. Never raises on input: errors come back in words."""
 
     fields: tuple[str, ...] = STREAM_FIELDS
+    # Per field, once: its sample attribute and converter (None: a field the console does not keep).
+    _plan: tuple[tuple[str, str, _Converter] | None, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if "index" not in self.fields:
             raise ValueError("the field list must include 'index'")
+        plan = []
+        for name in self.fields:
+            mapped = _FIELD_MAP.get(canonical_field(name))
+            plan.append(None if mapped is None else (name, mapped[0], mapped[1]))
+        object.__setattr__(self, "_plan", tuple(plan))
 
     def parse_line(self, line: str) -> ParsedLine:
         stripped = line.strip()
@@ -152,13 +179,12 @@ class NvidiaCsvParser:
             )
         values: dict[str, Any] = {}
         unreadable: list[str] = []
-        for field, token in zip(self.fields, tokens, strict=True):
-            mapped = _FIELD_MAP.get(canonical_field(field))
-            if mapped is None:
+        for step, token in zip(self._plan, tokens, strict=True):
+            if step is None:
                 continue
-            attribute, convert = mapped
+            name, attribute, convert = step
             try:
-                values[attribute] = convert(token, field)
+                values[attribute] = convert(token, name)
             except FieldError as exc:
                 if attribute == "index":
                     return ParsedLine(error=f"{exc} in line {excerpt(stripped)!r}")
