@@ -346,12 +346,15 @@ class RackCanvas(FloorCanvas):
         self.leds: set[str] = set()
         self.highlighted: str | None = None
         self.color_by = ColorBy.UTILIZATION
+        self.image: QImage | None = None
+        self.last_render_ms = 0.0
 
     def set_racks(
         self, racks: list[RackElevation], looks: Mapping[str, NodeLook], leds: set[str], color_by: ColorBy
     ) -> None:
         self.racks, self.looks, self.leds, self.color_by = racks, dict(looks), set(leds), color_by
         self._layout()
+        self.render_racks()
         self.update()
 
     def _positions(self) -> list[tuple[RackElevation, int, int]]:
@@ -381,6 +384,7 @@ class RackCanvas(FloorCanvas):
 
     def resizeEvent(self, event: object) -> None:
         self._layout()
+        self.render_racks()
 
     def sizeHint(self) -> QSize:
         return QSize(800, self.minimumHeight())
@@ -393,9 +397,13 @@ class RackCanvas(FloorCanvas):
     def box_of(self, node: str) -> QRect | None:
         return next((b.rect for b in self.boxes if b.node == node), None)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#ffffff"))
+    def render_racks(self) -> None:
+        """The racks, chassis, cells and lamps into one image on each refresh; a repaint (hover, selection,
+        a search's outline) then only draws the image and the outlines."""
+        started = time.perf_counter()
+        image = QImage(max(self.width(), 1), max(self.minimumHeight(), 1), QImage.Format.Format_RGB32)
+        image.fill(QColor("#ffffff"))
+        painter = QPainter(image)
         bold = QFont(self.font())
         bold.setBold(True)
         row_seen: set[str | None] = set()
@@ -433,9 +441,19 @@ class RackCanvas(FloorCanvas):
                 painter.setPen(QPen(QColor("#1e3a8a"), 1))
                 painter.setBrush(QBrush(QColor("#3b82f6")))
                 painter.drawEllipse(QRect(box.rect.right() - 12, box.rect.top() + 3, 8, 8))
+        painter.end()
+        self.image = image
+        self.last_render_ms = (time.perf_counter() - started) * 1000
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(event.rect(), QColor("#ffffff"))
+        if self.image is not None:
+            painter.drawImage(event.rect(), self.image, event.rect())
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for box in self.boxes:
             if box.node in self.selected or box.node == self.highlighted:
                 painter.setPen(QPen(QColor(SELECTED), 3 if box.node == self.highlighted else 2))
-                painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRect(box.rect.adjusted(-1, -1, 1, 1))
         self.paint_band(painter)
         painter.end()

@@ -79,6 +79,7 @@ PLOT_INTERVAL_MS: Final = 1000
 # dialog or menu is open): rows stay put long enough to be clicked.
 RESORT_MS: Final = 10_000
 FLOOR_REFRESH_MS: Final = 2000  # the heatmap or the racks, while shown
+RACKS_REFRESH_S: Final = 6.0
 # How long the status bar keeps an action's words: while it runs (until its next change), and its outcome.
 ACTION_PENDING_MS: Final = 3_600_000
 ACTION_OUTCOME_MS: Final = 60_000
@@ -430,7 +431,8 @@ class MainWindow(QMainWindow):
         self.tabs.insertTab(2, self.racks, "&Racks")
         # One selection: the table's rows, the heatmap's cells and the racks' chassis show the same nodes.
         self.table.selectionModel().selectionChanged.connect(self._share_selection)
-        self.tabs.currentChanged.connect(lambda _i: self.refresh_floor())
+        self._racks_at = 0.0
+        self.tabs.currentChanged.connect(lambda _i: self.refresh_floor(force=True))
         self.floor_timer = repeating(self, FLOOR_REFRESH_MS, self.refresh_floor)
         find = QAction("Find the box", self)
         find.setShortcut(QKeySequence("Ctrl+K"))
@@ -438,12 +440,16 @@ class MainWindow(QMainWindow):
         self.addAction(find)
         self.find_dialog: FindBoxDialog | None = None
 
-    def refresh_floor(self) -> None:
+    def refresh_floor(self, force: bool = False) -> None:
+        """The heatmap every 2 s while shown; the racks (a costlier picture, slower states) every 6 s."""
         shown = self.tabs.currentWidget()
         if shown is self.floor:
             self.floor.refresh()
         elif shown is self.racks:
-            self.racks.refresh()
+            now = time.monotonic()
+            if force or now - self._racks_at >= RACKS_REFRESH_S:
+                self._racks_at = now
+                self.racks.refresh()
 
     def show_floor(self, view: str, color_by: str | None = None, group_by: str | None = None) -> None:
         """Open on the heatmap or the racks (``--view``, ``--color-by``, ``--group-by``)."""
@@ -452,7 +458,7 @@ class MainWindow(QMainWindow):
         if group_by:
             self.floor.group.setCurrentText(group_by)
         self.tabs.setCurrentWidget(self.floor if view == "heatmap" else self.racks)
-        self.refresh_floor()
+        self.refresh_floor(force=True)
 
     def _partitions(self) -> dict[str, str]:
         slurm = self.tenants_view.allocations()
@@ -711,7 +717,7 @@ class MainWindow(QMainWindow):
                 self.leds.discard(node)
             else:
                 self.leds.add(node)
-            self.refresh_floor()
+            self.refresh_floor(force=True)
 
     def _say_action(self, status: ActionStatus) -> None:
         """After Run: the action comes forward in its dock, and the status bar says where it is ("drain
@@ -986,7 +992,7 @@ def run_gui(
 
         def shoot() -> None:
             window.panel.refresh_plots()
-            window.refresh_floor()
+            window.refresh_floor(force=True)
             window.grab().save(str(screenshot))
             app.quit()
 
