@@ -172,10 +172,12 @@ def floor_groups(
     rules: AlertRules,
     partitions: Mapping[str, str] | None = None,
     tenants: Mapping[str, str] | None = None,
+    cache: CellCache | None = None,
 ) -> list[CellGroup]:
     """Every accelerator's cell, grouped and in order (groups by name, the unnamed last; nodes by rack unit
     then name). ``partitions``: Slurm node name → its first partition; ``tenants``: node → the tenant that
-    holds it (Slurm's where it names one), else the inventory's."""
+    holds it (Slurm's where it names one), else the inventory's. With a ``cache``, a node whose view did not
+    change since the last call keeps its cells (a refresh then costs what changed)."""
     groups: dict[str, CellGroup] = {}
     ordered = sorted(views, key=lambda v: (v.spec.rack or "", v.spec.slot or 0, v.name))
     for view in ordered:
@@ -185,8 +187,26 @@ def floor_groups(
             name = view.vendor.value
         else:
             name = group_name(view.spec, group_by, partitions or {})
-        groups.setdefault(name, CellGroup(name)).cells.extend(node_cells(view, color_by, rules))
+        cells = cache.cells(view, color_by, rules) if cache is not None else node_cells(view, color_by, rules)
+        groups.setdefault(name, CellGroup(name)).cells.extend(cells)
     return sorted(groups.values(), key=lambda g: (g.name == NO_GROUP, g.name))
+
+
+class CellCache:
+    """Each node's cells, kept while its view is the same: same version (the model bumps it on every change),
+    state and staleness, and the same measure. Staleness is in the key because it grows with time alone."""
+
+    def __init__(self) -> None:
+        self._cells: dict[str, tuple[tuple[object, ...], list[Cell]]] = {}
+
+    def cells(self, view: NodeView, color_by: ColorBy, rules: AlertRules) -> list[Cell]:
+        key = (view.version, view.state, color_by, tuple(a.stale for a in view.accelerators), id(rules))
+        known = self._cells.get(view.name)
+        if known is not None and known[0] == key:
+            return known[1]
+        cells = node_cells(view, color_by, rules)
+        self._cells[view.name] = (key, cells)
+        return cells
 
 
 def first_partitions(partitions: Iterable[tuple[str, Sequence[str]]]) -> dict[str, str]:

@@ -27,6 +27,7 @@ from console.core.alerts import AlertRules, Severity
 from console.core.fleet import NodeView
 from console.core.floor import (
     Cell,
+    CellCache,
     CellGroup,
     CellKind,
     ColorBy,
@@ -86,11 +87,11 @@ def cell_colour(cell: Cell, color_by: ColorBy) -> QColor:
     return _mix(low, mid, level * 2) if level < 0.5 else _mix(mid, high, (level - 0.5) * 2)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HitBox:
     rect: QRect
     node: str
-    cell: Cell | None = None
+    cell: Cell | None = None  # rebound on a refresh that keeps the layout
 
 
 class FloorCanvas(QWidget):
@@ -174,6 +175,10 @@ class HeatmapCanvas(FloorCanvas):
         self.last_paint_ms = 0.0
         self.last_render_ms = 0.0
         self.image: QImage | None = None
+        self._structure_key: tuple[object, ...] = ()
+        self._xs = np.zeros(0, dtype=np.intp)
+        self._ys = np.zeros(0, dtype=np.intp)
+        self._size = CELL
 
     def set_groups(self, groups: list[CellGroup], color_by: ColorBy) -> None:
         self.groups, self.color_by = groups, color_by
@@ -181,9 +186,27 @@ class HeatmapCanvas(FloorCanvas):
         self.render_cells()
         self.update()
 
+    def _structure(self) -> tuple[object, ...]:
+        """What the layout depends on: the width and each group's nodes and their cell counts."""
+        shape: list[object] = [max(self.width(), 400)]
+        for group in self.groups:
+            counts: dict[str, int] = {}
+            for cell in group.cells:
+                counts[cell.node] = counts.get(cell.node, 0) + 1
+            shape.append((group.name, tuple(counts.items())))
+        return tuple(shape)
+
     def _layout(self) -> None:
         """Each group a block — its label over its nodes, a node a column of its cells — and the blocks flow
-        left to right, wrapping: a rack of four 8-GPU servers is a small tile, a thousand nodes one screen."""
+        left to right, wrapping: a rack of four 8-GPU servers is a small tile, a thousand nodes one screen.
+        When nothing moved (same width, same nodes in the same groups), the places stay and only the cells
+        are rebound."""
+        structure = self._structure()
+        if structure == self._structure_key and len(self.boxes) == sum(len(g.cells) for g in self.groups):
+            for box, cell in zip(self.boxes, (c for g in self.groups for c in g.cells), strict=True):
+                box.cell = cell
+            return
+        self._structure_key = structure
         width = max(self.width(), 400)
         metrics = self.fontMetrics()
         # Smaller cells for a big floor: 8,000 accelerators still fit a screen or two.
@@ -215,6 +238,9 @@ class HeatmapCanvas(FloorCanvas):
             x += block_width + BLOCK_GAP
             line_height = max(line_height, block_height)
         self.boxes, self.labels = boxes, labels
+        self._xs = np.array([b.rect.x() for b in boxes], dtype=np.intp)
+        self._ys = np.array([b.rect.y() for b in boxes], dtype=np.intp)
+        self._size = size
         self.setMinimumHeight(y + line_height + MARGIN * 2)
 
     def resizeEvent(self, event: object) -> None:
@@ -245,17 +271,32 @@ class HeatmapCanvas(FloorCanvas):
             CellKind.NO_READING: _argb(NO_READING_FILL),
         }
         hatch, frame = _argb("#e4e4e7"), _argb("#9ca3af")
+        cells = [b.cell for b in self.boxes]
+        if cells:
+            # Every cell's colour at once, then every cell's square of pixels at once (fancy indexing).
+            table = np.array(ramp, dtype=np.uint32)
+            colours = np.array(
+                [
+                    table[min(255, max(0, int(c.level * 255)))] if c.kind == CellKind.VALUE else special[c.kind]
+                    for c in cells
+                    if c is not None
+                ],
+                dtype=np.uint32,
+            )
+            size = self._size
+            dy, dx = np.divmod(np.arange(size * size), size)
+            rows = self._ys[:, None] + dy[None, :]
+            columns = self._xs[:, None] + dx[None, :]
+            inside = (rows < height).all(axis=1) & (columns < width).all(axis=1)
+            pixels[rows[inside], columns[inside]] = colours[inside, None]
         for box in self.boxes:
             cell = box.cell
-            assert cell is not None
+            if cell is None or cell.kind == CellKind.VALUE:
+                continue
             r = box.rect
             x, y, w, h = r.x(), r.y(), r.width(), r.height()
             if y + h > height or x + w > width:
                 continue
-            if cell.kind == CellKind.VALUE:
-                pixels[y : y + h, x : x + w] = ramp[min(255, max(0, int(cell.level * 255)))]
-                continue
-            pixels[y : y + h, x : x + w] = special[cell.kind]
             if cell.kind == CellKind.UNREACHABLE:
                 diagonal = np.arange(min(w, h))
                 pixels[y + diagonal, x + diagonal] = hatch
@@ -512,6 +553,7 @@ class FloorView(FloorTab):
         self.legend.setObjectName("heatmap-legend")
         self.legend.setWordWrap(True)
         self.summary = plain_label("")
+        self.cache = CellCache()  # a refresh rebuilds the cells of the nodes that changed only
         self.canvas = HeatmapCanvas()
         self.canvas.setObjectName("heatmap")
         scroll = self.scrolled(self.canvas)
@@ -539,7 +581,7 @@ class FloorView(FloorTab):
 
     def refresh(self) -> None:
         groups = floor_groups(
-            self.views(), self.color_by, self.group_by, self.rules(), self.partitions(), self.tenants()
+            self.views(), self.color_by, self.group_by, self.rules(), self.partitions(), self.tenants(), self.cache
         )
         self.canvas.set_groups(groups, self.color_by)
         self.legend.setText(legend_text(self.color_by))

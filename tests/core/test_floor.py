@@ -181,3 +181,20 @@ def test_a_box_is_found_by_any_of_its_names_whole_and_case_blind() -> None:
     assert [m.what for m in find_boxes("10.0.0.4", inventory, views)] == ["address"]
     assert find_boxes("gpu-002", inventory, views)[0].as_json()["hall_row"] == "A"
     assert short_bus("0000:5D:00.0") == "5d:00.0"
+
+
+def test_a_nodes_cells_are_kept_while_its_view_is_the_same_and_rebuilt_when_it_changes() -> None:
+    from console.core.floor import CellCache
+
+    _inventory, fleet = _world()
+    cache = CellCache()
+    first = floor_groups(fleet.views(), ColorBy.UTILIZATION, GroupBy.RACK, RULES, cache=cache)
+    again = floor_groups(fleet.views(), ColorBy.UTILIZATION, GroupBy.RACK, RULES, cache=cache)
+    assert _cells(again, "gpu-001")[0] is _cells(first, "gpu-001")[0]  # unchanged: the same cells
+    sample = AcceleratorSample(index=0, vendor=Vendor.NVIDIA, utilization_pct=75.0)
+    fleet.ingest("gpu-001", [ParsedLine(sample=sample)], time.time())
+    changed = floor_groups(fleet.views(), ColorBy.UTILIZATION, GroupBy.RACK, RULES, cache=cache)
+    assert _cells(changed, "gpu-001")[0].level == pytest.approx(0.75)
+    assert _cells(changed, "gpu-002")[0] is _cells(first, "gpu-002")[0]
+    by_heat = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES, cache=cache)
+    assert "°C" in _cells(by_heat, "gpu-002")[0].words  # another measure: rebuilt
