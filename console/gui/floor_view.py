@@ -12,7 +12,7 @@ from typing import Final
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -389,6 +389,8 @@ class RackCanvas(FloorCanvas):
         self.color_by = ColorBy.UTILIZATION
         self.image: QImage | None = None
         self.last_render_ms = 0.0
+        self._overlay_key: tuple[object, ...] = ()
+        self._overlay_image: QImage | None = None
 
     def set_racks(
         self, racks: list[RackElevation], looks: Mapping[str, NodeLook], leds: set[str], color_by: ColorBy
@@ -438,16 +440,19 @@ class RackCanvas(FloorCanvas):
     def box_of(self, node: str) -> QRect | None:
         return next((b.rect for b in self.boxes if b.node == node), None)
 
-    def render_racks(self) -> None:
-        """The racks, chassis, cells and lamps into one image on each refresh; a repaint (hover, selection,
-        a search's outline) then only draws the image and the outlines."""
-        started = time.perf_counter()
-        image = QImage(max(self.width(), 1), max(self.minimumHeight(), 1), QImage.Format.Format_RGB32)
-        image.fill(QColor("#ffffff"))
+    def _overlay(self, width: int, height: int) -> QImage:
+        """What only the layout changes — rack frames and names, hall rows, chassis borders and names — drawn
+        once per layout on a transparent image, laid over the colours on each refresh."""
+        key = (width, height, tuple((r.name, tuple(s.node for s in r.slots), len(r.unplaced)) for r in self.racks))
+        if self._overlay_key == key and self._overlay_image is not None:
+            return self._overlay_image
+        image = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
         painter = QPainter(image)
         bold = QFont(self.font())
         bold.setBold(True)
         row_seen: set[str | None] = set()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         for rack, x, y in self._positions():
             painter.setFont(bold)
             painter.setPen(QColor("#1f2937"))
@@ -457,31 +462,65 @@ class RackCanvas(FloorCanvas):
             painter.drawText(x, y + LABEL_H - 5, rack.name)
             frame = QRect(x, y + LABEL_H - 1, RACK_W, rack.units * UNIT_PX + 2)
             painter.setPen(QPen(QColor("#6b7280"), 1))
-            painter.setBrush(QColor("#f3f4f6"))
             painter.drawRect(frame)
             if rack.unplaced:
                 painter.setFont(self.font())
                 painter.setPen(QColor("#b91c1c"))
                 painter.drawText(x, frame.bottom() + 14, f"{len(rack.unplaced)} with no unit")
         painter.setFont(self.font())
+        metrics = painter.fontMetrics()
         for box in self.boxes:
-            look = self.looks.get(box.node) or NodeLook("#ffffff", "not read")
             painter.setPen(QPen(QColor("#4b5563"), 1))
-            painter.setBrush(QColor(look.fill))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(box.rect)
-            painter.setPen(QColor("#ffffff" if look.fill == UNREACHABLE_FILL else "#111827"))
-            painter.drawText(
-                box.rect.adjusted(4, 1, -4, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, box.node
-            )
-            for i, cell in enumerate(look.cells[:16]):
-                cx = box.rect.left() + 4 + i * (CELL - 2 + GAP)
-                cy = box.rect.bottom() - CELL
-                if cx + CELL - 2 < box.rect.right() - 14 and cy > box.rect.top() + 12:
-                    painter.fillRect(QRect(cx, cy, CELL - 2, CELL - 2), cell_colour(cell, self.color_by))
+            # The name on a light tab: readable on any chassis colour, the dark of an unreachable one too.
+            label = QRect(box.rect.left() + 2, box.rect.top() + 2, metrics.horizontalAdvance(box.node) + 6, 14)
+            painter.fillRect(label, QColor(255, 255, 255, 210))
+            painter.setPen(QColor("#111827"))
+            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, box.node)
+        painter.end()
+        self._overlay_key, self._overlay_image = key, image
+        return image
+
+    def render_racks(self) -> None:
+        """The chassis colours, the GPU cells and the lamps written as pixels (numpy), the layout's overlay on
+        them: one image per refresh; a repaint (hover, selection, a search's outline) only draws it."""
+        started = time.perf_counter()
+        width, height = max(self.width(), 1), max(self.minimumHeight(), 1)
+        pixels = np.full((height, width), 0xFFFFFFFF, dtype=np.uint32)
+        inside_rack = _argb("#f3f4f6")
+        for rack, x, y in self._positions():
+            top, bottom = y + LABEL_H, min(height, y + LABEL_H + rack.units * UNIT_PX + 1)
+            pixels[top:bottom, x + 1 : min(width, x + RACK_W)] = inside_rack
+        table = np.array(colour_table(self.color_by), dtype=np.uint32)
+        special = {
+            CellKind.UNREACHABLE: _argb(UNREACHABLE_FILL),
+            CellKind.STALE: _argb(STALE_FILL),
+            CellKind.NO_READING: _argb(NO_READING_FILL),
+        }
+        lamp, not_read = _argb("#3b82f6"), _argb("#ffffff")
+        size = CELL - 2
+        for box in self.boxes:
+            r = box.rect
+            if r.bottom() >= height or r.right() >= width:
+                continue
+            look = self.looks.get(box.node)
+            pixels[r.top() : r.bottom() + 1, r.left() : r.right() + 1] = _argb(look.fill) if look else not_read
+            for i, cell in enumerate(look.cells[:16] if look else ()):
+                cx = r.left() + 4 + i * (size + GAP)
+                cy = r.bottom() - CELL
+                if cx + size < r.right() - 14 and cy > r.top() + 16:
+                    colour = (
+                        table[min(255, max(0, int(cell.level * 255)))]
+                        if cell.kind == CellKind.VALUE
+                        else special[cell.kind]
+                    )
+                    pixels[cy : cy + size, cx : cx + size] = colour
             if box.node in self.leds:
-                painter.setPen(QPen(QColor("#1e3a8a"), 1))
-                painter.setBrush(QBrush(QColor("#3b82f6")))
-                painter.drawEllipse(QRect(box.rect.right() - 12, box.rect.top() + 3, 8, 8))
+                pixels[r.top() + 3 : r.top() + 11, r.right() - 12 : r.right() - 4] = lamp
+        image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_RGB32).copy()
+        painter = QPainter(image)
+        painter.drawImage(0, 0, self._overlay(width, height))
         painter.end()
         self.image = image
         self.last_render_ms = (time.perf_counter() - started) * 1000
