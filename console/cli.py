@@ -341,7 +341,6 @@ TIMEOUT_MARGIN_S: Final = 15.0
 def run_action(args: argparse.Namespace) -> int:
     from console.app import LiveFleet
     from console.core.inventory import Inventory as InventoryType
-    from console.core.names import operator_problem
     from console.services.actions import ActionService
     from console.services.audit import StoreError
     from console.transport.ssh import SshSettings
@@ -353,18 +352,9 @@ def run_action(args: argparse.Namespace) -> int:
     if unknown:
         print(f"fleet-console: not in {inventory.path}: {', '.join(unknown)}", file=sys.stderr)
         return EXIT_BAD_INVENTORY
-    role = _role(args)
-    if role is None:
-        return EXIT_BAD_INVENTORY
-    if isinstance(role, RoleRefused):
-        print(f"fleet-console: {role}; nothing was run", file=sys.stderr)
-        return EXIT_REFUSED
-    operator = _operator(args.operator, inventory)
-    if operator is None:
-        return EXIT_REFUSED
-    if problem := operator_problem(operator):
-        print(escape_controls(f"fleet-console: {problem}; not run"), file=sys.stderr)
-        return EXIT_REFUSED
+    operator = _acting_operator(args, inventory, "nothing was run")
+    if isinstance(operator, int):
+        return operator
     ssh = SshSettings(ssh_config=args.action_ssh_config)
     # Telemetry of the chosen nodes only: it tracks reboots and carries plain-SSH commands.
     chosen = InventoryType(inventory.path, tuple(inventory.node(n) for n in dict.fromkeys(args.nodes)))
@@ -401,24 +391,33 @@ def run_action(args: argparse.Namespace) -> int:
 
 
 def _move(args: argparse.Namespace) -> int:
+    inventory = _load(args.move_inventory)
+    if inventory is None:
+        return EXIT_BAD_INVENTORY
+    operator = _acting_operator(args, inventory, "nothing was changed")
+    if isinstance(operator, int):
+        return operator
+    return run_move(args, inventory, data_dir(args.move_data_dir), operator)
+
+
+def _acting_operator(args: argparse.Namespace, inventory: Inventory, nothing: str) -> str | int:
+    """Who may act and under which name, for the commands that change nodes: the operator's name, or the
+    exit status after saying why not (``nothing``: what did not happen, "nothing was run")."""
     from console.core.names import operator_problem
 
     role = _role(args)
     if role is None:
         return EXIT_BAD_INVENTORY
     if isinstance(role, RoleRefused):
-        print(f"fleet-console: {role}; nothing was changed", file=sys.stderr)
+        print(f"fleet-console: {role}; {nothing}", file=sys.stderr)
         return EXIT_REFUSED
-    inventory = _load(args.move_inventory)
-    if inventory is None:
-        return EXIT_BAD_INVENTORY
     operator = _operator(args.operator, inventory)
     if operator is None:
         return EXIT_REFUSED
     if problem := operator_problem(operator):
-        print(escape_controls(f"fleet-console: {problem}; nothing was changed"), file=sys.stderr)
+        print(escape_controls(f"fleet-console: {problem}; {nothing}"), file=sys.stderr)
         return EXIT_REFUSED
-    return run_move(args, data_dir(args.move_data_dir), operator)
+    return operator
 
 
 def _operator(given: str | None, inventory: Inventory) -> str | None:

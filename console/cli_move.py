@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from console.core.action_types import blast_radius
 from console.core.inventory import Inventory
 from console.core.tenant_move import JobsDecision, MoveProgress
 from console.core.tenants import JobAllocation
@@ -50,21 +49,19 @@ def add_move_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     return move
 
 
-def run_move(args: argparse.Namespace, data_dir: Path, operator: str) -> int:
-    from console.core.inventory import InventoryError, load_inventory
+def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, operator: str) -> int:
     from console.core.inventory_edit import InventoryEditError, read_digest
-    from console.core.tenant_move import MoveRequest, plan_move
+    from console.core.tenant_move import MoveRequest
     from console.services.actions import ActionService
     from console.services.audit import StoreError
     from console.services.one_shot import poll_once
-    from console.services.tenant_move import TenantMove
+    from console.services.tenant_move import TenantMoves
     from console.transport.ssh import SshSettings
 
     t = escape_controls
     try:
-        inventory = load_inventory(args.move_inventory)
-        digest = read_digest(inventory.path)
-    except (InventoryError, InventoryEditError) as exc:
+        digest = read_digest(inventory.path)  # as loaded: a file changed before the rewrite is not rewritten
+    except InventoryEditError as exc:
         print(t(f"fleet-console: {exc}"), file=sys.stderr)
         return EXIT_BAD
     if not args.wait_jobs > 0:
@@ -80,9 +77,7 @@ def run_move(args: argparse.Namespace, data_dir: Path, operator: str) -> int:
         if service.runner.refusal is not None:
             print(f"fleet-console: {service.runner.refusal}; nothing was changed", file=sys.stderr)
             return EXIT_REFUSED
-        fleet = poll_once(inventory, ssh, timeout_s=args.timeout)
-        scheduler = service.engines.scheduler()
-        allocations = scheduler.allocations() if scheduler is not None else None
+        moves = TenantMoves(service, poll_once(inventory, ssh, timeout_s=args.timeout), digest=digest)
         request = MoveRequest(
             nodes=tuple(args.nodes),
             target=args.move_to,
@@ -91,8 +86,7 @@ def run_move(args: argparse.Namespace, data_dir: Path, operator: str) -> int:
             ticket=args.ticket,
             job_wait_s=args.wait_jobs * 60.0,
         )
-        cap = _cap(inventory)
-        plan = plan_move(request, inventory, fleet.views(), allocations, max_nodes=cap)
+        plan = moves.plan_move(request)
         print(plan.describe(), flush=True)
         if not plan.allowed:
             return EXIT_REFUSED
@@ -108,7 +102,7 @@ def run_move(args: argparse.Namespace, data_dir: Path, operator: str) -> int:
                 return EXIT_REFUSED
         choice = args.if_jobs_outlast or ("ask" if tty else "stop")
 
-        move = TenantMove(plan, service, decide=_decider(choice), inventory_digest=digest)
+        move = moves.start_move(plan, decide=_decider(choice))
         move.add_listener(_printer())
         outcome = move.run()
         return EXIT_OK if outcome.outcome == "done" else EXIT_NOT_DONE
@@ -148,9 +142,3 @@ def _printer() -> Callable[[MoveProgress], None]:
             print(line, flush=True)
 
     return show
-
-
-def _cap(inventory: Inventory) -> int:
-    """The blast radius of one confirmation, as for every action ([policy] in the inventory)."""
-    policy = inventory.policy
-    return blast_radius(len(inventory.nodes), policy.max_nodes_per_action, policy.max_fraction_per_action)

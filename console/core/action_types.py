@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from console.core.hostlist import compress
-from console.core.inventory import NodeSpec
+from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Job, Partition, SlurmNode
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
@@ -277,6 +277,12 @@ def blast_radius(
 ) -> int:
     """How many nodes one confirmation may touch: the smaller of ``max_nodes`` and the fraction, at least 1."""
     return max(1, min(max_nodes, math.floor(fleet_size * max_fraction)))
+
+
+def policy_cap(inventory: Inventory) -> int:
+    """The blast radius of one confirmation for this inventory (its ``[policy]``): actions and moves alike."""
+    policy = inventory.policy
+    return blast_radius(len(inventory.nodes), policy.max_nodes_per_action, policy.max_fraction_per_action)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from console.core.action_types import (
     SchedulerPort,
     Step,
     blast_radius,
+    policy_cap,
 )
 from console.core.inventory import Inventory, NodeSpec
 from console.core.kinds import SPECS, PlanContext
@@ -88,11 +89,7 @@ def plan_action(
     """Gather what the preview must show and the exact steps; never runs anything that changes a node."""
     plan = ActionPlan(request=request)
     policy = inventory.policy
-    cap = (
-        max_nodes
-        if max_nodes is not None
-        else blast_radius(len(inventory.nodes), policy.max_nodes_per_action, policy.max_fraction_per_action)
-    )
+    cap = max_nodes if max_nodes is not None else policy_cap(inventory)
     if not request.nodes:
         plan.refusals.append("no nodes chosen")
         return plan

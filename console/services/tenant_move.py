@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from console.core.action_runner import ActionState, StepError
-from console.core.actions import ActionKind, ActionRequest, Engine, Step, blast_radius, plan_action
+from console.core.action_types import policy_cap
+from console.core.actions import ActionKind, ActionRequest, Engine, Step, plan_action
 from console.core.fleet import FleetModel
 from console.core.hostlist import compress
 from console.core.inventory import Inventory
@@ -384,17 +385,26 @@ class TenantMoves:
     time (each rewrites the inventory, and the next must start from what the last one wrote); a rewritten
     inventory reaches the fleet model at once and Slurm is read again."""
 
-    def __init__(self, actions: ActionService, fleet: FleetModel, refresh: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        actions: ActionService,
+        fleet: FleetModel,
+        refresh: Callable[[], None] | None = None,
+        digest: str | None = None,
+    ) -> None:
+        """``digest``: the inventory file as the caller loaded it (else as it is now)."""
         self.actions = actions
         self.fleet = fleet
         self.refresh = refresh or (lambda: None)
         self._lock = threading.Lock()
         self.current: TenantMove | None = None
-        try:
-            self.digest: str | None = read_digest(actions.inventory.path)
-            self.problem: str | None = None
-        except InventoryEditError as exc:
-            self.digest, self.problem = None, str(exc)
+        self.digest: str | None = digest
+        self.problem: str | None = None
+        if digest is None:
+            try:
+                self.digest = read_digest(actions.inventory.path)
+            except InventoryEditError as exc:
+                self.problem = str(exc)
 
     @property
     def operator(self) -> str:
@@ -405,9 +415,7 @@ class TenantMoves:
         inventory = self.actions.inventory
         scheduler = self.actions.engines.scheduler()
         allocations = scheduler.allocations() if scheduler is not None else None
-        policy = inventory.policy
-        cap = blast_radius(len(inventory.nodes), policy.max_nodes_per_action, policy.max_fraction_per_action)
-        plan = plan_move(request, inventory, self.fleet.views(), allocations, max_nodes=cap)
+        plan = plan_move(request, inventory, self.fleet.views(), allocations, max_nodes=policy_cap(inventory))
         if self.actions.runner.refusal is not None:
             plan.refusals.append(self.actions.runner.refusal)
         if self.problem is not None:
@@ -418,12 +426,17 @@ class TenantMoves:
             plan.refusals.append("another move is running: one move at a time")
         return plan
 
-    def start_move(self, plan: MovePlan) -> TenantMove:
-        """The move, not started yet: the caller adds its listeners, then calls ``start()``."""
+    def start_move(
+        self, plan: MovePlan, decide: Callable[[list[JobAllocation]], JobsDecision] | None = None
+    ) -> TenantMove:
+        """The move, not started yet: the caller adds its listeners, then calls ``start()`` (or ``run()`` on its
+        own thread: the terminal). ``decide``: see :class:`TenantMove` (without it, the listeners are asked)."""
         with self._lock:
             if self.current is not None and self.current.outcome is None:
                 raise RuntimeError("another move is running: one move at a time")
-            move = TenantMove(plan, self.actions, apply_inventory=self._applied, inventory_digest=self.digest)
+            move = TenantMove(
+                plan, self.actions, apply_inventory=self._applied, decide=decide, inventory_digest=self.digest
+            )
             self.current = move
         return move
 
