@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 from console.core.actions import LED_STATES, RESET_TYPES, SPECS, ActionKind, ActionPlan, ActionRequest
 from console.core.hostlist import compress
 from console.core.parsers.slurm import Partition
+from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import ActionsPort
 from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.worker import Worker
@@ -36,7 +35,7 @@ REPLAN_DELAY_MS: Final = 400
 LABELS: Final = {kind: spec.label for kind, spec in SPECS.items()}
 
 
-class ActionDialog(QDialog):
+class ActionDialog(EnterSafeDialog):
     """Preview and confirm: the exact commands and where they run, jobs and tenants affected, the node's
     scheduler and BMC state — then Run. Nothing runs until Run, and Run stays greyed while the plan is
     refused, stale or missing a reason or a typed node name."""
@@ -154,14 +153,6 @@ class ActionDialog(QDialog):
         self.reason.textChanged.connect(self._schedule_plan)
         self.ticket.textChanged.connect(self._schedule_plan)
         self._start_plan()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Enter in a text field (the reason, the ticket) presses nothing: the action runs only from its
-        button, clicked or reached with Tab or its Alt shortcut (QDialog would press its default button)."""
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not isinstance(self.focusWidget(), QPushButton):
-            event.accept()
-            return
-        super().keyPressEvent(event)
 
     def request(self) -> ActionRequest:
         return ActionRequest(

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
-    QDialog,
     QHBoxLayout,
     QLineEdit,
     QListWidget,
@@ -20,12 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.find import BoxMatch
+from console.gui.enter_safe import EnterSafeDialog
 from console.gui.text import plain_label
 
 MATCH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class FindBoxDialog(QDialog):
+class FindBoxDialog(EnterSafeDialog):
     found = Signal(object)  # the chosen BoxMatch
     locate_requested = Signal(str)  # the node whose LED to blink
 
@@ -57,13 +56,6 @@ class FindBoxDialog(QDialog):
         self.query.returnPressed.connect(self.run)
         self.results.currentItemChanged.connect(self._chosen)
         self.results.itemActivated.connect(lambda _item: self._locate())
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Enter searches (the field's own signal); it never presses a button."""
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            event.accept()
-            return
-        super().keyPressEvent(event)
 
     def run(self) -> list[BoxMatch]:
         text = self.query.text().strip()

@@ -8,10 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from console.core.hostlist import compress
 from console.core.tenant_move import STEPS, JobsDecision, MovePlan, MoveProgress, MoveRequest, MoveStep
+from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import MoveHandle, MovesPort
 from console.gui.text import plain_label
 from console.gui.worker import Worker
@@ -53,7 +52,7 @@ def _right_aligned(*buttons: QPushButton) -> QHBoxLayout:
     return row
 
 
-class MoveTenantDialog(QDialog):
+class MoveTenantDialog(EnterSafeDialog):
     """Nothing changes until Start, and Start stays greyed while the plan is refused or stale. Closing the
     dialog while the move runs only hides it: the move goes on and its steps show in the Actions dock."""
 
@@ -176,14 +175,6 @@ class MoveTenantDialog(QDialog):
         self.progressed.connect(self._progress, Qt.ConnectionType.QueuedConnection)
 
     # --- the preview -----------------------------------------------------------------------------------------
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Enter in a text field (the reason, the ticket) presses nothing: the action runs only from its
-        button, clicked or reached with Tab or its Alt shortcut (QDialog would press its default button)."""
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not isinstance(self.focusWidget(), QPushButton):
-            event.accept()
-            return
-        super().keyPressEvent(event)
 
     def request(self) -> MoveRequest:
         return MoveRequest(
