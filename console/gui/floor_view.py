@@ -5,6 +5,7 @@ The models are :mod:`console.core.floor`'s."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,6 @@ from console.core.floor import (
     GroupBy,
     RackElevation,
     floor_groups,
-    node_cells,
 )
 from console.core.samples import LIVE_STATES, NodeState
 from console.gui.style import SLURM_DRAIN_COLOURS
@@ -74,17 +74,16 @@ def _mix(a: QColor, b: QColor, t: float) -> QColor:
     )
 
 
+def cell_argb(cell: Cell, color_by: ColorBy) -> int:
+    """A cell's colour as a pixel: a value on its measure's ramp (past 1: the top colour), the kinds without a
+    value their own. The one place both views and the tests take a cell's colour from."""
+    if cell.kind == CellKind.VALUE:
+        return colour_table(color_by)[min(255, max(0, int(cell.level * 255)))]
+    return kind_colours()[cell.kind]
+
+
 def cell_colour(cell: Cell, color_by: ColorBy) -> QColor:
-    """A value on its measure's ramp (past 1: the top colour); the kinds without a value their own."""
-    if cell.kind == CellKind.UNREACHABLE:
-        return QColor(UNREACHABLE_FILL)
-    if cell.kind == CellKind.STALE:
-        return QColor(STALE_FILL)
-    if cell.kind == CellKind.NO_READING:
-        return QColor(NO_READING_FILL)
-    low, mid, high = (QColor(c) for c in RAMPS[color_by])
-    level = min(max(cell.level, 0.0), 1.0)
-    return _mix(low, mid, level * 2) if level < 0.5 else _mix(mid, high, (level - 0.5) * 2)
+    return QColor.fromRgb(cell_argb(cell, color_by))
 
 
 @dataclass(slots=True)
@@ -264,24 +263,11 @@ class HeatmapCanvas(FloorCanvas):
         started = time.perf_counter()
         width, height = max(self.width(), 1), max(self.minimumHeight(), 1)
         pixels = np.full((height, width), 0xFFFFFFFF, dtype=np.uint32)
-        ramp = colour_table(self.color_by)
-        special = {
-            CellKind.UNREACHABLE: _argb(UNREACHABLE_FILL),
-            CellKind.STALE: _argb(STALE_FILL),
-            CellKind.NO_READING: _argb(NO_READING_FILL),
-        }
         hatch, frame = _argb("#e4e4e7"), _argb("#9ca3af")
-        cells = [b.cell for b in self.boxes]
-        if cells:
-            # Every cell's colour at once, then every cell's square of pixels at once (fancy indexing).
-            table = np.array(ramp, dtype=np.uint32)
+        if self.boxes:
+            # Every cell's colour, then every cell's square of pixels at once (fancy indexing).
             colours = np.array(
-                [
-                    table[min(255, max(0, int(c.level * 255)))] if c.kind == CellKind.VALUE else special[c.kind]
-                    for c in cells
-                    if c is not None
-                ],
-                dtype=np.uint32,
+                [cell_argb(b.cell, self.color_by) for b in self.boxes if b.cell is not None], dtype=np.uint32
             )
             size = self._size
             dy, dx = np.divmod(np.arange(size * size), size)
@@ -340,15 +326,26 @@ def _argb(colour: str) -> int:
     return QColor(colour).rgb() & 0xFFFFFFFF
 
 
-def colour_table(color_by: ColorBy) -> list[int]:
-    """The measure's ramp as 256 ARGB values (a level in 0..1 picks one)."""
+@functools.cache
+def colour_table(color_by: ColorBy) -> tuple[int, ...]:
+    """The measure's ramp as 256 ARGB values (a level in 0..1 picks one), made once per measure."""
     low, mid, high = (QColor(c) for c in RAMPS[color_by])
     out = []
     for i in range(256):
         level = i / 255
         colour = _mix(low, mid, level * 2) if level < 0.5 else _mix(mid, high, (level - 0.5) * 2)
         out.append(colour.rgb() & 0xFFFFFFFF)
-    return out
+    return tuple(out)
+
+
+@functools.cache
+def kind_colours() -> dict[CellKind, int]:
+    """The cells that hold no value: unreachable, stale, no reading."""
+    return {
+        CellKind.UNREACHABLE: _argb(UNREACHABLE_FILL),
+        CellKind.STALE: _argb(STALE_FILL),
+        CellKind.NO_READING: _argb(NO_READING_FILL),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,12 +489,6 @@ class RackCanvas(FloorCanvas):
         for rack, x, y in self._positions():
             top, bottom = y + LABEL_H, min(height, y + LABEL_H + rack.units * UNIT_PX + 1)
             pixels[top:bottom, x + 1 : min(width, x + RACK_W)] = inside_rack
-        table = np.array(colour_table(self.color_by), dtype=np.uint32)
-        special = {
-            CellKind.UNREACHABLE: _argb(UNREACHABLE_FILL),
-            CellKind.STALE: _argb(STALE_FILL),
-            CellKind.NO_READING: _argb(NO_READING_FILL),
-        }
         lamp, not_read = _argb("#3b82f6"), _argb("#ffffff")
         size = CELL - 2
         for box in self.boxes:
@@ -510,12 +501,7 @@ class RackCanvas(FloorCanvas):
                 cx = r.left() + 4 + i * (size + GAP)
                 cy = r.bottom() - CELL
                 if cx + size < r.right() - 14 and cy > r.top() + 16:
-                    colour = (
-                        table[min(255, max(0, int(cell.level * 255)))]
-                        if cell.kind == CellKind.VALUE
-                        else special[cell.kind]
-                    )
-                    pixels[cy : cy + size, cx : cx + size] = colour
+                    pixels[cy : cy + size, cx : cx + size] = cell_argb(cell, self.color_by)
             if box.node in self.leds:
                 pixels[r.top() + 3 : r.top() + 11, r.right() - 12 : r.right() - 4] = lamp
         image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_RGB32).copy()
@@ -645,6 +631,7 @@ class RackView(FloorTab):
         self.racks = racks
         self.rules = rules
         self.leds = leds
+        self.cache = CellCache()  # the chassis' cells, rebuilt for the nodes that changed only
         self.canvas = RackCanvas()
         self.canvas.setObjectName("racks")
         self.answer = plain_label("Ctrl+K finds a box by name, address, BMC, GPU UUID, serial or bus id.")
@@ -664,7 +651,7 @@ class RackView(FloorTab):
 
     def refresh(self) -> None:
         rules = self.rules()
-        looks = {v.name: node_look(v, node_cells(v, ColorBy.UTILIZATION, rules)) for v in self.views()}
+        looks = {v.name: node_look(v, self.cache.cells(v, ColorBy.UTILIZATION, rules)) for v in self.views()}
         self.canvas.set_racks(self.racks(), looks, self.leds(), ColorBy.UTILIZATION)
         self.refreshed.emit()
 
