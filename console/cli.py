@@ -33,6 +33,7 @@ from console.cli_records import (
     run_incidents,
     run_report,
 )
+from console.core.action_types import command_text
 from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.floor import ColorBy, GroupBy
@@ -577,7 +578,7 @@ def run_audit(args: argparse.Namespace) -> int:
     t = escape_controls  # every field is foreign: node output, Slurm's words, an operator's typing
     for row in rows:
         when = local_stamp(parse_iso(row.created_at))  # local, with its zone: as the window shows times
-        command = " ; ".join(_command_text(c) for c in row.command or [])
+        command = " ; ".join(command_text(c) for c in row.command or [])
         print(
             f"{t(when)}  #{row.id}  {t(row.operator):<10} {t(row.kind):<13} {t(row.node):<14} {t(row.state):<15} "
             f"{t(row.message or '')}"
@@ -593,14 +594,6 @@ def run_audit(args: argparse.Namespace) -> int:
         if row.exit_status is not None or row.duration_s is not None:
             print(f"      exit status {row.exit_status}, {row.duration_s or 0:.1f} s")
     return 0
-
-
-def _command_text(command: object) -> str:
-    import shlex
-
-    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
-        return shlex.join(command)
-    return json.dumps(command)
 
 
 # --- poll --------------------------------------------------------------------------------------------------

@@ -131,6 +131,14 @@ class Step:
         return [self.http.method, self.http.url, self.http.body]
 
 
+def command_text(command: object) -> str:
+    """One step of an audit row's ``command`` (what :meth:`Step.audit_command` wrote) as a person reads it:
+    an argv quoted as a shell would take it, anything else (an HTTP call) as JSON."""
+    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
+        return shlex.join(command)
+    return json.dumps(command)
+
+
 @dataclass(slots=True)
 class NodePreview:
     node: str

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import getpass
 import os
-import shlex
 import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from console.core.action_runner import ActionRunner, ActionState, ActionStatus, RunnerSettings
+from console.core.action_types import command_text
 from console.core.actions import ActionKind, ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
@@ -119,7 +119,7 @@ class ActionService:
                     kind=kind,
                     state=state,
                     message=f"earlier console: {message}",
-                    commands=tuple(_command_words(row.command)),
+                    commands=tuple(command_text(step) for step in row.command or []),
                     created_at=parse_iso(row.created_at),
                     started_at=parse_iso(row.started_at) if row.started_at else None,
                     finished_at=parse_iso(row.finished_at) if row.finished_at else None,
@@ -149,17 +149,6 @@ EARLIER_STATES: Final = {
     "stopped watching": ActionState.UNWATCHED,
     "outcome unknown": ActionState.UNKNOWN,
 }
-
-
-def _command_words(command: list[Any] | None) -> list[str]:
-    """An audit row's commands as the panel shows them (``scontrol reboot …``)."""
-    words = []
-    for step in command or []:
-        if isinstance(step, list) and all(isinstance(w, str) for w in step):
-            words.append(shlex.join(step))
-        else:
-            words.append(str(step))
-    return words
 
 
 def open_store(data_dir: Path, readonly: bool = False) -> Store:
