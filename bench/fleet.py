@@ -8,6 +8,7 @@ console's CSV field order; only the timestamp is live (it is what the latency fi
 from __future__ import annotations
 
 import contextlib
+import csv
 import getpass
 import os
 import shutil
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, stream_argv
+from console.core.parsers.nvidia_health import HEALTH_FIELDS_RECENT
 from console.core.parsers.nvidia_table import parse_table
 from console.core.samples import NotAvailable
 
@@ -28,10 +30,12 @@ RECORDING = (
 )
 PORT = 2222
 XML = REPO / "tests" / "fixtures" / "nvidia" / "q-x_4xTeslaK80_driver430.26.xml"
+HEALTH = REPO / "tests" / "fixtures" / "nvidia" / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_idle.csv"
 
 STANDIN = r"""#!/bin/bash
 # Bench stand-in for nvidia-smi: replays the rendered recording; -lms N loops, otherwise prints once.
 if [ "$1" = "-q" ]; then cat "$FLEET_BENCH_XML"; exit 0; fi  # the slow path's -q -x: a recorded XML
+case "$1" in *ecc.mode.current*) cat "$FLEET_BENCH_HEALTH"; exit 0 ;; esac  # its health fields (recorded)
 mapfile -t lines < "$FLEET_BENCH_TEMPLATE"
 loop=0
 for ((i = 1; i <= $#; i++)); do [ "${!i}" = "-lms" ] && loop=1; done
@@ -88,6 +92,48 @@ def render_template() -> list[str]:
     return lines
 
 
+def render_xml() -> str:
+    """The full look's answer: the recorded K80's first GPU eight times (a real 8-GPU -q -x is about this
+    size, ~110 KB), with the stream's UUIDs and bus ids, so a full look and the health query agree."""
+    import copy
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(XML.read_text(encoding="utf-8"))
+    first = root.findall("gpu")[0]
+    for gpu in root.findall("gpu"):
+        root.remove(gpu)
+    for index, bus in enumerate(_bus_ids()):
+        gpu = copy.deepcopy(first)
+        gpu.set("id", bus)
+        for path, value in (("uuid", f"GPU-bench-{index}"), ("pci/pci_bus_id", bus), ("minor_number", str(index))):
+            element = gpu.find(path)
+            if element is not None:
+                element.text = value
+        root.append(gpu)
+    return ET.tostring(root, encoding="unicode")
+
+
+def render_health() -> str:
+    """The health query's answer (console.core.parsers.nvidia_health's recent field list), from the
+    recorded H100 driver 590's values, for the stream's eight GPUs."""
+    rows = list(csv.reader(HEALTH.read_text(encoding="utf-8").splitlines()))
+    names = [h.strip().split(" [")[0] for h in rows[0]]
+    at = [names.index(f) for f in HEALTH_FIELDS_RECENT]
+    out = [", ".join(rows[0][i].strip() for i in at)]
+    for index, bus in enumerate(_bus_ids()):
+        values = {
+            names[i]: rows[1][i].strip().split(" ")[0] if rows[1][i].strip()[:1].isdigit() else rows[1][i].strip()
+            for i in at
+        }
+        values.update({"index": str(index), "uuid": f"GPU-bench-{index}", "pci.bus_id": bus})
+        out.append(", ".join(values[f] for f in HEALTH_FIELDS_RECENT))
+    return "\n".join(out) + "\n"
+
+
+def _bus_ids() -> list[str]:
+    return [str(gpu.sample.pci_bus_id) for gpu in parse_table(RECORDING.read_text()).gpus]
+
+
 @dataclass
 class BenchFleet:
     workdir: Path
@@ -123,11 +169,16 @@ class BenchFleet:
         (bin_dir / "journalctl").chmod(0o755)
         template = self.workdir / "template.csv"
         template.write_text("\n".join(render_template()) + "\n")
+        xml = self.workdir / "details.xml"
+        xml.write_text(render_xml())
+        health = self.workdir / "health.csv"
+        health.write_text(render_health())
         home = self.workdir / "home"
         home.mkdir(exist_ok=True)
         self.config = self.workdir / "sshd_config"
         environment = (
-            f"PATH={bin_dir}:/usr/bin:/bin HOME={home} FLEET_BENCH_TEMPLATE={template} FLEET_BENCH_XML={XML} "
+            f"PATH={bin_dir}:/usr/bin:/bin HOME={home} FLEET_BENCH_TEMPLATE={template} FLEET_BENCH_XML={xml} "
+            f"FLEET_BENCH_HEALTH={health} "
             f"FLEET_BENCH_KERNEL_DIR={self.kernel_dir}"
         )
         self.config.write_text(

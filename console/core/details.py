@@ -11,15 +11,17 @@ permission" state, not an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from console.core.parsers.common import output_summary
 from console.core.parsers.node_health import NodeHealth, parse_df, parse_proc
+from console.core.parsers.nvidia_health import HEALTH_FIELDS_OLDER, HEALTH_FIELDS_RECENT, parse_health_csv
 from console.core.parsers.nvidia_xml import GpuDetail, parse_nvidia_xml
 from console.core.parsers.xid import XidEvent, parse_kernel_log
 from console.core.resources import read_resource
-from console.core.samples import NA, Text, Vendor
+from console.core.samples import NA, NotAvailable, Text, Vendor
 from console.core.telemetry import FRAME
 from console.core.vendors import source_for
 
@@ -54,17 +56,22 @@ NO_PERMISSION_WORDS: Final = (
 )
 
 
-def detail_parts(vendor: Vendor, kernel_log: bool = True) -> list[str]:
+def detail_parts(vendor: Vendor, kernel_log: bool = True, full: bool = True) -> list[str]:
     """What a look reads, as the vendor's module says (NVIDIA: its details, the kernel log, the node; others:
-    the node), without the kernel log where it is followed live."""
+    the node), without the kernel log where it is followed live. ``full=False``: NVIDIA's health fields
+    alone (``nvidia-health``) instead of the whole ``-q -x`` (see console.core.parsers.nvidia_health)."""
     parts = source_for(vendor).detail_parts
-    return [part for part in parts if kernel_log or part != "kernel"]
+    out = [part for part in parts if kernel_log or part != "kernel"]
+    return out if full else ["nvidia-health" if part == "nvidia" else part for part in out]
 
 
-def detail_argv(vendor: Vendor, since_epoch: float, kernel_log: bool = True) -> list[str]:
+def detail_argv(vendor: Vendor, since_epoch: float, kernel_log: bool = True, full: bool = True) -> list[str]:
     """The slow path's command; ``kernel_log=False`` where the kernel log is followed live instead."""
-    parts = " ".join(detail_parts(vendor, kernel_log))
-    return ["sh", "-c", DETAILS_SCRIPT, "fleet-console", str(int(since_epoch)), parts]
+    parts = detail_parts(vendor, kernel_log, full)
+    argv = ["sh", "-c", DETAILS_SCRIPT, "fleet-console", str(int(since_epoch)), " ".join(parts)]
+    if "nvidia-health" in parts:
+        argv += [",".join(HEALTH_FIELDS_RECENT), ",".join(HEALTH_FIELDS_OLDER)]
+    return argv
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +86,48 @@ class HealthReport:
     kernel_log: str = "not read"  # "read", "no permission: …", "unavailable: …"
     node: NodeHealth = field(default_factory=NodeHealth)
     errors: tuple[str, ...] = ()
+    # Where the GPU details came from: "-q -x", "--query-gpu" (the health fields alone) or "" (none read);
+    # and whether the node's driver refused the health query (it then answered with -q -x).
+    details_from: str = ""
+    health_query_refused: bool = False
+
+    def with_earlier(self, earlier: HealthReport | None) -> HealthReport:
+        """The health query does not say the CUDA version: the last full look's, while the driver is the
+        same."""
+        if (
+            earlier is None
+            or self.details_from != "--query-gpu"
+            or not isinstance(self.cuda_version, NotAvailable)
+            or earlier.driver_version != self.driver_version
+        ):
+            return self
+        return replace(self, cuda_version=earlier.cuda_version)
+
+
+def _gpu_details(
+    parts: dict[str, tuple[str, str]], health_answers: list[tuple[str, str]], errors: list[str]
+) -> tuple[Text, Text, tuple[GpuDetail, ...], str]:
+    """(driver, CUDA, GPUs, where they came from) of a look: its -q -x where the script read it (asked, or
+    the health query refused), else its last answered health query."""
+    if "nvidia-xml" in parts:
+        xml, status = parts["nvidia-xml"]
+        query = parse_nvidia_xml(xml)
+        if query.error:
+            errors.append(f"nvidia-smi -q -x (exit status {status}): {query.error}")
+        return query.driver_version, query.cuda_version, query.gpus, "-q -x"
+    answered = [answer for answer, status in health_answers if status == "0"]
+    if not answered:
+        return NA, NA, (), ""
+    query = parse_health_csv(answered[-1])
+    if query.error:
+        errors.append(f"nvidia-smi --query-gpu: {query.error}")
+    return query.driver_version, NA, query.gpus, "--query-gpu"
 
 
 def parse_detail_output(text: str, taken_at: float) -> HealthReport:
     """Split the detail script's output at its frame lines and read each part."""
     parts: dict[str, tuple[str, str]] = {}
+    health_answers: list[tuple[str, str]] = []  # the health query may be asked twice (two drivers' names)
     buffer: list[str] = []
     for line in text.splitlines():
         if line.startswith(FRAME):
@@ -91,19 +135,14 @@ def parse_detail_output(text: str, taken_at: float) -> HealthReport:
             tool = words[1] if len(words) > 1 else "?"
             status = words[2] if len(words) > 2 else "?"
             parts[tool] = ("\n".join(buffer), status)
+            if tool == "nvidia-health":
+                health_answers.append(parts[tool])
             buffer = []
         else:
             buffer.append(line)
     errors: list[str] = []
-    driver: Text = NA
-    cuda: Text = NA
-    gpus: tuple[GpuDetail, ...] = ()
-    if "nvidia-xml" in parts:
-        xml, status = parts["nvidia-xml"]
-        query = parse_nvidia_xml(xml)
-        if query.error:
-            errors.append(f"nvidia-smi -q -x (exit status {status}): {query.error}")
-        driver, cuda, gpus = query.driver_version, query.cuda_version, query.gpus
+    driver, cuda, gpus, details_from = _gpu_details(parts, health_answers, errors)
+    refused = bool(health_answers) and all(status != "0" for _, status in health_answers)
     xids: list[XidEvent] = []
     kernel_log = "not read"
     problems: list[str] = []
@@ -138,4 +177,50 @@ def parse_detail_output(text: str, taken_at: float) -> HealthReport:
         )
     if not parts:
         errors.append(f"no readable output: {output_summary(text, 200) or 'nothing'}")
-    return HealthReport(taken_at, driver, cuda, gpus, tuple(xids), kernel_log, node, tuple(errors))
+    return HealthReport(
+        taken_at, driver, cuda, gpus, tuple(xids), kernel_log, node, tuple(errors), details_from, refused
+    )
+
+
+# How often a node's slow-path look reads the whole ``nvidia-smi -q -x`` when the health fields alone
+# would do: what the query cannot say (the CUDA version, anything a driver reports only there) stays at
+# most this old.
+FULL_LOOK_EVERY_S: Final = 600.0
+
+
+class FullLooks:
+    """Which of a node's looks read the whole ``-q -x`` and which the health fields alone.
+
+    Full: the first look, one every FULL_LOOK_EVERY_S, the look after the node's GPUs changed (a UUID the
+    last full look did not list), and every look while the node's driver refuses the health query (it
+    would answer with -q -x anyway, after two refused queries); the query is tried again after
+    FULL_LOOK_EVERY_S. Not thread-safe: one caller per node at a time (the slow path's busy set)."""
+
+    def __init__(self, every_s: float = FULL_LOOK_EVERY_S) -> None:
+        self.every_s = every_s
+        self._full_at: dict[str, float] = {}
+        self._refused_at: dict[str, float] = {}
+        self._uuids: dict[str, frozenset[str]] = {}
+        self._changed: set[str] = set()
+        self._earlier: dict[str, HealthReport] = {}
+
+    def wants_full(self, node: str, now: float) -> bool:
+        if node in self._changed or now - self._full_at.get(node, -math.inf) >= self.every_s:
+            return True
+        return now - self._refused_at.get(node, -math.inf) < self.every_s
+
+    def record(self, node: str, report: HealthReport) -> HealthReport:
+        """Note what a look read; returns the report with what the health query cannot say carried over."""
+        uuids = frozenset(g.uuid for g in report.gpus if isinstance(g.uuid, str))
+        if report.details_from == "-q -x":
+            self._full_at[node] = report.taken_at
+            self._uuids[node] = uuids
+            self._changed.discard(node)
+        elif report.details_from == "--query-gpu" and not uuids <= self._uuids.get(node, frozenset()):
+            self._changed.add(node)
+        if report.health_query_refused:
+            self._refused_at[node] = report.taken_at
+        report = report.with_earlier(self._earlier.get(node))
+        if report.details_from:
+            self._earlier[node] = report
+        return report

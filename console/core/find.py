@@ -140,12 +140,12 @@ def find_boxes(query: str, inventory: Inventory, views: Iterable[NodeView]) -> l
             elif npu and sample.npu_id is not None and int(npu.group(1)) == sample.npu_id:
                 found = "npu"
             if found:
-                module = getattr(detail, "module_id", None) if detail else None
+                module = detail.module_id if detail else None
                 out.append(
                     BoxMatch(
                         what=found,
                         accelerator=sample.index,
-                        module_id=module if isinstance(module, int) else None,
+                        module_id=int(module) if isinstance(module, float) else None,
                         uuid=uuid,
                         serial=serial,
                         pci_bus_id=bus,

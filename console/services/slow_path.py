@@ -1,6 +1,6 @@
-"""The slow path: every node's health details (``nvidia-smi -q -x``, node health, the kernel log where it
-is not followed) every 30 s (50 s at 1,000 nodes) on the node's existing connection, parsed off the
-reader and GUI threads, into the fleet model."""
+"""The slow path: every node's health details (NVIDIA's health fields, with the whole ``nvidia-smi -q -x``
+once in ten minutes; node health; the kernel log where it is not followed) every 30 s (50 s at 1,000
+nodes) on the node's existing connection, parsed off the reader and GUI threads, into the fleet model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from console.core.details import DETAIL_INTERVAL_S, detail_argv, parse_detail_output
+from console.core.details import DETAIL_INTERVAL_S, FullLooks, detail_argv, parse_detail_output
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
 from console.core.samples import NodeState, Vendor
@@ -70,6 +70,7 @@ class SlowPathService:
         self._due = {name: now + phase * first for name, phase in self._phase.items()}
         self._busy: set[str] = set()
         self._since: dict[str, float] = {}
+        self._full_looks = FullLooks()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -115,7 +116,8 @@ class SlowPathService:
             started = time.time()
             since = self._since.get(name, started - 3600)
             try:
-                argv = detail_argv(vendor, since, kernel_log=not followed)
+                full = self._full_looks.wants_full(name, started)
+                argv = detail_argv(vendor, since, kernel_log=not followed, full=full)
                 result = self.shell.exec(name, argv, self.timeout_s, cancel=self._stop)
             except ConnectError as exc:
                 if exc.state == NodeState.COMMAND_FAILED:  # no whole answer within the deadline
@@ -125,6 +127,7 @@ class SlowPathService:
             with self._lock:
                 self._suspect.discard(name)
             report = parse_detail_output(result.stdout.decode("utf-8", "replace"), started)
+            report = self._full_looks.record(name, report)
             self._since[name] = started - 5  # a little overlap; repeats are dropped by the model
             self.fleet.apply_report(name, report)
         finally:

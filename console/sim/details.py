@@ -1,47 +1,34 @@
 """The simulated nodes' answer to the console's slow-path script: ``nvidia-smi -q -x`` (the v12 DTD element
-names of recent drivers), kernel-log lines in ``journalctl -o short-iso`` form, /proc and df.
+names of recent drivers) or the health fields of ``--query-gpu`` (sim.nvidia_smi), kernel-log lines in
+``journalctl -o short-iso`` form, /proc and df.
 
 Faults, so the demo shows what the console catches: the thermal-runaway node's hot GPU reports
 ``hw_thermal_slowdown`` while throttled; on gpu-012 GPU 5 picks up uncorrectable ECC errors and a row
 pending remap for ten minutes in every fifteen (two at first, one more every three minutes); on gpu-003
-GPU 6 falls off the bus (XID 79) for half a minute in every ten.
+GPU 6 falls off the bus (XID 79) for half a minute in every ten (sim.model has the fault model).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 from console.core.telemetry import FRAME
-from console.sim.model import DRIVER_VERSION, GPUS_PER_NODE, SimNode
+from console.sim import nvidia_smi
+from console.sim.model import DRIVER_VERSION, GPUS_PER_NODE, XID_GPU, SimNode, ecc_counts, xid_window
 from console.sim.nvidia_smi import _bus_id, _uuid
-
-ECC_NODE = 11
-ECC_GPU = 5
-XID_NODE = 2
-XID_GPU = 6
-
-
-def ecc_fault(node: SimNode, t: float) -> bool:
-    return node.index == ECC_NODE and (t + node.seed) % 900 >= 300
-
-
-def xid_window(node: SimNode, t: float) -> bool:
-    return node.index == XID_NODE and (t + node.seed) % 600 < 30
 
 
 def nvidia_xml(node: SimNode, t: float) -> str:
     gpus = []
     for gpu in range(GPUS_PER_NODE):
         reading = node.gpu(gpu, t)
-        ecc = ecc_fault(node, t) and gpu == ECC_GPU
+        ecc = ecc_counts(node, gpu, t)
         thermal = "Active" if reading.throttled else "Not Active"
         idle = "Active" if reading.utilization_pct < 2 else "Not Active"
-        # Two uncorrectable errors when the fault starts, one more every three minutes while it lasts: what
-        # an acknowledgement's "new since acknowledged" is for.
-        dram_unc = 2 + int(((t + node.seed) % 900 - 300) // 180) if ecc else 0
-        pending = "Yes" if ecc else "No"
+        pending = "Yes" if ecc.pending else "No"
         gpus.append(f"""\t<gpu id="{_bus_id(gpu)}">
 \t\t<product_name>{escape(node.model.name)}</product_name>
 \t\t<persistence_mode>Enabled</persistence_mode>
@@ -49,6 +36,7 @@ def nvidia_xml(node: SimNode, t: float) -> str:
 \t\t<serial>{1650923000000 + node.index * 8 + gpu:013d}</serial>
 \t\t<uuid>{_uuid(node, gpu)}</uuid>
 \t\t<vbios_version>96.00.89.00.01</vbios_version>
+\t\t<gpu_module_id>{gpu + 1}</gpu_module_id>
 \t\t<pci>
 \t\t\t<pci_bus_id>{_bus_id(gpu)}</pci_bus_id>
 \t\t\t<pci_gpu_link_info>
@@ -69,11 +57,11 @@ def nvidia_xml(node: SimNode, t: float) -> str:
 \t\t<ecc_errors>
 \t\t\t<volatile>
 \t\t\t\t<sram_correctable>0</sram_correctable><sram_uncorrectable>0</sram_uncorrectable>
-\t\t\t\t<dram_correctable>{41 if ecc else 0}</dram_correctable><dram_uncorrectable>{dram_unc}</dram_uncorrectable>
+\t\t\t\t<dram_correctable>{ecc.corrected_volatile}</dram_correctable><dram_uncorrectable>{ecc.uncorrected}</dram_uncorrectable>
 \t\t\t</volatile>
 \t\t\t<aggregate>
 \t\t\t\t<sram_correctable>0</sram_correctable><sram_uncorrectable>0</sram_uncorrectable>
-\t\t\t\t<dram_correctable>{41 if ecc else 3}</dram_correctable><dram_uncorrectable>{dram_unc}</dram_uncorrectable>
+\t\t\t\t<dram_correctable>{ecc.corrected_aggregate}</dram_correctable><dram_uncorrectable>{ecc.uncorrected}</dram_uncorrectable>
 \t\t\t</aggregate>
 \t\t</ecc_errors>
 \t\t<retired_pages>
@@ -82,7 +70,7 @@ def nvidia_xml(node: SimNode, t: float) -> str:
 \t\t\t<pending_blacklist>N/A</pending_blacklist><pending_retirement>N/A</pending_retirement>
 \t\t</retired_pages>
 \t\t<remapped_rows>
-\t\t\t<remapped_row_corr>0</remapped_row_corr><remapped_row_unc>{1 if ecc else 0}</remapped_row_unc>
+\t\t\t<remapped_row_corr>0</remapped_row_corr><remapped_row_unc>{ecc.remapped_uncorrectable}</remapped_row_unc>
 \t\t\t<remapped_row_pending>{pending}</remapped_row_pending><remapped_row_failure>No</remapped_row_failure>
 \t\t</remapped_rows>
 \t\t<gpu_power_readings>
@@ -131,13 +119,38 @@ def proc_and_df(node: SimNode, t: float, boot_time: float) -> str:
     )
 
 
-def detail_output(
-    node: SimNode, with_nvidia: bool, since: float, t: float, boot_time: float, kernel: bool = True
-) -> str:
-    """The slow path's answer; without ``kernel`` where the console follows the kernel log instead."""
+def health_answer(node: SimNode, t: float, field_lists: Sequence[str]) -> str:
+    """The details script's ``nvidia-health`` part: each field list asked in turn as the script asks it
+    (nvidia-smi refuses a list with a field it does not know), then -q -x if every list was refused."""
     out = ""
-    if with_nvidia:
+    for fields in field_lists:
+        try:
+            query = nvidia_smi.parse_argv(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,nounits"])
+        except nvidia_smi.UsageError as exc:
+            out += f"{exc}\n{FRAME} nvidia-health {exc.status}\n"
+            continue
+        answer = "\n".join([nvidia_smi.header_line(query), *nvidia_smi.rows(node, query, t)])
+        return out + answer + f"\n{FRAME} nvidia-health 0\n"
+    return out + nvidia_xml(node, t) + f"\n{FRAME} nvidia-xml 0\n"
+
+
+def detail_output(
+    node: SimNode,
+    nvidia: str | None,
+    since: float,
+    t: float,
+    boot_time: float,
+    kernel: bool = True,
+    field_lists: Sequence[str] = (),
+) -> str:
+    """The slow path's answer: ``nvidia`` is the NVIDIA part asked ("nvidia": the whole -q -x,
+    "nvidia-health": the health fields, None: neither); without ``kernel`` where the console follows the
+    kernel log instead."""
+    out = ""
+    if nvidia == "nvidia":
         out += nvidia_xml(node, t) + f"\n{FRAME} nvidia-xml 0\n"
-        if kernel:
-            out += kernel_log(node, since, t) + f"\n{FRAME} journalctl 0\n"
+    elif nvidia == "nvidia-health":
+        out += health_answer(node, t, field_lists)
+    if nvidia is not None and kernel:
+        out += kernel_log(node, since, t) + f"\n{FRAME} journalctl 0\n"
     return out + proc_and_df(node, t, boot_time)

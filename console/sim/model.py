@@ -176,6 +176,42 @@ class GpuReading:
         )
 
 
+# The slow path's faults (console.sim.details): on gpu-012 GPU 5 picks up uncorrectable ECC errors and a
+# row pending remap for ten minutes in every fifteen (two at first, one more every three minutes: what an
+# acknowledgement's "new since acknowledged" is for); on gpu-003 GPU 6 falls off the bus (XID 79) for half
+# a minute in every ten.
+ECC_NODE: Final = 11
+ECC_GPU: Final = 5
+XID_NODE: Final = 2
+XID_GPU: Final = 6
+
+
+def ecc_fault(node: SimNode, t: float) -> bool:
+    return node.index == ECC_NODE and (t + node.seed) % 900 >= 300
+
+
+def xid_window(node: SimNode, t: float) -> bool:
+    return node.index == XID_NODE and (t + node.seed) % 600 < 30
+
+
+@dataclass(frozen=True, slots=True)
+class EccCounts:
+    """One GPU's ECC and row-remapping counters at a time, the same in -q -x and in --query-gpu."""
+
+    corrected_volatile: int
+    corrected_aggregate: int
+    uncorrected: int
+    remapped_uncorrectable: int
+    pending: bool
+
+
+def ecc_counts(node: SimNode, gpu: int, t: float) -> EccCounts:
+    if not (ecc_fault(node, t) and gpu == ECC_GPU):
+        return EccCounts(0, 3, 0, 0, False)
+    uncorrected = 2 + int(((t + node.seed) % 900 - 300) // 180)
+    return EccCounts(41, 41, uncorrected, 1, True)
+
+
 TENANTS: Final = ("acme-ai", "borealis-labs", "cobalt-research", "delta-vision")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from console.sim.model import DRIVER_VERSION, GPUS_PER_NODE, GpuReading, SimNode
+from console.sim.model import DRIVER_VERSION, GPUS_PER_NODE, GpuReading, SimNode, ecc_counts
 
 NA: Final = "[N/A]"
 
@@ -25,6 +25,13 @@ def _fmt_w(value: float) -> str:
 
 def _fmt_int(value: float) -> str:
     return f"{value:.0f}"
+
+
+def _event_mask(reading: GpuReading) -> str:
+    """nvmlClocksEventReason bits as -q -x shows them: idle (0x1); thermal throttling sets both the HW
+    slowdown (0x8) and the HW thermal slowdown (0x40)."""
+    mask = (0x1 if reading.utilization_pct < 2 else 0) | (0x48 if reading.throttled else 0)
+    return f"0x{mask:016x}"
 
 
 Field = tuple[str, Callable[[SimNode, GpuReading, float], str]]
@@ -58,14 +65,27 @@ FIELDS: Final[dict[str, Field]] = {
     "clocks.current.sm": ("MHz", lambda n, g, t: _fmt_int(g.sm_clock_mhz)),
     "clocks.current.graphics": ("MHz", lambda n, g, t: _fmt_int(g.sm_clock_mhz)),
     "clocks.max.sm": ("MHz", lambda n, g, t: str(n.model.max_sm_clock_mhz)),
-    "clocks_event_reasons.active": (
-        "",
-        lambda n, g, t: "0x0000000000000040" if g.throttled else "0x0000000000000000",
-    ),
+    "clocks_event_reasons.active": ("", lambda n, g, t: _event_mask(g)),
     "clocks_event_reasons.hw_thermal_slowdown": ("", lambda n, g, t: "Active" if g.throttled else "Not Active"),
-    "ecc.errors.uncorrected.volatile.total": ("", lambda n, g, t: "0"),
-    "ecc.errors.corrected.volatile.total": ("", lambda n, g, t: "0"),
-    "remapped_rows.pending": ("", lambda n, g, t: "No"),
+    # The slow path's health fields: the same counters and faults as the simulated -q -x (sim.details).
+    "vbios_version": ("", lambda n, g, t: "96.00.89.00.01"),
+    "pcie.link.gen.current": ("", lambda n, g, t: "5"),
+    "pcie.link.gen.max": ("", lambda n, g, t: "5"),
+    "pcie.link.width.current": ("", lambda n, g, t: "16"),
+    "pcie.link.width.max": ("", lambda n, g, t: "16"),
+    "ecc.mode.current": ("", lambda n, g, t: "Enabled"),
+    "ecc.errors.corrected.volatile.total": ("", lambda n, g, t: str(ecc_counts(n, g.index, t).corrected_volatile)),
+    "ecc.errors.uncorrected.volatile.total": ("", lambda n, g, t: str(ecc_counts(n, g.index, t).uncorrected)),
+    "ecc.errors.corrected.aggregate.total": ("", lambda n, g, t: str(ecc_counts(n, g.index, t).corrected_aggregate)),
+    "ecc.errors.uncorrected.aggregate.total": ("", lambda n, g, t: str(ecc_counts(n, g.index, t).uncorrected)),
+    "retired_pages.single_bit_ecc.count": ("", lambda n, g, t: NA),
+    "retired_pages.double_bit.count": ("", lambda n, g, t: NA),
+    "retired_pages.pending": ("", lambda n, g, t: NA),
+    "remapped_rows.correctable": ("", lambda n, g, t: "0"),
+    "remapped_rows.uncorrectable": ("", lambda n, g, t: str(ecc_counts(n, g.index, t).remapped_uncorrectable)),
+    "remapped_rows.pending": ("", lambda n, g, t: "Yes" if ecc_counts(n, g.index, t).pending else "No"),
+    "remapped_rows.failure": ("", lambda n, g, t: "No"),
+    "platform.module_id": ("", lambda n, g, t: str(g.index + 1)),
     "mig.mode.current": ("", lambda n, g, t: "Disabled"),
 }
 

@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from console.sim.details import XID_GPU, xid_window
-from console.sim.model import SimNode
+from console.sim.model import XID_GPU, SimNode, xid_window
 
 ALLOWED_RESETS: Final = ("On", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart", "PowerCycle", "Nmi")
 POWER_DELAY_S: Final = 3.0

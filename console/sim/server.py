@@ -298,7 +298,8 @@ class SimServer:
         node = listener.node
         if script is not None and script[0] == "details":
             parts = argv[5].split() if len(argv) > 5 else []
-            answer = (self._details(node, argv, "nvidia" in parts, kernel="kernel" in parts).encode(), b"", 0)
+            nvidia = next((part for part in parts if part in ("nvidia", "nvidia-health")), None)
+            answer = (self._details(node, argv, nvidia, kernel="kernel" in parts).encode(), b"", 0)
             script = None
         elif script is not None and script[0] == "kernel":
             self._queue(listener, channel, self._kernel_stream(node, channel, argv))
@@ -337,7 +338,7 @@ class SimServer:
             since = now - 3600
         return _Stream(node, channel, None, due=now + STREAM_TICK_S, kind="kernel", interval_s=1.0, since=since)
 
-    def _details(self, node: SimNode, argv: list[str], nvidia_script: bool, kernel: bool = True) -> str:
+    def _details(self, node: SimNode, argv: list[str], nvidia: str | None, kernel: bool = True) -> str:
         now = self.clock()
         try:
             since = float(argv[4]) if len(argv) > 4 else now - 3600
@@ -346,8 +347,9 @@ class SimServer:
         boot = now - 86400 * (3 + node.index % 20)
         if self.slurm is not None and node.name in self.slurm.nodes:
             boot = self.slurm.nodes[node.name].boot_time
-        nvidia = nvidia_script and node.vendor == "nvidia"
-        return sim_details.detail_output(node, nvidia, since, now, boot, kernel=kernel)
+        return sim_details.detail_output(
+            node, nvidia if node.vendor == "nvidia" else None, since, now, boot, kernel=kernel, field_lists=argv[6:8]
+        )
 
     def _queue(self, listener: _Listener, channel: paramiko.Channel, stream: _Stream) -> None:
         # A client that stops reading must not stall every other node's stream: bounded sends.

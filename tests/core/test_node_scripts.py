@@ -127,3 +127,37 @@ def test_the_kernel_follow_names_dmesg_where_journalctl_has_no_journal(tmp_path:
     assert _run(KERNEL_FOLLOW_SCRIPT, journal, "1700000000").stdout.splitlines()[-1] == (
         "journalctl -k -f -o short-iso --no-pager --since @1700000000"
     )
+
+
+# nvidia-smi as a driver that knows only the older names (R460-R530): it refuses a query with a field it
+# does not know, in nvidia-smi's words and exit status.
+OLDER_DRIVER = """case "$1" in
+--query-gpu=*clocks_event_reasons*) echo 'Field "clocks_event_reasons.active" is not a valid field to query.'; exit 2 ;;
+--query-gpu=*) echo 'index, uuid, ecc.errors.uncorrected.volatile.total'; echo '0, GPU-a, 4' ;;
+-q) echo '<nvidia_smi_log><driver_version>470.1</driver_version><gpu><uuid>GPU-a</uuid></gpu></nvidia_smi_log>' ;;
+esac"""
+ANCIENT_DRIVER = """case "$1" in
+--query-gpu=*) echo 'Field "remapped_rows.correctable" is not a valid field to query.'; exit 2 ;;
+-q) echo '<nvidia_smi_log><driver_version>410.73</driver_version><gpu><uuid>GPU-a</uuid></gpu></nvidia_smi_log>' ;;
+esac"""
+
+
+@pytest.mark.parametrize(
+    ("driver", "details_from", "refused"), [(OLDER_DRIVER, "--query-gpu", False), (ANCIENT_DRIVER, "-q -x", True)]
+)
+def test_the_health_part_asks_recent_names_then_older_ones_then_the_whole_xml(
+    tmp_path: Path, driver: str, details_from: str, refused: bool
+) -> None:
+    from console.core.details import detail_argv
+    from console.core.samples import Vendor
+
+    path = _tools(tmp_path / "bin", **{"nvidia-smi": driver})
+    argv = detail_argv(Vendor.NVIDIA, 0, kernel_log=False, full=False)
+    assert argv[5] == "nvidia-health node"
+    out = _run(DETAILS_SCRIPT, path, *argv[4:]).stdout
+    assert out.count("@@fleet-console-frame nvidia-health") == 2  # the recent names refused, then the older
+    report = parse_detail_output(out, 0.0)
+    assert (report.details_from, report.health_query_refused, len(report.gpus)) == (details_from, refused, 1)
+    assert report.gpus[0].uuid == "GPU-a"
+    if not refused:
+        assert report.gpus[0].ecc_uncorrected_volatile == 4.0 and "nvidia-xml" not in out

@@ -15,8 +15,7 @@ import pytest
 
 from console.core.inventory import BmcSpec
 from console.engines.redfish import BmcError, RedfishClient
-from console.sim.details import XID_GPU, XID_NODE
-from console.sim.model import build_fleet
+from console.sim.model import XID_GPU, XID_NODE, build_fleet
 from console.sim.redfish import SimBmc
 from tests.helpers.fakes import FakeClock
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from console.core.details import HealthReport
 from console.core.inventory import load_inventory
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser, parse_document, stream_argv
 from console.sim import nvidia_smi
@@ -22,6 +23,7 @@ from console.sim.model import (
     RUNAWAY_GPU,
     RUNAWAY_PERIOD_S,
     Role,
+    SimNode,
     build_fleet,
 )
 from tests.helpers.live import poll_once_json
@@ -236,44 +238,70 @@ def test_sim_scheduler_and_bmcs_take_actions_through_the_real_engines(tmp_path: 
         assert refused.returncode == 3 and "does not allow ForceOn" in refused.stdout
 
 
-def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults() -> None:
-    from console.core.details import parse_detail_output
-    from console.sim import details
+@pytest.mark.parametrize("nvidia_part", ["nvidia", "nvidia-health"])
+def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults(nvidia_part: str) -> None:
+    from console.core.details import detail_argv, parse_detail_output
+    from console.core.samples import Vendor
+    from console.sim import details, model
+
+    fields = detail_argv(Vendor.NVIDIA, 0, full=False)[6:8]  # the field lists the console sends
+
+    def look(node: SimNode, since: float, t: float, boot: float) -> HealthReport:
+        return parse_detail_output(details.detail_output(node, nvidia_part, since, t, boot, field_lists=fields), t)
 
     fleet = build_fleet(32)
-    ecc_node, xid_node = fleet[details.ECC_NODE], fleet[details.XID_NODE]
+    ecc_node, xid_node = fleet[model.ECC_NODE], fleet[model.XID_NODE]
     runaway = next(n for n in fleet if n.role == Role.THERMAL_RUNAWAY)
     base = 1_800_000_000.0
     ecc_t = next(
         base + k
         for k in range(900)
-        if details.ecc_fault(ecc_node, base + k) and not details.ecc_fault(ecc_node, base + k - 1)
+        if model.ecc_fault(ecc_node, base + k) and not model.ecc_fault(ecc_node, base + k - 1)
     )  # the fault's first second
-    report = parse_detail_output(details.detail_output(ecc_node, True, ecc_t - 60, ecc_t, ecc_t - 86400), ecc_t)
+    report = look(ecc_node, ecc_t - 60, ecc_t, ecc_t - 86400)
     assert report.errors == () and report.kernel_log == "read" and len(report.gpus) == 8
-    sick = report.gpus[details.ECC_GPU]
+    assert report.details_from == ("-q -x" if nvidia_part == "nvidia" else "--query-gpu")
+    sick = report.gpus[model.ECC_GPU]
     assert (sick.ecc_uncorrected_volatile, sick.remapped_rows_pending, sick.retired_or_remapped_pending) == (
         2.0,
         "Yes",
         True,
     )
-    later = parse_detail_output(details.detail_output(ecc_node, True, ecc_t, ecc_t + 200, ecc_t - 86400), ecc_t + 200)
-    assert later.gpus[details.ECC_GPU].ecc_uncorrected_volatile == 3.0  # the count grows while the fault lasts
+    assert sick.module_id == model.ECC_GPU + 1
+    later = look(ecc_node, ecc_t, ecc_t + 200, ecc_t - 86400)
+    assert later.gpus[model.ECC_GPU].ecc_uncorrected_volatile == 3.0  # the count grows while the fault lasts
     assert report.node.cpus == 224 and report.node.root_disk_used_pct == 41.0
     assert 86399 < report.node.uptime_s < 86401  # type: ignore[operator]
 
-    xid_t = max(base + k for k in range(600) if details.xid_window(xid_node, base + k))  # the fault's last second
-    xids = parse_detail_output(details.detail_output(xid_node, True, xid_t - 60, xid_t, base), xid_t).xids
+    xid_t = max(base + k for k in range(600) if model.xid_window(xid_node, base + k))  # the fault's last second
+    xids = look(xid_node, xid_t - 60, xid_t, base).xids
     assert xids and {e.code for e in xids} == {79}
     from console.core.parsers.xid import bus_key
 
     assert xids[0].bus == bus_key("00000000:BA:00.0")  # GPU 6's bus id in the stream
 
     hot_t = next(base + k for k in range(600) if runaway.gpu(3, base + k).throttled)
-    hot = parse_detail_output(details.detail_output(runaway, True, hot_t, hot_t, base), hot_t).gpus[3]
-    assert "hw_thermal_slowdown" in hot.throttle_reasons
-    other = parse_detail_output(details.detail_output(fleet[4], False, base, base, base - 100), base)
+    hot = look(runaway, hot_t, hot_t, base).gpus[3]
+    assert set(hot.throttle_reasons) == {"hw_slowdown", "hw_thermal_slowdown"}
+    other = parse_detail_output(details.detail_output(fleet[4], None, base, base, base - 100), base)
     assert other.gpus == () and other.node.uptime_s == 100.0
+
+
+def test_sim_health_query_under_older_field_names_is_refused_then_answered_by_the_next_list() -> None:
+    from console.core.details import parse_detail_output
+    from console.sim import details
+
+    node = build_fleet(4)[0]
+    answer = details.detail_output(
+        node, "nvidia-health", 0, 1e9, 1e9 - 100, field_lists=["index,uuid,no.such", "index,uuid"]
+    )
+    assert 'Field "no.such" is not a valid field to query.' in answer
+    report = parse_detail_output(answer, 1e9)
+    assert report.details_from == "--query-gpu" and not report.health_query_refused and len(report.gpus) == 8
+    refused = parse_detail_output(
+        details.detail_output(node, "nvidia-health", 0, 1e9, 1e9 - 100, field_lists=["x", "y"]), 1e9
+    )
+    assert refused.health_query_refused and refused.details_from == "-q -x" and len(refused.gpus) == 8
 
 
 def test_the_simulated_nodes_kernel_logs_are_followed_on_their_streaming_connections(tmp_path: Path) -> None:

@@ -13,6 +13,11 @@ node's behaviour while it streams:
 ``trickle`` hangs every call (a byte every half second, never a whole answer), ``trickle-details`` only
 the slow path's ``-q -x``; each writes ``<address>.trickling`` when it starts, so a test knows it hangs.
 
+A one-shot query that asks ``ecc.mode.current`` (the slow path's health fields) on a node with an ``xml``
+recording is answered from that XML: the node has one driver. It refuses, as that driver would, the
+fields its XML does not carry (remapped rows before R460, ``clocks_event_reasons`` before R535, the module
+id where the XML shows none).
+
 Honours ``--query-gpu=<fields>``, ``--format=csv[,noheader][,nounits]``, ``-lms N`` / ``-l N``.
 Recordings: a ``--format=csv`` query with header and units (values taken column by column; a field the
 recording's nvidia-smi did not know is refused the way nvidia-smi refuses it), or a default table
@@ -87,6 +92,77 @@ def rows_from_table(text: str) -> tuple[list[str] | None, list[dict[str, str]]]:
     return None, rows
 
 
+def rows_from_xml(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The health fields of an ``-q -x`` recording, by query name; the names its driver knows."""
+    sys.path.insert(0, os.environ["FLEET_SOURCE_ROOT"])
+    import xml.etree.ElementTree as ET
+
+    from console.core.parsers.nvidia_health import THROTTLE_BITS
+    from console.core.parsers.nvidia_xml import parse_nvidia_xml
+    from console.core.samples import NotAvailable
+
+    root = ET.fromstring(text)
+    first = root.find("gpu")
+    has = {
+        tag: first is not None and first.find(path) is not None
+        for tag, path in (
+            ("remapped", "remapped_rows"),
+            ("event", "clocks_event_reasons"),
+            ("throttle", "clocks_throttle_reasons"),
+            ("module", "gpu_module_id"),
+        )
+    }
+    query = parse_nvidia_xml(text)
+
+    def fmt(value: object) -> str:
+        if isinstance(value, NotAvailable):
+            return "[N/A]"
+        return f"{value:.0f}" if isinstance(value, float) else str(value)
+
+    rows = []
+    for gpu in query.gpus:
+        mask = sum(bit for bit, name in THROTTLE_BITS if name in gpu.throttle_reasons)
+        row = {
+            "index": str(gpu.index),
+            "uuid": fmt(gpu.uuid),
+            "serial": fmt(gpu.serial),
+            "name": fmt(gpu.product_name),
+            "pci.bus_id": fmt(gpu.pci_bus_id),
+            "driver_version": fmt(query.driver_version),
+            "vbios_version": fmt(gpu.vbios_version),
+            "persistence_mode": fmt(gpu.persistence_mode),
+            "pcie.link.gen.current": fmt(gpu.pcie_gen_current),
+            "pcie.link.gen.max": fmt(gpu.pcie_gen_max),
+            "pcie.link.width.current": fmt(gpu.pcie_width_current),
+            "pcie.link.width.max": fmt(gpu.pcie_width_max),
+            "ecc.mode.current": fmt(gpu.ecc_mode),
+            "ecc.errors.corrected.volatile.total": fmt(gpu.ecc_corrected_volatile),
+            "ecc.errors.uncorrected.volatile.total": fmt(gpu.ecc_uncorrected_volatile),
+            "ecc.errors.corrected.aggregate.total": fmt(gpu.ecc_corrected_aggregate),
+            "ecc.errors.uncorrected.aggregate.total": fmt(gpu.ecc_uncorrected_aggregate),
+            "retired_pages.single_bit_ecc.count": fmt(gpu.retired_pages_single),
+            "retired_pages.double_bit.count": fmt(gpu.retired_pages_double),
+            "retired_pages.pending": fmt(gpu.retired_pages_pending),
+            "power.limit": fmt(gpu.power_limit_w)
+            if isinstance(gpu.power_limit_w, NotAvailable)
+            else f"{gpu.power_limit_w:.2f}",
+            "mig.mode.current": fmt(gpu.mig_mode),
+        }
+        if has["remapped"]:
+            row["remapped_rows.correctable"] = fmt(gpu.remapped_rows_correctable)
+            row["remapped_rows.uncorrectable"] = fmt(gpu.remapped_rows_uncorrectable)
+            row["remapped_rows.pending"] = fmt(gpu.remapped_rows_pending)
+            row["remapped_rows.failure"] = fmt(gpu.remapped_rows_failure)
+        if has["event"]:
+            row["clocks_event_reasons.active"] = f"0x{mask:016x}"
+        if has["event"] or has["throttle"]:
+            row["clocks_throttle_reasons.active"] = f"0x{mask:016x}"
+        if has["module"]:
+            row["platform.module_id"] = fmt(gpu.module_id)
+        rows.append(row)
+    return list(rows[0]) if rows else [], rows
+
+
 def trickle(marker: Path) -> int:
     """A hung tool: one byte every half second for ever, never a whole answer (until the client goes)."""
     marker.write_text(str(os.getpid()))
@@ -142,7 +218,10 @@ def main(argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - nvidia-smi's optio
         mode = config.get("mode", "normal")
         recording = Path(config["recording"])
         text = recording.read_text(encoding="utf-8")
-        known, rows = rows_from_csv(text) if recording.suffix == ".csv" else rows_from_table(text)
+        if config.get("xml") and interval_ms is None and "ecc.mode.current" in fields:
+            known, rows = rows_from_xml(Path(config["xml"]).read_text(encoding="utf-8"))
+        else:
+            known, rows = rows_from_csv(text) if recording.suffix == ".csv" else rows_from_table(text)
         if known is not None:
             for field in fields:
                 if canonical(field) not in known:

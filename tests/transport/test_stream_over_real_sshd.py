@@ -369,3 +369,46 @@ def test_slow_path_runs_in_the_live_console_on_the_streaming_connection(sshd_fac
         assert len(live.fleet.view("k80").xids) == 17
     finally:
         live.stop()
+
+
+RTX4090_XML = NVIDIA.parent / "nvidia" / "q-x_1xRTX4090_driver535.86.05.xml"
+
+
+def test_later_looks_read_the_health_fields_alone_where_the_driver_answers_them(
+    sshd_factory: Any, tmp_path: Path
+) -> None:
+    """The first look reads the whole -q -x; the next ones the health query, with the same values (and the
+    CUDA version carried over); a driver that refuses the query (430) is read through -q -x every time."""
+    from console.app import LiveFleet
+    from tests.helpers.live import FAST, NO_USER_CONFIG
+
+    sshd = sshd_factory(["127.0.0.2", "127.0.0.3"])
+    sshd.replay("127.0.0.2", H100_LOAD, xml=str(RTX4090_XML))
+    sshd.replay("127.0.0.3", H100_LOAD, xml=str(K80_XML))
+    inventory = inventory_for(sshd, tmp_path, {"ada": "127.0.0.2", "k80": "127.0.0.3"})
+    live = LiveFleet(inventory, NO_USER_CONFIG, FAST, detail_interval_s=1.0)
+    live.start()
+    try:
+        first = wait_for("a full look", lambda: (r := live.fleet.view("ada").report) is not None and r)
+        assert first.details_from == "-q -x" and first.cuda_version == "12.2"
+        later = wait_for(
+            "a health look",
+            lambda: (r := live.fleet.view("ada").report) is not None and r.details_from == "--query-gpu" and r,
+        )
+        assert later.errors == () and later.cuda_version == "12.2" and later.driver_version == "535.86.05"
+        (a,), (b,) = first.gpus, later.gpus
+        assert (b.uuid, b.pci_bus_id, b.module_id, b.ecc_mode, b.remapped_rows_pending) == (
+            a.uuid,
+            a.pci_bus_id,
+            a.module_id,
+            a.ecc_mode,
+            a.remapped_rows_pending,
+        )
+        assert b.module_id == 1.0 and b.power_limit_w == a.power_limit_w
+        refused = wait_for(
+            "the k80's second look",
+            lambda: (r := live.fleet.view("k80").report) is not None and r.health_query_refused and r,
+        )
+        assert refused.details_from == "-q -x" and refused.driver_version == "430.26" and len(refused.gpus) == 4
+    finally:
+        live.stop()

@@ -43,6 +43,8 @@ class GpuDetail:
     remapped_rows_failure: Text = NA
     power_limit_w: Reading = NA
     mig_mode: Text = NA
+    # The GPU's module (its place in the chassis: the HGX baseboard's slot), where the driver reports it.
+    module_id: Reading = NA
 
     @property
     def retired_or_remapped_pending(self) -> bool | None:
@@ -154,6 +156,8 @@ def parse_nvidia_xml(text: str) -> NvidiaQuery:
                     "power_readings/enforced_power_limit",
                 ),
                 mig_mode=_text(gpu, "mig_mode/current_mig"),
+                # <gpu_module_id> (drivers 510-535); recent ones also list it with the platform information.
+                module_id=_number(gpu, "gpu_module_id", ".//module_id"),
             )
         )
     return NvidiaQuery(_text(root, "driver_version"), _text(root, "cuda_version"), tuple(gpus))
