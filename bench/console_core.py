@@ -113,6 +113,7 @@ def main() -> int:
         "node_to_model_max_ms": _ms(max(recorder.node_to_model) if recorder.node_to_model else None),
         "receive_to_model_p50_ms": _ms(percentile(recorder.receive_to_model, 50)),
         "receive_to_model_p99_ms": _ms(percentile(recorder.receive_to_model, 99)),
+        "lines_dropped": live.pipeline.dropped_lines,  # past the parser's queue bound (none when keeping up)
         "records": records is not None,
         **archive,
         **kernel,

@@ -1,13 +1,15 @@
 """The telemetry worker: lines from the transport's reader thread → parsed samples → the fleet model.
 
-One thread, fed by a queue, so parsing never runs on the reader thread (which must keep draining every
-channel) nor on the GUI thread.
+One thread, so parsing never runs on the reader thread (which must keep draining every channel) nor on the
+GUI thread. It takes what arrived in batches, every BATCH_S: at 1,000 nodes a line batch arrives about
+every millisecond, and waking the worker for each (a queue put, a thread switch and a GIL hand-over per
+node per second) cost more than parsing them. A batch waits at most BATCH_S (the alert tick is once a
+second), and a node's batches are parsed in the order they came.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,11 +23,12 @@ from console.core.samples import ParsedLine
 from console.core.telemetry import StreamParser
 
 EXPIRE_EVERY_S: Final = 1.0
+# How long arriving lines gather before the worker takes them.
+BATCH_S: Final = 0.05
 # Lines waiting to be parsed, all nodes together: past this the reader drops (and counts) instead of
 # queueing, so a parser that falls behind cannot grow the console's memory without bound.
 MAX_QUEUED_LINES: Final = 200_000
 log = logging.getLogger(__name__)
-_STOP: Final = object()
 
 
 class TelemetryPipeline:
@@ -35,8 +38,9 @@ class TelemetryPipeline:
         self.raised: list[Callable[[list[Alert]], None]] = []
         self._parsers: dict[str, StreamParser] = {}
         self._kernel_readers: dict[str, KernelLogReader] = {}
-        self._queue: queue.SimpleQueue[tuple[str, Sequence[str], float, bool] | object] = queue.SimpleQueue()
+        self._pending: list[tuple[str, Sequence[str], float, bool]] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._stop = threading.Event()
         self._queued_lines = 0
         self._count_lock = threading.Lock()
         self.dropped_lines = 0
@@ -48,8 +52,9 @@ class TelemetryPipeline:
         self._thread.start()
 
     def stop(self) -> None:
+        """Parses what already arrived, then ends the worker."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._stop.set()
             self._thread.join(timeout=5)
 
     def submit(self, node: str, lines: Sequence[str], received_at: float) -> None:
@@ -66,30 +71,25 @@ class TelemetryPipeline:
                 self.dropped_lines += len(lines)
                 return
             self._queued_lines += len(lines)
-        self._queue.put((node, lines, received_at, kernel))
+            self._pending.append((node, lines, received_at, kernel))
 
     def _run(self) -> None:
         next_tick = time.monotonic() + EXPIRE_EVERY_S
         while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
-            except queue.Empty:
-                item = None
+            stopping = self._stop.wait(BATCH_S)
+            with self._count_lock:
+                batch, self._pending = self._pending, []
+                self._queued_lines = 0
+            for node, lines, received_at, kernel in batch:
+                if kernel:
+                    self._apply_kernel(node, lines, received_at)
+                else:
+                    self._apply(node, lines, received_at)
+            if stopping:
+                return
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + EXPIRE_EVERY_S
                 self._tick()
-            if item is None:
-                continue
-            if item is _STOP:
-                return
-            assert isinstance(item, tuple)
-            node, lines, received_at, kernel = item
-            with self._count_lock:
-                self._queued_lines -= len(lines)
-            if kernel:
-                self._apply_kernel(node, lines, received_at)
-            else:
-                self._apply(node, lines, received_at)
 
     def _tick(self) -> None:
         self.fleet.expire()

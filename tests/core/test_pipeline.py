@@ -90,3 +90,15 @@ def test_lines_past_the_bound_are_dropped_and_counted_not_queued() -> None:
     pipeline.submit("gpu-001", ["y"] * 10, 1.0)
     pipeline.submit_kernel("gpu-001", ["z"] * 5, 1.0)
     assert pipeline.dropped_lines == 15
+
+
+def test_lines_that_arrived_before_stop_are_parsed_in_the_order_they_came() -> None:
+    pipeline, fleet = _pipeline()
+    pipeline.submit("gpu-001", [_line(0, "10")], 1.0)
+    pipeline.submit("gpu-001", [_line(0, "20")], 2.0)
+    pipeline.submit("gpu-001", [_line(0, "30")], 3.0)  # three batches of one node before the worker runs
+    pipeline.start()
+    pipeline.stop()  # takes what arrived, then ends
+    assert fleet.view("gpu-001").max_utilization == 30.0  # the last one is the latest, not an earlier one
+    pipeline.submit("gpu-001", ["y"] * (MAX_QUEUED_LINES - 1), 4.0)
+    assert pipeline.dropped_lines == 0  # the bound counts only what waits, not what was taken
