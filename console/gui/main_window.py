@@ -44,7 +44,7 @@ from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import AlertRules, Severity
 from console.core.find import BoxMatch, find_boxes
 from console.core.fleet import FleetModel, FleetSnapshot
-from console.core.floor import elevations, first_partitions
+from console.core.floor import CellGroup, elevations, first_partitions
 from console.core.hostlist import compress
 from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
@@ -420,7 +420,9 @@ class MainWindow(QMainWindow):
 
     def _add_floor(self) -> None:
         """The whole floor: the heatmap and the racks, beside the table (refreshed while shown)."""
-        self.floor = FloorView(self.model.views, lambda: self.rules, self._partitions, self._tenants)
+        self.floor = FloorView(
+            self.model.views, lambda: self.rules, self._partitions, self._tenants, off_thread=self._floor_off_thread
+        )
         self.racks = RackView(
             self.model.views, lambda: elevations(self.inventory), lambda: self.rules, lambda: self.leds
         )
@@ -440,11 +442,21 @@ class MainWindow(QMainWindow):
         self.addAction(find)
         self.find_dialog: FindBoxDialog | None = None
 
+    def _floor_off_thread(
+        self,
+        work: Callable[[], list[CellGroup]],
+        done: Callable[[list[CellGroup]], None],
+        failed: Callable[[Exception], None],
+    ) -> None:
+        if self.worker is None:
+            self.worker = Worker()
+        self.worker.call(work, done, failed, owner=self.floor)
+
     def refresh_floor(self, force: bool = False) -> None:
         """The heatmap every 2 s while shown; the racks (a costlier picture, slower states) every 6 s."""
         shown = self.tabs.currentWidget()
         if shown is self.floor:
-            self.floor.refresh()
+            self.floor.refresh(now=force)
         elif shown is self.racks:
             now = time.monotonic()
             if force or now - self._racks_at >= RACKS_REFRESH_S:

@@ -150,3 +150,26 @@ def test_the_tables_trend_column_draws_each_nodes_last_ten_minutes(qtbot: Any) -
     window.table.scrollTo(window.proxy.index(0, Column.TREND))
     window.table.grab()  # the delegate paints the rows in sight without a warning
     assert "gpu-001" in window.trend._cache
+
+
+def test_the_periodic_heatmap_refresh_groups_the_cells_off_the_gui_thread(qtbot: Any, monkeypatch: Any) -> None:
+    import threading
+
+    from console.gui import floor_view
+
+    window = _window(qtbot)
+    window.show_floor("heatmap", "utilization", "rack")  # the operator's switch: at once, on the GUI thread
+    threads: list[bool] = []
+    grouped = floor_view.floor_groups
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return grouped(*args, **kwargs)
+
+    monkeypatch.setattr(floor_view, "floor_groups", recording)
+    with qtbot.waitSignal(window.floor.refreshed):
+        window.refresh_floor()  # the 2-s timer's call
+    assert threads == [False]
+    assert [g.name for g in window.floor.canvas.groups] == ["R1", "R2"]
+    window.floor.group.setCurrentText("tenant")  # a change of grouping is at once again
+    assert threads == [False, True]
