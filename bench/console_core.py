@@ -31,7 +31,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values), q)) if values else None
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - one measuring script
     parser = argparse.ArgumentParser()
     parser.add_argument("--inventory", required=True)
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -43,6 +43,7 @@ def main() -> int:
     parser.add_argument(
         "--no-records", action="store_true", help="the baseline: no incident service, no telemetry archive"
     )
+    parser.add_argument("--workers", type=int, help="telemetry worker processes (default: by fleet size)")
     args = parser.parse_args()
     if args.paramiko_poll is not None:
         ssh_module.IDLE_SOCKET_TIMEOUT_S = args.paramiko_poll
@@ -50,7 +51,7 @@ def main() -> int:
     inventory = load_inventory(args.inventory)
     ssh = SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False)
     follow = not args.no_kernel_follow
-    live = LiveFleet(inventory, ssh, HubSettings(), follow_kernel=follow)
+    live = LiveFleet(inventory, ssh, HubSettings(), follow_kernel=follow, workers=args.workers)
     records = None
     if not args.no_records:
         # What the window and streaming poll run beside the telemetry: incidents and the archive writer.
@@ -81,15 +82,17 @@ def main() -> int:
 
     recorder = LatencyRecorder()
     live.fleet.latency = recorder
-    cpu0 = me.cpu_times()
+    # Every process of the console: this one and its telemetry workers.
+    processes = [me, *me.children(recursive=True)]
+    cpu0 = sum(_cpu(p) for p in processes)
     wall0 = time.monotonic()
     rss_max = 0
     threads_max = 0
     while time.monotonic() - wall0 < args.seconds:
         time.sleep(1.0)
-        rss_max = max(rss_max, me.memory_info().rss)
-        threads_max = max(threads_max, me.num_threads())
-    cpu1 = me.cpu_times()
+        rss_max = max(rss_max, sum(_rss(p) for p in processes))
+        threads_max = max(threads_max, sum(_threads(p) for p in processes))
+    cpu1 = sum(_cpu(p) for p in processes)
     wall = time.monotonic() - wall0
     live.fleet.latency = None
     archive = archive_stats(records)
@@ -102,7 +105,9 @@ def main() -> int:
         "connect_all_s": round(connected_s, 1),
         "kernel_follow_all_s": None if followed_s is None else round(followed_s, 1),
         "window_s": round(wall, 1),
-        "cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall, 3),
+        "workers": live.telemetry.workers,
+        "processes": len(processes),
+        "cpu_cores": round((cpu1 - cpu0) / wall, 3),
         "rss_mb": round(rss_max / 2**20, 1),
         "threads": threads_max,
         "history_mb": round(live.fleet.history_bytes() / 2**20, 1),
@@ -179,6 +184,28 @@ def time_kernel_events(live: LiveFleet, kernel_dir: str, count: int) -> dict[str
         "kernel_line_to_alert_p50_ms": _ms(percentile(delays, 50)),
         "kernel_line_to_alert_max_ms": _ms(max(delays) if delays else None),
     }
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+def _threads(process: psutil.Process) -> int:
+    try:
+        return int(process.num_threads())
+    except psutil.Error:
+        return 0
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -73,6 +73,7 @@ def run_core(
     paramiko_poll: float | None,
     follow: bool = True,
     records: bool = True,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -91,6 +92,8 @@ def run_core(
         command.append("--no-kernel-follow")
     if not records:
         command.append("--no-records")
+    if workers is not None:
+        command += ["--workers", str(workers)]
     # Each run starts with empty kernel logs: lines an earlier run wrote would be alerts already.
     for log in fleet.kernel_dir.glob("*.log"):
         log.write_text("")
@@ -141,7 +144,7 @@ def run_clush(fleet: BenchFleet, count: int) -> dict[str, Any]:
     }
 
 
-def run_gui(fleet: BenchFleet, count: int, seconds: float) -> dict[str, Any]:
+def run_gui(fleet: BenchFleet, count: int, seconds: float, view: str = "table") -> dict[str, Any]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
         [
@@ -152,6 +155,8 @@ def run_gui(fleet: BenchFleet, count: int, seconds: float) -> dict[str, Any]:
             str(fleet.inventory(count)),
             "--seconds",
             str(seconds),
+            "--view",
+            view,
         ],
         capture_output=True,
         text=True,
@@ -169,19 +174,21 @@ def run_gui(fleet: BenchFleet, count: int, seconds: float) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     rows = [
-        "| nodes × GPUs | console CPU (cores) | RSS | threads | node→model p50 / p99 | lines/s | "
-        "connect all | kernel line→alert p50 / max | sshd + stand-ins CPU | clush one-shot sweep |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| nodes × GPUs | workers | console CPU (cores, every process) | RSS | threads | node→model p50 / p99 | "
+        "lines/s | connect all | kernel line→alert p50 / max | sshd + stand-ins CPU | clush one-shot sweep |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     clush = {c["nodes"]: c for c in report["clush"]}
     runs = [(core, "") for core in report["core"]]
     runs += [(core, " (baseline: kernel log not followed)") for core in report.get("core_without_kernel_follow", [])]
     runs += [(core, " (baseline: no incidents, no archive)") for core in report.get("core_without_records", [])]
+    runs += [(core, " (baseline: one process, no workers)") for core in report.get("core_without_workers", [])]
     for core, label in runs:
         c = clush.get(core["nodes"], {})
         sweep = f"{c['wall_s']} s wall, {c['client_cpu_s']} s CPU" if "wall_s" in c else "–"
         rows.append(
-            f"| {core['nodes']} × 8{label} | {core['cpu_cores']} | {core['rss_mb']} MB | {core['threads']} | "
+            f"| {core['nodes']} × 8{label} | {core.get('workers', 0)} | {core['cpu_cores']} | {core['rss_mb']} MB | "
+            f"{core['threads']} | "
             f"{core['node_to_model_p50_ms']} / {core['node_to_model_p99_ms']} ms | {core['lines_per_s']} | "
             f"{core['connect_all_s']} s | {core.get('kernel_line_to_alert_p50_ms')} / "
             f"{core.get('kernel_line_to_alert_max_ms')} ms ({core.get('kernel_alerts')} of "
@@ -190,10 +197,18 @@ def markdown(report: dict[str, Any]) -> str:
     gui = report.get("gui")
     if gui and "apply" in gui:
         rows.append("")
+        shown = "heatmap" if gui.get("view") == "heatmap" else "full-window"
+        refresh = gui.get("floor_refresh") or {}
         rows.append(
-            f"Window with {gui['nodes']} nodes streaming (offscreen): snapshot apply p50 {gui['apply']['p50_ms']} ms, "
-            f"p99 {gui['apply']['p99_ms']} ms; full-window repaint p50 {gui['render_full_window']['p50_ms']} ms, "
-            f"p99 {gui['render_full_window']['p99_ms']} ms; event-loop lag p99 {gui['event_loop_lag']['p99_ms']} ms."
+            f"Window with {gui['nodes']} nodes streaming (offscreen, {gui.get('view', 'table')}): snapshot apply "
+            f"p50 {gui['apply']['p50_ms']} ms, p95 {gui['apply'].get('p95_ms')} ms, p99 {gui['apply']['p99_ms']} ms; "
+            f"{shown} repaint p50 {gui['render_full_window']['p50_ms']} ms, "
+            f"p99 {gui['render_full_window']['p99_ms']} ms; event-loop lag p99 {gui['event_loop_lag']['p99_ms']} ms"
+            + (
+                f"; heatmap refresh p50 {refresh['p50_ms']} ms, p99 {refresh['p99_ms']} ms."
+                if refresh.get("p50_ms")
+                else "."
+            )
         )
     return "\n".join(rows)
 
@@ -204,7 +219,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="measuring window per size")
     parser.add_argument("--gui-nodes", type=int, default=200)
     parser.add_argument("--no-gui", action="store_true")
+    parser.add_argument("--gui-view", choices=["table", "heatmap"], default="table", help="the window's view")
     parser.add_argument("--no-clush", action="store_true")
+    parser.add_argument("--workers", type=int, help="telemetry worker processes (default: by fleet size; 0: none)")
+    parser.add_argument(
+        "--workers-baseline", action="store_true", help="also run each size in one process (no workers), same run"
+    )
     parser.add_argument("--paramiko-poll", type=float, help="compare with another idle socket timeout (paramiko 0.1)")
     parser.add_argument(
         "--kernel-baseline", action="store_true", help="also run each size without following kernel logs (baseline)"
@@ -240,14 +260,18 @@ def main() -> int:
                 baseline = run_core(fleet, count, args.seconds, args.paramiko_poll, follow=False)
                 report.setdefault("core_without_kernel_follow", []).append(baseline)
                 print(json.dumps(baseline), file=sys.stderr, flush=True)
-            report["core"].append(run_core(fleet, count, args.seconds, args.paramiko_poll))
+            if args.workers_baseline:
+                baseline = run_core(fleet, count, args.seconds, args.paramiko_poll, workers=0)
+                report.setdefault("core_without_workers", []).append(baseline)
+                print(json.dumps(baseline), file=sys.stderr, flush=True)
+            report["core"].append(run_core(fleet, count, args.seconds, args.paramiko_poll, workers=args.workers))
             print(json.dumps(report["core"][-1]), file=sys.stderr, flush=True)
             if not args.no_clush:
                 report["clush"].append(run_clush(fleet, count))
                 print(json.dumps(report["clush"][-1]), file=sys.stderr, flush=True)
         if not args.no_gui:
             print(f"bench: window with {args.gui_nodes} nodes …", file=sys.stderr, flush=True)
-            report["gui"] = run_gui(fleet, args.gui_nodes, args.seconds)
+            report["gui"] = run_gui(fleet, args.gui_nodes, args.seconds, args.gui_view)
             print(json.dumps(report["gui"]), file=sys.stderr, flush=True)
     finally:
         fleet.stop()

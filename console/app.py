@@ -28,6 +28,7 @@ from console.services.scheduler_watch import SchedulerWatch
 from console.services.shift_log import ShiftLog
 from console.services.slow_path import SlowPathService, detail_interval_for
 from console.services.telemetry import TelemetryService
+from console.services.telemetry_workers import WorkerHub
 from console.services.tenant_move import TenantMoves
 from console.transport.hub import HubSettings, StreamHub
 from console.transport.ssh import SshSettings
@@ -46,9 +47,10 @@ class LiveFleet:
         detail_interval_s: float | None = None,
         details: bool = True,
         follow_kernel: bool = True,
+        workers: int | None = None,
     ) -> None:
         self.inventory = inventory
-        self.telemetry = TelemetryService(inventory, ssh, hub_settings, clock, alert_rules, follow_kernel)
+        self.telemetry = TelemetryService(inventory, ssh, hub_settings, clock, alert_rules, follow_kernel, workers)
         interval = detail_interval_s or detail_interval_for(len(inventory.nodes))
         self.details = SlowPathService(inventory, self.fleet, self.hub, interval) if details else None
 
@@ -57,7 +59,7 @@ class LiveFleet:
         return self.telemetry.fleet
 
     @property
-    def hub(self) -> StreamHub:
+    def hub(self) -> StreamHub | WorkerHub:
         return self.telemetry.hub
 
     @property

@@ -142,6 +142,22 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+WORKERS_HELP = (
+    "stream and parse in N worker processes (0: in the console's own; default: by fleet and machine size, "
+    "see docs/architecture.md)"
+)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of processes") from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value}: give 0 (none) to 64 worker processes")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per line, read top to bottom
     parser = argparse.ArgumentParser(
         prog="fleet-console",
@@ -162,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     parser.add_argument(
         "--detail-interval", type=float, help="seconds between slow-path looks (default 30, longer in big fleets)"
     )
+    parser.add_argument("--telemetry-workers", type=_workers, help=WORKERS_HELP)
     parser.add_argument(
         "--view",
         choices=["table", "heatmap", "racks", "log", "tenants"],
@@ -199,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
         dest="poll_detail_interval",
         help="seconds between slow-path looks when streaming (default 30)",
     )
+    poll.add_argument("--telemetry-workers", type=_workers, dest="poll_workers", help=WORKERS_HELP)
 
     rules_parser = sub.add_parser(
         "alert-rules", help="print the default alert rules (a starting point for --alert-rules)"
@@ -635,7 +653,9 @@ def run_poll(args: argparse.Namespace) -> int:
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
-    live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.poll_detail_interval)
+    live = LiveFleet(
+        inventory, ssh, alert_rules=rules, detail_interval_s=args.poll_detail_interval, workers=args.poll_workers
+    )
     records = None
     if not args.no_record:
         from console.app import ShiftServices
@@ -990,7 +1010,9 @@ def run_window(args: argparse.Namespace) -> int:
             return EXIT_BAD_INVENTORY
         prefs = read_preferences()
         operator, notice = _window_operator(prefs.operator, inventory, asking=args.screenshot is None)
-        live = LiveFleet(inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval)
+        live = LiveFleet(
+            inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval, workers=args.telemetry_workers
+        )
         services: WindowServices | None = None
         try:
             actions = ActionService(inventory, data_dir(args.data_dir), ssh, live=live, role=role, operator=operator)

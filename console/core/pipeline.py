@@ -13,12 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from console.core.alerts import Alert, AlertEngine
-from console.core.fleet import FleetModel
 from console.core.parsers.common import excerpt
-from console.core.parsers.xid import KernelLogReader
+from console.core.parsers.xid import KernelLogReader, XidEvent
 from console.core.samples import ParsedLine
 from console.core.telemetry import StreamParser
 
@@ -31,10 +30,29 @@ MAX_QUEUED_LINES: Final = 200_000
 log = logging.getLogger(__name__)
 
 
+class PipelineSink(Protocol):
+    """Where parsed lines go: the fleet model, or (in a telemetry worker process) the batch sent to it."""
+
+    def ingest(self, name: str, parsed: Sequence[ParsedLine], received_at: float) -> None: ...
+
+    def add_kernel_events(self, name: str, events: Sequence[XidEvent], seen_at: float) -> None: ...
+
+    def expire(self) -> None: ...
+
+    def evaluate_alerts(self, engine: AlertEngine) -> list[Alert]: ...
+
+
 class TelemetryPipeline:
-    def __init__(self, fleet: FleetModel, name: str = "telemetry-parser", alerts: AlertEngine | None = None) -> None:
+    def __init__(
+        self,
+        fleet: PipelineSink,
+        name: str = "telemetry-parser",
+        alerts: AlertEngine | None = None,
+        after_batch: Callable[[], None] | None = None,
+    ) -> None:
         self.fleet = fleet
         self.alerts = alerts
+        self.after_batch = after_batch  # called on the worker after each batch (a worker process sends it)
         self.raised: list[Callable[[list[Alert]], None]] = []
         self._parsers: dict[str, StreamParser] = {}
         self._kernel_readers: dict[str, KernelLogReader] = {}
@@ -85,6 +103,8 @@ class TelemetryPipeline:
                     self._apply_kernel(node, lines, received_at)
                 else:
                     self._apply(node, lines, received_at)
+            if self.after_batch is not None:
+                self.after_batch()
             if stopping:
                 return
             if time.monotonic() >= next_tick:

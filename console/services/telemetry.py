@@ -1,6 +1,8 @@
 """The live telemetry service: one SSH stream per node (the hub), its lines parsed off the reader thread
 (the pipeline) into the fleet model, the alert rules run over it, and each NVIDIA node's kernel log
-followed on the same connection. ``start()`` returns at once; nothing blocks."""
+followed on the same connection. From WORKERS_FROM_NODES nodes the connections and the parsing run in
+worker processes (services.telemetry_workers), and the parsed lines come back to the same fleet model.
+``start()`` returns at once; nothing blocks."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from console.core.alerts import AlertEngine, AlertRules
-from console.core.details import KERNEL_LOOKBACK_S, kernel_follow_argv
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
+from console.core.parsers.xid import XidEvent
 from console.core.pipeline import TelemetryPipeline
-from console.core.samples import NodeState
+from console.core.samples import NodeState, ParsedLine
 from console.core.telemetry import TelemetrySource
 from console.core.vendors import AUTO, source_for
+from console.services.telemetry_workers import WorkerHub, follow_argv, telemetry_workers
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import SshSettings
 
@@ -35,7 +38,9 @@ class TelemetryService:
         clock: Callable[[], float] = time.time,
         alert_rules: AlertRules | None = None,
         follow_kernel: bool = True,
+        workers: int | None = None,
     ) -> None:
+        """``workers``: telemetry worker processes (0: none, all in this process; None: by fleet size)."""
         self.inventory = inventory
         self.fleet = FleetModel(inventory, clock=clock)
         self.alerts = AlertEngine(alert_rules, clock=clock)
@@ -44,15 +49,20 @@ class TelemetryService:
         for name, source in self.sources.items():
             self.pipeline.set_parser(name, source.make_parser())
             self.fleet.set_source(name, source.name, source.vendor)
-        self.hub = StreamHub(
-            list(inventory.nodes),
-            argv_for=lambda spec: self.sources[spec.name].stream_argv,
-            name_for=lambda spec: self.sources[spec.name].name,
-            listener=self,
-            ssh=ssh,
-            settings=hub_settings,
-            follow_argv_for=self._follow_argv if follow_kernel else None,
-        )
+        self.workers = telemetry_workers(len(inventory.nodes)) if workers is None else workers
+        self.hub: StreamHub | WorkerHub
+        if self.workers > 0:
+            self.hub = WorkerHub(list(inventory.nodes), self, self.workers, ssh, hub_settings, follow_kernel)
+        else:
+            self.hub = StreamHub(
+                list(inventory.nodes),
+                argv_for=lambda spec: self.sources[spec.name].stream_argv,
+                name_for=lambda spec: self.sources[spec.name].name,
+                listener=self,
+                ssh=ssh,
+                settings=hub_settings,
+                follow_argv_for=self._follow_argv if follow_kernel else None,
+            )
 
     def start(self) -> None:
         raise_fd_limit()
@@ -86,9 +96,13 @@ class TelemetryService:
     def on_kernel_state(self, node: str, state: str) -> None:
         self.fleet.set_kernel_follow(node, state)
 
+    # WorkerListener: called from the worker processes' reader threads, with what they parsed.
+    def on_parsed(self, node: str, parsed: Sequence[ParsedLine], received_at: float) -> None:
+        self.fleet.ingest(node, parsed, received_at)
+
+    def on_kernel_events(self, node: str, events: Sequence[XidEvent], seen_at: float) -> None:
+        if events:
+            self.fleet.add_kernel_events(node, events, seen_at)
+
     def _follow_argv(self, spec: NodeSpec, since: float | None) -> list[str] | None:
-        """The kernel log is followed where the vendor's module says so (NVIDIA, and nodes still
-        auto-detecting): XIDs are NVIDIA's."""
-        if not self.sources[spec.name].follows_kernel_log:
-            return None
-        return kernel_follow_argv(since if since is not None else time.time() - KERNEL_LOOKBACK_S)
+        return follow_argv(self.sources[spec.name], since)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.helpers.live import inventory_for
@@ -164,17 +165,22 @@ def test_bad_inventory_exits_2_with_file_line_and_problem(tmp_path: Path) -> Non
     assert f"{path}:5: node 'a': duplicate node name" in result.stderr
 
 
-def test_poll_streams_rounds_until_interrupted(sshd_factory: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["--telemetry-workers", "1"]], ids=["one process", "a worker process"])
+def test_poll_streams_rounds_until_interrupted(sshd_factory: Any, tmp_path: Path, workers: list[str]) -> None:
     sshd = sshd_factory(["127.0.0.2"])
     inventory_for(sshd, tmp_path, {"n1": "127.0.0.2"})
-    proc = streaming_poll(tmp_path / "fleet.toml")
+    proc = streaming_poll(tmp_path / "fleet.toml", *workers)
     try:
         assert proc.stdout is not None
         records = [json.loads(proc.stdout.readline()) for _ in range(3)]
+        children = psutil.Process(proc.pid).children(recursive=True)
+        spawned = [c for c in children if "telemetry_workers" in " ".join(c.cmdline())]
+        assert len(spawned) == len(workers) // 2  # the worker, where asked for
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
     assert all(r["node"] == "n1" and r["state"] == "up" for r in records)
     assert records[0]["accelerators"][0]["utilization_pct"] == 100.0
 

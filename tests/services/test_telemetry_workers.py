@@ -1,0 +1,114 @@
+"""Telemetry through worker processes against a real sshd: the nodes stream into the console's fleet model,
+one-off commands (the slow path's, actions') run on the nodes' connections in the workers, a cancelled
+command ends early, a worker that dies is reported on its nodes and started again, and stopping leaves
+no worker process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from console.app import LiveFleet
+from console.core.samples import NodeState
+from console.services.telemetry_workers import WORKERS_FROM_CPUS, WORKERS_FROM_NODES, WorkerHub, telemetry_workers
+from console.transport.ssh import ConnectError
+from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for, wait_for
+from tests.paths import NVIDIA
+
+H100_LOAD = NVIDIA / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv"
+ADDRESSES = {"n1": "127.0.0.2", "n2": "127.0.0.3", "n3": "127.0.0.4"}
+
+
+@pytest.mark.parametrize(
+    ("nodes", "cpus", "workers"),
+    [
+        (10, 16, 0),
+        (1000, 2, 0),  # measured: one process is cheaper there and the window no slower
+        (WORKERS_FROM_NODES - 1, 16, 0),
+        (WORKERS_FROM_NODES, 16, 3),
+        (WORKERS_FROM_NODES, WORKERS_FROM_CPUS - 1, 0),
+        (10_000, 4, 3),  # one core left to the window
+        (10_000, 64, 10),
+    ],
+)
+def test_worker_processes_are_chosen_by_fleet_and_machine_size_leaving_a_core(
+    nodes: int, cpus: int, workers: int
+) -> None:
+    assert telemetry_workers(nodes, cpus) == workers
+
+
+def _started(sshd_factory: Any, tmp_path: Path) -> tuple[LiveFleet, WorkerHub]:
+    """Three nodes streaming through two workers (started; the test stops it)."""
+    sshd = sshd_factory(list(ADDRESSES.values()))
+    for address in ADDRESSES.values():
+        sshd.replay(address, H100_LOAD)
+    inventory = inventory_for(sshd, tmp_path, ADDRESSES)
+    live = LiveFleet(inventory, NO_USER_CONFIG, FAST, detail_interval_s=1.0, workers=2)
+    assert isinstance(live.hub, WorkerHub)
+    live.start()
+    return live, live.hub
+
+
+def _all_gone(pids: list[int]) -> bool:
+    return not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+
+
+def _all_streaming(live: LiveFleet) -> bool:
+    views = [live.fleet.view(name) for name in ADDRESSES]
+    return all(v.state == NodeState.UP and v.accelerator_count == 1 for v in views)
+
+
+def test_nodes_stream_through_workers_and_commands_run_on_their_connections(sshd_factory: Any, tmp_path: Path) -> None:
+    live, hub = _started(sshd_factory, tmp_path)
+    try:
+        pids = hub.worker_pids
+        assert len(pids) == 2 and os.getpid() not in pids
+        wait_for("every node streaming through the workers", lambda: _all_streaming(live))
+        view = live.fleet.view("n2")
+        assert view.max_utilization is not None and view.accelerators[0].sample.uuid
+        # The slow path's looks go through the workers too.
+        wait_for("a slow-path look", lambda: live.fleet.view("n3").report is not None)
+        result = hub.exec("n1", ["echo", "from the node"], timeout_s=10)
+        assert (result.exit_status, result.stdout) == (0, b"from the node\n")
+        with pytest.raises(ConnectError, match="not streamed"):
+            hub.exec("nobody", ["true"], timeout_s=5)
+        # A cancelled command ends early, in words.
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        started = time.monotonic()
+        with pytest.raises(ConnectError):
+            hub.exec("n1", ["sleep", "30"], timeout_s=30, cancel=cancel)
+        assert time.monotonic() - started < 10
+    finally:
+        live.stop()
+    assert _all_gone(pids)
+
+
+def test_a_worker_that_dies_is_reported_on_its_nodes_and_started_again(sshd_factory: Any, tmp_path: Path) -> None:
+    live, hub = _started(sshd_factory, tmp_path)
+    try:
+        wait_for("every node streaming", lambda: _all_streaming(live))
+        first = hub.worker_pids
+        os.kill(first[0], signal.SIGKILL)
+        dead = wait_for(
+            "the dead worker's nodes reported",
+            lambda: [
+                v
+                for v in (live.fleet.view(n) for n in ADDRESSES)
+                if v.state == NodeState.UNREACHABLE and "telemetry worker process" in (v.error or "")
+            ],
+        )
+        assert {v.name for v in dead} == {"n1", "n3"}  # the first worker's share; n2 streams on
+        assert "fleet-telemetry-1" in (dead[0].error or "") and "exit status -9" in (dead[0].error or "")
+        assert live.fleet.view("n2").state == NodeState.UP
+        wait_for("the worker started again", lambda: hub.worker_pids[0] != first[0] and _all_streaming(live))
+    finally:
+        live.stop()
+    assert _all_gone(hub.worker_pids)
