@@ -48,11 +48,17 @@ def main() -> int:  # noqa: PLR0915 - one measuring script, its timers in one pl
     parser.add_argument("--inventory", required=True)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--view", choices=["table", "heatmap"], default="table")
+    parser.add_argument("--workers", type=int, help="telemetry worker processes (default: by fleet size)")
     args = parser.parse_args()
 
     app = QApplication([])
     inventory = load_inventory(args.inventory)
-    live = LiveFleet(inventory, SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False), HubSettings())
+    live = LiveFleet(
+        inventory,
+        SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False),
+        HubSettings(),
+        workers=args.workers,
+    )
     session = ConsoleSession(live)
     window = session.window
     session.start()
@@ -133,6 +139,7 @@ def main() -> int:  # noqa: PLR0915 - one measuring script, its timers in one pl
         {
             "nodes": total,
             "view": args.view,
+            "workers": live.telemetry.workers,
             "measured": phase["measuring"],
             "snapshots": len(applies),
             "apply": stats(applies),

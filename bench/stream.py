@@ -144,7 +144,9 @@ def run_clush(fleet: BenchFleet, count: int) -> dict[str, Any]:
     }
 
 
-def run_gui(fleet: BenchFleet, count: int, seconds: float, view: str = "table") -> dict[str, Any]:
+def run_gui(
+    fleet: BenchFleet, count: int, seconds: float, view: str = "table", workers: int | None = None
+) -> dict[str, Any]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
         [
@@ -157,6 +159,7 @@ def run_gui(fleet: BenchFleet, count: int, seconds: float, view: str = "table") 
             str(seconds),
             "--view",
             view,
+            *(["--workers", str(workers)] if workers is not None else []),
         ],
         capture_output=True,
         text=True,
@@ -200,7 +203,8 @@ def markdown(report: dict[str, Any]) -> str:
         shown = "heatmap" if gui.get("view") == "heatmap" else "full-window"
         refresh = gui.get("floor_refresh") or {}
         rows.append(
-            f"Window with {gui['nodes']} nodes streaming (offscreen, {gui.get('view', 'table')}): snapshot apply "
+            f"Window with {gui['nodes']} nodes streaming (offscreen, {gui.get('view', 'table')}, "
+            f"{gui.get('workers', 0)} workers): snapshot apply "
             f"p50 {gui['apply']['p50_ms']} ms, p95 {gui['apply'].get('p95_ms')} ms, p99 {gui['apply']['p99_ms']} ms; "
             f"{shown} repaint p50 {gui['render_full_window']['p50_ms']} ms, "
             f"p99 {gui['render_full_window']['p99_ms']} ms; event-loop lag p99 {gui['event_loop_lag']['p99_ms']} ms"
@@ -271,7 +275,7 @@ def main() -> int:
                 print(json.dumps(report["clush"][-1]), file=sys.stderr, flush=True)
         if not args.no_gui:
             print(f"bench: window with {args.gui_nodes} nodes …", file=sys.stderr, flush=True)
-            report["gui"] = run_gui(fleet, args.gui_nodes, args.seconds, args.gui_view)
+            report["gui"] = run_gui(fleet, args.gui_nodes, args.seconds, args.gui_view, args.workers)
             print(json.dumps(report["gui"]), file=sys.stderr, flush=True)
     finally:
         fleet.stop()

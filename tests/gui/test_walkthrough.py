@@ -370,8 +370,14 @@ def test_rows_stay_put_between_slow_resorts_and_never_move_under_the_pointer(qtb
     monkeypatch.setattr(window, "pointer_over_table", lambda: True)
     assert not window.resort() and _order(window)[0] == "gpu-004"
     monkeypatch.setattr(window, "pointer_over_table", lambda: False)
+    window.select_node("gpu-003")
     assert window.resort()
     assert _order(window) == ["gpu-002", "gpu-001", "gpu-003", "gpu-004"]
+    # The model re-sorts itself in one pass (not Qt asking for keys per comparison): the current row and
+    # the selection follow their node.
+    current = window.proxy.mapToSource(window.table.currentIndex())
+    assert window.model.view_at(current.row()).name == "gpu-003" and window.panel.view.name == "gpu-003"  # type: ignore[union-attr]
+    assert window.selected_nodes() == ["gpu-003"]
 
 
 def test_after_run_the_action_comes_forward_and_the_status_bar_follows_it_to_its_outcome(qtbot: Any) -> None:
