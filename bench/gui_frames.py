@@ -58,6 +58,7 @@ def main() -> int:  # noqa: PLR0915 - one measuring script, its timers in one pl
         SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False),
         HubSettings(),
         workers=args.workers,
+        window=True,
     )
     session = ConsoleSession(live)
     window = session.window

@@ -48,9 +48,12 @@ class LiveFleet:
         details: bool = True,
         follow_kernel: bool = True,
         workers: int | None = None,
+        window: bool = False,
     ) -> None:
         self.inventory = inventory
-        self.telemetry = TelemetryService(inventory, ssh, hub_settings, clock, alert_rules, follow_kernel, workers)
+        self.telemetry = TelemetryService(
+            inventory, ssh, hub_settings, clock, alert_rules, follow_kernel, workers, window
+        )
         interval = detail_interval_s or detail_interval_for(len(inventory.nodes))
         self.details = SlowPathService(inventory, self.fleet, self.hub, interval) if details else None
 

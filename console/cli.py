@@ -1011,7 +1011,12 @@ def run_window(args: argparse.Namespace) -> int:
         prefs = read_preferences()
         operator, notice = _window_operator(prefs.operator, inventory, asking=args.screenshot is None)
         live = LiveFleet(
-            inventory, ssh, alert_rules=rules, detail_interval_s=args.detail_interval, workers=args.telemetry_workers
+            inventory,
+            ssh,
+            alert_rules=rules,
+            detail_interval_s=args.detail_interval,
+            workers=args.telemetry_workers,
+            window=True,
         )
         services: WindowServices | None = None
         try:

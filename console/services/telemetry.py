@@ -39,8 +39,10 @@ class TelemetryService:
         alert_rules: AlertRules | None = None,
         follow_kernel: bool = True,
         workers: int | None = None,
+        window: bool = False,
     ) -> None:
-        """``workers``: telemetry worker processes (0: none, all in this process; None: by fleet size)."""
+        """``workers``: telemetry worker processes (0: none, all in this process; None: by fleet size, and
+        whether the ``window`` shares this process)."""
         self.inventory = inventory
         self.fleet = FleetModel(inventory, clock=clock)
         self.alerts = AlertEngine(alert_rules, clock=clock)
@@ -49,7 +51,7 @@ class TelemetryService:
         for name, source in self.sources.items():
             self.pipeline.set_parser(name, source.make_parser())
             self.fleet.set_source(name, source.name, source.vendor)
-        self.workers = telemetry_workers(len(inventory.nodes)) if workers is None else workers
+        self.workers = telemetry_workers(len(inventory.nodes), window=window) if workers is None else workers
         self.hub: StreamHub | WorkerHub
         if self.workers > 0:
             self.hub = WorkerHub(list(inventory.nodes), self, self.workers, ssh, hub_settings, follow_kernel)

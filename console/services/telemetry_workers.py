@@ -49,21 +49,30 @@ from console.transport.ssh import ConnectError, ExecResult, SshSettings
 
 log = logging.getLogger(__name__)
 
-# Measured on a 2-core machine at 1,000 nodes (docs/bench.md): two workers cost 0.83 of a core in all
-# against 0.49 in one process (three interpreters, the pipe), and did not make the window faster there (the
-# cores, not the GIL, were what ran out). So by default the console streams in its own process, and uses
-# workers only for fleets that one process cannot keep up with, on machines with cores to spare.
+# Measured on a 2-core machine at 1,000 × 8 (docs/bench.md):
+# - headless (poll, the bench's core), two workers cost 0.83 of a core in all against 0.49 in one process
+#   (three interpreters and the pipe): there, one process until a fleet one process cannot keep up with,
+#   on a machine with cores to spare;
+# - with the window, the GUI thread shares one process's GIL with every transport thread and the parser,
+#   and waits for it at each call into Qt: two workers brought snapshot apply p95 from 157 to 34 ms and
+#   event-loop lag p99 from 437 to 150 ms. There, workers from WINDOW_WORKERS_FROM_NODES.
 WORKERS_FROM_NODES: Final = 2500
 WORKERS_FROM_CPUS: Final = 4
-# Nodes per worker the console aims at, one worker per core at most, leaving one core to the window.
 NODES_PER_WORKER: Final = 1000
+WINDOW_WORKERS_FROM_NODES: Final = 500
+WINDOW_NODES_PER_WORKER: Final = 500
 # How long exec waits past its own deadline for the worker's answer before giving up on it.
 EXEC_GRACE_S: Final = 10.0
 
 
-def telemetry_workers(nodes: int, cpus: int | None = None) -> int:
-    """Worker processes for a fleet of ``nodes`` (0: stream in the console's own process)."""
+def telemetry_workers(nodes: int, cpus: int | None = None, window: bool = False) -> int:
+    """Worker processes for a fleet of ``nodes`` (0: stream in the console's own process); ``window``:
+    the window runs in the console's process."""
     cores = cpus or os.cpu_count() or 1
+    if window:
+        if nodes < WINDOW_WORKERS_FROM_NODES:
+            return 0
+        return max(1, min(cores, math.ceil(nodes / WINDOW_NODES_PER_WORKER)))
     if nodes < WORKERS_FROM_NODES or cores < WORKERS_FROM_CPUS:
         return 0
     return max(1, min(cores - 1, math.ceil(nodes / NODES_PER_WORKER)))

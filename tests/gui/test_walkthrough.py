@@ -514,3 +514,20 @@ def test_the_cancel_reboot_dialog_says_what_the_node_is_afterwards_and_offers_re
             dialog.grab().save(str(Path(SHOTS) / "cancel-reboot-preview.png"))
     finally:
         worker.shutdown()
+
+
+def test_a_snapshot_of_scattered_rows_is_one_data_changed_over_their_span(qtbot: Any) -> None:
+    from console.gui.fleet_table import FleetTableModel
+
+    names = [f"gpu-{i:03d}" for i in range(1, 7)]
+    fleet = _fleet(names)
+    model = FleetTableModel(fleet.views())
+    spans: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda top, bottom, _roles=(): spans.append((top.row(), bottom.row())))
+    since = fleet.snapshot().version
+    _heat(fleet, {"gpu-002": 91.0, "gpu-005": 40.0})  # rows 1 and 4, not next to each other
+    model.apply(fleet.snapshot(since).changed)
+    assert spans == [(1, 4)]
+    assert model.view_at(1).max_temperature == 91.0 and model.view_at(4).max_temperature == 40.0
+    model.apply([])
+    assert spans == [(1, 4)]  # nothing changed: no signal

@@ -17,7 +17,13 @@ import pytest
 
 from console.app import LiveFleet
 from console.core.samples import NodeState
-from console.services.telemetry_workers import WORKERS_FROM_CPUS, WORKERS_FROM_NODES, WorkerHub, telemetry_workers
+from console.services.telemetry_workers import (
+    WINDOW_WORKERS_FROM_NODES,
+    WORKERS_FROM_CPUS,
+    WORKERS_FROM_NODES,
+    WorkerHub,
+    telemetry_workers,
+)
 from console.transport.ssh import ConnectError
 from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for, wait_for
 from tests.paths import NVIDIA
@@ -27,21 +33,25 @@ ADDRESSES = {"n1": "127.0.0.2", "n2": "127.0.0.3", "n3": "127.0.0.4"}
 
 
 @pytest.mark.parametrize(
-    ("nodes", "cpus", "workers"),
+    ("nodes", "cpus", "window", "workers"),
     [
-        (10, 16, 0),
-        (1000, 2, 0),  # measured: one process is cheaper there and the window no slower
-        (WORKERS_FROM_NODES - 1, 16, 0),
-        (WORKERS_FROM_NODES, 16, 3),
-        (WORKERS_FROM_NODES, WORKERS_FROM_CPUS - 1, 0),
-        (10_000, 4, 3),  # one core left to the window
-        (10_000, 64, 10),
+        (10, 16, False, 0),
+        (1000, 2, False, 0),  # measured: headless, one process is cheaper
+        (1000, 2, True, 2),  # measured: the window is much faster with two
+        (WINDOW_WORKERS_FROM_NODES - 1, 16, True, 0),
+        (WINDOW_WORKERS_FROM_NODES, 16, True, 1),
+        (4000, 4, True, 4),  # one per core at most
+        (WORKERS_FROM_NODES - 1, 16, False, 0),
+        (WORKERS_FROM_NODES, 16, False, 3),
+        (WORKERS_FROM_NODES, WORKERS_FROM_CPUS - 1, False, 0),
+        (10_000, 4, False, 3),  # one core left for the rest
+        (10_000, 64, False, 10),
     ],
 )
-def test_worker_processes_are_chosen_by_fleet_and_machine_size_leaving_a_core(
-    nodes: int, cpus: int, workers: int
+def test_worker_processes_are_chosen_by_fleet_size_machine_and_window(
+    nodes: int, cpus: int, window: bool, workers: int
 ) -> None:
-    assert telemetry_workers(nodes, cpus) == workers
+    assert telemetry_workers(nodes, cpus, window) == workers
 
 
 def _started(sshd_factory: Any, tmp_path: Path) -> tuple[LiveFleet, WorkerHub]:
