@@ -18,7 +18,7 @@ PINS = {
     "console/core/actions.py": 65,
     "console/core/action_types.py": 75,
     "console/core/action_runner.py": 80,
-    "console/core/pipeline.py": 78,
+    "console/core/pipeline.py": 80,
     "console/core/report.py": 90,
     "console/core/alerts.py": 95,
     "console/core/fleet.py": 85,
@@ -36,6 +36,9 @@ PINS = {
     "console/core/slurm_accounting.py": 90,
     "console/core/floor.py": 85,
     "console/core/find.py": 90,
+    "console/core/details.py": 95,
+    "console/core/parsers/nvidia_health.py": 97,
+    "console/core/sample_codec.py": 97,
 }
 
 

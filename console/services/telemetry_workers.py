@@ -291,7 +291,9 @@ class WorkerHub:
                 stdin=subprocess.DEVNULL,
             )
         conn = Connection(ours.detach())
-        conn.send((worker.specs, self.ssh, self.settings, self.follow_kernel))
+        # Its logging as the console's own (the command line's -v; paramiko quiet without it).
+        levels = (logging.getLogger().getEffectiveLevel(), logging.getLogger("paramiko").getEffectiveLevel())
+        conn.send((worker.specs, self.ssh, self.settings, self.follow_kernel, levels))
         worker.process, worker.conn = process, conn
         worker.decoder.reset()  # a new worker sends every accelerator's fields first
         worker.reader = threading.Thread(
@@ -465,7 +467,11 @@ if __name__ == "__main__":
     # says what to stream.
     _conn = Connection(int(sys.argv[1]))
     try:
-        _specs, _ssh, _settings, _follow = _conn.recv()
+        _specs, _ssh, _settings, _follow, (_level, _paramiko_level) = _conn.recv()
     except (EOFError, OSError):
         sys.exit(0)
+    logging.basicConfig(
+        level=_level, format=f"%(asctime)s %(levelname)s fleet-telemetry-{sys.argv[2]} %(name)s: %(message)s"
+    )
+    logging.getLogger("paramiko").setLevel(_paramiko_level)
     worker_main(_conn, _specs, _ssh, _settings, _follow)
