@@ -13,7 +13,7 @@ from console.core.alerts import AlertEngine, AlertRules
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.xid import XidEvent
-from console.core.pipeline import TelemetryPipeline
+from console.core.pipeline import TelemetryPipeline, tick_for
 from console.core.samples import NodeState, ParsedLine
 from console.core.telemetry import TelemetrySource
 from console.core.vendors import AUTO, source_for
@@ -46,7 +46,7 @@ class TelemetryService:
         self.inventory = inventory
         self.fleet = FleetModel(inventory, clock=clock)
         self.alerts = AlertEngine(alert_rules, clock=clock)
-        self.pipeline = TelemetryPipeline(self.fleet, alerts=self.alerts)
+        self.pipeline = TelemetryPipeline(self.fleet, alerts=self.alerts, tick_s=tick_for(len(inventory.nodes)))
         self.sources = sources_for(inventory)
         for name, source in self.sources.items():
             self.pipeline.set_parser(name, source.make_parser())
@@ -105,6 +105,7 @@ class TelemetryService:
     def on_kernel_events(self, node: str, events: Sequence[XidEvent], seen_at: float) -> None:
         if events:
             self.fleet.add_kernel_events(node, events, seen_at)
+            self.pipeline.tick_soon()
 
     def _follow_argv(self, spec: NodeSpec, since: float | None) -> list[str] | None:
         return follow_argv(self.sources[spec.name], since)

@@ -4,6 +4,7 @@ kernel-log lines become XID records, a parser that raises is an error in words, 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from console.core.alerts import AlertEngine
@@ -102,3 +103,25 @@ def test_lines_that_arrived_before_stop_are_parsed_in_the_order_they_came() -> N
     assert fleet.view("gpu-001").max_utilization == 30.0  # the last one is the latest, not an earlier one
     pipeline.submit("gpu-001", ["y"] * (MAX_QUEUED_LINES - 1), 4.0)
     assert pipeline.dropped_lines == 0  # the bound counts only what waits, not what was taken
+
+
+def test_a_kernel_event_is_an_alert_without_waiting_for_the_next_rules_tick() -> None:
+    from console.core.pipeline import TICK_LARGE_FROM_NODES, TICK_LARGE_S, tick_for
+
+    assert (tick_for(TICK_LARGE_FROM_NODES - 1), tick_for(TICK_LARGE_FROM_NODES)) == (1.0, TICK_LARGE_S)
+    pipeline, fleet = _pipeline()
+    pipeline.tick_s = 3600.0  # the periodic run of the rules never comes within the test
+    pipeline.start()
+    try:
+        pipeline.submit("gpu-001", [_line(0), _line(1)], 1.0)
+        wait_for("the stream", lambda: fleet.view("gpu-001").accelerator_count == 2)
+        assert fleet.view("gpu-001").alerts == ()
+        pipeline.submit_kernel(
+            "gpu-001",
+            ["2025-10-25T09:14:03+0000 gpu-001 kernel: NVRM: Xid (PCI:0000:11:00): 79, fallen off"],
+            time.time(),  # seen now: the rules look at recent XIDs
+        )
+        alert = wait_for("the XID's alert", lambda: fleet.view("gpu-001").alerts, timeout=5.0)[0]
+        assert (alert.rule, alert.accelerator) == ("xid_79", 1)
+    finally:
+        pipeline.stop()
