@@ -302,7 +302,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.idle_label)
         self._chain_focus()
         self.tenants_timer = repeating(self, TENANTS_REFRESH_MS, self.refresh_tenants)
-        self.plot_timer = repeating(self, PLOT_INTERVAL_MS, self.panel.refresh_plots)
+        self.plot_timer = repeating(self, PLOT_INTERVAL_MS, self.refresh_plots)
+        self.tabs.currentChanged.connect(lambda _i: self.refresh_plots())
         self.resort_timer = repeating(self, RESORT_MS, self.resort)
         self._update_counts({})
 
@@ -451,6 +452,14 @@ class MainWindow(QMainWindow):
         if self.worker is None:
             self.worker = Worker()
         self.worker.call(work, done, failed, owner=self.floor)
+
+    def refresh_plots(self) -> bool:
+        """The node's plots, every second while the Fleet tab is in front (behind another tab they would
+        only take the GIL from the rest; they catch up when the tab comes back). Returns whether it drew."""
+        if self.tabs.currentIndex() != 0:
+            return False
+        self.panel.refresh_plots()
+        return True
 
     def refresh_floor(self, force: bool = False) -> None:
         """The heatmap every 2 s while shown; the racks (a costlier picture, slower states) every 6 s."""

@@ -173,3 +173,16 @@ def test_the_periodic_heatmap_refresh_groups_the_cells_off_the_gui_thread(qtbot:
     assert [g.name for g in window.floor.canvas.groups] == ["R1", "R2"]
     window.floor.group.setCurrentText("tenant")  # a change of grouping is at once again
     assert threads == [False, True]
+
+
+def test_the_node_plots_wait_behind_another_tab_and_catch_up_when_it_comes_back(qtbot: Any) -> None:
+    window = _window(qtbot)
+    window.select_node("gpu-001")
+    drawn: list[str] = []
+    window.panel.refresh_plots = lambda: drawn.append(window.tabs.tabText(window.tabs.currentIndex()))  # type: ignore[method-assign]
+    assert window.refresh_plots() and drawn == ["&Fleet"]
+    window.show_floor("heatmap")
+    assert not window.refresh_plots()  # the 1-s timer's call while the heatmap is in front
+    assert drawn == ["&Fleet"]
+    window.tabs.setCurrentIndex(0)  # back on the table: drawn at once
+    assert drawn == ["&Fleet", "&Fleet"]
