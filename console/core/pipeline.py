@@ -3,8 +3,8 @@
 One thread, so parsing never runs on the reader thread (which must keep draining every channel) nor on the
 GUI thread. It takes what arrived in batches, every BATCH_S: at 1,000 nodes a line batch arrives about
 every millisecond, and waking the worker for each (a queue put, a thread switch and a GIL hand-over per
-node per second) cost more than parsing them. A batch waits at most BATCH_S (the alert tick is once a
-second), and a node's batches are parsed in the order they came.
+node per second) cost more than parsing them. A batch waits at most BATCH_S (the alert rules run every
+``tick_s``, one or two seconds), and a node's batches are parsed in the order they came.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.samples import NodeState
 from console.core.telemetry import TelemetrySource, describe_exit
-from console.services.telemetry import sources_for
+from console.core.vendors import sources_for
 from console.transport.ssh import (
     ConnectError,
     JumpPool,
@@ -39,7 +39,7 @@ def poll_once(  # noqa: PLR0915 - one reading per node with its nested steps, ke
     """One reading from every node, in parallel; each node ends up/failed with its reason."""
     ssh = ssh or SshSettings()
     fleet = FleetModel(inventory, clock=clock)
-    sources = sources_for(inventory)
+    sources = sources_for(inventory.nodes)
     jumps = JumpPool(ssh)
     stopping = threading.Event()
     open_clients: set[SshClient] = set()

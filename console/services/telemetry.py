@@ -11,20 +11,14 @@ from collections.abc import Callable, Sequence
 
 from console.core.alerts import AlertEngine, AlertRules
 from console.core.fleet import FleetModel
-from console.core.inventory import Inventory, NodeSpec
+from console.core.inventory import Inventory
 from console.core.parsers.xid import XidEvent
 from console.core.pipeline import TelemetryPipeline, tick_for
 from console.core.samples import NodeState, ParsedLine
-from console.core.telemetry import TelemetrySource
-from console.core.vendors import AUTO, source_for
-from console.services.telemetry_workers import WorkerHub, follow_argv, telemetry_workers
+from console.core.vendors import AUTO, sources_for
+from console.services.telemetry_workers import WorkerHub, stream_hub, telemetry_workers
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import SshSettings
-
-
-def sources_for(inventory: Inventory) -> dict[str, TelemetrySource]:
-    """The telemetry command of every node, from its vendor (``auto``: a script that detects it)."""
-    return {spec.name: source_for(spec.vendor) for spec in inventory.nodes}
 
 
 class TelemetryService:
@@ -47,24 +41,17 @@ class TelemetryService:
         self.fleet = FleetModel(inventory, clock=clock)
         self.alerts = AlertEngine(alert_rules, clock=clock)
         self.pipeline = TelemetryPipeline(self.fleet, alerts=self.alerts, tick_s=tick_for(len(inventory.nodes)))
-        self.sources = sources_for(inventory)
+        self.sources = sources_for(inventory.nodes)
         for name, source in self.sources.items():
-            self.pipeline.set_parser(name, source.make_parser())
             self.fleet.set_source(name, source.name, source.vendor)
         self.workers = telemetry_workers(len(inventory.nodes), window=window) if workers is None else workers
         self.hub: StreamHub | WorkerHub
-        if self.workers > 0:
+        if self.workers > 0:  # the workers parse; this process's pipeline only runs the rules
             self.hub = WorkerHub(list(inventory.nodes), self, self.workers, ssh, hub_settings, follow_kernel)
         else:
-            self.hub = StreamHub(
-                list(inventory.nodes),
-                argv_for=lambda spec: self.sources[spec.name].stream_argv,
-                name_for=lambda spec: self.sources[spec.name].name,
-                listener=self,
-                ssh=ssh,
-                settings=hub_settings,
-                follow_argv_for=self._follow_argv if follow_kernel else None,
-            )
+            for name, source in self.sources.items():
+                self.pipeline.set_parser(name, source.make_parser())
+            self.hub = stream_hub(list(inventory.nodes), self.sources, self, ssh, hub_settings, follow_kernel)
 
     def start(self) -> None:
         raise_fd_limit()
@@ -106,6 +93,3 @@ class TelemetryService:
         if events:
             self.fleet.add_kernel_events(node, events, seen_at)
             self.pipeline.tick_soon()
-
-    def _follow_argv(self, spec: NodeSpec, since: float | None) -> list[str] | None:
-        return follow_argv(self.sources[spec.name], since)

@@ -43,8 +43,8 @@ from console.core.pipeline import TelemetryPipeline
 from console.core.sample_codec import SampleDecoder, SampleEncoder
 from console.core.samples import NodeState, ParsedLine
 from console.core.telemetry import TelemetrySource
-from console.core.vendors import source_for
-from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
+from console.core.vendors import sources_for
+from console.transport.hub import HubListener, HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import ConnectError, ExecResult, SshSettings
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,27 @@ def follow_argv(source: TelemetrySource, since: float | None) -> list[str] | Non
     if not source.follows_kernel_log:
         return None
     return kernel_follow_argv(since if since is not None else time.time() - KERNEL_LOOKBACK_S)
+
+
+def stream_hub(
+    specs: Sequence[NodeSpec],
+    sources: dict[str, TelemetrySource],
+    listener: HubListener,
+    ssh: SshSettings | None,
+    settings: HubSettings | None,
+    follow_kernel: bool,
+) -> StreamHub:
+    """The stream hub over ``specs`` as the console's process and each worker build it: every node's
+    command and name from its telemetry source, its kernel log followed where the source says."""
+    return StreamHub(
+        specs,
+        argv_for=lambda spec: sources[spec.name].stream_argv,
+        name_for=lambda spec: sources[spec.name].name,
+        listener=listener,
+        ssh=ssh,
+        settings=settings,
+        follow_argv_for=(lambda spec, since: follow_argv(sources[spec.name], since)) if follow_kernel else None,
+    )
 
 
 class WorkerListener(Protocol):
@@ -171,20 +192,12 @@ def worker_main(
     raise_fd_limit()  # five descriptors a node: its socket, and a pipe pair for each of its two channels
     outbox = _Outbox(conn)
     side = _WorkerSide(outbox)
-    sources = {spec.name: source_for(spec.vendor) for spec in specs}
+    sources = sources_for(specs)
     pipeline = TelemetryPipeline(side, name="worker-parser", after_batch=outbox.flush)
     side.pipeline = pipeline
     for name, source in sources.items():
         pipeline.set_parser(name, source.make_parser())
-    hub = StreamHub(
-        specs,
-        argv_for=lambda spec: sources[spec.name].stream_argv,
-        name_for=lambda spec: sources[spec.name].name,
-        listener=side,
-        ssh=ssh,
-        settings=settings,
-        follow_argv_for=(lambda spec, since: follow_argv(sources[spec.name], since)) if follow_kernel else None,
-    )
+    hub = stream_hub(specs, sources, side, ssh, settings, follow_kernel)
     cancels: dict[int, threading.Event] = {}
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="worker-exec")
 
