@@ -97,7 +97,7 @@ def rows_from_xml(text: str) -> tuple[list[str], list[dict[str, str]]]:
     sys.path.insert(0, os.environ["FLEET_SOURCE_ROOT"])
     import xml.etree.ElementTree as ET
 
-    from console.core.parsers.nvidia_health import THROTTLE_BITS
+    from console.core.parsers.nvidia_health import MODULE_FIELD, NUMBER_FIELDS, TEXT_FIELDS, THROTTLE_BITS
     from console.core.parsers.nvidia_xml import parse_nvidia_xml
     from console.core.samples import NotAvailable
 
@@ -122,43 +122,21 @@ def rows_from_xml(text: str) -> tuple[list[str], list[dict[str, str]]]:
     rows = []
     for gpu in query.gpus:
         mask = sum(bit for bit, name in THROTTLE_BITS if name in gpu.throttle_reasons)
-        row = {
-            "index": str(gpu.index),
-            "uuid": fmt(gpu.uuid),
-            "serial": fmt(gpu.serial),
-            "name": fmt(gpu.product_name),
-            "pci.bus_id": fmt(gpu.pci_bus_id),
-            "driver_version": fmt(query.driver_version),
-            "vbios_version": fmt(gpu.vbios_version),
-            "persistence_mode": fmt(gpu.persistence_mode),
-            "pcie.link.gen.current": fmt(gpu.pcie_gen_current),
-            "pcie.link.gen.max": fmt(gpu.pcie_gen_max),
-            "pcie.link.width.current": fmt(gpu.pcie_width_current),
-            "pcie.link.width.max": fmt(gpu.pcie_width_max),
-            "ecc.mode.current": fmt(gpu.ecc_mode),
-            "ecc.errors.corrected.volatile.total": fmt(gpu.ecc_corrected_volatile),
-            "ecc.errors.uncorrected.volatile.total": fmt(gpu.ecc_uncorrected_volatile),
-            "ecc.errors.corrected.aggregate.total": fmt(gpu.ecc_corrected_aggregate),
-            "ecc.errors.uncorrected.aggregate.total": fmt(gpu.ecc_uncorrected_aggregate),
-            "retired_pages.single_bit_ecc.count": fmt(gpu.retired_pages_single),
-            "retired_pages.double_bit.count": fmt(gpu.retired_pages_double),
-            "retired_pages.pending": fmt(gpu.retired_pages_pending),
-            "power.limit": fmt(gpu.power_limit_w)
-            if isinstance(gpu.power_limit_w, NotAvailable)
-            else f"{gpu.power_limit_w:.2f}",
-            "mig.mode.current": fmt(gpu.mig_mode),
+        row = {"index": str(gpu.index), "driver_version": fmt(query.driver_version)}
+        # The console's own table of health fields; remapped rows only where this driver's XML has them.
+        row |= {
+            name: fmt(getattr(gpu, attribute))
+            for name, attribute in (TEXT_FIELDS | NUMBER_FIELDS).items()
+            if has["remapped"] or not name.startswith("remapped_rows.")
         }
-        if has["remapped"]:
-            row["remapped_rows.correctable"] = fmt(gpu.remapped_rows_correctable)
-            row["remapped_rows.uncorrectable"] = fmt(gpu.remapped_rows_uncorrectable)
-            row["remapped_rows.pending"] = fmt(gpu.remapped_rows_pending)
-            row["remapped_rows.failure"] = fmt(gpu.remapped_rows_failure)
+        if not isinstance(gpu.power_limit_w, NotAvailable):
+            row["power.limit"] = f"{gpu.power_limit_w:.2f}"  # nvidia-smi prints watts with two decimals
         if has["event"]:
             row["clocks_event_reasons.active"] = f"0x{mask:016x}"
         if has["event"] or has["throttle"]:
             row["clocks_throttle_reasons.active"] = f"0x{mask:016x}"
         if has["module"]:
-            row["platform.module_id"] = fmt(gpu.module_id)
+            row[MODULE_FIELD] = fmt(gpu.module_id)
         rows.append(row)
     return list(rows[0]) if rows else [], rows
 

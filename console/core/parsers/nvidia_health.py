@@ -12,42 +12,46 @@ script then reads ``-q -x`` (resources/scripts/details.sh).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from console.core.parsers.common import FieldError, excerpt, parse_number, parse_text
 from console.core.parsers.nvidia_xml import GpuDetail, NvidiaQuery
 from console.core.samples import NA, NotAvailable, Reading, Text
 
-_COMMON: Final = (
-    "index",
-    "uuid",
-    "serial",
-    "name",
-    "pci.bus_id",
-    "driver_version",
-    "vbios_version",
-    "persistence_mode",
-    "pcie.link.gen.current",
-    "pcie.link.gen.max",
-    "pcie.link.width.current",
-    "pcie.link.width.max",
-    "ecc.mode.current",
-    "ecc.errors.corrected.volatile.total",
-    "ecc.errors.uncorrected.volatile.total",
-    "ecc.errors.corrected.aggregate.total",
-    "ecc.errors.uncorrected.aggregate.total",
-    "retired_pages.single_bit_ecc.count",
-    "retired_pages.double_bit.count",
-    "retired_pages.pending",
-    "remapped_rows.correctable",
-    "remapped_rows.uncorrectable",
-    "remapped_rows.pending",
-    "remapped_rows.failure",
-    "power.limit",
-    "mig.mode.current",
-)
+# Each health field the console reads, as the query names it → the GpuDetail attribute it fills (the test
+# stand-in answers from the same table).
+TEXT_FIELDS: Final = {
+    "uuid": "uuid",
+    "serial": "serial",
+    "name": "product_name",
+    "pci.bus_id": "pci_bus_id",
+    "vbios_version": "vbios_version",
+    "persistence_mode": "persistence_mode",
+    "ecc.mode.current": "ecc_mode",
+    "retired_pages.pending": "retired_pages_pending",
+    "remapped_rows.pending": "remapped_rows_pending",
+    "remapped_rows.failure": "remapped_rows_failure",
+    "mig.mode.current": "mig_mode",
+}
+NUMBER_FIELDS: Final = {
+    "pcie.link.gen.current": "pcie_gen_current",
+    "pcie.link.gen.max": "pcie_gen_max",
+    "pcie.link.width.current": "pcie_width_current",
+    "pcie.link.width.max": "pcie_width_max",
+    "ecc.errors.corrected.volatile.total": "ecc_corrected_volatile",
+    "ecc.errors.uncorrected.volatile.total": "ecc_uncorrected_volatile",
+    "ecc.errors.corrected.aggregate.total": "ecc_corrected_aggregate",
+    "ecc.errors.uncorrected.aggregate.total": "ecc_uncorrected_aggregate",
+    "retired_pages.single_bit_ecc.count": "retired_pages_single",
+    "retired_pages.double_bit.count": "retired_pages_double",
+    "remapped_rows.correctable": "remapped_rows_correctable",
+    "remapped_rows.uncorrectable": "remapped_rows_uncorrectable",
+    "power.limit": "power_limit_w",
+}
+MODULE_FIELD: Final = "platform.module_id"
+_COMMON: Final = ("index", "driver_version", *TEXT_FIELDS, *NUMBER_FIELDS)
 # Asked first: the names of drivers from R535 on (recorded: 590, 595).
-HEALTH_FIELDS_RECENT: Final = (*_COMMON, "clocks_event_reasons.active", "platform.module_id")
+HEALTH_FIELDS_RECENT: Final = (*_COMMON, "clocks_event_reasons.active", MODULE_FIELD)
 # Asked when the first list is refused: R460-R530 drivers.
 HEALTH_FIELDS_OLDER: Final = (*_COMMON, "clocks_throttle_reasons.active")
 
@@ -129,35 +133,14 @@ def parse_health_csv(text: str) -> NvidiaQuery:
             continue
         driver = _text(row, "driver_version")
         reasons = row.get("clocks_event_reasons.active", row.get("clocks_throttle_reasons.active", ""))
+        fields: dict[str, Any] = {attribute: _text(row, name) for name, attribute in TEXT_FIELDS.items()}
+        fields |= {attribute: _number(row, name) for name, attribute in NUMBER_FIELDS.items()}
         gpus.append(
             GpuDetail(
                 index=int(index),
-                uuid=_text(row, "uuid"),
-                serial=_text(row, "serial"),
-                product_name=_text(row, "name"),
-                pci_bus_id=_text(row, "pci.bus_id"),
-                vbios_version=_text(row, "vbios_version"),
-                persistence_mode=_text(row, "persistence_mode"),
-                pcie_gen_current=_number(row, "pcie.link.gen.current"),
-                pcie_gen_max=_number(row, "pcie.link.gen.max"),
-                pcie_width_current=_number(row, "pcie.link.width.current"),
-                pcie_width_max=_number(row, "pcie.link.width.max"),
                 throttle_reasons=throttle_names(reasons),
-                ecc_mode=_text(row, "ecc.mode.current"),
-                ecc_corrected_volatile=_number(row, "ecc.errors.corrected.volatile.total"),
-                ecc_uncorrected_volatile=_number(row, "ecc.errors.uncorrected.volatile.total"),
-                ecc_corrected_aggregate=_number(row, "ecc.errors.corrected.aggregate.total"),
-                ecc_uncorrected_aggregate=_number(row, "ecc.errors.uncorrected.aggregate.total"),
-                retired_pages_single=_number(row, "retired_pages.single_bit_ecc.count"),
-                retired_pages_double=_number(row, "retired_pages.double_bit.count"),
-                retired_pages_pending=_text(row, "retired_pages.pending"),
-                remapped_rows_correctable=_number(row, "remapped_rows.correctable"),
-                remapped_rows_uncorrectable=_number(row, "remapped_rows.uncorrectable"),
-                remapped_rows_pending=_text(row, "remapped_rows.pending"),
-                remapped_rows_failure=_text(row, "remapped_rows.failure"),
-                power_limit_w=_number(row, "power.limit"),
-                mig_mode=_text(row, "mig.mode.current"),
-                module_id=_number(row, "platform.module_id"),
+                module_id=_number(row, MODULE_FIELD),
+                **fields,
             )
         )
     return NvidiaQuery(driver_version=driver, gpus=tuple(gpus), error="; ".join(errors) or None)
