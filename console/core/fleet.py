@@ -80,6 +80,32 @@ class NodeView:
     scheduler_state: str | None = None
     # The sticky counters per accelerator as last acknowledged (see console.core.counters).
     acknowledged: dict[int, AcceleratorCounters] = field(default_factory=dict)
+    # The node's aggregates, worked out once where the view is made (the snapshot's thread): the window's
+    # table asks for them at each snapshot, each repaint and each sort, on the GUI thread.
+    mean_utilization: float | None = field(init=False, default=None, compare=False)
+    max_utilization: float | None = field(init=False, default=None, compare=False)
+    max_temperature: float | None = field(init=False, default=None, compare=False)
+    total_power: float | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        utilizations: list[float] = []
+        temperatures: list[float] = []
+        powers: list[float] = []
+        for view in self.accelerators:
+            sample = view.sample
+            if not isinstance(sample.utilization_pct, NotAvailable):
+                utilizations.append(sample.utilization_pct)
+            if not isinstance(sample.temperature_c, NotAvailable):
+                temperatures.append(sample.temperature_c)
+            if not isinstance(sample.power_w, NotAvailable):
+                powers.append(sample.power_w)
+        if utilizations:
+            object.__setattr__(self, "mean_utilization", sum(utilizations) / len(utilizations))
+            object.__setattr__(self, "max_utilization", max(utilizations))
+        if temperatures:
+            object.__setattr__(self, "max_temperature", max(temperatures))
+        if powers:
+            object.__setattr__(self, "total_power", sum(powers))
 
     @property
     def kernel_log(self) -> str | None:
@@ -102,30 +128,6 @@ class NodeView:
     @property
     def accelerator_count(self) -> int:
         return len(self.accelerators)
-
-    def _readings(self, attribute: str) -> list[float]:
-        values = (getattr(view.sample, attribute) for view in self.accelerators)
-        return [value for value in values if not isinstance(value, NotAvailable)]
-
-    @property
-    def mean_utilization(self) -> float | None:
-        values = self._readings("utilization_pct")
-        return sum(values) / len(values) if values else None
-
-    @property
-    def max_utilization(self) -> float | None:
-        values = self._readings("utilization_pct")
-        return max(values) if values else None
-
-    @property
-    def max_temperature(self) -> float | None:
-        values = self._readings("temperature_c")
-        return max(values) if values else None
-
-    @property
-    def total_power(self) -> float | None:
-        values = self._readings("power_w")
-        return sum(values) if values else None
 
     @property
     def hot(self) -> bool:

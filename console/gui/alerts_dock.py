@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from console.core.alerts import Alert, Severity
 from console.core.when import zone_name
 from console.gui.style import SEVERITY_COLOURS
-from console.gui.text import plain_tip, rich_label
+from console.gui.text import LabelTexts, plain_tip, rich_label
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -169,6 +169,7 @@ class AlertsDock(QDockWidget):
         # At least six alerts in sight without scrolling.
         self.table.setMinimumHeight(MIN_ROWS * 22 + self.table.horizontalHeader().sizeHint().height() + 4)
         self.summary = rich_label("No alerts.")  # counts and severity words only
+        self._texts = LabelTexts()
         self.notify = QCheckBox("Desktop notifications")
         self.notify.setObjectName("desktop-notifications")
         self.notify.setToolTip("Announce new critical alerts on the desktop (system tray)")
@@ -184,12 +185,13 @@ class AlertsDock(QDockWidget):
         self.setWidget(body)
 
     def update_summary(self) -> None:
+        """Each snapshot; the label is set only when its words change (``LabelTexts`` says why)."""
         counts = self.model.counts()
         if not counts:
-            self.summary.setText("No alerts.")
+            self._texts.say(self.summary, "No alerts.")
             return
         parts = [
             f"<span style='color:{SEVERITY_COLOURS[int(s)]}'><b>{counts[s]}</b> {s.word}</span>"
             for s in sorted(counts, reverse=True)
         ]
-        self.summary.setText(" · ".join(parts))
+        self._texts.say(self.summary, " · ".join(parts))

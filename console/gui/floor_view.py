@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -38,7 +39,7 @@ from console.core.floor import (
 )
 from console.core.samples import LIVE_STATES, NodeState
 from console.gui.style import SLURM_DRAIN_COLOURS
-from console.gui.text import plain_label
+from console.gui.text import LabelTexts, plain_label
 
 CELL: Final = 10
 SMALL_CELL: Final = 6
@@ -162,8 +163,172 @@ class FloorCanvas(QWidget):
             painter.drawRect(self._band)
 
 
+@dataclass(frozen=True, slots=True)
+class HeatmapPicture:
+    """The heatmap drawn for one width: each cell's place, the group labels and the pixels.
+
+    Made by :func:`draw_heatmap` on any thread (no widget in it: a QImage, QRects and a copied QFont), then
+    swapped into the canvas on the GUI thread. At 1,000 nodes, laying out and colouring 8,000 cells is
+    20-30 ms of Python, which the telemetry threads stretched to 50-300 ms on the GUI thread."""
+
+    groups: list[CellGroup]
+    color_by: ColorBy
+    width: int
+    structure: tuple[object, ...]
+    boxes: list[HitBox]
+    labels: list[tuple[QRect, str]]
+    xs: npt.NDArray[np.intp]
+    ys: npt.NDArray[np.intp]
+    size: int
+    height: int
+    image: QImage
+    cells: int
+    unreachable: int
+    render_ms: float
+
+
+def heatmap_structure(groups: Sequence[CellGroup], width: int) -> tuple[object, ...]:
+    """What the layout depends on: the width and each group's nodes and their cell counts."""
+    shape: list[object] = [width]
+    for group in groups:
+        counts: dict[str, int] = {}
+        for cell in group.cells:
+            counts[cell.node] = counts.get(cell.node, 0) + 1
+        shape.append((group.name, tuple(counts.items())))
+    return tuple(shape)
+
+
+def _heatmap_places(
+    groups: Sequence[CellGroup], width: int, font: QFont
+) -> tuple[list[HitBox], list[tuple[QRect, str]], int, int]:
+    """Each group a block — its label over its nodes, a node a column of its cells — and the blocks flow
+    left to right, wrapping: a rack of four 8-GPU servers is a small tile, a thousand nodes one screen.
+    Returns the boxes, the labels, the cell size and the height all of it takes."""
+    metrics = QFontMetrics(font)
+    # Smaller cells for a big floor: 8,000 accelerators still fit a screen or two.
+    cells_total = sum(len(g.cells) for g in groups)
+    size = CELL if cells_total <= BIG_FLOOR_CELLS else SMALL_CELL
+    boxes: list[HitBox] = []
+    labels: list[tuple[QRect, str]] = []
+    x, y, line_height = MARGIN, MARGIN, 0
+    for group in groups:
+        by_node: dict[str, list[Cell]] = {}
+        for cell in group.cells:
+            by_node.setdefault(cell.node, []).append(cell)
+        tallest = max((len(cells) for cells in by_node.values()), default=1)
+        column = size + NODE_GAP
+        per_row = max(1, min(len(by_node), (width - 2 * MARGIN) // column, BLOCK_NODES))
+        rows = -(-len(by_node) // per_row)
+        nodes_width = per_row * column
+        label = f"{group.name} ({len(by_node)})"
+        block_width = max(nodes_width, min(metrics.horizontalAdvance(label) + 6, 220))
+        block_height = LABEL_H + rows * (tallest * (size + GAP) + NODE_GAP)
+        if x + block_width > width - MARGIN and x > MARGIN:
+            x, y, line_height = MARGIN, y + line_height + BLOCK_GAP, 0
+        labels.append((QRect(x, y, block_width, LABEL_H), label))
+        for position, (node, cells) in enumerate(by_node.items()):
+            left = x + (position % per_row) * column
+            top = y + LABEL_H + (position // per_row) * (tallest * (size + GAP) + NODE_GAP)
+            for i, cell in enumerate(cells):
+                boxes.append(HitBox(QRect(left, top + i * (size + GAP), size, size), node, cell))
+        x += block_width + BLOCK_GAP
+        line_height = max(line_height, block_height)
+    return boxes, labels, size, y + line_height + MARGIN * 2
+
+
+def draw_heatmap(
+    groups: list[CellGroup], color_by: ColorBy, width: int, font: QFont, earlier: HeatmapPicture | None = None
+) -> HeatmapPicture:
+    """The picture of ``groups`` at ``width``. Where nothing moved since ``earlier`` (same width, same nodes
+    in the same groups), its places are kept and only the cells are new. Safe off the GUI thread."""
+    started = time.perf_counter()
+    width = max(width, 400)
+    structure = heatmap_structure(groups, width)
+    all_cells = [c for g in groups for c in g.cells]
+    if earlier is not None and earlier.structure == structure and len(earlier.boxes) == len(all_cells):
+        boxes = [HitBox(box.rect, box.node, cell) for box, cell in zip(earlier.boxes, all_cells, strict=True)]
+        labels, size, height = earlier.labels, earlier.size, earlier.height
+        xs, ys = earlier.xs, earlier.ys
+    else:
+        boxes, labels, size, height = _heatmap_places(groups, width, font)
+        xs = np.array([b.rect.x() for b in boxes], dtype=np.intp)
+        ys = np.array([b.rect.y() for b in boxes], dtype=np.intp)
+    image = _heatmap_image(boxes, labels, xs, ys, size, width, height, color_by, font)
+    return HeatmapPicture(
+        groups=groups,
+        color_by=color_by,
+        width=width,
+        structure=structure,
+        boxes=boxes,
+        labels=labels,
+        xs=xs,
+        ys=ys,
+        size=size,
+        height=height,
+        image=image,
+        cells=len(all_cells),
+        unreachable=sum(1 for c in all_cells if c.kind == CellKind.UNREACHABLE),
+        render_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _heatmap_image(
+    boxes: list[HitBox],
+    labels: list[tuple[QRect, str]],
+    xs: npt.NDArray[np.intp],
+    ys: npt.NDArray[np.intp],
+    size: int,
+    width: int,
+    height: int,
+    color_by: ColorBy,
+    font: QFont,
+) -> QImage:
+    """The cells into one image (numpy writes the pixels: 8,000 cells in a few milliseconds), the group
+    labels on it; the canvas's paintEvent then only draws the image and the selection."""
+    height = max(height, 1)
+    pixels = np.full((height, width), 0xFFFFFFFF, dtype=np.uint32)
+    hatch, frame = _argb("#e4e4e7"), _argb("#9ca3af")
+    if boxes:
+        # Every cell's colour, then every cell's square of pixels at once (fancy indexing).
+        colours = np.array([cell_argb(b.cell, color_by) for b in boxes if b.cell is not None], dtype=np.uint32)
+        dy, dx = np.divmod(np.arange(size * size), size)
+        rows = ys[:, None] + dy[None, :]
+        columns = xs[:, None] + dx[None, :]
+        inside = (rows < height).all(axis=1) & (columns < width).all(axis=1)
+        pixels[rows[inside], columns[inside]] = colours[inside, None]
+    for box in boxes:
+        cell = box.cell
+        if cell is None or cell.kind == CellKind.VALUE:
+            continue
+        r = box.rect
+        x, y, w, h = r.x(), r.y(), r.width(), r.height()
+        if y + h > height or x + w > width:
+            continue
+        if cell.kind == CellKind.UNREACHABLE:
+            diagonal = np.arange(min(w, h))
+            pixels[y + diagonal, x + diagonal] = hatch
+        else:
+            pixels[y, x : x + w] = frame
+            pixels[y + h - 1, x : x + w] = frame
+            pixels[y : y + h, x] = frame
+            pixels[y : y + h, x + w - 1] = frame
+    image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_RGB32).copy()
+    painter = QPainter(image)
+    label_font = QFont(font)
+    label_font.setBold(True)
+    painter.setFont(label_font)
+    painter.setPen(QColor("#1f2937"))
+    metrics = painter.fontMetrics()
+    for rect, label in labels:
+        text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+    painter.end()
+    return image
+
+
 class HeatmapCanvas(FloorCanvas):
-    """Groups stacked, each a label and its nodes flowing left to right; a node is a strip of its cells."""
+    """Groups stacked, each a label and its nodes flowing left to right; a node is a strip of its cells.
+    Shows a :class:`HeatmapPicture`; draws one itself only for a change of size or an immediate refresh."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -174,77 +339,30 @@ class HeatmapCanvas(FloorCanvas):
         self.last_paint_ms = 0.0
         self.last_render_ms = 0.0
         self.image: QImage | None = None
-        self._structure_key: tuple[object, ...] = ()
-        self._xs = np.zeros(0, dtype=np.intp)
-        self._ys = np.zeros(0, dtype=np.intp)
-        self._size = CELL
+        self.picture: HeatmapPicture | None = None
+
+    def layout_width(self) -> int:
+        return max(self.width(), 400)
 
     def set_groups(self, groups: list[CellGroup], color_by: ColorBy) -> None:
-        self.groups, self.color_by = groups, color_by
-        self._layout()
-        self.render_cells()
+        """Draw and show ``groups`` now, on this thread."""
+        self.show_picture(draw_heatmap(groups, color_by, self.layout_width(), QFont(self.font()), self.picture))
+
+    def show_picture(self, picture: HeatmapPicture) -> None:
+        """Swap in a picture drawn elsewhere; one drawn for another width is drawn again for this one."""
+        if picture.width != self.layout_width():
+            picture = draw_heatmap(picture.groups, picture.color_by, self.layout_width(), QFont(self.font()), None)
+        self.picture = picture
+        self.groups, self.color_by = picture.groups, picture.color_by
+        self.boxes, self.labels, self.image = picture.boxes, picture.labels, picture.image
+        self.last_render_ms = picture.render_ms
+        if self.minimumHeight() != picture.height:
+            self.setMinimumHeight(picture.height)
         self.update()
 
-    def _structure(self) -> tuple[object, ...]:
-        """What the layout depends on: the width and each group's nodes and their cell counts."""
-        shape: list[object] = [max(self.width(), 400)]
-        for group in self.groups:
-            counts: dict[str, int] = {}
-            for cell in group.cells:
-                counts[cell.node] = counts.get(cell.node, 0) + 1
-            shape.append((group.name, tuple(counts.items())))
-        return tuple(shape)
-
-    def _layout(self) -> None:
-        """Each group a block — its label over its nodes, a node a column of its cells — and the blocks flow
-        left to right, wrapping: a rack of four 8-GPU servers is a small tile, a thousand nodes one screen.
-        When nothing moved (same width, same nodes in the same groups), the places stay and only the cells
-        are rebound."""
-        structure = self._structure()
-        if structure == self._structure_key and len(self.boxes) == sum(len(g.cells) for g in self.groups):
-            for box, cell in zip(self.boxes, (c for g in self.groups for c in g.cells), strict=True):
-                box.cell = cell
-            return
-        self._structure_key = structure
-        width = max(self.width(), 400)
-        metrics = self.fontMetrics()
-        # Smaller cells for a big floor: 8,000 accelerators still fit a screen or two.
-        cells_total = sum(len(g.cells) for g in self.groups)
-        size = CELL if cells_total <= BIG_FLOOR_CELLS else SMALL_CELL
-        boxes: list[HitBox] = []
-        labels: list[tuple[QRect, str]] = []
-        x, y, line_height = MARGIN, MARGIN, 0
-        for group in self.groups:
-            by_node: dict[str, list[Cell]] = {}
-            for cell in group.cells:
-                by_node.setdefault(cell.node, []).append(cell)
-            tallest = max((len(cells) for cells in by_node.values()), default=1)
-            column = size + NODE_GAP
-            per_row = max(1, min(len(by_node), (width - 2 * MARGIN) // column, BLOCK_NODES))
-            rows = -(-len(by_node) // per_row)
-            nodes_width = per_row * column
-            label = f"{group.name} ({len(by_node)})"
-            block_width = max(nodes_width, min(metrics.horizontalAdvance(label) + 6, 220))
-            block_height = LABEL_H + rows * (tallest * (size + GAP) + NODE_GAP)
-            if x + block_width > width - MARGIN and x > MARGIN:
-                x, y, line_height = MARGIN, y + line_height + BLOCK_GAP, 0
-            labels.append((QRect(x, y, block_width, LABEL_H), label))
-            for position, (node, cells) in enumerate(by_node.items()):
-                left = x + (position % per_row) * column
-                top = y + LABEL_H + (position // per_row) * (tallest * (size + GAP) + NODE_GAP)
-                for i, cell in enumerate(cells):
-                    boxes.append(HitBox(QRect(left, top + i * (size + GAP), size, size), node, cell))
-            x += block_width + BLOCK_GAP
-            line_height = max(line_height, block_height)
-        self.boxes, self.labels = boxes, labels
-        self._xs = np.array([b.rect.x() for b in boxes], dtype=np.intp)
-        self._ys = np.array([b.rect.y() for b in boxes], dtype=np.intp)
-        self._size = size
-        self.setMinimumHeight(y + line_height + MARGIN * 2)
-
     def resizeEvent(self, event: object) -> None:
-        self._layout()
-        self.render_cells()
+        if self.picture is not None and self.picture.width != self.layout_width():
+            self.set_groups(self.groups, self.color_by)
 
     def sizeHint(self) -> QSize:
         return QSize(800, self.minimumHeight())
@@ -256,54 +374,6 @@ class HeatmapCanvas(FloorCanvas):
         which = f"GPU {cell.accelerator}" if cell.accelerator is not None else "no accelerator"
         age = f", {time.time() - cell.updated_at:.0f} s ago" if cell.updated_at else ""
         return f"{box.node} · {which}\n{self.color_by.value}: {cell.words}{age}"
-
-    def render_cells(self) -> None:
-        """The cells into one image (numpy writes the pixels: 8,000 cells in a few milliseconds), the group
-        labels on it; paintEvent then only draws the image and the selection."""
-        started = time.perf_counter()
-        width, height = max(self.width(), 1), max(self.minimumHeight(), 1)
-        pixels = np.full((height, width), 0xFFFFFFFF, dtype=np.uint32)
-        hatch, frame = _argb("#e4e4e7"), _argb("#9ca3af")
-        if self.boxes:
-            # Every cell's colour, then every cell's square of pixels at once (fancy indexing).
-            colours = np.array(
-                [cell_argb(b.cell, self.color_by) for b in self.boxes if b.cell is not None], dtype=np.uint32
-            )
-            size = self._size
-            dy, dx = np.divmod(np.arange(size * size), size)
-            rows = self._ys[:, None] + dy[None, :]
-            columns = self._xs[:, None] + dx[None, :]
-            inside = (rows < height).all(axis=1) & (columns < width).all(axis=1)
-            pixels[rows[inside], columns[inside]] = colours[inside, None]
-        for box in self.boxes:
-            cell = box.cell
-            if cell is None or cell.kind == CellKind.VALUE:
-                continue
-            r = box.rect
-            x, y, w, h = r.x(), r.y(), r.width(), r.height()
-            if y + h > height or x + w > width:
-                continue
-            if cell.kind == CellKind.UNREACHABLE:
-                diagonal = np.arange(min(w, h))
-                pixels[y + diagonal, x + diagonal] = hatch
-            else:
-                pixels[y, x : x + w] = frame
-                pixels[y + h - 1, x : x + w] = frame
-                pixels[y : y + h, x] = frame
-                pixels[y : y + h, x + w - 1] = frame
-        image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_RGB32).copy()
-        painter = QPainter(image)
-        label_font = QFont(self.font())
-        label_font.setBold(True)
-        painter.setFont(label_font)
-        painter.setPen(QColor("#1f2937"))
-        metrics = painter.fontMetrics()
-        for rect, label in self.labels:
-            text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, rect.width())
-            painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
-        painter.end()
-        self.image = image
-        self.last_render_ms = (time.perf_counter() - started) * 1000
 
     def paintEvent(self, event: QPaintEvent) -> None:
         started = time.perf_counter()
@@ -554,7 +624,7 @@ class FloorTab(QWidget):
 
 
 OffThread = Callable[
-    [Callable[[], list[CellGroup]], Callable[[list[CellGroup]], None], Callable[[Exception], None]], None
+    [Callable[[], HeatmapPicture], Callable[[HeatmapPicture], None], Callable[[Exception], None]], None
 ]
 
 
@@ -574,9 +644,9 @@ class FloorView(FloorTab):
         self.rules = rules
         self.partitions = partitions or (lambda: {})
         self.tenants = tenants or (lambda: None)
-        # The periodic refresh groups and colours the cells off the GUI thread (at 1,000 nodes that is
-        # 8,000 cells of Python, which the telemetry threads stretch to hundreds of milliseconds); the
-        # picture is then drawn on it. One at a time: the cell cache is the worker's while it computes.
+        # The periodic refresh groups, colours and draws the cells off the GUI thread (at 1,000 nodes that
+        # is 8,000 cells of Python, which the telemetry threads stretch to hundreds of milliseconds); the
+        # GUI thread swaps the picture in. One at a time: the cell cache is the worker's while it computes.
         self.off_thread = off_thread
         self._computing = False
         self.color = QComboBox()
@@ -589,6 +659,7 @@ class FloorView(FloorTab):
         self.legend.setObjectName("heatmap-legend")
         self.legend.setWordWrap(True)
         self.summary = plain_label("")
+        self._texts = LabelTexts()
         self.cache = CellCache()  # a refresh rebuilds the cells of the nodes that changed only
         self.canvas = HeatmapCanvas()
         self.canvas.setObjectName("heatmap")
@@ -619,37 +690,46 @@ class FloorView(FloorTab):
         """New readings into the picture: at once (``now``: the operator switched the view or its colouring),
         else off the GUI thread where a worker is given."""
         views, color_by, group_by = self.views(), self.color_by, self.group_by
-        rules, partitions, tenants = self.rules(), self.partitions(), self.tenants()
+        # Slurm's partitions and the tenants only for their own grouping (the tenants are worked out node by
+        # node, on this thread).
+        rules = self.rules()
+        partitions = self.partitions() if group_by == GroupBy.PARTITION else {}
+        tenants = self.tenants() if group_by == GroupBy.TENANT else None
+        canvas = self.canvas
+        width, font = canvas.layout_width(), QFont(canvas.font())
         if now or self.off_thread is None:
-            # While the worker computes, the cache is its own: this refresh works without one.
+            # While the worker computes, the cache and the earlier picture are its own: this refresh works
+            # without them.
             cache = CellCache() if self._computing else self.cache
-            self._show(floor_groups(views, color_by, group_by, rules, partitions, tenants, cache), color_by)
+            groups = floor_groups(views, color_by, group_by, rules, partitions, tenants, cache)
+            self._show(draw_heatmap(groups, color_by, width, font, None if self._computing else canvas.picture))
             return
         if self._computing:
             return  # the next refresh brings these readings
         self._computing = True
-        cache = self.cache
+        cache, earlier = self.cache, canvas.picture
 
-        def compute() -> list[CellGroup]:
-            return floor_groups(views, color_by, group_by, rules, partitions, tenants, cache)
+        def compute() -> HeatmapPicture:
+            groups = floor_groups(views, color_by, group_by, rules, partitions, tenants, cache)
+            return draw_heatmap(groups, color_by, width, font, earlier)
 
-        def done(groups: list[CellGroup]) -> None:
+        def done(picture: HeatmapPicture) -> None:
             self._computing = False
             if (color_by, group_by) == (self.color_by, self.group_by):  # else the operator changed them
-                self._show(groups, color_by)
+                self._show(picture)
 
         def failed(error: Exception) -> None:
             self._computing = False
-            self.summary.setText(f"the heatmap could not be refreshed: {type(error).__name__}: {error}")
+            self._texts.say(self.summary, f"the heatmap could not be refreshed: {type(error).__name__}: {error}")
 
         self.off_thread(compute, done, failed)
 
-    def _show(self, groups: list[CellGroup], color_by: ColorBy) -> None:
-        self.canvas.set_groups(groups, color_by)
-        self.legend.setText(legend_text(self.color_by))
-        cells = sum(len(g.cells) for g in groups)
-        down = sum(1 for g in groups for c in g.cells if c.kind == CellKind.UNREACHABLE)
-        self.summary.setText(f"{cells} cells in {len(groups)} groups · {down} unreachable")
+    def _show(self, picture: HeatmapPicture) -> None:
+        self.canvas.show_picture(picture)
+        self._texts.say(self.legend, legend_text(self.color_by))
+        self._texts.say(
+            self.summary, f"{picture.cells} cells in {len(picture.groups)} groups · {picture.unreachable} unreachable"
+        )
         self.refreshed.emit()
 
 

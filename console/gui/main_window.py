@@ -44,7 +44,7 @@ from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import AlertRules, Severity
 from console.core.find import BoxMatch, find_boxes
 from console.core.fleet import FleetModel, FleetSnapshot
-from console.core.floor import CellGroup, elevations, first_partitions
+from console.core.floor import elevations, first_partitions
 from console.core.hostlist import compress
 from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
@@ -57,7 +57,7 @@ from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
 from console.gui.find_dialog import FindBoxDialog
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, WORST_HIGH, Column, FleetFilterProxy, FleetTableModel
-from console.gui.floor_view import FloorView, RackView
+from console.gui.floor_view import FloorView, HeatmapPicture, RackView
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_view import LogView
 from console.gui.move_dialog import MoveTenantDialog
@@ -66,7 +66,7 @@ from console.gui.ports import ActionsPort, MovesPort, RecordsPort
 from console.gui.sparkline import TrendDelegate
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.tenants_view import TenantsView
-from console.gui.text import esc, plain_label, plain_tip, rich_label
+from console.gui.text import LabelTexts, esc, plain_label, plain_tip, rich_label
 from console.gui.worker import ChangeRelay, StatusRelay, Worker
 
 SNAPSHOT_INTERVAL_MS: Final = 250
@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
         self.log_view: LogView | None = None
 
         self.state_labels: dict[NodeState, QLabel] = {}
+        self._status_texts = LabelTexts()
         self.hot_label = rich_label("")
         for state in NodeState:
             label = rich_label("")
@@ -445,8 +446,8 @@ class MainWindow(QMainWindow):
 
     def _floor_off_thread(
         self,
-        work: Callable[[], list[CellGroup]],
-        done: Callable[[list[CellGroup]], None],
+        work: Callable[[], HeatmapPicture],
+        done: Callable[[HeatmapPicture], None],
         failed: Callable[[Exception], None],
     ) -> None:
         if self.worker is None:
@@ -784,12 +785,17 @@ class MainWindow(QMainWindow):
         started = time.perf_counter()
         proxy = self.proxy
 
-        def apply() -> None:
-            self.model.apply(snap.changed)
-            if proxy.filtering:
+        if proxy.filtering:
+
+            def apply() -> None:
+                self.model.apply(snap.changed)
                 proxy.refilter()  # new readings may show or hide rows; the shown ones keep their places
 
-        self._hiding_rows(apply)
+            self._hiding_rows(apply)
+        else:
+            # No filter: no row shows or hides, and the current row stays (each call into Qt on the way
+            # would let go of the GIL and wait to take it back).
+            self.model.apply(snap.changed)
         for view in snap.changed:
             before = {a.key for a in self.alerts_dock.model.alerts_of(view.name)}
             for alert in view.alerts:
@@ -826,20 +832,19 @@ class MainWindow(QMainWindow):
             self.tray.showMessage("Fleet Console", text, QSystemTrayIcon.MessageIcon.Critical, 15_000)
 
     def _update_counts(self, counts: dict[NodeState, int]) -> None:
+        say = self._status_texts.say
         for state, label in self.state_labels.items():
             count = counts.get(state, 0)
             if count or state in (NodeState.UP, NodeState.UNREACHABLE, NodeState.STALE):
                 colour = STATE_COLOURS[state][0]
-                label.setText(f"<span style='color:{colour}'>●</span> {state.value}: <b>{count}</b>")
-                label.show()
+                say(label, f"<span style='color:{colour}'>●</span> {state.value}: <b>{count}</b>")
             else:
-                label.hide()
-        views = self.model.views()
-        hot = sum(1 for v in views if v.hot)
-        self.hot_label.setText(f"<span style='color:#c62828'>▲</span> hot: <b>{hot}</b>" if hot else "")
-        accelerators = sum(v.accelerator_count for v in views)
-        self.total_label.setText(f"{len(views)} nodes · {accelerators} accelerators")
-        self.shown.setText(f"{self.proxy.rowCount()} of {len(views)} shown")
+                say(label, None)
+        hot = self.model.hot_count
+        say(self.hot_label, f"<span style='color:#c62828'>▲</span> hot: <b>{hot}</b>" if hot else "")
+        nodes = self.model.rowCount()
+        say(self.total_label, f"{nodes} nodes · {self.model.accelerator_total} accelerators")
+        say(self.shown, f"{self.proxy.rowCount()} of {nodes} shown")
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._rows_sync_pending:
@@ -955,6 +960,61 @@ class ConsoleSession:
         self.live.stop()
 
 
+class GuiThreadCollector:
+    """Python's cycle collector, run on the GUI thread only, in short pauses.
+
+    Why on the GUI thread: the collector runs on whichever thread allocates, but Qt objects must be freed on
+    the GUI thread. Why in short pauses: each collection holds the GIL for as long as it walks, and at 1,000
+    nodes a second's young objects took 30-90 ms to walk, which the window felt as a stutter every second;
+    a walk of every object (200,000 of them) took 200 ms, and in a minute of streaming found none to free.
+    So young objects are collected every 100 ms; every 5 minutes the objects since the last such pass are
+    collected and the survivors frozen (moved out of the collector's sight: they are long-lived), and once
+    an hour everything is unfrozen and walked, so a cycle that became garbage after it was frozen is freed
+    within the hour."""
+
+    YOUNG_MS = 100
+    RECENT_MS = 300_000
+    ALL_MS = 3_600_000
+
+    def __init__(self, parent: QObject) -> None:
+        self._timers: list[tuple[QTimer, int]] = []
+        for interval, collect in (
+            (self.YOUNG_MS, self.collect_young),
+            (self.RECENT_MS, self.collect_recent),
+            (self.ALL_MS, self.collect_all),
+        ):
+            timer = QTimer(parent)
+            timer.timeout.connect(collect)
+            self._timers.append((timer, interval))
+
+    def start(self) -> None:
+        gc.disable()
+        for timer, interval in self._timers:
+            timer.start(interval)
+
+    def stop(self) -> None:
+        for timer, _interval in self._timers:
+            timer.stop()
+        gc.unfreeze()
+        gc.enable()
+
+    @staticmethod
+    def collect_young() -> None:
+        gc.collect(0)
+
+    @staticmethod
+    def collect_recent() -> None:
+        """What is not frozen; then the survivors are frozen."""
+        gc.collect()
+        gc.freeze()
+
+    @staticmethod
+    def collect_all() -> None:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+
 def run_gui(
     live: FleetService,
     screenshot: Path | None = None,
@@ -980,15 +1040,8 @@ def run_gui(
     signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
     signal_tick.start(200)
     session = ConsoleSession(live, parts=parts)
-    # Python's cycle collector runs on whichever thread allocates; Qt objects must be freed on the GUI
-    # thread. While the window runs, cycles are collected here only: young ones each second, all each 30 s.
-    gc.disable()
-    young = QTimer(app)
-    young.timeout.connect(lambda: gc.collect(0))
-    young.start(1000)
-    full = QTimer(app)
-    full.timeout.connect(gc.collect)
-    full.start(30_000)
+    collector = GuiThreadCollector(app)
+    collector.start()
     session.start()
     window = session.window
     window.show()
@@ -1022,6 +1075,4 @@ def run_gui(
         return int(app.exec())
     finally:
         session.stop()
-        young.stop()
-        full.stop()
-        gc.enable()
+        collector.stop()

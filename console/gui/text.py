@@ -42,3 +42,25 @@ def plain_tip(text: str) -> str:
     if not text:
         return ""
     return "<qt>" + esc(text).replace("\n", "<br>") + "</qt>"
+
+
+class LabelTexts:
+    """Sets a label's text, or hides it (``None``), only when that differs from what this last set.
+
+    Why: the status bar's labels are set at every snapshot, four times a second, mostly to what they
+    already say; each call into Qt lets go of the GIL, and taking it back can wait behind the telemetry
+    threads for the interpreter's switch interval. The labels must be set through this alone."""
+
+    def __init__(self) -> None:
+        self._said: dict[int, str | None] = {}
+
+    def say(self, label: QLabel, text: str | None) -> None:
+        key = id(label)
+        if key in self._said and self._said[key] == text:
+            return
+        self._said[key] = text
+        if text is None:
+            label.hide()
+        else:
+            label.setText(text)
+            label.show()

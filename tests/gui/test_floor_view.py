@@ -166,13 +166,54 @@ def test_the_periodic_heatmap_refresh_groups_the_cells_off_the_gui_thread(qtbot:
         threads.append(threading.current_thread() is threading.main_thread())
         return grouped(*args, **kwargs)
 
+    drawn_on: list[bool] = []
+    draw = floor_view.draw_heatmap
+
+    def recording_draw(*args: Any, **kwargs: Any) -> Any:
+        drawn_on.append(threading.current_thread() is threading.main_thread())
+        return draw(*args, **kwargs)
+
     monkeypatch.setattr(floor_view, "floor_groups", recording)
+    monkeypatch.setattr(floor_view, "draw_heatmap", recording_draw)
     with qtbot.waitSignal(window.floor.refreshed):
         window.refresh_floor()  # the 2-s timer's call
     assert threads == [False]
+    assert drawn_on == [False]  # the picture too is drawn off the GUI thread
     assert [g.name for g in window.floor.canvas.groups] == ["R1", "R2"]
     window.floor.group.setCurrentText("tenant")  # a change of grouping is at once again
     assert threads == [False, True]
+    assert drawn_on == [False, True]
+
+
+def test_a_heatmap_redrawn_with_the_same_nodes_keeps_their_places_and_a_new_width_lays_them_out_again(
+    qtbot: Any,
+) -> None:
+    from PySide6.QtGui import QFont
+
+    from console.core.floor import ColorBy, GroupBy, floor_groups
+    from console.gui import floor_view
+
+    window = _window(qtbot)
+    views = window.model.views()
+    groups = floor_groups(views, ColorBy.UTILIZATION, GroupBy.RACK, RULES, {}, None)
+    first = floor_view.draw_heatmap(groups, ColorBy.UTILIZATION, 900, QFont())
+    again = floor_view.draw_heatmap(
+        floor_groups(views, ColorBy.TEMPERATURE, GroupBy.RACK, RULES, {}, None),
+        ColorBy.TEMPERATURE,
+        900,
+        QFont(),
+        first,
+    )
+    assert again.labels is first.labels  # nothing moved: the places are kept
+    assert [b.rect for b in again.boxes] == [b.rect for b in first.boxes]
+    assert [b.cell for b in again.boxes] != [b.cell for b in first.boxes]  # the cells are the new ones
+    assert first.boxes[0].cell is groups[0].cells[0]  # the earlier picture's boxes are left as they were
+    narrow = floor_view.draw_heatmap(groups, ColorBy.UTILIZATION, 400, QFont(), first)
+    assert narrow.labels is not first.labels and narrow.width == 400
+    assert (narrow.cells, narrow.unreachable) == (7, 1)
+    canvas = window.floor.canvas
+    canvas.show_picture(narrow)  # drawn for another width than the canvas has: drawn again for its own
+    assert canvas.picture is not None and canvas.picture.width == canvas.layout_width() != 400
 
 
 def test_the_node_plots_wait_behind_another_tab_and_catch_up_when_it_comes_back(qtbot: Any) -> None:

@@ -142,9 +142,9 @@ def _near(a: QColor, b: QColor) -> bool:
     return abs(a.red() - b.red()) + abs(a.green() - b.green()) + abs(a.blue() - b.blue()) < 24
 
 
-def _line(index: int, temp: str) -> str:
+def _line(index: int, temp: str, count: str = "1") -> str:
     return nvidia_line(
-        count="1",
+        count=count,
         index=str(index),
         uuid="GPU-x",
         pci_bus_id="00000000:18:00.0",
@@ -175,6 +175,50 @@ def test_hot_row_stands_out_and_sorts_first_by_temperature(qtbot: Any) -> None:
     window.filter.setText("hot")
     assert window.proxy.rowCount() == 1
     assert "hot: <b>1</b>" in window.hot_label.text()
+    assert "2 nodes · 2 accelerators" in window.total_label.text()
+    # The count is kept as rows change: the hot node cools, the cool one gains a second accelerator.
+    version = fleet.snapshot().version
+    fleet.ingest("hot", [parser.parse_line(_line(0, "70"))], 1.0)
+    fleet.ingest(
+        "cool", [parser.parse_line(_line(0, "61", count="2")), parser.parse_line(_line(1, "61", count="2"))], 1.0
+    )
+    window.apply_snapshot(fleet.snapshot(version))
+    assert window.hot_label.text() == ""
+    assert "2 nodes · 3 accelerators" in window.total_label.text()
+
+
+def test_cycles_are_collected_young_each_pass_and_frozen_ones_within_the_hour() -> None:
+    """The window's collector: a cycle made since the last 30-s pass is freed by it; one that was alive
+    (so frozen) at that pass and became garbage later waits for the hourly pass, which frees it."""
+    import gc
+    import weakref
+
+    from console.gui.main_window import GuiThreadCollector
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.disable()
+    try:
+        young = Cycle()
+        young_ref = weakref.ref(young)
+        del young
+        GuiThreadCollector.collect_young()
+        assert young_ref() is None
+        recent = Cycle()
+        recent_ref = weakref.ref(recent)
+        GuiThreadCollector.collect_recent()  # recent is alive: it survives, frozen
+        assert gc.get_freeze_count() > 0
+        del recent
+        GuiThreadCollector.collect_recent()
+        GuiThreadCollector.collect_young()
+        assert recent_ref() is not None  # frozen: out of the collector's sight
+        GuiThreadCollector.collect_all()
+        assert recent_ref() is None
+    finally:
+        gc.unfreeze()
+        gc.enable()
 
 
 def test_qt_binding_keeps_references_to_none_and_true(qtbot: Any) -> None:
