@@ -1,6 +1,7 @@
 """The slow path: every node's health details (NVIDIA's health fields, with the whole ``nvidia-smi -q -x``
 once in ten minutes; node health; the kernel log where it is not followed) every 30 s (50 s at 1,000
-nodes) on the node's existing connection, parsed off the reader and GUI threads, into the fleet model."""
+nodes) on the node's existing connection, parsed off the reader and GUI threads (in the telemetry worker
+process where the fleet streams through workers), into the fleet model."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from console.core.details import DETAIL_INTERVAL_S, FullLooks, detail_argv, parse_detail_output
+from console.core.details import DETAIL_INTERVAL_S, FullLooks, HealthReport, detail_argv, parse_detail_output
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
 from console.core.samples import NodeState, Vendor
@@ -31,6 +32,17 @@ class NodeShell(Protocol):
     def exec(
         self, node: str, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None
     ) -> ExecResult: ...
+
+
+@runtime_checkable
+class DetailLooker(Protocol):
+    """Runs the slow path's command and parses its answer where the node's connection lives (a telemetry
+    worker process): the console's process then receives the report, not 2-100 KB of text to parse while
+    the window waits for the GIL."""
+
+    def look(
+        self, node: str, argv: Sequence[str], timeout_s: float, started: float, cancel: threading.Event | None = None
+    ) -> HealthReport: ...
 
 
 class SlowPathService:
@@ -52,6 +64,7 @@ class SlowPathService:
     ) -> None:
         self.fleet = fleet
         self.shell = shell
+        self._looker = shell if isinstance(shell, DetailLooker) else None
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.workers = workers
@@ -118,7 +131,11 @@ class SlowPathService:
             try:
                 full = self._full_looks.wants_full(name, started)
                 argv = detail_argv(vendor, since, kernel_log=not followed, full=full)
-                result = self.shell.exec(name, argv, self.timeout_s, cancel=self._stop)
+                if self._looker is not None:
+                    report = self._looker.look(name, argv, self.timeout_s, started, cancel=self._stop)
+                else:
+                    result = self.shell.exec(name, argv, self.timeout_s, cancel=self._stop)
+                    report = parse_detail_output(result.stdout.decode("utf-8", "replace"), started)
             except ConnectError as exc:
                 if exc.state == NodeState.COMMAND_FAILED:  # no whole answer within the deadline
                     with self._lock:
@@ -126,7 +143,6 @@ class SlowPathService:
                 return  # the node's own state already says why
             with self._lock:
                 self._suspect.discard(name)
-            report = parse_detail_output(result.stdout.decode("utf-8", "replace"), started)
             report = self._full_looks.record(name, report)
             self._since[name] = started - 5  # a little overlap; repeats are dropped by the model
             self.fleet.apply_report(name, report)

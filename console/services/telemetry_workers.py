@@ -8,9 +8,11 @@ every call into Qt and waits for it back each time — applied snapshots in hund
 stalled the event loop for seconds (docs/bench.md). In workers, the console's own process keeps only the
 fleet model, the alert rules, the slow path's scheduling and the window.
 
-What crosses the pipe: down, ``exec`` (a one-off command on a node's existing connection: the slow path,
-SSH actions), ``cancel``, ``reconnect`` and ``stop``; up, every ~50 ms one list of events — node states,
-parsed lines, kernel-log events, follow states — and the answers to ``exec``. A worker that dies is
+What crosses the pipe: down, ``exec`` (a one-off command on a node's existing connection: SSH actions),
+``look`` (the slow path's command, whose answer the worker parses: the console's process receives the
+health report, not up to 100 KB of XML to parse under the GUI's GIL), ``cancel``, ``reconnect`` and
+``stop``; up, every ~50 ms one list of events — node states, parsed lines, kernel-log events, follow
+states — and the answers to ``exec`` and ``look``. A worker that dies is
 reported on each of its nodes in words, and started again after a backoff.
 """
 
@@ -36,7 +38,7 @@ from typing import Any, Final, Protocol
 
 from console.core.alerts import Alert, AlertEngine
 from console.core.backoff import Backoff
-from console.core.details import KERNEL_LOOKBACK_S, kernel_follow_argv
+from console.core.details import KERNEL_LOOKBACK_S, HealthReport, kernel_follow_argv, parse_detail_output
 from console.core.inventory import NodeSpec
 from console.core.parsers.xid import XidEvent
 from console.core.pipeline import TelemetryPipeline
@@ -184,6 +186,16 @@ class _WorkerSide:
         self.outbox.put(("kernel_state", node, state))
 
 
+def _looked(token: int, node: str, result: ExecResult, started: float) -> tuple[Any, ...]:
+    """The answer to ``look``: the health report parsed here, or why it could not be."""
+    try:
+        return ("exec", token, True, parse_detail_output(result.stdout.decode("utf-8", "replace"), started))
+    except Exception as exc:  # a parser bug: the node's look fails in words, the worker goes on
+        log.exception("reading %s's health details failed", node)
+        why = f"{node}: its health details could not be read: {type(exc).__name__}: {exc}"
+        return ("exec", token, False, (NodeState.PARSE_ERROR, why, None))
+
+
 def worker_main(
     conn: Connection, specs: list[NodeSpec], ssh: SshSettings, settings: HubSettings, follow_kernel: bool
 ) -> None:
@@ -201,10 +213,12 @@ def worker_main(
     cancels: dict[int, threading.Event] = {}
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="worker-exec")
 
-    def run_exec(token: int, node: str, argv: list[str], timeout_s: float) -> None:
+    def run_exec(token: int, node: str, argv: list[str], timeout_s: float, look_started: float | None) -> None:
         try:
             result = hub.exec(node, argv, timeout_s, cancel=cancels[token])
             answer: tuple[Any, ...] = ("exec", token, True, result)
+            if look_started is not None:
+                answer = _looked(token, node, result, look_started)
         except ConnectError as exc:
             answer = ("exec", token, False, (exc.state, exc.message, exc.fingerprint))
         except Exception as exc:  # noqa: BLE001 - any failure is the command's answer, in words
@@ -223,10 +237,10 @@ def worker_main(
             kind = message[0]
             if kind == "stop":
                 break
-            if kind == "exec":
-                _, token, node, argv, timeout_s = message
+            if kind in ("exec", "look"):
+                _, token, node, argv, timeout_s, look_started = message
                 cancels[token] = threading.Event()
-                pool.submit(run_exec, token, node, argv, timeout_s)
+                pool.submit(run_exec, token, node, argv, timeout_s, look_started if kind == "look" else None)
             elif kind == "cancel":
                 event = cancels.get(message[1])
                 if event is not None:
@@ -259,7 +273,8 @@ class _Worker:
 
 class WorkerHub:
     """The stream hub's part for the console's process when the fleet streams through worker processes:
-    ``start``, ``stop``, ``reconnect`` and ``exec`` as the hub's, the nodes split evenly over ``workers``."""
+    ``start``, ``stop``, ``reconnect`` and ``exec`` as the hub's, and ``look`` for the slow path; the nodes
+    split evenly over ``workers``."""
 
     def __init__(
         self,
@@ -279,7 +294,7 @@ class WorkerHub:
         self._workers = [_Worker(i + 1, list(specs[i::count])) for i in range(count)]
         self._worker_of = {spec.name: worker for worker in self._workers for spec in worker.specs}
         self._tokens = itertools.count(1)
-        self._answers: dict[int, tuple[_Worker, Future[ExecResult]]] = {}
+        self._answers: dict[int, tuple[_Worker, Future[Any]]] = {}
         self._lock = threading.Lock()
         self._running = False
         self._restarts: dict[int, Backoff] = {w.number: Backoff(base_s=2.0, cap_s=60.0) for w in self._workers}
@@ -344,14 +359,34 @@ class WorkerHub:
     ) -> ExecResult:
         """A one-off command on the node's existing connection, run by the node's worker; ``timeout_s``
         bounds the whole call there, ``cancel`` ends it early."""
+        result: ExecResult = self._ask("exec", node, argv, timeout_s, cancel, None)
+        return result
+
+    def look(
+        self, node: str, argv: Sequence[str], timeout_s: float, started: float, cancel: threading.Event | None = None
+    ) -> HealthReport:
+        """The slow path's command, run as ``exec`` is, its answer parsed in the worker (as
+        ``parse_detail_output(stdout, started)`` would here)."""
+        report: HealthReport = self._ask("look", node, argv, timeout_s, cancel, started)
+        return report
+
+    def _ask(
+        self,
+        kind: str,
+        node: str,
+        argv: Sequence[str],
+        timeout_s: float,
+        cancel: threading.Event | None,
+        started: float | None,
+    ) -> Any:
         worker = self._worker_of.get(node)
         if worker is None:
             raise ConnectError(NodeState.UNREACHABLE, f"{node} is not streamed: no SSH connection to run {argv[0]} on")
         token = next(self._tokens)
-        answer: Future[ExecResult] = Future()
+        answer: Future[Any] = Future()
         with self._lock:
             self._answers[token] = (worker, answer)
-        if not self._send(worker, ("exec", token, node, list(argv), timeout_s)):
+        if not self._send(worker, (kind, token, node, list(argv), timeout_s, started)):
             with self._lock:
                 self._answers.pop(token, None)
             raise ConnectError(NodeState.UNREACHABLE, f"{node}: its telemetry worker is not running")

@@ -104,3 +104,45 @@ def test_looks_are_spread_over_the_interval_not_bunched_at_the_start() -> None:
     assert max(buckets) < 150
     later = [poller._next_slot(name, due + 0.5) for name, due in zip(poller._due, nexts, strict=True)]
     assert all(abs((b - a) - 50.0) < 1e-6 for a, b in zip(nexts, later, strict=True))
+
+
+class LookingWorkers:
+    """A hub that parses where the node's connection lives (the telemetry workers do): ``look``, not ``exec``."""
+
+    def __init__(self) -> None:
+        self.looks: list[tuple[str, float]] = []
+        self.execs = 0
+
+    def exec(
+        self, node: str, argv: Sequence[str], timeout_s: float, cancel: threading.Event | None = None
+    ) -> ExecResult:
+        self.execs += 1
+        return ExecResult(0, b"", b"")
+
+    def look(
+        self, node: str, argv: Sequence[str], timeout_s: float, started: float, cancel: threading.Event | None = None
+    ) -> HealthReport:
+        self.looks.append((node, started))
+        return HealthReport(taken_at=started)
+
+
+class _RecordingFleet(_Fleet):
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, HealthReport]] = []
+
+    def apply_report(self, name: str, report: HealthReport) -> None:
+        self.reports.append((name, report))
+
+
+def test_where_the_hub_parses_the_answer_itself_the_slow_path_takes_its_report_and_parses_nothing() -> None:
+    hub = LookingWorkers()
+    fleet = _RecordingFleet()
+    inventory = parse_inventory('[[node]]\nname = "n1"\nhost = "10.0.0.1"\n', Path("fleet.toml"))
+    poller = SlowPathService(inventory, fleet, hub, interval_s=0.2, workers=1)  # type: ignore[arg-type]
+    poller.start()
+    try:
+        wait_for("a look through the hub's look", lambda: bool(fleet.reports))
+    finally:
+        poller.stop()
+    assert hub.execs == 0 and hub.looks[0][0] == "n1"
+    assert fleet.reports[0] == ("n1", HealthReport(taken_at=hub.looks[0][1]))

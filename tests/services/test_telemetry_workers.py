@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 from console.app import LiveFleet
-from console.core.samples import NodeState
+from console.core.details import HealthReport, detail_argv
+from console.core.samples import NodeState, Vendor
 from console.services.telemetry_workers import (
     WINDOW_WORKERS_FROM_NODES,
     WORKERS_FROM_CPUS,
@@ -29,6 +30,7 @@ from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for, wait_for
 from tests.paths import NVIDIA
 
 H100_LOAD = NVIDIA / "query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv"
+RTX4090_XML = NVIDIA / "q-x_1xRTX4090_driver535.86.05.xml"
 ADDRESSES = {"n1": "127.0.0.2", "n2": "127.0.0.3", "n3": "127.0.0.4"}
 
 
@@ -58,7 +60,7 @@ def _started(sshd_factory: Any, tmp_path: Path) -> tuple[LiveFleet, WorkerHub]:
     """Three nodes streaming through two workers (started; the test stops it)."""
     sshd = sshd_factory(list(ADDRESSES.values()))
     for address in ADDRESSES.values():
-        sshd.replay(address, H100_LOAD)
+        sshd.replay(address, H100_LOAD, xml=str(RTX4090_XML))
     inventory = inventory_for(sshd, tmp_path, ADDRESSES)
     live = LiveFleet(inventory, NO_USER_CONFIG, FAST, detail_interval_s=1.0, workers=2)
     assert isinstance(live.hub, WorkerHub)
@@ -85,6 +87,13 @@ def test_nodes_stream_through_workers_and_commands_run_on_their_connections(sshd
         assert view.max_utilization is not None and view.accelerators[0].sample.uuid
         # The slow path's looks go through the workers too.
         wait_for("a slow-path look", lambda: live.fleet.view("n3").report is not None)
+        # The slow path's command is parsed in the worker: a report comes back, not the text.
+        started = time.time()
+        argv = detail_argv(Vendor.NVIDIA, started - 60, kernel_log=False, full=True)
+        report = hub.look("n1", argv, 20, started)
+        assert isinstance(report, HealthReport) and report.taken_at == started
+        assert not report.errors and report.details_from == "-q -x"
+        assert [g.uuid for g in report.gpus] == ["GPU-71d1acc2-662d-2166-bf9f-65272d2fc437"]
         result = hub.exec("n1", ["echo", "from the node"], timeout_s=10)
         assert (result.exit_status, result.stdout) == (0, b"from the node\n")
         with pytest.raises(ConnectError, match="not streamed"):
@@ -122,3 +131,17 @@ def test_a_worker_that_dies_is_reported_on_its_nodes_and_started_again(sshd_fact
     finally:
         live.stop()
     assert _all_gone(hub.worker_pids)
+
+
+def test_a_look_the_worker_cannot_parse_fails_in_words_naming_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.services import telemetry_workers
+    from console.transport.ssh import ExecResult
+
+    def broken(text: str, taken_at: float) -> HealthReport:
+        raise ValueError("a parser bug")
+
+    monkeypatch.setattr(telemetry_workers, "parse_detail_output", broken)
+    kind, token, ok, payload = telemetry_workers._looked(7, "n9", ExecResult(0, b"<xml/>", b""), 1.0)
+    assert (kind, token, ok) == ("exec", 7, False)
+    why = "n9: its health details could not be read: ValueError: a parser bug"
+    assert payload == (NodeState.PARSE_ERROR, why, None)
