@@ -16,7 +16,7 @@ from console.core.parsers.xid import XidEvent
 from console.core.pipeline import TelemetryPipeline, tick_for
 from console.core.samples import NodeState, ParsedLine
 from console.core.vendors import AUTO, sources_for
-from console.services.telemetry_workers import WorkerHub, stream_hub, telemetry_workers
+from console.services.telemetry_workers import WINDOW_WORKER_NICE, WorkerHub, stream_hub, telemetry_workers
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import SshSettings
 
@@ -47,7 +47,8 @@ class TelemetryService:
         self.workers = telemetry_workers(len(inventory.nodes), window=window) if workers is None else workers
         self.hub: StreamHub | WorkerHub
         if self.workers > 0:  # the workers parse; this process's pipeline only runs the rules
-            self.hub = WorkerHub(list(inventory.nodes), self, self.workers, ssh, hub_settings, follow_kernel)
+            nice = WINDOW_WORKER_NICE if window else 0
+            self.hub = WorkerHub(list(inventory.nodes), self, self.workers, ssh, hub_settings, follow_kernel, nice)
         else:
             for name, source in self.sources.items():
                 self.pipeline.set_parser(name, source.make_parser())

@@ -19,6 +19,7 @@ from console.app import LiveFleet
 from console.core.details import HealthReport, detail_argv
 from console.core.samples import NodeState, Vendor
 from console.services.telemetry_workers import (
+    WINDOW_WORKER_NICE,
     WINDOW_WORKERS_FROM_NODES,
     WORKERS_FROM_CPUS,
     WORKERS_FROM_NODES,
@@ -56,13 +57,13 @@ def test_worker_processes_are_chosen_by_fleet_size_machine_and_window(
     assert telemetry_workers(nodes, cpus, window) == workers
 
 
-def _started(sshd_factory: Any, tmp_path: Path) -> tuple[LiveFleet, WorkerHub]:
+def _started(sshd_factory: Any, tmp_path: Path, window: bool = False) -> tuple[LiveFleet, WorkerHub]:
     """Three nodes streaming through two workers (started; the test stops it)."""
     sshd = sshd_factory(list(ADDRESSES.values()))
     for address in ADDRESSES.values():
         sshd.replay(address, H100_LOAD, xml=str(RTX4090_XML))
     inventory = inventory_for(sshd, tmp_path, ADDRESSES)
-    live = LiveFleet(inventory, NO_USER_CONFIG, FAST, detail_interval_s=1.0, workers=2)
+    live = LiveFleet(inventory, NO_USER_CONFIG, FAST, detail_interval_s=1.0, workers=2, window=window)
     assert isinstance(live.hub, WorkerHub)
     live.start()
     return live, live.hub
@@ -78,11 +79,13 @@ def _all_streaming(live: LiveFleet) -> bool:
 
 
 def test_nodes_stream_through_workers_and_commands_run_on_their_connections(sshd_factory: Any, tmp_path: Path) -> None:
-    live, hub = _started(sshd_factory, tmp_path)
+    live, hub = _started(sshd_factory, tmp_path, window=True)
     try:
         pids = hub.worker_pids
         assert len(pids) == 2 and os.getpid() not in pids
         wait_for("every node streaming through the workers", lambda: _all_streaming(live))
+        # Behind a window the workers yield the cores to it.
+        assert [psutil.Process(pid).nice() for pid in pids] == [os.nice(0) + WINDOW_WORKER_NICE] * 2
         view = live.fleet.view("n2")
         assert view.max_utilization is not None and view.accelerators[0].sample.uuid
         # The slow path's looks go through the workers too.
