@@ -145,7 +145,12 @@ def run_clush(fleet: BenchFleet, count: int) -> dict[str, Any]:
 
 
 def run_gui(
-    fleet: BenchFleet, count: int, seconds: float, view: str = "table", workers: int | None = None
+    fleet: BenchFleet,
+    count: int,
+    seconds: float,
+    view: str = "table",
+    workers: int | None = None,
+    explain: bool = False,
 ) -> dict[str, Any]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
@@ -160,6 +165,7 @@ def run_gui(
             "--view",
             view,
             *(["--workers", str(workers)] if workers is not None else []),
+            *(["--explain"] if explain else []),
         ],
         capture_output=True,
         text=True,
@@ -202,6 +208,7 @@ def markdown(report: dict[str, Any]) -> str:
         rows.append("")
         shown = "heatmap" if gui.get("view") == "heatmap" else "full-window"
         refresh = gui.get("floor_refresh") or {}
+        show = gui.get("floor_show") or {}
         rows.append(
             f"Window with {gui['nodes']} nodes streaming (offscreen, {gui.get('view', 'table')}, "
             f"{gui.get('workers', 0)} workers): snapshot apply "
@@ -209,7 +216,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{shown} repaint p50 {gui['render_full_window']['p50_ms']} ms, "
             f"p99 {gui['render_full_window']['p99_ms']} ms; event-loop lag p99 {gui['event_loop_lag']['p99_ms']} ms"
             + (
-                f"; heatmap refresh p50 {refresh['p50_ms']} ms, p99 {refresh['p99_ms']} ms."
+                f"; heatmap refresh p50 {refresh['p50_ms']} ms, p99 {refresh['p99_ms']} ms, its cells shown "
+                f"p50 {show.get('p50_ms')} ms, p99 {show.get('p99_ms')} ms."
                 if refresh.get("p50_ms")
                 else "."
             )
@@ -219,11 +227,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000])
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[50, 200, 1000], help="fleet sizes for the core (none: the window only)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="measuring window per size")
     parser.add_argument("--gui-nodes", type=int, default=200)
     parser.add_argument("--no-gui", action="store_true")
     parser.add_argument("--gui-view", choices=["table", "heatmap"], default="table", help="the window's view")
+    parser.add_argument(
+        "--gui-explain", action="store_true", help="also where the window's time goes (threads, collector, late ticks)"
+    )
     parser.add_argument("--no-clush", action="store_true")
     parser.add_argument("--workers", type=int, help="telemetry worker processes (default: by fleet size; 0: none)")
     parser.add_argument(
@@ -242,7 +255,7 @@ def main() -> int:
     if not in_namespace():
         return reexec_in_namespace()
 
-    biggest = max([*args.sizes, args.gui_nodes])
+    biggest = max([*args.sizes, 0 if args.no_gui else args.gui_nodes, 1])
     workdir = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     fleet = BenchFleet(workdir, biggest)
     fleet.start()
@@ -275,7 +288,7 @@ def main() -> int:
                 print(json.dumps(report["clush"][-1]), file=sys.stderr, flush=True)
         if not args.no_gui:
             print(f"bench: window with {args.gui_nodes} nodes …", file=sys.stderr, flush=True)
-            report["gui"] = run_gui(fleet, args.gui_nodes, args.seconds, args.gui_view, args.workers)
+            report["gui"] = run_gui(fleet, args.gui_nodes, args.seconds, args.gui_view, args.workers, args.gui_explain)
             print(json.dumps(report["gui"]), file=sys.stderr, flush=True)
     finally:
         fleet.stop()
