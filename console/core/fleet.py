@@ -80,14 +80,17 @@ class NodeView:
     scheduler_state: str | None = None
     # The sticky counters per accelerator as last acknowledged (see console.core.counters).
     acknowledged: dict[int, AcceleratorCounters] = field(default_factory=dict)
-    # The node's aggregates, worked out once where the view is made (the snapshot's thread): the window's
-    # table asks for them at each snapshot, each repaint and each sort, on the GUI thread.
-    mean_utilization: float | None = field(init=False, default=None, compare=False)
-    max_utilization: float | None = field(init=False, default=None, compare=False)
-    max_temperature: float | None = field(init=False, default=None, compare=False)
-    total_power: float | None = field(init=False, default=None, compare=False)
+    # The node's aggregates (mean and top utilisation, hottest, total power), worked out at the first ask
+    # and kept: the window's table asks at each snapshot, repaint and sort, and the snapshot's thread works
+    # them out before the GUI thread sees the view (FleetModel.snapshot).
+    _aggregates: tuple[float | None, float | None, float | None, float | None] | None = field(
+        init=False, default=None, compare=False, repr=False
+    )
 
-    def __post_init__(self) -> None:
+    def aggregates(self) -> tuple[float | None, float | None, float | None, float | None]:
+        """(mean utilisation, top utilisation, hottest, total power): None where no accelerator reads it."""
+        if self._aggregates is not None:
+            return self._aggregates
         utilizations: list[float] = []
         temperatures: list[float] = []
         powers: list[float] = []
@@ -99,13 +102,30 @@ class NodeView:
                 temperatures.append(sample.temperature_c)
             if not isinstance(sample.power_w, NotAvailable):
                 powers.append(sample.power_w)
-        if utilizations:
-            object.__setattr__(self, "mean_utilization", sum(utilizations) / len(utilizations))
-            object.__setattr__(self, "max_utilization", max(utilizations))
-        if temperatures:
-            object.__setattr__(self, "max_temperature", max(temperatures))
-        if powers:
-            object.__setattr__(self, "total_power", sum(powers))
+        worked_out = (
+            sum(utilizations) / len(utilizations) if utilizations else None,
+            max(utilizations) if utilizations else None,
+            max(temperatures) if temperatures else None,
+            sum(powers) if powers else None,
+        )
+        object.__setattr__(self, "_aggregates", worked_out)
+        return worked_out
+
+    @property
+    def mean_utilization(self) -> float | None:
+        return self.aggregates()[0]
+
+    @property
+    def max_utilization(self) -> float | None:
+        return self.aggregates()[1]
+
+    @property
+    def max_temperature(self) -> float | None:
+        return self.aggregates()[2]
+
+    @property
+    def total_power(self) -> float | None:
+        return self.aggregates()[3]
 
     @property
     def kernel_log(self) -> str | None:
@@ -453,9 +473,12 @@ class FleetModel:
             for node in self._nodes.values():
                 state = self._effective_state(node)
                 counts[state] = counts.get(state, 0) + 1
-            return FleetSnapshot(
+            snapshot = FleetSnapshot(
                 version=self._version, changed=changed, counts=counts, scheduler_problem=self.scheduler_problem
             )
+        for view in changed:  # here, outside the lock, rather than on the GUI thread at its first ask
+            view.aggregates()
+        return snapshot
 
     def view(self, name: str) -> NodeView:
         with self._lock:

@@ -59,6 +59,10 @@ def test_ingested_lines_make_a_node_view_with_aggregates() -> None:
     assert view.max_temperature == 90.0 and view.hot
     assert view.total_power == 600.0
     assert fleet.series("a", 1, "temperature_c") is not None
+    # A snapshot's views come with their aggregates worked out (off the GUI thread); a view's are kept.
+    snapped = next(v for v in fleet.snapshot().changed if v.name == "a")
+    assert snapped._aggregates == (80.0, 80.0, 90.0, 600.0)
+    assert fleet.view("a")._aggregates is None
 
 
 def test_snapshot_reports_only_what_changed_and_counts_states() -> None:
