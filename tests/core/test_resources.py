@@ -50,8 +50,13 @@ def test_every_package_of_the_console_is_listed_for_installation() -> None:
     import tomllib
 
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "console").rglob("__init__.py")} | {
-        "console.resources"
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "console").rglob("__init__.py")}
+    # resources/ is installed as console.resources, each of its folders of shipped files as a package of it.
+    root = REPO / "resources"
+    found |= {
+        ".".join(("console", "resources", *folder.relative_to(root).parts))
+        for folder in [root, *root.rglob("*")]
+        if folder.is_dir() and folder.name != "__pycache__"
     }
     assert found == listed, f"not installed: {sorted(found - listed)}; listed but gone: {sorted(listed - found)}"
 
@@ -60,11 +65,16 @@ def test_every_shipped_file_is_in_the_package_data() -> None:
     import fnmatch
     import tomllib
 
-    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "console.resources"
-    ]
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     root = REPO / "resources"
-    files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".py"]
-    files = [f for f in files if "__pycache__" not in f]
-    left_out = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)]
-    assert not left_out, f"not installed with the package: {left_out}"
+    files = [p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix != ".py"]
+    files = [f for f in files if "__pycache__" not in f.parts]
+    left_out = [
+        f.as_posix()
+        for f in files
+        if not any(
+            fnmatch.fnmatch(f.name, pattern)
+            for pattern in data.get(".".join(("console", "resources", *f.parent.parts)), [])
+        )
+    ]
+    assert files and not left_out, f"not installed with the package: {left_out}"
