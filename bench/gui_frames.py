@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from console.app import LiveFleet
+from console.core.fleet import LatencyRecorder
 from console.core.inventory import load_inventory
 from console.core.samples import NodeState
 from console.gui.floor_view import HeatmapPicture
@@ -252,6 +253,7 @@ def main() -> int:  # noqa: PLR0915 - one measuring script, its timers in one pl
     floor_shows: list[float] = []
     lags: list[float] = []
     phase = {"measuring": False, "ready_at": None, "start": 0.0}
+    recorder = LatencyRecorder()
     total = len(inventory.nodes)
 
     def after_apply(_snapshot: object) -> None:
@@ -322,6 +324,7 @@ def main() -> int:  # noqa: PLR0915 - one measuring script, its timers in one pl
         if not phase["measuring"] and up == total:
             window.select_node(views[0].name)
             phase["measuring"] = True
+            live.fleet.latency = recorder  # how fresh the window's fleet is kept meanwhile
             if explain is not None:
                 explain.start()
             phase["start"] = time.monotonic()
@@ -350,6 +353,8 @@ def main() -> int:  # noqa: PLR0915 - one measuring script, its timers in one pl
             "floor_refresh": stats(floor_refreshes),
             "floor_show": stats(floor_shows),
             "event_loop_lag": stats(lags),
+            "node_to_model": stats([seconds * 1000 for seconds in recorder.node_to_model]),
+            "lines_per_s": round(len(recorder.node_to_model) / args.seconds, 1),
             "heatmap_summary": window.floor.summary.text() if args.view == "heatmap" else None,
             **({"explain": explain.report(args.seconds)} if explain is not None else {}),
         },

@@ -214,7 +214,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{gui.get('workers', 0)} workers): snapshot apply "
             f"p50 {gui['apply']['p50_ms']} ms, p95 {gui['apply'].get('p95_ms')} ms, p99 {gui['apply']['p99_ms']} ms; "
             f"{shown} repaint p50 {gui['render_full_window']['p50_ms']} ms, "
-            f"p99 {gui['render_full_window']['p99_ms']} ms; event-loop lag p99 {gui['event_loop_lag']['p99_ms']} ms"
+            f"p99 {gui['render_full_window']['p99_ms']} ms; event-loop lag p99 {gui['event_loop_lag']['p99_ms']} ms; "
+            f"node→model p99 {(gui.get('node_to_model') or {}).get('p99_ms')} ms"
             + (
                 f"; heatmap refresh p50 {refresh['p50_ms']} ms, p99 {refresh['p99_ms']} ms, its cells shown "
                 f"p50 {show.get('p50_ms')} ms, p99 {show.get('p99_ms')} ms."
