@@ -64,8 +64,13 @@ NODES_PER_WORKER: Final = 1000
 WINDOW_WORKERS_FROM_NODES: Final = 500
 WINDOW_NODES_PER_WORKER: Final = 500
 # Behind a window, the workers' niceness: measured at 1,000 nodes on 2 cores, the GUI thread waited, runnable,
-# 0.13 s a second for a CPU (more than it ran: 0.10 s) while the workers and the rest took the cores.
+# 0.13 s a second for a CPU (more than it ran: 0.10 s) while the workers and the rest took the cores; 0.08 s
+# at nice 5. Nice 10 helped the window a little more, but at a tenth of a normal program's weight the
+# workers could fall behind the fleet on a desk busy with other programs (docs/bench.md).
 WINDOW_WORKER_NICE: Final = 5
+# A worker that ran this long before it died is started again after the shortest backoff: the backoff
+# grows for a worker that keeps dying, not for one that died once a day.
+WORKER_STEADY_S: Final = 300.0
 # How long exec waits past its own deadline for the worker's answer before giving up on it.
 EXEC_GRACE_S: Final = 10.0
 
@@ -272,6 +277,7 @@ class _Worker:
     reader: threading.Thread | None = None
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     decoder: SampleDecoder = field(default_factory=SampleDecoder)  # its reader thread only
+    started_at: float = 0.0  # time.monotonic() of its last start
 
 
 class WorkerHub:
@@ -330,6 +336,7 @@ class WorkerHub:
         levels = (logging.getLogger().getEffectiveLevel(), logging.getLogger("paramiko").getEffectiveLevel())
         conn.send((worker.specs, self.ssh, self.settings, self.follow_kernel, levels, self.nice))
         worker.process, worker.conn = process, conn
+        worker.started_at = time.monotonic()
         worker.decoder.reset()  # a new worker sends every accelerator's fields first
         worker.reader = threading.Thread(
             target=self._read, args=(worker, conn), name=f"telemetry-worker-{worker.number}", daemon=True
@@ -488,7 +495,10 @@ class WorkerHub:
             if process.poll() is None:  # its pipe broke, or it kept sending what cannot be read
                 process.kill()
                 code = process.wait(timeout=5)
-        delay = self._restarts[worker.number].next_delay()
+        backoff = self._restarts[worker.number]
+        if time.monotonic() - worker.started_at >= WORKER_STEADY_S:
+            backoff.reset()  # it had been running well: this death is news, not the same one again
+        delay = backoff.next_delay()
         why = (
             f"the telemetry worker process for this node (fleet-telemetry-{worker.number}) ended "
             f"(exit status {code}); starting it again in {delay:.0f} s"

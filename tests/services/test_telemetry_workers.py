@@ -148,3 +148,40 @@ def test_a_look_the_worker_cannot_parse_fails_in_words_naming_the_node(monkeypat
     assert (kind, token, ok) == ("exec", 7, False)
     why = "n9: its health details could not be read: ValueError: a parser bug"
     assert payload == (NodeState.PARSE_ERROR, why, None)
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.states: list[tuple[str, NodeState, str | None]] = []
+
+    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
+        self.states.append((node, state, error))
+
+    def on_parsed(self, node: str, parsed: Any, received_at: float) -> None: ...
+
+    def on_kernel_events(self, node: str, events: Any, seen_at: float) -> None: ...
+
+    def on_kernel_state(self, node: str, state: str) -> None: ...
+
+
+def test_a_worker_that_keeps_dying_waits_longer_each_time_and_one_that_ran_steadily_starts_at_once() -> None:
+    from console.core.inventory import NodeSpec
+    from console.services.telemetry_workers import WORKER_STEADY_S
+
+    listener = _Listener()
+    hub = WorkerHub([NodeSpec(name="n1", host="10.0.0.1")], listener, workers=1)  # not started: no respawn
+    worker = hub._workers[0]
+    backoff = hub._restarts[worker.number]
+    worker.started_at = time.monotonic()  # died right after its start, three times
+    for _ in range(3):
+        hub._worker_died(worker)
+    assert backoff.attempts == 3
+    assert listener.states[-1][:2] == ("n1", NodeState.UNREACHABLE) and "fleet-telemetry-1" in str(
+        listener.states[-1][2]
+    )
+    worker.started_at = time.monotonic() - WORKER_STEADY_S  # this time it had streamed for five minutes
+    hub._worker_died(worker)
+    assert backoff.attempts == 1
+    assert "starting it again in 1 s" in str(listener.states[-1][2]) or "starting it again in 2 s" in str(
+        listener.states[-1][2]
+    )
