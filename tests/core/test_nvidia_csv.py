@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -272,3 +273,44 @@ def test_a_timestamp_is_converted_once_per_text_and_a_bad_one_still_refused() ->
     assert parse_timestamp("2024/11/14 07:00:14.123", "t") == parse_timestamp(" 2024/11/14 07:00:14.123 ", "t")
     with pytest.raises(FieldError, match="is not a timestamp"):
         parse_timestamp("2024-11-14T07:00:14", "t")
+
+
+_TOKEN = st.one_of(
+    st.sampled_from(["0", "1", " 87", " 312.50", "[N/A]", "", " ", "x", "2024/11/14 07:00:14.123", "P0", "-3"]),
+    st.text(alphabet="0123456789. []NA/", max_size=8),
+)
+
+
+@given(st.lists(st.lists(_TOKEN, min_size=15, max_size=15), min_size=1, max_size=6))
+def test_a_parser_that_remembers_each_gpus_last_line_answers_every_line_as_a_fresh_parser_would(
+    lines: list[list[str]],
+) -> None:
+    """The per-GPU memo of unchanged fields: lines that repeat fields (and bad ones) parse as they would alone,
+    field errors included (a refused field is not remembered)."""
+    remembering = NvidiaCsvParser()
+    for tokens in lines:
+        line = ",".join(tokens)
+        assert remembering.parse_line(line) == NvidiaCsvParser().parse_line(line)
+
+
+def test_a_gpus_unchanged_fields_are_not_converted_again() -> None:
+    parser = NvidiaCsvParser()
+    converted: list[str] = []
+
+    def counting(convert: Any) -> Any:
+        def wrapped(token: str, name: str) -> object:
+            converted.append(name)
+            return convert(token, name)
+
+        return wrapped
+
+    plan = tuple(None if step is None else (step[0], step[1], counting(step[2])) for step in parser._plan)
+    object.__setattr__(parser, "_plan", plan)
+    parser.parse_line(nvidia_line(index="3", utilization_gpu="40", temperature_gpu="61"))
+    converted.clear()
+    sample = parser.parse_line(nvidia_line(index="3", utilization_gpu="41", temperature_gpu="61")).sample
+    assert sample is not None and sample.utilization_pct == 41.0 and sample.temperature_c == 61.0
+    assert "utilization.gpu" in converted and "temperature.gpu" not in converted  # same text: not converted
+    converted.clear()
+    other = parser.parse_line(nvidia_line(index="4", utilization_gpu="41", temperature_gpu="61")).sample
+    assert other is not None and other.index == 4 and "temperature.gpu" in converted  # another GPU: its own
