@@ -91,7 +91,7 @@ def cell_colour(cell: Cell, color_by: ColorBy) -> QColor:
 class HitBox:
     rect: QRect
     node: str
-    cell: Cell | None = None  # rebound on a refresh that keeps the layout
+    cell: Cell | None = None
 
 
 class FloorCanvas(QWidget):
@@ -184,7 +184,6 @@ class HeatmapPicture:
     image: QImage
     cells: int
     unreachable: int
-    render_ms: float
 
 
 def heatmap_structure(groups: Sequence[CellGroup], width: int) -> tuple[object, ...]:
@@ -241,11 +240,10 @@ def draw_heatmap(
 ) -> HeatmapPicture:
     """The picture of ``groups`` at ``width``. Where nothing moved since ``earlier`` (same width, same nodes
     in the same groups), its places are kept and only the cells are new. Safe off the GUI thread."""
-    started = time.perf_counter()
     width = max(width, 400)
     structure = heatmap_structure(groups, width)
     all_cells = [c for g in groups for c in g.cells]
-    if earlier is not None and earlier.structure == structure and len(earlier.boxes) == len(all_cells):
+    if earlier is not None and earlier.structure == structure:  # the same nodes with as many cells each
         boxes = [HitBox(box.rect, box.node, cell) for box, cell in zip(earlier.boxes, all_cells, strict=True)]
         labels, size, height = earlier.labels, earlier.size, earlier.height
         xs, ys = earlier.xs, earlier.ys
@@ -268,7 +266,6 @@ def draw_heatmap(
         image=image,
         cells=len(all_cells),
         unreachable=sum(1 for c in all_cells if c.kind == CellKind.UNREACHABLE),
-        render_ms=(time.perf_counter() - started) * 1000,
     )
 
 
@@ -332,14 +329,17 @@ class HeatmapCanvas(FloorCanvas):
 
     def __init__(self) -> None:
         super().__init__()
-        self.groups: list[CellGroup] = []
-        self.labels: list[tuple[QRect, str]] = []
-        self.color_by = ColorBy.UTILIZATION
         self.repaints = 0
         self.last_paint_ms = 0.0
-        self.last_render_ms = 0.0
-        self.image: QImage | None = None
-        self.picture: HeatmapPicture | None = None
+        self.picture: HeatmapPicture | None = None  # what is shown; the hit boxes are its boxes
+
+    @property
+    def groups(self) -> list[CellGroup]:
+        return self.picture.groups if self.picture is not None else []
+
+    @property
+    def color_by(self) -> ColorBy:
+        return self.picture.color_by if self.picture is not None else ColorBy.UTILIZATION
 
     def layout_width(self) -> int:
         return max(self.width(), 400)
@@ -353,9 +353,7 @@ class HeatmapCanvas(FloorCanvas):
         if picture.width != self.layout_width():
             picture = draw_heatmap(picture.groups, picture.color_by, self.layout_width(), QFont(self.font()), None)
         self.picture = picture
-        self.groups, self.color_by = picture.groups, picture.color_by
-        self.boxes, self.labels, self.image = picture.boxes, picture.labels, picture.image
-        self.last_render_ms = picture.render_ms
+        self.boxes = picture.boxes
         if self.minimumHeight() != picture.height:
             self.setMinimumHeight(picture.height)
         self.update()
@@ -379,8 +377,8 @@ class HeatmapCanvas(FloorCanvas):
         started = time.perf_counter()
         painter = QPainter(self)
         painter.fillRect(event.rect(), QColor("#ffffff"))
-        if self.image is not None:
-            painter.drawImage(event.rect(), self.image, event.rect())
+        if self.picture is not None:
+            painter.drawImage(event.rect(), self.picture.image, event.rect())
         if self.selected:
             painter.setPen(QPen(QColor(SELECTED), 2))
             for box in self.boxes:

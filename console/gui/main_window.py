@@ -287,10 +287,13 @@ class MainWindow(QMainWindow):
         if records is not None:
             self._add_log(records)
         # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
-        if history is not None and self.worker is None:
-            self.worker = Worker()
         self.tenants_view = TenantsView(
-            self.model.views, allocations or (lambda: None), idle_since, history, self.worker, accounting
+            self.model.views,
+            allocations or (lambda: None),
+            idle_since,
+            history,
+            self._shared_worker() if history is not None else self.worker,
+            accounting,
         )
         if moves is not None and self.dock is not None:
             self._add_move(moves)
@@ -338,7 +341,7 @@ class MainWindow(QMainWindow):
     # --- actions ---------------------------------------------------------------------------------------------
 
     def _add_actions(self, service: ActionsPort) -> None:
-        self.worker = Worker()
+        worker = self._shared_worker()
         self.relay = StatusRelay()
         self.dock = ActionsDock(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
@@ -356,7 +359,7 @@ class MainWindow(QMainWindow):
             lambda node: self.open_action(ActionKind.CANCEL_REBOOT, [node] if node in self.fleet.names else None)
         )
         # What earlier consoles left unfinished (a reboot still pending in Slurm): in the panel from the start.
-        self.worker.call(
+        worker.call(
             service.earlier_unfinished,
             self.dock.load_earlier,
             lambda error: self.show_notice(f"Earlier consoles' actions could not be read: {error}", 15000),
@@ -450,9 +453,13 @@ class MainWindow(QMainWindow):
         done: Callable[[HeatmapPicture], None],
         failed: Callable[[Exception], None],
     ) -> None:
+        self._shared_worker().call(work, done, failed, owner=self.floor)
+
+    def _shared_worker(self) -> Worker:
+        """The window's one worker pool (scheduler and BMC reads, the log, the heatmap), made at first need."""
         if self.worker is None:
             self.worker = Worker()
-        self.worker.call(work, done, failed, owner=self.floor)
+        return self.worker
 
     def refresh_plots(self) -> bool:
         """The node's plots, every second while the Fleet tab is in front (behind another tab they would
@@ -529,10 +536,8 @@ class MainWindow(QMainWindow):
             dialog.led.setCurrentText("blink")
 
     def _add_log(self, records: RecordsPort) -> None:
-        if self.worker is None:
-            self.worker = Worker()
         self.records_relay = ChangeRelay()
-        self.log_view = LogView(records, self.worker)
+        self.log_view = LogView(records, self._shared_worker())
         self.log_view.node_chosen.connect(self._show_node_from_log)
         self.log_view.report_requested.connect(self.open_handover)
         self.tabs.addTab(self.log_view, "&Log")

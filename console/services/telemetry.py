@@ -1,7 +1,8 @@
 """The live telemetry service: one SSH stream per node (the hub), its lines parsed off the reader thread
 (the pipeline) into the fleet model, the alert rules run over it, and each NVIDIA node's kernel log
-followed on the same connection. From WORKERS_FROM_NODES nodes the connections and the parsing run in
-worker processes (services.telemetry_workers), and the parsed lines come back to the same fleet model.
+followed on the same connection. In big fleets (``telemetry_workers``: from 500 nodes behind a window) the
+connections and the parsing run in worker processes (services.telemetry_workers), and the parsed lines
+come back to the same fleet model.
 ``start()`` returns at once; nothing blocks."""
 
 from __future__ import annotations
