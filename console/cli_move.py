@@ -59,11 +59,13 @@ def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, ope
     from console.transport.ssh import SshSettings
 
     t = escape_controls
-    try:
-        digest = read_digest(inventory.path)  # as loaded: a file changed before the rewrite is not rewritten
-    except InventoryEditError as exc:
-        print(t(f"fleet-console: {exc}"), file=sys.stderr)
-        return EXIT_BAD
+    digest = inventory.digest  # as loaded: a file changed before the rewrite is not rewritten
+    if digest is None:
+        try:
+            digest = read_digest(inventory.path)
+        except InventoryEditError as exc:
+            print(t(f"fleet-console: {exc}"), file=sys.stderr)
+            return EXIT_BAD
     if not args.wait_jobs > 0:
         print("fleet-console: --wait-jobs must be a positive number of minutes", file=sys.stderr)
         return EXIT_BAD
@@ -78,6 +80,8 @@ def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, ope
             print(f"fleet-console: {service.runner.refusal}; nothing was changed", file=sys.stderr)
             return EXIT_REFUSED
         moves = TenantMoves(service, poll_once(inventory, ssh, timeout_s=args.timeout), digest=digest)
+        for temp in moves.removed_temps:
+            print(t(f"note: removed {temp}, left by a console stopped while rewriting the inventory"), file=sys.stderr)
         request = MoveRequest(
             nodes=tuple(args.nodes),
             target=args.move_to,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import hashlib
 import math
 import re
 import tomllib
@@ -154,6 +155,9 @@ class Inventory:
     scheduler: NodeSpec | None = None
     policy: Policy = field(default_factory=Policy)
     racks: tuple[RackSpec, ...] = ()
+    # SHA-256 of the file's bytes as they were read (None when not read from a file): a rewrite of the file
+    # (move-tenant) refuses when the file on disk no longer has these bytes.
+    digest: str | None = None
 
     def rack(self, name: str | None) -> RackSpec | None:
         return next((r for r in self.racks if r.name == name), None) if name else None
@@ -172,17 +176,27 @@ class Inventory:
 def load_inventory(path: str | Path) -> Inventory:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InventoryError(path, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InventoryError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise InventoryError(path, f"cannot read: {exc.strerror}") from None
-    return parse_inventory(text, path)
+    return parse_inventory(decode_inventory(path, raw), path, digest=bytes_digest(raw))
 
 
-def parse_inventory(text: str, path: Path) -> Inventory:
+def bytes_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def decode_inventory(path: Path, raw: bytes) -> str:
+    """The file's text: UTF-8 (TOML's only encoding), a byte-order mark left out, line endings kept."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def parse_inventory(text: str, path: Path, digest: str | None = None) -> Inventory:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -282,6 +296,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         scheduler=_scheduler(path, data.get("scheduler"), defaults, base, locator, connect_timeout_s),
         policy=_policy(path, data.get("policy"), locator),
         racks=_racks(path, data.get("rack", []), locator),
+        digest=digest,
     )
 
 

@@ -93,6 +93,8 @@ class MovePlan:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     with_scheduler: bool = True
+    # The inventory file the move rewrites, in words (where a link leads: the service fills that in).
+    inventory_file: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -158,7 +160,10 @@ class MovePlan:
         if commands:
             lines.append("\nScheduler commands, in order (the running jobs are waited for after the drain):")
             lines += [f"  {t(c)}" for c in commands]
-        lines.append(f"\nInventory: tenant = {t(r.target)!r} for {t(compress(self.names))}")
+        lines.append(
+            f"\nInventory: {t(self.inventory_file or 'the inventory file')} will be rewritten: tenant = "
+            f"{t(r.target)!r} for {t(compress(self.names))} (the original kept beside it as a .bak)"
+        )
         for note in self.notes:  # a note may hold the slurm.conf lines, one per line
             first, *more = note.split("\n")
             lines += [f"Note: {t(first)}", *(t(line) for line in more)]
@@ -220,7 +225,7 @@ def plan_move(
     max_nodes: int,
 ) -> MovePlan:
     """Everything the preview shows and the exact changes; reads nothing, changes nothing."""
-    plan = MovePlan(request=request, with_scheduler=inventory.scheduler is not None)
+    plan = MovePlan(request=request, with_scheduler=inventory.scheduler is not None, inventory_file=str(inventory.path))
     target = request.target.strip()
     plan.refusals += request_problems(request)
     chosen = list(dict.fromkeys(request.nodes))

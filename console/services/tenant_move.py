@@ -13,6 +13,7 @@ the drain leaves the nodes drained (safe: no job starts there) and says how to g
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,14 @@ from console.core.actions import ActionKind, ActionRequest, Engine, Step, plan_a
 from console.core.fleet import FleetModel
 from console.core.hostlist import compress
 from console.core.inventory import Inventory
-from console.core.inventory_edit import InventoryEditError, read_digest, set_tenants
+from console.core.inventory_edit import (
+    InventoryEditError,
+    describe_rewrite,
+    read_digest,
+    remove_stale_temps,
+    rewrite_problem,
+    set_tenants,
+)
 from console.core.parsers.common import output_summary
 from console.core.store import StoreError
 from console.core.tenant_move import (
@@ -38,6 +46,8 @@ from console.core.tenant_move import (
 )
 from console.core.tenants import JobAllocation, SchedulerAllocations
 from console.services.actions import ActionService
+
+log = logging.getLogger(__name__)
 
 KIND: Final = "move-tenant"
 STEP_TIMEOUT_S: Final = 60.0
@@ -136,6 +146,10 @@ class TenantMove:
         except StoreError as exc:
             return self._end("failed", f"not started, nothing was changed: {exc}")
         self.service.store.mark_running(self.move_id)
+        if problem := rewrite_problem(self.service.inventory.path, self.inventory_digest):
+            # Checked before the drain too: found only at the inventory step, the nodes would already be drained
+            # and moved in Slurm.
+            return self._end("failed", f"not started, nothing was changed: {problem}")
         steps: list[tuple[MoveStep, Callable[[], str]]] = [
             (MoveStep.DRAIN, self._drain),
             (MoveStep.WAIT_JOBS, self._wait_jobs),
@@ -398,13 +412,21 @@ class TenantMoves:
         self.refresh = refresh or (lambda: None)
         self._lock = threading.Lock()
         self.current: TenantMove | None = None
-        self.digest: str | None = digest
+        self.digest: str | None = None
         self.problem: str | None = None
+        if digest is None:
+            digest = actions.inventory.digest
         if digest is None:
             try:
                 self.digest = read_digest(actions.inventory.path)
             except InventoryEditError as exc:
                 self.problem = str(exc)
+        else:
+            self.digest = digest
+        # A console killed mid-rewrite left its temporary file beside the inventory: gone at the next start.
+        self.removed_temps = remove_stale_temps(actions.inventory.path)
+        for temp in self.removed_temps:
+            log.warning("removed %s, left by a console stopped while rewriting the inventory", temp)
 
     @property
     def operator(self) -> str:
@@ -418,8 +440,10 @@ class TenantMoves:
         plan = plan_move(request, inventory, self.fleet.views(), allocations, max_nodes=policy_cap(inventory))
         if self.actions.runner.refusal is not None:
             plan.refusals.append(self.actions.runner.refusal)
-        if self.problem is not None:
-            plan.refusals.append(f"the inventory cannot be rewritten: {self.problem}")
+        plan.inventory_file = describe_rewrite(inventory.path)
+        problem = self.problem or rewrite_problem(inventory.path, self.digest)
+        if problem is not None:
+            plan.refusals.append(f"the inventory cannot be rewritten: {problem}")
         with self._lock:
             running = self.current is not None and self.current.outcome is None
         if running:
@@ -442,6 +466,5 @@ class TenantMoves:
 
     def _applied(self, inventory: Inventory) -> None:
         self.fleet.use_specs(inventory)
-        with contextlib.suppress(InventoryEditError):
-            self.digest = read_digest(inventory.path)
+        self.digest = inventory.digest  # what the console wrote: a later edit by someone else is not adopted
         self.refresh()

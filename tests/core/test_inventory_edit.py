@@ -4,12 +4,22 @@ whole (the file untouched) when the file changed meanwhile, names an unknown nod
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from console.core import inventory_edit
 from console.core.inventory import load_inventory
-from console.core.inventory_edit import InventoryEditError, read_digest, set_tenants
+from console.core.inventory_edit import (
+    InventoryEditError,
+    describe_rewrite,
+    read_digest,
+    remove_stale_temps,
+    rewrite_problem,
+    set_tenants,
+)
 
 TEXT = """# Hall B, row 3 — owned by the platform team
 [defaults]
@@ -75,3 +85,113 @@ def test_a_full_disk_at_the_rename_leaves_the_file_as_it_was(tmp_path: Path, mon
         set_tenants(path, {"gpu-a01": "globex"})
     assert path.read_text() == TEXT
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# --- second round of hardening (issue 21): links, a second writer, line endings, stale temporary files ------
+
+
+def test_a_symlinked_inventory_is_written_through_to_its_target_and_stays_a_link(tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "fleet"
+    etc.mkdir(parents=True)
+    real = etc / "dc1.toml"
+    real.write_text(TEXT)
+    real.chmod(0o640)
+    link = tmp_path / "fleet.toml"
+    link.symlink_to(real)
+    edit = set_tenants(link, {"gpu-a02": "globex"}, read_digest(link))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert {s.name: s.tenant for s in load_inventory(real).nodes}["gpu-a02"] == "globex"
+    assert (real.stat().st_mode & 0o777) == 0o640
+    assert edit.backup.parent == etc and edit.backup.read_text() == TEXT
+    assert edit.inventory.path == link
+    assert "a link: its target" in describe_rewrite(link) and str(real) in describe_rewrite(link)
+
+
+def test_a_teammates_write_between_the_backup_and_the_rename_is_kept_and_the_rewrite_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teammate is another process writing the file the way an editor does (no lock)."""
+    path = tmp_path / "fleet.toml"
+    path.write_text(TEXT)
+    teammate = TEXT + "\n# a teammate's edit, saved mid-rewrite\n"
+    real_write_temp = inventory_edit._write_temp
+
+    def write_temp_then_teammate_saves(target: Path, data: bytes, st: os.stat_result) -> Path:
+        temp = real_write_temp(target, data, st)
+        code = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+        subprocess.run([sys.executable, "-c", code, str(path), teammate], check=True)
+        return temp
+
+    monkeypatch.setattr(inventory_edit, "_write_temp", write_temp_then_teammate_saves)
+    with pytest.raises(InventoryEditError, match="changed by someone else while the console was rewriting it"):
+        set_tenants(path, {"gpu-a01": "globex"}, read_digest(path))
+    assert path.read_text() == teammate
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.toml"]  # no temporary file, no stale backup
+
+
+def test_a_second_console_holding_the_lock_makes_the_rewrite_wait_then_refuse_naming_its_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(TEXT)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True);"
+            " sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        monkeypatch.setattr(inventory_edit, "LOCK_WAIT_S", 0.2)
+        with pytest.raises(InventoryEditError, match=rf"is locked held by PID {holder.pid} \("):
+            set_tenants(path, {"gpu-a01": "globex"}, read_digest(path))
+        assert path.read_text() == TEXT
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    set_tenants(path, {"gpu-a01": "globex"}, read_digest(path))  # the lock let go: the rewrite goes through
+    assert load_inventory(path).node("gpu-a01").tenant == "globex"
+
+
+def test_crlf_line_endings_and_a_byte_order_mark_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    original = b"\xef\xbb\xbf" + TEXT.replace("\n", "\r\n").encode()
+    path.write_bytes(original)
+    inventory = load_inventory(path)
+    set_tenants(path, {"gpu-a01": "globex", "gpu-a02": "globex"}, inventory.digest)
+    written = path.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf")
+    assert written.count(b"\n") == written.count(b"\r\n") == original.count(b"\r\n") + 1  # one tenant line added
+    expected = original.replace(b'tenant = "acme"', b'tenant = "globex"').replace(
+        b'rack = "R12"\r\n', b'rack = "R12"\r\ntenant = "globex"\r\n'
+    )
+    assert written == expected
+
+
+def test_a_temporary_file_left_by_a_killed_rewrite_is_removed_and_other_files_are_not(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(TEXT)
+    stale = [tmp_path / ".fleet.toml.fleet-console-4242-0badc0de.tmp", tmp_path / ".fleet.toml.k2j4_x9a.tmp"]
+    kept = [tmp_path / ".fleet.toml.swp", tmp_path / "fleet.toml.tmp", tmp_path / ".other.toml.k2j4_x9a.tmp"]
+    for extra in stale + kept:
+        extra.write_text("x")
+    assert remove_stale_temps(path) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["fleet.toml", *(p.name for p in kept)])
+
+
+def test_the_inventory_remembers_the_digest_of_the_bytes_it_was_loaded_from(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_bytes(TEXT.replace("\n", "\r\n").encode())
+    assert load_inventory(path).digest == read_digest(path)
+    assert rewrite_problem(path, load_inventory(path).digest) is None
+    path.write_text(TEXT)  # the same text with other line endings is another file
+    assert "changed on disk since the console loaded it" in (rewrite_problem(path, read_digest(path) + "x") or "")

@@ -6,13 +6,14 @@ safe state; the inventory is rewritten only after Slurm took the change."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from console.core.inventory import Inventory, load_inventory
-from console.core.tenant_move import JobsDecision, MoveStep
+from console.core.tenant_move import JobsDecision, MoveRequest, MoveStep
 from console.core.tenants import JobAllocation
-from console.services.tenant_move import TenantMove
+from console.services.tenant_move import TenantMove, TenantMoves
 from tests.helpers.moves import World, busy_node, idle_node, other_tenant
 
 
@@ -169,3 +170,35 @@ def test_a_liaisons_console_plans_a_move_only_to_refuse_it(world: World) -> None
     plan = moves.plan_move(MoveRequest((node.name,), other_tenant(world, node.tenant), "lia", "grow"))
     assert "the liaison role may not act on nodes" in plan.refusals
     assert plan.changes  # the preview is still shown in full
+
+
+def test_an_inventory_edited_between_the_preview_and_the_start_stops_the_move_before_the_drain(world: World) -> None:
+    node = idle_node(world)
+    plan = world.plan(node.name, other_tenant(world, node.tenant))
+    assert plan.allowed, plan.refusals
+    digest = world.service.inventory.digest
+    assert digest is not None
+    with world.inventory_path.open("a") as handle:
+        handle.write("\n# a teammate's edit after the preview\n")
+    outcome = TenantMove(plan, world.service, inventory_digest=digest, poll_s=0.02).run()
+    assert outcome.outcome == "failed"
+    assert "not started, nothing was changed" in outcome.message and "changed on disk" in outcome.message
+    assert "DRAIN" not in world.sim.nodes[node.name].flags
+    assert [(r.kind, r.state) for r in world.rows()] == [("move-tenant", "failed")]
+    assert world.inventory_path.read_text().endswith("# a teammate's edit after the preview\n")
+
+
+def test_the_preview_says_which_file_is_rewritten_and_where_its_link_leads(world: World, tmp_path: Path) -> None:
+    real = tmp_path / "etc-fleet" / "dc1.toml"
+    real.parent.mkdir()
+    world.inventory_path.rename(real)
+    world.inventory_path.symlink_to(real)
+    moves = TenantMoves(world.service, world.fleet())
+    node = idle_node(world)
+    plan = moves.plan_move(
+        MoveRequest((node.name,), other_tenant(world, node.tenant), "tina", "acme shrinks (contract 12)")
+    )
+    assert plan.allowed, plan.refusals
+    text = plan.describe()
+    link = f"{world.inventory_path} (a link: its target {real} is rewritten, the link stays)"
+    assert f"Inventory: {link} will be rewritten" in text

@@ -1,0 +1,69 @@
+"""Who holds a lock on a file: the words a refusal gives when the console cannot take a lock it needs.
+
+Why: "database is locked" or "the inventory is locked" alone sends an operator hunting. Linux lists every
+lock in ``/proc/locks`` (flock and POSIX locks alike, SQLite's among them) with the holder's PID, so the
+message can say "held by PID 4242 (fleet-console incidents ack 7)". Where ``/proc`` is not there (another
+system, a container without it), the words simply leave the holder out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+from console.core.text import escape_controls
+
+PROC_LOCKS: Final = Path("/proc/locks")
+MAX_LOCK_LINES: Final = 100_000  # a machine with more locks than this is not read to the end
+
+
+def lock_holders(path: Path, locks_file: Path = PROC_LOCKS) -> list[int]:
+    """The PIDs holding a lock on ``path`` (its device and inode), this process's own left out."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    holders: list[int] = []
+    try:
+        with locks_file.open(encoding="ascii", errors="replace") as handle:
+            for count, line in enumerate(handle):
+                if count >= MAX_LOCK_LINES:
+                    break
+                fields = line.split()
+                # "1: POSIX  ADVISORY  WRITE 3595 fe:00:2155489 0 EOF"; a waiter's line has "->" after the id.
+                if len(fields) < 6 or fields[1] == "->":
+                    continue
+                try:
+                    pid = int(fields[4])
+                    major, minor, inode = fields[5].split(":")
+                    where = (int(major, 16), int(minor, 16), int(inode))
+                except ValueError:
+                    continue
+                if where == wanted and pid != os.getpid() and pid not in holders:
+                    holders.append(pid)
+    except OSError:
+        return []
+    return holders
+
+
+def process_words(pid: int, proc: Path = Path("/proc")) -> str:
+    """``PID 4242 (fleet-console incidents ack 7)``: the PID and, where it can be read, its command line."""
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()[:400]
+    except OSError:
+        return f"PID {pid}"
+    words = [w.decode("utf-8", "replace") for w in raw.split(b"\0") if w]
+    if words and Path(words[0]).name.startswith("python") and len(words) > 1:
+        words = words[1:]  # "python -m pytest" says less than what it runs
+    command = escape_controls(" ".join(Path(words[0]).name if i == 0 else w for i, w in enumerate(words)))
+    return f"PID {pid} ({command[:120]})" if command else f"PID {pid}"
+
+
+def held_by(path: Path, locks_file: Path = PROC_LOCKS) -> str:
+    """ " held by PID 4242 (…)" for a refusal's words, or "" when the holder cannot be told."""
+    holders = lock_holders(path, locks_file)
+    if not holders:
+        return ""
+    return " held by " + ", ".join(process_words(pid) for pid in holders[:3])
