@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 import platformdirs
 
 from console.core.alerts import AlertRulesError, load_rules, load_rules_file
+from console.core.exports import OutputError, OutputTarget, export_text
 from console.core.incidents import ShiftClock, ShiftName, duration_words
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.roles import (
@@ -123,13 +124,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     shift = kinds.add_parser("shift", help="write the handover report of a shift")
     _shift_options(shift)
     shift.add_argument("--format", choices=["html", "pdf", "csv"], default="html", dest="report_format")
-    shift.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    _output_options(shift)
     tenant = kinds.add_parser("tenant", help="a tenant's accelerator-hours over a date range (from the archive)")
     tenant.add_argument("--tenant", required=True)
     tenant.add_argument("--from", required=True, dest="report_from", help="first UTC day, YYYY-MM-DD")
     tenant.add_argument("--to", required=True, dest="report_to", help="last UTC day, YYYY-MM-DD (included)")
     tenant.add_argument("--format", choices=["html", "pdf", "csv"], default="html", dest="report_format")
-    tenant.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    _output_options(tenant)
     tenant.add_argument(
         "--ssh-config",
         type=Path,
@@ -155,6 +156,46 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--operator", default=argparse.SUPPRESS, dest="records_operator", help="your name (default: OS user)"
     )
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--output", required=True, help="the file to write (- for standard output; an existing one needs --force)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace the output file if it exists")
+
+
+def _output(args: argparse.Namespace) -> OutputTarget | int:
+    """Where the report goes, checked before any work (the exit status after saying why not)."""
+    try:
+        return OutputTarget.check(args.output, force=args.force)
+    except OutputError as exc:
+        _err(f"{exc}; nothing was written")
+        return EXIT_BAD
+
+
+def _write_output(target: OutputTarget, fmt: str, text: str, title: str) -> int:
+    """The rendered report (HTML or CSV text; PDF printed from the HTML) written to its target; "wrote …"
+    on stdout, or on stderr when the report itself goes to stdout."""
+    try:
+        if fmt == "pdf":
+            from console.gui.printing import pdf_bytes  # Qt, loaded only for a PDF
+
+            data = pdf_bytes(text, title)
+        else:
+            data = text.encode("utf-8")
+        target.write(data, sys.stdout.buffer)
+    except (OutputError, RuntimeError) as exc:  # the file, or Qt's printer
+        _err(f"cannot write {target.words}: {exc}")
+        return EXIT_FAILED
+    if not target.to_stdout:
+        print(escape_controls(f"wrote {target.words}"))
+    return EXIT_OK
+
+
+def _info(text: str, target: OutputTarget | None) -> None:
+    """A message beside a report: on stderr when the report goes to stdout, so it cannot corrupt it."""
+    print(escape_controls(text), file=sys.stderr if target is not None and target.to_stdout else sys.stdout)
 
 
 def _shift_options(parser: argparse.ArgumentParser) -> None:
@@ -313,6 +354,9 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     if last < first:
         _err(f"--to {last} is before --from {first}")
         return EXIT_BAD
+    target = _output(args)
+    if isinstance(target, int):
+        return target
     try:
         archive = TelemetryArchive(data_dir / ARCHIVE_FILE, readonly=True)
     except StoreError as exc:
@@ -330,26 +374,17 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
         accounting = _slurm_accounting(args, inventory_path, first.isoformat(), until, rows)
         if accounting is None:
             return EXIT_BAD
-        print(escape_controls(accounting.words()), file=sys.stderr if accounting.differs else sys.stdout)
+        if accounting.differs:
+            _err(accounting.words())
+        else:
+            _info(accounting.words(), target)
     report = build_tenant_report(
         args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator, accounting
     )
     if not report["nodes"]:
         _err(f"the archive has no hours of {args.tenant} from {first} to {last}; the report is empty")
-    try:
-        if args.report_format == "pdf":
-            from console.gui.printing import html_to_pdf  # Qt, loaded only for a PDF
-
-            html_to_pdf(render_tenant_html(report), args.output)
-        elif args.report_format == "csv":
-            args.output.write_text(render_tenant_csv(report), encoding="utf-8")
-        else:
-            args.output.write_text(render_tenant_html(report), encoding="utf-8")
-    except (OSError, RuntimeError) as exc:
-        _err(f"cannot write {args.output}: {getattr(exc, 'strerror', None) or exc}")
-        return EXIT_FAILED
-    print(f"wrote {args.output}")
-    return EXIT_OK
+    text = render_tenant_csv(report) if args.report_format == "csv" else render_tenant_html(report)
+    return _write_output(target, args.report_format, text, f"Accelerator-hours of {export_text(args.tenant)}")
 
 
 def _slurm_accounting(
@@ -388,6 +423,12 @@ def run_report(args: argparse.Namespace, data_dir: Path) -> int:
         _err(str(exc))
         return EXIT_BAD
     shift = ShiftName(args.shift)
+    target: OutputTarget | None = None
+    if args.report_kind == "shift":
+        checked = _output(args)
+        if isinstance(checked, int):
+            return checked
+        target = checked
     opened = _open(args, data_dir, write=args.report_kind != "shift")
     if isinstance(opened, int):
         return opened
@@ -397,7 +438,9 @@ def run_report(args: argparse.Namespace, data_dir: Path) -> int:
         if args.report_kind == "shift":
             for note in records.notes:
                 _err(note)
-            return _write_report(records, date, shift, args.report_format, args.output, operator)
+            assert target is not None
+            text = records.log.render(date, shift, "csv" if args.report_format == "csv" else "html", operator)
+            return _write_output(target, args.report_format, text, f"Handover: {shift.value} shift of {date}")
         try:
             if args.report_kind == "sign-off":
                 data = records.log.sign_off_data(date, shift, operator)
@@ -416,22 +459,3 @@ def run_report(args: argparse.Namespace, data_dir: Path) -> int:
         return EXIT_OK
     finally:
         records.close()
-
-
-def _write_report(records: Records, date: object, shift: ShiftName, fmt: str, output: Path, operator: str) -> int:
-    import datetime as dt
-
-    assert isinstance(date, dt.date)
-    try:
-        if fmt == "pdf":
-            from console.gui.printing import html_to_pdf  # Qt, loaded only for a PDF
-
-            html_to_pdf(records.log.render(date, shift, "html", operator), output)
-        else:
-            text = records.log.render(date, shift, fmt, operator)
-            output.write_text(text, encoding="utf-8")
-    except (OSError, RuntimeError) as exc:  # the file, or Qt's printer
-        _err(f"cannot write {output}: {getattr(exc, 'strerror', None) or exc}")
-        return EXIT_FAILED
-    print(f"wrote {output}")
-    return EXIT_OK

@@ -9,14 +9,13 @@ escaped), CSV (one table, a ``section`` column), and PDF (the HTML printed by Qt
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import html
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from console.core.exports import csv_text, export_text
 from console.core.incident_log import Incident, SignOff
 from console.core.incidents import ShiftFigures, duration_words
 from console.core.report import iso_utc
@@ -125,8 +124,9 @@ th { background: #e8e8e8; }
 
 
 def escape_html(value: Any) -> str:
-    """Every value is foreign text (a node's words, an operator's note): escaped, never markup."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Every value is foreign text (a node's words, an operator's note): escaped once, never markup, its
+    control and bidi characters shown as escapes (``export_text``)."""
+    return html.escape(export_text(value), quote=True)
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None) -> str:
@@ -266,13 +266,11 @@ CSV_COLUMNS: Final = ("section", "id", "time", "node", "what", "state", "severit
 
 
 def render_csv(report: dict[str, Any], signoff: SignOff | None = None) -> str:
-    """One table; a spreadsheet-safe cell: text that a spreadsheet would run as a formula is quoted with '."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    """One table, written by the one CSV writer of every export (no cell can be a formula)."""
+    rows: list[tuple[Any, ...]] = []
 
     def row(*values: Any) -> None:
-        writer.writerow([inert_cell(v) for v in values])
+        rows.append(values)
 
     row(
         "shift",
@@ -336,11 +334,4 @@ def render_csv(report: dict[str, Any], signoff: SignOff | None = None) -> str:
         )
         for a in signoff.amendments:
             row("amendment", "", iso_utc(a.at), "", "", "", "", a.author, a.text)
-    return out.getvalue()
-
-
-def inert_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    return csv_text(CSV_COLUMNS, rows)

@@ -6,13 +6,12 @@ the tenant. Built from the telemetry archive's day rows as plain data, rendered 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from typing import Any, Final
 
 from console.core.archive import Usage
-from console.core.handover import REPORT_STYLE, escape_html, html_table, inert_cell
+from console.core.exports import csv_text
+from console.core.handover import REPORT_STYLE, escape_html, html_table
 from console.core.slurm_accounting import AccountingComparison
 
 FIGURES: Final = ("held", "healthy", "allocated", "busy", "idle_allocated", "out_of_service")
@@ -140,21 +139,16 @@ def _slurm_html(slurm: dict[str, Any] | None) -> str:
 
 
 def render_tenant_csv(report: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["tenant", "from", "to", "node", *FIGURES, "util_mean_pct"])
-    for row in [{"node": "(all)", **report["totals"]}, *report["nodes"]]:
-        writer.writerow(
-            [inert_cell(v) for v in (report["tenant"], report["from"], report["to"], row["node"])]
-            + [row[name] for name in FIGURES]
-            + [row["util_mean_pct"]]
-        )
+    """One row per node after the tenant's totals, through the one CSV writer of every export."""
+    head = (report["tenant"], report["from"], report["to"])
+    rows: list[list[Any]] = [
+        [*head, row["node"], *(row[name] for name in FIGURES), row["util_mean_pct"]]
+        for row in [{"node": "(all)", **report["totals"]}, *report["nodes"]]
+    ]
     slurm = report.get("slurm")
     if slurm is not None and slurm["gpu_hours"] is not None:
         # Slurm's own figure as one more row: its allocated GPU-hours, the other figures left empty.
-        cells = ["" for _ in FIGURES]
+        cells: list[Any] = ["" for _ in FIGURES]
         cells[FIGURES.index("allocated")] = slurm["gpu_hours"]
-        writer.writerow(
-            [inert_cell(v) for v in (report["tenant"], report["from"], report["to"], "(slurm sacct)")] + cells + [""]
-        )
-    return out.getvalue()
+        rows.append([*head, "(slurm sacct)", *cells, ""])
+    return csv_text(["tenant", "from", "to", "node", *FIGURES, "util_mean_pct"], rows)

@@ -20,12 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core.exports import OutputError, OutputTarget
 from console.core.handover import render_csv, render_html
 from console.core.incident_log import SignOff
 from console.core.incidents import ShiftName
 from console.core.roles import Permission, allowed
 from console.gui.ports import RecordsPort
-from console.gui.printing import html_to_pdf
+from console.gui.printing import pdf_bytes
 from console.gui.text import plain_label
 from console.gui.worker import Worker
 
@@ -123,13 +124,14 @@ class HandoverDialog(QDialog):
         if self.report is None:
             return
         try:
+            # The file dialog asked before replacing a file; a link or a directory is still refused.
+            target = OutputTarget.check(path, force=True)
             if fmt == "pdf":
-                html_to_pdf(self.html(), path)
-            elif fmt == "csv":
-                path.write_text(render_csv(self.report, self.signoff), encoding="utf-8")
+                data = pdf_bytes(self.html(), f"Handover: {self.shift.value} shift of {self.date}")
             else:
-                path.write_text(self.html(), encoding="utf-8")
-        except (OSError, RuntimeError) as exc:
+                data = (render_csv(self.report, self.signoff) if fmt == "csv" else self.html()).encode("utf-8")
+            target.write(data)
+        except (OutputError, RuntimeError) as exc:
             self.message.setText(f"{path} could not be written: {exc}")
             return
         self.message.setText(f"saved {path}")

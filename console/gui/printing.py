@@ -4,9 +4,8 @@ without a display (the offscreen platform) for ``fleet-console report … --form
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QSizeF
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QSizeF
 from PySide6.QtGui import QGuiApplication, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 
@@ -20,15 +19,19 @@ def ensure_application() -> QGuiApplication:
     return app
 
 
-def html_to_pdf(html: str, path: Path) -> None:
-    """Write ``html`` as an A4 landscape PDF; RuntimeError when Qt cannot write the file."""
+def pdf_bytes(html: str, title: str = "Fleet Console report") -> bytes:
+    """``html`` as an A4 landscape PDF, in memory (the caller writes it where it belongs: a file through
+    :class:`console.core.exports.OutputTarget`, or standard output); RuntimeError when Qt produced none."""
     ensure_application()
-    writer = QPdfWriter(str(path))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
     writer.setPageLayout(
         QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Landscape, QMarginsF(12, 12, 12, 12))
     )
     writer.setResolution(150)
-    writer.setTitle("Fleet Console handover report")
+    writer.setTitle(title)
     writer.setCreator("Fleet Console")
     document = QTextDocument()
     document.setHtml(html)
@@ -38,5 +41,8 @@ def html_to_pdf(html: str, path: Path) -> None:
     document.setPageSize(QSizeF(layout.width(), layout.height()))
     document.print_(writer)
     del writer
-    if not path.exists() or path.stat().st_size == 0:
-        raise RuntimeError("Qt wrote no PDF (is the directory writable?)")
+    buffer.close()
+    pdf = bytes(data.data())
+    if not pdf:
+        raise RuntimeError("Qt produced no PDF")
+    return pdf

@@ -9,13 +9,11 @@ selection stay.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import pyqtgraph as pg
@@ -35,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core.exports import OutputError, OutputTarget, csv_text
 from console.core.fleet import NodeView
 from console.core.incidents import duration_words
 from console.core.slurm_accounting import AccountingComparison
@@ -316,16 +315,13 @@ class TenantsView(QWidget):
         as formulas are made inert."""
         rows = [a.as_json() for a in self.idle]
         columns = list(IdleAccelerator.__slots__) if not rows else list(rows[0])
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _inert(v) for k, v in row.items()})
         try:
-            path.write_text(out.getvalue(), encoding="utf-8")
+            OutputTarget.check(path, force=True).write(  # the file dialog asked before replacing a file
+                csv_text(columns, ([row.get(c) for c in columns] for row in rows)).encode("utf-8")
+            )
             self.finder_label.setText(f"exported {len(rows)} rows to {path}")
-        except OSError as exc:
-            self.finder_label.setText(f"{path} could not be written: {exc.strerror or exc}")
+        except OutputError as exc:
+            self.finder_label.setText(f"{path} could not be written: {exc}")
 
     @staticmethod
     def _fill(
@@ -419,8 +415,3 @@ class TenantsView(QWidget):
         node = item.data(0, NODE_ROLE)
         if isinstance(node, str):
             self.node_chosen.emit(node)
-
-
-def _inert(value: Any) -> Any:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else value

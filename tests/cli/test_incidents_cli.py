@@ -248,7 +248,7 @@ def test_the_shift_report_is_written_as_html_and_csv_and_signed_off_by_a_supervi
     assert main(["--role", "supervisor", "report", "sign-off", *base, "--note", "again"]) == 3
     assert main(["incidents", "resolve", "1", "--note", "fixed after sign-off", "--data-dir", str(data)]) == 0
     assert main(["report", "amend", *base, "--role", "supervisor", "--note", "GPU swapped at 06:50"]) == 0
-    assert main(["report", "shift", *base, "--format", "html", "-o", str(html_path)]) == 0
+    assert main(["report", "shift", *base, "--format", "html", "-o", str(html_path), "--force"]) == 0
     signed = html_path.read_text()
     assert "Signed off</b> by alice (supervisor)" in signed and "handed to night" in signed
     assert "Open incidents (2)" in signed  # the frozen report: #1 was open when signed

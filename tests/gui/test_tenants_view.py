@@ -157,3 +157,27 @@ def test_a_tenants_last_30_days_are_plotted_stacked_from_the_archive(qtbot: Any)
         window.resize(1400, 900)
         window.grab().save(str(Path(SHOTS) / "tenant-history.png"))
     qtbot.waitUntil(lambda: window.worker is not None and window.worker.pending() == 0)
+
+
+def test_the_idle_finders_csv_makes_tab_and_cr_formulas_inert_and_shows_control_characters(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    import csv
+    import io
+
+    from console.core.tenants import IdleAccelerator
+
+    window = MainWindow(_fleet(), "")
+    qtbot.addWidget(window)
+    view = window.tenants_view
+    job = JobAllocation("7", "\t=cmd|' /C calc'!A0", "\r=1+1", "RUNNING", "acme\u202egnp.exe", ("gpu-002",))
+    view.idle = [IdleAccelerator('=HYPERLINK("http://x")', 0, "@acme\x1b]0;x\x07", time.time(), 60.0, job)]
+    out = tmp_path / "idle.csv"
+    view.export_csv(out)
+    text = out.read_text()
+    assert "\t" not in text and "\r=" not in text and "\x1b" not in text and "\u202e" not in text
+    header, row = list(csv.reader(io.StringIO(text)))
+    cells = dict(zip(header, row, strict=True))
+    assert cells["user"] == "'\\t=cmd|' /C calc'!A0" and cells["account"] == "'\\r=1+1"
+    assert cells["node"].startswith("'=") and cells["tenant"] == "'@acme\\x1b]0;x\\x07"
+    assert cells["accelerator"] == "0"
