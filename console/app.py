@@ -145,7 +145,7 @@ class ShiftServices:
     @property
     def problems(self) -> list[str]:
         """Why the shift's record is not being kept right now, in words (status bar, ``poll``)."""
-        return [p for p in (self.incidents.problem, self.archive.problem) if p]
+        return [p for p in (self.incidents.problem, self.archive.problem, self.archive.loss) if p]
 
     def start(self) -> None:
         self.incidents.start()

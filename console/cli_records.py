@@ -15,6 +15,7 @@ or the incident's state).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -338,7 +339,6 @@ def _print_incidents(incidents: list, as_json: bool) -> None:  # type: ignore[ty
 
 def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     """A tenant's accelerator-hours from the telemetry archive (read-only; a liaison may run it)."""
-    import datetime as dt
 
     from console.core.archive import ARCHIVE_FILE, TelemetryArchive
     from console.core.report import iso_utc
@@ -365,6 +365,7 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         until = (last + dt.timedelta(days=1)).isoformat()
         rows = archive.usage(first.isoformat(), until, args.tenant)
+        gaps = archive.gaps(_utc_day(first), _utc_day(last + dt.timedelta(days=1)))
     finally:
         archive.close()
     operator = getattr(args, "records_operator", None) or default_operator()
@@ -379,12 +380,18 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
         else:
             _info(accounting.words(), target)
     report = build_tenant_report(
-        args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator, accounting
+        args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator, accounting, gaps
     )
+    for gap in gaps:
+        _err(gap.words())
     if not report["nodes"]:
         _err(f"the archive has no hours of {args.tenant} from {first} to {last}; the report is empty")
     text = render_tenant_csv(report) if args.report_format == "csv" else render_tenant_html(report)
     return _write_output(target, args.report_format, text, f"Accelerator-hours of {export_text(args.tenant)}")
+
+
+def _utc_day(day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
 
 
 def _slurm_accounting(

@@ -38,7 +38,7 @@ from console.core.store import (
 )
 
 ARCHIVE_FILE: Final = "telemetry.sqlite3"
-ARCHIVE_SCHEMA: Final = 2
+ARCHIVE_SCHEMA: Final = 3
 MINUTE_KEEP_S: Final = 48 * 3600
 HOUR_KEEP_S: Final = 400 * 86400
 BUSY_PCT: Final = 10.0  # an accelerator above this mean utilisation in a minute was busy that minute
@@ -121,7 +121,20 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
-ARCHIVE_MIGRATIONS: Final = {1: _v1, 2: _v2}
+def _v3(conn: sqlite3.Connection) -> None:
+    """Gaps: minutes the console streamed but could not archive (the writer's backlog overflowed while the
+    disk was full or the file locked). Recorded so that a report says "no data" for them instead of
+    reading the missing rows as a quiet fleet."""
+    run_statements(
+        conn,
+        """
+        CREATE TABLE gaps (start INTEGER NOT NULL, end INTEGER NOT NULL, reason TEXT NOT NULL);
+        CREATE INDEX idx_gaps_start ON gaps(start);
+        """,
+    )
+
+
+ARCHIVE_MIGRATIONS: Final = {1: _v1, 2: _v2, 3: _v3}
 ALLOCATED_BIT: Final = 1
 UNHEALTHY_BIT: Final = 2
 NO_TENANT_ID: Final = 0
@@ -195,6 +208,28 @@ class Timeline:
     temp: npt.NDArray[np.float32]
     states: tuple[str, ...]
     events: tuple[tuple[float, str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveGap:
+    """Minutes [start, end) the archive has no data for, and why."""
+
+    start: int
+    end: int
+    reason: str
+
+    @property
+    def minutes(self) -> int:
+        return (self.end - self.start) // 60
+
+    def span(self) -> str:
+        """``from 2026-12-07 14:02 to 16:02 UTC (120 min)``"""
+        start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.start))
+        end = time.strftime("%H:%M" if self.end - self.start < 86400 else "%Y-%m-%d %H:%M", time.gmtime(self.end))
+        return f"from {start} to {end} UTC ({self.minutes} min)"
+
+    def words(self) -> str:
+        return f"no data {self.span()}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,11 +329,15 @@ class TelemetryArchive:
         minutes: Sequence[tuple[int, Sequence[NodeMinute]]],
         events: Sequence[tuple[str, float, str, str | None]],
         tenancy: Mapping[int, Mapping[str, MinuteTenancy]] | None = None,
+        gaps: Sequence[ArchiveGap] = (),
     ) -> None:
         """One batch in one transaction: node-minutes (minute start → the fleet's minutes, with each node's
-        tenancy at that minute where known) and node events (node, time, kind, value). Raises
-        sqlite3.Error; the caller keeps the batch and says why."""
+        tenancy at that minute where known), node events (node, time, kind, value) and the gaps the writer
+        had to leave. Raises sqlite3.Error; the caller keeps the batch and says why."""
         with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO gaps (start, end, reason) VALUES (?, ?, ?)", [(g.start, g.end, g.reason) for g in gaps]
+            )
             rows = []
             for start, nodes in minutes:
                 held = (tenancy or {}).get(start, {})
@@ -429,8 +468,19 @@ class TelemetryArchive:
                 conn.execute("DELETE FROM minute WHERE node = ? AND t < ?", (node, minute_cut))
                 conn.execute("DELETE FROM hour WHERE node = ? AND t < ?", (node, hour_cut))
                 conn.execute("DELETE FROM node_events WHERE node = ? AND t < ?", (node, hour_cut))
+            conn.execute("DELETE FROM gaps WHERE end < ?", (hour_cut,))
 
     # --- readers -------------------------------------------------------------------------------------------------
+
+    def gaps(self, since: float, until: float) -> list[ArchiveGap]:
+        """The gaps that overlap [since, until), oldest first."""
+        with self._lock:
+            if int(self._conn.execute("PRAGMA user_version").fetchone()[0]) < 3:
+                return []  # a read-only look at an archive from before gaps were kept
+            rows = self._conn.execute(
+                "SELECT start, end, reason FROM gaps WHERE start < ? AND end > ? ORDER BY start", (until, since)
+            ).fetchall()
+        return [ArchiveGap(int(a), int(b), str(r)) for a, b, r in rows]
 
     def timeline(self, node: str, since: float, until: float) -> Timeline:
         """One node's archived utilisation and temperature with its state changes over [since, until):
@@ -459,6 +509,7 @@ class TelemetryArchive:
                 "SELECT t, kind, value FROM node_events WHERE node = ? AND t >= ? AND t < ? ORDER BY t",
                 (node_id, since, until),
             ).fetchall()
+        gap_events = [(float(g.start), "gap", g.words()) for g in self.gaps(since, until)]
         hour_part = _series([row[2] for row in hours], HOUR_DTYPE)
         minute_part = _series([row[2] for row in minutes], MINUTE_DTYPE)
         indices = tuple(sorted(set(hour_part[0]) | set(minute_part[0])))
@@ -479,7 +530,11 @@ class TelemetryArchive:
             util=util,
             temp=temp,
             states=states,
-            events=tuple((float(t), str(kind), str(value)) for t, kind, value in events),
+            events=tuple(
+                sorted(
+                    [(float(t), str(kind), str(value)) for t, kind, value in events] + gap_events, key=lambda e: e[0]
+                )
+            ),
         )
 
     def hours(self, since: float, until: float, nodes: Sequence[str] | None = None) -> Iterator[HourRow]:

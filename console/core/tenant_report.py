@@ -6,10 +6,11 @@ the tenant. Built from the telemetry archive's day rows as plain data, rendered 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from console.core.archive import Usage
+from console.core.archive import ArchiveGap, Usage
 from console.core.exports import csv_text
 from console.core.handover import REPORT_STYLE, escape_html, html_table
 from console.core.slurm_accounting import AccountingComparison
@@ -59,9 +60,11 @@ def build_tenant_report(
     generated_at: str,
     generated_by: str,
     accounting: AccountingComparison | None = None,
+    gaps: Sequence[ArchiveGap] = (),
 ) -> dict[str, Any]:
     """The report as plain data. ``accounting``: Slurm's own GPU-hours of the tenant's account beside the
-    console's allocated hours (None: not asked)."""
+    console's allocated hours (None: not asked). ``gaps``: spans the archive has no data for (each said in
+    the notes, so missing hours are not read as idle ones)."""
     mine = [r for r in rows if r.tenant == tenant]
     report: dict[str, Any] = {
         "tenant": tenant,
@@ -76,7 +79,10 @@ def build_tenant_report(
             "allocated = held by a running Slurm job (its GRES indices where Slurm lists them);",
         ],
         "slurm": None,
+        "gaps": [{"start": g.start, "end": g.end, "minutes": g.minutes, "reason": g.reason} for g in gaps],
     }
+    for gap in gaps:
+        report["notes"].append(gap.words())
     if accounting is None:
         report["notes"].append("Slurm's own accounting (sacct) was not asked for this report.")
     else:
@@ -151,4 +157,8 @@ def render_tenant_csv(report: dict[str, Any]) -> str:
         cells: list[Any] = ["" for _ in FIGURES]
         cells[FIGURES.index("allocated")] = slurm["gpu_hours"]
         rows.append([*head, "(slurm sacct)", *cells, ""])
+    # Spans the archive has no data for: one row each, every figure empty (not zero).
+    for gap in report.get("gaps", []):
+        since = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(gap["start"]))
+        rows.append([*head, f"(no data: {gap['minutes']} min from {since})", *("" for _ in FIGURES), ""])
     return csv_text(["tenant", "from", "to", "node", *FIGURES, "util_mean_pct"], rows)

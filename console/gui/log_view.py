@@ -67,6 +67,7 @@ EVENT_COLOURS: Final = {
     "alert": "#c77700",
     "xid": "#d00000",
     "bmc": "#00796b",
+    "gap": "#888888",
 }
 TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0

@@ -5,7 +5,9 @@ rolls the past hour up and drops what is past its keep time.
 
 A full disk or a locked archive costs nothing but the archive: the batch is kept in memory (up to two
 hours of it) and written at the next chance, ``problem`` says why in words for the status bar, and the
-telemetry goes on streaming.
+telemetry goes on streaming. Past two hours the oldest minutes are let go: ``loss`` says how many and
+from when to when (it stays said after the archive recovers), and the gap is written into the archive
+with the next batch, so reports say "no data" for those minutes instead of reading them as a quiet fleet.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-from console.core.archive import ARCHIVE_FILE, HOUR_KEEP_S, MINUTE_KEEP_S, MinuteTenancy, TelemetryArchive
+from console.core.archive import (
+    ARCHIVE_FILE,
+    HOUR_KEEP_S,
+    MINUTE_KEEP_S,
+    ArchiveGap,
+    MinuteTenancy,
+    TelemetryArchive,
+)
 from console.core.fleet import FleetModel, NodeMinute
 from console.core.samples import LIVE_STATES, NodeState
 from console.core.store import StoreError, explain
@@ -51,6 +60,10 @@ class ArchiveService:
         self.clock = clock
         self.problem: str | None = None
         self.dropped_minutes = 0
+        self.loss: str | None = None  # the minutes let go, in words; stays after the archive recovers
+        self._lost: list[ArchiveGap] = []  # every span let go since the start (for ``loss``)
+        self._pending_gaps: list[ArchiveGap] = []  # spans let go, not yet written into the archive
+        self._why: str | None = None  # why the last write failed
         self.minutes_written = 0
         self.archive: TelemetryArchive | None = None
         try:
@@ -140,7 +153,7 @@ class ArchiveService:
                     node_minute.state in LIVE_STATES,
                 )
             if len(self._pending_minutes) > MAX_PENDING_MINUTES:
-                self.dropped_minutes += len(self._pending_minutes) - MAX_PENDING_MINUTES
+                self._let_go(self._pending_minutes[:-MAX_PENDING_MINUTES])
                 del self._pending_minutes[:-MAX_PENDING_MINUTES]
                 kept = {start for start, _ in self._pending_minutes}
                 self._tenancy = {start: t for start, t in self._tenancy.items() if start in kept}
@@ -150,6 +163,27 @@ class ArchiveService:
         elif self._pending_events and now - self._flushed_at >= EVENT_FLUSH_S:
             self.flush()
             self._flushed_at = now
+
+    def _let_go(self, minutes: list[tuple[int, list[NodeMinute]]]) -> None:
+        """Minutes past the backlog's bound: counted, said in words, and kept as a gap for the archive."""
+        self.dropped_minutes += len(minutes)
+        reason = (
+            "the console could not write its archive for more than "
+            f"{MAX_PENDING_MINUTES} minutes ({self._why or 'see the status bar'}); these minutes are in no figure"
+        )
+        for start, _ in minutes:
+            for gaps in (self._pending_gaps, self._lost):
+                if gaps and gaps[-1].end == start:
+                    gaps[-1] = ArchiveGap(gaps[-1].start, start + 60, gaps[-1].reason)
+                else:
+                    gaps.append(ArchiveGap(start, start + 60, reason))
+        spans = "; ".join(g.span() for g in self._lost[-3:])
+        more = f" (and {len(self._lost) - 3} earlier span(s))" if len(self._lost) > 3 else ""
+        self.loss = (
+            f"{self.dropped_minutes} archive minute(s) lost, {spans}{more}: the archive could not be written for more "
+            f'than {MAX_PENDING_MINUTES} minutes; reports say "no data" for them'
+        )
+        del self._lost[:-50]
 
     def look_at_states(self, now: float) -> None:
         """Node and Slurm state changes, alerts raised and cleared, and kernel-log XIDs, as events."""
@@ -196,21 +230,25 @@ class ArchiveService:
         """Write what is pending; False (and ``problem`` says why) when the archive would not take it."""
         if self.archive is None:
             return False
-        if not (self._pending_minutes or self._pending_events):
+        if not (self._pending_minutes or self._pending_events or self._pending_gaps):
             return True
         try:
-            self.archive.write(self._pending_minutes, self._pending_events, self._tenancy)
+            self.archive.write(self._pending_minutes, self._pending_events, self._tenancy, self._pending_gaps)
         except (sqlite3.Error, OSError) as exc:
+            self._why = explain(self.path, exc)
             kept = len(self._pending_minutes)
             self.problem = (
-                f"the telemetry archive cannot be written ({explain(self.path, exc)}); {kept} minute(s) kept in "
-                "memory and written when it can be; the live view is not affected"
+                f"the telemetry archive cannot be written ({self._why}); {kept} minute(s) kept in memory and written "
+                "when it can be"
+                + (f", {self.dropped_minutes} lost" if self.dropped_minutes else "")
+                + "; the live view is not affected"
             )
             return False
         self.minutes_written += len(self._pending_minutes)
         self._pending_minutes.clear()
         self._tenancy.clear()
         self._pending_events.clear()
+        self._pending_gaps.clear()
         self.problem = None
         return True
 

@@ -195,6 +195,8 @@ class ShiftLog:
             notes.append("no telemetry archive: the nodes' states at the end of the shift are not known")
         if end > self.now():
             notes.append("the shift is not over: figures and node states are as of " + iso_utc(self.now()))
+        if self.archive is not None:
+            notes += [gap.words() for gap in self.archive.gaps(start, end)]
         return build_report(
             shift_date=date.isoformat(),
             shift=shift.value,

@@ -291,3 +291,41 @@ def test_the_writer_archives_each_nodes_tenancy_from_its_source(tmp_path: Path) 
     tenant = service.archive._conn.execute("SELECT name FROM tenants WHERE id = ?", (rows[0][0],)).fetchone()[0]
     assert tenant == "acme" and rows[0][1] == bytes([0, 1])
     service.stop()
+
+
+def test_minutes_let_go_past_the_backlog_are_said_with_their_span_and_kept_as_a_gap_that_reports_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import console.services.archive as archive_service
+    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+
+    monkeypatch.setattr(archive_service, "MAX_PENDING_MINUTES", 3)
+    clock = FakeClock(T0 - 5)
+    fleet = _fleet(clock, ("n1",))
+    service = ArchiveService(fleet, tmp_path, clock=clock)
+    assert service.archive is not None
+    service.archive._conn.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(tmp_path / "telemetry.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    for _ in range(7):  # minutes T0 .. T0+5 end while the archive is locked: 3 kept, 3 let go
+        _feed(fleet, clock, 60)
+        service.step()
+    assert service.dropped_minutes == 3
+    assert (
+        service.problem is not None and "3 minute(s) kept in memory" in service.problem and "3 lost" in service.problem
+    )
+    span = time.strftime("%Y-%m-%d %H:%M", time.gmtime(T0)) + " to " + time.strftime("%H:%M", time.gmtime(T0 + 180))
+    assert service.loss is not None and f"3 archive minute(s) lost, from {span} UTC (3 min)" in service.loss
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert service.flush()
+    assert service.problem is None and service.minutes_written == 3
+    assert service.loss is not None and "lost" in service.loss  # still said after the archive recovered
+    (gap,) = service.archive.gaps(T0 - 3600, T0 + 3600)
+    assert (gap.start, gap.end, gap.minutes) == (T0, T0 + 180, 3) and "locked" in gap.reason
+    events = service.archive.timeline("n1", T0 - 60, T0 + 600).events
+    assert [e for e in events if e[1] == "gap"] == [(float(T0), "gap", gap.words())]
+    report = build_tenant_report("acme", "2026-12-07", "2026-12-08", [], "now", "sue", gaps=[gap])
+    assert gap.words() in render_tenant_html(report)
+    assert "(no data: 3 min from " in render_tenant_csv(report)
+    service.stop()
