@@ -135,7 +135,8 @@ def test_the_writer_takes_each_minute_from_the_rings_with_state_and_slurm_change
     service.stop()
 
 
-def test_a_locked_archive_keeps_minutes_in_memory_says_why_and_writes_them_later(tmp_path: Path) -> None:
+def _locked_archive(tmp_path: Path) -> tuple[FakeClock, FleetModel, ArchiveService, sqlite3.Connection]:
+    """A writer on one node whose archive another connection holds locked (BEGIN EXCLUSIVE)."""
     clock = FakeClock(T0 - 5)
     fleet = _fleet(clock, ("n1",))
     service = ArchiveService(fleet, tmp_path, clock=clock)
@@ -143,6 +144,11 @@ def test_a_locked_archive_keeps_minutes_in_memory_says_why_and_writes_them_later
     service.archive._conn.execute("PRAGMA busy_timeout = 50")
     blocker = sqlite3.connect(tmp_path / "telemetry.sqlite3", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
+    return clock, fleet, service, blocker
+
+
+def test_a_locked_archive_keeps_minutes_in_memory_says_why_and_writes_them_later(tmp_path: Path) -> None:
+    clock, fleet, service, blocker = _locked_archive(tmp_path)
     _feed(fleet, clock, 130)
     service.step()
     assert service.problem is not None and "telemetry.sqlite3" in service.problem and "locked" in service.problem
@@ -300,13 +306,7 @@ def test_minutes_let_go_past_the_backlog_are_said_with_their_span_and_kept_as_a_
     from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     monkeypatch.setattr(archive_service, "MAX_PENDING_MINUTES", 3)
-    clock = FakeClock(T0 - 5)
-    fleet = _fleet(clock, ("n1",))
-    service = ArchiveService(fleet, tmp_path, clock=clock)
-    assert service.archive is not None
-    service.archive._conn.execute("PRAGMA busy_timeout = 50")
-    blocker = sqlite3.connect(tmp_path / "telemetry.sqlite3", isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
+    clock, fleet, service, blocker = _locked_archive(tmp_path)
     for _ in range(7):  # minutes T0 .. T0+5 end while the archive is locked: 3 kept, 3 let go
         _feed(fleet, clock, 60)
         service.step()
@@ -321,6 +321,7 @@ def test_minutes_let_go_past_the_backlog_are_said_with_their_span_and_kept_as_a_
     assert service.flush()
     assert service.problem is None and service.minutes_written == 3
     assert service.loss is not None and "lost" in service.loss  # still said after the archive recovered
+    assert service.archive is not None
     (gap,) = service.archive.gaps(T0 - 3600, T0 + 3600)
     assert (gap.start, gap.end, gap.minutes) == (T0, T0 + 180, 3) and "locked" in gap.reason
     events = service.archive.timeline("n1", T0 - 60, T0 + 600).events
