@@ -236,7 +236,7 @@ class ActionsDock(QDockWidget):
         else:
             button.setText("Cancel selected")
             button.setEnabled(False)
-            button.setToolTip(f"Already {status.state.value}")
+            button.setToolTip(plain_tip(f"Already {status.state.value}"))
         reboot_pending = (
             status is not None
             and _reboot_in_slurm(status)

@@ -27,7 +27,7 @@ from console.core.incidents import ShiftName
 from console.core.roles import Permission, allowed
 from console.gui.ports import RecordsPort
 from console.gui.printing import pdf_bytes
-from console.gui.text import plain_label
+from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
 
 
@@ -83,7 +83,7 @@ class HandoverDialog(QDialog):
         if not self.may_sign:
             self.sign_button.setEnabled(False)
             self.note.setEnabled(False)
-            self.sign_button.setToolTip(f"the {records.incidents.role.value} role may not sign off a shift")
+            self.sign_button.setToolTip(plain_tip(f"the {records.incidents.role.value} role may not sign off a shift"))
         self.load()
 
     def load(self) -> None:

@@ -53,7 +53,7 @@ from console.core.report import iso_utc
 from console.core.roles import Permission, allowed
 from console.gui.ports import RecordsPort
 from console.gui.style import SERIES_COLOURS, SEVERITY_COLOURS
-from console.gui.text import plain_label
+from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -148,7 +148,7 @@ class IncidentTableModel(QAbstractTableModel):
                 return QColor("#666666")
             return QColor(SEVERITY_COLOURS[SEVERITY_RANK.get(incident.severity, 0)])
         if role == Qt.ItemDataRole.ToolTipRole and column == IncidentColumn.CAUSE:
-            return incident.message or incident.cause
+            return plain_tip(incident.message or incident.cause)
         return None
 
     @staticmethod
@@ -353,7 +353,7 @@ class TimelinePane(QWidget):
         for event in reversed(timeline.events[-2000:]):
             item = QTreeWidgetItem([local(event.at), event.kind, event.text])
             item.setForeground(1, QColor(EVENT_COLOURS.get(event.kind, "#333")))
-            item.setToolTip(2, event.text)
+            item.setToolTip(2, plain_tip(event.text))
             self.events.addTopLevelItem(item)
 
 
@@ -491,7 +491,7 @@ class LogView(QWidget):
                 self.new_severity,
             ):
                 widget.setEnabled(False)
-                widget.setToolTip(why)
+                widget.setToolTip(plain_tip(why))
 
         buttons = QHBoxLayout()
         for button in (self.ack_button, self.note_button, self.resolve_button, self.timeline_button):

@@ -662,7 +662,7 @@ class MainWindow(QMainWindow):
             if read_only:
                 assert self.records is not None
                 item.setEnabled(False)
-                item.setToolTip(f"the {self.records.incidents.role.value} role reads only: no actions")
+                item.setToolTip(plain_tip(f"the {self.records.incidents.role.value} role reads only: no actions"))
                 continue
             if not nodes:
                 item.setEnabled(False)

@@ -28,7 +28,7 @@ from console.core.hostlist import compress
 from console.core.tenant_move import STEPS, JobsDecision, MovePlan, MoveProgress, MoveRequest, MoveStep
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import MoveHandle, MovesPort
-from console.gui.text import plain_label
+from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
 
 REPLAN_DELAY_MS: Final = 400
@@ -241,7 +241,7 @@ class MoveTenantDialog(EnterSafeDialog):
             item = self._step_items[progress.step]
             item.setText(0, MARKS.get(progress.state, ""))
             item.setText(2, progress.message)
-            item.setToolTip(2, progress.message)
+            item.setToolTip(2, plain_tip(progress.message))
         if progress.state == "ask":
             self.question_label.setText(progress.message)
             self.question.show()

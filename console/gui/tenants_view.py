@@ -47,7 +47,7 @@ from console.core.tenants import (
     idle_accelerators,
     idle_capacity,
 )
-from console.gui.text import plain_label
+from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
 
 COLUMNS: Final = (
@@ -349,7 +349,7 @@ class TenantsView(QWidget):
             item.setForeground(column, WARN if values[column] not in ("0", "") else QColor("#222222"))
         if values[11]:
             item.setForeground(11, WARN)
-            item.setToolTip(11, values[11])
+            item.setToolTip(11, plain_tip(values[11]))
 
     def _tenant_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         if current is None or current.parent() is not None or current.text(0) == UNASSIGNED:
