@@ -24,11 +24,13 @@ import platformdirs
 
 from console import __version__
 from console.cli_floor import add_find_parser, run_find
+from console.cli_identity import who_acts
 from console.cli_move import add_move_parser, run_move
 from console.cli_records import (
     add_parsers,
     add_role_option,
     effective_role,
+    preferences_path,
     read_preferences,
     run_incidents,
     run_report,
@@ -39,13 +41,13 @@ from console.core.alerts import AlertRules
 from console.core.floor import ColorBy, GroupBy
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import format_rows, node_record, parse_iso, table_rows, text_table
-from console.core.roles import PreferencesError, Role, RoleRefused
+from console.core.roles import Preferences, PreferencesError, Role, RoleRefused
 from console.core.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 from console.core.when import ACCEPTED, WhenError, local_stamp, parse_when
 
 if TYPE_CHECKING:
-    from console.app import LiveFleet, WindowServices
+    from console.app import LiveFleet, ShiftServices, WindowServices
     from console.core.fleet import FleetModel
     from console.gui.main_window import WindowParts
     from console.services.actions import ActionService
@@ -422,45 +424,13 @@ def _move(args: argparse.Namespace) -> int:
 def _acting_operator(args: argparse.Namespace, inventory: Inventory, nothing: str) -> str | int:
     """Who may act and under which name, for the commands that change nodes: the operator's name, or the
     exit status after saying why not (``nothing``: what did not happen, "nothing was run")."""
-    from console.core.names import operator_problem
-
     role = _role(args)
     if role is None:
         return EXIT_BAD_INVENTORY
     if isinstance(role, RoleRefused):
         print(f"fleet-console: {role}; {nothing}", file=sys.stderr)
         return EXIT_REFUSED
-    operator = _operator(args.operator, inventory)
-    if operator is None:
-        return EXIT_REFUSED
-    if problem := operator_problem(operator):
-        print(escape_controls(f"fleet-console: {problem}; {nothing}"), file=sys.stderr)
-        return EXIT_REFUSED
-    return operator
-
-
-def _operator(given: str | None, inventory: Inventory) -> str | None:
-    """Who acts: ``--operator``, ``$FLEET_CONSOLE_OPERATOR``, the preferences, else the OS user — but a shared
-    OS account (root, or one ``[policy] shared_accounts`` lists) names nobody: ask on a terminal, refuse
-    otherwise (None, after saying why)."""
-    from console.services.actions import default_operator, shared_account
-
-    chosen = given or _preferred_operator()
-    shared = shared_account(inventory, chosen)
-    if shared is None:
-        return chosen or default_operator()
-    if not sys.stdin.isatty():
-        print(
-            f"fleet-console: the OS account {shared!r} is shared, so it does not say who acts: give --operator NAME "
-            "or set FLEET_CONSOLE_OPERATOR; nothing was run",
-            file=sys.stderr,
-        )
-        return None
-    name = input(f"The OS account {shared!r} is shared. Your name, for the audit log and Slurm's Reason: ").strip()
-    if not name:
-        print("no name given; nothing was run", file=sys.stderr)
-        return None
-    return name
+    return who_acts(args.operator, inventory, nothing, preferences_path())
 
 
 def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefused | None:
@@ -479,13 +449,6 @@ def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefus
         except RoleRefused as exc:
             return exc
     return role
-
-
-def _preferred_operator() -> str | None:
-    try:
-        return read_preferences().operator
-    except PreferencesError:
-        return None
 
 
 def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFleet, ids: list[int]) -> int:
@@ -653,24 +616,15 @@ def run_poll(args: argparse.Namespace) -> int:
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
+    operator = who_acts(None, inventory, "nothing was polled", preferences_path(), records_a_change=False)
+    if isinstance(operator, int):
+        return operator
     live = LiveFleet(
         inventory, ssh, alert_rules=rules, detail_interval_s=args.poll_detail_interval, workers=args.poll_workers
     )
-    records = None
-    if not args.no_record:
-        from console.app import ShiftServices
-        from console.services.actions import default_operator
-        from console.services.audit import StoreError
-
-        role = _role(args, permission="none")
-        if not isinstance(role, Role):
-            return EXIT_BAD_INVENTORY
-        try:
-            records = ShiftServices(
-                live, data_dir(args.poll_data_dir), operator=_preferred_operator() or default_operator(), role=role
-            )
-        except StoreError as exc:
-            print(f"fleet-console: {exc}; streaming without recording incidents (--no-record)", file=sys.stderr)
+    records = None if args.no_record else _poll_records(args, live, operator)
+    if isinstance(records, int):
+        return records
     stop = threading.Event()
     stop_on_signals(lambda _signum: stop.set())
     from console.engines.registry import Engines
@@ -705,6 +659,22 @@ def run_poll(args: argparse.Namespace) -> int:
         engines.close()
         live.stop()
     return status
+
+
+def _poll_records(args: argparse.Namespace, live: LiveFleet, operator: str) -> ShiftServices | int | None:
+    """The incident log and archive a streaming ``poll`` keeps (None: the store could not be opened, said on
+    stderr; an int: the exit status after saying why not)."""
+    from console.app import ShiftServices
+    from console.services.audit import StoreError
+
+    role = _role(args, permission="none")
+    if not isinstance(role, Role):
+        return EXIT_BAD_INVENTORY
+    try:
+        return ShiftServices(live, data_dir(args.poll_data_dir), operator=operator, role=role)
+    except StoreError as exc:
+        print(f"fleet-console: {exc}; streaming without recording incidents (--no-record)", file=sys.stderr)
+        return None
 
 
 def _read_slurm_once(inventory: Inventory, ssh: SshSettings, fleet: FleetModel) -> None:
@@ -922,14 +892,17 @@ class DemoFleet:
 # --- window ------------------------------------------------------------------------------------------------
 
 
-def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) -> tuple[str | None, str | None]:
+def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) -> tuple[str | None, str | None] | int:
     """The window's operator, and a notice when it could not be asked: a shared OS account asks who is there
-    once at start (not for a --screenshot run, which nobody answers)."""
+    once at start (not for a --screenshot run, which nobody answers). A name given in the preferences or
+    $FLEET_CONSOLE_OPERATOR goes through the same check as every command's (exit status 3 when refused)."""
     from console.services.actions import shared_account
 
     shared = shared_account(inventory, preferred)
     if shared is None or not asking:
-        return preferred, None
+        nothing = "the window was not opened"
+        checked = who_acts(preferred, inventory, nothing, preferences_path(), records_a_change=False)
+        return checked if isinstance(checked, int) else (preferred, None)
     from console.gui.identity import ask_operator
 
     name = ask_operator(shared)
@@ -939,6 +912,20 @@ def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) 
         f"no name given: actions and notes are recorded as the shared OS account {shared!r}; set operator in the "
         "preferences or FLEET_CONSOLE_OPERATOR"
     )
+
+
+def _window_identity(
+    args: argparse.Namespace, inventory: Inventory
+) -> tuple[Role, Preferences, str | None, str | None] | int:
+    """The window's role, preferences, operator and start-up notice; or the exit status after saying why not."""
+    role = _role(args, permission="none")
+    if not isinstance(role, Role):
+        return EXIT_BAD_INVENTORY
+    prefs = read_preferences()
+    chosen = _window_operator(prefs.operator, inventory, asking=args.screenshot is None)
+    if isinstance(chosen, int):
+        return chosen
+    return role, prefs, *chosen
 
 
 def _window_parts(services: WindowServices | None) -> WindowParts:
@@ -1005,11 +992,10 @@ def run_window(args: argparse.Namespace) -> int:
             rules = _rules(args.alert_rules)
         except BadRules:
             return EXIT_BAD_INVENTORY
-        role = _role(args, permission="none")
-        if not isinstance(role, Role):
-            return EXIT_BAD_INVENTORY
-        prefs = read_preferences()
-        operator, notice = _window_operator(prefs.operator, inventory, asking=args.screenshot is None)
+        identity = _window_identity(args, inventory)
+        if isinstance(identity, int):
+            return identity
+        role, prefs, operator, notice = identity
         live = LiveFleet(
             inventory,
             ssh,

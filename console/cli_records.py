@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 import platformdirs
 
+from console.cli_identity import who_acts
 from console.core.alerts import AlertRulesError, load_rules, load_rules_file
 from console.core.exports import OutputError, OutputTarget, export_text
 from console.core.incidents import ShiftClock, ShiftName, duration_words
@@ -211,7 +212,6 @@ def _err(text: str) -> None:
 
 
 def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Records, Role] | int:
-    from console.services.actions import default_operator
     from console.services.audit import StoreError
     from console.services.shift_log import open_records
 
@@ -236,7 +236,15 @@ def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Record
     except AlertRulesError as exc:
         _err(f"bad alert rules: {exc}")
         return EXIT_BAD
-    operator = getattr(args, "records_operator", None) or prefs.operator or default_operator()
+    operator = who_acts(
+        getattr(args, "records_operator", None),
+        inventory,
+        "nothing was changed" if write else "nothing was read",
+        preferences_path(),
+        records_a_change=write,
+    )
+    if isinstance(operator, int):
+        return operator
     try:
         records = open_records(
             data_dir,
@@ -343,7 +351,6 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     from console.core.archive import ARCHIVE_FILE, TelemetryArchive
     from console.core.report import iso_utc
     from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
-    from console.services.actions import default_operator
     from console.services.audit import StoreError
 
     try:
@@ -357,6 +364,11 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     target = _output(args)
     if isinstance(target, int):
         return target
+    operator = who_acts(
+        getattr(args, "records_operator", None), None, "nothing was written", preferences_path(), records_a_change=False
+    )
+    if isinstance(operator, int):
+        return operator
     try:
         archive = TelemetryArchive(data_dir / ARCHIVE_FILE, readonly=True)
     except StoreError as exc:
@@ -368,7 +380,6 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
         gaps = archive.gaps(_utc_day(first), _utc_day(last + dt.timedelta(days=1)))
     finally:
         archive.close()
-    operator = getattr(args, "records_operator", None) or default_operator()
     accounting = None
     inventory_path = getattr(args, "records_inventory", None) or getattr(args, "inventory", None)
     if inventory_path is not None:

@@ -411,3 +411,50 @@ def test_a_tenants_report_is_written_from_the_archive_and_a_liaison_may_write_it
     backwards = [*base]
     backwards[backwards.index("--to") + 1] = "2000-01-01"
     assert main([*backwards, "-o", str(out)]) == 2
+
+
+HOSTILE_OPERATOR = "eve\x1b]0;pwned\x07\nsecond line"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["incidents", "open", "gpu-003", "--cause", "fan"],
+        ["incidents", "ack", "1"],
+        ["incidents", "note", "1", "--note", "x"],
+        ["incidents", "resolve", "1"],
+        ["--role", "supervisor", "report", "sign-off", "--date", "2026-12-07", "--shift", "day", "--note", "x"],
+        ["--role", "supervisor", "report", "amend", "--date", "2026-12-07", "--shift", "day", "--note", "x"],
+        ["report", "shift", "--date", "2026-12-07", "--shift", "day", "-o", "-"],
+        ["report", "tenant", "--tenant", "acme", "--from", "2026-12-01", "--to", "2026-12-07", "-o", "-"],
+        ["incidents"],
+    ],
+    ids=lambda argv: " ".join(a for a in argv if not a.startswith("-"))[:40],
+)
+def test_every_records_command_refuses_an_operator_name_with_escapes_or_line_breaks(
+    data: Path, argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name from --operator and the one from $FLEET_CONSOLE_OPERATOR get the same check."""
+    before = (data / "console.sqlite3").read_bytes()
+    for given in (["--operator", HOSTILE_OPERATOR], []):
+        monkeypatch.setenv("FLEET_CONSOLE_OPERATOR", "alice" if given else HOSTILE_OPERATOR)
+        assert main([*argv, "--data-dir", str(data), *given]) == 3
+        captured = capsys.readouterr()
+        assert "control characters" in captured.err or "line break" in captured.err, captured.err
+        assert "\x1b" not in captured.err + captured.out and "\x07" not in captured.err + captured.out
+    assert (data / "console.sqlite3").read_bytes() == before
+
+
+def test_the_window_and_a_streaming_poll_refuse_an_operator_name_with_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text('[[node]]\nname = "n1"\nhost = "127.0.0.1"\n')
+    monkeypatch.setenv("FLEET_CONSOLE_PREFERENCES", str(tmp_path / "preferences.toml"))
+    monkeypatch.setenv("FLEET_CONSOLE_OPERATOR", HOSTILE_OPERATOR)
+    data_dir = tmp_path / "data"
+    assert main(["poll", "--inventory", str(inventory), "--data-dir", str(data_dir)]) == 3
+    assert "line break" in capsys.readouterr().err
+    shot = tmp_path / "shot.png"
+    assert main(["--inventory", str(inventory), "--data-dir", str(data_dir), "--screenshot", str(shot)]) == 3
+    assert "line break" in capsys.readouterr().err and not shot.exists()

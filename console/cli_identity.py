@@ -1,0 +1,71 @@
+"""Who acts: the one check of the operator's name for every command (``action``, ``move-tenant``,
+``incidents``, ``report``, ``poll``) and the window.
+
+Why one place: the name goes into Slurm's Reason, the audit log, incident notes and the signed handover
+report. Checked only where actions were, ``incidents open --operator $'eve\\e]0;pwned\\a\\nsecond line'``
+put a terminal escape and a forged second line into a report a supervisor signs. Here every command gets
+its name the same way — ``--operator``, the preferences file, ``$FLEET_CONSOLE_OPERATOR``, the OS user —
+and the same rules (:func:`console.core.names.operator_problem`: one line, no control characters, no
+``:``, at most 64 characters). A shared OS account (``root``, or one ``[policy] shared_accounts`` lists)
+names nobody: a command that records a change asks on a terminal and refuses a script.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Final
+
+from console.core.inventory import Inventory
+from console.core.names import operator_problem
+from console.core.roles import PreferencesError, load_preferences
+from console.core.text import escape_controls
+
+EXIT_REFUSED: Final = 3
+
+
+def preferred_operator(preferences: Path) -> str | None:
+    """``operator`` from the preferences file (None when it names none or cannot be read: the caller's
+    preferences check says why)."""
+    try:
+        return load_preferences(preferences).operator
+    except PreferencesError:
+        return None
+
+
+def who_acts(
+    given: str | None,
+    inventory: Inventory | None,
+    nothing: str,
+    preferences: Path,
+    *,
+    records_a_change: bool = True,
+) -> str | int:
+    """The operator's name, checked; or the exit status (3) after saying on stderr why not.
+
+    ``nothing``: what did not happen ("nothing was run"). ``records_a_change``: a shared OS account must
+    name a person (asked on a terminal, refused in a script); a command that only reads or writes a report
+    may run under the account's own name."""
+    from console.services.actions import default_operator, shared_account  # paramiko: only when asked
+
+    chosen = given or preferred_operator(preferences)
+    shared = shared_account(inventory or Inventory(Path("(no inventory)")), chosen)
+    if shared is None or not records_a_change:
+        name = chosen or default_operator()
+    elif not sys.stdin.isatty():
+        print(
+            f"fleet-console: the OS account {shared!r} is shared, so it does not say who acts: give --operator NAME "
+            f"or set FLEET_CONSOLE_OPERATOR; {nothing}",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    else:
+        name = input(f"The OS account {shared!r} is shared. Your name, for the audit log and Slurm's Reason: ")
+        name = name.strip()
+        if not name:
+            print(f"no name given; {nothing}", file=sys.stderr)
+            return EXIT_REFUSED
+    if problem := operator_problem(name):
+        print(escape_controls(f"fleet-console: {problem}; {nothing}"), file=sys.stderr)
+        return EXIT_REFUSED
+    return name
