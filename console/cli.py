@@ -479,6 +479,7 @@ def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFlee
     plan = service.plan(request)
     say(plan.describe())
     if not plan.allowed:
+        service.runner.record_refused(plan)  # the attempt and why not, for whoever reviews the shift
         return EXIT_REFUSED
     typed = list(args.confirm_node)
     if not args.yes:

@@ -93,6 +93,7 @@ def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, ope
         plan = moves.plan_move(request)
         print(plan.describe(), flush=True)
         if not plan.allowed:
+            moves.record_refused(plan)  # the attempt and why not, for whoever reviews the shift
             return EXIT_REFUSED
         tty = sys.stdin.isatty()
         if not args.yes:

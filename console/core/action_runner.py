@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ from console.core.inventory import Inventory
 from console.core.kinds.tracking import Settled, TrackContext, TrackTimeouts
 from console.core.parsers.common import output_summary
 from console.core.store import Store, StoreError
+
+log = logging.getLogger(__name__)
 
 
 class ActionState(enum.StrEnum):
@@ -175,7 +178,11 @@ class ActionRunner:
             raise ActionRefused(f"not run, nothing was sent: {self.refusal}")
         if timeout_s is not None and not timeout_s > 0:
             raise ActionRefused(f"the timeout must be a positive number of seconds, not {timeout_s!r}")
-        plan.confirm(typed)
+        try:
+            plan.confirm(typed)
+        except ActionRefused as exc:
+            self.record_refused(plan, str(exc))
+            raise
         request = plan.request
         if request.kind == ActionKind.CANCEL_REBOOT:
             # The node's reboot action may be watching a reboot that waits for jobs; stop watching so the
@@ -188,29 +195,11 @@ class ActionRunner:
                 ]
             for action_id in watching:
                 self.cancel(action_id, because="a cancel-reboot of the node took over")
-        groups: list[tuple[str, list[Step]]]
-        if request.kind == ActionKind.REASSIGN:
-            # One partition update covers all nodes: one audit row naming them all.
-            groups = [(",".join(request.nodes), plan.steps)]
-        else:
-            groups = [(node, plan.steps_for(node)) for node in dict.fromkeys(request.nodes)]
         # Every intent is written before anything is queued: nothing runs unaudited.
         recorded: list[tuple[int, str, list[Step]]] = []
-        for label, steps in groups:
-            first = steps[0] if steps else None
+        for label, steps in _audit_groups(plan):
             try:
-                action_id = self.store.record_intent(
-                    operator=request.operator,
-                    kind=request.kind.value,
-                    node=label,
-                    params={**request.params(), **plan.audit_notes.get(label, {})},
-                    reason=request.reason,
-                    ticket=request.ticket,
-                    engine=first.engine.value if first else None,
-                    host=first.host if first else None,
-                    command=[s.audit_command() for s in steps],
-                    session=self.session,
-                )
+                action_id = self._record_intent(plan, label, steps)
             except StoreError as exc:
                 for earlier, _, _ in recorded:
                     with contextlib.suppress(StoreError):
@@ -243,6 +232,39 @@ class ActionRunner:
             self._notify(status)
         self._pump()
         return created
+
+    def record_refused(self, plan: ActionPlan, why: str | None = None) -> list[int]:
+        """An attempt the console refused (the preview's refusals, a node name not typed): one audit row per
+        node in state ``refused`` with the refusal's words, so whoever reviews the shift sees every attempt —
+        who tried what on which node, when, and why not. Nothing runs. A store that cannot be written is
+        logged: the refusal itself stands."""
+        message = why or "; ".join(plan.refusals) or "refused"
+        ids = []
+        for label, steps in _audit_groups(plan):
+            try:
+                action_id = self._record_intent(plan, label, steps)
+                self.store.record_outcome(action_id, state="refused", message=f"not run: {message}")
+            except StoreError as exc:
+                log.warning("the refused %s on %s could not be recorded: %s", plan.request.kind.value, label, exc)
+                continue
+            ids.append(action_id)
+        return ids
+
+    def _record_intent(self, plan: ActionPlan, label: str, steps: list[Step]) -> int:
+        request = plan.request
+        first = steps[0] if steps else None
+        return self.store.record_intent(
+            operator=request.operator,
+            kind=request.kind.value,
+            node=label,
+            params={**request.params(), **plan.audit_notes.get(label, {})},
+            reason=request.reason,
+            ticket=request.ticket,
+            engine=first.engine.value if first else None,
+            host=first.host if first else None,
+            command=[s.audit_command() for s in steps],
+            session=self.session,
+        )
 
     def cancel(self, action_id: int, because: str | None = None) -> bool:
         """Cancel a queued action (it never runs), or stop watching one whose command was sent (it ends as
@@ -437,6 +459,15 @@ class ActionRunner:
                 "or it runs when the node's jobs end"
             )
         return f"{who}; the command was sent and still stands ({message})"
+
+
+def _audit_groups(plan: ActionPlan) -> list[tuple[str, list[Step]]]:
+    """The audit rows of a plan: one per node, each with its steps; a reassign's one partition update covers
+    all its nodes, so it is one row naming them all."""
+    request = plan.request
+    if request.kind == ActionKind.REASSIGN:
+        return [(",".join(request.nodes), plan.steps)]
+    return [(node, plan.steps_for(node)) for node in dict.fromkeys(request.nodes)]
 
 
 def _join(results: list[StepResult]) -> StepResult | None:

@@ -114,7 +114,10 @@ def plan_action(
     if kind.needs_scheduler and scheduler is None:
         plan.refusals.append(f"{request.kind.value} goes through Slurm, and the inventory has no [scheduler]")
         return plan
-    kind.plan(plan, specs, PlanContext(scheduler, engines))
+    try:
+        kind.plan(plan, specs, PlanContext(scheduler, engines))
+    except Exception as exc:  # noqa: BLE001 - whatever an engine answered, planning ends in a refusal, not a traceback
+        plan.refusals.append(f"{request.kind.value} could not be planned: {type(exc).__name__}: {exc}")
 
     tenants = sorted({p.tenant for p in plan.previews.values() if p.tenant})
     if tenants:

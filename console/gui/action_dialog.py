@@ -20,7 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.actions import LED_STATES, RESET_TYPES, SPECS, ActionKind, ActionPlan, ActionRequest
+from console.core.actions import (
+    LED_STATES,
+    RESET_TYPES,
+    SPECS,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    check_reason,
+)
 from console.core.hostlist import compress
 from console.core.parsers.slurm import Partition
 from console.gui.enter_safe import EnterSafeDialog
@@ -41,6 +49,9 @@ class ActionDialog(EnterSafeDialog):
     refused, stale or missing a reason or a typed node name."""
 
     confirmed = Signal(object, list)  # (plan, typed names)
+    # Closed without running while the preview was refused for more than what the operator had still to type
+    # (Slurm down, a BMC that hung or points elsewhere): the attempt, for the audit log.
+    refused = Signal(object)  # the plan
 
     def __init__(  # noqa: PLR0915 - builds the dialog's widgets, one form row per option of the kind
         self,
@@ -242,6 +253,12 @@ class ActionDialog(EnterSafeDialog):
             self.run_button.setToolTip(plain_tip("; ".join(self.plan.refusals)))
         else:
             self.run_button.setToolTip("")
+
+    def reject(self) -> None:
+        plan = self.plan
+        if plan is not None and not plan.allowed and set(plan.refusals) - set(check_reason(plan.request)):
+            self.refused.emit(plan)
+        super().reject()
 
     def _run(self) -> None:
         if self.plan is None or not self.run_button.isEnabled():

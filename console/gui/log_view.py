@@ -69,6 +69,8 @@ EVENT_COLOURS: Final = {
     "bmc": "#00796b",
     "gap": "#888888",
 }
+# An action's outcome that needs a second look: refused attempts (never run) and failures.
+OUTCOME_COLOURS: Final = {"refused": "#8a1c7c", "failed": "#b00020", "timed out": "#b00020"}
 TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0
 
@@ -217,9 +219,15 @@ class ActionTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
+        if not index.isValid():
             return None
         row = self.rows[index.row()]
+        if index.column() == ActionColumn.STATE and role == Qt.ItemDataRole.ToolTipRole:
+            return plain_tip(row.message or "")  # why it ended so: a refusal's words, a failure's cause
+        if index.column() == ActionColumn.STATE and role == Qt.ItemDataRole.ForegroundRole:
+            return QColor(OUTCOME_COLOURS[row.state]) if row.state in OUTCOME_COLOURS else None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
+            return None
         if role == Qt.ItemDataRole.UserRole and index.column() in (ActionColumn.ID, ActionColumn.INCIDENT):
             return row.id if index.column() == ActionColumn.ID else (row.incident_id or 0)
         match index.column():

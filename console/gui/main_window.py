@@ -51,6 +51,7 @@ from console.core.inventory import Inventory
 from console.core.roles import Permission, allowed
 from console.core.samples import NodeState
 from console.core.slurm_accounting import AccountingComparison
+from console.core.tenant_move import MovePlan
 from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity, tenancy, tenant_figures
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
@@ -415,8 +416,15 @@ class MainWindow(QMainWindow):
         tenants += [s.tenant for s in (self.action_service.inventory.nodes if self.action_service else ()) if s.tenant]
         self.move_dialog = MoveTenantDialog(nodes, self.moves, self.worker, tenants, self)
         self.move_dialog.moved.connect(self._moved)
+        self.move_dialog.refused.connect(self._record_refused_move)
         self.move_dialog.show()
         return self.move_dialog
+
+    def _record_refused_move(self, plan: MovePlan) -> None:
+        """A refused move, recorded off the GUI thread (the Log view and the audit show it)."""
+        moves, worker = self.moves, self._shared_worker()
+        if moves is not None:
+            worker.call(lambda: moves.record_refused(plan), lambda _row: None)
 
     def _moved(self, progress: object) -> None:
         self.refresh_tenants()
@@ -699,6 +707,7 @@ class MainWindow(QMainWindow):
             return None
         dialog = ActionDialog(kind, nodes, self.action_service, self.worker, self)
         dialog.confirmed.connect(self._submit)
+        dialog.refused.connect(self._record_refused)
         dialog.setModal(True)
         dialog.show()
         self.last_dialog = dialog
@@ -718,6 +727,12 @@ class MainWindow(QMainWindow):
 
         # Writing the intent rows touches the disk: off the GUI thread like everything else.
         self.worker.call(lambda: runner.submit(plan, typed), submitted, refused)
+
+    def _record_refused(self, plan: ActionPlan) -> None:
+        """A refused attempt, recorded off the GUI thread (the Log view and the audit show it)."""
+        assert self.action_service is not None and self.worker is not None
+        runner = self.action_service.runner
+        self.worker.call(lambda: runner.record_refused(plan), lambda _ids: None)
 
     def _cancel_action(self, action_id: int) -> None:
         assert self.action_service is not None and self.worker is not None

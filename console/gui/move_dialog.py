@@ -25,7 +25,15 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.hostlist import compress
-from console.core.tenant_move import STEPS, JobsDecision, MovePlan, MoveProgress, MoveRequest, MoveStep
+from console.core.tenant_move import (
+    STEPS,
+    JobsDecision,
+    MovePlan,
+    MoveProgress,
+    MoveRequest,
+    MoveStep,
+    request_problems,
+)
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import MoveHandle, MovesPort
 from console.gui.text import plain_label, plain_tip
@@ -59,6 +67,8 @@ class MoveTenantDialog(EnterSafeDialog):
     progressed = Signal(object)  # MoveProgress, from the move's thread
     moved = Signal(object)  # the final MoveProgress
     planned = Signal()  # a preview is shown (or why there is none)
+    # Closed without starting while the preview was refused for more than the words still to type: the attempt.
+    refused = Signal(object)  # the MovePlan
 
     def __init__(  # noqa: PLR0915 - builds both pages of the wizard, one widget per line
         self,
@@ -251,6 +261,17 @@ class MoveTenantDialog(EnterSafeDialog):
             self.stop_button.setEnabled(False)
             self.state_label.setText(f"{(progress.outcome or '').capitalize()}: {progress.message}")
             self.moved.emit(progress)
+
+    def reject(self) -> None:
+        plan = self.plan
+        if (
+            self.handle is None
+            and plan is not None
+            and not plan.allowed
+            and set(plan.refusals) - set(request_problems(plan.request))
+        ):
+            self.refused.emit(plan)
+        super().reject()
 
     def _answer(self, decision: JobsDecision) -> None:
         self.question.hide()

@@ -352,22 +352,9 @@ class TenantMove:
         engine: str | None = None,
         host: str | None = None,
     ) -> int:
-        request = self.plan.request
         if self.move_id is not None:
             params = {**params, "move": self.move_id}
-        action_id = self.service.store.record_intent(
-            operator=request.operator,
-            kind=kind,
-            node=",".join(self.plan.names),
-            params=params,
-            reason=request.reason,
-            ticket=request.ticket,
-            engine=engine,
-            host=host,
-            command=command,
-            session=self.service.runner.session,
-        )
-        return action_id
+        return _record_row(self.service, self.plan.request, self.plan.names, kind, params, command, engine, host)
 
     def _emit(self, step: MoveStep | None, state: str, message: str, **extra: Any) -> None:
         progress = MoveProgress(self.move_id, step, state, message, **extra)
@@ -384,6 +371,31 @@ class TenantMove:
         self._emit(None, outcome, message, finished=True, outcome=outcome)
         self.outcome = self.progress[-1]
         return self.outcome
+
+
+def _record_row(
+    service: ActionService,
+    request: MoveRequest,
+    names: list[str],
+    kind: str,
+    params: dict[str, Any],
+    command: list[Any] | None = None,
+    engine: str | None = None,
+    host: str | None = None,
+) -> int:
+    """One audit row of a move (its own, a step's, or a refused attempt's), in the operator's name."""
+    return service.store.record_intent(
+        operator=request.operator,
+        kind=kind,
+        node=",".join(names),
+        params=params,
+        reason=request.reason,
+        ticket=request.ticket,
+        engine=engine,
+        host=host,
+        command=command,
+        session=service.runner.session,
+    )
 
 
 def _jobs_on(allocations: SchedulerAllocations, names: list[str]) -> list[JobAllocation]:
@@ -449,6 +461,18 @@ class TenantMoves:
         if running:
             plan.refusals.append("another move is running: one move at a time")
         return plan
+
+    def record_refused(self, plan: MovePlan) -> int | None:
+        """A move refused at its preview, as a ``move-tenant`` row in state ``refused`` with the refusals'
+        words (None when the store would not take it: logged, the refusal stands)."""
+        request = plan.request
+        try:
+            row = _record_row(self.actions, request, list(dict.fromkeys(request.nodes)), KIND, {"to": request.target})
+            self.actions.store.record_outcome(row, state="refused", message="not run: " + "; ".join(plan.refusals))
+        except StoreError as exc:
+            log.warning("the refused move of %s could not be recorded: %s", ",".join(request.nodes), exc)
+            return None
+        return row
 
     def start_move(
         self, plan: MovePlan, decide: Callable[[list[JobAllocation]], JobsDecision] | None = None

@@ -105,6 +105,12 @@ def test_a_refused_action_exits_3_and_sends_nothing(setup: tuple[Path, Path, Any
     )
     assert result.returncode == 3
     assert "REFUSED: node2: the BMC does not allow PowerCycle" in result.stdout
+    # The attempt stays in the record: who tried what on which node, and why it was refused.
+    rows = [json.loads(line) for line in console("audit", "--json", "--node", "node2", data=data).stdout.splitlines()]
+    refused = [r for r in rows if r["kind"] == "power" and r["state"] == "refused"]
+    assert len(refused) == 1 and refused[0]["operator"] == "night-shift-dave" and refused[0]["reason"] == "hang"
+    assert "the BMC does not allow PowerCycle" in refused[0]["message"]
+    assert "refused" in console("audit", "--node", "node2", data=data).stdout
 
 
 def test_without_yes_and_without_a_terminal_nothing_runs(setup: tuple[Path, Path, Any]) -> None:

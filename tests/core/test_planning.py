@@ -195,3 +195,49 @@ def test_each_kind_watches_its_own_outcome() -> None:
         )(),
     )
     assert isinstance(unwatched, Settled)  # over SSH with nothing watching the node: accepted is all we know
+
+
+class ForeignTargetBmc(FakeBmc):
+    """A BMC whose reset target and system link name another origin (the client refuses to build them)."""
+
+    def reset_call(self, reset_type: str) -> HttpCall:
+        raise RuntimeError(
+            f"BMC {self.url} (gpu-001) handed out https://evil.example/steal, which is not its own origin: the "
+            f"password is sent only to {self.url}"
+        )
+
+    led_call = reset_call  # type: ignore[assignment]
+
+
+class ForeignEngines(FakeEngines):
+    def bmc(self, node: NodeSpec) -> FakeBmc | None:
+        return ForeignTargetBmc()
+
+
+@pytest.mark.parametrize("fields", [{"reset_type": "PowerCycle"}, {"led": "blink"}])
+def test_a_reset_or_led_target_on_another_origin_is_a_refusal_naming_the_bmc_and_the_target(
+    fields: dict[str, str],
+) -> None:
+    kind = ActionKind.POWER if "reset_type" in fields else ActionKind.LOCATE
+    plan = plan_action(_request(kind, "gpu-001", reason="hung", **fields), _inventory(), ForeignEngines())
+    assert not plan.allowed and not plan.steps
+    [refusal] = plan.refusals
+    assert refusal.startswith("gpu-001: the ") and "cannot be sent to BMC https://10.1.0.1" in refusal
+    assert "https://evil.example/steal" in refusal and "not its own origin" in refusal
+
+
+def test_a_kind_whose_planning_fails_in_any_way_is_refused_in_words_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from console.core import actions
+
+    def broken(*_args: object) -> None:
+        raise KeyError("Actions")
+
+    import dataclasses
+
+    monkeypatch.setitem(
+        actions.SPECS, ActionKind.LOCATE, dataclasses.replace(actions.SPECS[ActionKind.LOCATE], plan=broken)
+    )
+    plan = plan_action(_request(ActionKind.LOCATE, "gpu-001", led="on"), _inventory(), FakeEngines())
+    assert plan.refusals == ["locate could not be planned: KeyError: 'Actions'"]

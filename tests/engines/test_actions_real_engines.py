@@ -101,7 +101,10 @@ def test_a_reason_with_a_line_break_is_refused_before_anything_is_sent(world: Wo
     assert any("line break" in r for r in plan.refusals)
     with pytest.raises(ActionRefused):
         world.service.runner.submit(plan)
-    assert len(world.service.store.rows()) == before
+    rows = world.service.store.rows()
+    assert len(rows) == before + 1  # the attempt is on record, as refused, and nothing was sent
+    refused = max(rows, key=lambda r: r.id)
+    assert refused.state == "refused" and "line break" in (refused.message or "")
     assert "DRAIN" not in world.slurm.node_state("node2")
 
 

@@ -250,3 +250,93 @@ def test_a_bmc_that_trickles_its_answer_is_cut_at_the_deadline_of_the_whole_call
         assert isinstance(error, BmcError) and "gave no complete answer within 1 s" in str(error)
     finally:
         server.stop()
+
+
+def _rewriting_proxy(emulator: Any, elsewhere: str) -> _Server:
+    """The real emulator behind a BMC gone bad: every request is passed on to sushy-emulator (credentials
+    and all), and every ComputerSystem it returns names a reset target on ``elsewhere``."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(emulator.ca))
+
+    class Proxy(BaseHTTPRequestHandler):
+        def _pass_on(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k in ("Authorization", "Content-Type", "Accept")}
+            request = urllib.request.Request(emulator.url + self.path, body, headers, method=self.command)
+            try:
+                with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+                    status, data = answer.status, answer.read()
+            except urllib.error.HTTPError as exc:
+                status, data = exc.code, exc.read()
+            if self.command == "GET" and b"#ComputerSystem.Reset" in data:
+                document = json.loads(data)
+                document["Actions"]["#ComputerSystem.Reset"]["target"] = elsewhere + "/redfish/v1/steal"
+                data = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = _pass_on
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    return _Server(Proxy)
+
+
+def test_a_foreign_reset_target_from_the_real_emulator_is_refused_in_words_with_exit_3_and_an_audit_row(
+    bmc: Any, attacker: _Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.cli import main
+    from console.core.store import Store
+    from tests.helpers.sshd import free_port
+
+    proxy = _rewriting_proxy(bmc, attacker.url)
+    try:
+        inventory = tmp_path / "fleet.toml"
+        inventory.write_text(
+            f'[[node]]\nname = "node1"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+            f'bmc = {{ url = "{proxy.url}", user = "{bmc.user}", password_env = "BMC_PW", system = "node1" }}\n'
+        )
+        monkeypatch.setenv("BMC_PW", bmc.password)
+        monkeypatch.setenv("FLEET_CONSOLE_PREFERENCES", str(tmp_path / "preferences.toml"))
+        data = tmp_path / "data"
+        status = main(
+            [
+                "action",
+                "power",
+                "node1",
+                "--reset-type",
+                "ForceRestart",
+                "--reason",
+                "hung at POST",
+                "--inventory",
+                str(inventory),
+                "--data-dir",
+                str(data),
+                "--ssh-config",
+                "/dev/null",
+                "--operator",
+                "alice",
+                "--yes",
+            ]
+        )
+        out = capsys.readouterr()
+        assert status == 3, out.out + out.err
+        refusal = f"REFUSED: node1: the ForceRestart reset cannot be sent to BMC {proxy.url}"
+        assert refusal in out.out and attacker.url.removeprefix("http://") in out.out
+        assert "password is sent only to" in out.out and "Traceback" not in out.err
+        assert attacker.seen == []  # the password never went to the other origin
+        store = Store(data / "console.sqlite3", readonly=True)
+        [row] = store.rows()
+        store.close()
+        assert (row.kind, row.node, row.operator, row.state) == ("power", "node1", "alice", "refused")
+        assert row.message is not None and "not its own origin" in row.message and row.reason == "hung at POST"
+    finally:
+        proxy.stop()

@@ -246,3 +246,33 @@ def test_the_window_names_the_operator_and_role_and_a_liaison_gets_no_actions(qt
     with qtbot.waitSignal(window.log_view.node_chosen):
         window.log_view._go_to_node()
     assert window.tabs.currentIndex() == 0
+
+
+def test_a_refused_attempt_shows_in_the_log_with_its_own_state_and_the_refusals_words(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from console.gui.log_view import ActionColumn
+
+    records = _records(tmp_path)
+    store = records.log.store
+    row = store.record_intent(
+        operator="dave",
+        kind="power",
+        node="gpu-002",
+        params={"reset_type": "ForceRestart"},
+        reason="hung",
+        ticket=None,
+        engine=None,
+        host=None,
+        command=None,
+        session="s",
+    )
+    store.record_outcome(row, state="refused", message="not run: gpu-002: BMC https://bmc2 did not answer within 10 s")
+    view = _view(qtbot, records)
+    proxy = view.action_proxy
+    [refused] = [
+        proxy.index(r, ActionColumn.STATE) for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == str(row)
+    ]
+    assert refused.data() == "refused"
+    assert "did not answer within 10 s" in refused.data(Qt.ItemDataRole.ToolTipRole)
+    assert refused.data(Qt.ItemDataRole.ForegroundRole) is not None

@@ -531,3 +531,42 @@ def test_a_snapshot_of_scattered_rows_is_one_data_changed_over_their_span(qtbot:
     assert model.view_at(1).max_temperature == 91.0 and model.view_at(4).max_temperature == 40.0
     model.apply([])
     assert spans == [(1, 4)]  # nothing changed: no signal
+
+
+class RefusedBySlurm(NoActions):
+    """Plans every request as refused because Slurm cannot be reached (beside the reason rule's refusal)."""
+
+    def plan(self, request: Any) -> Any:
+        from console.core.actions import ActionPlan, check_reason
+
+        refusals = [*check_reason(request), "Slurm could not be read: Unable to contact slurm controller"]
+        return ActionPlan(request=request, refusals=refusals)
+
+
+class RefusedForTheReasonOnly(NoActions):
+    def plan(self, request: Any) -> Any:
+        from console.core.actions import ActionPlan, check_reason
+
+        return ActionPlan(request=request, refusals=check_reason(request))
+
+
+def test_closing_a_refused_action_records_the_attempt_unless_only_the_reason_was_missing(qtbot: Any) -> None:
+    from console.core.actions import ActionKind
+    from console.gui.action_dialog import ActionDialog
+    from console.gui.worker import Worker
+
+    fleet = _fleet(["gpu-001"])
+    worker = Worker()
+    try:
+        for service, recorded in ((RefusedForTheReasonOnly(fleet), False), (RefusedBySlurm(fleet), True)):
+            dialog = ActionDialog(ActionKind.DRAIN, ["gpu-001"], service, worker)  # type: ignore[arg-type]
+            qtbot.addWidget(dialog)
+            dialog.show()
+            qtbot.waitUntil(lambda d=dialog: d.plan is not None)
+            emitted: list[Any] = []
+            dialog.refused.connect(emitted.append)
+            qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+            assert not dialog.isVisible()
+            assert [p.request.nodes for p in emitted] == ([("gpu-001",)] if recorded else [])
+    finally:
+        worker.shutdown()

@@ -3,9 +3,9 @@ TLS note goes into the preview and the audit row."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from console.core.action_types import ActionPlan, BmcPort, NodePreview
+from console.core.action_types import ActionPlan, BmcPort, Engine, HttpCall, NodePreview, Step
 from console.core.inventory import NodeSpec
 from console.core.kinds.spec import PlanContext
 
@@ -32,3 +32,15 @@ def asked_bmcs(
             plan.refusals.append(f"{spec.name}: BMC {bmc.url}: {exc}")
             continue
         yield spec, preview, bmc
+
+
+def bmc_step(plan: ActionPlan, spec: NodeSpec, bmc: BmcPort, call: Callable[[], HttpCall], what: str) -> None:
+    """The node's Redfish step, or a refusal in words where the BMC's own answer makes one impossible: a
+    reset target or system link on another origin (the password goes only to the BMC's own), a system that
+    went away between the preview's reads. ``what``: the call in words ("the reset")."""
+    try:
+        http = call()
+    except Exception as exc:  # noqa: BLE001 - a hostile or broken BMC is a refusal in the preview, never a traceback
+        plan.refusals.append(f"{spec.name}: {what} cannot be sent to BMC {bmc.url}: {exc}")
+        return
+    plan.steps.append(Step(spec.name, Engine.REDFISH, bmc.url, http=http))

@@ -3,11 +3,12 @@ BMCs), so a technician finds the box."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
-from console.core.action_types import LED_STATES, ActionKind, ActionPlan, Engine, Step
+from console.core.action_types import LED_STATES, ActionKind, ActionPlan
 from console.core.inventory import NodeSpec
-from console.core.kinds.bmc_steps import asked_bmcs
+from console.core.kinds.bmc_steps import asked_bmcs, bmc_step
 from console.core.kinds.spec import KindSpec, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 
@@ -18,7 +19,7 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
         plan.refusals.append(f"locate needs on, off or blink, not {led!r}")
         return
     for spec, _preview, bmc in asked_bmcs(plan, specs, context):
-        plan.steps.append(Step(spec.name, Engine.REDFISH, bmc.url, http=bmc.led_call(led)))
+        bmc_step(plan, spec, bmc, partial(bmc.led_call, led), f"the locate LED ({led})")
 
 
 # What the BMC reports for each LED request: IndicatorLED's word, or LocationIndicatorActive's boolean.

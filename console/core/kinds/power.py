@@ -3,11 +3,12 @@ on a node with running jobs need the node's name typed."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
-from console.core.action_types import DISRUPTIVE_RESETS, RESET_TYPES, ActionKind, ActionPlan, Engine, Step
+from console.core.action_types import DISRUPTIVE_RESETS, RESET_TYPES, ActionKind, ActionPlan
 from console.core.inventory import NodeSpec
-from console.core.kinds.bmc_steps import asked_bmcs
+from console.core.kinds.bmc_steps import asked_bmcs, bmc_step
 from console.core.kinds.spec import KindSpec, PlanContext
 from console.core.kinds.tracking import Settled, TrackContext, TrackedAction, Watch
 from console.core.samples import NodeState
@@ -29,7 +30,7 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
                 f"{spec.name} runs {len(preview.jobs)} job(s) of "
                 f"{', '.join(sorted({j.user for j in preview.jobs}))}: {reset} kills them"
             )
-        plan.steps.append(Step(spec.name, Engine.REDFISH, bmc.url, http=bmc.reset_call(reset)))
+        bmc_step(plan, spec, bmc, partial(bmc.reset_call, reset), f"the {reset} reset")
 
 
 # The power state each reset ends in (resets not listed end in no state the BMC reports).
