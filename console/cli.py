@@ -43,6 +43,7 @@ from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import format_rows, node_record, parse_iso, table_rows, text_table
 from console.core.roles import Preferences, PreferencesError, Role, RoleRefused
 from console.core.samples import NodeState
+from console.core.store_error import StoreError
 from console.core.text import escape_controls, escape_lines
 from console.core.when import ACCEPTED, WhenError, local_stamp, parse_when
 
@@ -351,6 +352,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     except StopRequested as exc:
         # A signal that arrived while the command was cleaning up after its work: it ends as asked.
         return exc.exit_status
+    except StoreError as exc:
+        # A store that is locked, full or damaged mid-command: its words (which file, held by whom, what to do),
+        # never a traceback. Each write is one transaction: what did not commit is not in the record.
+        say(f"fleet-console: {exc}", file=sys.stderr)
+        return EXIT_BAD_INVENTORY
 
 
 # --- action / audit ------------------------------------------------------------------------------------------

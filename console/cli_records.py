@@ -39,6 +39,7 @@ from console.core.roles import (
     load_preferences,
     parse_role,
 )
+from console.core.store_error import StoreError
 from console.core.text import escape_controls
 from console.core.when import WhenError, local_stamp, parse_date, parse_when
 
@@ -212,7 +213,6 @@ def _err(text: str) -> None:
 
 
 def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Records, Role] | int:
-    from console.services.audit import StoreError
     from console.services.shift_log import open_records
 
     try:
@@ -316,6 +316,9 @@ def run_incidents(args: argparse.Namespace, data_dir: Path) -> int:
         except ValueError as exc:
             _err(str(exc))
             return EXIT_BAD
+        except StoreError as exc:  # locked, full or damaged: the transaction did not commit
+            _err(f"{exc}; nothing was changed")
+            return EXIT_BAD
         return EXIT_OK
     finally:
         records.close()
@@ -351,7 +354,6 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     from console.core.archive import ARCHIVE_FILE, TelemetryArchive
     from console.core.report import iso_utc
     from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
-    from console.services.audit import StoreError
 
     try:
         first, last = parse_date(args.report_from), parse_date(args.report_to)
@@ -474,6 +476,9 @@ def run_report(args: argparse.Namespace, data_dir: Path) -> int:
         except (RoleRefused, IncidentError) as exc:
             _err(f"{exc}; nothing was changed")
             return EXIT_REFUSED
+        except StoreError as exc:  # locked, full or damaged: the transaction did not commit
+            _err(f"{exc}; nothing was changed")
+            return EXIT_BAD
         return EXIT_OK
     finally:
         records.close()

@@ -32,7 +32,8 @@ from console.core.actions import (
 from console.core.inventory import Inventory
 from console.core.kinds.tracking import Settled, TrackContext, TrackTimeouts
 from console.core.parsers.common import output_summary
-from console.core.store import Store, StoreError
+from console.core.store import Store
+from console.core.store_error import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from console.core.fleet import NodeMinute
 from console.core.samples import NodeState
 from console.core.store import (
     BUSY_TIMEOUT_S,
-    StoreError,
     explain,
     immediate,
     migrate,
@@ -36,6 +35,7 @@ from console.core.store import (
     secure_directory,
     secure_file,
 )
+from console.core.store_error import StoreError
 
 ARCHIVE_FILE: Final = "telemetry.sqlite3"
 ARCHIVE_SCHEMA: Final = 3

@@ -18,8 +18,9 @@ PROC_LOCKS: Final = Path("/proc/locks")
 MAX_LOCK_LINES: Final = 100_000  # a machine with more locks than this is not read to the end
 
 
-def lock_holders(path: Path, locks_file: Path = PROC_LOCKS) -> list[int]:
-    """The PIDs holding a lock on ``path`` (its device and inode), this process's own left out."""
+def lock_holders(path: Path, locks_file: Path = PROC_LOCKS, writers_only: bool = False) -> list[int]:
+    """The PIDs holding a lock on ``path`` (its device and inode), this process's own left out;
+    ``writers_only``: write locks only (an SQLite reader holds read locks all the time)."""
     try:
         st = os.stat(path)
     except OSError:
@@ -33,7 +34,7 @@ def lock_holders(path: Path, locks_file: Path = PROC_LOCKS) -> list[int]:
                     break
                 fields = line.split()
                 # "1: POSIX  ADVISORY  WRITE 3595 fe:00:2155489 0 EOF"; a waiter's line has "->" after the id.
-                if len(fields) < 6 or fields[1] == "->":
+                if len(fields) < 6 or fields[1] == "->" or (writers_only and fields[3] != "WRITE"):
                     continue
                 try:
                     pid = int(fields[4])
@@ -55,15 +56,19 @@ def process_words(pid: int, proc: Path = Path("/proc")) -> str:
     except OSError:
         return f"PID {pid}"
     words = [w.decode("utf-8", "replace") for w in raw.split(b"\0") if w]
-    if words and Path(words[0]).name.startswith("python") and len(words) > 1:
-        words = words[1:]  # "python -m pytest" says less than what it runs
+    if len(words) > 1 and Path(words[0]).name.startswith("python") and not words[1].startswith("-"):
+        words = words[1:]  # "python /venv/bin/fleet-console …" says less than "fleet-console …"
     command = escape_controls(" ".join(Path(words[0]).name if i == 0 else w for i, w in enumerate(words)))
     return f"PID {pid} ({command[:120]})" if command else f"PID {pid}"
 
 
-def held_by(path: Path, locks_file: Path = PROC_LOCKS) -> str:
-    """ " held by PID 4242 (…)" for a refusal's words, or "" when the holder cannot be told."""
-    holders = lock_holders(path, locks_file)
+def held_by(*paths: Path, locks_file: Path = PROC_LOCKS, writers_only: bool = False) -> str:
+    """Who holds a lock on any of ``paths``, as the words after "locked": "by PID 4242 (fleet-console
+    incidents ack 7)", or "by another program" when the holder cannot be told. Several paths: a database and
+    its companions (SQLite's write lock of a WAL database is on its ``-shm`` file)."""
+    holders: list[int] = []
+    for path in paths:
+        holders += [p for p in lock_holders(path, locks_file, writers_only) if p not in holders]
     if not holders:
-        return ""
-    return " held by " + ", ".join(process_words(pid) for pid in holders[:3])
+        return "by another program"
+    return "by " + ", ".join(process_words(pid) for pid in holders[:3])

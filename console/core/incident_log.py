@@ -21,7 +21,8 @@ from typing import Any, Final
 from console.core.counters import AcceleratorCounters
 from console.core.incidents import IncidentState
 from console.core.report import iso_utc
-from console.core.store import Store, StoreError, explain
+from console.core.store import Store, explain
+from console.core.store_error import StoreError
 
 MAX_NOTE_CHARS: Final = 4000
 MAX_TICKET_CHARS: Final = 200

@@ -194,7 +194,7 @@ def _locked(target: Path, wait_s: float | None = None, sleep: Callable[[float], 
                         raise InventoryEditError(f"{target}: cannot be locked: {exc.strerror or exc}") from None
                     if time.monotonic() >= deadline:
                         raise InventoryEditError(
-                            f"{target} is locked{held_by(target)} (another console rewriting it) for more than "
+                            f"{target} is locked {held_by(target)} (another console rewriting it?) for more than "
                             f"{wait_s:g} s; nothing was written: try again when it is done"
                         ) from None
                     sleep(0.05)

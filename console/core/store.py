@@ -32,6 +32,9 @@ from typing import Any, Final
 
 import sqlite_utils
 
+from console.core.file_locks import held_by
+from console.core.store_error import StoreError
+
 SCHEMA_VERSION: Final = 2
 OUTPUT_EXCERPT: Final = 4000
 BUSY_TIMEOUT_S: Final = 10.0
@@ -237,10 +240,6 @@ class AuditRow:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-class StoreError(RuntimeError):
-    """The store cannot be used; ``str()`` names the file, the cause and what to do."""
-
-
 def explain(path: Path, exc: BaseException) -> str:
     """An SQLite or OS error on ``path`` in an operator's words: the cause and what to do."""
     text = str(exc)
@@ -253,9 +252,10 @@ def explain(path: Path, exc: BaseException) -> str:
             "one; keep the damaged file for the records"
         )
     if "locked" in lowered or "busy" in lowered:
+        holder = held_by(path, Path(f"{path}-shm"), writers_only=True)
         return (
-            f"{path} is locked by another program ({text}): close whatever holds it (an sqlite3 shell, a backup) "
-            "and try again"
+            f"{path} is locked {holder} ({text}; waited {BUSY_TIMEOUT_S:g} s): close "
+            "whatever holds it (an sqlite3 shell, a backup, a console stuck mid-write) and try again"
         )
     if "full" in lowered or (isinstance(exc, OSError) and exc.errno == 28) or ("i/o" in lowered and _disk_full(path)):
         return f"the disk holding {path} is full ({text}): free space there, then try again"
@@ -310,7 +310,7 @@ class Store:
         path: Path,
         *,
         readonly: bool = False,
-        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        busy_timeout_s: float | None = None,
         outcome_retry_s: float = OUTCOME_RETRY_S,
     ) -> None:
         self.path = path
@@ -321,6 +321,7 @@ class Store:
         self._lock = threading.Lock()
         self.read_note: str | None = None  # what a reader should know about what it reads (read-only fallbacks)
         self.backup: Path | None = None  # the copy made before this open migrated the store, if it did
+        busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
         if readonly:
             self._conn = self._open_readonly(busy_timeout_s)
         else:

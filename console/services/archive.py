@@ -30,7 +30,8 @@ from console.core.archive import (
 )
 from console.core.fleet import FleetModel, NodeMinute
 from console.core.samples import LIVE_STATES, NodeState
-from console.core.store import StoreError, explain
+from console.core.store import explain
+from console.core.store_error import StoreError
 from console.core.tenants import IdleTracker
 
 STATE_LOOK_S: Final = 2.0

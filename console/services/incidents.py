@@ -25,7 +25,8 @@ from console.core.incident_log import AcceleratorRef, Incident, IncidentLog, Inc
 from console.core.incidents import cause_of
 from console.core.inventory import Inventory
 from console.core.roles import Permission, Role, allowed, require
-from console.core.store import Store, StoreError
+from console.core.store import Store
+from console.core.store_error import StoreError
 
 INCIDENT_TICK_S: Final = 2.0
 REFRESH_S: Final = 30.0

@@ -25,7 +25,8 @@ from console.core.inventory import Inventory
 from console.core.log_types import LogFilter, LogPage, NodeTimeline, TimelineEvent
 from console.core.report import iso_utc
 from console.core.roles import Role
-from console.core.store import Store, StoreError
+from console.core.store import Store
+from console.core.store_error import StoreError
 from console.services.actions import STORE_FILE
 from console.services.incidents import IncidentService
 

@@ -34,7 +34,7 @@ from console.core.inventory_edit import (
     set_tenants,
 )
 from console.core.parsers.common import output_summary
-from console.core.store import StoreError
+from console.core.store_error import StoreError
 from console.core.tenant_move import (
     JobsDecision,
     MovePlan,

@@ -458,3 +458,48 @@ def test_the_window_and_a_streaming_poll_refuse_an_operator_name_with_escapes(
     shot = tmp_path / "shot.png"
     assert main(["--inventory", str(inventory), "--data-dir", str(data_dir), "--screenshot", str(shot)]) == 3
     assert "line break" in capsys.readouterr().err and not shot.exists()
+
+
+def test_a_store_another_process_holds_locked_is_a_message_naming_the_file_and_holder_with_exit_2(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real SQLite lock: another process holds BEGIN EXCLUSIVE on the store while each command writes."""
+    import console.core.store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.3)
+    path = data / "console.sqlite3"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE');"
+            " print('locked', flush=True); sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    commands = [
+        ["incidents", "open", "gpu-003", "--cause", "fan", "--inventory", str(data.parent / "fleet.toml")],
+        ["incidents", "ack", "1"],
+        ["incidents", "note", "1", "--note", "reseated"],
+        ["incidents", "resolve", "1"],
+        ["--role", "supervisor", "report", "sign-off", "--date", _today()[0], "--shift", _today()[1], "--note", "x"],
+    ]
+    (data.parent / "fleet.toml").write_text('[[node]]\nname = "gpu-003"\nhost = "10.0.0.3"\n')
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        for argv in commands:
+            assert main([*argv, "--data-dir", str(data)]) == 2, argv
+            err = capsys.readouterr().err
+            assert f"{path} is locked by PID {holder.pid} (" in err, err
+            assert "try again" in err and "nothing was changed" in err and "Traceback" not in err
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    assert main(["incidents", "--json", "--data-dir", str(data)]) == 0
+    incidents = _json(capsys)
+    assert [(i["id"], i["state"], len(i["notes"])) for i in incidents] == [(2, "open", 0), (1, "open", 0)]

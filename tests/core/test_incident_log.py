@@ -17,7 +17,8 @@ import pytest
 from console.core.counters import AcceleratorCounters
 from console.core.incident_log import AcceleratorRef, IncidentError, IncidentLog, IncidentQuery
 from console.core.incidents import IncidentState
-from console.core.store import SCHEMA_VERSION, Store, StoreError, _v1
+from console.core.store import SCHEMA_VERSION, Store, _v1
+from console.core.store_error import StoreError
 from tests.helpers.fakes import FakeClock
 
 T0 = 1_790_000_000.0

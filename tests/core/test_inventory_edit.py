@@ -149,7 +149,7 @@ def test_a_second_console_holding_the_lock_makes_the_rewrite_wait_then_refuse_na
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         monkeypatch.setattr(inventory_edit, "LOCK_WAIT_S", 0.2)
-        with pytest.raises(InventoryEditError, match=rf"is locked held by PID {holder.pid} \("):
+        with pytest.raises(InventoryEditError, match=rf"is locked by PID {holder.pid} \("):
             set_tenants(path, {"gpu-a01": "globex"}, read_digest(path))
         assert path.read_text() == TEXT
     finally:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.store import SCHEMA_VERSION, SessionLock, Store, StoreError, session_alive
+from console.core.store import SCHEMA_VERSION, SessionLock, Store, session_alive
+from console.core.store_error import StoreError
 
 
 def _intent(store: Store, session: str = "s1", node: str = "n1") -> int:
