@@ -18,6 +18,7 @@ import pytest
 from console.cli import main
 from console.core.incident_log import AcceleratorRef, IncidentLog
 from console.core.store import Store
+from tests.helpers.locks import SQLITE_EXCLUSIVE, held
 
 JSON_FIELDS = {
     "id",
@@ -468,18 +469,6 @@ def test_a_store_another_process_holds_locked_is_a_message_naming_the_file_and_h
 
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.3)
     path = data / "console.sqlite3"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE');"
-            " print('locked', flush=True); sys.stdin.read()",
-            str(path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     commands = [
         ["incidents", "open", "gpu-003", "--cause", "fan", "--inventory", str(data.parent / "fleet.toml")],
         ["incidents", "ack", "1"],
@@ -488,18 +477,12 @@ def test_a_store_another_process_holds_locked_is_a_message_naming_the_file_and_h
         ["--role", "supervisor", "report", "sign-off", "--date", _today()[0], "--shift", _today()[1], "--note", "x"],
     ]
     (data.parent / "fleet.toml").write_text('[[node]]\nname = "gpu-003"\nhost = "10.0.0.3"\n')
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    with held(SQLITE_EXCLUSIVE, path) as pid:
         for argv in commands:
             assert main([*argv, "--data-dir", str(data)]) == 2, argv
             err = capsys.readouterr().err
-            assert f"{path} is locked by PID {holder.pid} (" in err, err
+            assert f"{path} is locked by PID {pid} (" in err, err
             assert "try again" in err and "nothing was changed" in err and "Traceback" not in err
-    finally:
-        assert holder.stdin is not None and holder.stdout is not None
-        holder.stdin.close()
-        holder.wait(timeout=10)
-        holder.stdout.close()
     assert main(["incidents", "--json", "--data-dir", str(data)]) == 0
     incidents = _json(capsys)
     assert [(i["id"], i["state"], len(i["notes"])) for i in incidents] == [(2, "open", 0), (1, "open", 0)]

@@ -20,6 +20,7 @@ from console.core.inventory_edit import (
     rewrite_problem,
     set_tenants,
 )
+from tests.helpers.locks import FLOCK, held
 
 TEXT = """# Hall B, row 3 — owned by the platform team
 [defaults]
@@ -134,30 +135,11 @@ def test_a_second_console_holding_the_lock_makes_the_rewrite_wait_then_refuse_na
 ) -> None:
     path = tmp_path / "fleet.toml"
     path.write_text(TEXT)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True);"
-            " sys.stdin.read()",
-            str(path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        monkeypatch.setattr(inventory_edit, "LOCK_WAIT_S", 0.2)
-        with pytest.raises(InventoryEditError, match=rf"is locked by PID {holder.pid} \("):
+    monkeypatch.setattr(inventory_edit, "LOCK_WAIT_S", 0.2)
+    with held(FLOCK, path) as pid:
+        with pytest.raises(InventoryEditError, match=rf"is locked by PID {pid} \("):
             set_tenants(path, {"gpu-a01": "globex"}, read_digest(path))
         assert path.read_text() == TEXT
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=10)
-        assert holder.stdout is not None
-        holder.stdout.close()
     set_tenants(path, {"gpu-a01": "globex"}, read_digest(path))  # the lock let go: the rewrite goes through
     assert load_inventory(path).node("gpu-a01").tenant == "globex"
 
