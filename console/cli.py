@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
@@ -899,7 +900,32 @@ class DemoFleet:
 # --- window ------------------------------------------------------------------------------------------------
 
 
-def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) -> tuple[str | None, str | None] | int:
+@dataclass
+class _WindowStart:
+    """Where the window's start-up is, as the signal handler sees it. Once the window is being built, a
+    signal closes it as the window's own Quit does (the session stops its services), never raising inside
+    Qt; at the "who is at the console?" prompt it closes the prompt and start-up ends; before that, it stops
+    the start-up at once."""
+
+    window_stop: threading.Event = field(default_factory=threading.Event)
+    in_window: bool = False
+    asking: bool = False
+    prompt_stop: threading.Event = field(default_factory=threading.Event)
+    stopped_by: int | None = None
+
+    def on_stop(self, signum: int) -> None:
+        if self.in_window:
+            self.window_stop.set()
+        elif self.asking:
+            self.stopped_by = signum
+            self.prompt_stop.set()
+        else:
+            raise StopRequested(signum)
+
+
+def _window_operator(
+    preferred: str | None, inventory: Inventory, asking: bool, start: _WindowStart | None = None
+) -> tuple[str | None, str | None] | int:
     """The window's operator, and a notice when it could not be asked: a shared OS account asks who is there
     once at start (not for a --screenshot run, which nobody answers). A name given in the preferences or
     $FLEET_CONSOLE_OPERATOR goes through the same check as every command's (exit status 3 when refused)."""
@@ -912,7 +938,14 @@ def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) 
         return checked if isinstance(checked, int) else (preferred, None)
     from console.gui.identity import ask_operator
 
-    name = ask_operator(shared)
+    start = start or _WindowStart()
+    start.asking = True
+    try:
+        name = ask_operator(shared, start.prompt_stop)
+    finally:
+        start.asking = False
+    if start.stopped_by is not None:
+        return None, None
     if name:
         return name, None
     return None, (
@@ -922,14 +955,14 @@ def _window_operator(preferred: str | None, inventory: Inventory, asking: bool) 
 
 
 def _window_identity(
-    args: argparse.Namespace, inventory: Inventory
+    args: argparse.Namespace, inventory: Inventory, start: _WindowStart
 ) -> tuple[Role, Preferences, str | None, str | None] | int:
     """The window's role, preferences, operator and start-up notice; or the exit status after saying why not."""
     role = _role(args, permission="none")
     if not isinstance(role, Role):
         return EXIT_BAD_INVENTORY
     prefs = read_preferences()
-    chosen = _window_operator(prefs.operator, inventory, asking=args.screenshot is None)
+    chosen = _window_operator(prefs.operator, inventory, asking=args.screenshot is None, start=start)
     if isinstance(chosen, int):
         return chosen
     return role, prefs, *chosen
@@ -955,18 +988,8 @@ def _window_parts(services: WindowServices | None) -> WindowParts:
 
 
 def run_window(args: argparse.Namespace) -> int:
-    window_stop = threading.Event()
-    in_window: list[bool] = []
-
-    def on_stop(signum: int) -> None:
-        # Once the window is being built, a signal closes it as the window's own Quit does (the session
-        # stops its services), never raising inside Qt; before that, it stops the start-up.
-        if in_window:
-            window_stop.set()
-        else:
-            raise StopRequested(signum)
-
-    stop_on_signals(on_stop)
+    signals = _WindowStart()
+    stop_on_signals(signals.on_stop)
     demo: DemoFleet | None = None
     if args.demo:
         if not 1 <= args.nodes <= MAX_SIM_NODES:
@@ -999,7 +1022,9 @@ def run_window(args: argparse.Namespace) -> int:
             rules = _rules(args.alert_rules)
         except BadRules:
             return EXIT_BAD_INVENTORY
-        identity = _window_identity(args, inventory)
+        identity = _window_identity(args, inventory, signals)
+        if signals.stopped_by is not None:
+            raise StopRequested(signals.stopped_by)
         if isinstance(identity, int):
             return identity
         role, prefs, operator, notice = identity
@@ -1023,13 +1048,13 @@ def run_window(args: argparse.Namespace) -> int:
         if services is not None:
             services.start()
         try:
-            in_window.append(True)
+            signals.in_window = True
             return run_gui(
                 live,
                 screenshot=args.screenshot,
                 after_s=args.after,
                 select=args.select,
-                stop=window_stop,
+                stop=signals.window_stop,
                 view=args.view if services is not None or args.view in ("heatmap", "racks") else "table",
                 notice=notice,
                 parts=parts,

@@ -4,13 +4,20 @@ person's name, and a shared account's name would lose "by whom"."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from typing import Final
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QLineEdit, QVBoxLayout, QWidget
 
 from console.core.names import operator_problem
 from console.gui.style import app_icon
 from console.gui.text import plain_label
+
+log = logging.getLogger(__name__)
+SIGNAL_TICK_MS: Final = 100
 
 
 class OperatorDialog(QDialog):
@@ -54,9 +61,22 @@ class OperatorDialog(QDialog):
         return self.name.text().strip()
 
 
-def ask_operator(account: str) -> str | None:
-    """The name typed at start; None when the person cancelled."""
+def ask_operator(account: str, stop: threading.Event | None = None) -> str | None:
+    """The name typed at start; None when the person cancelled, or when ``stop`` was set (SIGINT or SIGTERM).
+
+    Why the timer: while the dialog's own event loop runs, no Python code runs, so Python's signal handlers
+    never would either — SIGTERM and Ctrl+C were ignored at this prompt. A tick every 100 ms lets them run;
+    the handler sets ``stop`` and the dialog closes."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     dialog = OperatorDialog(account)
-    return dialog.chosen() if dialog.exec() == QDialog.DialogCode.Accepted else None
+    tick = QTimer(dialog)
+    tick.setInterval(SIGNAL_TICK_MS)
+    tick.timeout.connect(lambda: dialog.reject() if stop is not None and stop.is_set() else None)
+    tick.start()
+    log.info("asking who is at the console (the OS account %r is shared)", account)
+    accepted = dialog.exec() == QDialog.DialogCode.Accepted
+    tick.stop()
+    if stop is not None and stop.is_set():
+        return None
+    return dialog.chosen() if accepted else None

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,45 @@ def test_the_demo_window_closes_on_a_signal_and_stops_its_simulated_fleet(tmp_pa
     assert ABANDONED not in err and "Traceback" not in err, err
     assert status in (0, 128 + signum), err
     assert not [pid for pid in _processes_mentioning(str(data)) if pid != proc.pid]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_at_the_windows_who_is_at_the_console_prompt_ends_it_at_once(tmp_path: Path, signum: int) -> None:
+    """Started under a shared OS account with no name, the window asks who is there; while it asks, SIGTERM
+    and Ctrl+C end it as everywhere else (they were ignored until SIGKILL)."""
+    import getpass
+    import select
+
+    from tests.helpers.sshd import free_port
+
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text(
+        f'[policy]\nshared_accounts = ["{getpass.getuser()}"]\n'
+        f'[[node]]\nname = "n1"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "FLEET_CONSOLE_OPERATOR"}
+    env.update(QT_QPA_PLATFORM="offscreen", FLEET_CONSOLE_PREFERENCES=str(tmp_path / "preferences.toml"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "-v", "--inventory", str(inventory), "--data-dir", str(tmp_path / "d")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.stderr is not None
+    said = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"asking who is at the console" not in said:
+            assert time.monotonic() < deadline and proc.poll() is None, said.decode()[-2000:]
+            if select.select([proc.stderr], [], [], 1.0)[0]:
+                said += os.read(proc.stderr.fileno(), 65536)
+        proc.send_signal(signum)
+        said += proc.communicate(timeout=15)[1]
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    err = said.decode()
+    assert proc.returncode == 128 + signum, err[-2000:]
+    assert ABANDONED not in err and "Traceback" not in err, err[-2000:]
