@@ -82,6 +82,10 @@ class HubSettings:
     restart_after_s: float = 20.0
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 60.0
+    # A connection that has delivered telemetry this long is healthy: the reconnect backoff starts again from
+    # its base (a jittered second), so a node that drops now and then is back within seconds. One that drops
+    # sooner keeps backing off, so a flapping node is not hammered.
+    healthy_after_s: float = 30.0
     connect_workers: int = 16
     tick_s: float = 0.25
     # Per node: lines accepted per second (about 20 times what a busy node prints: 8 GPUs at 1 Hz, or an
@@ -160,7 +164,7 @@ class _Link:
     eof_at: float | None = None
     channel_started: float = 0.0
     last_line: float = 0.0
-    ever_streamed: bool = False
+    streaming_since: float | None = None  # monotonic: the first line of the channel now open
     budget: _LineBudget = field(default_factory=lambda: _LineBudget(0.0, 0.0))  # lines a second (settings)
     flooding_since: float | None = None
     dropped: int = 0
@@ -386,9 +390,10 @@ class StreamHub:
         if link.channel is None:
             return  # stopped for flooding
         link.last_line = now
-        if not link.ever_streamed:
-            link.ever_streamed = True
-            link.backoff.reset()
+        if link.streaming_since is None:
+            link.streaming_since = now
+        elif link.backoff.attempts and now - link.streaming_since >= self.settings.healthy_after_s:
+            link.backoff.reset()  # healthy for a while: the next drop is retried at once, not after minutes
         if link.state != NodeState.UP:
             self._emit(link, NodeState.UP, None)
         if lines:  # empty when every line of this chunk was over the node's budget
@@ -465,6 +470,7 @@ class StreamHub:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 link.channel.close()
             link.channel = None
+        link.streaming_since = None
         link.buffer.clear()
         link.stderr.clear()
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
+import os
 import shlex
 import socket
 import threading
@@ -441,12 +443,34 @@ def _key_file_stem(key: paramiko.PKey) -> str:
     return "rsa"
 
 
+# What a failed connect's errno means to the person at the console, where there is more to say than the
+# system's own words (the rest are said as the system says them, with the errno's name).
+ERRNO_HINTS: Final = {
+    errno.ECONNREFUSED: "connection refused (is sshd running?)",
+    errno.EHOSTUNREACH: "no route to host (the node or a firewall on the way is down)",
+    errno.ENETUNREACH: "network is unreachable (no route from this console to that network)",
+    errno.ETIMEDOUT: "connection timed out (no answer: the node is down or a firewall drops the packets)",
+    errno.ECONNRESET: "connection reset by the node",
+}
+
+
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is sshd running?)"
+    """A failed connect in words, from the real cause: paramiko wraps each address's socket error in one
+    NoValidConnectionsError whose own errno is None, so each address's errno is looked at."""
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        return "connection refused (is sshd running?)"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+        causes = list(dict.fromkeys(_errno_words(e) for e in exc.errors.values()))
+        return "; ".join(causes) if causes else "connection failed"
+    if isinstance(exc, OSError) and (exc.errno is not None or exc.strerror):
+        return _errno_words(exc)
     text = str(exc) or type(exc).__name__
     return excerpt(text)
+
+
+def _errno_words(exc: BaseException) -> str:
+    number = getattr(exc, "errno", None)
+    if isinstance(number, int):
+        if number in ERRNO_HINTS:
+            return ERRNO_HINTS[number]
+        name = errno.errorcode.get(number, str(number))
+        return f"{os.strerror(number).lower()} ({name})"
+    return excerpt(str(exc) or type(exc).__name__)

@@ -7,8 +7,12 @@ node's behaviour while it streams:
 
     {"recording": "/…/query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv",
      "mode": "normal" | "truncate" | "garbage" | "silent" | "exit" | "flood" | "many-gpus" | "trickle"
-             | "trickle-details",
-     "exit_status": 9, "stderr": "…"}
+             | "trickle-details" | "flap",
+     "exit_status": 9, "stderr": "…", "flap_s": 2.0}
+
+``flap`` streams for ``flap_s`` seconds, then drops the node's SSH connection the way a flaky link or a
+node losing its sshd does: it kills the sshd process of its own session (the connection dies, not just
+the command).
 
 ``trickle`` hangs every call (a byte every half second, never a whole answer), ``trickle-details`` only
 the slow path's ``-q -x``; each writes ``<address>.trickling`` when it starts, so a test knows it hangs.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -191,9 +196,13 @@ def main(argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - nvidia-smi's optio
     header = "noheader" not in fmt
 
     first = True
+    started = time.monotonic()
     while True:
         config = json.loads(control.read_text())
         mode = config.get("mode", "normal")
+        if mode == "flap" and time.monotonic() - started >= float(config.get("flap_s", 2.0)):
+            drop_connection()
+            return 0
         recording = Path(config["recording"])
         text = recording.read_text(encoding="utf-8")
         if config.get("xml") and interval_ms is None and "ecc.mode.current" in fields:
@@ -252,6 +261,22 @@ def main(argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - nvidia-smi's optio
         if interval_ms is None:
             return 0
         time.sleep(interval_ms / 1000)
+
+
+def drop_connection() -> None:
+    """Kill the sshd process that serves this session (the first "sshd:" among the parents): the client
+    sees its connection die, as when a node or its link goes down."""
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+        if cmdline.startswith(b"sshd:"):
+            os.kill(pid, signal.SIGKILL)
+            return
+        pid = parent
 
 
 if __name__ == "__main__":
