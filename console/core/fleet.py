@@ -295,6 +295,16 @@ class FleetModel:
                     continue
                 sample = line.sample
                 index = sample.index
+                if sample.count is not None and not 0 <= index < sample.count:
+                    # The tool contradicts itself (index 4,999 of a count of 1): a broken or hostile tool. Kept,
+                    # the line would replace the node's real GPUs one after another (see the count rule below).
+                    node.lines_rejected += 1
+                    node.parse_error = (
+                        f"the node's tool says it has {sample.count} accelerator(s) but reports index {index}: "
+                        "that line is not kept; check the node's tool"
+                    )
+                    node.parse_error_at = now
+                    continue
                 if index not in node.latest and len(node.latest) >= self.max_accelerators:
                     node.lines_rejected += 1
                     node.parse_error = (

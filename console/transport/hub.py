@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES: Final = 64 * 1024
 STDERR_KEEP_BYTES: Final = 2048
 # Read at most this much from one channel per turn, so a flooding node cannot starve the others.
-READ_TURN_BYTES: Final = 1 << 20
+READ_TURN_BYTES: Final = 256 << 10
 
 
 class HubListener(Protocol):
@@ -92,6 +92,9 @@ class HubSettings:
     # npu-smi/amd-smi document of up to ~60 lines a second), and how long a node may exceed it before its
     # command is stopped and restarted after a backoff. Excess lines are dropped, never queued.
     max_lines_per_s: float = 1200.0
+    # And bytes a second (an amd-smi or npu-smi document is at most 1 MiB, most are a few KB): lines of
+    # 60 KB each at 1,200 a second were 70 MB a second for the parser, and the other nodes went stale.
+    max_bytes_per_s: float = float(1 << 20)
     flood_grace_s: float = 3.0
     # A followed kernel log that ended (no permission, no tool) is started again after this backoff.
     follow_backoff_base_s: float = 10.0
@@ -116,15 +119,15 @@ class _LineBudget:
 
     def take(self, wanted: int, now: float) -> int:
         """How many of ``wanted`` lines may pass now (they are taken from the budget)."""
-        self.tokens = min(self.cap, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        allowed = min(wanted, max(0, int(self.tokens)))
+        allowed = min(wanted, max(0, int(self.available(now))))
         self.tokens -= allowed
         return allowed
 
-    @property
-    def half_full(self) -> bool:
-        return self.tokens >= self.cap / 2
+    def available(self, now: float) -> float:
+        """What the budget holds now (refilled since the last look)."""
+        self.tokens = min(self.cap, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        return self.tokens
 
 
 @dataclass(eq=False, slots=True)
@@ -166,7 +169,9 @@ class _Link:
     last_line: float = 0.0
     streaming_since: float | None = None  # monotonic: the first line of the channel now open
     budget: _LineBudget = field(default_factory=lambda: _LineBudget(0.0, 0.0))  # lines a second (settings)
-    flooding_since: float | None = None
+    byte_budget: _LineBudget = field(default_factory=lambda: _LineBudget(0.0, 0.0))  # bytes a second
+    flooding_since: float | None = None  # when the node first went over its budget (and has not been quiet since)
+    over_at: float = 0.0  # when it was last over its budget
     dropped: int = 0
     follow: _Follow | None = None
 
@@ -198,6 +203,7 @@ class StreamHub:
                 label=name_for(spec) if name_for else argv_for(spec)[0],
                 backoff=Backoff(base_s=self.settings.backoff_base_s, cap_s=self.settings.backoff_cap_s),
                 budget=_LineBudget(self.settings.max_lines_per_s, self.settings.max_lines_per_s),
+                byte_budget=_LineBudget(self.settings.max_bytes_per_s, 2 * self.settings.max_bytes_per_s),
             )
             for spec in specs
         }
@@ -378,10 +384,12 @@ class StreamHub:
         cut = buffer.rfind(b"\n")
         if cut < 0:
             if len(buffer) > MAX_LINE_BYTES:
-                # A line that never ends is hostile or broken output; keep the node's memory bounded.
-                lines = [bytes(buffer[:200]).decode("utf-8", "replace")]
+                # A line that never ends is hostile or broken output; keep the node's memory bounded. Its
+                # excerpt counts against the node's budget like any line.
+                lines = self._within_budget(link, [bytes(buffer[:200]).decode("utf-8", "replace")], now)
                 buffer.clear()
-                self.listener.on_lines(link.name, lines, wall_time())
+                if lines:
+                    self.listener.on_lines(link.name, lines, wall_time())
             return
         complete = bytes(buffer[:cut])
         del buffer[: cut + 1]
@@ -400,20 +408,30 @@ class StreamHub:
             self.listener.on_lines(link.name, lines, wall_time())
 
     def _within_budget(self, link: _Link, lines: list[str], now: float) -> list[str]:
-        """The lines this node may send now (token bucket); a node over budget for ``flood_grace_s`` has its
-        command stopped, and is said to flood, so one node cannot eat the console's memory or CPU."""
+        """The lines this node may send now (token buckets of lines and of bytes); a node over budget again and
+        again for ``flood_grace_s`` (in one stream or in bursts) has its command stopped, and is said to
+        flood, so one node cannot eat the console's memory or CPU, nor keep its neighbours waiting."""
         allowed = link.budget.take(len(lines), now)
-        if allowed == len(lines):
-            if link.budget.half_full:
-                link.flooding_since = None
+        room = link.byte_budget.available(now)
+        spent = kept = 0
+        for line in lines[:allowed]:
+            if spent + len(line) + 1 > room:
+                break
+            spent += len(line) + 1
+            kept += 1
+        link.byte_budget.tokens -= spent
+        if kept == len(lines):
+            if link.flooding_since is not None and now - link.over_at > self.settings.flood_grace_s:
+                link.flooding_since = None  # within budget for a while: what it printed was a burst, not a flood
             return lines
-        link.dropped += len(lines) - allowed
+        link.dropped += len(lines) - kept
+        link.over_at = now
         if link.flooding_since is None:
             link.flooding_since = now
         elif now - link.flooding_since > self.settings.flood_grace_s:
             self._flooded(link)
             return []
-        return lines[:allowed]
+        return lines[:kept]
 
     def _flooded(self, link: _Link) -> None:
         dropped, link.dropped = link.dropped, 0
@@ -424,7 +442,8 @@ class StreamHub:
         self._emit(
             link,
             NodeState.COMMAND_FAILED,
-            f"{link.label} printed more than {self.settings.max_lines_per_s:g} lines a second for "
+            f"{link.label} printed more than {self.settings.max_lines_per_s:g} lines or "
+            f"{self.settings.max_bytes_per_s / (1 << 20):g} MiB a second, again and again for "
             f"{self.settings.flood_grace_s:g} s ({dropped} lines dropped): flooding, stopped reading it; "
             f"restarting in {delay:.0f} s",
         )
@@ -685,6 +704,8 @@ class StreamHub:
             link.channel_started = self._clock()
             link.last_line = 0.0
             link.budget.reset(link.channel_started)
+            link.byte_budget.reset(link.channel_started)
+            link.flooding_since = None
             self._selector.register(channel, selectors.EVENT_READ, link)
             transport = client.get_transport()
             if transport is not None:

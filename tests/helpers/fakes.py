@@ -6,10 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from console.core.inventory import NodeSpec
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.parsers.slurm import Job, Partition, SlurmNode
+from console.core.samples import NodeState
 from console.core.slurm_accounting import SlurmGpuHours, accounting_problem, parse_sacct
 from console.core.tenants import JobAllocation, SchedulerAllocations
+from console.transport.hub import HubSettings, StreamHub
 
 NVIDIA_LINE_DEFAULTS = {
     "timestamp": "2024/11/14 07:00:14.123",
@@ -107,3 +110,37 @@ class FakeSlurm:
         if self.sacct is None:
             raise RuntimeError(f"sacct on {self.host}: {accounting_problem('Slurm accounting storage is disabled')}")
         return parse_sacct(self.sacct, since, until, now)
+
+
+class RecordingHubListener:
+    """A stream hub's listener that keeps every node state (with its words) and counts the lines."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[NodeState, str | None]] = []
+        self.lines = 0
+
+    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
+        self.states.append((state, error))
+
+    def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        self.lines += len(lines)
+
+    def on_kernel_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
+        pass
+
+    def on_kernel_state(self, node: str, state: str) -> None:
+        pass
+
+
+class FakeChannel:
+    """What the hub's bookkeeping needs of a channel it never reads (the test hands it the bytes)."""
+
+    def close(self) -> None:
+        pass
+
+
+def one_node_hub(clock: FakeClock, listener: RecordingHubListener, settings: HubSettings | None = None) -> StreamHub:
+    """A hub of one node, n1, not started: the test feeds its link's buffer and calls the hub's own steps."""
+    return StreamHub(
+        [NodeSpec(name="n1", host="10.0.0.1")], lambda _s: ["nvidia-smi"], listener, settings=settings, clock=clock
+    )

@@ -7,7 +7,7 @@ node's behaviour while it streams:
 
     {"recording": "/…/query-gpu-allfields_1xH100-80GB-HBM3_driver590_load.csv",
      "mode": "normal" | "truncate" | "garbage" | "silent" | "exit" | "flood" | "many-gpus" | "trickle"
-             | "trickle-details" | "flap",
+             | "trickle-details" | "flap" | "long-lines",
      "exit_status": 9, "stderr": "…", "flap_s": 2.0}
 
 ``flap`` streams for ``flap_s`` seconds, then drops the node's SSH connection the way a flaky link or a
@@ -231,14 +231,23 @@ def main(argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - nvidia-smi's optio
                 values.append(strip_unit(value) if no_units else value)
             out.append(", ".join(values))
         if mode == "many-gpus":
-            # A hostile or broken node: every row again under tens of thousands of GPU indices.
+            # A hostile or broken node: every row again under tens of thousands of GPU indices, once a period
+            # (a burst); its count field says "gpus", or what "count" says (a tool that contradicts itself).
             count = int(config.get("gpus", 50_000))
             template = out[-1].split(", ")
             names = [canonical(f) for f in fields]
             if "count" in names:
-                template[names.index("count")] = str(count)
+                template[names.index("count")] = str(config.get("count", count))
             at = names.index("index")
             out = [", ".join([*template[:at], str(i), *template[at + 1 :]]) for i in range(count)]
+        elif mode == "long-lines":
+            # Lines just under the console's 64 KB line bound, as fast as the pipe takes them.
+            block = ("x" * 60_000 + "\n") * 20
+            try:
+                while True:
+                    sys.stdout.write(block)
+            except BrokenPipeError:
+                return 0
         elif mode == "flood":
             # Valid lines as fast as the pipe takes them, until the client goes away.
             block = ("\n".join(out) + "\n") * 2000

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +20,24 @@ from console.core.samples import NodeState
 from console.transport.hub import HubSettings, StreamHub
 from console.transport.ssh import ConnectError, _reason, connect, resolve
 from tests.conftest import DEFAULT_RECORDING, IN_NETNS, require_netns
-from tests.helpers.fakes import FakeClock
+from tests.helpers.fakes import FakeChannel, FakeClock, RecordingHubListener, one_node_hub
 from tests.helpers.live import NO_USER_CONFIG, inventory_for, running, wait_for
 
 pytestmark = pytest.mark.sshd
-
-
-class _Listener:
-    def __init__(self) -> None:
-        self.states: list[tuple[NodeState, str | None]] = []
-
-    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None:
-        self.states.append((state, error))
-
-    def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
-        pass
-
-    def on_kernel_lines(self, node: str, lines: Sequence[str], received_at: float) -> None:
-        pass
-
-    def on_kernel_state(self, node: str, state: str) -> None:
-        pass
-
-
-class _Channel:
-    def close(self) -> None:
-        pass
 
 
 def _retry_delays(states: list[tuple[NodeState, str | None]]) -> list[float]:
     return [float(m.group(1)) for _, e in states if e and (m := re.search(r"retrying in (\d+) s", e))]
 
 
-def _hub(clock: FakeClock, listener: _Listener) -> StreamHub:
-    settings = HubSettings(backoff_base_s=1.0, backoff_cap_s=60.0, healthy_after_s=30.0)
-    return StreamHub(
-        [NodeSpec(name="n1", host="10.0.0.1")], lambda _s: ["nvidia-smi"], listener, settings=settings, clock=clock
-    )
+def _hub(clock: FakeClock, listener: RecordingHubListener) -> StreamHub:
+    return one_node_hub(clock, listener, HubSettings(backoff_base_s=1.0, backoff_cap_s=60.0, healthy_after_s=30.0))
 
 
 def _connection(hub: StreamHub, clock: FakeClock, seconds: int) -> None:
     """One connection that streams a line a second for ``seconds``, then is lost."""
     link = hub._links["n1"]
-    link.channel = _Channel()  # type: ignore[assignment]
+    link.channel = FakeChannel()  # type: ignore[assignment]
     link.budget.reset(clock())
     for _ in range(seconds):
         link.buffer += b"a line\n"
@@ -73,7 +47,7 @@ def _connection(hub: StreamHub, clock: FakeClock, seconds: int) -> None:
 
 
 def test_a_connection_that_streamed_thirty_seconds_resets_the_backoff_between_drops() -> None:
-    clock, listener = FakeClock(1000.0), _Listener()
+    clock, listener = FakeClock(1000.0), RecordingHubListener()
     hub = _hub(clock, listener)
     try:
         for _ in range(8):  # a node that drops every 40 s
@@ -84,7 +58,7 @@ def test_a_connection_that_streamed_thirty_seconds_resets_the_backoff_between_dr
 
 
 def test_a_connection_that_drops_before_it_was_healthy_keeps_backing_off_to_the_cap() -> None:
-    clock, listener = FakeClock(1000.0), _Listener()
+    clock, listener = FakeClock(1000.0), RecordingHubListener()
     hub = _hub(clock, listener)
     try:
         for _ in range(8):  # a node that drops every 5 s
