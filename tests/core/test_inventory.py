@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from console.core.inventory import InventoryError, load_inventory, parse_inventory
 from console.core.samples import Vendor
@@ -137,3 +139,52 @@ def test_missing_and_non_utf8_files_are_refused(tmp_path: Path) -> None:
     bad.write_bytes(b'[[node]]\nname = "n\xe9"\n')
     with pytest.raises(InventoryError, match="not UTF-8"):
         load_inventory(bad)
+
+
+# --- a 10,000-node inventory loads in a fraction of a second (issue 21.12): its quick paths agree ----------
+
+URL_PIECES = st.sampled_from(
+    ["https://", "http://", "ftp://", "bmc-1", "10.0.0.1", "[::1]", ":443", ":0", ":99999", ":8443", "/redfish/v1",
+     "?x=1", "#f", "@", "u:p@", " ", "-", "_", ".", "%20", "\u202e", "é", ";", "bmc", "..", ":"]
+)  # fmt: skip
+
+
+@given(st.lists(URL_PIECES, min_size=1, max_size=6).map("".join))
+def test_the_quick_bmc_url_check_accepts_only_what_the_whole_check_accepts(url: str) -> None:
+    from console.core.inventory import bmc_url_problem, full_bmc_url_problem
+
+    assert (bmc_url_problem(url) is None) == (full_bmc_url_problem(url) is None), url
+
+
+HOST_PIECES = st.sampled_from(
+    ["10", ".", "0", "255", "256", "a", "-", "_", ":", "[", "]", "::1", "fe80::1", "x" * 63, "é", ";", " ", "%"]
+)
+
+
+@given(st.lists(HOST_PIECES, min_size=1, max_size=8).map("".join))
+def test_host_names_and_addresses_are_judged_the_same_whichever_check_runs_first(text: str) -> None:
+    import ipaddress
+
+    from console.core.names import HOSTNAME_RE, MAX_HOST, host_problem
+
+    candidate = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(candidate)
+        address = True
+    except ValueError:
+        address = False
+    expected_ok = bool(text) and len(text) <= MAX_HOST and (address or HOSTNAME_RE.fullmatch(text) is not None)
+    assert (host_problem(text) is None) == expected_ok, text
+
+
+def test_two_thousand_racks_and_ten_thousand_nodes_load_with_each_key_as_written(tmp_path: Path) -> None:
+    from bench.inventory import realistic_inventory
+
+    path = tmp_path / "fleet.toml"
+    path.write_text(realistic_inventory(10_000))
+    inventory = load_inventory(path)
+    assert len(inventory.nodes) == 10_000 and len(inventory.racks) == 1_251
+    node = inventory.node("gpu-09999")
+    assert (node.host, node.rack, node.slot, node.height, node.tenant) == ("10.0.39.15", "R1249", 36, 5, "tenant-09")
+    assert node.bmc is not None and node.bmc.url == "https://10.200.39.15" and node.bmc.password_env == "BMC_PW"
+    assert node.proxy_jump == "ops@bastion-a.dc1.example.net:2222" and node.line == path.read_text().count("\n") - 8
