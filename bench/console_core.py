@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +87,8 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
     # Every process of the console: this one and its telemetry workers.
     processes = [me, *me.children(recursive=True)]
     cpu0 = sum(_cpu(p) for p in processes)
+    threads0 = thread_cpu(me)
+    minutes0 = records.archive.minutes_written if records is not None else 0
     wall0 = time.monotonic()
     rss_max = 0
     threads_max = 0
@@ -93,6 +97,8 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
         rss_max = max(rss_max, sum(_rss(p) for p in processes))
         threads_max = max(threads_max, sum(_threads(p) for p in processes))
     cpu1 = sum(_cpu(p) for p in processes)
+    threads1 = thread_cpu(me)
+    minutes_in_window = (records.archive.minutes_written - minutes0) if records is not None else None
     wall = time.monotonic() - wall0
     live.fleet.latency = None
     archive = archive_stats(records)
@@ -120,6 +126,14 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
         "receive_to_model_p99_ms": _ms(percentile(recorder.receive_to_model, 99)),
         "lines_dropped": live.pipeline.dropped_lines,  # past the parser's queue bound (none when keeping up)
         "records": records is not None,
+        # Archive minutes written inside the window: a window that held none measured no minute's write.
+        "archive_minutes_in_window": minutes_in_window,
+        # Where this process's CPU went in the window, by thread (cores; numbered threads summed by name).
+        "thread_cores": {
+            name: round((spent - threads0.get(name, 0.0)) / wall, 3)
+            for name, spent in sorted(threads1.items(), key=lambda kv: -kv[1])
+            if spent - threads0.get(name, 0.0) > 0.005 * wall
+        },
         **archive,
         **kernel,
     }
@@ -184,6 +198,28 @@ def time_kernel_events(live: LiveFleet, kernel_dir: str, count: int) -> dict[str
         "kernel_line_to_alert_p50_ms": _ms(percentile(delays, 50)),
         "kernel_line_to_alert_max_ms": _ms(max(delays) if delays else None),
     }
+
+
+def thread_cpu(process: psutil.Process) -> dict[str, float]:
+    """CPU seconds so far of this process's threads, by name ("ssh-connect_3" and "Thread-7" summed as
+    "ssh-connect" and "Thread"; paramiko's transport threads as "paramiko transport")."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    spent: dict[str, float] = {}
+    try:
+        threads = process.threads()
+    except psutil.Error:
+        return spent
+    for thread in threads:
+        name = names.get(thread.id, "(not a Python thread)")
+        if name.startswith("Thread-") and "Transport" in type(_thread_of(thread.id)).__name__:
+            name = "paramiko transport"
+        name = re.sub(r"[-_ ]?\d+( \(.*\))?$", "", name)
+        spent[name] = spent.get(name, 0.0) + thread.user_time + thread.system_time
+    return spent
+
+
+def _thread_of(native_id: int) -> object:
+    return next((t for t in threading.enumerate() if t.native_id == native_id), None)
 
 
 def _cpu(process: psutil.Process) -> float:

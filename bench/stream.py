@@ -74,8 +74,12 @@ def run_core(
     follow: bool = True,
     records: bool = True,
     workers: int | None = None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
+    # py-spy (installed by hand: pip install py-spy) samples every thread of the child, collapsed stacks.
+    sampler = ["py-spy", "record", "--nonblocking", "-r", "50", "-f", "raw", "-o", profile, "--"] if profile else []
     command = [
+        *sampler,
         sys.executable,
         "-m",
         "bench.console_core",
@@ -192,9 +196,11 @@ def markdown(report: dict[str, Any]) -> str:
     runs += [(core, " (baseline: kernel log not followed)") for core in report.get("core_without_kernel_follow", [])]
     runs += [(core, " (baseline: no incidents, no archive)") for core in report.get("core_without_records", [])]
     runs += [(core, " (baseline: one process, no workers)") for core in report.get("core_without_workers", [])]
-    for core, label in runs:
+    for core, what in runs:
         c = clush.get(core["nodes"], {})
         sweep = f"{c['wall_s']} s wall, {c['client_cpu_s']} s CPU" if "wall_s" in c else "–"
+        held = core.get("archive_minutes_in_window")
+        label = what + (f" ({held} archive minute(s) in the window)" if held is not None else "")
         rows.append(
             f"| {core['nodes']} × 8{label} | {core.get('workers', 0)} | {core['cpu_cores']} | {core['rss_mb']} MB | "
             f"{core['threads']} | "
@@ -248,6 +254,11 @@ def main() -> int:
         "--kernel-baseline", action="store_true", help="also run each size without following kernel logs (baseline)"
     )
     parser.add_argument(
+        "--profile-core",
+        metavar="FILE",
+        help="sample the core's child with py-spy (pip install py-spy) into FILE, collapsed stacks of every thread",
+    )
+    parser.add_argument(
         "--records-baseline",
         action="store_true",
         help="also run each size without the incident service and the telemetry archive (baseline)",
@@ -282,7 +293,11 @@ def main() -> int:
                 baseline = run_core(fleet, count, args.seconds, args.paramiko_poll, workers=0)
                 report.setdefault("core_without_workers", []).append(baseline)
                 print(json.dumps(baseline), file=sys.stderr, flush=True)
-            report["core"].append(run_core(fleet, count, args.seconds, args.paramiko_poll, workers=args.workers))
+            report["core"].append(
+                run_core(
+                    fleet, count, args.seconds, args.paramiko_poll, workers=args.workers, profile=args.profile_core
+                )
+            )
             print(json.dumps(report["core"][-1]), file=sys.stderr, flush=True)
             if not args.no_clush:
                 report["clush"].append(run_clush(fleet, count))
@@ -297,6 +312,11 @@ def main() -> int:
     out = RESULTS / f"stream-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
+    for core in report["core"]:
+        if core.get("archive_minutes_in_window") == 0:
+            print(f"\nnote: the {core['nodes']}-node window held no archive minute: use --seconds 90 or more")
+        if core.get("thread_cores"):
+            print(f"\n{core['nodes']} nodes, cores by thread: {core['thread_cores']}")
     print(f"\n(written to {out.relative_to(REPO)})")
     return 0
 

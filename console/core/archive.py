@@ -16,7 +16,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.core.fleet import NodeMinute
+from console.core.pacing import no_pace
 from console.core.samples import NodeState
 from console.core.store import (
     BUSY_TIMEOUT_S,
@@ -330,39 +331,55 @@ class TelemetryArchive:
         events: Sequence[tuple[str, float, str, str | None]],
         tenancy: Mapping[int, Mapping[str, MinuteTenancy]] | None = None,
         gaps: Sequence[ArchiveGap] = (),
+        pace: Callable[[], None] = no_pace,
     ) -> None:
         """One batch in one transaction: node-minutes (minute start → the fleet's minutes, with each node's
         tenancy at that minute where known), node events (node, time, kind, value) and the gaps the writer
-        had to leave. Raises sqlite3.Error; the caller keeps the batch and says why."""
+        had to leave. Raises sqlite3.Error; the caller keeps the batch and says why.
+
+        The rows are packed before the transaction, ``pace`` called after each (see
+        :mod:`console.core.pacing`); the transaction itself only maps names to ids and inserts."""
+        packed = []
+        for start, nodes in minutes:
+            held = (tenancy or {}).get(start, {})
+            for minute in nodes:
+                if not minute.accelerators and minute.state == NodeState.CONNECTING:
+                    continue
+                node_tenancy = held.get(minute.node)
+                flags = None
+                if node_tenancy is not None:
+                    indices = [i for i, _ in minute.accelerators] or list(node_tenancy.indices)
+                    flags = bytes(
+                        (ALLOCATED_BIT if index in node_tenancy.allocated else 0)
+                        | (UNHEALTHY_BIT if index in node_tenancy.unhealthy else 0)
+                        for index in indices
+                    )
+                packed.append(
+                    (
+                        minute.node,
+                        start,
+                        STATE_CODE.get(minute.state, 0),
+                        pack_minute(minute.accelerators),
+                        node_tenancy,
+                        flags,
+                    )
+                )
+                pace()
         with self._write() as conn:
             conn.executemany(
                 "INSERT INTO gaps (start, end, reason) VALUES (?, ?, ?)", [(g.start, g.end, g.reason) for g in gaps]
             )
-            rows = []
-            for start, nodes in minutes:
-                held = (tenancy or {}).get(start, {})
-                for minute in nodes:
-                    if not minute.accelerators and minute.state == NodeState.CONNECTING:
-                        continue
-                    node_tenancy = held.get(minute.node)
-                    flags = None
-                    if node_tenancy is not None:
-                        indices = [i for i, _ in minute.accelerators] or list(node_tenancy.indices)
-                        flags = bytes(
-                            (ALLOCATED_BIT if index in node_tenancy.allocated else 0)
-                            | (UNHEALTHY_BIT if index in node_tenancy.unhealthy else 0)
-                            for index in indices
-                        )
-                    rows.append(
-                        (
-                            self._node_id(conn, minute.node),
-                            start,
-                            STATE_CODE.get(minute.state, 0),
-                            pack_minute(minute.accelerators),
-                            None if node_tenancy is None else self._tenant_id(conn, node_tenancy.tenant),
-                            flags,
-                        )
-                    )
+            rows = [
+                (
+                    self._node_id(conn, node),
+                    start,
+                    state,
+                    data,
+                    None if held is None else self._tenant_id(conn, held.tenant),
+                    flags,
+                )
+                for node, start, state, data, held, flags in packed
+            ]
             conn.executemany(
                 "INSERT OR REPLACE INTO minute (node, t, state, data, tenant, flags) VALUES (?, ?, ?, ?, ?, ?)", rows
             )
@@ -371,8 +388,9 @@ class TelemetryArchive:
                 [(self._node_id(conn, node), t, kind, value) for node, t, kind, value in events],
             )
 
-    def roll_up(self, hour_start: int) -> int:
-        """The hour starting at ``hour_start`` from its minute rows into hour rows; returns the nodes rolled."""
+    def roll_up(self, hour_start: int, pace: Callable[[], None] = no_pace) -> int:
+        """The hour starting at ``hour_start`` from its minute rows into hour rows; returns the nodes rolled.
+        ``pace`` is called after each minute row and each node (see :mod:`console.core.pacing`)."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT node, state, data, tenant, flags FROM minute WHERE t >= ? AND t < ? ORDER BY node",
@@ -383,7 +401,11 @@ class TelemetryArchive:
         for node, state, data, tenant, flags in rows:
             per_node.setdefault(node, []).append((state, data))
             _tally(usage.setdefault((tenant or NO_TENANT_ID, node), [0.0] * 8), state, data, flags)
-        out = [(node, hour_start, *hour_of(minutes)) for node, minutes in per_node.items()]
+            pace()
+        out = []
+        for node, minutes in per_node.items():
+            out.append((node, hour_start, *hour_of(minutes)))
+            pace()
         day = time.strftime("%Y-%m-%d", time.gmtime(hour_start))
         with self._write() as conn:
             conn.executemany(

@@ -18,6 +18,7 @@ from console.core.counters import AcceleratorCounters
 from console.core.details import HealthReport
 from console.core.history import AcceleratorHistory, Series
 from console.core.inventory import Inventory, NodeSpec
+from console.core.pacing import no_pace
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.xid import XidEvent, bus_key
 from console.core.samples import (
@@ -513,8 +514,9 @@ class FleetModel:
                 for name, node in self._nodes.items()
             ]
 
-    def minutes(self, start: float, end: float) -> list[NodeMinute]:
-        """Every node's aggregates over [start, end) from its history rings (one short lock per node)."""
+    def minutes(self, start: float, end: float, pace: Callable[[], None] = no_pace) -> list[NodeMinute]:
+        """Every node's aggregates over [start, end) from its history rings (one short lock per node);
+        ``pace`` is called after each node (see :mod:`console.core.pacing`)."""
         out = []
         for name, node in self._nodes.items():
             with self._lock:
@@ -524,6 +526,7 @@ class FleetModel:
                     (index, stats) for index, history in sorted(histories) if (stats := history.window(start, end))
                 )
             out.append(NodeMinute(name, state, accelerators))
+            pace()
         return out
 
     def history_bytes(self) -> int:

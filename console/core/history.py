@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,6 +17,7 @@ MIN_SPACING_S: Final = 0.5
 
 METRICS: Final[tuple[str, ...]] = ("utilization_pct", "temperature_c", "power_w", "memory_used_mib")
 METRIC_INDEX: Final = {name: i for i, name in enumerate(METRICS)}
+_UTIL, _TEMP, _POWER, _MEMORY = (METRIC_INDEX[m] for m in METRICS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +71,26 @@ class AcceleratorHistory:
 
     def window(self, start: float, end: float) -> tuple[float, float, float, float, float, int] | None:
         """Aggregates of the samples taken in [start, end): mean and max utilisation, max temperature, mean
-        power, max memory used (NaN where the tool gave none), and how many samples; None without any."""
+        power, max memory used (NaN where the tool gave none), and how many samples; None without any.
+
+        Written with plain ufuncs (no nanmean, no warnings context): the archive asks it for every accelerator
+        once a minute, 8,000 times at 1,000 nodes, and it took 70 µs a time, 0.6 s of the interpreter."""
         times = self._times if self._size == self.capacity else self._times[: self._size]
-        keep = (times >= start) & (times < end)
-        count = int(np.count_nonzero(keep))
+        keep = np.flatnonzero((times >= start) & (times < end))
+        count = len(keep)
         if not count:
             return None
-        values = self._values[:, : len(times)][:, keep]
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: the tool gave none of that metric
-            means = np.nanmean(values, axis=1)
-            maxes = np.nanmax(values, axis=1)
-        util, temp, power, memory = (METRIC_INDEX[m] for m in METRICS)
+        values = self._values[:, keep]
+        present = ~np.isnan(values)  # False where the tool gave none
+        seen = np.count_nonzero(present, axis=1)
+        sums = np.where(present, values, 0.0).sum(axis=1)
+        maxes = np.fmax.reduce(values, axis=1)  # NaN only where every value is
         return (
-            float(means[util]),
-            float(maxes[util]),
-            float(maxes[temp]),
-            float(means[power]),
-            float(maxes[memory]),
+            float(sums[_UTIL] / seen[_UTIL]) if seen[_UTIL] else math.nan,
+            float(maxes[_UTIL]),
+            float(maxes[_TEMP]),
+            float(sums[_POWER] / seen[_POWER]) if seen[_POWER] else math.nan,
+            float(maxes[_MEMORY]),
             count,
         )
 

@@ -29,6 +29,7 @@ from console.core.archive import (
     TelemetryArchive,
 )
 from console.core.fleet import FleetModel, NodeMinute
+from console.core.pacing import Pacer
 from console.core.samples import LIVE_STATES, NodeState
 from console.core.store import explain
 from console.core.store_error import StoreError
@@ -139,7 +140,9 @@ class ArchiveService:
             minute_start = self._next_minute
             # A stalled writer (a suspended laptop) skips ahead instead of writing empty minutes.
             self._next_minute = max(end, int(now) // 60 * 60)
-            minutes = self.fleet.minutes(minute_start, minute_start + 60)
+            # Paced: gathered in one go, 8,000 accelerators held the interpreter while the nodes' lines waited.
+            pace = Pacer()
+            minutes = self.fleet.minutes(minute_start, minute_start + 60, pace)
             self._pending_minutes.append((minute_start, minutes))
             if self.tenancy is not None:
                 try:
@@ -153,6 +156,7 @@ class ArchiveService:
                     {index: stats[0] for index, stats in node_minute.accelerators},
                     node_minute.state in LIVE_STATES,
                 )
+                pace()
             if len(self._pending_minutes) > MAX_PENDING_MINUTES:
                 self._let_go(self._pending_minutes[:-MAX_PENDING_MINUTES])
                 del self._pending_minutes[:-MAX_PENDING_MINUTES]
@@ -234,7 +238,9 @@ class ArchiveService:
         if not (self._pending_minutes or self._pending_events or self._pending_gaps):
             return True
         try:
-            self.archive.write(self._pending_minutes, self._pending_events, self._tenancy, self._pending_gaps)
+            self.archive.write(
+                self._pending_minutes, self._pending_events, self._tenancy, self._pending_gaps, pace=Pacer()
+            )
         except (sqlite3.Error, OSError) as exc:
             self._why = explain(self.path, exc)
             kept = len(self._pending_minutes)
@@ -264,7 +270,7 @@ class ArchiveService:
             if start >= current_hour:
                 return
             for hour in range(start, current_hour, 3600):
-                self.archive.roll_up(hour)
+                self.archive.roll_up(hour, Pacer())
             self.archive.prune(now)
         except (sqlite3.Error, OSError) as exc:
             self.problem = f"the telemetry archive cannot be rolled up ({explain(self.path, exc)})"
