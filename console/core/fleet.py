@@ -506,12 +506,14 @@ class FleetModel:
             history = self._nodes[name].history.get(index)
             return None if history is None else history.series(metric, since)
 
-    def statuses(self) -> list[NodeStatus]:
-        """Every node's state, Slurm state and active alerts (no views, no copies of readings)."""
+    def statuses(self, alerting_only: bool = False) -> list[NodeStatus]:
+        """Every node's state, Slurm state and active alerts (no views, no copies of readings);
+        ``alerting_only``: only the nodes with an alert (what the incident service looks at every 2 s)."""
         with self._lock:
             return [
                 NodeStatus(name, self._effective_state(node), node.scheduler_state, node.alerts, tuple(node.xids))
                 for name, node in self._nodes.items()
+                if node.alerts or not alerting_only
             ]
 
     def minutes(self, start: float, end: float, pace: Callable[[], None] = no_pace) -> list[NodeMinute]:

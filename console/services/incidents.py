@@ -104,7 +104,7 @@ class IncidentService:
                 self._refresh()
                 self._refreshed = now
             out: list[OpenedIncident] = []
-            for status in self.fleet.statuses():
+            for status in self.fleet.statuses(alerting_only=True):
                 for alert in status.alerts:
                     if not self.rules.due(alert, now):
                         continue
