@@ -517,16 +517,20 @@ class FleetModel:
             ]
 
     def minutes(self, start: float, end: float, pace: Callable[[], None] = no_pace) -> list[NodeMinute]:
-        """Every node's aggregates over [start, end) from its history rings (one short lock per node);
-        ``pace`` is called after each node (see :mod:`console.core.pacing`)."""
+        """Every node's aggregates over [start, end) from its history rings: the rings are taken under the
+        fleet's lock, their windows worked out outside it; ``pace`` is called after each node (see
+        :mod:`console.core.pacing`)."""
+        with self._lock:  # references only: no arithmetic while the parser may be waiting for the lock
+            taken = [
+                (name, self._effective_state(node), sorted(node.history.items())) for name, node in self._nodes.items()
+            ]
         out = []
-        for name, node in self._nodes.items():
-            with self._lock:
-                state = self._effective_state(node)
-                histories = list(node.history.items())
-                accelerators = tuple(
-                    (index, stats) for index, history in sorted(histories) if (stats := history.window(start, end))
-                )
+        for name, state, histories in taken:
+            # Outside the lock: a ring the parser appends to meanwhile gives this minute's samples either way
+            # (a window over [start, end) of a minute that is over; a slot being rewritten is the next one).
+            accelerators = tuple(
+                (index, stats) for index, history in histories if (stats := history.window(start, end))
+            )
             out.append(NodeMinute(name, state, accelerators))
             pace()
         return out
