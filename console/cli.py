@@ -25,7 +25,7 @@ import platformdirs
 
 from console import __version__
 from console.cli_floor import add_find_parser, run_find
-from console.cli_identity import who_acts
+from console.cli_identity import preferred_operator, who_acts
 from console.cli_move import add_move_parser, run_move
 from console.cli_records import (
     add_parsers,
@@ -437,7 +437,7 @@ def _acting_operator(args: argparse.Namespace, inventory: Inventory, nothing: st
     if isinstance(role, RoleRefused):
         print(f"fleet-console: {role}; {nothing}", file=sys.stderr)
         return EXIT_REFUSED
-    return who_acts(args.operator, inventory, nothing, preferences_path())
+    return who_acts(args.operator, inventory, nothing, preferred_operator(preferences_path()))
 
 
 def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefused | None:
@@ -624,7 +624,8 @@ def run_poll(args: argparse.Namespace) -> int:
         _print_views(views, args.json)
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
-    operator = who_acts(None, inventory, "nothing was polled", preferences_path(), records_a_change=False)
+    preferred = preferred_operator(preferences_path())
+    operator = who_acts(None, inventory, "nothing was polled", preferred, records_a_change=False)
     if isinstance(operator, int):
         return operator
     live = LiveFleet(
@@ -934,7 +935,7 @@ def _window_operator(
     shared = shared_account(inventory, preferred)
     if shared is None or not asking:
         nothing = "the window was not opened"
-        checked = who_acts(preferred, inventory, nothing, preferences_path(), records_a_change=False)
+        checked = who_acts(None, inventory, nothing, preferred, records_a_change=False)
         return checked if isinstance(checked, int) else (preferred, None)
     from console.gui.identity import ask_operator
 

@@ -37,18 +37,19 @@ def who_acts(
     given: str | None,
     inventory: Inventory | None,
     nothing: str,
-    preferences: Path,
+    preferred: str | None,
     *,
     records_a_change: bool = True,
 ) -> str | int:
     """The operator's name, checked; or the exit status (3) after saying on stderr why not.
 
+    ``given``: ``--operator``; ``preferred``: the preferences file's ``operator`` as the caller read it.
     ``nothing``: what did not happen ("nothing was run"). ``records_a_change``: a shared OS account must
     name a person (asked on a terminal, refused in a script); a command that only reads or writes a report
     may run under the account's own name."""
     from console.services.actions import default_operator, shared_account  # paramiko: only when asked
 
-    chosen = given or preferred_operator(preferences)
+    chosen = given or preferred
     shared = shared_account(inventory or Inventory(Path("(no inventory)")), chosen)
     if shared is None or not records_a_change:
         name = chosen or default_operator()

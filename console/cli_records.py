@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 import platformdirs
 
-from console.cli_identity import who_acts
+from console.cli_identity import preferred_operator, who_acts
 from console.core.alerts import AlertRulesError, load_rules, load_rules_file
 from console.core.exports import OutputError, OutputTarget, export_text
 from console.core.incidents import ShiftClock, ShiftName, duration_words
@@ -240,7 +240,7 @@ def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Record
         getattr(args, "records_operator", None),
         inventory,
         "nothing was changed" if write else "nothing was read",
-        preferences_path(),
+        prefs.operator,
         records_a_change=write,
     )
     if isinstance(operator, int):
@@ -366,8 +366,9 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     target = _output(args)
     if isinstance(target, int):
         return target
+    given = getattr(args, "records_operator", None)
     operator = who_acts(
-        getattr(args, "records_operator", None), None, "nothing was written", preferences_path(), records_a_change=False
+        given, None, "nothing was written", preferred_operator(preferences_path()), records_a_change=False
     )
     if isinstance(operator, int):
         return operator

@@ -59,11 +59,10 @@ def test_on_a_terminal_the_name_is_asked_once_and_a_given_name_is_not(
     monkeypatch.delenv("FLEET_CONSOLE_OPERATOR", raising=False)
     monkeypatch.setattr(sys, "stdin", io.StringIO("dana.k\n"))
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    prefs = tmp_path / "preferences.toml"
-    assert who_acts(None, inventory, "nothing was run", prefs) == "dana.k"
-    assert who_acts("lee", inventory, "nothing was run", prefs) == "lee"  # --operator names someone: nothing asked
+    assert who_acts(None, inventory, "nothing was run", None) == "dana.k"
+    assert who_acts("lee", inventory, "nothing was run", None) == "lee"  # --operator names someone: nothing asked
     private = _inventory(tmp_path, ["ops"] if getpass.getuser() != "ops" else ["root"])
-    assert who_acts(None, private, "nothing was run", prefs) == getpass.getuser()  # one person's account
+    assert who_acts(None, private, "nothing was run", None) == getpass.getuser()  # one person's account
 
 
 def test_shared_accounts_must_be_account_names(tmp_path: Path) -> None:
