@@ -50,7 +50,6 @@ def add_move_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, operator: str) -> int:
-    from console.core.inventory_edit import InventoryEditError, read_digest
     from console.core.tenant_move import MoveRequest
     from console.services.actions import ActionService
     from console.services.audit import StoreError
@@ -59,13 +58,6 @@ def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, ope
     from console.transport.ssh import SshSettings
 
     t = escape_controls
-    digest = inventory.digest  # as loaded: a file changed before the rewrite is not rewritten
-    if digest is None:
-        try:
-            digest = read_digest(inventory.path)
-        except InventoryEditError as exc:
-            print(t(f"fleet-console: {exc}"), file=sys.stderr)
-            return EXIT_BAD
     if not args.wait_jobs > 0:
         print("fleet-console: --wait-jobs must be a positive number of minutes", file=sys.stderr)
         return EXIT_BAD
@@ -79,7 +71,7 @@ def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, ope
         if service.runner.refusal is not None:
             print(f"fleet-console: {service.runner.refusal}; nothing was changed", file=sys.stderr)
             return EXIT_REFUSED
-        moves = TenantMoves(service, poll_once(inventory, ssh, timeout_s=args.timeout), digest=digest)
+        moves = TenantMoves(service, poll_once(inventory, ssh, timeout_s=args.timeout))
         for temp in moves.removed_temps:
             print(t(f"note: removed {temp}, left by a console stopped while rewriting the inventory"), file=sys.stderr)
         request = MoveRequest(

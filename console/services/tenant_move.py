@@ -416,25 +416,20 @@ class TenantMoves:
         actions: ActionService,
         fleet: FleetModel,
         refresh: Callable[[], None] | None = None,
-        digest: str | None = None,
     ) -> None:
-        """``digest``: the inventory file as the caller loaded it (else as it is now)."""
         self.actions = actions
         self.fleet = fleet
         self.refresh = refresh or (lambda: None)
         self._lock = threading.Lock()
         self.current: TenantMove | None = None
-        self.digest: str | None = None
+        # The file as the inventory was read from it: a file changed before the rewrite is not rewritten.
+        self.digest: str | None = actions.inventory.digest
         self.problem: str | None = None
-        if digest is None:
-            digest = actions.inventory.digest
-        if digest is None:
+        if self.digest is None:  # an inventory not read from its file: the file as it is now
             try:
                 self.digest = read_digest(actions.inventory.path)
             except InventoryEditError as exc:
                 self.problem = str(exc)
-        else:
-            self.digest = digest
         # A console killed mid-rewrite left its temporary file beside the inventory: gone at the next start.
         self.removed_temps = remove_stale_temps(actions.inventory.path)
         for temp in self.removed_temps:
