@@ -19,13 +19,13 @@ import contextlib
 import csv
 import io
 import os
-import secrets
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
+from console.core.file_writes import temp_beside, write_new_file
 from console.core.text import escape_controls
 
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -144,18 +144,11 @@ def _is_stdout(path: Path, stdout_fd: int) -> bool:
 def _write_into_place(path: Path, data: bytes, replace: bool) -> None:
     """A temporary file beside ``path``, flushed, then linked (never clobbering a file that appeared
     meanwhile) or, when replacing was asked for, renamed over it."""
-    temp = path.with_name(f".{path.name}.fleet-console-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    temp = temp_beside(path)
     umask = os.umask(0)
     os.umask(umask)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666 & ~umask)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_new_file(temp, data, 0o666 & ~umask)  # a new file's usual mode
         if replace:
             os.replace(temp, path)
         else:

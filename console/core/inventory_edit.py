@@ -28,7 +28,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,10 +38,10 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from console.core.file_locks import held_by
+from console.core.file_writes import TEMP_TAG, temp_beside, write_new_file
 from console.core.inventory import Inventory, InventoryError, bytes_digest, decode_inventory, parse_inventory
 
 LOCK_WAIT_S: Final = 10.0  # another console's rewrite takes well under a second
-TEMP_TAG: Final = "fleet-console"
 BOM: Final = b"\xef\xbb\xbf"
 
 
@@ -236,7 +235,7 @@ def _backup(target: Path, raw: bytes, mode: int) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     backup = target.with_name(f"{target.name}.{stamp}.bak")
     try:
-        _write_new(backup, raw, mode)
+        write_new_file(backup, raw, mode)
     except OSError as exc:
         _unlink(backup)
         raise InventoryEditError(
@@ -247,9 +246,9 @@ def _backup(target: Path, raw: bytes, mode: int) -> Path:
 
 def _write_temp(target: Path, data: bytes, st: os.stat_result) -> Path:
     """The new content in a temporary file beside the file, with its mode and owner, on disk."""
-    temp = target.with_name(f".{target.name}.{TEMP_TAG}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    temp = temp_beside(target)
     try:
-        _write_new(temp, data, st.st_mode & 0o7777)
+        write_new_file(temp, data, st.st_mode & 0o7777)
         if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
             os.chown(temp, st.st_uid, st.st_gid)
             os.chmod(temp, st.st_mode & 0o7777)  # chown clears set-id bits
@@ -257,18 +256,6 @@ def _write_temp(target: Path, data: bytes, st: os.stat_result) -> Path:
         _unlink(temp)
         raise InventoryEditError(f"cannot write {target}: {exc.strerror or exc}; the file is unchanged") from None
     return temp
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unchanged_or_refuse(path: Path, target: Path, read: bytes) -> None:
