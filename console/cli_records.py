@@ -27,7 +27,7 @@ import platformdirs
 
 from console.cli_identity import preferred_operator, who_acts
 from console.core.alerts import AlertRulesError, load_rules, load_rules_file
-from console.core.exports import OutputError, OutputTarget, export_text
+from console.core.exports import OutputError, OutputTarget
 from console.core.incidents import ShiftClock, ShiftName, duration_words
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.roles import (
@@ -177,14 +177,14 @@ def _output(args: argparse.Namespace) -> OutputTarget | int:
         return EXIT_BAD
 
 
-def _write_output(target: OutputTarget, fmt: str, text: str, title: str) -> int:
+def _write_output(target: OutputTarget, fmt: str, text: str) -> int:
     """The rendered report (HTML or CSV text; PDF printed from the HTML) written to its target; "wrote …"
     on stdout, or on stderr when the report itself goes to stdout."""
     try:
         if fmt == "pdf":
             from console.gui.printing import pdf_bytes  # Qt, loaded only for a PDF
 
-            data = pdf_bytes(text, title)
+            data = pdf_bytes(text)
         else:
             data = text.encode("utf-8")
         target.write(data, sys.stdout.buffer)
@@ -401,7 +401,7 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     if not report["nodes"]:
         _err(f"the archive has no hours of {args.tenant} from {first} to {last}; the report is empty")
     text = render_tenant_csv(report) if args.report_format == "csv" else render_tenant_html(report)
-    return _write_output(target, args.report_format, text, f"Accelerator-hours of {export_text(args.tenant)}")
+    return _write_output(target, args.report_format, text)
 
 
 def _utc_day(day: dt.date) -> float:
@@ -461,7 +461,7 @@ def run_report(args: argparse.Namespace, data_dir: Path) -> int:
                 _err(note)
             assert target is not None
             text = records.log.render(date, shift, "csv" if args.report_format == "csv" else "html", operator)
-            return _write_output(target, args.report_format, text, f"Handover: {shift.value} shift of {date}")
+            return _write_output(target, args.report_format, text)
         try:
             if args.report_kind == "sign-off":
                 data = records.log.sign_off_data(date, shift, operator)

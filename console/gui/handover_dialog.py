@@ -127,7 +127,7 @@ class HandoverDialog(QDialog):
             # The file dialog asked before replacing a file; a link or a directory is still refused.
             target = OutputTarget.check(path, force=True)
             if fmt == "pdf":
-                data = pdf_bytes(self.html(), f"Handover: {self.shift.value} shift of {self.date}")
+                data = pdf_bytes(self.html())
             else:
                 data = (render_csv(self.report, self.signoff) if fmt == "csv" else self.html()).encode("utf-8")
             target.write(data)

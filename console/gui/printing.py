@@ -19,10 +19,13 @@ def ensure_application() -> QGuiApplication:
     return app
 
 
-def pdf_bytes(html: str, title: str = "Fleet Console report") -> bytes:
+def pdf_bytes(html: str) -> bytes:
     """``html`` as an A4 landscape PDF, in memory (the caller writes it where it belongs: a file through
-    :class:`console.core.exports.OutputTarget`, or standard output); RuntimeError when Qt produced none."""
+    :class:`console.core.exports.OutputTarget`, or standard output); its title is the HTML's own ``<title>``
+    (escaped as the report escapes it). RuntimeError when Qt produced none."""
     ensure_application()
+    document = QTextDocument()
+    document.setHtml(html)
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -31,10 +34,8 @@ def pdf_bytes(html: str, title: str = "Fleet Console report") -> bytes:
         QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Landscape, QMarginsF(12, 12, 12, 12))
     )
     writer.setResolution(150)
-    writer.setTitle(title)
+    writer.setTitle(document.metaInformation(QTextDocument.MetaInformation.DocumentTitle) or "Fleet Console report")
     writer.setCreator("Fleet Console")
-    document = QTextDocument()
-    document.setHtml(html)
     # Lay the text out on the page at the writer's resolution, so points print as points.
     document.documentLayout().setPaintDevice(writer)
     layout = writer.pageLayout().paintRectPixels(writer.resolution())
