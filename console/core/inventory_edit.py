@@ -79,13 +79,19 @@ def rewrite_problem(path: Path, expected_digest: str | None) -> str | None:
         st = target.stat()
     except OSError as exc:
         return f"{path}: cannot read: {exc.strerror or exc}"
-    if expected_digest is not None and bytes_digest(raw) != expected_digest:
-        return f"{path} changed on disk since the console loaded it (reload the inventory and plan the move again)"
+    if problem := _changed_since_loaded(path, raw, expected_digest):
+        return problem
     if not os.access(target.parent, os.W_OK | os.X_OK):
         return f"the directory {target.parent} is not writable by this user, so {target.name} cannot be replaced"
     if problem := _owner_problem(target, st):
         return problem
     return None
+
+
+def _changed_since_loaded(path: Path, raw: bytes, expected_digest: str | None) -> str | None:
+    if expected_digest is None or bytes_digest(raw) == expected_digest:
+        return None
+    return f"{path} changed on disk since the console loaded it (reload the inventory and plan the move again)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +109,8 @@ def set_tenants(path: Path, tenants: Mapping[str, str | None], expected_digest: 
     with _locked(target) as fd:
         remove_stale_temps(target, locked=True)
         raw = _read_fd(fd, target)
-        if expected_digest is not None and bytes_digest(raw) != expected_digest:
-            raise InventoryEditError(
-                f"{path} changed on disk since the console loaded it; nothing was written (reload the inventory and "
-                "plan the move again)"
-            )
+        if problem := _changed_since_loaded(path, raw, expected_digest):
+            raise InventoryEditError(f"{problem}; nothing was written")
         new_raw, before = _edited(path, raw, tenants)
         try:
             inventory = parse_inventory(decode_inventory(path, new_raw), path, digest=bytes_digest(new_raw))
