@@ -413,12 +413,15 @@ class StreamHub:
         flood, so one node cannot eat the console's memory or CPU, nor keep its neighbours waiting."""
         allowed = link.budget.take(len(lines), now)
         room = link.byte_budget.available(now)
-        spent = kept = 0
-        for line in lines[:allowed]:
-            if spent + len(line) + 1 > room:
-                break
-            spent += len(line) + 1
-            kept += 1
+        taken = lines[:allowed] if allowed < len(lines) else lines
+        spent, kept = sum(map(len, taken)) + len(taken), len(taken)  # the usual case: all of it fits, summed in C
+        if spent > room:  # line by line, up to the room left
+            spent = kept = 0
+            for line in taken:
+                if spent + len(line) + 1 > room:
+                    break
+                spent += len(line) + 1
+                kept += 1
         link.byte_budget.tokens -= spent
         if kept == len(lines):
             if link.flooding_since is not None and now - link.over_at > self.settings.flood_grace_s:
