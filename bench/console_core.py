@@ -8,6 +8,7 @@ Prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import sys
@@ -89,6 +90,8 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
     cpu0 = sum(_cpu(p) for p in processes)
     threads0 = thread_cpu(me)
     minutes0 = records.archive.minutes_written if records is not None else 0
+    pauses = CollectorPauses()
+    gc.callbacks.append(pauses)
     wall0 = time.monotonic()
     rss_max = 0
     threads_max = 0
@@ -98,6 +101,7 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
         threads_max = max(threads_max, sum(_threads(p) for p in processes))
     cpu1 = sum(_cpu(p) for p in processes)
     threads1 = thread_cpu(me)
+    gc.callbacks.remove(pauses)
     minutes_in_window = (records.archive.minutes_written - minutes0) if records is not None else None
     wall = time.monotonic() - wall0
     live.fleet.latency = None
@@ -134,6 +138,10 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
             for name, spent in sorted(threads1.items(), key=lambda kv: -kv[1])
             if spent - threads0.get(name, 0.0) > 0.005 * wall
         },
+        # The garbage collector holds the interpreter for the whole of a collection: by generation, how many
+        # and the longest, in the window.
+        "gc_collections": pauses.count,
+        "gc_longest_ms": {gen: round(ms, 1) for gen, ms in pauses.longest_ms.items()},
         **archive,
         **kernel,
     }
@@ -143,6 +151,23 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
     json.dump(result, sys.stdout)
     print()
     return 0
+
+
+class CollectorPauses:
+    """A ``gc.callbacks`` entry: collections and the longest pause, by generation."""
+
+    def __init__(self) -> None:
+        self.count: dict[int, int] = {}
+        self.longest_ms: dict[int, float] = {}
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        gen = info["generation"]
+        self.count[gen] = self.count.get(gen, 0) + 1
+        self.longest_ms[gen] = max(self.longest_ms.get(gen, 0.0), (time.perf_counter() - self._began) * 1000)
 
 
 def archive_stats(records: ShiftServices | None) -> dict[str, object]:

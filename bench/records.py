@@ -275,8 +275,8 @@ def writer_minute(fleet: Inventory, archive_path: Path) -> tuple[Callable[[], ob
                 )
     scratch = TelemetryArchive(archive_path)
     start = int(now) // 60 * 60 - 120
-    minutes = model.minutes(start, start + 60)
-    return (lambda: model.minutes(start, start + 60)), (lambda: scratch.write([(start, minutes)], []))
+    minutes = model.minutes(start)
+    return (lambda: model.minutes(start)), (lambda: scratch.write([(start, minutes)], []))
 
 
 def tenant_year(archive: TelemetryArchive, now: float) -> str:

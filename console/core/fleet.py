@@ -16,7 +16,7 @@ from typing import Final
 from console.core.alerts import Alert, AlertEngine, NodeFacts, Severity, XidRecord
 from console.core.counters import AcceleratorCounters
 from console.core.details import HealthReport
-from console.core.history import AcceleratorHistory, Series
+from console.core.history import AcceleratorHistory, MinuteStats, Series
 from console.core.inventory import Inventory, NodeSpec
 from console.core.pacing import no_pace
 from console.core.parsers.nvidia_xml import GpuDetail
@@ -197,11 +197,11 @@ class _Node:
 @dataclass(frozen=True, slots=True)
 class NodeMinute:
     """One node over one minute, for the telemetry archive: its state at the end, and per accelerator
-    (index, uuid) the aggregates of ``AcceleratorHistory.window``."""
+    (index) the aggregates of ``AcceleratorHistory.minute``."""
 
     node: str
     state: NodeState
-    accelerators: tuple[tuple[int, tuple[float, float, float, float, float, int]], ...]
+    accelerators: tuple[tuple[int, MinuteStats], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,21 +516,18 @@ class FleetModel:
                 if node.alerts or not alerting_only
             ]
 
-    def minutes(self, start: float, end: float, pace: Callable[[], None] = no_pace) -> list[NodeMinute]:
-        """Every node's aggregates over [start, end) from its history rings: the rings are taken under the
-        fleet's lock, their windows worked out outside it; ``pace`` is called after each node (see
+    def minutes(self, start: int, pace: Callable[[], None] = no_pace) -> list[NodeMinute]:
+        """Every node's aggregates over the minute starting at ``start`` (a multiple of 60 s), from the
+        tallies the rings keep as readings arrive: the rings are taken under the fleet's lock, their tallies
+        read outside it (safe: see ``AcceleratorHistory.minute``); ``pace`` is called after each node (see
         :mod:`console.core.pacing`)."""
-        with self._lock:  # references only: no arithmetic while the parser may be waiting for the lock
+        with self._lock:  # references only: nothing else while the parser may be waiting for the lock
             taken = [
                 (name, self._effective_state(node), sorted(node.history.items())) for name, node in self._nodes.items()
             ]
         out = []
         for name, state, histories in taken:
-            # Outside the lock: a ring the parser appends to meanwhile gives this minute's samples either way
-            # (a window over [start, end) of a minute that is over; a slot being rewritten is the next one).
-            accelerators = tuple(
-                (index, stats) for index, history in histories if (stats := history.window(start, end))
-            )
+            accelerators = tuple((index, stats) for index, history in histories if (stats := history.minute(start)))
             out.append(NodeMinute(name, state, accelerators))
             pace()
         return out

@@ -1,7 +1,7 @@
 """The archive writer: one thread that, every minute, takes the last minute's aggregates of every
-accelerator from the fleet model's history rings and writes them to the telemetry archive in one
-transaction, with the node and Slurm state changes it saw (looked at every two seconds); every hour it
-rolls the past hour up and drops what is past its keep time.
+accelerator from the fleet model's history rings (tallied as the readings arrived) and writes them to the
+telemetry archive in one transaction, with the node and Slurm state changes it saw (looked at every two
+seconds); every hour it rolls the past hour up and drops what is past its keep time.
 
 A full disk or a locked archive costs nothing but the archive: the batch is kept in memory (up to two
 hours of it) and written at the next chance, ``problem`` says why in words for the status bar, and the
@@ -140,9 +140,9 @@ class ArchiveService:
             minute_start = self._next_minute
             # A stalled writer (a suspended laptop) skips ahead instead of writing empty minutes.
             self._next_minute = max(end, int(now) // 60 * 60)
-            # Paced: gathered in one go, 8,000 accelerators held the interpreter while the nodes' lines waited.
+            # Paced: the tallies are lookups, but 8,000 of them and the idle streaks below are still a loop.
             pace = Pacer()
-            minutes = self.fleet.minutes(minute_start, minute_start + 60, pace)
+            minutes = self.fleet.minutes(minute_start, pace)
             self._pending_minutes.append((minute_start, minutes))
             if self.tenancy is not None:
                 try:

@@ -30,7 +30,7 @@ def _minute(node: str, state: NodeState, util: float, count: int = 8) -> NodeMin
     )
 
 
-def test_a_history_ring_gives_the_aggregates_of_a_window() -> None:
+def test_a_history_ring_tallies_the_aggregates_of_each_minute() -> None:
     history = AcceleratorHistory()
     for second in range(120):
         sample = AcceleratorSample(
@@ -42,14 +42,41 @@ def test_a_history_ring_gives_the_aggregates_of_a_window() -> None:
             memory_used_mib=float(second),
         )
         history.append(1000.0 + second, sample)
-    util_mean, util_max, temp_max, power_mean, mem_max, count = history.window(1060.0, 1120.0) or ()
+    # 1000 is not a whole minute: the readings fall in the minutes that start at 960, 1020 and 1080.
+    util_mean, util_max, temp_max, power_mean, mem_max, count = history.minute(1020) or ()
     assert (util_mean, util_max, count) == (29.5, 59.0, 60)
-    assert temp_max == pytest.approx(61.9) and power_mean == 100.0 and mem_max == 119.0
-    assert history.window(2000.0, 2060.0) is None
+    assert temp_max == pytest.approx(57.9) and power_mean == 100.0 and mem_max == 79.0
+    assert (history.minute(960) or ())[5] == 20 and (history.minute(1080) or ())[5] == 40
+    assert history.minute(2040) is None
     empty = AcceleratorHistory()
     empty.append(1.0, AcceleratorSample(index=0, vendor=Vendor.NVIDIA))  # every reading "not available"
-    util_mean, *_ = empty.window(0.0, 60.0) or ()
-    assert math.isnan(util_mean)
+    util_mean, util_max, temp_max, power_mean, mem_max, count = empty.minute(0) or ()
+    assert all(math.isnan(v) for v in (util_mean, util_max, temp_max, power_mean, mem_max)) and count == 1
+
+
+def test_a_two_hertz_streams_minute_counts_every_reading_not_only_the_ones_the_ring_kept() -> None:
+    history = AcceleratorHistory()
+    for tick in range(120):  # two readings a second: the ring keeps one slot for each pair
+        sample = AcceleratorSample(index=0, vendor=Vendor.NVIDIA, utilization_pct=float(tick % 2 * 100))
+        history.append(1200.0 + tick * 0.4, sample)
+    util_mean, util_max, *_, count = history.minute(1200) or ()
+    assert (util_mean, util_max, count) == (50.0, 100.0, 120)
+
+
+def test_a_minute_is_found_after_the_next_one_began_and_as_far_back_as_the_ring_reaches() -> None:
+    history = AcceleratorHistory()
+    for second in range(0, 12 * 60, 10):  # twelve minutes: the one under way and ten closed ones are kept
+        history.append(float(second), AcceleratorSample(index=0, vendor=Vendor.NVIDIA, power_w=float(second // 60)))
+    found = [history.minute(m * 60) for m in range(12)]
+    assert found[0] is None
+    assert [stats[3] for stats in found[1:] if stats] == [float(m) for m in range(1, 12)]
+
+
+def test_a_clock_stepped_back_keeps_the_minute_it_left_and_tallies_the_earlier_one_anew() -> None:
+    history = AcceleratorHistory()
+    history.append(130.0, AcceleratorSample(index=0, vendor=Vendor.NVIDIA, temperature_c=70.0))
+    history.append(65.0, AcceleratorSample(index=0, vendor=Vendor.NVIDIA, temperature_c=40.0))
+    assert (history.minute(120) or ())[2] == 70.0 and (history.minute(60) or ())[2] == 40.0
 
 
 def test_a_minute_packs_into_twelve_bytes_per_accelerator_and_keeps_not_available() -> None:
