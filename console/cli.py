@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     tenants.add_argument("--busy-pct", type=float, default=10.0, help="utilisation above which a GPU is busy")
     tenants.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for a node's answer")
     tenants.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="tenants_ssh_config")
+    tenants.add_argument(
+        "--data-dir", type=Path, dest="tenants_data_dir", help="whose archive gives a silent node's accelerators"
+    )
 
     sim = sub.add_parser("sim", help="run the simulated fleet alone (headless) and write its inventory")
     sim.add_argument("--nodes", type=int, default=DEMO_NODES, dest="sim_nodes")
@@ -703,54 +706,16 @@ def _read_slurm_once(inventory: Inventory, ssh: SshSettings, fleet: FleetModel) 
 
 
 def run_tenants(args: argparse.Namespace) -> int:
-    """One reading of every node and of Slurm's tenancy; one row (or JSON object) per tenant."""
-    from console.core.tenants import idle_capacity, tenant_figures
-    from console.engines.registry import Engines
-    from console.services.one_shot import poll_once
-    from console.transport.ssh import SshSettings
+    from console.cli_tenants import print_tenants
 
     inventory = _load(args.tenants_inventory)
     if inventory is None:
         return EXIT_BAD_INVENTORY
-    ssh = SshSettings(ssh_config=args.tenants_ssh_config)
     stop_on_signals()
     try:
-        fleet = poll_once(inventory, ssh, timeout_s=args.timeout)
-        engines = Engines(inventory, ssh)
-        try:
-            scheduler = engines.scheduler()
-            allocations = scheduler.allocations() if scheduler is not None else None
-        finally:
-            engines.close()
+        return print_tenants(args, inventory, data_dir(args.tenants_data_dir or args.data_dir))
     except StopRequested as exc:
         return exc.exit_status
-    if allocations is not None and allocations.problem:
-        say(f"fleet-console: Slurm's view is partial: {allocations.problem}", file=sys.stderr)
-    views = fleet.views()
-    rows = tenant_figures(views, allocations, args.busy_pct)
-    if args.json:
-        sys.stdout.write("".join(json.dumps(r.as_json(), separators=(",", ":")) + "\n" for r in rows))
-    else:
-        t = escape_controls
-        print(
-            f"{'tenant':<20} {'nodes':>5} {'GPUs':>5} {'healthy':>7} {'unhlthy':>7} {'unreach':>7} "
-            f"{'alloc':>5} {'busy':>5} {'idle/al':>7} {'idle/free':>9}  source"
-        )
-        for r in rows:
-            print(
-                f"{t(r.tenant):<20} {r.nodes:>5} {r.accelerators:>5} {r.healthy:>7} {r.unhealthy:>7} "
-                f"{r.unreachable:>7} {r.allocated:>5} {r.busy:>5} {r.idle_allocated:>7} {r.idle_unallocated:>9}  "
-                f"{r.source}"
-            )
-            for d in r.disagreements:
-                print(
-                    f"    {t(str(d['node']))}: inventory says {t(str(d['inventory']))}, Slurm says "
-                    f"{t(str(d['slurm']))} ({t(str(d['slurm_why']))})"
-                )
-        idle, total = idle_capacity(rows)
-        print(f"idle: {idle} of {total} accelerators ({100 * idle / max(total, 1):.0f} %)")
-    healthy = all(v.state == NodeState.UP for v in views) and not (allocations and allocations.problem)
-    return EXIT_OK if healthy else EXIT_SOME_FAILED
 
 
 class BadRules(Exception):

@@ -504,6 +504,27 @@ class TelemetryArchive:
             ).fetchall()
         return [ArchiveGap(int(a), int(b), str(r)) for a, b, r in rows]
 
+    def last_accelerators(self, nodes: Sequence[str]) -> dict[str, tuple[float, tuple[int, ...]]]:
+        """Per node of ``nodes`` the archive has readings for: when it last reported accelerators (a minute's
+        start, or an hour's where the minutes are pruned) and their indices. Who holds a node that does not
+        answer still holds what it had: the tenants' figures count them unreachable."""
+        out: dict[str, tuple[float, tuple[int, ...]]] = {}
+        with self._lock:
+            for name in nodes:
+                row = self._conn.execute("SELECT id FROM nodes WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    continue
+                for table, dtype in (("minute", MINUTE_DTYPE), ("hour", HOUR_DTYPE)):
+                    found = self._conn.execute(
+                        f"SELECT t, data FROM {table} WHERE node = ? AND length(data) > 0 ORDER BY t DESC LIMIT 1",  # noqa: S608 - a table name of two constants
+                        (row[0],),
+                    ).fetchone()
+                    if found is not None:
+                        indices = tuple(sorted(int(i) for i in unpack(found[1], dtype)["index"]))
+                        out[name] = (float(found[0]), indices)
+                        break
+        return out
+
     def timeline(self, node: str, since: float, until: float) -> Timeline:
         """One node's archived utilisation and temperature with its state changes over [since, until):
         minute rows where the archive still has them, hour rows before that."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -313,10 +314,23 @@ COUNTS: Final = (
 )
 
 
-def tenancy(view: NodeView, slurm: SchedulerAllocations | None) -> NodeTenancy:
+@dataclass(frozen=True, slots=True)
+class KnownAccelerators:
+    """The accelerators a node had when it was last heard of, for a node that does not answer now: its
+    indices and where they are known from, in words ("Slurm's GRES", "the archive, 2026-12-07 03:12 UTC")."""
+
+    indices: tuple[int, ...]
+    source: str
+
+
+def tenancy(
+    view: NodeView, slurm: SchedulerAllocations | None, known: KnownAccelerators | None = None
+) -> NodeTenancy:
+    """Who holds the node and which job each accelerator (``known``: a silent node's last known ones)."""
     inventory_tenant = view.spec.tenant
     slurm_tenant_name, why = (None, "")
-    holders: dict[int, JobAllocation | None] = {a.sample.index: None for a in view.accelerators}
+    indices_seen = [a.sample.index for a in view.accelerators] or (list(known.indices) if known else [])
+    holders: dict[int, JobAllocation | None] = dict.fromkeys(indices_seen)
     if slurm is not None:
         name = view.spec.scheduler_name
         slurm_tenant_name, why = slurm_tenant(name, slurm)
@@ -345,8 +359,11 @@ def unhealthy(view: NodeView) -> frozenset[int]:
     return frozenset(a.accelerator for a in serious if a.accelerator is not None)
 
 
-def node_figures(view: NodeView, held: NodeTenancy, busy_pct: float = BUSY_PCT) -> TenantFigures:
-    """One node's figures, as a one-node row of its tenant."""
+def node_figures(
+    view: NodeView, held: NodeTenancy, busy_pct: float = BUSY_PCT, known: KnownAccelerators | None = None
+) -> TenantFigures:
+    """One node's figures, as a one-node row of its tenant. A node that is not up and never reported its
+    accelerators to this console counts ``known`` ones unreachable: its tenant still holds them."""
     row = TenantFigures(held.tenant or UNASSIGNED, nodes=1, node_names=[view.name], sources={held.source})
     if held.disagreement:
         row.disagreements.append(
@@ -358,6 +375,12 @@ def node_figures(view: NodeView, held: NodeTenancy, busy_pct: float = BUSY_PCT) 
             }
         )
     up = view.state in LIVE_STATES
+    if not up and not view.accelerators and known is not None:
+        for index in known.indices:
+            row.accelerators += 1
+            row.unreachable += 1
+            row.allocated += held.holders.get(index) is not None
+        return row
     sick = unhealthy(view)
     for accelerator in view.accelerators:
         index = accelerator.sample.index
@@ -381,13 +404,18 @@ def node_figures(view: NodeView, held: NodeTenancy, busy_pct: float = BUSY_PCT) 
 
 
 def figures_by_node(
-    views: Sequence[NodeView], slurm: SchedulerAllocations | None, busy_pct: float = BUSY_PCT
+    views: Sequence[NodeView],
+    slurm: SchedulerAllocations | None,
+    busy_pct: float = BUSY_PCT,
+    known: Mapping[str, KnownAccelerators] | None = None,
 ) -> list[tuple[NodeTenancy, TenantFigures]]:
-    """Each node's tenancy and figures (the Tenants view's node rows; ``by_tenant`` sums them)."""
+    """Each node's tenancy and figures (the Tenants view's node rows; ``by_tenant`` sums them); ``known``:
+    the last known accelerators of nodes that do not answer, by node name."""
     out = []
     for view in views:
-        held = tenancy(view, slurm)
-        out.append((held, node_figures(view, held, busy_pct)))
+        last = (known or {}).get(view.name)
+        held = tenancy(view, slurm, last)
+        out.append((held, node_figures(view, held, busy_pct, last)))
     return out
 
 
@@ -401,10 +429,32 @@ def by_tenant(nodes: Iterable[tuple[NodeTenancy, TenantFigures]]) -> list[Tenant
 
 
 def tenant_figures(
-    views: Sequence[NodeView], slurm: SchedulerAllocations | None, busy_pct: float = BUSY_PCT
+    views: Sequence[NodeView],
+    slurm: SchedulerAllocations | None,
+    busy_pct: float = BUSY_PCT,
+    known: Mapping[str, KnownAccelerators] | None = None,
 ) -> list[TenantFigures]:
     """One row per tenant (and one for nodes nobody holds), by tenant name."""
-    return by_tenant(figures_by_node(views, slurm, busy_pct))
+    return by_tenant(figures_by_node(views, slurm, busy_pct, known))
+
+
+def known_accelerators(
+    silent: Sequence[str],
+    gres: Mapping[str, int | None],
+    archived: Mapping[str, tuple[float, tuple[int, ...]]],
+) -> dict[str, KnownAccelerators]:
+    """For nodes that did not answer (``silent``): their accelerators as this console's archive last saw them
+    (their real indices), else as many as Slurm's GRES gives the node (indices 0…n-1, as Slurm numbers them).
+    A node in neither is left out: the caller says it is not counted."""
+    out = {}
+    for name in silent:
+        if name in archived:
+            when, indices = archived[name]
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when))
+            out[name] = KnownAccelerators(indices, f"the telemetry archive (last reported {stamp})")
+        elif gres.get(name):
+            out[name] = KnownAccelerators(tuple(range(gres[name] or 0)), "Slurm's GRES for the node")
+    return out
 
 
 def idle_capacity(rows: Sequence[TenantFigures]) -> tuple[int, int]:

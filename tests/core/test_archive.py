@@ -357,3 +357,17 @@ def test_minutes_let_go_past_the_backlog_are_said_with_their_span_and_kept_as_a_
     assert gap.words() in render_tenant_html(report)
     assert "(no data: 3 min from " in render_tenant_csv(report)
     service.stop()
+
+
+def test_a_nodes_last_known_accelerators_come_from_its_last_minute_else_its_last_hour(tmp_path: Path) -> None:
+    archive = TelemetryArchive(tmp_path / "t.sqlite3", minute_keep_s=3600)
+    hour = 1_800_000_000 // 3600 * 3600
+    stats = (10.0, 20.0, 50.0, 100.0, 1.0, 60)
+    rows = [(hour + m * 60, [NodeMinute("n1", NodeState.UP, ((0, stats), (3, stats)))]) for m in range(60)]
+    rows += [(hour + 3600 + m * 60, [NodeMinute("n1", NodeState.UNREACHABLE, ())]) for m in range(5)]  # down since
+    archive.write(rows, [])
+    assert archive.last_accelerators(["n1", "nobody"]) == {"n1": (float(hour + 59 * 60), (0, 3))}
+    archive.roll_up(hour)
+    archive.prune(hour + 3 * 3600)  # the minutes are gone: the hour still knows them
+    assert archive.last_accelerators(["n1"]) == {"n1": (float(hour), (0, 3))}
+    archive.close()

@@ -94,3 +94,20 @@ def test_hostlists_compress_back() -> None:
 def test_bad_hostlists_are_refused(bad: str) -> None:
     with pytest.raises(HostlistError):
         expand(bad)
+
+
+def test_the_gpu_gres_of_a_node_sums_its_types_and_ignores_other_gres_and_socket_bindings() -> None:
+    from console.core.parsers.slurm import gres_gpus
+
+    assert gres_gpus("gpu:8") == 8 and gres_gpus("gpu:nvidia-rtx-3090:1") == 1
+    assert gres_gpus("gpu:h100:4(S:0),gpu:a100:4(S:0,1)") == 8
+    assert gres_gpus("mps:100,gpu:a100:2,shard:a100:16") == 2
+    assert gres_gpus("(null)") is None and gres_gpus("") is None and gres_gpus("gpu") is None
+
+
+def test_the_rtx3090_node_of_the_fixture_has_one_gpu_by_its_gres() -> None:
+    from console.core.parsers.slurm import parse_show_node
+
+    text = (FIXTURES / "slurm" / "scontrol-show-node_1node_IDLE+DRAIN_gres-rtx3090_slurm24.05.txt").read_text()
+    (node,) = parse_show_node(text).values()
+    assert node.gpus == 1

@@ -17,6 +17,7 @@ from console.core.tenants import (
     Reservation,
     SchedulerAllocations,
     idle_capacity,
+    known_accelerators,
     parse_show_jobs,
     parse_show_reservations,
     slurm_tenant,
@@ -171,3 +172,24 @@ def test_the_finder_ranks_idle_accelerators_held_by_a_tenant_and_those_a_job_hol
         "user": "bob",
         "account": "acme",
     }
+
+
+def test_a_node_never_heard_counts_what_the_archive_or_slurms_gres_last_knew_as_unreachable_and_held() -> None:
+    specs = [NodeSpec(name=n, host=n, tenant="borealis-labs") for n in ("up", "gone", "gres", "unknown")]
+    fleet = FleetModel(Inventory(Path("x.toml"), tuple(specs)))
+    fleet.set_state("up", NodeState.UP)
+    fleet.ingest("up", [ParsedLine(sample=AcceleratorSample(index=0, vendor=Vendor.NVIDIA))], time.time())
+    for name in ("gone", "gres", "unknown"):
+        fleet.set_state(name, NodeState.UNREACHABLE, "connection refused")
+    known = known_accelerators(
+        ["gone", "gres", "unknown"], {"gres": 4, "unknown": None}, {"gone": (1_800_000_000.0, (0, 2, 5))}
+    )
+    assert known["gone"].indices == (0, 2, 5) and "archive" in known["gone"].source
+    assert known["gres"].indices == (0, 1, 2, 3) and known["gres"].source == "Slurm's GRES for the node"
+    assert "unknown" not in known
+    slurm = SchedulerAllocations(
+        jobs=(JobAllocation("7", "bob", "borealis-labs", "RUNNING", "g", ("gres",), {"gres": (1, 2)}),)
+    )
+    (row,) = tenant_figures(fleet.views(), slurm, known=known)
+    assert (row.nodes, row.accelerators, row.unreachable, row.healthy) == (4, 1 + 3 + 4, 7, 1)
+    assert row.allocated == 2  # the job still holds its two GPUs on the node that does not answer

@@ -163,3 +163,10 @@ def test_tenants_command_reads_the_nodes_and_real_slurm_and_lists_a_disagreement
     assert moved["allocated"] == moved["accelerators"] > 0  # no GRES here: the job holds all of them
     assert rows["tenant-1"]["source"] == "inventory" and rows["tenant-1"]["allocated"] == 0
     assert all(r["healthy"] + r["unhealthy"] + r["unreachable"] == r["accelerators"] for r in rows.values())
+
+
+def test_a_nodes_gpu_count_is_read_from_real_slurms_gres(gres_slurm: Any) -> None:
+    from console.core.parsers.slurm import parse_show_node
+
+    nodes = parse_show_node(gres_slurm.run("scontrol", "show", "node", "-o").stdout)
+    assert {name: node.gpus for name, node in nodes.items()} == {"node1": 8, "node2": 8}

@@ -15,6 +15,9 @@ from console.core.hostlist import HostlistError, expand
 from console.core.parsers.common import excerpt
 
 _KEY_RE: Final = re.compile(r"(?:^|\s)([A-Z][A-Za-z0-9_]*)=")
+# One GRES of a node's ``Gres=``: ``gpu:8``, ``gpu:a100:4(S:0-1)``, ``gpu:nvidia-rtx-3090:1``; the count is
+# the last field before any socket binding. Several types are listed comma-separated and summed.
+_GPU_GRES_RE: Final = re.compile(r"^gpu(?::[^:(]+)*?:(\d+)(?:\(|$)")
 _REASON_RE: Final = re.compile(
     r"(?:^|\s)Reason=(?P<text>.*?) \[(?P<who>[^@\]\s]+)@(?P<when>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\]", re.DOTALL
 )
@@ -48,6 +51,7 @@ class SlurmNode:
     partitions: tuple[str, ...]
     boot_time: str | None
     raw_state: str
+    gpus: int | None = None  # the GPUs Slurm's ``Gres=`` gives the node (None: no GPU GRES configured)
 
     @property
     def drained(self) -> bool:
@@ -100,7 +104,14 @@ def _node_from_fields(fields: dict[str, str], text: str) -> SlurmNode:
         partitions=partitions,
         boot_time=fields.get("BootTime") or None,
         raw_state=raw_state,
+        gpus=gres_gpus(fields.get("Gres", "")),
     )
+
+
+def gres_gpus(gres: str) -> int | None:
+    """The GPUs in a node's ``Gres=`` value (``gpu:h100:4(S:0),gpu:a100:4`` → 8); None without a GPU GRES."""
+    counts = [int(found.group(1)) for item in gres.split(",") if (found := _GPU_GRES_RE.match(item.strip()))]
+    return sum(counts) if counts else None
 
 
 def parse_show_node(text: str) -> dict[str, SlurmNode]:
