@@ -394,7 +394,7 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
         else:
             _info(accounting.words(), target)
     report = build_tenant_report(
-        args.tenant, first.isoformat(), until, rows, iso_utc(time.time()), operator, accounting, gaps
+        args.tenant, first.isoformat(), last.isoformat(), rows, iso_utc(time.time()), operator, accounting, gaps
     )
     for gap in gaps:
         _err(gap.words())

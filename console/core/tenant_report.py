@@ -54,22 +54,24 @@ def totals(rows: Sequence[Usage], tenant: str | None = None) -> Usage:
 
 def build_tenant_report(
     tenant: str,
-    since_day: str,
-    until_day: str,
+    first_day: str,
+    last_day: str,
     rows: Sequence[Usage],
     generated_at: str,
     generated_by: str,
     accounting: AccountingComparison | None = None,
     gaps: Sequence[ArchiveGap] = (),
 ) -> dict[str, Any]:
-    """The report as plain data. ``accounting``: Slurm's own GPU-hours of the tenant's account beside the
+    """The report as plain data over the UTC days ``first_day`` to ``last_day``, both included (as the user
+    gave them: a report "to 2026-12-07" says 2026-12-07, not the exclusive end it is read up to).
+    ``accounting``: Slurm's own GPU-hours of the tenant's account beside the
     console's allocated hours (None: not asked). ``gaps``: spans the archive has no data for (each said in
     the notes, so missing hours are not read as idle ones)."""
     mine = [r for r in rows if r.tenant == tenant]
     report: dict[str, Any] = {
         "tenant": tenant,
-        "from": since_day,
-        "to": until_day,
+        "from": first_day,
+        "to": last_day,
         "generated_at": generated_at,
         "generated_by": generated_by,
         "totals": usage_json(totals(mine, tenant)),
@@ -125,8 +127,8 @@ def render_tenant_html(report: dict[str, Any]) -> str:
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{escape_html(title)}</title><style>{REPORT_STYLE}</style></head><body>"
         f"<h1>{escape_html(title)}</h1>"
-        f'<p class="muted">UTC days from {escape_html(report["from"])} up to {escape_html(report["to"])} (not '
-        f"included); generated {escape_html(report['generated_at'])} by {escape_html(report['generated_by'])}</p>"
+        f'<p class="muted">UTC days {escape_html(report["from"])} to {escape_html(report["to"])}, both included; '
+        f"generated {escape_html(report['generated_at'])} by {escape_html(report['generated_by'])}</p>"
         f"{notes}<h2>Totals</h2>{summary}<h2>Per node ({len(report['nodes'])})</h2>{nodes}</body></html>\n"
     )
 

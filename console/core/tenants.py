@@ -323,9 +323,7 @@ class KnownAccelerators:
     source: str
 
 
-def tenancy(
-    view: NodeView, slurm: SchedulerAllocations | None, known: KnownAccelerators | None = None
-) -> NodeTenancy:
+def tenancy(view: NodeView, slurm: SchedulerAllocations | None, known: KnownAccelerators | None = None) -> NodeTenancy:
     """Who holds the node and which job each accelerator (``known``: a silent node's last known ones)."""
     inventory_tenant = view.spec.tenant
     slurm_tenant_name, why = (None, "")

@@ -407,8 +407,10 @@ def test_a_tenants_report_is_written_from_the_archive_and_a_liaison_may_write_it
         ("(all)", "8.0", "8.0", "8.0"),
         ("gpu-007", "8.0", "8.0", "8.0"),
     ]
+    assert {(r["from"], r["to"]) for r in rows} == {(day, day)}  # the inclusive day, as given
     assert main([*base, "--format", "html", "-o", str(tmp_path / "acme.html")]) == 0
-    assert "Accelerator-hours of acme" in (tmp_path / "acme.html").read_text()
+    page = (tmp_path / "acme.html").read_text()
+    assert f"Accelerator-hours of acme: {day} to {day}" in page and f"UTC days {day} to {day}, both included" in page
     backwards = [*base]
     backwards[backwards.index("--to") + 1] = "2000-01-01"
     assert main([*backwards, "-o", str(out)]) == 2
