@@ -25,7 +25,7 @@ from console.services.actions import ActionService, open_store
 from console.services.archive import ArchiveService
 from console.services.incidents import IncidentService
 from console.services.scheduler_watch import SchedulerWatch
-from console.services.shift_log import ShiftLog
+from console.services.shift_log import BmcUnknown, ShiftLog
 from console.services.slow_path import SlowPathService, detail_interval_for
 from console.services.telemetry import TelemetryService
 from console.services.telemetry_workers import WorkerHub
@@ -183,9 +183,12 @@ class WindowServices:
 
     def _bmc_events(self, node: str) -> list[tuple[float, str, str]]:
         """The node's BMC event log (network: the shift log calls it from the window's worker)."""
-        client = self.actions.engines.bmc(self.actions.inventory.node(node))
+        inventory = self.actions.inventory
+        if node not in inventory.names:
+            raise BmcUnknown(f"{node} is not in the inventory {inventory.path.name}, so its BMC is unknown")
+        client = self.actions.engines.bmc(inventory.node(node))
         if client is None:
-            raise LookupError(f"{node} has no BMC in the inventory")
+            raise BmcUnknown(f"{node} has no BMC in the inventory {inventory.path.name}")
         return client.event_log()
 
     def _action_changed(self, status: ActionStatus) -> None:

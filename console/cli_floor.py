@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Final
@@ -63,7 +64,20 @@ def run_find(args: argparse.Namespace) -> int:
         for match in matches:
             print(escape_controls(f"{match.words()}   (matched its {match.what.replace('_', ' ')})"))
             if match.bmc:
-                print(escape_controls(f"    BMC {match.bmc}: `fleet-console action locate {match.node} --led blink`"))
+                # A command that runs as printed, from where find was run: the same inventory, quoted.
+                locate = shlex.join(
+                    [
+                        "fleet-console",
+                        "action",
+                        "locate",
+                        match.node,
+                        "--led",
+                        "blink",
+                        "--inventory",
+                        str(args.find_inventory),
+                    ]
+                )
+                print(escape_controls(f"    BMC {match.bmc}: `{locate}`"))
     if not matches:
         print(escape_controls(f"fleet-console: nothing in {inventory.path} is {args.text!r}"), file=sys.stderr)
     return EXIT_FOUND if matches else EXIT_NOT_FOUND

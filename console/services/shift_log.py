@@ -33,6 +33,11 @@ from console.services.incidents import IncidentService
 REPEAT_WINDOW_S: Final = 30 * 86400
 
 
+class BmcUnknown(LookupError):
+    """The node has no BMC the console knows (not in the inventory, or no ``[node.bmc]``): said as it is,
+    not as a failed read."""
+
+
 class ShiftLog:
     def __init__(
         self,
@@ -159,6 +164,8 @@ class ShiftLog:
                 for at, severity, text in self.bmc_events(node):
                     if since <= at < until:
                         events.append(TimelineEvent(at, "bmc", text, severity))
+            except BmcUnknown as exc:
+                notes.append(str(exc)[:300])
             except Exception as exc:  # noqa: BLE001 - the timeline shows what it has and says what is missing
                 notes.append(f"the BMC's event log could not be read: {str(exc)[:300]}")
         events.sort(key=lambda e: e.at)

@@ -5,6 +5,7 @@ nothing found exits 1."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,13 @@ def test_a_gpu_uuid_from_the_simulator_finds_its_rack_and_unit(tmp_path: Path) -
         short = match["pci_bus_id"].split(":", 1)[1].lower()
         by_bus = _cli("find", short, "--inventory", str(inventory))
         assert by_bus.returncode == 0 and "gpu-002: hall row A / rack R001 / unit 14 / GPU 3" in by_bus.stdout
+        # The locate command it suggests runs as printed: parsed and planned (here refused at the plan, the
+        # simulated BMC's password not being in this test's environment; a usage error would exit 2).
+        suggested = shlex.split(by_bus.stdout.split("`")[1])
+        assert suggested[:2] == ["fleet-console", "action"] and "--inventory" in suggested
+        data = str(tmp_path / "data")
+        tried = _cli(*suggested[1:], "--operator", "sue", "--data-dir", data)
+        assert tried.returncode == 3 and "usage:" not in tried.stderr and "locate" in tried.stdout, tried.stderr
         if match["serial"]:
             assert _cli("find", match["serial"], "--inventory", str(inventory)).returncode == 0
         missing = _cli("find", "GPU-00000000-dead-beef", "--inventory", str(inventory))

@@ -1,0 +1,31 @@
+"""A node's timeline says in words why it has no BMC events: a node in the record but not in the inventory
+(moved, renamed, retired) has no BMC the console knows, and that is not a failed read."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from console.app import LiveFleet, WindowServices
+from console.core.inventory import parse_inventory
+from console.services.actions import ActionService
+from console.transport.ssh import SshSettings
+
+NO_CONFIG = SshSettings(ssh_config=None, allow_agent=False, look_for_keys=False)
+
+
+def test_a_node_not_in_the_inventory_says_its_bmc_is_unknown_not_a_raw_lookup_error(tmp_path: Path) -> None:
+    inventory = parse_inventory('[[node]]\nname = "gpu-0001"\nhost = "10.0.0.1"\n', tmp_path / "fleet.toml")
+    live = LiveFleet(inventory, NO_CONFIG)
+    actions = ActionService(inventory, tmp_path / "data", NO_CONFIG, live=live, operator="sue")
+    services = WindowServices(live, actions)  # nothing started: the timeline reads the record only
+    try:
+        now = time.time()
+        gone = services.shift.log.timeline("gpu-0015", now - 3600, now)
+        assert "gpu-0015 is not in the inventory fleet.toml, so its BMC is unknown" in gone.notes
+        assert not any("could not be read" in note or "'gpu-0015'" in note for note in gone.notes)
+        without_bmc = services.shift.log.timeline("gpu-0001", now - 3600, now)
+        assert "gpu-0001 has no BMC in the inventory fleet.toml" in without_bmc.notes
+    finally:
+        services.close()
+        live.stop()
