@@ -25,6 +25,7 @@ from console.core.fleet import LatencyRecorder
 from console.core.inventory import load_inventory
 from console.core.roles import Role
 from console.core.samples import NodeState
+from console.services.collector import CollectorThread
 from console.transport import ssh as ssh_module
 from console.transport.hub import HubSettings
 from console.transport.ssh import SshSettings
@@ -46,6 +47,9 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
     parser.add_argument(
         "--no-records", action="store_true", help="the baseline: no incident service, no telemetry archive"
     )
+    parser.add_argument(
+        "--automatic-gc", action="store_true", help="Python's automatic collector instead of the console's schedule"
+    )
     parser.add_argument("--workers", type=int, help="telemetry worker processes (default: by fleet size)")
     args = parser.parse_args()
     if args.paramiko_poll is not None:
@@ -63,6 +67,9 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
         )
     me = psutil.Process()
     started = time.monotonic()
+    collector = None if args.automatic_gc else CollectorThread()  # as streaming poll runs it
+    if collector is not None:
+        collector.start()
     live.start()
     if records is not None:
         records.start()
@@ -140,6 +147,7 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
         },
         # The garbage collector holds the interpreter for the whole of a collection: by generation, how many
         # and the longest, in the window.
+        "gc": "automatic" if collector is None else "console's schedule",
         "gc_collections": pauses.count,
         "gc_longest_ms": {gen: round(ms, 1) for gen, ms in pauses.longest_ms.items()},
         **archive,
@@ -148,6 +156,8 @@ def main() -> int:  # noqa: PLR0915 - one measuring script
     if records is not None:
         records.stop()
     live.stop()
+    if collector is not None:
+        collector.stop()
     json.dump(result, sys.stdout)
     print()
     return 0

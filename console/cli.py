@@ -640,11 +640,14 @@ def run_poll(args: argparse.Namespace) -> int:
     stop = threading.Event()
     stop_on_signals(lambda _signum: stop.set())
     from console.engines.registry import Engines
+    from console.services.collector import CollectorThread
     from console.services.scheduler_watch import SchedulerWatch
 
     # Slurm's state of each node beside its readings, as in the window (every 30 s; none without [scheduler]).
     engines = Engines(inventory, ssh)
     watch = SchedulerWatch(inventory, live.fleet, engines)
+    collector = CollectorThread()  # the cycle collector in short pauses, as behind the window
+    collector.start()
     live.start()
     watch.start()
     if records is not None:
@@ -670,6 +673,7 @@ def run_poll(args: argparse.Namespace) -> int:
         watch.stop()
         engines.close()
         live.stop()
+        collector.stop()
     return status
 
 

@@ -8,7 +8,6 @@ thread touches the network, and the table repaints only rows that changed.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import itertools
 import sys
 import threading
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core import collector
 from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import SPECS, ActionKind, ActionPlan, availability
 from console.core.alerts import AlertRules, Severity
@@ -981,58 +981,27 @@ class ConsoleSession:
 
 
 class GuiThreadCollector:
-    """Python's cycle collector, run on the GUI thread only, in short pauses.
-
-    Why on the GUI thread: the collector runs on whichever thread allocates, but Qt objects must be freed on
-    the GUI thread. Why in short pauses: each collection holds the GIL for as long as it walks, and at 1,000
-    nodes a second's young objects took 30-90 ms to walk, which the window felt as a stutter every second;
-    a walk of every object (200,000 of them) took 200 ms, and in a minute of streaming found none to free.
-    So young objects are collected every 100 ms; every 5 minutes the objects since the last such pass are
-    collected and the survivors frozen (moved out of the collector's sight: they are long-lived), and once
-    an hour everything is unfrozen and walked, so a cycle that became garbage after it was frozen is freed
-    within the hour."""
-
-    YOUNG_MS = 100
-    RECENT_MS = 300_000
-    ALL_MS = 3_600_000
+    """The cycle collector's schedule (:mod:`console.core.collector`: why short pauses) on the GUI
+    thread: the collector runs on whichever thread allocates, but Qt objects must be freed on the GUI thread.
+    At 1,000 nodes a second's young objects took 30-90 ms to walk, which the window felt as a stutter every
+    second under the automatic collector."""
 
     def __init__(self, parent: QObject) -> None:
         self._timers: list[tuple[QTimer, int]] = []
-        for interval, collect in (
-            (self.YOUNG_MS, self.collect_young),
-            (self.RECENT_MS, self.collect_recent),
-            (self.ALL_MS, self.collect_all),
-        ):
+        for interval_s, collect in collector.SCHEDULE:
             timer = QTimer(parent)
             timer.timeout.connect(collect)
-            self._timers.append((timer, interval))
+            self._timers.append((timer, round(interval_s * 1000)))
 
     def start(self) -> None:
-        gc.disable()
+        collector.take_over()
         for timer, interval in self._timers:
             timer.start(interval)
 
     def stop(self) -> None:
         for timer, _interval in self._timers:
             timer.stop()
-        gc.unfreeze()
-        gc.enable()
-
-    @staticmethod
-    def collect_young() -> None:
-        gc.collect(0)
-
-    @staticmethod
-    def collect_recent() -> None:
-        """What is not frozen; then the survivors are frozen."""
-        gc.collect()
-        gc.freeze()
-
-    @staticmethod
-    def collect_all() -> None:
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+        collector.give_back()
 
 
 def run_gui(

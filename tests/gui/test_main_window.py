@@ -188,12 +188,12 @@ def test_hot_row_stands_out_and_sorts_first_by_temperature(qtbot: Any) -> None:
 
 
 def test_cycles_are_collected_young_each_pass_and_frozen_ones_within_the_hour() -> None:
-    """The window's collector: a cycle made since the last 30-s pass is freed by it; one that was alive
-    (so frozen) at that pass and became garbage later waits for the hourly pass, which frees it."""
+    """The collector's passes (the window's and headless): a cycle made since the last pass is freed by it;
+    one that was alive (so frozen) at that pass and became garbage later waits for the hourly pass."""
     import gc
     import weakref
 
-    from console.gui.main_window import GuiThreadCollector
+    from console.core.collector import collect_all, collect_recent, collect_young
 
     class Cycle:
         def __init__(self) -> None:
@@ -204,17 +204,17 @@ def test_cycles_are_collected_young_each_pass_and_frozen_ones_within_the_hour() 
         young = Cycle()
         young_ref = weakref.ref(young)
         del young
-        GuiThreadCollector.collect_young()
+        collect_young()
         assert young_ref() is None
         recent = Cycle()
         recent_ref = weakref.ref(recent)
-        GuiThreadCollector.collect_recent()  # recent is alive: it survives, frozen
+        collect_recent()  # recent is alive: it survives, frozen
         assert gc.get_freeze_count() > 0
         del recent
-        GuiThreadCollector.collect_recent()
-        GuiThreadCollector.collect_young()
+        collect_recent()
+        collect_young()
         assert recent_ref() is not None  # frozen: out of the collector's sight
-        GuiThreadCollector.collect_all()
+        collect_all()
         assert recent_ref() is None
     finally:
         gc.unfreeze()
