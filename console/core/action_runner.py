@@ -243,7 +243,7 @@ class ActionRunner:
         ids = []
         for label, steps in _audit_groups(plan):
             try:
-                action_id = self._record_intent(plan, label, steps)
+                action_id = self._record_intent(plan, label, steps, carries_ticket=False)
                 self.store.record_outcome(action_id, state="refused", message=f"not run: {message}")
             except StoreError as exc:
                 log.warning("the refused %s on %s could not be recorded: %s", plan.request.kind.value, label, exc)
@@ -251,7 +251,7 @@ class ActionRunner:
             ids.append(action_id)
         return ids
 
-    def _record_intent(self, plan: ActionPlan, label: str, steps: list[Step]) -> int:
+    def _record_intent(self, plan: ActionPlan, label: str, steps: list[Step], carries_ticket: bool = True) -> int:
         request = plan.request
         first = steps[0] if steps else None
         return self.store.record_intent(
@@ -265,6 +265,7 @@ class ActionRunner:
             host=first.host if first else None,
             command=[s.audit_command() for s in steps],
             session=self.session,
+            carries_ticket=carries_ticket,
         )
 
     def cancel(self, action_id: int, because: str | None = None) -> bool:

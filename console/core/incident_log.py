@@ -21,8 +21,9 @@ from typing import Any, Final
 from console.core.counters import AcceleratorCounters
 from console.core.incidents import IncidentState
 from console.core.report import iso_utc
-from console.core.store import Store, explain
+from console.core.store import Store, amend_if_signed, explain, incident_event
 from console.core.store_error import StoreError
+from console.core.when import local_stamp
 
 MAX_NOTE_CHARS: Final = 4000
 MAX_TICKET_CHARS: Final = 200
@@ -209,7 +210,7 @@ class IncidentLog:
                             "last_seen = ?, severity = ?, accelerators = ? WHERE id = ?",
                             (now, severity, self._merge_accelerators(conn, incident_id, accelerators), incident_id),
                         )
-                        self._event(
+                        incident_event(
                             conn,
                             incident_id,
                             now,
@@ -242,7 +243,7 @@ class IncidentLog:
                     "INSERT INTO incident_nodes (node, incident_id) VALUES (?, ?)",
                     [(node, incident_id) for node in node_list],
                 )
-                self._event(conn, incident_id, now, opened_by, "opened", note or message)
+                incident_event(conn, incident_id, now, opened_by, "opened", note or message)
                 return incident_id, "opened"
         except sqlite3.Error as exc:
             raise StoreError(f"the incident log cannot be written: {explain(self.store.path, exc)}") from None
@@ -271,8 +272,8 @@ class IncidentLog:
             text = note or ""
             if counters:
                 text = (text + " " if text else "") + f"(counters of {len(counters)} accelerator(s) recorded)"
-            self._event(conn, incident_id, now, by, "acknowledged", text or None)
-            self._amend_if_signed(conn, incident_id, now, by, f"acknowledged by {by}" + (f": {note}" if note else ""))
+            incident_event(conn, incident_id, now, by, "acknowledged", text or None)
+            amend_if_signed(conn, incident_id, now, by, f"acknowledged by {by}" + (f": {note}" if note else ""))
 
     def add_note(self, incident_id: int, by: str, text: str, at: float | None = None) -> None:
         cleaned = _clean(text, MAX_NOTE_CHARS, "note")
@@ -281,8 +282,8 @@ class IncidentLog:
         now = self.clock() if at is None else at
         with self._writing() as conn:
             self._state(conn, incident_id)
-            self._event(conn, incident_id, now, by, "note", cleaned)
-            self._amend_if_signed(conn, incident_id, now, by, f"note by {by}: {cleaned}")
+            incident_event(conn, incident_id, now, by, "note", cleaned)
+            amend_if_signed(conn, incident_id, now, by, f"note by {by}: {cleaned}")
 
     def resolve(self, incident_id: int, by: str, note: str | None = None, at: float | None = None) -> None:
         note = _clean(note, MAX_NOTE_CHARS, "note")
@@ -294,8 +295,8 @@ class IncidentLog:
                 "UPDATE incidents SET state = 'resolved', resolved = ?, resolved_by = ? WHERE id = ?",
                 (now, by, incident_id),
             )
-            self._event(conn, incident_id, now, by, "resolved", note)
-            self._amend_if_signed(conn, incident_id, now, by, f"resolved by {by}" + (f": {note}" if note else ""))
+            incident_event(conn, incident_id, now, by, "resolved", note)
+            amend_if_signed(conn, incident_id, now, by, f"resolved by {by}" + (f": {note}" if note else ""))
 
     def note_counters(self, incident_id: int, counters: Sequence[AcceleratorCounters]) -> None:
         """The counters the live console last saw on the incident's accelerators: what an acknowledgement
@@ -321,8 +322,8 @@ class IncidentLog:
             self._state(conn, incident_id)
             old = conn.execute("SELECT ticket FROM incidents WHERE id = ?", (incident_id,)).fetchone()[0]
             conn.execute("UPDATE incidents SET ticket = ? WHERE id = ?", (cleaned, incident_id))
-            self._event(conn, incident_id, now, by, "ticket", f"{old or '(none)'} → {cleaned or '(none)'}")
-            self._amend_if_signed(conn, incident_id, now, by, f"ticket set to {cleaned} by {by}")
+            incident_event(conn, incident_id, now, by, "ticket", f"{old or '(none)'} → {cleaned or '(none)'}")
+            amend_if_signed(conn, incident_id, now, by, f"ticket set to {cleaned} by {by}")
 
     def sign_off(
         self,
@@ -434,7 +435,7 @@ class IncidentLog:
         now = self.clock() if at is None else at
         with self._writing() as conn:
             self._state(conn, incident_id)
-            self._event(conn, incident_id, now, by, kind, text[:MAX_NOTE_CHARS])
+            incident_event(conn, incident_id, now, by, kind, text[:MAX_NOTE_CHARS])
 
     def acknowledged_open(self) -> dict[int, float]:
         """id → acknowledgement time of every acknowledged incident not yet resolved."""
@@ -525,13 +526,6 @@ class IncidentLog:
         return IncidentState(row[0])
 
     @staticmethod
-    def _event(conn: sqlite3.Connection, incident_id: int, at: float, author: str, kind: str, text: str | None) -> None:
-        conn.execute(
-            "INSERT INTO incident_events (incident_id, at, author, kind, text) VALUES (?, ?, ?, ?, ?)",
-            (incident_id, at, author, kind, text),
-        )
-
-    @staticmethod
     def _same_cause(conn: sqlite3.Connection, node: str, cause: str, resolved_after: float) -> tuple[int, str] | None:
         row = conn.execute(
             "SELECT i.id, i.state FROM incidents i JOIN incident_nodes n ON n.incident_id = i.id "
@@ -551,16 +545,6 @@ class IncidentLog:
                 known.append(ref.as_json())
                 seen.add((ref.node, ref.index))
         return json.dumps(known)
-
-    @staticmethod
-    def _amend_if_signed(conn: sqlite3.Connection, incident_id: int, at: float, by: str, text: str) -> None:
-        """A change to an incident of a signed shift is added to that sign-off as an amendment."""
-        conn.execute(
-            "INSERT INTO amendments (signoff_id, at, author, text) "
-            "SELECT s.id, ?, ?, ? FROM signoffs s, incidents i WHERE i.id = ? "
-            "AND i.opened < s.end AND (i.resolved IS NULL OR i.resolved >= s.start) AND s.signed_at <= ?",
-            (at, by, f"incident #{incident_id}: {text}", incident_id, at),
-        )
 
     def _load(self, sql: str, args: Sequence[Any]) -> list[Incident]:
         try:
@@ -668,3 +652,17 @@ def _incident(
         actions=tuple(actions.get(row["id"], [])),
         last_seen=row["last_seen"],
     )
+
+
+def link_words(node: str, incident: Incident, ticket: str | None) -> str:
+    """What an action on ``node`` will do to its open ``incident``, for the preview: recorded against it, and
+    where the ticket goes (``Store.record_intent`` and ``carry_ticket`` do it)."""
+    words = (
+        f"{node}: recorded against incident #{incident.id} ({incident.cause}, {incident.severity}, "
+        f"{incident.state.value} since {local_stamp(incident.opened)})"
+    )
+    if ticket and incident.ticket is None:
+        return f"{words}; its ticket will be {ticket}"
+    if ticket and incident.ticket != ticket:
+        return f"{words}; it keeps its ticket {incident.ticket}, and {ticket} is added to it as a note"
+    return words

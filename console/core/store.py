@@ -209,6 +209,45 @@ FINAL_STATES: Final = frozenset(
 )
 
 
+def incident_event(
+    conn: sqlite3.Connection, incident_id: int, at: float, author: str, kind: str, text: str | None
+) -> None:
+    """One event of an incident's append-only history (the incident log's and the audit's one way in)."""
+    conn.execute(
+        "INSERT INTO incident_events (incident_id, at, author, kind, text) VALUES (?, ?, ?, ?, ?)",
+        (incident_id, at, author, kind, text),
+    )
+
+
+def amend_if_signed(conn: sqlite3.Connection, incident_id: int, at: float, by: str, text: str) -> None:
+    """A change to an incident of a signed shift is added to that sign-off as an amendment."""
+    conn.execute(
+        "INSERT INTO amendments (signoff_id, at, author, text) "
+        "SELECT s.id, ?, ?, ? FROM signoffs s, incidents i WHERE i.id = ? "
+        "AND i.opened < s.end AND (i.resolved IS NULL OR i.resolved >= s.start) AND s.signed_at <= ?",
+        (at, by, f"incident #{incident_id}: {text}", incident_id, at),
+    )
+
+
+def carry_ticket(conn: sqlite3.Connection, action_id: int, kind: str, ticket: str, by: str, at: float) -> None:
+    """An action's ticket onto the open incidents it belongs to: set where the incident has none, else kept
+    beside the incident's own as a note (an incident's ticket is never replaced by an action's)."""
+    linked = conn.execute(
+        "SELECT i.id, i.ticket FROM incidents i JOIN action_incidents a ON a.incident_id = i.id "
+        "WHERE a.action_id = ? ORDER BY i.id",
+        (action_id,),
+    ).fetchall()
+    for incident_id, old in linked:
+        if old is None:
+            conn.execute("UPDATE incidents SET ticket = ? WHERE id = ?", (ticket, incident_id))
+            incident_event(conn, incident_id, at, by, "ticket", f"(none) → {ticket} (from {kind} #{action_id})")
+            amend_if_signed(conn, incident_id, at, by, f"ticket set to {ticket} by {by} ({kind} #{action_id})")
+        elif old != ticket:
+            words = f"{kind} #{action_id} carries ticket {ticket}; the incident keeps {old}"
+            incident_event(conn, incident_id, at, by, "note", words)
+            amend_if_signed(conn, incident_id, at, by, f"note by {by}: {words}")
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -458,7 +497,10 @@ class Store:
         session: str,
         state: str = "intent",
         message: str | None = None,
+        carries_ticket: bool = True,
     ) -> int:
+        """The action's row before anything is sent, linked to the open incidents of its nodes; its ticket
+        goes onto them (``carries_ticket``: False for an attempt that is refused, which changes nothing)."""
         row = {
             "created_at": now_iso(),
             "operator": operator,
@@ -493,6 +535,8 @@ class Store:
                     "(SELECT max(incident_id) FROM action_incidents WHERE action_id = ?) WHERE id = ?",
                     (last, last),
                 )
+                if ticket and carries_ticket:
+                    carry_ticket(conn, int(last), kind, ticket, operator, time.time())
         except sqlite3.Error as exc:
             raise StoreError(f"the audit log cannot be written: {explain(self.path, exc)}") from None
         if self._pending:

@@ -15,12 +15,14 @@ from console.core.action_runner import ActionRunner, ActionState, ActionStatus, 
 from console.core.action_types import command_text
 from console.core.actions import ActionKind, ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
 from console.core.fleet import FleetModel
+from console.core.incident_log import IncidentLog, link_words
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
 from console.core.report import iso_utc, parse_iso
 from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
 from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
+from console.core.store_error import StoreError
 from console.engines.registry import EngineExecutor, Engines, NodeShell
 from console.transport.ssh import SshSettings
 
@@ -95,8 +97,16 @@ class ActionService:
         self.runner.use_inventory(inventory)
 
     def plan(self, request: ActionRequest) -> ActionPlan:
-        """Reads the scheduler and BMCs for the preview: call it from a worker, not a GUI thread."""
-        return plan_action(request, self.inventory, self.engines)
+        """Reads the scheduler and BMCs for the preview, and the open incidents the action will be recorded
+        against: call it from a worker, not a GUI thread."""
+        plan = plan_action(request, self.inventory, self.engines)
+        try:
+            incidents = IncidentLog(self.store)
+            for node in request.nodes:
+                plan.notes.extend(link_words(node, i, request.ticket) for i in incidents.open_for(node))
+        except StoreError as exc:
+            plan.warnings.append(f"the open incidents of the node(s) could not be read: {exc}")
+        return plan
 
     def earlier_unfinished(self, hours: float = 24.0) -> list[ActionStatus]:
         """What earlier (or other) consoles left unfinished in the last ``hours``, as the Actions panel shows

@@ -1,5 +1,6 @@
-"""A node's timeline says in words why it has no BMC events: a node in the record but not in the inventory
-(moved, renamed, retired) has no BMC the console knows, and that is not a failed read."""
+"""Words where a person reads them: a node's timeline says why it has no BMC events (a node in the record but
+not in the inventory — moved, renamed, retired — has no BMC the console knows, and that is not a failed
+read); an action's preview names the open incident it will be recorded against."""
 
 from __future__ import annotations
 
@@ -28,4 +29,24 @@ def test_a_node_not_in_the_inventory_says_its_bmc_is_unknown_not_a_raw_lookup_er
         assert "gpu-0001 has no BMC in the inventory fleet.toml" in without_bmc.notes
     finally:
         services.close()
+        live.stop()
+
+
+def test_the_action_preview_names_the_open_incident_it_will_be_recorded_against(tmp_path: Path) -> None:
+    from console.core.actions import ActionKind, ActionRequest
+    from console.core.incident_log import IncidentLog
+
+    inventory = parse_inventory('[[node]]\nname = "gpu-0003"\nhost = "10.0.0.3"\n', tmp_path / "fleet.toml")
+    live = LiveFleet(inventory, NO_CONFIG)
+    actions = ActionService(inventory, tmp_path / "data", NO_CONFIG, live=live, operator="dana")
+    try:
+        incident, _ = IncidentLog(actions.store).open(
+            nodes=["gpu-0003"], cause="xid_79", severity="critical", opened_by="rule:xid_79"
+        )
+        request = ActionRequest(ActionKind.DRAIN, ("gpu-0003",), "dana", reason="XID 79", ticket="INC-4471")
+        plan = actions.plan(request)
+        assert any(f"recorded against incident #{incident} (xid_79" in n and "INC-4471" in n for n in plan.notes)
+        assert f"incident #{incident}" in plan.describe()
+    finally:
+        actions.close()
         live.stop()
