@@ -305,3 +305,4 @@ class NodeDetails:
     led: str | None = None
     bmc_error: str | None = None
     bmc_note: str | None = None
+    led_left_on: str | None = None  # from the record: "locate LED still on since … (locate #41 by dana)"

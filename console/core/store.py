@@ -723,6 +723,21 @@ class Store:
             raise StoreError(f"cannot read the audit log: {explain(self.path, exc)}") from None
         return [_row(r) for r in raw]
 
+    def last_done(self, kind: str, node: str) -> AuditRow | None:
+        """The last action of ``kind`` on ``node`` that went through (a group action's row names it too)."""
+        try:
+            with self._lock:
+                cursor = self._conn.execute(
+                    "SELECT * FROM actions WHERE kind = ? AND state = 'done' "
+                    "AND (node = ? OR instr(',' || node || ',', ',' || ? || ',') > 0) ORDER BY id DESC LIMIT 1",
+                    (kind, node, node),
+                )
+                names = [c[0] for c in cursor.description]
+                found = cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the audit log: {explain(self.path, exc)}") from None
+        return None if found is None else _row(dict(zip(names, found, strict=True)))
+
     def unfinished(self, since: str, other_than_session: str) -> list[AuditRow]:
         """Actions of other consoles since ``since`` whose outcome this store does not know: still running
         there, interrupted (outcome unknown), or no longer watched (a reboot still pending in Slurm, say)."""

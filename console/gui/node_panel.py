@@ -521,6 +521,8 @@ class NodePanel(QWidget):
             text = details.bmc_error or "no BMC in the inventory"
         if details.bmc_note:
             text += f"  ⚠ {details.bmc_note}"
+        if details.led_left_on:
+            text += f"\n{details.led_left_on}"
         bmc.setText(text)
 
     def _reconnect_clicked(self) -> None:

@@ -3,6 +3,7 @@ connection) and the runner that carries confirmed plans out one at a time per no
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import time
@@ -13,10 +14,21 @@ from typing import Final, Protocol
 
 from console.core.action_runner import ActionRunner, ActionState, ActionStatus, RunnerSettings
 from console.core.action_types import command_text
-from console.core.actions import ActionKind, ActionPlan, ActionRequest, NodeDetails, plan_action, read_node_details
+from console.core.actions import (
+    SPECS,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    NodeDetails,
+    plan_action,
+    read_node_details,
+)
+from console.core.alerts import Alert, Severity
 from console.core.fleet import FleetModel
-from console.core.incident_log import IncidentLog, link_words
+from console.core.incident_log import Incident, IncidentLog, link_words
 from console.core.inventory import Inventory
+from console.core.kinds.locate import led_left_on
+from console.core.kinds.spec import NodeRecord
 from console.core.parsers.slurm import Partition
 from console.core.report import iso_utc, parse_iso
 from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
@@ -75,6 +87,7 @@ class ActionService:
         self.session_lock = SessionLock(data_dir / "sessions", session)
         self.interrupted = self.store.mark_interrupted(self.session_lock.alive)
         self.engines = Engines(inventory, ssh, shell=live.hub if live else None, environ=environ)
+        self._fleet = live.fleet if live else None
         self.runner = ActionRunner(
             self.store,
             EngineExecutor(self.engines),
@@ -100,13 +113,24 @@ class ActionService:
         """Reads the scheduler and BMCs for the preview, and the open incidents the action will be recorded
         against: call it from a worker, not a GUI thread."""
         plan = plan_action(request, self.inventory, self.engines)
+        check = SPECS[request.kind].record_check
         try:
             incidents = IncidentLog(self.store)
             for node in request.nodes:
-                plan.notes.extend(link_words(node, i, request.ticket) for i in incidents.open_for(node))
+                open_incidents = tuple(incidents.open_for(node))
+                plan.notes.extend(link_words(node, i, request.ticket) for i in open_incidents)
+                if check is not None:
+                    plan.warnings.extend(check(self._record_of(node, open_incidents)))
         except StoreError as exc:
-            plan.warnings.append(f"the open incidents of the node(s) could not be read: {exc}")
+            plan.warnings.append(f"the record of the node(s) could not be read: {exc}")
         return plan
+
+    def _record_of(self, node: str, open_incidents: tuple[Incident, ...]) -> NodeRecord:
+        """What the record and the live view say of ``node``, for a kind's record check."""
+        critical: tuple[Alert, ...] = ()
+        if self._fleet is not None and node in self._fleet.names:
+            critical = tuple(a for a in self._fleet.view(node).alerts if a.severity >= Severity.CRITICAL)
+        return NodeRecord(node, open_incidents, critical, self.store.last_done(ActionKind.LOCATE.value, node))
 
     def earlier_unfinished(self, hours: float = 24.0) -> list[ActionStatus]:
         """What earlier (or other) consoles left unfinished in the last ``hours``, as the Actions panel shows
@@ -143,8 +167,15 @@ class ActionService:
         return scheduler.partitions() if scheduler is not None else {}
 
     def node_details(self, node: str) -> NodeDetails:
-        """The scheduler's and the BMC's view of one node (network: call from a worker)."""
-        return read_node_details(self.inventory.node(node), self.engines)
+        """The scheduler's and the BMC's view of one node, and the locate LED the record says was left lit
+        (network: call from a worker)."""
+        details = read_node_details(self.inventory.node(node), self.engines)
+        try:
+            return dataclasses.replace(
+                details, led_left_on=led_left_on(self.store.last_done(ActionKind.LOCATE.value, node))
+            )
+        except StoreError as exc:
+            return dataclasses.replace(details, led_left_on=f"the locate LED's record could not be read: {exc}")
 
     def close(self) -> None:
         self.runner.shutdown()

@@ -278,3 +278,19 @@ def test_alerts_fill_the_dock_colour_the_row_and_a_new_critical_is_announced(qtb
     window.grab().save(str(tmp_path / "alerts.png"))
     if os.environ.get("FLEET_SCREENSHOTS"):
         window.grab().save(str(Path(os.environ["FLEET_SCREENSHOTS"]) / "alerts-dock.png"))
+
+
+def test_the_node_panel_says_the_locate_led_the_record_says_was_left_lit(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from console.core.action_types import NodeDetails
+
+    inventory = parse_inventory('[[node]]\nname = "n1"\nhost = "10.0.0.1"\n', Path("/x/f.toml"))
+    fleet = FleetModel(inventory)
+    window = MainWindow(fleet)
+    qtbot.addWidget(window)
+    window.apply_snapshot(fleet.snapshot())
+    assert window.select_node("n1")
+    lit = "locate LED still blinking since 2026-12-07 03:12:40 UTC (locate #41 by sam)"
+    window.panel.show_details(NodeDetails(node="n1", power_state="On", led="Blinking", led_left_on=lit))
+    assert any(lit in label.text() for label in window.panel.findChildren(QLabel))

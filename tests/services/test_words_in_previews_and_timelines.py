@@ -50,3 +50,53 @@ def test_the_action_preview_names_the_open_incident_it_will_be_recorded_against(
     finally:
         actions.close()
         live.stop()
+
+
+def test_resumes_preview_warns_of_an_open_incident_a_live_critical_alert_and_a_locate_led_left_lit(
+    tmp_path: Path,
+) -> None:
+    from console.core.actions import ActionKind, ActionRequest
+    from console.core.alerts import AlertEngine
+    from console.core.incident_log import IncidentLog
+    from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+
+    inventory = parse_inventory(
+        '[[node]]\nname = "gpu-0003"\nhost = "10.0.0.3"\n[[node]]\nname = "gpu-0004"\nhost = "10.0.0.4"\n',
+        tmp_path / "fleet.toml",
+    )
+    live = LiveFleet(inventory, NO_CONFIG)
+    actions = ActionService(inventory, tmp_path / "data", NO_CONFIG, live=live, operator="dana")
+    try:
+        incident, _ = IncidentLog(actions.store).open(
+            nodes=["gpu-0003"], cause="xid_79", severity="critical", opened_by="rule:xid_79"
+        )
+        live.fleet.set_state("gpu-0003", NodeState.UP)
+        hot = AcceleratorSample(index=0, vendor=Vendor.NVIDIA, temperature_c=105.0)
+        live.fleet.ingest("gpu-0003", [ParsedLine(sample=hot)], time.time())
+        clock = [time.time()]
+        rules = AlertEngine(clock=lambda: clock[0])
+        for _ in range(3):  # past every rule's hold time
+            live.fleet.evaluate_alerts(rules)
+            clock[0] += 600
+        lit = actions.store.record_intent(
+            operator="sam", kind="locate", node="gpu-0003", params={"led": "blink"}, reason=None, ticket=None,
+            engine="redfish", host="bmc", command=[], session="s0",
+        )  # fmt: skip
+        actions.store.record_outcome(lit, state="done", message="BMC reports locate LED Blinking")
+        plan = actions.plan(ActionRequest(ActionKind.RESUME, ("gpu-0003", "gpu-0004"), "dana"))
+        warned = "\n".join(plan.warnings)
+        assert f"gpu-0003 still has incident #{incident} open (xid_79, critical)" in warned
+        assert "gpu-0003 has a live critical alert: " in warned
+        assert "gpu-0003: locate LED still blinking since " in warned and f"(locate #{lit} by sam)" in warned
+        assert "gpu-0004" not in warned  # nothing holds the other node back
+        off = actions.store.record_intent(
+            operator="sam", kind="locate", node="gpu-0003", params={"led": "off"}, reason=None, ticket=None,
+            engine="redfish", host="bmc", command=[], session="s0",
+        )  # fmt: skip
+        actions.store.record_outcome(off, state="done", message="BMC reports locate LED Off")
+        assert "locate LED" not in "\n".join(
+            actions.plan(ActionRequest(ActionKind.RESUME, ("gpu-0003",), "dana")).warnings
+        )
+    finally:
+        actions.close()
+        live.stop()

@@ -11,6 +11,9 @@ from console.core.inventory import NodeSpec
 from console.core.kinds.bmc_steps import asked_bmcs, bmc_step
 from console.core.kinds.spec import KindSpec, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
+from console.core.report import parse_iso
+from console.core.store import AuditRow
+from console.core.when import local_stamp
 
 
 def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
@@ -24,6 +27,17 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
 
 # What the BMC reports for each LED request: IndicatorLED's word, or LocationIndicatorActive's boolean.
 LED_TARGET: Final = {"on": ("Lit", True), "off": ("Off", False), "blink": ("Blinking", True)}
+
+
+def led_left_on(last: AuditRow | None) -> str | None:
+    """ "locate LED still on since 2026-12-07 03:12:40 CET (locate #41 by dana)" when the last locate that went
+    through lit the LED (on or blink); None when it was turned off or never lit. The record, not the window,
+    keeps it: a restart or another desk knows it too."""
+    if last is None or last.params.get("led") not in ("on", "blink"):
+        return None
+    since = parse_iso(last.finished_at or last.created_at)
+    word = "blinking" if last.params.get("led") == "blink" else "on"
+    return f"locate LED still {word} since {local_stamp(since)} (locate #{last.id} by {last.operator})"
 
 
 def track(context: TrackContext, action: TrackedAction) -> Watch:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
+from console.core.kinds.locate import led_left_on
 from console.core.kinds.slurm_steps import known_to_slurm, watch_slurm_node
-from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.spec import KindSpec, NodeRecord, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 from console.core.parsers.slurm import SlurmNode
 
@@ -29,6 +30,21 @@ def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
         )
 
 
+def before_resume(record: NodeRecord) -> list[str]:
+    """What should stop a technician returning the node to tenants' jobs: an incident still open, a live
+    critical alert, the locate LED left lit (the box is still marked for someone on the floor)."""
+    out = [
+        f"{record.node} still has incident #{i.id} {i.state.value} ({i.cause}, {i.severity}): resuming gives "
+        "it back to jobs before the incident is resolved"
+        for i in record.open_incidents
+    ]
+    out += [f"{record.node} has a live critical alert: {a.message}" for a in record.critical_alerts]
+    led = led_left_on(record.last_locate)
+    if led:
+        out.append(f"{record.node}: {led}")
+    return out
+
+
 def track(context: TrackContext, action: TrackedAction) -> Watch:
     def holds(node: SlurmNode) -> tuple[bool, str]:
         if node.drained or node.down:
@@ -47,4 +63,5 @@ SPEC = KindSpec(
     track=track,
     shortcut="Ctrl+R",
     needs_scheduler=True,
+    record_check=before_resume,
 )
