@@ -18,10 +18,11 @@ from typing import Any, Final
 from console.core.exports import csv_text, export_text
 from console.core.incident_log import Incident, SignOff
 from console.core.incidents import ShiftFigures, duration_words
-from console.core.report import iso_utc
+from console.core.report import iso_utc, parse_iso
 from console.core.store import AuditRow
 
-REPORT_VERSION: Final = 1
+# 2: incident rows carry their state at the shift's end and the later facts apart (``state_at_end``, ``later``).
+REPORT_VERSION: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,25 @@ def local_time(when: float | None) -> str:
     if when is None:
         return ""
     return dt.datetime.fromtimestamp(when).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def local_zone(when: float) -> str:
+    """The local zone's name at ``when`` (named once at the top of a report; its tables give bare times)."""
+    local = dt.datetime.fromtimestamp(when).astimezone()
+    return local.tzname() or local.strftime("%z")
+
+
+def _short(iso: str | None) -> str:
+    """An ISO time of the report as a local ``2026-12-07 04:22`` (the zone is named once, at the top): no
+    token long enough to be broken inside a table cell."""
+    if not iso:
+        return ""
+    return dt.datetime.fromtimestamp(parse_iso(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _words(token: str | None) -> str:
+    """A cause token (``ecc_uncorrected``) as words that wrap at spaces, for the page only."""
+    return (token or "").replace("_", " ")
 
 
 def build_report(
@@ -69,8 +89,11 @@ def build_report(
         "generated_at": iso_utc(generated_at),
         "generated_by": generated_by,
         "notes": list(notes),
-        "open_incidents": [_incident_row(i) for i in sorted(still_open, key=lambda i: (_rank(i.severity), i.opened))],
-        "resolved_incidents": [_incident_row(i) for i in sorted(resolved, key=lambda i: i.opened)],
+        "zone": local_zone(end),
+        "open_incidents": [
+            _incident_row(i, end) for i in sorted(still_open, key=lambda i: (_rank(i.severity), i.opened))
+        ],
+        "resolved_incidents": [_incident_row(i, end) for i in sorted(resolved, key=lambda i: i.opened)],
         "actions": [_action_row(a) for a in actions],
         "nodes_out_at_end": [
             {"node": n.node, "state": n.state, "slurm": n.slurm}
@@ -85,12 +108,24 @@ def _rank(severity: str) -> int:
     return {"critical": 0, "warning": 1}.get(severity, 2)
 
 
-def _incident_row(incident: Incident) -> dict[str, Any]:
+def _incident_row(incident: Incident, end: float) -> dict[str, Any]:
+    """The incident as the shift left it (``state_at_end``), with what happened to it after the shift apart
+    (``later``: words, each marked as after the shift) — a report of a shift states what was true at its end."""
     data = incident.as_json()
     data.pop("events", None)
-    data["accelerators"] = ", ".join(
-        f"{a['node']} #{a['index']}" + (f" ({a['uuid']})" if a.get("uuid") else "") for a in data["accelerators"]
-    )
+    data["accelerator_uuids"] = [a["uuid"] for a in data["accelerators"] if a.get("uuid")]
+    data["accelerators"] = ", ".join(f"{a['node']} #{a['index']}" for a in data["accelerators"])
+    acknowledged = incident.acknowledged is not None and incident.acknowledged < end
+    resolved = incident.resolved is not None and incident.resolved < end
+    data["state_at_end"] = "resolved" if resolved else "acknowledged" if acknowledged else "open"
+    later = []
+    if incident.acknowledged is not None and not acknowledged and not resolved:
+        later.append(f"acknowledged {_short(iso_utc(incident.acknowledged))} by {incident.acknowledged_by}")
+    if incident.resolved is not None and not resolved:
+        later.append(f"resolved {_short(iso_utc(incident.resolved))} by {incident.resolved_by}")
+    data["later"] = later
+    data["notes_later"] = [n.as_json() for n in incident.notes if n.at >= end]
+    data["notes"] = [n.as_json() for n in incident.notes if n.at < end]
     return data
 
 
@@ -142,41 +177,59 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: S
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _incident_table(rows: Sequence[dict[str, Any]]) -> str:
+def _incident_table(rows: Sequence[dict[str, Any]], resolved: bool = False) -> str:
+    """Incidents as the shift left them; what came after the shift is in its own column, marked so."""
+
+    def state(r: dict[str, Any]) -> str:
+        at_end = r.get("state_at_end", r["state"])  # reports signed before version 2 have only "state"
+        if at_end == "acknowledged":
+            return f"acknowledged {_short(r['acknowledged'])} by {r['acknowledged_by']}"
+        if at_end == "resolved":
+            return f"resolved {_short(r['resolved'])} by {r['resolved_by']}"
+        return str(at_end)
+
+    def notes(r: dict[str, Any]) -> str:
+        return " | ".join(f"{_short(n['time'])} {n['author']}: {n['text']}" for n in r["notes"])
+
+    def later(r: dict[str, Any]) -> str:
+        words = [
+            *r.get("later", []),
+            *(f"note {_short(n['time'])} {n['author']}: {n['text']}" for n in r.get("notes_later", [])),
+        ]
+        return "; ".join(words)
+
+    headers = ["#", "Severity", "Nodes and accelerators", "Cause", "Opened", "At the shift's end", "Ticket", "Notes"]
+    if not resolved:
+        headers.append("After the shift")
     return html_table(
-        [
-            "#",
-            "Severity",
-            "Nodes",
-            "Cause",
-            "State",
-            "Opened",
-            "By",
-            "Acknowledged",
-            "Resolved",
-            "Ticket",
-            "Accelerators",
-            "Notes",
-        ],
+        headers,
         [
             [
                 r["id"],
                 r["severity"],
-                ", ".join(r["nodes"]),
-                (r["cause"] or "") + (f": {r['message']}" if r.get("message") else ""),
-                r["state"],
-                r["opened"],
-                r["opened_by"],
-                f"{r['acknowledged'] or ''} {r['acknowledged_by'] or ''}".strip(),
-                f"{r['resolved'] or ''} {r['resolved_by'] or ''}".strip(),
+                _where(r),
+                _words(r["cause"]) + (f": {r['message']}" if r.get("message") else ""),
+                f"{_short(r['opened'])} by {r['opened_by']}",
+                state(r),
                 r["ticket"],
-                r["accelerators"],
-                " | ".join(f"{n['time']} {n['author']}: {n['text']}" for n in r["notes"]),
+                notes(r),
+                *([] if resolved else [later(r)]),
             ]
             for r in rows
         ],
         [r["severity"] for r in rows],
     )
+
+
+def _where(r: dict[str, Any]) -> str:
+    """``gpu-0007 (accelerator #6)`` for one node; every ``node #index`` where the incident spans several."""
+    nodes = ", ".join(r["nodes"])
+    if not r["accelerators"]:
+        return nodes
+    if len(r["nodes"]) == 1:
+        indices = r["accelerators"].replace(f"{r['nodes'][0]} ", "")
+        return f"{nodes} (accelerator {indices})"
+    return f"{nodes} ({r['accelerators']})"
 
 
 def _pair(median: float | None, worst: float | None) -> str:
@@ -208,11 +261,11 @@ def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
         ],
     )
     actions = html_table(
-        ["#", "Time (UTC)", "Operator", "Action", "Node", "Outcome", "Reason", "Ticket", "Incident", "Message"],
+        ["#", "Time", "Operator", "Action", "Node", "Outcome", "Reason", "Ticket", "Incident", "Message"],
         [
             [
                 a["id"],
-                a["time"],
+                _short(a["time"]),
                 a["operator"],
                 a["kind"],
                 a["node"],
@@ -233,29 +286,31 @@ def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
         sign = (
             f'<div class="signed"><b>Signed off</b> by {escape_html(signoff.signed_by)} '
             f"({escape_html(signoff.role)}) at "
-            f"{escape_html(iso_utc(signoff.signed_at))}: {escape_html(signoff.note or '')}</div>"
+            f"{escape_html(local_time(signoff.signed_at))}: {escape_html(signoff.note or '')}</div>"
         )
         if signoff.amendments:
             sign += "<h2>Amendments after sign-off</h2>" + html_table(
-                ["Time (UTC)", "By", "Amendment"], [[iso_utc(a.at), a.author, a.text] for a in signoff.amendments]
+                ["Time", "By", "Amendment"], [[local_time(a.at), a.author, a.text] for a in signoff.amendments]
             )
     else:
         sign = '<div class="unsigned">Not signed off.</div>'
     notes = "".join(f'<p class="muted">{escape_html(n)}</p>' for n in report.get("notes", []))
+    zone = report.get("zone") or local_zone(parse_iso(report["end"]))
+    # The shift's figures first: the next shift reads the page top down.
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{escape_html(title)}</title><style>{REPORT_STYLE}</style></head><body>"
         f"<h1>{escape_html(title)}</h1>"
-        f'<p class="muted">{escape_html(report["start_local"])} → {escape_html(report["end_local"])} '
-        f"({escape_html(report['start'])} → {escape_html(report['end'])}); "
-        f"generated {escape_html(report['generated_at'])} by "
-        f"{escape_html(report['generated_by'])}</p>{notes}{sign}"
-        f"<h2>Open incidents ({len(report['open_incidents'])})</h2>{_incident_table(report['open_incidents'])}"
-        f"<h2>Resolved incidents ({len(report['resolved_incidents'])})</h2>"
-        f"{_incident_table(report['resolved_incidents'])}"
+        f'<p class="muted">{escape_html(_short(report["start"]))} → {escape_html(_short(report["end"]))}; every '
+        f"time in this report is local time ({escape_html(zone)}); generated "
+        f"{escape_html(_short(report['generated_at']))} by {escape_html(report['generated_by'])}</p>{notes}{sign}"
+        f"<h2>Figures</h2>{figures}"
+        f"<h2>Open incidents at the shift's end ({len(report['open_incidents'])})</h2>"
+        f"{_incident_table(report['open_incidents'])}"
+        f"<h2>Resolved in the shift ({len(report['resolved_incidents'])})</h2>"
+        f"{_incident_table(report['resolved_incidents'], resolved=True)}"
         f"<h2>Actions taken ({len(report['actions'])})</h2>{actions}"
         f"<h2>Nodes drained or down at the end of the shift ({len(report['nodes_out_at_end'])})</h2>{nodes}"
-        f"<h2>Figures</h2>{figures}"
         "</body></html>\n"
     )
 
@@ -292,11 +347,18 @@ def render_csv(report: dict[str, Any], signoff: SignOff | None = None) -> str:
                 i["opened"],
                 " ".join(i["nodes"]),
                 i["cause"],
-                i["state"],
+                i.get("state_at_end", i["state"]),
                 i["severity"],
                 i["opened_by"],
                 "; ".join(
-                    x for x in (i.get("message") or "", f"ticket {i['ticket']}" if i["ticket"] else "", notes) if x
+                    x
+                    for x in (
+                        i.get("message") or "",
+                        f"ticket {i['ticket']}" if i["ticket"] else "",
+                        notes,
+                        *(f"after the shift: {w}" for w in i.get("later", [])),
+                    )
+                    if x
                 ),
             )
     for a in report["actions"]:

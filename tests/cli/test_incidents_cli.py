@@ -238,7 +238,11 @@ def test_the_shift_report_is_written_as_html_and_csv_and_signed_off_by_a_supervi
     base = ["--date", date, "--shift", shift, "--data-dir", str(data)]
     assert main(["report", "shift", *base, "--format", "html", "-o", str(html_path)]) == 0
     html = html_path.read_text()
-    assert "Open incidents (2)" in html and "GPU 6 fell off the bus" in html and "Not signed off." in html
+    assert (
+        "Open incidents at the shift's end (2)" in html
+        and "GPU 6 fell off the bus" in html
+        and "Not signed off." in html
+    )
     assert "<script" not in html and "http" not in html.split("<body>")[1]
     assert main(["report", "shift", *base, "--format", "csv", "-o", str(csv_path)]) == 0
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
@@ -252,7 +256,7 @@ def test_the_shift_report_is_written_as_html_and_csv_and_signed_off_by_a_supervi
     assert main(["report", "shift", *base, "--format", "html", "-o", str(html_path), "--force"]) == 0
     signed = html_path.read_text()
     assert "Signed off</b> by alice (supervisor)" in signed and "handed to night" in signed
-    assert "Open incidents (2)" in signed  # the frozen report: #1 was open when signed
+    assert "Open incidents at the shift's end (2)" in signed  # the frozen report: #1 was open when signed
     assert "incident #1: resolved by alice: fixed after sign-off" in signed and "GPU swapped at 06:50" in signed
     assert (
         main(

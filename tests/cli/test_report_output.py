@@ -44,7 +44,7 @@ def test_an_existing_file_is_refused_without_force_and_replaced_with_it(
     assert f"{out} exists: add --force to replace it" in err and "nothing was written" in err
     assert out.read_text() == "yesterday's report, not to be lost\n"
     assert main([*_shift(data), "-o", str(out), "--force"]) == 0
-    assert "Open incidents (1)" in out.read_text()
+    assert "Open incidents at the shift's end (1)" in out.read_text()
     assert capsys.readouterr().out == f"wrote {out}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "handover.html"]
 
