@@ -28,16 +28,19 @@ import platformdirs
 from console.cli_identity import preferred_operator, who_acts
 from console.core.alerts import AlertRulesError, load_rules, load_rules_file
 from console.core.exports import OutputError, OutputTarget
+from console.core.handover import freeze_words
 from console.core.incidents import ShiftClock, ShiftName, duration_words
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.roles import (
     DEFAULT_ROLE,
+    Permission,
     Preferences,
     PreferencesError,
     Role,
     RoleRefused,
     load_preferences,
     parse_role,
+    require,
 )
 from console.core.store_error import StoreError
 from console.core.text import escape_controls
@@ -150,6 +153,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         parser = kinds.add_parser(name, help=text)
         _shift_options(parser)
         parser.add_argument("--note", required=True)
+        if name == "sign-off":
+            parser.add_argument(
+                "--yes", action="store_true", help="sign off without asking (it freezes the report: said first)"
+            )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -464,7 +471,17 @@ def run_report(args: argparse.Namespace, data_dir: Path) -> int:
             return _write_output(target, args.report_format, text)
         try:
             if args.report_kind == "sign-off":
+                require(records.incidents.role, Permission.SIGN_OFF)  # before asking anything
                 data = records.log.sign_off_data(date, shift, operator)
+                print(escape_controls(freeze_words(data["report"])))
+                if not args.yes:
+                    if not sys.stdin.isatty():
+                        _err("not a terminal: add --yes to sign off without asking; nothing was changed")
+                        return EXIT_REFUSED
+                    answer = input("Sign off? [y/N] ").strip().lower()
+                    if answer not in ("y", "yes"):
+                        print("not signed off")
+                        return EXIT_REFUSED
                 signoff = records.incidents.sign_off(note=args.note, **data)
                 print(f"signed off the {shift.value} shift of {date} (#{signoff}); later changes become amendments")
             else:

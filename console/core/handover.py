@@ -104,6 +104,17 @@ def build_report(
     }
 
 
+def freeze_words(report: dict[str, Any]) -> str:
+    """What a sign-off freezes, for the confirmation the window and the command line ask first."""
+    return (
+        f"Sign off the {report['shift']} shift of {report['shift_date']} ({_short(report['start'])} → "
+        f"{_short(report['end'])})? This freezes the report as it is now: {len(report['open_incidents'])} incident(s) "
+        f"open at the shift's end, {len(report['resolved_incidents'])} resolved in it, {len(report['actions'])} "
+        f"action(s), {len(report['nodes_out_at_end'])} node(s) drained or down at its end. Changes to these incidents "
+        "after the sign-off are added to it as amendments; the signed report itself never changes."
+    )
+
+
 def _rank(severity: str) -> int:
     return {"critical": 0, "warning": 1}.get(severity, 2)
 

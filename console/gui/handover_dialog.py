@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTextBrowser,
     QVBoxLayout,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.exports import OutputError, OutputTarget
-from console.core.handover import render_csv, render_html
+from console.core.handover import freeze_words, render_csv, render_html
 from console.core.incident_log import SignOff
 from console.core.incidents import ShiftName
 from console.core.roles import Permission, allowed
@@ -47,6 +48,7 @@ class HandoverDialog(QDialog):
         self.shift = shift
         self.report: dict[str, Any] | None = None
         self.signoff: SignOff | None = None
+        self.confirm_box: QMessageBox | None = None
         self.setWindowTitle(f"Handover: {shift.value} shift of {date.isoformat()}")
         self.resize(1100, 800)
         self.browser = QTextBrowser()
@@ -137,11 +139,37 @@ class HandoverDialog(QDialog):
         self.message.setText(f"saved {path}")
 
     def sign(self) -> None:
+        """Amend at once; a sign-off first says what it freezes and asks (``confirm_box``, not modal)."""
         note = self.note.text().strip()
         if not note:
             self.message.setText("type a note for the sign-off (or the amendment) first")
             self.note.setFocus()
             return
+        if self.signoff is not None or self.report is None:
+            self._sign(note)
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Sign off the shift?",
+            freeze_words(self.report),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Yes).setText("&Sign off and freeze")
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+                self._sign(note)
+            else:
+                self.message.setText("not signed off")
+
+        box.finished.connect(answered)
+        self.confirm_box = box
+        box.open()
+
+    def _sign(self, note: str) -> None:
         incidents, log = self.records.incidents, self.records.log
         operator = incidents.operator
         date, shift, signoff = self.date, self.shift, self.signoff

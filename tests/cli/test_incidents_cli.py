@@ -249,8 +249,10 @@ def test_the_shift_report_is_written_as_html_and_csv_and_signed_off_by_a_supervi
     assert {r["section"] for r in rows} >= {"shift", "open_incidents", "action", "figure"}
     assert main(["report", "sign-off", *base, "--note", "handed to night"]) == 3
     assert "may not sign off" in capsys.readouterr().err
-    assert main(["--role", "supervisor", "report", "sign-off", *base, "--note", "handed to night"]) == 0
-    assert main(["--role", "supervisor", "report", "sign-off", *base, "--note", "again"]) == 3
+    # Without a terminal, a sign-off says what it freezes and asks for --yes; nothing is signed meanwhile.
+    assert main(["--role", "supervisor", "report", "sign-off", *base, "--note", "handed to night"]) == 3
+    assert main(["--role", "supervisor", "report", "sign-off", *base, "--note", "handed to night", "--yes"]) == 0
+    assert main(["--role", "supervisor", "report", "sign-off", *base, "--note", "again", "--yes"]) == 3
     assert main(["incidents", "resolve", "1", "--note", "fixed after sign-off", "--data-dir", str(data)]) == 0
     assert main(["report", "amend", *base, "--role", "supervisor", "--note", "GPU swapped at 06:50"]) == 0
     assert main(["report", "shift", *base, "--format", "html", "-o", str(html_path), "--force"]) == 0
@@ -430,7 +432,19 @@ HOSTILE_OPERATOR = "eve\x1b]0;pwned\x07\nsecond line"
         ["incidents", "ack", "1"],
         ["incidents", "note", "1", "--note", "x"],
         ["incidents", "resolve", "1"],
-        ["--role", "supervisor", "report", "sign-off", "--date", "2026-12-07", "--shift", "day", "--note", "x"],
+        [
+            "--role",
+            "supervisor",
+            "report",
+            "sign-off",
+            "--date",
+            "2026-12-07",
+            "--shift",
+            "day",
+            "--note",
+            "x",
+            "--yes",
+        ],
         ["--role", "supervisor", "report", "amend", "--date", "2026-12-07", "--shift", "day", "--note", "x"],
         ["report", "shift", "--date", "2026-12-07", "--shift", "day", "-o", "-"],
         ["report", "tenant", "--tenant", "acme", "--from", "2026-12-01", "--to", "2026-12-07", "-o", "-"],
@@ -480,7 +494,19 @@ def test_a_store_another_process_holds_locked_is_a_message_naming_the_file_and_h
         ["incidents", "ack", "1"],
         ["incidents", "note", "1", "--note", "reseated"],
         ["incidents", "resolve", "1"],
-        ["--role", "supervisor", "report", "sign-off", "--date", _today()[0], "--shift", _today()[1], "--note", "x"],
+        [
+            "--role",
+            "supervisor",
+            "report",
+            "sign-off",
+            "--date",
+            _today()[0],
+            "--shift",
+            _today()[1],
+            "--note",
+            "x",
+            "--yes",
+        ],
     ]
     (data.parent / "fleet.toml").write_text('[[node]]\nname = "gpu-003"\nhost = "10.0.0.3"\n')
     with held(SQLITE_EXCLUSIVE, path) as pid:

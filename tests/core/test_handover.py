@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import json
+import re
 from pathlib import Path
 
 from console.core.handover import NodeAtEnd, build_report, render_csv, render_html

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from console.core.alerts import load_rules
 from console.core.archive import TelemetryArchive
@@ -217,8 +218,19 @@ def test_the_handover_report_is_shown_saved_and_signed_off_by_a_supervisor(qtbot
     qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
     assert "type a note" in dialog.message.text()
     dialog.note.setText("handed over to the night shift")
+    # Signing off asks first, saying what it freezes; Cancel signs nothing.
+    qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+    box = dialog.confirm_box
+    assert box is not None and box.isVisible()
+    assert "This freezes the report as it is now: 2 incident(s) open at the shift's end" in box.text()
+    assert "added to it as amendments" in box.text()
+    _shot(box, "handover-sign-off-confirm.png")
+    qtbot.mouseClick(box.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    assert dialog.message.text() == "not signed off" and records.log.signoff(date, shift) is None
+    qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+    assert dialog.confirm_box is not None
     with qtbot.waitSignal(dialog.loaded, timeout=10_000):
-        qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dialog.confirm_box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
     assert "Signed off by alice (supervisor)" in dialog.browser.toPlainText()
     assert dialog.sign_button.text() == "&Amend"
     _shot(dialog, "handover.png")
