@@ -42,7 +42,7 @@ from console.core.alerts import AlertRules
 from console.core.floor import ColorBy, GroupBy
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.report import format_rows, node_record, parse_iso, table_rows, text_table
-from console.core.roles import Preferences, PreferencesError, Role, RoleRefused
+from console.core.roles import Preferences, PreferencesError, Role, RoleRefused, records_nothing
 from console.core.samples import NodeState
 from console.core.store_error import StoreError
 from console.core.text import escape_controls, escape_lines
@@ -686,6 +686,9 @@ def _poll_records(args: argparse.Namespace, live: LiveFleet, operator: str) -> S
     role = _role(args, permission="none")
     if not isinstance(role, Role):
         return EXIT_BAD_INVENTORY
+    silent = records_nothing(role)
+    if silent:
+        say(f"fleet-console: {silent}", file=sys.stderr)
     try:
         return ShiftServices(live, data_dir(args.poll_data_dir), operator=operator, role=role)
     except StoreError as exc:

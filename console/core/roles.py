@@ -51,6 +51,15 @@ def require(role: Role, permission: Permission) -> None:
         raise RoleRefused(f"the {role.value} role may not {permission.value} (allowed: {who})")
 
 
+def records_nothing(role: Role) -> str | None:
+    """Said where a desk of ``role`` opens no incidents (its console watches, but a fault seen only here is in
+    no record): the status bar and streaming ``poll`` say it, until the record is shared."""
+    if allowed(role, Permission.INCIDENTS):
+        return None
+    who = " and ".join(f"{r.value}s'" for r in Role if Permission.INCIDENTS in GRANTS[r])
+    return f"this desk records nothing: incidents are opened by {who} consoles (the {role.value} role reads only)"
+
+
 def parse_role(text: str) -> Role:
     try:
         return Role(text.strip().lower())

@@ -48,7 +48,7 @@ from console.core.floor import elevations, first_partitions
 from console.core.hostlist import compress
 from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
-from console.core.roles import Permission, allowed
+from console.core.roles import Permission, allowed, records_nothing
 from console.core.samples import NodeState
 from console.core.slurm_accounting import AccountingComparison
 from console.core.tenant_move import MovePlan
@@ -269,6 +269,13 @@ class MainWindow(QMainWindow):
         self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
         self.total_label = plain_label("")
         self.statusBar().addPermanentWidget(self.total_label)
+        # A desk whose role opens no incidents says so, always in sight: a fault seen only here is in no record.
+        silent = records_nothing(records.incidents.role) if records is not None else None
+        self.records_nothing = plain_label(silent or "")
+        self.records_nothing.setObjectName("records-nothing")
+        self.records_nothing.setStyleSheet("color: #8a5a00; font-weight: bold;")
+        self.records_nothing.setVisible(silent is not None)
+        self.statusBar().addPermanentWidget(self.records_nothing)
 
         self._add_shortcuts()
         self.alerts_dock = AlertsDock(self)

@@ -161,6 +161,16 @@ def test_roles_grant_what_the_issue_says() -> None:
         require(Role.LIAISON, Permission.ACT)
 
 
+def test_a_desk_whose_role_opens_no_incidents_says_it_records_nothing() -> None:
+    from console.core.roles import records_nothing
+
+    assert records_nothing(Role.TECHNICIAN) is None and records_nothing(Role.SUPERVISOR) is None
+    assert records_nothing(Role.LIAISON) == (
+        "this desk records nothing: incidents are opened by technicians' and supervisors' consoles "
+        "(the liaison role reads only)"
+    )
+
+
 def test_the_preferences_file_gives_role_operator_and_shift_starts_and_bad_ones_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "preferences.toml"
     assert load_preferences(path).role is None

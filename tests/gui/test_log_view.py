@@ -241,6 +241,9 @@ def test_a_technician_cannot_sign_off(qtbot: Any, tmp_path: Path) -> None:
     dialog = HandoverDialog(records, _worker(), dt.date.today(), ShiftName.DAY)  # type: ignore[arg-type]
     qtbot.addWidget(dialog)
     assert not dialog.sign_button.isEnabled() and "may not sign off" in dialog.sign_button.toolTip()
+    window = MainWindow(FleetModel(records.log.inventory), records=records)  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    assert window.records_nothing.isHidden()  # a technician's desk records
 
 
 def test_the_window_names_the_operator_and_role_and_a_liaison_gets_no_actions(qtbot: Any, tmp_path: Path) -> None:
@@ -250,6 +253,9 @@ def test_the_window_names_the_operator_and_role_and_a_liaison_gets_no_actions(qt
     window = MainWindow(fleet, " — fleet.toml", records=records)  # type: ignore[arg-type]
     qtbot.addWidget(window)
     assert window.windowTitle() == "Fleet Console — fleet.toml — alice (liaison)"
+    # A liaison's desk opens no incidents: the status bar says so, always in sight.
+    assert not window.records_nothing.isHidden()
+    assert window.records_nothing.text().startswith("this desk records nothing: incidents are opened by technicians'")
     assert window.log_view is not None
     with qtbot.waitSignal(window.log_view.refreshed, timeout=10_000):
         window.show_log()
