@@ -953,6 +953,7 @@ def _window_parts(services: WindowServices | None) -> WindowParts:
         records=services.shift,
         allocations=lambda: watch.allocations,
         idle_since=services.shift.archive.idle.snapshot,
+        idle_watching=lambda: services.shift.archive.idle.watching_since,
         history=services.shift.usage_by_day,
         moves=services.moves,
         accounting=services.shift.accounting,

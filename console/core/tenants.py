@@ -33,6 +33,7 @@ from console.core.alerts import Severity
 from console.core.archive import MinuteTenancy
 from console.core.fleet import NodeView
 from console.core.hostlist import HostlistError, expand
+from console.core.incidents import duration_words
 from console.core.parsers.slurm import Partition, SlurmParseError, parse_key_values
 from console.core.samples import LIVE_STATES, NotAvailable
 
@@ -472,9 +473,13 @@ class IdleTracker:
     def __init__(self, busy_pct: float = BUSY_PCT) -> None:
         self.busy_pct = busy_pct
         self.since: dict[tuple[str, int], float] = {}
+        # The first minute it has seen (seeded from the archive or live): no streak can be older.
+        self.watching_since: float | None = None
 
     def minute(self, node: str, start: float, utilisation: Mapping[int, float], up: bool) -> None:
         """One node's minute: mean utilisation per accelerator (NaN: not reported)."""
+        if self.watching_since is None or start < self.watching_since:
+            self.watching_since = start
         for index, value in utilisation.items():
             key = (node, index)
             if up and not math.isnan(value) and value <= self.busy_pct:
@@ -487,6 +492,26 @@ class IdleTracker:
 
     def snapshot(self) -> dict[tuple[str, int], float]:
         return dict(self.since)
+
+
+def watch_words(watching_since: float | None, now: float, longer_than_s: float) -> str:
+    """How long the idle finder has been watching, and so which streaks it can show yet: "watching for 12 min:
+    idle streaks of 30 min show from 12:43" — an empty list right after a start is not an idle-free fleet."""
+    wanted = duration_words(longer_than_s)
+    if watching_since is None:
+        return f"not watching yet: the first minute is taken a minute after the start; streaks of {wanted} follow"
+    watched = max(0.0, now - watching_since)
+    if watched < longer_than_s:
+        shows = time.strftime("%H:%M", time.localtime(watching_since + longer_than_s))
+        return f"watching for {duration_words(watched)}: idle streaks of {wanted} show from {shows}"
+    return f"watching for {duration_words(watched)}"
+
+
+def job_words(job: JobAllocation | None, slurm_known: bool) -> str:
+    """The finder's job cell: the job, or why there is none (no Slurm to ask, or no job holds the GPU)."""
+    if job is not None:
+        return job.job_id
+    return "no job holds it" if slurm_known else "no Slurm configured"
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         accounting: Callable[[str, str, str], AccountingComparison] | None = None,
         inventory: Inventory | None = None,
         rules: AlertRules | None = None,
+        idle_watching: Callable[[], float | None] | None = None,
     ) -> None:
         super().__init__()
         # The inventory's racks and places, and the alert rules' limits (the heatmap colours against them).
@@ -302,6 +303,7 @@ class MainWindow(QMainWindow):
             history,
             self._shared_worker() if history is not None else self.worker,
             accounting,
+            idle_watching,
         )
         if moves is not None and self.dock is not None:
             self._add_move(moves)
@@ -931,6 +933,7 @@ class WindowParts:
     records: RecordsPort | None = None
     allocations: Callable[[], SchedulerAllocations | None] | None = None
     idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None
+    idle_watching: Callable[[], float | None] | None = None
     history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None
     moves: MovesPort | None = None
     accounting: Callable[[str, str, str], AccountingComparison] | None = None
@@ -957,6 +960,7 @@ class ConsoleSession:
             records=parts.records,
             allocations=parts.allocations,
             idle_since=parts.idle_since,
+            idle_watching=parts.idle_watching,
             history=parts.history,
             moves=parts.moves,
             accounting=parts.accounting,

@@ -46,6 +46,8 @@ from console.core.tenants import (
     figures_by_node,
     idle_accelerators,
     idle_capacity,
+    job_words,
+    watch_words,
 )
 from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
@@ -69,15 +71,21 @@ MAX_FINDER_ROWS: Final = 2000
 WARN: Final = QColor("#8a5a00")
 
 
+ALL_TENANTS: Final = "all tenants"
+SORT_ROLE: Final = Qt.ItemDataRole.UserRole + 7  # a cell's number to sort by where its text is words
 FINDER_COLUMNS: Final = ("Node", "GPU", "Tenant", "Idle for", "Accelerator-hours wasted", "Job", "User", "Account")
 
 
 class FigureItem(QTreeWidgetItem):
-    """Sorts count columns as numbers and keeps the nodes nobody holds below the tenants."""
+    """Sorts count columns as numbers (a column's ``SORT_ROLE`` value where its text is words, as "3.0 h")
+    and keeps the nodes nobody holds below the tenants."""
 
     def __lt__(self, other: QTreeWidgetItem) -> bool:
         tree = self.treeWidget()
         column = tree.sortColumn() if tree is not None else 0
+        keys = self.data(column, SORT_ROLE), other.data(column, SORT_ROLE)
+        if keys[0] is not None and keys[1] is not None:
+            return bool(keys[0] < keys[1])
         mine, theirs = self.text(column), other.text(column)
         if column == 0:
             return (mine == UNASSIGNED, mine) < (theirs == UNASSIGNED, theirs)
@@ -148,8 +156,11 @@ class TenantsView(QWidget):
         history: Callable[[str, str, str], UsageDays] | None = None,
         worker: Worker | None = None,
         accounting: Callable[[str, str, str], AccountingComparison] | None = None,
+        idle_watching: Callable[[], float | None] | None = None,
     ) -> None:
         super().__init__()
+        # Since when the idle streaks have been watched (the archive's writer): None before its first minute.
+        self.idle_watching = idle_watching or (lambda: None)
         self.history = history
         self.accounting = accounting
         # Slurm's own GPU-hours of the selected tenant's account beside the console's (sacct).
@@ -207,6 +218,10 @@ class TenantsView(QWidget):
         self.scope = QComboBox()
         self.scope.setObjectName("idle-scope")
         self.scope.addItems(["held by a tenant", "allocated to a job"])
+        self.tenant_filter = QComboBox()
+        self.tenant_filter.setObjectName("idle-tenant")
+        self.tenant_filter.addItem(ALL_TENANTS)
+        self.tenant_filter.currentIndexChanged.connect(self.refresh)
         self.select = QPushButton("&Select their nodes")
         self.select.setObjectName("idle-select")
         self.select.setToolTip("Select the nodes of the chosen rows (all rows when none is chosen) in the fleet table")
@@ -222,6 +237,9 @@ class TenantsView(QWidget):
         self.finder.setRootIsDecorated(False)
         self.finder.setHeaderLabels(list(FINDER_COLUMNS))
         self.finder.header().resizeSection(4, 180)
+        self.finder.header().resizeSection(5, 140)
+        self.finder.setSortingEnabled(True)
+        self.finder.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # most hours wasted first
         self.finder.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.finder.itemDoubleClicked.connect(self._chosen)
         self.finder.itemActivated.connect(self._chosen)
@@ -231,6 +249,7 @@ class TenantsView(QWidget):
         controls.addWidget(plain_label("Idle for longer than"))
         controls.addWidget(self.minutes)
         controls.addWidget(self.scope)
+        controls.addWidget(self.tenant_filter)
         controls.addWidget(self.finder_label, 1)
         controls.addWidget(self.select)
         controls.addWidget(self.export)
@@ -282,9 +301,16 @@ class TenantsView(QWidget):
 
     def _refresh_finder(self, views: list[NodeView], slurm: SchedulerAllocations | None) -> None:
         allocated_only = self.scope.currentIndex() == 1
-        self.idle = idle_accelerators(
-            views, slurm, self.idle_since(), time.time(), self.minutes.value() * 60.0, allocated_only
-        )
+        now = time.time()
+        longer_than_s = self.minutes.value() * 60.0
+        self._tenant_choices([r.tenant for r in self.rows if r.tenant != UNASSIGNED])
+        tenant = self.tenant_filter.currentText()
+        self.idle = [
+            i
+            for i in idle_accelerators(views, slurm, self.idle_since(), now, longer_than_s, allocated_only)
+            if tenant in (ALL_TENANTS, i.tenant)
+        ]
+        self.finder.setSortingEnabled(False)
         self.finder.clear()
         for idle in self.idle[:MAX_FINDER_ROWS]:
             job = idle.job
@@ -295,15 +321,32 @@ class TenantsView(QWidget):
                     idle.tenant or "",
                     duration_words(idle.idle_s),
                     f"{idle.wasted_hours:.1f}",
-                    job.job_id if job else "",
+                    job_words(job, slurm is not None),
                     job.user if job else "",
                     job.account if job else "",
                 ]
             )
             item.setData(0, NODE_ROLE, idle.node)
+            item.setData(3, SORT_ROLE, idle.idle_s)
+            item.setData(4, SORT_ROLE, idle.wasted_hours)
             self.finder.addTopLevelItem(item)
+        self.finder.setSortingEnabled(True)
         hours = sum(i.wasted_hours for i in self.idle)
-        self.finder_label.setText(f"{len(self.idle)} accelerators, {hours:.1f} accelerator-hours so far")
+        watching = watch_words(self.idle_watching(), now, longer_than_s)
+        self.finder_label.setText(f"{len(self.idle)} accelerators, {hours:.1f} accelerator-hours so far · {watching}")
+
+    def _tenant_choices(self, tenants: list[str]) -> None:
+        """The tenant filter's list follows the tenants seen; the choice stays while its tenant is there."""
+        wanted = [ALL_TENANTS, *sorted(set(tenants))]
+        have = [self.tenant_filter.itemText(i) for i in range(self.tenant_filter.count())]
+        if wanted == have:
+            return
+        chosen = self.tenant_filter.currentText()
+        self.tenant_filter.blockSignals(True)
+        self.tenant_filter.clear()
+        self.tenant_filter.addItems(wanted)
+        self.tenant_filter.setCurrentText(chosen if chosen in wanted else ALL_TENANTS)
+        self.tenant_filter.blockSignals(False)
 
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the idle accelerators as CSV", "idle-accelerators.csv")

@@ -142,6 +142,7 @@ def test_idle_streaks_start_at_the_first_idle_minute_and_end_when_busy_or_down()
     from console.core.tenants import IdleTracker
 
     tracker = IdleTracker()
+    assert tracker.watching_since is None
     tracker.minute("n1", 0.0, {0: 2.0, 1: 50.0, 2: float("nan")}, up=True)
     tracker.minute("n1", 60.0, {0: 0.0, 1: 5.0, 2: 0.0}, up=True)
     assert tracker.snapshot() == {("n1", 0): 0.0, ("n1", 1): 60.0, ("n1", 2): 60.0}
@@ -149,6 +150,7 @@ def test_idle_streaks_start_at_the_first_idle_minute_and_end_when_busy_or_down()
     assert tracker.snapshot() == {("n1", 0): 0.0, ("n1", 2): 60.0}
     tracker.minute("n1", 180.0, {}, up=False)  # down: not idle, unknown
     assert tracker.snapshot() == {}
+    assert tracker.watching_since == 0.0  # the first minute seen: no streak can be older
 
 
 def test_the_finder_ranks_idle_accelerators_held_by_a_tenant_and_those_a_job_holds() -> None:

@@ -97,7 +97,9 @@ def test_without_a_scheduler_the_tenants_come_from_the_inventory_and_it_says_so(
 def test_the_idle_finder_lists_ranks_exports_and_opens_the_node(qtbot: Any, tmp_path: Path) -> None:
     now = time.time()
     since = {("gpu-002", i): now - 3 * 3600 for i in range(8)} | {("gpu-001", 5): now - 600}
-    window = MainWindow(_fleet(), "", allocations=lambda: SLURM, idle_since=lambda: since)
+    window = MainWindow(
+        _fleet(), "", allocations=lambda: SLURM, idle_since=lambda: since, idle_watching=lambda: now - 4 * 3600
+    )
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.tenants_view.refreshed):
         window.show_tenants()
@@ -105,7 +107,20 @@ def test_the_idle_finder_lists_ranks_exports_and_opens_the_node(qtbot: Any, tmp_
     assert view.finder.topLevelItemCount() == 8  # gpu-001's GPU 5 has been idle only 10 minutes
     first = view.finder.topLevelItem(0)
     assert (first.text(0), first.text(2), first.text(3), first.text(4)) == ("gpu-002", "globex", "3.0 h", "3.0")
-    assert "24.0 accelerator-hours" in view.finder_label.text()
+    assert first.text(5) == "no job holds it"  # Slurm is known: why the job, user and account are empty
+    assert "24.0 accelerator-hours" in view.finder_label.text() and "watching for 4.0 h" in view.finder_label.text()
+    # Filtered by tenant: acme holds none of them; sorted by idle time, as a number of seconds.
+    assert [view.tenant_filter.itemText(i) for i in range(view.tenant_filter.count())] == [
+        "all tenants",
+        "acme",
+        "globex",
+    ]
+    with qtbot.waitSignal(view.refreshed):
+        view.tenant_filter.setCurrentText("acme")
+    assert view.finder.topLevelItemCount() == 0
+    with qtbot.waitSignal(view.refreshed):
+        view.tenant_filter.setCurrentText("globex")
+    assert view.finder.topLevelItemCount() == 8
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         window.resize(1400, 800)
@@ -181,3 +196,18 @@ def test_the_idle_finders_csv_makes_tab_and_cr_formulas_inert_and_shows_control_
     assert cells["user"] == "'\\t=cmd|' /C calc'!A0" and cells["account"] == "'\\r=1+1"
     assert cells["node"].startswith("'=") and cells["tenant"] == "'@acme\\x1b]0;x\\x07"
     assert cells["accelerator"] == "0"
+
+
+def test_the_idle_finder_says_how_long_it_has_watched_and_why_jobs_are_empty_without_slurm(qtbot: Any) -> None:
+    now = time.time()
+    since = {("gpu-002", 0): now - 900}
+    window = MainWindow(_fleet(), "", idle_since=lambda: since, idle_watching=lambda: now - 12 * 60 - 10)
+    qtbot.addWidget(window)
+    view = window.tenants_view
+    with qtbot.waitSignal(view.refreshed):
+        window.show_tenants()
+    shows = time.strftime("%H:%M", time.localtime(now - 12 * 60 - 10 + 1800))
+    assert f"watching for 12 min: idle streaks of 30 min show from {shows}" in view.finder_label.text()
+    with qtbot.waitSignal(view.refreshed):
+        view.minutes.setValue(5)
+    assert view.finder.topLevelItem(0).text(5) == "no Slurm configured"
