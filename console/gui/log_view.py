@@ -10,359 +10,54 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QDate,
     QEvent,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDateEdit,
     QFrame,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTableView,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from console.core.incident_log import Incident
 from console.core.incidents import IncidentState, ShiftFigures, ShiftName, duration_words
-from console.core.log_types import AuditRow, LogFilter, LogPage, NodeTimeline
+from console.core.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.report import iso_utc
 from console.core.roles import Permission, allowed
+from console.gui.log_tables import (
+    ACTION_COLUMNS,
+    INCIDENT_COLUMNS,
+    SEVERITY_RANK,
+    ActionColumn,
+    ActionTableModel,
+    IncidentColumn,
+    IncidentTableModel,
+    local,
+    sortable,
+    table_for,
+)
 from console.gui.ports import RecordsPort
-from console.gui.style import SERIES_COLOURS, SEVERITY_COLOURS
 from console.gui.text import plain_label, plain_tip
+from console.gui.timeline_pane import TimelinePane
 from console.gui.worker import Worker
 
-AnyIndex = QModelIndex | QPersistentModelIndex
-SEVERITY_RANK: Final = {"critical": 2, "warning": 1, "info": 0}
-EVENT_COLOURS: Final = {
-    "incident": "#b00020",
-    "note": "#555555",
-    "action": "#1f5fbf",
-    "state": "#7a4b00",
-    "slurm": "#6a1b9a",
-    "alert": "#c77700",
-    "xid": "#d00000",
-    "bmc": "#00796b",
-    "gap": "#888888",
-}
-# An action's outcome that needs a second look: refused attempts (never run) and failures.
-OUTCOME_COLOURS: Final = {"refused": "#8a1c7c", "failed": "#b00020", "timed out": "#b00020"}
 TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0
-
-
-def local(when: float | None) -> str:
-    if when is None:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
-
-
-@dataclass(frozen=True, slots=True)
-class LogColumn:
-    title: str
-    width: int
-
-
-class IncidentColumn:
-    ID, SEVERITY, STATE, NODES, CAUSE, OPENED, OPENED_BY, ACKNOWLEDGED, RESOLVED, TICKET, ACTIONS = range(11)
-
-
-INCIDENT_COLUMNS: Final = {
-    IncidentColumn.ID: LogColumn("#", 60),
-    IncidentColumn.SEVERITY: LogColumn("Severity", 70),
-    IncidentColumn.STATE: LogColumn("State", 100),
-    IncidentColumn.NODES: LogColumn("Nodes", 120),
-    IncidentColumn.CAUSE: LogColumn("Cause", 220),
-    IncidentColumn.OPENED: LogColumn("Opened", 125),
-    IncidentColumn.OPENED_BY: LogColumn("By", 110),
-    IncidentColumn.ACKNOWLEDGED: LogColumn("Acknowledged", 150),
-    IncidentColumn.RESOLVED: LogColumn("Resolved", 150),
-    IncidentColumn.TICKET: LogColumn("Ticket", 80),
-    IncidentColumn.ACTIONS: LogColumn("Actions", 60),
-}
-
-
-class IncidentTableModel(QAbstractTableModel):
-    """Thin: one incident per row; the sort key of each column is its SortRole value."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.incidents: list[Incident] = []
-
-    def set_incidents(self, incidents: list[Incident]) -> None:
-        self.beginResetModel()
-        self.incidents = incidents
-        self.endResetModel()
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.incidents)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(INCIDENT_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return INCIDENT_COLUMNS[section].title
-        return None
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        incident = self.incidents[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(incident, column)
-        if role == Qt.ItemDataRole.UserRole:  # the sort key
-            return {
-                IncidentColumn.ID: incident.id,
-                IncidentColumn.SEVERITY: SEVERITY_RANK.get(incident.severity, 0),
-                IncidentColumn.OPENED: incident.opened,
-                IncidentColumn.ACKNOWLEDGED: incident.acknowledged or 0.0,
-                IncidentColumn.RESOLVED: incident.resolved or 0.0,
-                IncidentColumn.ACTIONS: len(incident.actions),
-            }.get(column, self._text(incident, column))
-        if role == Qt.ItemDataRole.ForegroundRole and column in (IncidentColumn.SEVERITY, IncidentColumn.STATE):
-            if incident.state == IncidentState.RESOLVED:
-                return QColor("#666666")
-            return QColor(SEVERITY_COLOURS[SEVERITY_RANK.get(incident.severity, 0)])
-        if role == Qt.ItemDataRole.ToolTipRole and column == IncidentColumn.CAUSE:
-            return plain_tip(incident.message or incident.cause)
-        return None
-
-    @staticmethod
-    def _text(incident: Incident, column: int) -> str:
-        match column:
-            case IncidentColumn.ID:
-                return str(incident.id)
-            case IncidentColumn.SEVERITY:
-                return incident.severity
-            case IncidentColumn.STATE:
-                return incident.state.value
-            case IncidentColumn.NODES:
-                return ", ".join(incident.nodes)
-            case IncidentColumn.CAUSE:
-                return incident.cause + (f": {incident.message}" if incident.message else "")
-            case IncidentColumn.OPENED:
-                return local(incident.opened)
-            case IncidentColumn.OPENED_BY:
-                return incident.opened_by
-            case IncidentColumn.ACKNOWLEDGED:
-                return f"{local(incident.acknowledged)} {incident.acknowledged_by or ''}".strip()
-            case IncidentColumn.RESOLVED:
-                return f"{local(incident.resolved)} {incident.resolved_by or ''}".strip()
-            case IncidentColumn.TICKET:
-                return incident.ticket or ""
-            case IncidentColumn.ACTIONS:
-                return str(len(incident.actions)) if incident.actions else ""
-        return ""
-
-
-class ActionColumn:
-    ID, TIME, OPERATOR, KIND, NODE, STATE, INCIDENT, REASON = range(8)
-
-
-ACTION_COLUMNS: Final = {
-    ActionColumn.ID: LogColumn("#", 60),
-    ActionColumn.TIME: LogColumn("Time", 125),
-    ActionColumn.OPERATOR: LogColumn("Operator", 100),
-    ActionColumn.KIND: LogColumn("Action", 90),
-    ActionColumn.NODE: LogColumn("Node", 120),
-    ActionColumn.STATE: LogColumn("Outcome", 110),
-    ActionColumn.INCIDENT: LogColumn("Incident", 70),
-    ActionColumn.REASON: LogColumn("Reason", 260),
-}
-
-
-class ActionTableModel(QAbstractTableModel):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[AuditRow] = []
-
-    def set_rows(self, rows: list[AuditRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(ACTION_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return ACTION_COLUMNS[section].title
-        return None
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = self.rows[index.row()]
-        if index.column() == ActionColumn.STATE and role == Qt.ItemDataRole.ToolTipRole:
-            return plain_tip(row.message or "")  # why it ended so: a refusal's words, a failure's cause
-        if index.column() == ActionColumn.STATE and role == Qt.ItemDataRole.ForegroundRole:
-            return QColor(OUTCOME_COLOURS[row.state]) if row.state in OUTCOME_COLOURS else None
-        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
-            return None
-        if role == Qt.ItemDataRole.UserRole and index.column() in (ActionColumn.ID, ActionColumn.INCIDENT):
-            return row.id if index.column() == ActionColumn.ID else (row.incident_id or 0)
-        match index.column():
-            case ActionColumn.ID:
-                return str(row.id)
-            case ActionColumn.TIME:
-                return row.created_at.replace("T", " ")[:16] + " UTC"
-            case ActionColumn.OPERATOR:
-                return row.operator
-            case ActionColumn.KIND:
-                return row.kind
-            case ActionColumn.NODE:
-                return row.node
-            case ActionColumn.STATE:
-                return row.state
-            case ActionColumn.INCIDENT:
-                return f"#{row.incident_id}" if row.incident_id else ""
-            case ActionColumn.REASON:
-                return " ".join(x for x in (row.reason or "", f"[{row.ticket}]" if row.ticket else "") if x)
-        return None
-
-
-def sortable(model: QAbstractTableModel) -> QSortFilterProxyModel:
-    proxy = QSortFilterProxyModel()
-    proxy.setSourceModel(model)
-    proxy.setSortRole(Qt.ItemDataRole.UserRole)
-    return proxy
-
-
-def table_for(proxy: QSortFilterProxyModel, columns: dict[int, LogColumn], name: str) -> QTableView:
-    table = QTableView()
-    table.setObjectName(name)
-    table.setModel(proxy)
-    table.setSortingEnabled(True)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.verticalHeader().setDefaultSectionSize(22)
-    table.setWordWrap(False)
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    for column, spec in columns.items():
-        header.resizeSection(column, spec.width)
-    header.setStretchLastSection(True)
-    return table
-
-
-class TimelinePlot(pg.PlotWidget):  # type: ignore[misc]
-    """Archived utilisation (per accelerator) or temperature over time, with the events as marks."""
-
-    def __init__(self, title: str, unit: str, y_max: float) -> None:
-        super().__init__(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
-        self.setBackground("w")
-        # Side by side at 120 px: with the incident lists beside them the Log tab still fits a 768-px screen.
-        self.setMinimumHeight(120)
-        self.setMouseEnabled(x=True, y=False)
-        self.setYRange(0, y_max)
-        self.getAxis("left").setLabel(f"{title} ({unit})")
-        self.getAxis("left").setWidth(52)
-        self.showGrid(x=True, y=True, alpha=0.2)
-        self.curves: list[pg.PlotDataItem] = []
-        self.marks: list[pg.InfiniteLine] = []
-
-    def show_series(self, times: np.ndarray, values: np.ndarray, events: list[tuple[float, str]]) -> None:
-        for item in [*self.curves, *self.marks]:
-            self.removeItem(item)
-        self.curves, self.marks = [], []
-        for column in range(values.shape[1] if values.ndim == 2 else 0):
-            pen = pg.mkPen(SERIES_COLOURS[column % len(SERIES_COLOURS)], width=1.2)
-            curve = self.plot(times, values[:, column], pen=pen, connect="finite")
-            self.curves.append(curve)
-        for at, kind in events:
-            line = pg.InfiniteLine(
-                pos=at, angle=90, pen=pg.mkPen(EVENT_COLOURS.get(kind, "#888"), width=1, style=Qt.PenStyle.DashLine)
-            )
-            self.addItem(line)
-            self.marks.append(line)
-
-
-class TimelinePane(QWidget):
-    """A node's timeline: the two plots on one time axis and the events listed under them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.title = plain_label("Timeline: select an incident")
-        self.title.setObjectName("timeline-title")
-        self.util = TimelinePlot("Utilisation", "%", 100)
-        self.temp = TimelinePlot("Temperature", "°C", 100)
-        self.temp.setXLink(self.util)
-        self.events = QTreeWidget()
-        self.events.setObjectName("timeline-events")
-        self.events.setHeaderLabels(["Time", "What", "Detail"])
-        self.events.setRootIsDecorated(False)
-        self.events.setColumnWidth(0, 125)
-        self.events.setColumnWidth(1, 70)
-        self.notes = plain_label("")
-        self.notes.setStyleSheet("color:#8a5a00")
-        self.notes.setWordWrap(True)
-        self.events.setMinimumHeight(60)
-        # The two plots side by side: each keeps its 150 px and the window still fits a 768-px screen.
-        plots = QHBoxLayout()
-        plots.addWidget(self.util)
-        plots.addWidget(self.temp)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.title)
-        layout.addLayout(plots)
-        layout.addWidget(self.notes)
-        layout.addWidget(self.events, 1)
-        self.shown: NodeTimeline | None = None
-
-    def show_timeline(self, timeline: NodeTimeline) -> None:
-        self.shown = timeline
-        series = timeline.series
-        points = 0 if series is None else len(series.times)
-        step = "" if series is None else (" (hourly)" if series.resolution_s == 3600 else " (per minute)")
-        self.title.setText(
-            f"Timeline of {timeline.node}: {local(timeline.since)} → {local(timeline.until)}{step}, "
-            f"{points} archived points, {len(timeline.events)} events (read in {timeline.took_ms:.0f} ms)"
-        )
-        marks = [(e.at, e.kind) for e in timeline.events if e.kind in ("incident", "action", "xid", "bmc", "slurm")]
-        if series is not None and len(series.times):
-            self.util.show_series(series.times, series.util, marks)
-            self.temp.show_series(series.times, series.temp, marks)
-        else:
-            self.util.show_series(np.zeros(0), np.zeros((0, 0)), marks)
-            self.temp.show_series(np.zeros(0), np.zeros((0, 0)), marks)
-        self.util.setXRange(timeline.since, timeline.until, padding=0)
-        self.notes.setText("; ".join(timeline.notes))
-        self.events.clear()
-        for event in reversed(timeline.events[-2000:]):
-            item = QTreeWidgetItem([local(event.at), event.kind, event.text])
-            item.setForeground(1, QColor(EVENT_COLOURS.get(event.kind, "#333")))
-            item.setToolTip(2, plain_tip(event.text))
-            self.events.addTopLevelItem(item)
 
 
 class LogView(QWidget):

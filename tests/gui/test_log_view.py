@@ -25,7 +25,8 @@ from console.core.roles import Role
 from console.core.samples import NodeState
 from console.core.store import Store
 from console.gui.handover_dialog import HandoverDialog
-from console.gui.log_view import IncidentColumn, LogView
+from console.gui.log_tables import IncidentColumn
+from console.gui.log_view import LogView
 from console.gui.main_window import MainWindow
 from console.gui.worker import Worker
 from console.services.incidents import IncidentService
@@ -269,7 +270,7 @@ def test_the_window_names_the_operator_and_role_and_a_liaison_gets_no_actions(qt
 def test_a_refused_attempt_shows_in_the_log_with_its_own_state_and_the_refusals_words(
     qtbot: Any, tmp_path: Path
 ) -> None:
-    from console.gui.log_view import ActionColumn
+    from console.gui.log_tables import ActionColumn
 
     records = _records(tmp_path)
     store = records.log.store
