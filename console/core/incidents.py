@@ -14,7 +14,7 @@ import datetime as dt
 import enum
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from console.core.alerts import Alert, Severity
@@ -100,6 +100,10 @@ class ShiftFigures:
     resolve_worst_s: float | None
     accelerator_hours_out: float
     repeat_offenders: tuple[tuple[str, int], ...]
+    # How many nodes are repeat offenders in all (``repeat_offenders`` holds the worst few).
+    offender_count: int = 0
+    # The incidents behind each figure (its key in ``FIGURE_WORDS`` → incident ids), so a figure leads to them.
+    behind: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +137,7 @@ def shift_figures(
     acks = [s.acknowledged - s.opened for s in opened if s.acknowledged is not None]
     fixes = [s.resolved - s.opened for s in resolved if s.resolved is not None]
     hours = 0.0
+    out_of_service = []
     for span in spans:
         if span.severity != Severity.CRITICAL.word:
             continue
@@ -141,7 +146,18 @@ def shift_figures(
         if finish > begin:
             count = span.accelerators or span.node_accelerators
             hours += (finish - begin) / 3600.0 * count
+            out_of_service.append(span)
     ranked = sorted(((n, c) for n, c in recent.items() if c > 1), key=lambda item: (-item[1], item[0]))
+    offending = {n for n, _ in ranked}
+    behind = {
+        "opened": tuple(s.id for s in opened),
+        "resolved": tuple(s.id for s in resolved),
+        "still_open": tuple(s.id for s in still_open),
+        "acknowledge": tuple(s.id for s in opened if s.acknowledged is not None),
+        "resolve": tuple(s.id for s in resolved),
+        "out_of_service": tuple(s.id for s in out_of_service),
+        "repeat_offenders": tuple(s.id for s in spans if offending & set(s.nodes)),
+    }
     return ShiftFigures(
         opened=len(opened),
         resolved=len(resolved),
@@ -152,6 +168,8 @@ def shift_figures(
         resolve_worst_s=max(fixes) if fixes else None,
         accelerator_hours_out=hours,
         repeat_offenders=tuple(ranked[:offenders]),
+        offender_count=len(ranked),
+        behind=behind,
     )
 
 

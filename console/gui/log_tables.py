@@ -12,8 +12,9 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from console.core.incident_log import Incident
-from console.core.incidents import IncidentState
+from console.core.incidents import IncidentState, duration_words
 from console.core.log_types import AuditRow
+from console.core.report import parse_iso
 from console.gui.style import SEVERITY_COLOURS
 from console.gui.text import plain_tip
 
@@ -36,7 +37,21 @@ class LogColumn:
 
 
 class IncidentColumn:
-    ID, SEVERITY, STATE, NODES, CAUSE, OPENED, OPENED_BY, ACKNOWLEDGED, RESOLVED, TICKET, ACTIONS = range(11)
+    (
+        ID,
+        SEVERITY,
+        STATE,
+        NODES,
+        CAUSE,
+        OPENED,
+        OPENED_BY,
+        ACKNOWLEDGED,
+        TO_ACKNOWLEDGE,
+        RESOLVED,
+        TO_RESOLVE,
+        TICKET,
+        ACTIONS,
+    ) = range(13)
 
 
 INCIDENT_COLUMNS: Final = {
@@ -48,10 +63,34 @@ INCIDENT_COLUMNS: Final = {
     IncidentColumn.OPENED: LogColumn("Opened", 125),
     IncidentColumn.OPENED_BY: LogColumn("By", 110),
     IncidentColumn.ACKNOWLEDGED: LogColumn("Acknowledged", 150),
+    IncidentColumn.TO_ACKNOWLEDGE: LogColumn("To ack", 65),
     IncidentColumn.RESOLVED: LogColumn("Resolved", 150),
+    IncidentColumn.TO_RESOLVE: LogColumn("To resolve", 75),
     IncidentColumn.TICKET: LogColumn("Ticket", 80),
     IncidentColumn.ACTIONS: LogColumn("Actions", 60),
 }
+
+
+class IncidentFilterProxy(QSortFilterProxyModel):
+    """Sorts by each column's UserRole value; ``only`` (incident ids) narrows the list to the incidents
+    behind a figure the user followed (None: every incident of the page)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSortRole(Qt.ItemDataRole.UserRole)
+        self.only: frozenset[int] | None = None
+
+    def set_only(self, ids: frozenset[int] | None) -> None:
+        self.beginFilterChange()
+        self.only = ids
+        self.endFilterChange()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
+        if self.only is None:
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, IncidentTableModel)
+        return model.incidents[source_row].id in self.only
 
 
 class IncidentTableModel(QAbstractTableModel):
@@ -91,6 +130,8 @@ class IncidentTableModel(QAbstractTableModel):
                 IncidentColumn.OPENED: incident.opened,
                 IncidentColumn.ACKNOWLEDGED: incident.acknowledged or 0.0,
                 IncidentColumn.RESOLVED: incident.resolved or 0.0,
+                IncidentColumn.TO_ACKNOWLEDGE: _took(incident.opened, incident.acknowledged),
+                IncidentColumn.TO_RESOLVE: _took(incident.opened, incident.resolved),
                 IncidentColumn.ACTIONS: len(incident.actions),
             }.get(column, self._text(incident, column))
         if role == Qt.ItemDataRole.ForegroundRole and column in (IncidentColumn.SEVERITY, IncidentColumn.STATE):
@@ -122,11 +163,20 @@ class IncidentTableModel(QAbstractTableModel):
                 return f"{local(incident.acknowledged)} {incident.acknowledged_by or ''}".strip()
             case IncidentColumn.RESOLVED:
                 return f"{local(incident.resolved)} {incident.resolved_by or ''}".strip()
+            case IncidentColumn.TO_ACKNOWLEDGE:
+                return "" if incident.acknowledged is None else duration_words(incident.acknowledged - incident.opened)
+            case IncidentColumn.TO_RESOLVE:
+                return "" if incident.resolved is None else duration_words(incident.resolved - incident.opened)
             case IncidentColumn.TICKET:
                 return incident.ticket or ""
             case IncidentColumn.ACTIONS:
                 return str(len(incident.actions)) if incident.actions else ""
         return ""
+
+
+def _took(opened: float, then: float | None) -> float:
+    """Seconds from opening to ``then``, for sorting; not yet is sorted after every real time."""
+    return then - opened if then is not None else float("inf")
 
 
 class ActionColumn:
@@ -176,13 +226,15 @@ class ActionTableModel(QAbstractTableModel):
             return QColor(OUTCOME_COLOURS[row.state]) if row.state in OUTCOME_COLOURS else None
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
             return None
+        if role == Qt.ItemDataRole.UserRole and index.column() == ActionColumn.TIME:
+            return row.created_at  # ISO UTC: sorts as time
         if role == Qt.ItemDataRole.UserRole and index.column() in (ActionColumn.ID, ActionColumn.INCIDENT):
             return row.id if index.column() == ActionColumn.ID else (row.incident_id or 0)
         match index.column():
             case ActionColumn.ID:
                 return str(row.id)
             case ActionColumn.TIME:
-                return row.created_at.replace("T", " ")[:16] + " UTC"
+                return local(parse_iso(row.created_at))  # local, as the incidents' times
             case ActionColumn.OPERATOR:
                 return row.operator
             case ActionColumn.KIND:
@@ -221,3 +273,13 @@ def table_for(proxy: QSortFilterProxyModel, columns: dict[int, LogColumn], name:
         header.resizeSection(column, spec.width)
     header.setStretchLastSection(True)
     return table
+
+
+def fit_columns(table: QTableView, columns: dict[int, LogColumn], cap: int = 360) -> None:
+    """Each column as wide as its content needs (never under its declared width, never over ``cap``): a
+    time is never cut to "2026-12-07 15:5…". The last column stretches."""
+    header = table.horizontalHeader()
+    for column, spec in columns.items():
+        if column == max(columns):
+            continue
+        header.resizeSection(column, min(cap, max(spec.width, table.sizeHintForColumn(column) + 12)))

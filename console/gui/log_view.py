@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import urllib.parse
 from typing import Any, Final
 
 from PySide6.QtCore import (
@@ -46,16 +47,20 @@ from console.gui.log_tables import (
     ActionColumn,
     ActionTableModel,
     IncidentColumn,
+    IncidentFilterProxy,
     IncidentTableModel,
+    fit_columns,
     local,
     sortable,
     table_for,
 )
 from console.gui.ports import RecordsPort
-from console.gui.text import plain_label, plain_tip
+from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.timeline_pane import TimelinePane
 from console.gui.worker import Worker
 
+DETAIL_MIN_HEIGHT: Final = 120
+CONTROLS_MIN_HEIGHT: Final = 250
 TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0
 
@@ -125,15 +130,24 @@ class LogView(QWidget):
         filters.addWidget(self.text, 1)
         filters.addWidget(self.report_button)
 
-        self.figures = plain_label("")
+        # Each figure is a link to the incidents behind it (rich text the view composes, every name escaped).
+        self.figures = rich_label("")
         self.figures.setObjectName("log-figures")
         self.figures.setWordWrap(True)
+        self.figures.setOpenExternalLinks(False)
+        self.figures.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.figures.linkActivated.connect(self.follow_figure)
+        self.following: str | None = None  # the figure whose incidents the list shows (None: all)
+        self.all_offenders = False
         self.status = plain_label("")
         self.status.setObjectName("log-status")
         self.status.setStyleSheet("color:#555")
 
         self.incident_model = IncidentTableModel()
-        self.incident_proxy = sortable(self.incident_model)
+        self.incident_proxy = IncidentFilterProxy()
+        self.incident_proxy.setSourceModel(self.incident_model)
         self.incident_table = table_for(self.incident_proxy, INCIDENT_COLUMNS, "log-incidents")
         self.incident_table.sortByColumn(IncidentColumn.OPENED, Qt.SortOrder.DescendingOrder)
         self.incident_table.selectionModel().currentRowChanged.connect(self._incident_changed)
@@ -149,6 +163,7 @@ class LogView(QWidget):
         self.detail.setObjectName("incident-detail")
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select an incident")
+        self.detail.setMinimumHeight(DETAIL_MIN_HEIGHT)  # seven lines of an incident's words in sight
         self.note = QLineEdit()
         self.note.setObjectName("incident-note")
         self.note.setPlaceholderText("Note (required for Add note; optional for Acknowledge and Resolve)")
@@ -217,14 +232,15 @@ class LogView(QWidget):
         controls_area.setWidget(controls)
         controls_area.setWidgetResizable(True)
         controls_area.setFrameShape(QFrame.Shape.NoFrame)
-        controls_area.setMinimumHeight(120)
+        controls_area.setMinimumHeight(CONTROLS_MIN_HEIGHT)  # the words and every button, without scrolling
         self.timeline = TimelinePane()
         side = QSplitter(Qt.Orientation.Vertical)
         side.setChildrenCollapsible(False)
         side.addWidget(controls_area)
         side.addWidget(self.timeline)
-        side.setStretchFactor(0, 3)
-        side.setStretchFactor(1, 6)
+        side.setStretchFactor(0, 4)
+        side.setStretchFactor(1, 5)
+        side.setSizes([CONTROLS_MIN_HEIGHT + 40, 480])
 
         lists = QWidget()
         lists_layout = QVBoxLayout(lists)
@@ -302,7 +318,10 @@ class LogView(QWidget):
             f"{len(page.incidents)} incidents, {len(page.actions)} actions (read in {page.took_ms:.0f} ms)"
             + ("" if not self.records.problems else " — " + "; ".join(self.records.problems))
         )
-        self.figures.setText(figures_text(page.figures) if page.figures else "")
+        fit_columns(self.incident_table, INCIDENT_COLUMNS)
+        fit_columns(self.action_table, ACTION_COLUMNS)
+        self.page_figures = page.figures
+        self._show_figures()
         if selected is not None and incidents_changed:
             self.select_incident(selected.id)
         elif page.incidents and not self.incident_table.currentIndex().isValid():
@@ -312,6 +331,29 @@ class LogView(QWidget):
             self.show_timeline()  # its node's newer minutes, events and notes
         self._update_buttons()
         self.refreshed.emit()
+
+    def _show_figures(self) -> None:
+        f = self.page_figures
+        self.figures.setText(figures_html(f, self.following, self.all_offenders) if f else "")
+        behind = f.behind.get(self.following) if f is not None and self.following else None
+        self.incident_proxy.set_only(frozenset(behind) if behind is not None else None)
+
+    def follow_figure(self, link: str) -> None:
+        """A figure's link: the list narrows to its incidents (sorted by the time the figure measures); a
+        repeat offender's name opens the node; "show all" lists every offender; "all" shows every incident."""
+        kind, _, value = link.partition(":")
+        if kind == "node":
+            self.node_chosen.emit(urllib.parse.unquote(value))
+            return
+        if kind == "offenders":
+            self.all_offenders = not self.all_offenders
+            self.following = "repeat_offenders"
+        else:
+            self.following = None if kind == "all" else kind
+        column = {"acknowledge": IncidentColumn.TO_ACKNOWLEDGE, "resolve": IncidentColumn.TO_RESOLVE}.get(kind)
+        if column is not None:
+            self.incident_table.sortByColumn(column, Qt.SortOrder.DescendingOrder)  # the worst first
+        self._show_figures()
 
     def _failed(self, error: Exception) -> None:
         self.error = str(error)
@@ -455,14 +497,51 @@ class LogView(QWidget):
         return super().eventFilter(watched, event)
 
 
-def figures_text(f: ShiftFigures) -> str:
-    offenders = ", ".join(f"{n} ({c})" for n, c in f.repeat_offenders[:5]) or "none"
-    return (
-        f"Opened {f.opened} · resolved {f.resolved} · still open {f.still_open} · "
-        f"time to acknowledge median {duration_words(f.ack_median_s)}, worst {duration_words(f.ack_worst_s)} · "
-        f"time to resolve median {duration_words(f.resolve_median_s)}, worst {duration_words(f.resolve_worst_s)} · "
-        f"accelerator-hours out of service {f.accelerator_hours_out:.1f} · repeat offenders (30 days): {offenders}"
-    )
+# Each figure's words and its key in ShiftFigures.behind.
+FIGURE_LINKS: Final = {
+    "opened": "opened",
+    "resolved": "resolved",
+    "still_open": "still open",
+    "acknowledge": "time to acknowledge",
+    "resolve": "time to resolve",
+    "out_of_service": "accelerator-hours out of service",
+    "repeat_offenders": "repeat offenders",
+}
+SHOWN_OFFENDERS: Final = 5
+
+
+def figures_html(f: ShiftFigures, following: str | None = None, all_offenders: bool = False) -> str:
+    """The figures, each a link to its incidents; a repeat offender's name opens the node; which figure the
+    list follows is said with a link back to every incident."""
+
+    def link(key: str, words: str) -> str:
+        style = "font-weight:bold;" if key == following else ""
+        return f'<a href="{key}" style="{style}">{esc(words)}</a>'
+
+    shown = f.repeat_offenders if all_offenders else f.repeat_offenders[:SHOWN_OFFENDERS]
+    offenders = ", ".join(f'<a href="node:{esc(urllib.parse.quote(n, safe=""))}">{esc(n)}</a> ({c})' for n, c in shown)
+    if f.offender_count > SHOWN_OFFENDERS:
+        more = "show fewer" if all_offenders else "show all"
+        offenders += f' — {len(shown)} of {f.offender_count} <a href="offenders:">{more}</a>'
+    parts = [
+        f"{link('opened', 'Opened')} {f.opened}",
+        f"{link('resolved', 'resolved')} {f.resolved}",
+        f"{link('still_open', 'still open')} {f.still_open}",
+        f"{link('acknowledge', 'time to acknowledge')} median {duration_words(f.ack_median_s)}, "
+        f"worst {duration_words(f.ack_worst_s)}",
+        f"{link('resolve', 'time to resolve')} median {duration_words(f.resolve_median_s)}, "
+        f"worst {duration_words(f.resolve_worst_s)}",
+        f"{link('out_of_service', 'accelerator-hours out of service')} {f.accelerator_hours_out:.1f}",
+        f"{link('repeat_offenders', 'repeat offenders')} (30 days): {offenders or 'none'}",
+    ]
+    text = " · ".join(parts)
+    if following is not None:
+        count = len(f.behind.get(following, ()))
+        text += (
+            f"<br><b>Showing the {count} incident(s) behind “{esc(FIGURE_LINKS.get(following, following))}”</b> — "
+            '<a href="all">show all</a>'
+        )
+    return text
 
 
 def incident_text(incident: Incident, new: dict[tuple[str, int], list[str]]) -> str:

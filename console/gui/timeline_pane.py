@@ -17,6 +17,7 @@ from console.gui.log_tables import local
 from console.gui.style import SERIES_COLOURS
 from console.gui.text import plain_label, plain_tip
 
+EVENT_ROWS_SHOWN: Final = 4
 EVENT_COLOURS: Final = {
     "incident": "#b00020",
     "note": "#555555",
@@ -28,6 +29,16 @@ EVENT_COLOURS: Final = {
     "bmc": "#00796b",
     "gap": "#888888",
 }
+
+
+class EventItem(QTreeWidgetItem):
+    """An event row: sorted by its exact time under the Time column (two in one minute keep their order)."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        tree = self.treeWidget()
+        if tree is not None and tree.sortColumn() == 0:
+            return float(self.data(0, Qt.ItemDataRole.UserRole)) < float(other.data(0, Qt.ItemDataRole.UserRole))
+        return self.text(tree.sortColumn() if tree else 0) < other.text(tree.sortColumn() if tree else 0)
 
 
 class TimelinePlot(pg.PlotWidget):  # type: ignore[misc]
@@ -81,7 +92,9 @@ class TimelinePane(QWidget):
         self.notes = plain_label("")
         self.notes.setStyleSheet("color:#8a5a00")
         self.notes.setWordWrap(True)
-        self.events.setMinimumHeight(60)
+        # More than three events in sight (a header and four rows) even on a 768-px screen.
+        self.events.setMinimumHeight(EVENT_ROWS_SHOWN * 22 + 26)
+        self.events.setSortingEnabled(True)
         # The two plots side by side: each keeps its 150 px and the window still fits a 768-px screen.
         plots = QHBoxLayout()
         plots.addWidget(self.util)
@@ -112,9 +125,14 @@ class TimelinePane(QWidget):
             self.temp.show_series(np.zeros(0), np.zeros((0, 0)), marks)
         self.util.setXRange(timeline.since, timeline.until, padding=0)
         self.notes.setText("; ".join(timeline.notes))
+        self.events.setSortingEnabled(False)
         self.events.clear()
-        for event in reversed(timeline.events[-2000:]):
-            item = QTreeWidgetItem([local(event.at), event.kind, event.text])
+        # Oldest first, as a story is read (a click on "Time" turns it round); the last 2,000 at most.
+        for event in timeline.events[-2000:]:
+            item = EventItem([local(event.at), event.kind, event.text])
+            item.setData(0, Qt.ItemDataRole.UserRole, event.at)
             item.setForeground(1, QColor(EVENT_COLOURS.get(event.kind, "#333")))
             item.setToolTip(2, plain_tip(event.text))
             self.events.addTopLevelItem(item)
+        self.events.setSortingEnabled(True)
+        self.events.sortByColumn(0, Qt.SortOrder.AscendingOrder)

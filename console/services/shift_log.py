@@ -33,6 +33,10 @@ from console.services.incidents import IncidentService
 REPEAT_WINDOW_S: Final = 30 * 86400
 
 
+# The Log view lists every repeat offender on "show all" (the handover report keeps its ten worst).
+LOG_OFFENDERS: Final = 1000
+
+
 class BmcUnknown(LookupError):
     """The node has no BMC the console knows (not in the inventory, or no ``[node.bmc]``): said as it is,
     not as a failed read."""
@@ -108,6 +112,7 @@ class ShiftLog:
             flt.since,
             flt.until,
             self.incident_log.counts_since(min(flt.until, self.now()) - REPEAT_WINDOW_S, flt.until),
+            offenders=LOG_OFFENDERS,
             now=self.now(),
         )
         return LogPage(tuple(incidents), tuple(rows), (time.perf_counter() - started) * 1000, figures)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
 from console.core.alerts import load_rules
@@ -140,7 +141,8 @@ def test_the_log_lists_incidents_worst_first_with_their_actions_and_figures(qtbo
     top = view.incident_proxy.index(0, IncidentColumn.CAUSE).data()
     assert top.startswith("xid_79: GPU 6 fell off the bus")
     assert view.action_proxy.index(0, 6).data() == "#1"  # the drain names its incident
-    assert "Opened 2" in view.figures.text() and "still open 2" in view.figures.text()
+    figures = _seen(view.figures.text())
+    assert "Opened 2" in figures and "still open 2" in figures
     view.severity.setCurrentText("warning")
     qtbot.waitSignal(view.refreshed, timeout=10_000).wait()
     assert view.incident_proxy.rowCount() == 1
@@ -153,6 +155,46 @@ def test_the_log_lists_incidents_worst_first_with_their_actions_and_figures(qtbo
     with qtbot.waitSignal(view.refreshed, timeout=10_000):
         qtbot.keyClick(view.text, Qt.Key.Key_Return)
     assert view.action_proxy.rowCount() == 1
+
+
+def _seen(rich: str) -> str:
+    document = QTextDocument()
+    document.setHtml(rich)
+    return document.toPlainText()
+
+
+def test_each_figure_leads_to_its_incidents_and_a_repeat_offender_to_its_node(qtbot: Any, tmp_path: Path) -> None:
+    records = _records(tmp_path)
+    log = IncidentLog(records.log.store)
+    now = time.time()
+    log.acknowledge(2, "bob", None, at=now - 300)  # five minutes after it opened
+    for n in range(7):  # seven nodes with two incidents each in 30 days: repeat offenders
+        for k in range(2):
+            log.open(nodes=[f"gpu-1{n}0"], cause=f"c{k}", severity="warning", opened_by="rule:x", at=now - 900 + k)
+    log.resolve(3, "bob", None, at=now - 800)
+    view = _view(qtbot, records)
+    assert view.incident_proxy.rowCount() == 16
+    figures = _seen(view.figures.text())
+    assert "repeat offenders (30 days): gpu-100 (2)" in figures and "5 of 7 show all" in figures.replace("—", "")
+    view.follow_figure("acknowledge")  # the figure's link
+    assert view.incident_proxy.rowCount() == 1
+    row = view.incident_proxy.index(0, IncidentColumn.ID)
+    assert row.data() == "2" and view.incident_proxy.index(0, IncidentColumn.TO_ACKNOWLEDGE).data() == "5 min"
+    assert "Showing the 1 incident(s) behind “time to acknowledge”" in _seen(view.figures.text())
+    view.follow_figure("repeat_offenders")
+    assert view.incident_proxy.rowCount() == 14
+    view.follow_figure("offenders:")  # show all: every offender named
+    assert "gpu-160 (2)" in _seen(view.figures.text()) and "show fewer" in _seen(view.figures.text())
+    with qtbot.waitSignal(view.node_chosen) as chosen:
+        view.follow_figure("node:gpu-130")
+    assert chosen.args == ["gpu-130"]
+    view.follow_figure("all")
+    assert view.incident_proxy.rowCount() == 16
+    # Time to resolve sorts as a duration, the unresolved after every resolved one.
+    view.incident_table.sortByColumn(IncidentColumn.TO_RESOLVE, Qt.SortOrder.AscendingOrder)
+    assert view.incident_proxy.index(0, IncidentColumn.ID).data() == "3"
+    assert view.incident_proxy.index(0, IncidentColumn.TO_RESOLVE).data() == "2 min"
+    _shot(view, "log-figures.png")
 
 
 def test_a_technician_acknowledges_annotates_and_resolves_from_the_view(qtbot: Any, tmp_path: Path) -> None:
@@ -191,7 +233,11 @@ def test_enter_on_an_incident_shows_its_node_timeline_from_the_archive(qtbot: An
     assert shown.series.util.shape[1] == 8 and len(shown.series.times) > 60
     kinds = {e.kind for e in shown.events}
     assert {"incident", "action", "slurm", "xid"} <= kinds
-    assert view.timeline.events.topLevelItemCount() == len(shown.events)
+    events = view.timeline.events
+    assert events.topLevelItemCount() == len(shown.events)
+    times = [events.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(events.topLevelItemCount())]
+    assert times == sorted(times) and times[0] < times[-1]  # oldest first, as a story is read
+    assert events.minimumHeight() >= 4 * 22  # more than three rows in sight
     _shot(view, "log-view.png")
 
 
