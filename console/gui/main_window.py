@@ -998,6 +998,12 @@ class GuiThreadCollector:
     second under the automatic collector."""
 
     def __init__(self, parent: QObject) -> None:
+        self._ramp: list[tuple[QTimer, int]] = []
+        for at_s in collector.RAMP_S:
+            once = QTimer(parent)
+            once.setSingleShot(True)
+            once.timeout.connect(collector.collect_recent)
+            self._ramp.append((once, round(at_s * 1000)))
         self._timers: list[tuple[QTimer, int]] = []
         for interval_s, collect in collector.SCHEDULE:
             timer = QTimer(parent)
@@ -1008,9 +1014,11 @@ class GuiThreadCollector:
         collector.take_over()
         for timer, interval in self._timers:
             timer.start(interval)
+        for timer, at in self._ramp:  # the first recent passes sooner: the connections' heap in pieces
+            timer.start(at)
 
     def stop(self) -> None:
-        for timer, _interval in self._timers:
+        for timer, _interval in [*self._timers, *self._ramp]:
             timer.stop()
         collector.give_back()
 

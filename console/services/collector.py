@@ -8,9 +8,33 @@ import threading
 import time
 from collections.abc import Callable
 
-from console.core.collector import SCHEDULE, give_back, take_over
+from console.core.collector import RAMP_S, SCHEDULE, collect_recent, give_back, take_over
 
 log = logging.getLogger(__name__)
+
+
+class PassPlan:
+    """When each pass is due, from ``started``: the ramp's early recent passes, then the schedule. ``take``
+    gives the pass to run at ``now`` (None: none is due); where several are due, the longest runs alone: it
+    walks what the shorter ones would have."""
+
+    def __init__(self, started: float) -> None:
+        self.due = [started + interval for interval, _ in SCHEDULE]
+        self.ramp = [started + at for at in RAMP_S]
+
+    def next_at(self) -> float:
+        return min([*self.due, *self.ramp[:1]])
+
+    def take(self, now: float) -> Callable[[], None] | None:
+        ready = [i for i, at in enumerate(self.due) if at <= now]
+        ramped = bool(self.ramp) and self.ramp[0] <= now
+        if ramped:
+            del self.ramp[0]
+        for i in ready:
+            self.due[i] = now + SCHEDULE[i][0]
+        if ready and (not ramped or SCHEDULE[ready[-1]][0] > SCHEDULE[1][0]):
+            return SCHEDULE[ready[-1]][1]
+        return collect_recent if ramped else None
 
 
 class CollectorThread:
@@ -32,25 +56,12 @@ class CollectorThread:
         give_back()
 
     def _run(self) -> None:
-        due = first_due(self._clock())
-        while not self._stop.wait(max(0.0, min(due) - self._clock())):
-            which, due = next_pass(due, self._clock())
+        plan = PassPlan(self._clock())
+        while not self._stop.wait(max(0.0, plan.next_at() - self._clock())):
+            which = plan.take(self._clock())
             if which is None:
                 continue
             try:
                 which()
             except Exception:
                 log.exception("the collector's pass failed")
-
-
-def first_due(now: float) -> list[float]:
-    return [now + interval for interval, _ in SCHEDULE]
-
-
-def next_pass(due: list[float], now: float) -> tuple[Callable[[], None] | None, list[float]]:
-    """The pass to run at ``now`` (None: none is due) and when each is due next. Where several are due, the
-    longest runs alone: it walks what the shorter ones would have."""
-    ready = [i for i, at in enumerate(due) if at <= now]
-    if not ready:
-        return None, due
-    return SCHEDULE[ready[-1]][1], [now + SCHEDULE[i][0] if i in ready else at for i, at in enumerate(due)]
