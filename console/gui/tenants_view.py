@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
     QSpinBox,
     QTreeWidget,
@@ -49,7 +50,7 @@ from console.core.tenants import (
     job_words,
     watch_words,
 )
-from console.gui.text import plain_label, plain_tip
+from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.worker import Worker
 
 COLUMNS: Final = (
@@ -99,6 +100,24 @@ UsageDays = list[tuple[str, float, float, float, float]]  # (day, held, busy, id
 HISTORY_DAYS: Final = 30
 
 
+# The stacked series of a tenant's day, bottom up: colour and words (the plot and its legend read them here).
+USAGE_SERIES: Final = (
+    ("#2e7d32", "busy"),
+    ("#f9a825", "idle, allocated"),
+    ("#90a4ae", "idle, free"),
+    ("#c62828", "out of service"),
+)
+
+
+def usage_legend() -> QLabel:
+    """The usage plot's legend, outside the plot: a coloured square and the words of each series."""
+    label = rich_label(
+        " &nbsp; ".join(f'<span style="color:{colour}">■</span> {esc(name)}' for colour, name in USAGE_SERIES)
+    )
+    label.setObjectName("tenant-history-legend")
+    return label
+
+
 class UsagePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no type information
     """A tenant's accelerator-hours per day, stacked: busy, idle while allocated, other idle, out of service."""
 
@@ -109,7 +128,7 @@ class UsagePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no type
         self.setMouseEnabled(x=False, y=False)
         self.getAxis("left").setLabel("accelerator-hours a day")
         self.showGrid(y=True, alpha=0.2)
-        self.addLegend(offset=(-10, 5))  # top right, clear of the first days
+        # The legend is a row of its own above the plot (``usage_legend``): inside, it covered the bars.
         self.bars: list[pg.BarGraphItem] = []
         self.days: UsageDays = []
 
@@ -127,12 +146,7 @@ class UsagePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no type
         out = np.array([d[4] for d in days])
         other = np.clip(held - busy - idle_allocated - out, 0, None)
         bottom = np.zeros(len(days))
-        for values, colour, name in (
-            (busy, "#2e7d32", "busy"),
-            (idle_allocated, "#f9a825", "idle, allocated"),
-            (other, "#90a4ae", "idle, free"),
-            (out, "#c62828", "out of service"),
-        ):
+        for values, (colour, name) in zip((busy, idle_allocated, other, out), USAGE_SERIES, strict=True):
             bar = pg.BarGraphItem(x=x, y0=bottom, height=values, width=0.8, brush=colour, name=name)
             self.addItem(bar)
             self.bars.append(bar)
@@ -201,6 +215,7 @@ class TenantsView(QWidget):
         layout.addWidget(self.tree, 3)
         if history is not None and worker is not None:
             layout.addWidget(self.plot_title)
+            layout.addWidget(usage_legend())
             layout.addWidget(self.plot, 2)
             layout.addWidget(self.accounting_label)
             self.tree.currentItemChanged.connect(self._tenant_changed)
@@ -245,6 +260,7 @@ class TenantsView(QWidget):
         self.finder.itemActivated.connect(self._chosen)
         self.finder_label = plain_label("")
         self.finder_label.setObjectName("idle-summary")
+        self.finder_label.setWordWrap(True)  # long words wrap instead of widening the window past a laptop's screen
         controls = QHBoxLayout()
         controls.addWidget(plain_label("Idle for longer than"))
         controls.addWidget(self.minutes)

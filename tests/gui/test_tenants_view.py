@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
@@ -168,6 +169,12 @@ def test_a_tenants_last_30_days_are_plotted_stacked_from_the_archive(qtbot: Any)
     assert asked and asked[-1][2] == "globex"
     assert view.plot_title.text() == "globex, last 30 days: 384 accelerator-hours held, 250 busy (65 %)"
     assert len(view.plot.bars) == 4 and view.plot.days[1][2] == 150.0
+    # The legend is outside the plot, every series named in its colour: nothing lies over the bars.
+    legend = view.findChild(QLabel, "tenant-history-legend")
+    assert legend is not None and not legend.isHidden()
+    assert view.layout().indexOf(legend) == view.layout().indexOf(view.plot) - 1  # the row above the plot
+    assert all(name in legend.text() for name in ("busy", "idle, allocated", "idle, free", "out of service"))
+    assert view.plot.plotItem.legend is None
     if SHOTS:
         window.resize(1400, 900)
         window.grab().save(str(Path(SHOTS) / "tenant-history.png"))
