@@ -25,7 +25,7 @@ import platformdirs
 
 from console import __version__
 from console.cli_floor import add_find_parser, run_find
-from console.cli_identity import preferred_operator, who_acts
+from console.cli_identity import NO_DISPLAY_WORDS, ask_on_terminal, no_display, preferred_operator, who_acts
 from console.cli_move import add_move_parser, run_move
 from console.cli_records import (
     add_parsers,
@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     parser.add_argument("--group-by", choices=[g.value for g in GroupBy], help="the heatmap's groups (default rack)")
     parser.add_argument("-v", "--verbose", action="store_true")
     add_role_option(parser, top=True)
+    parser.add_argument(
+        "--operator",
+        dest="window_operator",
+        help="the window: your name for the record (else the preferences, $FLEET_CONSOLE_OPERATOR, or asked)",
+    )
     sub = parser.add_subparsers(dest="command")
 
     poll = sub.add_parser("poll", help="read every node once (or keep streaming) and print the results")
@@ -897,34 +902,48 @@ class _WindowStart:
 
 
 def _window_operator(
-    preferred: str | None, inventory: Inventory, asking: bool, start: _WindowStart | None = None
-) -> tuple[str | None, str | None] | int:
-    """The window's operator, and a notice when it could not be asked: a shared OS account asks who is there
-    once at start (not for a --screenshot run, which nobody answers). A name given in the preferences or
-    $FLEET_CONSOLE_OPERATOR goes through the same check as every command's (exit status 3 when refused)."""
+    preferred: str | None,
+    inventory: Inventory,
+    asking: bool,
+    start: _WindowStart | None = None,
+    given: str | None = None,
+    role: Role = Role.TECHNICIAN,
+) -> tuple[str | None, str | None, Role | None] | int:
+    """The window's operator, a notice when it could not be asked, and the role chosen in the name dialog
+    (None: as given). A shared OS account asks who is there once at start (not for a --screenshot run, which
+    nobody answers): in a dialog, or on the terminal where there is no display to show one. A name given
+    (``--operator``, the preferences, $FLEET_CONSOLE_OPERATOR) goes through the same check as every
+    command's (exit status 3 when refused)."""
     from console.services.actions import shared_account
 
-    shared = shared_account(inventory, preferred)
-    if shared is None or not asking:
-        nothing = "the window was not opened"
-        checked = who_acts(None, inventory, nothing, preferred, records_a_change=False)
-        return checked if isinstance(checked, int) else (preferred, None)
+    nothing = "the window was not opened"
+    shared = shared_account(inventory, given or preferred)
+    if given or shared is None or not asking:
+        checked = who_acts(given, inventory, nothing, preferred, records_a_change=False)
+        return checked if isinstance(checked, int) else (given or preferred, None, None)
+    unnamed = (
+        f"no name given: actions and notes are recorded as the shared OS account {shared!r}; give --operator NAME, "
+        "set operator in the preferences or FLEET_CONSOLE_OPERATOR"
+    )
+    if no_display():
+        if not sys.stdin.isatty():
+            say(f"fleet-console: {NO_DISPLAY_WORDS}; {unnamed}", file=sys.stderr)
+            return None, unnamed, None
+        typed = ask_on_terminal(shared)
+        return (typed, None, None) if typed else (None, unnamed, None)
     from console.gui.identity import ask_operator
 
     start = start or _WindowStart()
     start.asking = True
     try:
-        name = ask_operator(shared, start.prompt_stop)
+        answer = ask_operator(shared, start.prompt_stop, role)
     finally:
         start.asking = False
     if start.stopped_by is not None:
-        return None, None
-    if name:
-        return name, None
-    return None, (
-        f"no name given: actions and notes are recorded as the shared OS account {shared!r}; set operator in the "
-        "preferences or FLEET_CONSOLE_OPERATOR"
-    )
+        return None, None, None
+    if answer is not None:
+        return answer[0], None, answer[1]
+    return None, unnamed, None
 
 
 def _window_identity(
@@ -935,10 +954,13 @@ def _window_identity(
     if not isinstance(role, Role):
         return EXIT_BAD_INVENTORY
     prefs = read_preferences()
-    chosen = _window_operator(prefs.operator, inventory, asking=args.screenshot is None, start=start)
+    chosen = _window_operator(
+        prefs.operator, inventory, asking=args.screenshot is None, start=start, given=args.window_operator, role=role
+    )
     if isinstance(chosen, int):
         return chosen
-    return role, prefs, *chosen
+    operator, notice, picked = chosen
+    return picked or role, prefs, operator, notice
 
 
 def _window_parts(services: WindowServices | None) -> WindowParts:

@@ -12,7 +12,9 @@ names nobody: a command that records a change asks on a terminal and refuses a s
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -70,3 +72,36 @@ def who_acts(
         print(escape_controls(f"fleet-console: {problem}; {nothing}"), file=sys.stderr)
         return EXIT_REFUSED
     return name
+
+
+def no_display(environ: dict[str, str] | None = None) -> bool:
+    """The window would run on a virtual display nobody sees (no X or Wayland display, Qt told to draw
+    offscreen, or ``./dev demo`` starting it under xvfb-run, which says so in $FLEET_CONSOLE_VIRTUAL_DISPLAY,
+    "1"; "0" says someone watches it): a dialog there waits for an answer that never comes."""
+    env = os.environ if environ is None else environ
+    said = env.get("FLEET_CONSOLE_VIRTUAL_DISPLAY")
+    if said is not None:  # "1": nobody sees it; "0": someone does (a VNC viewer on Xvfb, a screen recording)
+        return said != "0"
+    if env.get("QT_QPA_PLATFORM") == "offscreen":
+        return True
+    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+NO_DISPLAY_WORDS: Final = (
+    "no display: the window will run on a virtual display that nobody sees, so it cannot ask who is at the console"
+)
+
+
+def ask_on_terminal(account: str, read: Callable[[str], str] = input, tries: int = 3) -> str | None:
+    """The window's "who is at the console?" on the terminal, for a start without a display: the name,
+    checked as every command's is; None when none was given (or none that the audit log can hold)."""
+    print(f"fleet-console: {NO_DISPLAY_WORDS}; asking here instead.", file=sys.stderr)
+    for _ in range(tries):
+        name = read(f"The OS account {account!r} is shared. Your name, for the audit log and Slurm's Reason: ").strip()
+        if not name:
+            return None
+        problem = operator_problem(name)
+        if problem is None:
+            return name
+        print(escape_controls(f"fleet-console: {problem}"), file=sys.stderr)
+    return None

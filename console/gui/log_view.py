@@ -60,7 +60,8 @@ from console.gui.timeline_pane import TimelinePane
 from console.gui.worker import Worker
 
 DETAIL_MIN_HEIGHT: Final = 120
-CONTROLS_MIN_HEIGHT: Final = 250
+CONTROLS_MIN_HEIGHT: Final = 120
+CONTROLS_ROOMY_HEIGHT: Final = 300
 TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0
 
@@ -232,7 +233,8 @@ class LogView(QWidget):
         controls_area.setWidget(controls)
         controls_area.setWidgetResizable(True)
         controls_area.setFrameShape(QFrame.Shape.NoFrame)
-        controls_area.setMinimumHeight(CONTROLS_MIN_HEIGHT)  # the words and every button, without scrolling
+        # At least the buttons in sight on a 768-px screen; the words and every control where there is room.
+        controls_area.setMinimumHeight(CONTROLS_MIN_HEIGHT)
         self.timeline = TimelinePane()
         side = QSplitter(Qt.Orientation.Vertical)
         side.setChildrenCollapsible(False)
@@ -240,7 +242,7 @@ class LogView(QWidget):
         side.addWidget(self.timeline)
         side.setStretchFactor(0, 4)
         side.setStretchFactor(1, 5)
-        side.setSizes([CONTROLS_MIN_HEIGHT + 40, 480])
+        side.setSizes([CONTROLS_ROOMY_HEIGHT, 480])
 
         lists = QWidget()
         lists_layout = QVBoxLayout(lists)

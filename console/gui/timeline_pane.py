@@ -17,7 +17,6 @@ from console.gui.log_tables import local
 from console.gui.style import SERIES_COLOURS
 from console.gui.text import plain_label, plain_tip
 
-EVENT_ROWS_SHOWN: Final = 4
 EVENT_COLOURS: Final = {
     "incident": "#b00020",
     "note": "#555555",
@@ -92,8 +91,8 @@ class TimelinePane(QWidget):
         self.notes = plain_label("")
         self.notes.setStyleSheet("color:#8a5a00")
         self.notes.setWordWrap(True)
-        # More than three events in sight (a header and four rows) even on a 768-px screen.
-        self.events.setMinimumHeight(EVENT_ROWS_SHOWN * 22 + 26)
+        # Two rows at least on a 768-px screen; the list takes what the plots leave (four and more at 900 px).
+        self.events.setMinimumHeight(60)
         self.events.setSortingEnabled(True)
         # The two plots side by side: each keeps its 150 px and the window still fits a 768-px screen.
         plots = QHBoxLayout()
@@ -102,9 +101,9 @@ class TimelinePane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addLayout(plots)
+        layout.addLayout(plots, 3)
         layout.addWidget(self.notes)
-        layout.addWidget(self.events, 1)
+        layout.addWidget(self.events, 2)  # the plots do not take every pixel: the events keep their rows
         self.shown: NodeTimeline | None = None
 
     def show_timeline(self, timeline: NodeTimeline) -> None:

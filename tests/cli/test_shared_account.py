@@ -72,3 +72,38 @@ def test_shared_accounts_must_be_account_names(tmp_path: Path) -> None:
     assert parse_inventory('[[node]]\nname = "n1"\nhost = "h"\n', tmp_path / "f.toml").policy.shared_accounts == (
         "root",
     )
+
+
+def test_without_a_display_the_window_asks_the_name_on_the_terminal_not_in_an_unseen_dialog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.cli import _window_operator
+    from console.core.roles import Role
+
+    inventory = _inventory(tmp_path, [getpass.getuser()])
+    monkeypatch.delenv("FLEET_CONSOLE_OPERATOR", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("dana: night\ndana.k\n"))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    assert _window_operator(None, inventory, asking=True) == ("dana.k", None, None)
+    said = capsys.readouterr().err
+    assert "no display: the window will run on a virtual display that nobody sees" in said and "':'" in said
+    # A script: nothing to ask; the window opens under the shared account and says how to give a name.
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    name, notice, role = _window_operator(None, inventory, asking=True)  # type: ignore[misc]
+    assert name is None and role is None and notice is not None and "--operator" in notice
+    assert "no display" in capsys.readouterr().err
+    # --operator names the person: nothing is asked, the name is checked as every command's.
+    assert _window_operator(None, inventory, asking=True, given="lee", role=Role.SUPERVISOR) == ("lee", None, None)
+    assert _window_operator(None, inventory, asking=True, given="eve\x1b]0;x\x07") == 3
+
+
+def test_the_no_display_check_reads_the_environment() -> None:
+    from console.cli_identity import no_display
+
+    assert no_display({}) and no_display({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"})
+    assert not no_display({"DISPLAY": ":0"}) and not no_display({"WAYLAND_DISPLAY": "wayland-0"})
+    assert no_display({"DISPLAY": ":99", "FLEET_CONSOLE_VIRTUAL_DISPLAY": "1"})  # ./dev demo under xvfb-run
+    assert not no_display({"QT_QPA_PLATFORM": "offscreen", "FLEET_CONSOLE_VIRTUAL_DISPLAY": "0"})  # watched

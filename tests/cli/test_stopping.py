@@ -196,6 +196,7 @@ def test_a_signal_at_the_windows_who_is_at_the_console_prompt_ends_it_at_once(tm
     )
     env = {k: v for k, v in os.environ.items() if k != "FLEET_CONSOLE_OPERATOR"}
     env.update(QT_QPA_PLATFORM="offscreen", FLEET_CONSOLE_PREFERENCES=str(tmp_path / "preferences.toml"))
+    env["FLEET_CONSOLE_VIRTUAL_DISPLAY"] = "0"  # as if someone watched this display: the dialog is the prompt
     proc = subprocess.Popen(
         [sys.executable, "-m", "console", "-v", "--inventory", str(inventory), "--data-dir", str(tmp_path / "d")],
         stdout=subprocess.DEVNULL,

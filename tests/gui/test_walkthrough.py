@@ -465,11 +465,17 @@ def test_tab_moves_between_the_table_the_panel_and_the_docks(qtbot: Any) -> None
 def test_the_window_asks_who_is_there_and_takes_only_a_name_the_audit_log_can_hold(qtbot: Any) -> None:
     from PySide6.QtWidgets import QDialogButtonBox
 
+    from console.core.roles import Role
     from console.gui.identity import OperatorDialog
 
-    dialog = OperatorDialog("root")
+    dialog = OperatorDialog("root", role=Role.SUPERVISOR)
     qtbot.addWidget(dialog)
     dialog.show()
+    # The title is whole ("Who is at the console?"), and the role in effect is offered, to be changed here.
+    assert dialog.windowTitle() == "Who is at the console?" and dialog.width() >= 460
+    assert dialog.chosen_role() == Role.SUPERVISOR
+    dialog.role.setCurrentText("liaison")
+    assert dialog.chosen_role() == Role.LIAISON
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
     assert ok is not None and not ok.isEnabled()
     qtbot.keyClicks(dialog.name, "dana: night")
