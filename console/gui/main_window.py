@@ -58,12 +58,13 @@ from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
 from console.gui.find_dialog import FindBoxDialog
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, WORST_HIGH, Column, FleetFilterProxy, FleetTableModel
-from console.gui.floor_view import FloorView, HeatmapPicture, RackView
+from console.gui.floor_view import FloorView, HeatmapPicture
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_view import LogView
 from console.gui.move_dialog import MoveTenantDialog
 from console.gui.node_panel import NodePanel
 from console.gui.ports import ActionsPort, MovesPort, RecordsPort
+from console.gui.rack_view import RackView
 from console.gui.sparkline import TrendDelegate
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.tenants_view import TenantsView

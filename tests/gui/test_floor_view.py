@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import ActionKind
 from console.core.floor import CellKind
-from console.gui.floor_view import UNREACHABLE_FILL, cell_colour
+from console.gui.floor_canvas import UNREACHABLE_FILL, cell_colour
 from console.gui.main_window import MainWindow
 from tests.core.test_floor import RULES, _world
 from tests.gui.test_walkthrough import NoActions
