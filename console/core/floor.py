@@ -2,8 +2,11 @@
 rack, tenant, Slurm partition or vendor — the heatmap's model — and the racks as elevations.
 
 A cell's ``level`` is the measure scaled to 0..1 against its own limit (utilisation against 100 %,
-temperature against the vendor's critical limit from the alert rules, power against the GPU's power
-limit, memory against its total). A node that is not up never reads as idle: its cells are ``UNREACHABLE``
+temperature from 30 °C to the vendor's critical limit from the alert rules plus a margin, power against the
+GPU's power limit, memory against its total); a reading past its limit (the critical temperature, the power
+limit) is ``over_limit`` and drawn in a colour of its own, not as the ramp's top. A group carries its
+figure for the measure (max and mean), so the hottest rack is found by reading, not by squinting. A node
+that is not up never reads as idle: its cells are ``UNREACHABLE``
 (or ``STALE`` while its last readings are only old), drawn apart from any value.
 """
 
@@ -21,6 +24,9 @@ from console.core.samples import LIVE_STATES, AcceleratorSample, NodeState, NotA
 
 NO_GROUP: Final = "(none)"
 COLD_C: Final = 30.0  # the temperature scale's zero
+# The temperature scale's top is the vendor's critical limit plus this: 76 °C and 100 °C are apart on it, and
+# what passes the limit has its own colour.
+TEMP_MARGIN_C: Final = 15.0
 # The Ascend health words (npu-smi) and what they count as.
 ASCEND_HEALTH: Final = {"OK": 0.0, "WARNING": 0.5, "ALARM": 0.5, "CRITICAL": 1.0, "GENERAL": 0.5}
 
@@ -56,6 +62,8 @@ class Cell:
     level: float = 0.0  # 0..1 (may pass 1: over the limit)
     words: str = ""  # the value as a person reads it ("87 %", "91 °C of 92")
     updated_at: float | None = None
+    value: float | None = None  # the reading in the measure's unit (FIGURE_UNITS), for the group's figure
+    over_limit: bool = False  # past the vendor's critical temperature or the GPU's power limit
 
 
 @dataclass(slots=True)
@@ -101,8 +109,80 @@ def node_cells(view: NodeView, color_by: ColorBy, rules: AlertRules) -> list[Cel
             continue
         level, words = _measure(sample, color_by, limits.critical_c, severity, view)
         kind = CellKind.NO_READING if level is None else CellKind.VALUE
-        cells.append(Cell(view.name, sample.index, kind, level or 0.0, words, accelerator.updated_at))
+        value, over = _reading(sample, color_by, limits.critical_c)
+        cells.append(Cell(view.name, sample.index, kind, level or 0.0, words, accelerator.updated_at, value, over))
     return cells
+
+
+# The unit each measure's group figure is given in (health and state have no figure).
+FIGURE_UNITS: Final = {
+    ColorBy.UTILIZATION: "%",
+    ColorBy.TEMPERATURE: "°C",
+    ColorBy.POWER: "W",
+    ColorBy.MEMORY: "% of memory",
+}
+
+
+def _reading(sample: AcceleratorSample, color_by: ColorBy, critical_c: float) -> tuple[float | None, bool]:
+    """The cell's reading in its measure's unit, and whether it is past its limit."""
+    match color_by:
+        case ColorBy.UTILIZATION:
+            return _number(sample.utilization_pct), False
+        case ColorBy.TEMPERATURE:
+            temp = _number(sample.temperature_c)
+            return temp, temp is not None and temp >= critical_c
+        case ColorBy.POWER:
+            power, limit = _number(sample.power_w), _number(sample.power_limit_w)
+            return power, power is not None and bool(limit) and power > (limit or 0.0)
+        case ColorBy.MEMORY:
+            used, total = _number(sample.memory_used_mib), _number(sample.memory_total_mib)
+            return (None if used is None or not total else 100.0 * used / total), False
+    return None, False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFigure:
+    """A group's figure for the measure: the highest and the mean reading of its cells that have one."""
+
+    top: float | None
+    mean: float | None
+    unit: str
+
+    def words(self) -> str:
+        """``max 97 °C · mean 81 °C``; empty where the measure has no figure or no cell a reading."""
+        if self.top is None or self.mean is None:
+            return ""
+        return f"max {self.top:.0f} {self.unit} · mean {self.mean:.0f} {self.unit}"
+
+
+def group_figure(group: CellGroup, color_by: ColorBy) -> GroupFigure:
+    values = [c.value for c in group.cells if c.kind == CellKind.VALUE and c.value is not None]
+    unit = FIGURE_UNITS.get(color_by)
+    if unit is None or not values:
+        return GroupFigure(None, None, unit or "")
+    return GroupFigure(max(values), sum(values) / len(values), unit)
+
+
+class GroupOrder(enum.StrEnum):
+    NAME = "by name"
+    TOP = "highest first"
+    MEAN = "highest mean first"
+
+
+def ordered_groups(groups: Sequence[CellGroup], color_by: ColorBy, order: GroupOrder) -> list[CellGroup]:
+    """Groups by name (the unnamed last), or by their figure for the measure, highest first (groups without
+    a figure after them, by name)."""
+    by_name = sorted(groups, key=lambda g: (g.name == NO_GROUP, g.name))
+    if order == GroupOrder.NAME:
+        return by_name
+    figures = {id(g): group_figure(g, color_by) for g in by_name}
+
+    def key(group: CellGroup) -> tuple[bool, float]:
+        figure = figures[id(group)]
+        value = figure.top if order == GroupOrder.TOP else figure.mean
+        return value is None, -(value or 0.0)
+
+    return sorted(by_name, key=key)
 
 
 def _measure(
@@ -120,13 +200,15 @@ def _measure(
             temp = _number(sample.temperature_c)
             if temp is None:
                 return None, "N/A"
-            # From a cold GPU (30 °C) to the vendor's critical limit: the spread a hall actually shows.
-            return (temp - COLD_C) / (critical_c - COLD_C), f"{temp:.0f} °C of {critical_c:.0f}"
+            # From a cold GPU (30 °C) to past the vendor's critical limit: 76 and 100 °C apart on the scale.
+            over = " — over the critical limit" if temp >= critical_c else ""
+            level = (temp - COLD_C) / (critical_c + TEMP_MARGIN_C - COLD_C)
+            return level, f"{temp:.0f} °C of {critical_c:.0f}{over}"
         case ColorBy.POWER:
             power, limit = _number(sample.power_w), _number(sample.power_limit_w)
             if power is None or not limit:
                 return None, "N/A" if power is None else f"{power:.0f} W (no limit read)"
-            return power / limit, f"{power:.0f} of {limit:.0f} W"
+            return power / limit, f"{power:.0f} of {limit:.0f} W" + (" — over the limit" if power > limit else "")
         case ColorBy.MEMORY:
             used, total = _number(sample.memory_used_mib), _number(sample.memory_total_mib)
             if used is None or not total:
@@ -173,11 +255,13 @@ def floor_groups(
     partitions: Mapping[str, str] | None = None,
     tenants: Mapping[str, str] | None = None,
     cache: CellCache | None = None,
+    order: GroupOrder | None = None,
 ) -> list[CellGroup]:
     """Every accelerator's cell, grouped and in order (groups by name, the unnamed last; nodes by rack unit
     then name). ``partitions``: Slurm node name → its first partition; ``tenants``: node → the tenant that
     holds it (Slurm's where it names one), else the inventory's. With a ``cache``, a node whose view did not
-    change since the last call keeps its cells (a refresh then costs what changed)."""
+    change since the last call keeps its cells (a refresh then costs what changed). ``order``: by name, or
+    by the groups' figure for the measure (the hottest rack first)."""
     groups: dict[str, CellGroup] = {}
     ordered = sorted(views, key=lambda v: (v.spec.rack or "", v.spec.slot or 0, v.name))
     for view in ordered:
@@ -189,7 +273,7 @@ def floor_groups(
             name = group_name(view.spec, group_by, partitions or {})
         cells = cache.cells(view, color_by, rules) if cache is not None else node_cells(view, color_by, rules)
         groups.setdefault(name, CellGroup(name)).cells.extend(cells)
-    return sorted(groups.values(), key=lambda g: (g.name == NO_GROUP, g.name))
+    return ordered_groups(list(groups.values()), color_by, order or GroupOrder.NAME)
 
 
 class CellCache:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.floor import (
+    TEMP_MARGIN_C,
     Cell,
     CellKind,
     ColorBy,
@@ -43,6 +44,7 @@ RAMPS: Final = {
     ColorBy.STATE: ("#d9f2d9", "#e9d5ff", "#d62828"),
 }
 UNREACHABLE_FILL: Final = "#3f3f46"
+OVER_LIMIT_FILL: Final = "#d100d1"  # past the critical temperature or the power limit: no ramp colour is this
 STALE_FILL: Final = "#d6c7a1"
 NO_READING_FILL: Final = "#ffffff"
 SELECTED: Final = "#1d4ed8"
@@ -60,6 +62,8 @@ def cell_argb(cell: Cell, color_by: ColorBy) -> int:
     """A cell's colour as a pixel: a value on its measure's ramp (past 1: the top colour), the kinds without a
     value their own. The one place both views and the tests take a cell's colour from."""
     if cell.kind == CellKind.VALUE:
+        if cell.over_limit:
+            return hex_argb(OVER_LIMIT_FILL)
         return colour_table(color_by)[min(255, max(0, int(cell.level * 255)))]
     return kind_colours()[cell.kind]
 
@@ -184,3 +188,16 @@ class FloorTab(QWidget):
         area.setWidget(canvas)
         area.setWidgetResizable(True)
         return area
+
+
+def legend_text(color_by: ColorBy) -> str:
+    what = {
+        ColorBy.UTILIZATION: "utilisation 0 → 100 %",
+        ColorBy.TEMPERATURE: f"temperature 30 °C → the vendor's critical limit + {TEMP_MARGIN_C:.0f} °C",
+        ColorBy.POWER: "power → the GPU's power limit",
+        ColorBy.MEMORY: "memory used → total",
+        ColorBy.HEALTH: "healthy · warning · critical (alerts, ECC, XID, npu-smi health)",
+        ColorBy.STATE: "in service · drained · down",
+    }[color_by]
+    over = "  Magenta: past the limit." if color_by in (ColorBy.TEMPERATURE, ColorBy.POWER) else ""
+    return f"Light → dark: {what}.{over}  Dark grey ╲: unreachable (never idle).  Tan: stale.  White: no reading."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,9 @@ from console.core.floor import (
     CellKind,
     ColorBy,
     GroupBy,
+    GroupOrder,
     floor_groups,
+    group_figure,
 )
 from console.gui.floor_canvas import (
     BIG_FLOOR_CELLS,
@@ -47,8 +50,9 @@ from console.gui.floor_canvas import (
     HitBox,
     cell_argb,
     hex_argb,
+    legend_text,
 )
-from console.gui.text import LabelTexts, plain_label
+from console.gui.text import LabelTexts, plain_label, plain_tip
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,9 @@ class HeatmapPicture:
     unreachable: int
 
 
+LABEL_MAX_W: Final = 320  # a group's label with its figure: "R041 (4) · max 97 °C · mean 81 °C"
+
+
 def heatmap_structure(groups: Sequence[CellGroup], width: int) -> tuple[object, ...]:
     """What the layout depends on: the width and each group's nodes and their cell counts."""
     shape: list[object] = [width]
@@ -85,8 +92,15 @@ def heatmap_structure(groups: Sequence[CellGroup], width: int) -> tuple[object, 
     return tuple(shape)
 
 
+def group_label(group: CellGroup, color_by: ColorBy) -> str:
+    """``R041 (4) · max 97 °C · mean 81 °C``: the group, its nodes, and its figure for the measure."""
+    nodes = len({c.node for c in group.cells})
+    figure = group_figure(group, color_by).words()
+    return f"{group.name} ({nodes})" + (f" · {figure}" if figure else "")
+
+
 def _heatmap_places(
-    groups: Sequence[CellGroup], width: int, font: QFont
+    groups: Sequence[CellGroup], width: int, font: QFont, color_by: ColorBy
 ) -> tuple[list[HitBox], list[tuple[QRect, str]], int, int]:
     """Each group a block — its label over its nodes, a node a column of its cells — and the blocks flow
     left to right, wrapping: a rack of four 8-GPU servers is a small tile, a thousand nodes one screen.
@@ -107,8 +121,8 @@ def _heatmap_places(
         per_row = max(1, min(len(by_node), (width - 2 * MARGIN) // column, BLOCK_NODES))
         rows = -(-len(by_node) // per_row)
         nodes_width = per_row * column
-        label = f"{group.name} ({len(by_node)})"
-        block_width = max(nodes_width, min(metrics.horizontalAdvance(label) + 6, 220))
+        label = group_label(group, color_by)
+        block_width = max(nodes_width, min(metrics.horizontalAdvance(label) + 6, LABEL_MAX_W))
         block_height = LABEL_H + rows * (tallest * (size + GAP) + NODE_GAP)
         if x + block_width > width - MARGIN and x > MARGIN:
             x, y, line_height = MARGIN, y + line_height + BLOCK_GAP, 0
@@ -133,10 +147,12 @@ def draw_heatmap(
     all_cells = [c for g in groups for c in g.cells]
     if earlier is not None and earlier.structure == structure:  # the same nodes with as many cells each
         boxes = [HitBox(box.rect, box.node, cell) for box, cell in zip(earlier.boxes, all_cells, strict=True)]
-        labels, size, height = earlier.labels, earlier.size, earlier.height
+        # The places are kept; the words are new (a group's figure moves with its readings).
+        labels = [(rect, group_label(group, color_by)) for (rect, _), group in zip(earlier.labels, groups, strict=True)]
+        size, height = earlier.size, earlier.height
         xs, ys = earlier.xs, earlier.ys
     else:
-        boxes, labels, size, height = _heatmap_places(groups, width, font)
+        boxes, labels, size, height = _heatmap_places(groups, width, font, color_by)
         xs = np.array([b.rect.x() for b in boxes], dtype=np.intp)
         ys = np.array([b.rect.y() for b in boxes], dtype=np.intp)
     image = _heatmap_image(boxes, labels, xs, ys, size, width, height, color_by, font)
@@ -278,18 +294,6 @@ class HeatmapCanvas(FloorCanvas):
         self.last_paint_ms = (time.perf_counter() - started) * 1000
 
 
-def legend_text(color_by: ColorBy) -> str:
-    what = {
-        ColorBy.UTILIZATION: "utilisation 0 → 100 %",
-        ColorBy.TEMPERATURE: "temperature 30 °C → the vendor's critical limit",
-        ColorBy.POWER: "power → the GPU's power limit",
-        ColorBy.MEMORY: "memory used → total",
-        ColorBy.HEALTH: "healthy · warning · critical (alerts, ECC, XID, npu-smi health)",
-        ColorBy.STATE: "in service · drained · down",
-    }[color_by]
-    return f"Light → dark: {what}.  Dark grey ╲: unreachable (never idle).  Tan: stale.  White: no reading."
-
-
 OffThread = Callable[
     [Callable[[], HeatmapPicture], Callable[[HeatmapPicture], None], Callable[[Exception], None]], None
 ]
@@ -322,6 +326,10 @@ class FloorView(FloorTab):
         self.group = QComboBox()
         self.group.setObjectName("heatmap-group-by")
         self.group.addItems([g.value for g in GroupBy])
+        self.order = QComboBox()
+        self.order.setObjectName("heatmap-group-order")
+        self.order.addItems([o.value for o in GroupOrder])
+        self.order.setToolTip(plain_tip("Groups in order of their figure for the measure: the hottest rack first"))
         self.legend: QLabel = plain_label("")
         self.legend.setObjectName("heatmap-legend")
         self.legend.setWordWrap(True)
@@ -336,6 +344,7 @@ class FloorView(FloorTab):
         controls.addWidget(self.color)
         controls.addWidget(plain_label("Group by"))
         controls.addWidget(self.group)
+        controls.addWidget(self.order)
         controls.addWidget(self.summary, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -344,6 +353,7 @@ class FloorView(FloorTab):
         layout.addWidget(scroll, 1)
         self.color.currentTextChanged.connect(lambda _t: self.refresh(now=True))
         self.group.currentTextChanged.connect(lambda _t: self.refresh(now=True))
+        self.order.currentTextChanged.connect(lambda _t: self.refresh(now=True))
 
     @property
     def color_by(self) -> ColorBy:
@@ -353,10 +363,14 @@ class FloorView(FloorTab):
     def group_by(self) -> GroupBy:
         return GroupBy(self.group.currentText())
 
+    @property
+    def group_order(self) -> GroupOrder:
+        return GroupOrder(self.order.currentText())
+
     def refresh(self, now: bool = False) -> None:
         """New readings into the picture: at once (``now``: the operator switched the view or its colouring),
         else off the GUI thread where a worker is given."""
-        views, color_by, group_by = self.views(), self.color_by, self.group_by
+        views, color_by, group_by, order = self.views(), self.color_by, self.group_by, self.group_order
         # Slurm's partitions and the tenants only for their own grouping (the tenants are worked out node by
         # node, on this thread).
         rules = self.rules()
@@ -368,7 +382,7 @@ class FloorView(FloorTab):
             # While the worker computes, the cache and the earlier picture are its own: this refresh works
             # without them.
             cache = CellCache() if self._computing else self.cache
-            groups = floor_groups(views, color_by, group_by, rules, partitions, tenants, cache)
+            groups = floor_groups(views, color_by, group_by, rules, partitions, tenants, cache, order)
             self._show(draw_heatmap(groups, color_by, width, font, None if self._computing else canvas.picture))
             return
         if self._computing:
@@ -377,12 +391,12 @@ class FloorView(FloorTab):
         cache, earlier = self.cache, canvas.picture
 
         def compute() -> HeatmapPicture:
-            groups = floor_groups(views, color_by, group_by, rules, partitions, tenants, cache)
+            groups = floor_groups(views, color_by, group_by, rules, partitions, tenants, cache, order)
             return draw_heatmap(groups, color_by, width, font, earlier)
 
         def done(picture: HeatmapPicture) -> None:
             self._computing = False
-            if (color_by, group_by) == (self.color_by, self.group_by):  # else the operator changed them
+            if (color_by, group_by, order) == (self.color_by, self.group_by, self.group_order):  # else changed
                 self._show(picture)
 
         def failed(error: Exception) -> None:

@@ -502,6 +502,8 @@ class MainWindow(QMainWindow):
         """Open on the heatmap or the racks (``--view``, ``--color-by``, ``--group-by``)."""
         if color_by:
             self.floor.color.setCurrentText(color_by)
+            if view != "heatmap" and self.racks.color.findText(color_by) >= 0:
+                self.racks.color.setCurrentText(color_by)  # the racks by the same measure
         if group_by:
             self.floor.group.setCurrentText(group_by)
         self.tabs.setCurrentWidget(self.floor if view == "heatmap" else self.racks)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
     QVBoxLayout,
 )
 
@@ -19,6 +22,7 @@ from console.core.fleet import NodeView
 from console.core.floor import (
     Cell,
     CellCache,
+    CellKind,
     ColorBy,
     RackElevation,
 )
@@ -28,6 +32,7 @@ from console.gui.floor_canvas import (
     GAP,
     LABEL_H,
     MARGIN,
+    NO_READING_FILL,
     RACK_W,
     SELECTED,
     STALE_FILL,
@@ -38,6 +43,7 @@ from console.gui.floor_canvas import (
     HitBox,
     cell_argb,
     hex_argb,
+    legend_text,
 )
 from console.gui.style import SLURM_DRAIN_COLOURS
 from console.gui.text import plain_label
@@ -66,6 +72,21 @@ def node_look(view: NodeView, cells: Sequence[Cell]) -> NodeLook:
     if view.state == NodeState.STALE:
         return NodeLook(STALE_FILL, "stale", tuple(cells))
     return NodeLook("#d9f2d9", "up", tuple(cells))
+
+
+def measure_look(view: NodeView, cells: Sequence[Cell], color_by: ColorBy) -> NodeLook:
+    """The chassis in its highest reading's colour for the measure (a reading past its limit first): the
+    hottest rack stands out as on the heatmap. A node that is not up keeps its state's colour."""
+    if view.state not in LIVE_STATES and view.state != NodeState.STALE:
+        return NodeLook(UNREACHABLE_FILL, view.state.value, tuple(cells))
+    values = [c for c in cells if c.kind == CellKind.VALUE]
+    if not values:
+        stale = view.state == NodeState.STALE or any(c.kind == CellKind.STALE for c in cells)
+        return NodeLook(STALE_FILL if stale else NO_READING_FILL, "stale" if stale else "no reading", tuple(cells))
+    top = max(values, key=lambda c: (c.over_limit, c.level))
+    fill = f"#{cell_argb(top, color_by) & 0xFFFFFF:06x}"
+    where = f"GPU {top.accelerator}" if top.accelerator is not None else "the node"
+    return NodeLook(fill, f"highest {color_by.value}: {where} {top.words}", tuple(cells))
 
 
 class RackCanvas(FloorCanvas):
@@ -220,6 +241,13 @@ class RackCanvas(FloorCanvas):
         painter.end()
 
 
+BY_STATE: Final = "alerts and state"
+STATE_LEGEND: Final = (
+    "Chassis colour: green up · amber warning · red critical · lavender drained in Slurm · dark grey unreachable · "
+    "tan stale; cells: utilisation; blue lamp: locate LED on."
+)
+
+
 class RackView(FloorTab):
     """The Racks tab: the elevations, and the answer of the last search."""
 
@@ -242,21 +270,41 @@ class RackView(FloorTab):
         self.answer.setObjectName("racks-answer")
         self.answer.setWordWrap(True)
         self.scroller = self.scrolled(self.canvas)
-        legend = plain_label(
-            "Chassis colour: green up · amber warning · red critical · lavender drained in Slurm · dark grey "
-            "unreachable · tan stale; cells: utilisation; blue lamp: locate LED on."
-        )
-        legend.setWordWrap(True)
+        self.color = QComboBox()
+        self.color.setObjectName("racks-color-by")
+        self.color.addItems([BY_STATE, *(c.value for c in ColorBy if c != ColorBy.STATE)])
+        self.color.currentTextChanged.connect(lambda _t: self.refresh())
+        self.legend = plain_label("")
+        self.legend.setObjectName("racks-legend")
+        self.legend.setWordWrap(True)
+        controls = QHBoxLayout()
+        controls.addWidget(plain_label("Colour by"))
+        controls.addWidget(self.color)
+        controls.addWidget(self.legend, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.answer)
-        layout.addWidget(legend)
+        layout.addLayout(controls)
         layout.addWidget(self.scroller, 1)
+
+    @property
+    def color_by(self) -> ColorBy | None:
+        """The measure the chassis are coloured by (None: by their alerts and state)."""
+        chosen = self.color.currentText()
+        return None if chosen == BY_STATE else ColorBy(chosen)
 
     def refresh(self) -> None:
         rules = self.rules()
-        looks = {v.name: node_look(v, self.cache.cells(v, ColorBy.UTILIZATION, rules)) for v in self.views()}
-        self.canvas.set_racks(self.racks(), looks, self.leds(), ColorBy.UTILIZATION)
+        color_by = self.color_by
+        cells_by = color_by or ColorBy.UTILIZATION  # by state, the cells show utilisation
+        looks = {}
+        for view in self.views():
+            cells = self.cache.cells(view, cells_by, rules)
+            looks[view.name] = node_look(view, cells) if color_by is None else measure_look(view, cells, color_by)
+        self.canvas.set_racks(self.racks(), looks, self.leds(), cells_by)
+        self.legend.setText(
+            STATE_LEGEND if color_by is None else f"Chassis: its highest reading. {legend_text(color_by)}"
+        )
         self.refreshed.emit()
 
     def highlight(self, node: str | None, words: str = "") -> None:

@@ -13,7 +13,17 @@ from console.core.alerts import Alert, AlertRules, Severity, TemperatureLimits
 from console.core.details import HealthReport
 from console.core.find import find_boxes, short_bus
 from console.core.fleet import FleetModel
-from console.core.floor import CellKind, ColorBy, GroupBy, elevations, first_partitions, floor_groups
+from console.core.floor import (
+    TEMP_MARGIN_C,
+    CellKind,
+    ColorBy,
+    GroupBy,
+    GroupOrder,
+    elevations,
+    first_partitions,
+    floor_groups,
+    group_figure,
+)
 from console.core.inventory import BmcSpec, Inventory, InventoryError, NodeSpec, RackSpec, parse_inventory
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
@@ -88,11 +98,14 @@ def test_idle_and_unreachable_are_never_the_same_cell() -> None:
 def test_temperature_is_coloured_against_the_vendors_limit_and_power_against_the_gpus() -> None:
     _inventory, fleet = _world()
     hot = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES)
+    # The scale runs from 30 °C to the vendor's critical limit plus a margin: what passes it is apart.
     assert (
-        _cells(hot, "gpu-002")[0].level == pytest.approx((91 - 30) / (92 - 30))
+        _cells(hot, "gpu-002")[0].level == pytest.approx((91 - 30) / (92 + TEMP_MARGIN_C - 30))
         and "91 °C of 92" in _cells(hot, "gpu-002")[0].words
+        and not _cells(hot, "gpu-002")[0].over_limit
     )
-    assert _cells(hot, "npu-003")[0].level == pytest.approx((100 - 30) / (105 - 30))  # Ascend's own limit
+    ascend = _cells(hot, "npu-003")[0]  # Ascend's own limit, 105 °C
+    assert ascend.level == pytest.approx((100 - 30) / (105 + TEMP_MARGIN_C - 30)) and ascend.value == 100.0
     power = floor_groups(fleet.views(), ColorBy.POWER, GroupBy.RACK, RULES)
     assert _cells(power, "gpu-001")[0].level == pytest.approx(0.5)
 
@@ -198,3 +211,27 @@ def test_a_nodes_cells_are_kept_while_its_view_is_the_same_and_rebuilt_when_it_c
     assert _cells(changed, "gpu-002")[0] is _cells(first, "gpu-002")[0]
     by_heat = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES, cache=cache)
     assert "°C" in _cells(by_heat, "gpu-002")[0].words  # another measure: rebuilt
+
+
+def test_76_and_100_degrees_are_apart_on_the_scale_and_past_the_limit_is_its_own_colour() -> None:
+    _inventory, fleet = _world()
+    now = time.time()
+    for g, temp in ((0, 76.0), (1, 100.0)):
+        sample = AcceleratorSample(index=g, vendor=Vendor.NVIDIA, temperature_c=temp)
+        fleet.ingest("gpu-001", [ParsedLine(sample=sample)], now)
+    warm, hot = _cells(floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES), "gpu-001")
+    assert hot.level - warm.level > 0.3 and hot.level < 1.0
+    assert hot.over_limit and not warm.over_limit and "over the critical limit" in hot.words
+
+
+def test_a_groups_figure_is_its_max_and_mean_and_groups_sort_by_it() -> None:
+    _inventory, fleet = _world()
+    by_name = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES)
+    assert [g.name for g in by_name] == ["R1", "R2"]
+    assert group_figure(by_name[0], ColorBy.TEMPERATURE).words() == "max 91 °C · mean 66 °C"
+    assert (
+        group_figure(by_name[1], ColorBy.TEMPERATURE).words() == "max 100 °C · mean 100 °C"
+    )  # the down node: no value
+    hottest = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES, order=GroupOrder.TOP)
+    assert [g.name for g in hottest] == ["R2", "R1"]
+    assert group_figure(by_name[0], ColorBy.HEALTH).words() == ""  # health has no figure

@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor
 from console.core.action_runner import ActionState, ActionStatus
 from console.core.actions import ActionKind
 from console.core.floor import CellKind
+from console.core.samples import AcceleratorSample, ParsedLine, Vendor
 from console.gui.floor_canvas import UNREACHABLE_FILL, cell_colour
 from console.gui.main_window import MainWindow
 from tests.core.test_floor import RULES, _world
@@ -204,12 +205,17 @@ def test_a_heatmap_redrawn_with_the_same_nodes_keeps_their_places_and_a_new_widt
         QFont(),
         first,
     )
-    assert again.labels is first.labels  # nothing moved: the places are kept
+    # Nothing moved: the places are kept; the words are new (each group's figure is for the new measure).
+    assert [rect for rect, _ in again.labels] == [rect for rect, _ in first.labels]
+    assert [text for _, text in again.labels] == [
+        "R1 (2) · max 91 °C · mean 66 °C",
+        "R2 (2) · max 100 °C · mean 100 °C",
+    ]
     assert [b.rect for b in again.boxes] == [b.rect for b in first.boxes]
     assert [b.cell for b in again.boxes] != [b.cell for b in first.boxes]  # the cells are the new ones
     assert first.boxes[0].cell is groups[0].cells[0]  # the earlier picture's boxes are left as they were
     narrow = floor_view.draw_heatmap(groups, ColorBy.UTILIZATION, 400, QFont(), first)
-    assert narrow.labels is not first.labels and narrow.width == 400
+    assert narrow.width == 400 and len(narrow.labels) == 2
     assert (narrow.cells, narrow.unreachable) == (7, 1)
     canvas = window.floor.canvas
     canvas.show_picture(narrow)  # drawn for another width than the canvas has: drawn again for its own
@@ -227,3 +233,41 @@ def test_the_node_plots_wait_behind_another_tab_and_catch_up_when_it_comes_back(
     assert drawn == ["&Fleet"]
     window.tabs.setCurrentIndex(0)  # back on the table: drawn at once
     assert drawn == ["&Fleet", "&Fleet"]
+
+
+def test_the_hottest_rack_reads_off_the_labels_sorts_first_and_the_racks_colour_by_temperature(qtbot: Any) -> None:
+    from console.core.floor import GroupOrder
+    from console.gui.floor_canvas import OVER_LIMIT_FILL
+    from console.gui.floor_view import group_label
+
+    window = _window(qtbot)
+    with qtbot.waitSignal(window.floor.refreshed):
+        window.show_floor("heatmap", "temperature", "rack")
+    canvas = window.floor.canvas
+    labels = [group_label(g, canvas.color_by) for g in canvas.groups]
+    assert labels == ["R1 (2) · max 91 °C · mean 66 °C", "R2 (2) · max 100 °C · mean 100 °C"]
+    assert [text for _rect, text in canvas.picture.labels] == labels  # what the picture draws
+    with qtbot.waitSignal(window.floor.refreshed):
+        window.floor.order.setCurrentText(GroupOrder.TOP.value)
+    assert [g.name for g in canvas.groups] == ["R2", "R1"]
+    hot = next(b.cell for b in canvas.boxes if b.node == "npu-003")  # 100 °C: under Ascend's 105, no magenta
+    assert hot is not None and not hot.over_limit
+    # The racks by temperature: each chassis in its highest reading's colour, said in words on hover.
+    window.show_floor("racks")
+    with qtbot.waitSignal(window.racks.refreshed):
+        window.racks.color.setCurrentText("temperature")
+    look = window.racks.canvas.looks["gpu-002"]
+    assert look.words.startswith("highest temperature: GPU ") and "91 °C of 92" in look.words
+    assert look.fill != window.racks.canvas.looks["gpu-001"].fill  # 91 °C is not 40 °C
+    assert "temperature 30 °C" in window.racks.legend.text()
+    window.fleet.ingest(
+        "gpu-001",
+        [ParsedLine(sample=AcceleratorSample(index=0, vendor=Vendor.NVIDIA, temperature_c=97.0))],
+        time.time(),
+    )
+    window.apply_snapshot(window.fleet.snapshot())
+    with qtbot.waitSignal(window.racks.refreshed):
+        window.racks.refresh()
+    assert window.racks.canvas.looks["gpu-001"].fill == OVER_LIMIT_FILL  # past NVIDIA's 92: its own colour
+    if SHOTS:
+        window.grab().save(str(Path(SHOTS) / "racks-by-temperature.png"))
