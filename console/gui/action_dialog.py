@@ -33,6 +33,7 @@ from console.core.hostlist import compress
 from console.core.parsers.slurm import Partition
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import ActionsPort
+from console.gui.screen_fit import fit_size
 from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.worker import Worker
 
@@ -72,7 +73,7 @@ class ActionDialog(EnterSafeDialog):
         listed = compress(list(nodes))
         self.setWindowTitle(f"{kind.value.capitalize()} {listed} — Fleet Console")
         self.setObjectName("action-dialog")
-        self.resize(860, 640)
+        fit_size(self, 860, 640)
 
         heading = rich_label(
             f"<b>{esc(kind.value)}</b> on <b>{esc(listed)}</b> ({len(nodes)} node{'s' if len(nodes) > 1 else ''}) "

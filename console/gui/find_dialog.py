@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from console.core.find import BoxMatch
 from console.gui.enter_safe import EnterSafeDialog
+from console.gui.screen_fit import fit_size
 from console.gui.text import plain_label
 
 MATCH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -33,7 +34,7 @@ class FindBoxDialog(EnterSafeDialog):
         self.search = search
         self.setObjectName("find-box")
         self.setWindowTitle("Find the box — Fleet Console")
-        self.resize(720, 360)
+        fit_size(self, 720, 360)
         self.query = QLineEdit()
         self.query.setObjectName("find-query")
         self.query.setPlaceholderText("node, address, BMC, GPU UUID, serial, PCI bus id (18:00.0) or npu 3 — Enter")

@@ -28,6 +28,7 @@ from console.core.incidents import ShiftName
 from console.core.roles import Permission, allowed
 from console.gui.ports import RecordsPort
 from console.gui.printing import pdf_bytes
+from console.gui.screen_fit import fit_size
 from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
 
@@ -50,7 +51,7 @@ class HandoverDialog(QDialog):
         self.signoff: SignOff | None = None
         self.confirm_box: QMessageBox | None = None
         self.setWindowTitle(f"Handover: {shift.value} shift of {date.isoformat()}")
-        self.resize(1100, 800)
+        fit_size(self, 1100, 800)
         self.browser = QTextBrowser()
         self.browser.setObjectName("handover-html")
         self.browser.setOpenLinks(False)

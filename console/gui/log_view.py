@@ -23,13 +23,11 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -59,8 +57,7 @@ from console.gui.text import esc, plain_label, plain_tip, rich_label
 from console.gui.timeline_pane import TimelinePane
 from console.gui.worker import Worker
 
-DETAIL_MIN_HEIGHT: Final = 120
-CONTROLS_MIN_HEIGHT: Final = 120
+DETAIL_MIN_HEIGHT: Final = 40  # three lines on a 768-px screen; seven and more where there is room
 CONTROLS_ROOMY_HEIGHT: Final = 300
 TIMELINE_BEFORE_S: Final = 2 * 3600.0
 TIMELINE_AFTER_S: Final = 3600.0
@@ -164,7 +161,7 @@ class LogView(QWidget):
         self.detail.setObjectName("incident-detail")
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select an incident")
-        self.detail.setMinimumHeight(DETAIL_MIN_HEIGHT)  # seven lines of an incident's words in sight
+        self.detail.setMinimumHeight(DETAIL_MIN_HEIGHT)
         self.note = QLineEdit()
         self.note.setObjectName("incident-note")
         self.note.setPlaceholderText("Note (required for Add note; optional for Acknowledge and Resolve)")
@@ -212,7 +209,9 @@ class LogView(QWidget):
                 widget.setEnabled(False)
                 widget.setToolTip(plain_tip(why))
 
+        # The note and what is done with it on one row: the buttons stay in sight on a 768-px screen.
         buttons = QHBoxLayout()
+        buttons.addWidget(self.note, 1)
         for button in (self.ack_button, self.note_button, self.resolve_button, self.timeline_button):
             buttons.addWidget(button)
         new = QGridLayout()
@@ -220,25 +219,18 @@ class LogView(QWidget):
         new.addWidget(self.new_cause, 0, 1)
         new.addWidget(self.new_severity, 0, 2)
         new.addWidget(self.open_button, 0, 3)
+        # The incident's words scroll in their own box; every control stays in sight, however short the screen.
         controls = QWidget()
         controls_layout = QVBoxLayout(controls)
         controls_layout.setContentsMargins(0, 0, 0, 0)
-        controls_layout.addWidget(self.detail, 3)
-        controls_layout.addWidget(self.note)
+        controls_layout.addWidget(self.detail, 1)
         controls_layout.addLayout(buttons)
         controls_layout.addWidget(self.message)
         controls_layout.addLayout(new)
-        # The incident's words and controls scroll on a short screen; the timeline keeps its plots readable.
-        controls_area = QScrollArea()
-        controls_area.setWidget(controls)
-        controls_area.setWidgetResizable(True)
-        controls_area.setFrameShape(QFrame.Shape.NoFrame)
-        # At least the buttons in sight on a 768-px screen; the words and every control where there is room.
-        controls_area.setMinimumHeight(CONTROLS_MIN_HEIGHT)
         self.timeline = TimelinePane()
         side = QSplitter(Qt.Orientation.Vertical)
         side.setChildrenCollapsible(False)
-        side.addWidget(controls_area)
+        side.addWidget(controls)
         side.addWidget(self.timeline)
         side.setStretchFactor(0, 4)
         side.setStretchFactor(1, 5)

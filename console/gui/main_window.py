@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPoint, QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -65,6 +65,7 @@ from console.gui.move_dialog import MoveTenantDialog
 from console.gui.node_panel import NodePanel
 from console.gui.ports import ActionsPort, MovesPort, RecordsPort
 from console.gui.rack_view import RackView
+from console.gui.screen_fit import fit_size
 from console.gui.sparkline import TrendDelegate
 from console.gui.style import STATE_COLOURS, action_icon, app_icon
 from console.gui.tenants_view import TenantsView
@@ -178,10 +179,9 @@ class MainWindow(QMainWindow):
             who = f" — {records.incidents.operator} ({records.incidents.role.value})"
         self.setWindowTitle(f"Fleet Console{title_suffix}{who}")
         self.setWindowIcon(app_icon())
-        # 1600 × 940 where the screen has room; a crash-cart laptop's 1366 × 768 gets what it has.
-        screen = QGuiApplication.primaryScreen()
-        room = screen.availableGeometry() if screen is not None else None
-        self.resize(min(1600, room.width()) if room else 1600, min(940, room.height()) if room else 940)
+        # 1600 × 940 where the screen has room; a crash-cart laptop's 1366 × 768 gets what it has, less its
+        # panel and the window's own title bar.
+        fit_size(self, 1600, 940)
         self.snapshots_applied = 0
         self.scheduler_problem: str | None = None
         self.last_apply_ms = 0.0

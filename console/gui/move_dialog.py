@@ -36,6 +36,7 @@ from console.core.tenant_move import (
 )
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import MoveHandle, MovesPort
+from console.gui.screen_fit import fit_size
 from console.gui.text import plain_label, plain_tip
 from console.gui.worker import Worker
 
@@ -88,7 +89,7 @@ class MoveTenantDialog(EnterSafeDialog):
         self._generation = 0
         self.setObjectName("move-dialog")
         self.setWindowTitle(f"Move {compress(list(nodes))} to another tenant — Fleet Console")
-        self.resize(900, 680)
+        fit_size(self, 900, 680)
 
         self.target = QComboBox()
         self.target.setObjectName("move-target")

@@ -47,7 +47,7 @@ class TimelinePlot(pg.PlotWidget):  # type: ignore[misc]
         super().__init__(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
         self.setBackground("w")
         # Side by side at 120 px: with the incident lists beside them the Log tab still fits a 768-px screen.
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(100)
         self.setMouseEnabled(x=True, y=False)
         self.setYRange(0, y_max)
         self.getAxis("left").setLabel(f"{title} ({unit})")

@@ -27,6 +27,7 @@ from console.core.report import iso_utc
 from console.core.roles import Role
 from console.core.store import Store
 from console.core.store_error import StoreError
+from console.core.when import local_stamp
 from console.services.actions import STORE_FILE
 from console.services.incidents import IncidentService
 
@@ -207,7 +208,7 @@ class ShiftLog:
         if self.archive is None:
             notes.append("no telemetry archive: the nodes' states at the end of the shift are not known")
         if end > self.now():
-            notes.append("the shift is not over: figures and node states are as of " + iso_utc(self.now()))
+            notes.append("the shift is not over: figures and node states are as of " + local_stamp(self.now()))
         if self.archive is not None:
             notes += [gap.words() for gap in self.archive.gaps(start, end)]
         return build_report(
