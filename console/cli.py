@@ -41,12 +41,12 @@ from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.floor import ColorBy, GroupBy
 from console.core.inventory import Inventory, InventoryError, load_inventory
-from console.core.report import format_rows, node_record, parse_iso, table_rows, text_table
+from console.core.report import format_rows, node_record, table_rows, text_table
 from console.core.roles import Preferences, PreferencesError, Role, RoleRefused, records_nothing
 from console.core.samples import NodeState
 from console.core.store_error import StoreError
 from console.core.text import escape_controls, escape_lines
-from console.core.when import ACCEPTED, WhenError, local_stamp, parse_when
+from console.core.when import ACCEPTED, WhenError, local_stamp, parse_iso, parse_when
 
 if TYPE_CHECKING:
     from console.app import LiveFleet, ShiftServices, WindowServices
@@ -547,7 +547,7 @@ def _since(text: str | None) -> str | None:
     """``--since`` as the store's UTC stamp; WhenError (with the accepted forms) for anything else."""
     if not text:
         return None
-    from console.core.report import iso_utc
+    from console.core.when import iso_utc
 
     return iso_utc(parse_when(text, time.time()))
 

@@ -359,8 +359,8 @@ def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     """A tenant's accelerator-hours from the telemetry archive (read-only; a liaison may run it)."""
 
     from console.core.archive import ARCHIVE_FILE, TelemetryArchive
-    from console.core.report import iso_utc
     from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+    from console.core.when import iso_utc
 
     try:
         first, last = parse_date(args.report_from), parse_date(args.report_to)

@@ -18,8 +18,8 @@ from typing import Any, Final
 from console.core.exports import csv_text, export_text
 from console.core.incident_log import Incident, SignOff
 from console.core.incidents import ShiftFigures, duration_words
-from console.core.report import iso_utc, parse_iso
 from console.core.store import AuditRow
+from console.core.when import iso_utc, parse_iso
 
 # 2: incident rows carry their state at the shift's end and the later facts apart (``state_at_end``, ``later``).
 REPORT_VERSION: Final = 2

@@ -20,10 +20,9 @@ from typing import Any, Final
 
 from console.core.counters import AcceleratorCounters
 from console.core.incidents import IncidentState
-from console.core.report import iso_utc
 from console.core.store import Store, amend_if_signed, explain, incident_event
 from console.core.store_error import StoreError
-from console.core.when import local_stamp
+from console.core.when import iso_utc, local_stamp
 
 MAX_NOTE_CHARS: Final = 4000
 MAX_TICKET_CHARS: Final = 200

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Final
 
 from console.core.fleet import NodeView
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.slurm import state_words
 from console.core.samples import LIVE_STATES, AcceleratorSample, as_json
-
-
-def iso_utc(when: float) -> str:
-    stamp = dt.datetime.fromtimestamp(when, dt.UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
-
-
-def parse_iso(text: str) -> float:
-    """An audit stamp (``2026-11-29T17:46:40.123Z``) as epoch seconds."""
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+from console.core.when import iso_utc
 
 
 def accelerator_record(

@@ -34,6 +34,7 @@ import sqlite_utils
 
 from console.core.file_locks import held_by
 from console.core.store_error import StoreError
+from console.core.when import iso_utc
 
 SCHEMA_VERSION: Final = 2
 OUTPUT_EXCERPT: Final = 4000
@@ -249,7 +250,7 @@ def carry_ticket(conn: sqlite3.Connection, action_id: int, kind: str, ticket: st
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(time.time())
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,11 +499,13 @@ class Store:
         state: str = "intent",
         message: str | None = None,
         carries_ticket: bool = True,
+        at: float | None = None,
     ) -> int:
         """The action's row before anything is sent, linked to the open incidents of its nodes; its ticket
-        goes onto them (``carries_ticket``: False for an attempt that is refused, which changes nothing)."""
+        goes onto them (``carries_ticket``: False for an attempt that is refused, which changes nothing).
+        ``at``: when it happened, for a record written after the fact (the demo's history); now otherwise."""
         row = {
-            "created_at": now_iso(),
+            "created_at": now_iso() if at is None else iso_utc(at),
             "operator": operator,
             "kind": kind,
             "node": node,
@@ -536,7 +539,7 @@ class Store:
                     (last, last),
                 )
                 if ticket and carries_ticket:
-                    carry_ticket(conn, int(last), kind, ticket, operator, time.time())
+                    carry_ticket(conn, int(last), kind, ticket, operator, time.time() if at is None else at)
         except sqlite3.Error as exc:
             raise StoreError(f"the audit log cannot be written: {explain(self.path, exc)}") from None
         if self._pending:
@@ -568,12 +571,13 @@ class Store:
         stdout: str | None = None,
         stderr: str | None = None,
         duration_s: float | None = None,
+        at: float | None = None,
     ) -> None:
         if state not in FINAL_STATES:
             raise ValueError(f"not a final state: {state}")
         values = {
             "state": state,
-            "finished_at": now_iso(),
+            "finished_at": now_iso() if at is None else iso_utc(at),
             "message": message,
             "exit_status": exit_status,
             "stdout": (stdout or "")[-OUTPUT_EXCERPT:] or None,

@@ -85,3 +85,14 @@ def parse_date(text: str) -> dt.date:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise WhenError(f"{text!r} is not a date: give YYYY-MM-DD") from None
+
+
+def iso_utc(when: float) -> str:
+    """A time as the records keep it: ISO 8601, UTC, milliseconds (``2026-12-07T04:22:14.188Z``)."""
+    stamp = dt.datetime.fromtimestamp(when, dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> float:
+    """An audit stamp (``2026-11-29T17:46:40.123Z``) as epoch seconds."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 from console.core.incident_log import Incident
 from console.core.incidents import IncidentState, duration_words
 from console.core.log_types import AuditRow
-from console.core.report import parse_iso
+from console.core.when import parse_iso
 from console.gui.style import SEVERITY_COLOURS
 from console.gui.text import plain_tip
 

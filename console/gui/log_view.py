@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
 from console.core.incident_log import Incident
 from console.core.incidents import IncidentState, ShiftFigures, ShiftName, duration_words
 from console.core.log_types import LogFilter, LogPage, NodeTimeline
-from console.core.report import iso_utc
 from console.core.roles import Permission, allowed
+from console.core.when import iso_utc
 from console.gui.log_tables import (
     ACTION_COLUMNS,
     INCIDENT_COLUMNS,

@@ -30,11 +30,11 @@ from console.core.inventory import Inventory
 from console.core.kinds.locate import led_left_on
 from console.core.kinds.spec import NodeRecord
 from console.core.parsers.slurm import Partition
-from console.core.report import iso_utc, parse_iso
 from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
 from console.core.samples import NodeState
 from console.core.store import SessionLock, Store
 from console.core.store_error import StoreError
+from console.core.when import iso_utc, parse_iso
 from console.engines.registry import EngineExecutor, Engines, NodeShell
 from console.transport.ssh import SshSettings
 

@@ -23,11 +23,10 @@ from console.core.incident_log import Incident, IncidentLog, IncidentQuery, Sign
 from console.core.incidents import IncidentSpan, ShiftClock, ShiftName, shift_figures
 from console.core.inventory import Inventory
 from console.core.log_types import LogFilter, LogPage, NodeTimeline, TimelineEvent
-from console.core.report import iso_utc
 from console.core.roles import Role
 from console.core.store import Store
 from console.core.store_error import StoreError
-from console.core.when import local_stamp
+from console.core.when import iso_utc, local_stamp
 from console.services.actions import STORE_FILE
 from console.services.incidents import IncidentService
 

@@ -107,7 +107,8 @@ def test_power_reads_as_the_window_says_it() -> None:
 
 def test_the_alerts_column_says_the_worst_and_how_many_more_and_stamps_read_back() -> None:
     from console.core.alerts import Alert, Severity
-    from console.core.report import alert_words, iso_utc, parse_iso
+    from console.core.report import alert_words
+    from console.core.when import iso_utc, parse_iso
 
     fleet = _fleet()
 

@@ -11,9 +11,8 @@ from console.core.inventory import NodeSpec
 from console.core.kinds.bmc_steps import asked_bmcs, bmc_step
 from console.core.kinds.spec import KindSpec, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
-from console.core.report import parse_iso
 from console.core.store import AuditRow
-from console.core.when import local_stamp
+from console.core.when import local_stamp, parse_iso
 
 
 def plan(plan: ActionPlan, specs: list[NodeSpec], context: PlanContext) -> None:
