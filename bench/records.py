@@ -49,6 +49,9 @@ KINDS = ["drain", "resume", "reboot", "power", "locate"]
 
 
 def inventory(nodes: int, directory: Path) -> Inventory:
+    """The generated fleet, also written as ``fleet.toml`` beside the store: its names are the records',
+    so ``fleet-console --inventory DIR/fleet.toml --data-dir DIR`` opens the year in the window (the nodes
+    themselves do not exist: they show as unreachable)."""
     specs = tuple(
         NodeSpec(
             name=f"gpu-{i:04d}",
@@ -59,7 +62,16 @@ def inventory(nodes: int, directory: Path) -> Inventory:
         )
         for i in range(nodes)
     )
-    return Inventory(directory / "fleet.toml", specs)
+    path = directory / "fleet.toml"
+    if not path.exists():
+        path.write_text(
+            "".join(
+                f'[[node]]\nname = "{s.name}"\nhost = "{s.host}"\nvendor = "nvidia"\nrack = "{s.rack}"\n'
+                f'tenant = "{s.tenant}"\n\n'
+                for s in specs
+            )
+        )
+    return Inventory(path, specs)
 
 
 def generate_store(path: Path, nodes: list[str], incidents: int, actions: int, start: float, end: float) -> None:

@@ -303,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     sim.add_argument("--known-hosts-out", type=Path)
     sim.add_argument("--data-dir", type=Path, dest="sim_data_dir")
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--history",
+        action="store_true",
+        help="write a month of believable incidents, actions and telemetry into the data directory's record "
+        "(once: never over a record that has incidents)",
+    )
     sim.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     add_parsers(sub)
     move = add_move_parser(sub)
@@ -796,6 +802,16 @@ def run_sim(args: argparse.Namespace) -> int:
         return 2
     state_dir = data_dir(args.sim_data_dir) / "sim"
     server, files = start_sim(args.sim_nodes, state_dir, args.inventory_out, args.known_hosts_out, seed=args.seed)
+    if args.history:
+        from console.sim.history import seed_history
+        from console.sim.model import build_fleet
+
+        try:
+            written = seed_history(data_dir(args.sim_data_dir), build_fleet(args.sim_nodes, args.seed), time.time())
+            if written:
+                say(f"fleet-console sim: wrote {written} incidents of history into {data_dir(args.sim_data_dir)}")
+        except StoreError as exc:
+            say(f"fleet-console sim: no history written: {exc}", file=sys.stderr)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -844,6 +860,7 @@ class DemoFleet:
                 str(self.state_root),
                 "--ready-fd",
                 str(write_fd),
+                "--history",
             ],
             pass_fds=(write_fd,),
         )
@@ -963,6 +980,23 @@ def _window_identity(
     return picked or role, prefs, operator, notice
 
 
+def _sign_demo_shift(services: WindowServices) -> None:
+    """The demo's previous shift signed off by its supervisor, once (the simulator wrote its history): a
+    supervisor opening the demo has a signed handover beside the shift under way."""
+    log = services.shift.log
+    date, shift = log.current_shift()
+    start, _end = log.shift_bounds(date, shift)
+    before_date, before = log.shifts.shift_at(start - 1)
+    try:
+        if log.signoff(before_date, before) is not None or not log.store.query("SELECT 1 FROM incidents LIMIT 1", []):
+            return
+        data = log.sign_off_data(before_date, before, "sam.r")
+        note = "handed over; gpu-003 keeps dropping GPU 6, RMA under way"
+        services.shift.incidents.log.sign_off(by="sam.r", role="supervisor", note=note, at=data["end"] + 600, **data)
+    except (StoreError, ValueError) as exc:
+        say(f"fleet-console: the demo's previous shift was not signed off: {exc}", file=sys.stderr)
+
+
 def _window_parts(services: WindowServices | None) -> WindowParts:
     """What the window shows beside the live fleet: nothing more where the store could not be opened."""
     from console.gui.main_window import WindowParts
@@ -1042,6 +1076,8 @@ def run_window(args: argparse.Namespace) -> int:
             say(f"fleet-console: {notice}", file=sys.stderr)
         parts = _window_parts(services)
         if services is not None:
+            if demo is not None:
+                _sign_demo_shift(services)
             services.start()
         try:
             signals.in_window = True
