@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from console.core.alerts import AlertRules, Severity
 from console.core.fleet import NodeView
@@ -107,9 +107,8 @@ def node_cells(view: NodeView, color_by: ColorBy, rules: AlertRules) -> list[Cel
                 Cell(view.name, sample.index, CellKind.STALE, words="stale", updated_at=accelerator.updated_at)
             )
             continue
-        level, words = _measure(sample, color_by, limits.critical_c, severity, view)
+        level, words, value, over = _measure(sample, color_by, limits.critical_c, severity, view)
         kind = CellKind.NO_READING if level is None else CellKind.VALUE
-        value, over = _reading(sample, color_by, limits.critical_c)
         cells.append(Cell(view.name, sample.index, kind, level or 0.0, words, accelerator.updated_at, value, over))
     return cells
 
@@ -121,23 +120,6 @@ FIGURE_UNITS: Final = {
     ColorBy.POWER: "W",
     ColorBy.MEMORY: "% of memory",
 }
-
-
-def _reading(sample: AcceleratorSample, color_by: ColorBy, critical_c: float) -> tuple[float | None, bool]:
-    """The cell's reading in its measure's unit, and whether it is past its limit."""
-    match color_by:
-        case ColorBy.UTILIZATION:
-            return _number(sample.utilization_pct), False
-        case ColorBy.TEMPERATURE:
-            temp = _number(sample.temperature_c)
-            return temp, temp is not None and temp >= critical_c
-        case ColorBy.POWER:
-            power, limit = _number(sample.power_w), _number(sample.power_limit_w)
-            return power, power is not None and bool(limit) and power > (limit or 0.0)
-        case ColorBy.MEMORY:
-            used, total = _number(sample.memory_used_mib), _number(sample.memory_total_mib)
-            return (None if used is None or not total else 100.0 * used / total), False
-    return None, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,35 +167,48 @@ def ordered_groups(groups: Sequence[CellGroup], color_by: ColorBy, order: GroupO
     return sorted(by_name, key=key)
 
 
+class Measured(NamedTuple):
+    """A cell's reading for the measure: its level on the scale (None: no reading), its words, the value in
+    the measure's unit (FIGURE_UNITS; None where the measure has no figure) and whether it is past its limit."""
+
+    level: float | None
+    words: str
+    value: float | None = None
+    over: bool = False
+
+
 def _measure(
     sample: AcceleratorSample,
     color_by: ColorBy,
     critical_c: float,
     severity: Mapping[int | None, Severity],
     view: NodeView,
-) -> tuple[float | None, str]:
+) -> Measured:
     match color_by:
         case ColorBy.UTILIZATION:
             util = _number(sample.utilization_pct)
-            return (None, "N/A") if util is None else (util / 100.0, f"{util:.0f} %")
+            return Measured(None, "N/A") if util is None else Measured(util / 100.0, f"{util:.0f} %", util)
         case ColorBy.TEMPERATURE:
             temp = _number(sample.temperature_c)
             if temp is None:
-                return None, "N/A"
+                return Measured(None, "N/A")
             # From a cold GPU (30 °C) to past the vendor's critical limit: 76 and 100 °C apart on the scale.
-            over = " — over the critical limit" if temp >= critical_c else ""
+            over = temp >= critical_c
             level = (temp - COLD_C) / (critical_c + TEMP_MARGIN_C - COLD_C)
-            return level, f"{temp:.0f} °C of {critical_c:.0f}{over}"
+            words = f"{temp:.0f} °C of {critical_c:.0f}" + (" — over the critical limit" if over else "")
+            return Measured(level, words, temp, over)
         case ColorBy.POWER:
             power, limit = _number(sample.power_w), _number(sample.power_limit_w)
             if power is None or not limit:
-                return None, "N/A" if power is None else f"{power:.0f} W (no limit read)"
-            return power / limit, f"{power:.0f} of {limit:.0f} W" + (" — over the limit" if power > limit else "")
+                return Measured(None, "N/A" if power is None else f"{power:.0f} W (no limit read)")
+            over = power > limit
+            words = f"{power:.0f} of {limit:.0f} W" + (" — over the limit" if over else "")
+            return Measured(power / limit, words, power, over)
         case ColorBy.MEMORY:
             used, total = _number(sample.memory_used_mib), _number(sample.memory_total_mib)
             if used is None or not total:
-                return None, "N/A"
-            return used / total, f"{used / 1024:.1f} of {total / 1024:.0f} GiB"
+                return Measured(None, "N/A")
+            return Measured(used / total, f"{used / 1024:.1f} of {total / 1024:.0f} GiB", 100.0 * used / total)
         case ColorBy.HEALTH:
             worst = max(
                 (severity.get(sample.index), severity.get(None)),
@@ -226,12 +221,12 @@ def _measure(
             words = "healthy" if worst in (None, Severity.INFO) else worst.word
             if isinstance(word, str) and word.upper() not in ("OK", ""):
                 words += f" (npu-smi: {word})"
-            return level, words
+            return Measured(level, words)
         case ColorBy.STATE:
             slurm = view.scheduler_state or ""
             out = "DRAIN" in slurm or slurm.startswith("DOWN")
-            return (0.5 if out else 0.0), (slurm.lower() or view.state.value)
-    return None, ""
+            return Measured((0.5 if out else 0.0), (slurm.lower() or view.state.value))
+    return Measured(None, "")
 
 
 def group_name(spec: NodeSpec, group_by: GroupBy, partitions: Mapping[str, str]) -> str:
