@@ -19,7 +19,7 @@ from console.core.exports import csv_text, export_text
 from console.core.incident_log import Incident, SignOff
 from console.core.incidents import ShiftFigures, duration_words
 from console.core.store import AuditRow
-from console.core.when import iso_utc, parse_iso
+from console.core.when import iso_utc, local_minute, parse_iso, zone_name
 
 # 2: incident rows carry their state at the shift's end and the later facts apart (``state_at_end``, ``later``).
 REPORT_VERSION: Final = 2
@@ -43,18 +43,10 @@ def local_time(when: float | None) -> str:
     return dt.datetime.fromtimestamp(when).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
-def local_zone(when: float) -> str:
-    """The local zone's name at ``when`` (named once at the top of a report; its tables give bare times)."""
-    local = dt.datetime.fromtimestamp(when).astimezone()
-    return local.tzname() or local.strftime("%z")
-
-
 def _short(iso: str | None) -> str:
     """An ISO time of the report as a local ``2026-12-07 04:22`` (the zone is named once, at the top): no
     token long enough to be broken inside a table cell."""
-    if not iso:
-        return ""
-    return dt.datetime.fromtimestamp(parse_iso(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
+    return local_minute(parse_iso(iso)) if iso else ""
 
 
 def _words(token: str | None) -> str:
@@ -89,7 +81,7 @@ def build_report(
         "generated_at": iso_utc(generated_at),
         "generated_by": generated_by,
         "notes": list(notes),
-        "zone": local_zone(end),
+        "zone": zone_name(end),
         "open_incidents": [
             _incident_row(i, end) for i in sorted(still_open, key=lambda i: (_rank(i.severity), i.opened))
         ],
@@ -306,7 +298,7 @@ def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
     else:
         sign = '<div class="unsigned">Not signed off.</div>'
     notes = "".join(f'<p class="muted">{escape_html(n)}</p>' for n in report.get("notes", []))
-    zone = report.get("zone") or local_zone(parse_iso(report["end"]))
+    zone = report.get("zone") or zone_name(parse_iso(report["end"]))
     # The shift's figures first: the next shift reads the page top down.
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'

@@ -74,6 +74,12 @@ def local_stamp(at: float) -> str:
     return f"{local.strftime('%Y-%m-%d %H:%M:%S')} {local.tzname() or local.strftime('%z')}"
 
 
+def local_minute(at: float) -> str:
+    """A time to the minute, local, without its zone (``2026-12-07 04:22``): for tables and reports that name
+    the zone once (``zone_name``), so no cell holds a token long enough to break."""
+    return dt.datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
 def zone_name(at: float | None = None) -> str:
     """The local time zone's name (``CET``, ``UTC``), for headers of times shown in local time."""
     local = dt.datetime.fromtimestamp(at if at is not None else dt.datetime.now().timestamp()).astimezone()

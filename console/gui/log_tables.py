@@ -3,7 +3,6 @@ and width) and a sort key per column (the UserRole value), shown through a sorti
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -14,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 from console.core.incident_log import Incident
 from console.core.incidents import IncidentState, duration_words
 from console.core.log_types import AuditRow
-from console.core.when import parse_iso
+from console.core.when import local_minute, parse_iso
 from console.gui.style import SEVERITY_COLOURS
 from console.gui.text import plain_tip
 
@@ -25,9 +24,7 @@ OUTCOME_COLOURS: Final = {"refused": "#8a1c7c", "failed": "#b00020", "timed out"
 
 
 def local(when: float | None) -> str:
-    if when is None:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
+    return "" if when is None else local_minute(when)
 
 
 @dataclass(frozen=True, slots=True)
