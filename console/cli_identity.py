@@ -63,8 +63,7 @@ def who_acts(
         )
         return EXIT_REFUSED
     else:
-        name = input(f"The OS account {shared!r} is shared. Your name, for the audit log and Slurm's Reason: ")
-        name = name.strip()
+        name = typed_name(shared)
         if not name:
             print(f"no name given; {nothing}", file=sys.stderr)
             return EXIT_REFUSED
@@ -72,6 +71,11 @@ def who_acts(
         print(escape_controls(f"fleet-console: {problem}; {nothing}"), file=sys.stderr)
         return EXIT_REFUSED
     return name
+
+
+def typed_name(account: str, read: Callable[[str], str] = input) -> str:
+    """The name a person types at the terminal when the shared OS ``account`` does not say who acts."""
+    return read(f"The OS account {account!r} is shared. Your name, for the audit log and Slurm's Reason: ").strip()
 
 
 def no_display(environ: dict[str, str] | None = None) -> bool:
@@ -97,7 +101,7 @@ def ask_on_terminal(account: str, read: Callable[[str], str] = input, tries: int
     checked as every command's is; None when none was given (or none that the audit log can hold)."""
     print(f"fleet-console: {NO_DISPLAY_WORDS}; asking here instead.", file=sys.stderr)
     for _ in range(tries):
-        name = read(f"The OS account {account!r} is shared. Your name, for the audit log and Slurm's Reason: ").strip()
+        name = typed_name(account, read)
         if not name:
             return None
         problem = operator_problem(name)
