@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from console.core.collector import RAMP_S, SCHEDULE, collect_recent, give_back, take_over
+from console.core.collector import RAMP_S, RECENT_S, SCHEDULE, collect_recent, give_back, take_over
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,15 @@ class PassPlan:
         return min([*self.due, *self.ramp[:1]])
 
     def take(self, now: float) -> Callable[[], None] | None:
-        ready = [i for i, at in enumerate(self.due) if at <= now]
-        ramped = bool(self.ramp) and self.ramp[0] <= now
-        if ramped:
+        due = []
+        for i, at in enumerate(self.due):
+            if at <= now:
+                due.append(SCHEDULE[i])
+                self.due[i] = now + SCHEDULE[i][0]
+        if self.ramp and self.ramp[0] <= now:  # an early pass is a recent pass
             del self.ramp[0]
-        for i in ready:
-            self.due[i] = now + SCHEDULE[i][0]
-        if ready and (not ramped or SCHEDULE[ready[-1]][0] > SCHEDULE[1][0]):
-            return SCHEDULE[ready[-1]][1]
-        return collect_recent if ramped else None
+            due.append((RECENT_S, collect_recent))
+        return max(due, key=lambda interval_pass: interval_pass[0])[1] if due else None
 
 
 class CollectorThread:
