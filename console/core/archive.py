@@ -504,6 +504,15 @@ class TelemetryArchive:
             ).fetchall()
         return [ArchiveGap(int(a), int(b), str(r)) for a, b, r in rows]
 
+    def _known_node_id(self, name: str) -> int | None:
+        """A node's id where the archive has one (another console may have added it since this one
+        opened); None for a node never archived. Call with the lock held."""
+        node_id = self._node_ids.get(name)
+        if node_id is None:
+            row = self._conn.execute("SELECT id FROM nodes WHERE name = ?", (name,)).fetchone()
+            node_id = int(row[0]) if row else None
+        return node_id
+
     def last_accelerators(self, nodes: Sequence[str]) -> dict[str, tuple[float, tuple[int, ...]]]:
         """Per node of ``nodes`` the archive has readings for: when it last reported accelerators (a minute's
         start, or an hour's where the minutes are pruned) and their indices. Who holds a node that does not
@@ -511,13 +520,13 @@ class TelemetryArchive:
         out: dict[str, tuple[float, tuple[int, ...]]] = {}
         with self._lock:
             for name in nodes:
-                row = self._conn.execute("SELECT id FROM nodes WHERE name = ?", (name,)).fetchone()
-                if row is None:
+                node_id = self._known_node_id(name)
+                if node_id is None:
                     continue
                 for table, dtype in (("minute", MINUTE_DTYPE), ("hour", HOUR_DTYPE)):
                     found = self._conn.execute(
                         f"SELECT t, data FROM {table} WHERE node = ? AND length(data) > 0 ORDER BY t DESC LIMIT 1",  # noqa: S608 - a table name of two constants
-                        (row[0],),
+                        (node_id,),
                     ).fetchone()
                     if found is not None:
                         indices = tuple(sorted(int(i) for i in unpack(found[1], dtype)["index"]))
@@ -529,10 +538,7 @@ class TelemetryArchive:
         """One node's archived utilisation and temperature with its state changes over [since, until):
         minute rows where the archive still has them, hour rows before that."""
         with self._lock:
-            node_id = self._node_ids.get(node)
-            if node_id is None:
-                row = self._conn.execute("SELECT id FROM nodes WHERE name = ?", (node,)).fetchone()
-                node_id = row[0] if row else None
+            node_id = self._known_node_id(node)
             if node_id is None:
                 return Timeline(
                     node, 60, np.zeros(0), (), np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), (), ()
