@@ -3,6 +3,7 @@ connection) and the runner that carries confirmed plans out one at a time per no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import os
@@ -128,8 +129,9 @@ class ActionService:
     def _record_of(self, node: str, open_incidents: tuple[Incident, ...]) -> NodeRecord:
         """What the record and the live view say of ``node``, for a kind's record check."""
         critical: tuple[Alert, ...] = ()
-        if self._fleet is not None and node in self._fleet.names:
-            critical = tuple(a for a in self._fleet.view(node).alerts if a.severity >= Severity.CRITICAL)
+        if self._fleet is not None:
+            with contextlib.suppress(KeyError):  # a node the live fleet does not stream has no live alert
+                critical = tuple(a for a in self._fleet.view(node).alerts if a.severity >= Severity.CRITICAL)
         return NodeRecord(node, open_incidents, critical, self.store.last_done(ActionKind.LOCATE.value, node))
 
     def earlier_unfinished(self, hours: float = 24.0) -> list[ActionStatus]:
