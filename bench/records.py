@@ -38,8 +38,7 @@ from console.core.incidents import ShiftClock, ShiftName
 from console.core.inventory import Inventory, NodeSpec
 from console.core.log_types import LogFilter
 from console.core.samples import NodeState, Vendor
-from console.core.store import Store
-from console.services.actions import STORE_FILE
+from console.core.store import STORE_FILE, Store
 from console.services.shift_log import ShiftLog
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,6 +36,8 @@ from console.core.file_locks import held_by
 from console.core.store_error import StoreError
 from console.core.when import iso_utc
 
+# The store's file in the console's data directory.
+STORE_FILE: Final = "console.sqlite3"
 SCHEMA_VERSION: Final = 2
 OUTPUT_EXCERPT: Final = 4000
 BUSY_TIMEOUT_S: Final = 10.0

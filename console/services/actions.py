@@ -33,14 +33,11 @@ from console.core.kinds.spec import NodeRecord
 from console.core.parsers.slurm import Partition
 from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
 from console.core.samples import NodeState
-from console.core.store import SessionLock, Store
+from console.core.store import STORE_FILE, SessionLock, Store
 from console.core.store_error import StoreError
 from console.core.when import iso_utc, parse_iso
 from console.engines.registry import EngineExecutor, Engines, NodeShell
 from console.transport.ssh import SshSettings
-
-# The audit store's file in the console's data directory.
-STORE_FILE: Final = "console.sqlite3"
 
 
 class LiveTelemetry(Protocol):

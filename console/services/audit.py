@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.core.store import AuditRow, Store, session_alive
+from console.core.store import STORE_FILE, AuditRow, Store, session_alive
 from console.core.store_error import StoreError
-from console.services.actions import STORE_FILE
 
 __all__ = ["AuditRead", "StoreError", "read_audit"]
 

@@ -24,10 +24,9 @@ from console.core.incidents import IncidentSpan, ShiftClock, ShiftName, shift_fi
 from console.core.inventory import Inventory
 from console.core.log_types import LogFilter, LogPage, NodeTimeline, TimelineEvent
 from console.core.roles import Role
-from console.core.store import Store
+from console.core.store import STORE_FILE, Store
 from console.core.store_error import StoreError
 from console.core.when import iso_utc, local_stamp
-from console.services.actions import STORE_FILE
 from console.services.incidents import IncidentService
 
 REPEAT_WINDOW_S: Final = 30 * 86400

@@ -24,7 +24,7 @@ from console.core.archive import ARCHIVE_FILE, MinuteTenancy, TelemetryArchive
 from console.core.fleet import NodeMinute
 from console.core.incident_log import AcceleratorRef, IncidentLog
 from console.core.samples import NodeState
-from console.core.store import Store
+from console.core.store import STORE_FILE, Store
 from console.sim.model import (
     ECC_GPU,
     ECC_NODE,
@@ -36,7 +36,6 @@ from console.sim.model import (
     SimNode,
 )
 
-STORE_FILE: Final = "console.sqlite3"  # the console's store in its data directory (services.actions says so)
 DAYS: Final = 30
 RECENT_S: Final = 6 * 3600  # an incident opened this recently is still being worked on
 ARCHIVE_HOURS: Final = 8  # per-minute telemetry for the last hours: the node timelines of the current shift

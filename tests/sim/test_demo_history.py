@@ -9,8 +9,8 @@ from pathlib import Path
 
 from console.core.archive import ARCHIVE_FILE, TelemetryArchive
 from console.core.incident_log import IncidentLog, IncidentQuery
-from console.core.store import Store
-from console.sim.history import STORE_FILE, seed_history
+from console.core.store import STORE_FILE, Store
+from console.sim.history import seed_history
 from console.sim.model import build_fleet
 
 NOW = 1_800_000_000.0
