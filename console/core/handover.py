@@ -289,11 +289,11 @@ def render_html(report: dict[str, Any], signoff: SignOff | None = None) -> str:
         sign = (
             f'<div class="signed"><b>Signed off</b> by {escape_html(signoff.signed_by)} '
             f"({escape_html(signoff.role)}) at "
-            f"{escape_html(local_time(signoff.signed_at))}: {escape_html(signoff.note or '')}</div>"
+            f"{escape_html(local_minute(signoff.signed_at))}: {escape_html(signoff.note or '')}</div>"
         )
         if signoff.amendments:
             sign += "<h2>Amendments after sign-off</h2>" + html_table(
-                ["Time", "By", "Amendment"], [[local_time(a.at), a.author, a.text] for a in signoff.amendments]
+                ["Time", "By", "Amendment"], [[local_minute(a.at), a.author, a.text] for a in signoff.amendments]
             )
     else:
         sign = '<div class="unsigned">Not signed off.</div>'
