@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from console.core.archive import ARCHIVE_FILE, HOUR_DTYPE, MINUTE_DTYPE, STATE_CODE, TelemetryArchive
+from console.core.archive import ARCHIVE_FILE, TelemetryArchive
 from console.core.incidents import ShiftClock, ShiftName
 from console.core.inventory import Inventory, NodeSpec
 from console.core.log_types import LogFilter
+from console.core.rollup import HOUR_DTYPE, MINUTE_DTYPE, STATE_CODE
 from console.core.samples import NodeState, Vendor
 from console.core.store import STORE_FILE, Store
 from console.services.shift_log import ShiftLog

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +25,22 @@ import numpy.typing as npt
 
 from console.core.fleet import NodeMinute
 from console.core.pacing import no_pace
+from console.core.rollup import (
+    ALLOCATED_BIT,
+    HOUR_DTYPE,
+    MINUTE_DTYPE,
+    NA_U1,
+    NA_U2,
+    NO_TENANT_ID,
+    STATE_CODE,
+    STATE_CODES,
+    UNHEALTHY_BIT,
+    HourRollup,
+    MinuteGrid,
+    pack_minute,
+    roll_hour,
+    unpack,
+)
 from console.core.samples import NodeState
 from console.core.store import (
     BUSY_TIMEOUT_S,
@@ -42,40 +57,7 @@ ARCHIVE_FILE: Final = "telemetry.sqlite3"
 ARCHIVE_SCHEMA: Final = 3
 MINUTE_KEEP_S: Final = 48 * 3600
 HOUR_KEEP_S: Final = 400 * 86400
-BUSY_PCT: Final = 10.0  # an accelerator above this mean utilisation in a minute was busy that minute
-
-# The node state as a small number (its position here; new states are only ever appended).
-STATE_CODES: Final[tuple[NodeState, ...]] = tuple(NodeState)
-STATE_CODE: Final = {state: i for i, state in enumerate(STATE_CODES)}
-
-# One accelerator's minute: NA is the type's largest value.
-MINUTE_DTYPE: Final = np.dtype(
-    [
-        ("index", "u1"),
-        ("util_mean", "<u2"),  # hundredths of a percent
-        ("util_max", "u1"),
-        ("temp_max", "u1"),  # °C
-        ("power_mean", "<u2"),  # W
-        ("mem_max", "<u4"),  # MiB
-        ("samples", "u1"),
-    ]
-)
-# One accelerator's hour: as a minute, plus the minutes it was busy and the minutes it reported at all.
-HOUR_DTYPE: Final = np.dtype(
-    [
-        ("index", "u1"),
-        ("util_mean", "<u2"),
-        ("util_max", "u1"),
-        ("temp_max", "u1"),
-        ("power_mean", "<u2"),
-        ("mem_max", "<u4"),
-        ("busy_minutes", "u1"),
-        ("live_minutes", "u1"),
-    ]
-)
-NA_U1: Final = 255
-NA_U2: Final = 65535
-NA_U4: Final = 2**32 - 1
+ROLL_UP_ROWS: Final = 6000  # minute rows rolled at a time: about a hundred nodes' hour
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -136,9 +118,6 @@ def _v3(conn: sqlite3.Connection) -> None:
 
 
 ARCHIVE_MIGRATIONS: Final = {1: _v1, 2: _v2, 3: _v3}
-ALLOCATED_BIT: Final = 1
-UNHEALTHY_BIT: Final = 2
-NO_TENANT_ID: Final = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,33 +145,6 @@ class Usage:
     idle_allocated: float
     out_of_service: float
     util_mean: float | None
-
-
-def _clip(value: float, scale: float, na: int) -> int:
-    if math.isnan(value):  # the tool gave none
-        return na
-    return int(min(max(round(value * scale), 0), na - 1))
-
-
-def pack_minute(accelerators: Sequence[tuple[int, tuple[float, float, float, float, float, int]]]) -> bytes:
-    rows = np.zeros(len(accelerators), dtype=MINUTE_DTYPE)
-    for i, (index, (util_mean, util_max, temp_max, power_mean, mem_max, samples)) in enumerate(accelerators):
-        rows[i] = (
-            min(index, 254),
-            _clip(util_mean, 100, NA_U2),
-            _clip(util_max, 1, NA_U1),
-            _clip(temp_max, 1, NA_U1),
-            _clip(power_mean, 1, NA_U2),
-            _clip(mem_max, 1, NA_U4),
-            min(samples, 254),
-        )
-    return rows.tobytes()
-
-
-def unpack(blob: bytes, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    if len(blob) % dtype.itemsize:
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(blob, dtype=dtype)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,43 +341,82 @@ class TelemetryArchive:
             )
 
     def roll_up(self, hour_start: int, pace: Callable[[], None] = no_pace) -> int:
-        """The hour starting at ``hour_start`` from its minute rows into hour rows; returns the nodes rolled.
-        ``pace`` is called after each minute row and each node (see :mod:`console.core.pacing`)."""
+        """The hour starting at ``hour_start`` from its minute rows into hour rows and the tenants' days;
+        returns the nodes rolled. ``pace`` is called after each node (see :mod:`console.core.pacing`)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT node, state, data, tenant, flags FROM minute WHERE t >= ? AND t < ? ORDER BY node",
+                "SELECT node, t, state, data, tenant, flags FROM minute WHERE t >= ? AND t < ? ORDER BY node",
                 (hour_start, hour_start + 3600),
             ).fetchall()
-        per_node: dict[int, list[tuple[int, bytes]]] = {}
-        usage: dict[tuple[int, int], list[float]] = {}
-        for node, state, data, tenant, flags in rows:
-            per_node.setdefault(node, []).append((state, data))
-            _tally(usage.setdefault((tenant or NO_TENANT_ID, node), [0.0] * 8), state, data, flags)
+        hours: list[tuple[int, int, int, bytes]] = []
+        usage: list[tuple[int, int, tuple[float, ...]]] = []
+        for chunk in range(0, len(rows), ROLL_UP_ROWS):
+            # Whole nodes per chunk (the rows come by node), so that no numpy step holds the interpreter long.
+            part = rows[chunk : chunk + ROLL_UP_ROWS]
+            while chunk + len(part) < len(rows) and rows[chunk + len(part)][0] == part[-1][0]:
+                part.append(rows[chunk + len(part)])
+            rolled = roll_hour(MinuteGrid.from_rows(hour_start, part, pace))
+            hours += rolled.hours
+            usage += rolled.usage
             pace()
-        out = []
-        for node, minutes in per_node.items():
-            out.append((node, hour_start, *hour_of(minutes)))
-            pace()
-        day = time.strftime("%Y-%m-%d", time.gmtime(hour_start))
+        with self._write() as conn:
+            self._store_hour(conn, hour_start, HourRollup(hours, usage))
+        return len(hours)
+
+    def import_hours(self, hours: Iterable[tuple[int, MinuteGrid]]) -> int:
+        """Hours the console never streamed (a generator's, such as the demo's month of history): their hour
+        rows and tenants' days rolled from each grid by the writer's formula, without minute rows. One
+        transaction; the hours imported."""
+        count = 0
+        with self._write() as conn:
+            for hour_start, grid in hours:
+                self._store_hour(conn, hour_start, roll_hour(grid))
+                count += 1
+        return count
+
+    def write_grid(self, start: int, grid: MinuteGrid) -> None:
+        """A generator's minutes (those of the hour from ``start`` in ``grid``) as minute rows, as if
+        streamed; :meth:`roll_up` rolls them up as it does the streamed ones."""
         with self._write() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO hour (node, t, live_minutes, seen_minutes, data) VALUES (?, ?, ?, ?, ?)", out
+                "INSERT OR REPLACE INTO minute (node, t, state, data, tenant, flags) VALUES (?, ?, ?, ?, ?, ?)",
+                grid.rows(start),
             )
-            # Added to the day's row once per hour: roll_up is called once for each hour (rolled_up_to).
-            conn.executemany(
-                "INSERT INTO usage_day (day, tenant, node, held, healthy, allocated, busy, idle_allocated, "
-                "out_of_service, util_sum, util_n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (day, tenant, node) DO UPDATE SET held = held + excluded.held, "
-                "healthy = healthy + excluded.healthy, allocated = allocated + excluded.allocated, "
-                "busy = busy + excluded.busy, idle_allocated = idle_allocated + excluded.idle_allocated, "
-                "out_of_service = out_of_service + excluded.out_of_service, "
-                "util_sum = util_sum + excluded.util_sum, util_n = util_n + excluded.util_n",
-                [(day, tenant, node, *tally[:7], int(tally[7])) for (tenant, node), tally in usage.items()],
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_up_to', ?)", (str(hour_start + 3600),)
-            )
-        return len(out)
+
+    def node_ids(self, names: Sequence[str]) -> list[int]:
+        """The archive's ids of ``names`` (added where new), for a generator's grids."""
+        with self._write() as conn:
+            return [self._node_id(conn, name) for name in names]
+
+    def tenant_ids(self, names: Sequence[str | None]) -> list[int]:
+        """The archive's ids of tenant ``names`` (added where new; None: no tenant)."""
+        with self._write() as conn:
+            return [self._tenant_id(conn, name) for name in names]
+
+    @staticmethod
+    def _store_hour(conn: sqlite3.Connection, hour_start: int, rolled: HourRollup) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(hour_start))
+        conn.executemany(
+            "INSERT OR REPLACE INTO hour (node, t, live_minutes, seen_minutes, data) VALUES (?, ?, ?, ?, ?)",
+            [(node, hour_start, live, seen, data) for node, live, seen, data in rolled.hours],
+        )
+        # Added to the day's row once per hour: each hour is rolled up once (rolled_up_to).
+        conn.executemany(
+            "INSERT INTO usage_day (day, tenant, node, held, healthy, allocated, busy, idle_allocated, "
+            "out_of_service, util_sum, util_n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (day, tenant, node) DO UPDATE SET held = held + excluded.held, "
+            "healthy = healthy + excluded.healthy, allocated = allocated + excluded.allocated, "
+            "busy = busy + excluded.busy, idle_allocated = idle_allocated + excluded.idle_allocated, "
+            "out_of_service = out_of_service + excluded.out_of_service, "
+            "util_sum = util_sum + excluded.util_sum, util_n = util_n + excluded.util_n",
+            [(day, tenant, node, *tally[:7], int(tally[7])) for tenant, node, tally in rolled.usage],
+        )
+        # Never backwards: an older hour imported or rolled again leaves the writer where it was.
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('rolled_up_to', ?) ON CONFLICT (key) DO UPDATE SET "
+            "value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            (str(hour_start + 3600),),
+        )
 
     def usage(self, since_day: str, until_day: str, tenant: str | None = None) -> list[Usage]:
         """Accelerator-hours per tenant and node over the UTC days [since_day, until_day): one SQL sum over
@@ -633,6 +624,14 @@ class TelemetryArchive:
             return len(unpack(minute[0], MINUTE_DTYPE))
         return len(unpack(hour[0], HOUR_DTYPE)) if hour is not None else 0
 
+    def has_telemetry(self) -> bool:
+        """Whether any minute or hour is archived (a generator writes only into an archive without)."""
+        with self._lock:
+            return any(
+                self._conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608 - two constants
+                for table in ("minute", "hour")
+            )
+
     def size_bytes(self) -> int:
         total = 0
         for suffix in ("", "-wal"):
@@ -672,65 +671,3 @@ def _series(
     util = np.where(raw_util == NA_U2, np.nan, raw_util / 100.0).astype(np.float32)
     temp = np.where(raw_temp == NA_U1, np.nan, raw_temp).astype(np.float32)
     return indices, util, temp
-
-
-def _tally(into: list[float], state: int, data: bytes, flags: bytes | None) -> None:
-    """One node-minute into [held, healthy, allocated, busy, idle_allocated, out_of_service, util_sum,
-    util_n], in accelerator-minutes."""
-    accelerators = unpack(data, MINUTE_DTYPE)
-    live = state in (STATE_CODE[NodeState.UP], STATE_CODE[NodeState.PARSE_ERROR])
-    if not len(accelerators) and flags:
-        # The node reported nothing this minute: its known accelerators, held and out of service.
-        for mark in flags:
-            into[0] += 1
-            into[2] += bool(mark & ALLOCATED_BIT)
-            into[5] += 1
-        return
-    marks = flags if flags is not None and len(flags) == len(accelerators) else bytes(len(accelerators))
-    for item, mark in zip(accelerators, marks, strict=True):
-        into[0] += 1
-        allocated = bool(mark & ALLOCATED_BIT)
-        into[2] += allocated
-        if not live:
-            into[5] += 1
-            continue
-        healthy = not mark & UNHEALTHY_BIT
-        into[1] += healthy
-        into[5] += not healthy  # out of service: down, or up with an open warning or critical alert
-        util = item["util_mean"]
-        if util != NA_U2:
-            busy = util > BUSY_PCT * 100
-            into[3] += busy
-            into[4] += allocated and not busy
-            into[6] += util / 100.0
-            into[7] += 1
-        else:
-            into[4] += allocated
-
-
-def hour_of(minutes: Sequence[tuple[int, bytes]]) -> tuple[int, int, bytes]:
-    """(live minutes, minutes seen, packed per-accelerator hour) from a node's minute rows."""
-    up = STATE_CODE[NodeState.UP]
-    live = sum(1 for state, _ in minutes if state == up)
-    arrays = [unpack(data, MINUTE_DTYPE) for _, data in minutes]
-    every = np.concatenate(arrays) if arrays else np.zeros(0, MINUTE_DTYPE)
-    indices = np.unique(every["index"])
-    out = np.zeros(len(indices), dtype=HOUR_DTYPE)
-    for row, index in enumerate(indices):
-        picks = every[every["index"] == index]
-        util = picks["util_mean"][picks["util_mean"] != NA_U2].astype(np.float64)
-        util_max = picks["util_max"][picks["util_max"] != NA_U1]
-        temp = picks["temp_max"][picks["temp_max"] != NA_U1]
-        power = picks["power_mean"][picks["power_mean"] != NA_U2].astype(np.float64)
-        memory = picks["mem_max"][picks["mem_max"] != NA_U4]
-        out[row] = (
-            int(index),
-            round(float(util.mean())) if util.size else NA_U2,
-            int(util_max.max()) if util_max.size else NA_U1,
-            int(temp.max()) if temp.size else NA_U1,
-            round(float(power.mean())) if power.size else NA_U2,
-            int(memory.max()) if memory.size else NA_U4,
-            int(np.count_nonzero(util >= BUSY_PCT * 100)),
-            len(picks),
-        )
-    return live, len(minutes), out.tobytes()

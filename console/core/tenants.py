@@ -35,9 +35,9 @@ from console.core.fleet import NodeView
 from console.core.hostlist import HostlistError, expand
 from console.core.incidents import duration_words
 from console.core.parsers.slurm import Partition, SlurmParseError, parse_key_values
+from console.core.rollup import BUSY_PCT
 from console.core.samples import LIVE_STATES, NotAvailable
 
-BUSY_PCT: Final = 10.0
 NO_ACCOUNT: Final = frozenset({"", "(null)", "ALL", "(none)"})
 _IDX_RE: Final = re.compile(r"\(IDX:([0-9,\-N/A]+)\)")
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from console.core.archive import MINUTE_DTYPE, TelemetryArchive, pack_minute, unpack
+from console.core.archive import TelemetryArchive
 from console.core.fleet import FleetModel, NodeMinute
 from console.core.history import AcceleratorHistory
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
+from console.core.rollup import MINUTE_DTYPE, pack_minute, unpack
 from console.core.samples import AcceleratorSample, NodeState, Vendor
 from console.services.archive import ArchiveService
 from tests.helpers.fakes import FakeClock, nvidia_line
