@@ -808,8 +808,8 @@ def run_sim(args: argparse.Namespace) -> int:
 
         try:
             written = seed_history(data_dir(args.sim_data_dir), build_fleet(args.sim_nodes, args.seed), time.time())
-            if written:
-                say(f"fleet-console sim: wrote {written} incidents of history into {data_dir(args.sim_data_dir)}")
+            if written.incidents or written.telemetry_days:
+                say(f"fleet-console sim: wrote {written.words()} into {data_dir(args.sim_data_dir)}")
         except StoreError as exc:
             say(f"fleet-console sim: no history written: {exc}", file=sys.stderr)
     stop = threading.Event()

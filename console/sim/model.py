@@ -212,6 +212,14 @@ def ecc_counts(node: SimNode, gpu: int, t: float) -> EccCounts:
     return EccCounts(41, 41, uncorrected, 1, True)
 
 
+def job_gpus(node: SimNode) -> int:
+    """How many of the node's GPUs its tenant's Slurm job holds (0: none): a training job all eight, an
+    inference service four; idle nodes and the sick Ascend node run no job."""
+    if not node.tenant or node.role not in (Role.TRAINING, Role.THERMAL_RUNAWAY, Role.FLAPPING, Role.INFERENCE):
+        return 0
+    return INFERENCE_GPUS if node.role == Role.INFERENCE else GPUS_PER_NODE
+
+
 TENANTS: Final = ("acme-ai", "borealis-labs", "cobalt-research", "delta-vision")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from console.core.hostlist import HostlistError, compress, expand
-from console.sim.model import INFERENCE_GPUS, Role, SimNode
+from console.sim.model import Role, SimNode, job_gpus
 
 REBOOT_S: Final = 25.0  # how long a simulated reboot keeps the node off the network
 
@@ -79,12 +79,11 @@ class SimSlurm:
             if node.index % 16 == 15:
                 part = "debug"
             self.partitions[part].append(node.name)
-            if node.role in (Role.TRAINING, Role.THERMAL_RUNAWAY, Role.FLAPPING, Role.INFERENCE) and node.tenant:
+            gpus = job_gpus(node)
+            if gpus and node.tenant:
                 account = node.tenant
                 user = f"{account.split('-')[0]}-{'svc' if node.role == Role.INFERENCE else 'ml'}"
                 name = "serve-llama-70b" if node.role == Role.INFERENCE else f"pretrain-{account.split('-')[0]}-7b"
-                # Training jobs hold all eight GPUs; an inference service holds four of them.
-                gpus = INFERENCE_GPUS if node.role == Role.INFERENCE else 8
                 self.jobs.append(
                     _Job(next_id, user, account, name, part, node.name, now - 3600 * (1 + node.index % 9), gpus)
                 )

@@ -218,3 +218,37 @@ def test_the_idle_finder_says_how_long_it_has_watched_and_why_jobs_are_empty_wit
     with qtbot.waitSignal(view.refreshed):
         view.minutes.setValue(5)
     assert view.finder.topLevelItem(0).text(5) == "no Slurm configured"
+
+
+def test_the_demos_tenants_each_plot_a_month_from_the_history_it_starts_with(qtbot: Any, tmp_path: Path) -> None:
+    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
+    from console.sim.history import seed_history
+    from console.sim.model import build_fleet
+
+    sim = build_fleet(32)
+    now = time.time()
+    seed_history(tmp_path, sim, now)
+    # The view's 30 days end today; today has a day row once its first hour is rolled up (after 01:00 UTC).
+    days = 30 if time.gmtime(now).tm_hour >= 1 else 29
+    archive = TelemetryArchive(tmp_path / ARCHIVE_FILE, readonly=True)
+    specs = tuple(NodeSpec(name=n.name, host=f"10.0.0.{n.index + 1}", tenant=n.tenant, rack=n.rack) for n in sim)
+    window = MainWindow(FleetModel(Inventory(Path("fleet.toml"), specs)), "", history=archive.usage_by_day)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.tenants_view.refreshed):
+        window.show_tenants()
+    view, tree = window.tenants_view, window.tenants_view.tree
+    tenants = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    named = [item for item in tenants if item.text(0) in {n.tenant for n in sim}]
+    assert len(named) == 4
+    for item in named:
+        with qtbot.waitSignal(view.history_shown, timeout=10_000):
+            tree.setCurrentItem(item)
+        assert len(view.plot.days) == days, item.text(0)  # every day of the month, not the last hours
+        assert f"{item.text(0)}, last 30 days:" in view.plot_title.text()
+    if SHOTS:
+        for width, height in ((1600, 1000), (1366, 740)):
+            window.resize(width, height)
+            window.grab().save(str(Path(SHOTS) / f"tenant-history-demo-{width}x{height}.png"))
+    qtbot.waitUntil(lambda: window.worker is not None and window.worker.pending() == 0)
+    window.close()
+    archive.close()
