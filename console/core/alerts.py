@@ -9,6 +9,7 @@ and evidence. Rules and limits come from a TOML file; every default is documente
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import time
 import tomllib
@@ -22,6 +23,7 @@ from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.xid import XidEvent
 from console.core.resources import read_resource
 from console.core.samples import LIVE_STATES, AcceleratorSample, NodeState, NotAvailable, Vendor
+from console.core.vendors.ascend import health_severity
 
 # The default rules, documented: resources/alert-rules.toml, shipped with the package
 # (``fleet-console alert-rules`` prints it).
@@ -36,13 +38,6 @@ UNREACHABLE_STATES: Final = frozenset(
         NodeState.COMMAND_FAILED,
     }
 )
-HEALTH_SEVERITY: Final = {
-    "warning": "warning",
-    "alarm": "critical",
-    "critical": "critical",
-    "general warning": "warning",
-    "important warning": "warning",
-}
 
 
 class Severity(enum.IntEnum):
@@ -142,6 +137,12 @@ class AlertRules:
 
     def limits(self, vendor: Vendor) -> TemperatureLimits:
         return self.temperature.get(vendor) or self.temperature.get(Vendor.NVIDIA) or TemperatureLimits(85, 92)
+
+
+@functools.cache
+def default_rules() -> AlertRules:
+    """The shipped rules (resources/alert-rules.toml), read once."""
+    return load_rules()
 
 
 def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertRules:
@@ -335,7 +336,7 @@ class AlertEngine:
     """Keeps the state of every rule for every node; ``evaluate`` is called about once a second."""
 
     def __init__(self, rules: AlertRules | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.rules = rules or load_rules()
+        self.rules = rules or default_rules()
         self.clock = clock
         self._tracks: dict[tuple[str, str, int | None], _Track] = {}
         self._findings_of: dict[tuple[str, str, int | None], Finding] = {}
@@ -669,11 +670,11 @@ def accelerator_xids(context: RuleContext, facts: NodeFacts, sample: Accelerator
 
 
 def accelerator_health(context: RuleContext, facts: NodeFacts, sample: AcceleratorSample) -> list[Finding]:
-    """The health word the vendor tool reports (Ascend: OK, Warning, Alarm, Critical)."""
+    """The health word the vendor tool reports (Ascend's words: console.core.vendors.ascend)."""
     health = sample.health
-    if not isinstance(health, str) or health.strip().lower() in ("ok", ""):
+    word = health_severity(health)
+    if word is None:
         return []
-    word = HEALTH_SEVERITY.get(health.strip().lower(), "warning")
     return [
         Finding(
             rule="accelerator_health",

@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from console.core.alerts import Alert, AlertEngine, NodeFacts, Severity, XidRecord
+from console.core.alerts import (
+    Alert,
+    AlertEngine,
+    AlertRules,
+    NodeFacts,
+    Severity,
+    TemperatureLimits,
+    XidRecord,
+    default_rules,
+)
 from console.core.counters import AcceleratorCounters
 from console.core.details import HealthReport
 from console.core.history import AcceleratorHistory, MinuteStats, Series
@@ -37,7 +46,6 @@ PARSE_ERROR_HOLD_S: Final = 10.0
 MAX_ACCELERATORS_PER_NODE: Final = 64
 # An accelerator that stops appearing in its node's stream is shown as stale after this long.
 ACCELERATOR_STALE_S: Final = 3.0
-HOT_TEMPERATURE_C: Final = 85.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,8 @@ class NodeView:
     scheduler_state: str | None = None
     # The sticky counters per accelerator as last acknowledged (see console.core.counters).
     acknowledged: dict[int, AcceleratorCounters] = field(default_factory=dict)
+    # The temperature limits of the node's vendor in the alert rules in force (None: the shipped rules').
+    temperature_limits: TemperatureLimits | None = None
     # The node's aggregates (mean and top utilisation, hottest, total power), worked out at the first ask
     # and kept: the window's table asks at each snapshot, repaint and sort, and the snapshot's thread works
     # them out before the GUI thread sees the view (FleetModel.snapshot).
@@ -151,9 +161,20 @@ class NodeView:
         return len(self.accelerators)
 
     @property
+    def hot_c(self) -> float:
+        """Where this node's accelerators count as hot: its vendor's warning limit in the alert rules in
+        force (NVIDIA 85 °C, Ascend 80 °C, AMD 95 °C as shipped), so a hot row and a temperature alert
+        agree."""
+        return (self.temperature_limits or default_rules().limits(self.vendor)).warning_c
+
+    def accelerator_hot(self, sample: AcceleratorSample) -> bool:
+        temperature = sample.temperature_c
+        return not isinstance(temperature, NotAvailable) and temperature >= self.hot_c
+
+    @property
     def hot(self) -> bool:
         hottest = self.max_temperature
-        return hottest is not None and hottest >= HOT_TEMPERATURE_C and self.state in LIVE_STATES
+        return hottest is not None and hottest >= self.hot_c and self.state in LIVE_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +270,8 @@ class FleetModel:
             spec.name: _Node(spec=spec, state_since=now, vendor=spec.vendor, version=1) for spec in inventory.nodes
         }
         self.latency: LatencyRecorder | None = None
+        # The rules the alerts are evaluated with: their temperature limits also make a row "hot".
+        self.rules: AlertRules = default_rules()
 
     # --- writers ------------------------------------------------------------------------------------
 
@@ -436,6 +459,10 @@ class FleetModel:
         results = engine.evaluate(facts)
         raised: list[Alert] = []
         with self._lock:
+            if engine.rules is not self.rules:  # a node is hot where its vendor's alerts begin
+                self.rules = engine.rules
+                for node in self._nodes.values():
+                    self._bump(node)
             for name, alerts in results.items():
                 node = self._nodes[name]
                 if alerts != node.alerts:
@@ -583,4 +610,5 @@ class FleetModel:
             kernel_follow=node.kernel_follow,
             scheduler_state=node.scheduler_state,
             acknowledged=dict(node.acknowledged),
+            temperature_limits=self.rules.limits(node.vendor),
         )

@@ -21,14 +21,13 @@ from console.core.alerts import AlertRules, Severity
 from console.core.fleet import NodeView
 from console.core.inventory import Inventory, NodeSpec
 from console.core.samples import LIVE_STATES, AcceleratorSample, NodeState, NotAvailable, Vendor
+from console.core.vendors.ascend import health_severity
 
 NO_GROUP: Final = "(none)"
 COLD_C: Final = 30.0  # the temperature scale's zero
 # The temperature scale's top is the vendor's critical limit plus this: 76 °C and 100 °C are apart on it, and
 # what passes the limit has its own colour.
 TEMP_MARGIN_C: Final = 15.0
-# The Ascend health words (npu-smi) and what they count as.
-ASCEND_HEALTH: Final = {"OK": 0.0, "WARNING": 0.5, "ALARM": 0.5, "CRITICAL": 1.0, "GENERAL": 0.5}
 
 
 class ColorBy(enum.StrEnum):
@@ -216,10 +215,11 @@ def _measure(
             )
             level = {None: 0.0, Severity.INFO: 0.0, Severity.WARNING: 0.5, Severity.CRITICAL: 1.0}[worst]
             word = sample.health
-            if isinstance(word, str) and word.upper() in ASCEND_HEALTH:
-                level = max(level, ASCEND_HEALTH[word.upper()])
+            said = health_severity(word)  # the same words and severities as the accelerator_health alert
+            if said is not None:
+                level = max(level, 1.0 if said == "critical" else 0.5)
             words = "healthy" if worst in (None, Severity.INFO) else worst.word
-            if isinstance(word, str) and word.upper() not in ("OK", ""):
+            if said is not None:
                 words += f" (npu-smi: {word})"
             return Measured(level, words)
         case ColorBy.STATE:

@@ -27,12 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions import NodeDetails
-from console.core.alerts import Alert, Severity
+from console.core.alerts import Alert, Severity, default_rules
 from console.core.counters import new_since_acknowledged
-from console.core.fleet import HOT_TEMPERATURE_C, FleetModel, NodeView
+from console.core.fleet import FleetModel, NodeView
 from console.core.history import HISTORY_SECONDS
 from console.core.parsers.nvidia_xml import GpuDetail
-from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable
+from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable, Vendor
 from console.gui.style import (
     CRITICAL_BACKGROUND,
     HOT_BACKGROUND,
@@ -105,6 +105,7 @@ class AcceleratorTableModel(QAbstractTableModel):
         self._stale: list[bool] = []
         self._alerts: dict[int, Alert] = {}  # the worst alert per accelerator index
         self._details: dict[int, GpuDetail] = {}
+        self._view: NodeView | None = None
         self._looked = False
         self._bold = QFont()
         self._bold.setBold(True)
@@ -119,6 +120,7 @@ class AcceleratorTableModel(QAbstractTableModel):
                 if known is None or alert.severity > known.severity:
                     worst[alert.accelerator] = alert
         self._alerts = worst
+        self._view = view
         self._details = dict(view.gpu_details) if view is not None else {}
         self._looked = view is not None and view.report is not None  # the slow path has looked once
         if len(samples) != len(self._samples):
@@ -148,7 +150,7 @@ class AcceleratorTableModel(QAbstractTableModel):
             return None
         s = self._samples[index.row()]
         column = AccColumn(index.column())
-        hot = not isinstance(s.temperature_c, NotAvailable) and s.temperature_c >= HOT_TEMPERATURE_C
+        hot = self._view is not None and self._view.accelerator_hot(s)
         alert = self._alerts.get(s.index)
         detail = self._details.get(s.index)
         if role == Qt.ItemDataRole.DisplayRole:
@@ -357,8 +359,10 @@ class NodePanel(QWidget):
 
         self.util_plot = HistoryPlot("Utilisation", "%", 100)
         self.temp_plot = HistoryPlot("Temperature", "°C", 100)
-        self.hot_line = pg.InfiniteLine(
-            pos=HOT_TEMPERATURE_C, angle=0, pen=pg.mkPen("#c62828", width=1, style=Qt.PenStyle.DashLine)
+        self.hot_line = pg.InfiniteLine(  # placed at the shown node's limit (NodeView.hot_c)
+            pos=default_rules().limits(Vendor.NVIDIA).warning_c,
+            angle=0,
+            pen=pg.mkPen("#c62828", width=1, style=Qt.PenStyle.DashLine),
         )
         self.temp_plot.addItem(self.hot_line)
 
@@ -410,6 +414,8 @@ class NodePanel(QWidget):
     def show_view(self, view: NodeView | None) -> None:
         self.view = view
         self.accelerators.set_view(view)
+        if view is not None and self.hot_line.value() != view.hot_c:
+            self.hot_line.setValue(view.hot_c)
         if view is None:
             # Every field is cleared: nothing of the previous node may stand under "Select a node".
             self.title.setText("Select a node")

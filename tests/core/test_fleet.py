@@ -124,3 +124,38 @@ def test_losing_the_connection_clears_an_old_parse_error() -> None:
     fleet.set_state("a", NodeState.UNREACHABLE, "connection lost")
     fleet.set_state("a", NodeState.UP)
     assert fleet.view("a").state is NodeState.UP
+
+
+def test_a_node_is_hot_where_its_vendors_temperature_alert_begins_and_with_the_rules_in_force() -> None:
+    from console.core.alerts import AlertEngine, load_rules
+    from console.core.samples import AcceleratorSample, ParsedLine, Vendor
+
+    clock = FakeClock()
+    inventory = parse_inventory(
+        '[[node]]\nname = "amd"\nhost = "h1"\nvendor = "amd"\n'
+        '[[node]]\nname = "npu"\nhost = "h2"\nvendor = "ascend"\n'
+        '[[node]]\nname = "gpu"\nhost = "h3"\nvendor = "nvidia"\n',
+        Path("/x/fleet.toml"),
+    )
+    fleet = FleetModel(inventory, clock=clock)
+    readings = {"amd": (Vendor.AMD, 90.0), "npu": (Vendor.ASCEND, 82.0), "gpu": (Vendor.NVIDIA, 86.0)}
+    for name, (vendor, temperature) in readings.items():
+        fleet.set_state(name, NodeState.UP)
+        sample = AcceleratorSample(index=0, vendor=vendor, temperature_c=temperature)
+        fleet.ingest(name, [ParsedLine(sample=sample)], clock())
+    engine = AlertEngine(clock=clock)
+    fleet.evaluate_alerts(engine)
+    clock.now += 31  # held past the rule's for_s
+    for name, (vendor, temperature) in readings.items():
+        sample = AcceleratorSample(index=0, vendor=vendor, temperature_c=temperature)
+        fleet.ingest(name, [ParsedLine(sample=sample)], clock())
+    raised = {a.node for a in fleet.evaluate_alerts(engine) if a.rule == "temperature"}
+    hot = {name for name in readings if fleet.view(name).hot}
+    # AMD warns at 95 °C and Ascend at 80 °C as shipped: a hot row is a row with a temperature alert.
+    assert hot == raised == {"npu", "gpu"}
+    npu = fleet.view("npu")
+    assert npu.hot_c == 80.0 and npu.accelerator_hot(npu.accelerators[0].sample)
+    # A site's own limits move the mark with the alerts.
+    site = load_rules("[temperature]\namd = { warning_c = 88, critical_c = 100 }\n")
+    fleet.evaluate_alerts(AlertEngine(site, clock=clock))
+    assert fleet.view("amd").hot and fleet.view("amd").hot_c == 88.0

@@ -114,13 +114,15 @@ def test_health_takes_the_alerts_and_the_ascend_health_word() -> None:
     _inventory, fleet = _world()
 
     class Given:
+        rules = RULES
+
         def evaluate(self, facts: object) -> dict[str, tuple[Alert, ...]]:
             return {"gpu-002": (Alert("gpu-002", "xid_79", 1, Severity.CRITICAL, "off the bus", {}, 1.0, 1.0),)}
 
     fleet.evaluate_alerts(Given())  # type: ignore[arg-type]
     health = floor_groups(fleet.views(), ColorBy.HEALTH, GroupBy.VENDOR, RULES)
     assert [c.level for c in _cells(health, "gpu-002")] == [0.0, 1.0]
-    assert [c.level for c in _cells(health, "npu-003")] == [0.0, 0.5]
+    assert [c.level for c in _cells(health, "npu-003")] == [0.0, 1.0]  # Alarm: critical, as its alert
     assert "npu-smi: Alarm" in _cells(health, "npu-003")[1].words
 
 
@@ -235,3 +237,33 @@ def test_a_groups_figure_is_its_max_and_mean_and_groups_sort_by_it() -> None:
     hottest = floor_groups(fleet.views(), ColorBy.TEMPERATURE, GroupBy.RACK, RULES, order=GroupOrder.TOP)
     assert [g.name for g in hottest] == ["R2", "R1"]
     assert group_figure(by_name[0], ColorBy.HEALTH).words() == ""  # health has no figure
+
+
+@pytest.mark.parametrize(
+    ("word", "severity", "level"),
+    [
+        ("Alarm", Severity.CRITICAL, 1.0),
+        ("Critical", Severity.CRITICAL, 1.0),
+        ("General Warning", Severity.WARNING, 0.5),
+        ("Important  Warning", Severity.WARNING, 0.5),
+        ("Warning", Severity.WARNING, 0.5),
+        ("Overheated Gently", Severity.WARNING, 0.5),  # a word npu-smi may add: never read as healthy
+        ("OK", None, 0.0),
+    ],
+)
+def test_an_ascend_health_word_colours_the_heatmap_as_severely_as_it_alerts(
+    word: str, severity: Severity | None, level: float
+) -> None:
+    from console.core.alerts import AlertEngine
+
+    inventory = Inventory(Path("fleet.toml"), (NodeSpec(name="npu-1", host="h", vendor=Vendor.ASCEND),))
+    fleet = FleetModel(inventory)
+    fleet.set_state("npu-1", NodeState.UP)
+    sample = AcceleratorSample(index=0, vendor=Vendor.ASCEND, temperature_c=50.0, health=word)
+    fleet.ingest("npu-1", [ParsedLine(sample=sample)], time.time())
+    alerts = [a for a in fleet.evaluate_alerts(AlertEngine(RULES)) if a.rule == "accelerator_health"]
+    assert [a.severity for a in alerts] == ([severity] if severity else [])
+    (cell,) = _cells(floor_groups(fleet.views(), ColorBy.HEALTH, GroupBy.VENDOR, RULES), "npu-1")
+    # The cell reads the tool's word and, beside the alert, counts it as the alert does.
+    assert cell.level == level
+    assert (f"npu-smi: {word}" in cell.words) == (severity is not None)

@@ -106,13 +106,15 @@ def test_power_reads_as_the_window_says_it() -> None:
 
 
 def test_the_alerts_column_says_the_worst_and_how_many_more_and_stamps_read_back() -> None:
-    from console.core.alerts import Alert, Severity
+    from console.core.alerts import Alert, Severity, default_rules
     from console.core.report import alert_words
     from console.core.when import iso_utc, parse_iso
 
     fleet = _fleet()
 
     class Given:
+        rules = default_rules()
+
         def evaluate(self, facts: object) -> dict[str, tuple[Alert, ...]]:
             return {
                 "gpu-001": (

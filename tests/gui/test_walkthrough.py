@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from console.core.alerts import default_rules
 from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import state_words
@@ -286,6 +287,7 @@ class GivenAlerts:
 
     def __init__(self, alerts: dict[str, tuple[Any, ...]]) -> None:
         self.alerts = alerts
+        self.rules = default_rules()
 
     def evaluate(self, facts: Any) -> dict[str, tuple[Any, ...]]:
         return self.alerts
