@@ -31,10 +31,6 @@ _GPU_TRES: Final = re.compile(r"(?:^|,)gres/gpu(?::[^=,]*)?=(\d+)")
 _UNTYPED_GPU: Final = re.compile(r"(?:^|,)gres/gpu=(\d+)")
 
 
-class AccountingError(ValueError):
-    """sacct's answer cannot be read (the message names what and where)."""
-
-
 @dataclass(slots=True)
 class AccountGpuHours:
     """One account's GPU-hours inside the range, from the jobs that overlapped it."""

@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QFont
 from console.core.alerts import Severity
 from console.core.fleet import NodeView
 from console.core.parsers.slurm import state_words
-from console.core.report import power_words
+from console.core.report import alert_words, power_words
 from console.core.samples import LIVE_STATES, NodeState
 from console.gui.style import (
     CRITICAL_BACKGROUND,
@@ -269,11 +269,7 @@ class FleetTableModel(QAbstractTableModel):
             case Column.SCHEDULER:
                 return state_words(view.scheduler_state or "").words
             case Column.ALERTS:
-                if not view.alerts:
-                    return ""
-                worst = view.alerts[0]
-                more = f" +{len(view.alerts) - 1}" if len(view.alerts) > 1 else ""
-                return f"{worst.severity.word}: {worst.rule.replace('_', ' ')}{more}"
+                return alert_words(view)
             case Column.ISSUE:
                 return (view.error or "").split("\n", 1)[0]
             case Column.TREND:

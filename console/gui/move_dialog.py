@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -293,6 +292,3 @@ class MoveTenantDialog(EnterSafeDialog):
     @property
     def question_shown(self) -> bool:
         return not self.question.isHidden()
-
-    def status_label(self) -> QLabel:
-        return self.state_label

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -276,10 +276,6 @@ def _epoch(iso: str) -> float:
         return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-
-
-def incidents_sorted(incidents: Sequence[Incident]) -> list[Incident]:
-    return sorted(incidents, key=lambda i: (i.state == "resolved", -i.opened))
 
 
 @dataclass

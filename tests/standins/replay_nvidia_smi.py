@@ -61,8 +61,8 @@ def rows_from_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
 def rows_from_table(text: str) -> tuple[list[str] | None, list[dict[str, str]]]:
     sys.path.insert(0, os.environ["FLEET_SOURCE_ROOT"])
-    from console.core.parsers.nvidia_table import parse_table
     from console.core.samples import NotAvailable
+    from tests.standins.nvidia_table import parse_table
 
     def fmt(value: object, unit: str) -> str:
         if isinstance(value, NotAvailable):

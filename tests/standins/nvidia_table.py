@@ -1,8 +1,8 @@
-"""The default ``nvidia-smi`` table → samples and processes.
+"""The default ``nvidia-smi`` table → samples and processes: test support, not the console's.
 
-The console streams CSV (see :mod:`nvidia_csv`); the table is what every operator pastes into a ticket
-and what old recordings hold, so it is read too: by the replaying stand-ins of the tests (multi-GPU
-recordings exist only as tables) and for one-shot checks. Cells are found by the ``|`` separators and
+The console streams CSV (console.core.parsers.nvidia_csv). Multi-GPU recordings exist only as tables, so
+the replaying stand-ins (tests/standins/replay_nvidia_smi.py) and the bench's nodes (bench/fleet.py) read
+them with this to answer the CSV queries the console sends. Cells are found by the ``|`` separators and
 by their own shape, not by column offsets, because widths changed across drivers (410 … 595).
 """
 
