@@ -358,7 +358,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "move-tenant":
             return _move(args)
         if args.command == "find":
-            return run_find(args)
+            return run_find(args, data_dir(args.find_data_dir))
         if args.command == "incidents":
             return run_incidents(args, data_dir(getattr(args, "records_data_dir", None) or args.data_dir))
         if args.command == "report":

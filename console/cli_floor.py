@@ -27,10 +27,22 @@ def add_find_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     find.add_argument("--json", action="store_true", help="one JSON object per match per line")
     find.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for each node's answer")
     find.add_argument("--ssh-config", type=Path, default=Path("~/.ssh/config"), dest="find_ssh_config")
+    find.add_argument("--data-dir", type=Path, dest="find_data_dir", help="whose record says which locate LEDs are lit")
     return find
 
 
-def run_find(args: argparse.Namespace) -> int:
+def _lit_leds(data_dir: Path, nodes: list[str]) -> dict[str, str]:
+    """The locate LEDs the record says were left lit among ``nodes`` (said on stderr when unreadable)."""
+    from console.services.audit import StoreError, lit_leds_in
+
+    try:
+        return lit_leds_in(data_dir, nodes)
+    except StoreError as exc:
+        print(escape_controls(f"fleet-console: the locate LEDs' record could not be read: {exc}"), file=sys.stderr)
+        return {}
+
+
+def run_find(args: argparse.Namespace, data_dir: Path) -> int:
     """One reading of every node (its GPUs' UUIDs, serials and bus ids come from the slow path), then the
     search; exit 1 when nothing matches."""
     from console.core.find import find_boxes
@@ -58,11 +70,19 @@ def run_find(args: argparse.Namespace) -> int:
                 ),
                 file=sys.stderr,
             )
+    leds = _lit_leds(data_dir, [m.node for m in matches])
     if args.json:
-        sys.stdout.write("".join(json.dumps(m.as_json(), separators=(",", ":")) + "\n" for m in matches))
+        sys.stdout.write(
+            "".join(
+                json.dumps({**m.as_json(), "locate_led": leds.get(m.node)}, separators=(",", ":")) + "\n"
+                for m in matches
+            )
+        )
     else:
         for match in matches:
             print(escape_controls(f"{match.words()}   (matched its {match.what.replace('_', ' ')})"))
+            if match.node in leds:
+                print(escape_controls(f"    {leds[match.node]}"))
             if match.bmc:
                 # A command that runs as printed, from where find was run: the same inventory, quoted.
                 locate = shlex.join(

@@ -744,6 +744,20 @@ class Store:
             raise StoreError(f"cannot read the audit log: {explain(self.path, exc)}") from None
         return None if found is None else _row(dict(zip(names, found, strict=True)))
 
+    def done_rows(self, kind: str) -> list[AuditRow]:
+        """Every action of ``kind`` that went through, oldest first (a kind's lasting state, such as the
+        locate LEDs left lit, is read from them: console.core.kinds.locate.lit_leds)."""
+        try:
+            with self._lock:
+                cursor = self._conn.execute(
+                    "SELECT * FROM actions WHERE kind = ? AND state = 'done' ORDER BY id", (kind,)
+                )
+                names = [c[0] for c in cursor.description]
+                rows = cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the audit log: {explain(self.path, exc)}") from None
+        return [_row(dict(zip(names, values, strict=True))) for values in rows]
+
     def unfinished(self, since: str, other_than_session: str) -> list[AuditRow]:
         """Actions of other consoles since ``since`` whose outcome this store does not know: still running
         there, interrupted (outcome unknown), or no longer watched (a reboot still pending in Slurm, say)."""

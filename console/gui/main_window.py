@@ -375,6 +375,13 @@ class MainWindow(QMainWindow):
             self.dock.load_earlier,
             lambda error: self.show_notice(f"Earlier consoles' actions could not be read: {error}", 15000),
         )
+        # The locate LEDs the record says were left lit (by this desk before a restart, or another): lit in
+        # the racks from the start.
+        worker.call(
+            service.lit_leds,
+            self._leds_from_record,
+            lambda error: self.show_notice(f"The locate LEDs' record could not be read: {error}", 15000),
+        )
         toolbar = QToolBar("Actions", self)
         toolbar.setObjectName("actions-toolbar")
         toolbar.setMovable(False)
@@ -758,6 +765,13 @@ class MainWindow(QMainWindow):
             self._refresh_details()
         self._led_changed(status)
         self._say_action(status)
+
+    def _leds_from_record(self, lit: dict[str, str]) -> None:
+        added = (set(lit) & set(self.fleet.names)) - self.leds
+        if added:
+            self.leds |= added
+            if self.tabs.currentWidget() is self.racks:  # only the racks draw the LEDs
+                self.refresh_floor(force=True)
 
     def _led_changed(self, status: ActionStatus) -> None:
         """A locate action that ended done: the rack view shows the LED as it was asked, until turned off."""

@@ -49,6 +49,8 @@ class ActionsPort(Protocol):
 
     def earlier_unfinished(self, hours: float = 24.0) -> list[ActionStatus]: ...
 
+    def lit_leds(self) -> dict[str, str]: ...
+
 
 class IncidentsPort(Protocol):
     """What the window does to incidents (console.services.incidents.IncidentService): each call writes or

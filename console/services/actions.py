@@ -28,7 +28,7 @@ from console.core.alerts import Alert, Severity
 from console.core.fleet import FleetModel
 from console.core.incident_log import Incident, IncidentLog, link_words
 from console.core.inventory import Inventory
-from console.core.kinds.locate import led_left_on
+from console.core.kinds.locate import led_left_on, lit_leds
 from console.core.kinds.spec import NodeRecord
 from console.core.parsers.slurm import Partition
 from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
@@ -175,6 +175,14 @@ class ActionService:
             )
         except StoreError as exc:
             return dataclasses.replace(details, led_left_on=f"the locate LED's record could not be read: {exc}")
+
+    def lit_leds(self) -> dict[str, str]:
+        """Per node whose locate LED the record says was left lit, in words ("locate LED still on since …
+        (locate #41 by dana)"); raises StoreError in words."""
+        return {
+            node: led_left_on(row) or ""
+            for node, row in lit_leds(self.store.done_rows(ActionKind.LOCATE.value)).items()
+        }
 
     def close(self) -> None:
         self.runner.shutdown()

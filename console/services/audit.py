@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from console.core.action_types import ActionKind
+from console.core.kinds.locate import led_left_on, lit_leds
 from console.core.store import STORE_FILE, AuditRow, Store, session_alive
 from console.core.store_error import StoreError
 
-__all__ = ["AuditRead", "StoreError", "read_audit"]
+__all__ = ["AuditRead", "StoreError", "lit_leds_in", "read_audit"]
 
 
 @dataclass(slots=True)
@@ -40,3 +42,17 @@ def read_audit(data_dir: Path, since: str | None = None, node: str | None = None
         return AuditRead(store.rows(since=since, node=node), notes)
     finally:
         store.close()
+
+
+def lit_leds_in(data_dir: Path, nodes: list[str]) -> dict[str, str]:
+    """The locate LEDs the record in ``data_dir`` says were left lit, among ``nodes``, in words (none
+    without a record); StoreError in words when it cannot be read."""
+    path = data_dir / STORE_FILE
+    if not nodes or not path.is_file():
+        return {}
+    store = Store(path, readonly=True)
+    try:
+        lit = lit_leds(store.done_rows(ActionKind.LOCATE.value))
+    finally:
+        store.close()
+    return {node: led_left_on(row) or "" for node, row in lit.items() if node in nodes}

@@ -39,6 +39,7 @@ def test_a_gpu_uuid_from_the_simulator_finds_its_rack_and_unit(tmp_path: Path) -
             "serial",
             "pci_bus_id",
             "bmc",
+            "locate_led",
         }
         assert (match["node"], match["accelerator"], match["rack"], match["unit"], match["hall_row"]) == (
             "gpu-002",
@@ -63,3 +64,37 @@ def test_a_gpu_uuid_from_the_simulator_finds_its_rack_and_unit(tmp_path: Path) -
         missing = _cli("find", "GPU-00000000-dead-beef", "--inventory", str(inventory))
         assert missing.returncode == 1 and "nothing in" in missing.stderr and missing.stdout == ""
         assert _cli("find", "gpu-005", "--json", "--inventory", str(inventory)).returncode == 0  # by name, at once
+
+
+def _locate(store: object, node: str, led: str, operator: str = "dana.k") -> None:
+    from console.core.store import Store
+
+    assert isinstance(store, Store)
+    action = store.record_intent(
+        operator=operator, kind="locate", node=node, params={"led": led}, reason=None, ticket=None,
+        engine="redfish", host="bmc", command=None, session="test",
+    )  # fmt: skip
+    store.record_outcome(action, state="done", message="BMC reports locate LED Lit", duration_s=1.0)
+
+
+def test_find_says_the_locate_led_the_record_left_lit_on_the_box_it_found(tmp_path: Path) -> None:
+    from console.core.store import STORE_FILE, Store
+
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text(
+        '[[node]]\nname = "gpu-001"\nhost = "10.0.0.1"\nrack = "R1"\nslot = 3\n'
+        '[[node]]\nname = "gpu-002"\nhost = "10.0.0.2"\nrack = "R1"\nslot = 7\n'
+    )
+    store = Store(tmp_path / "data" / STORE_FILE)
+    _locate(store, "gpu-001", "blink")
+    _locate(store, "gpu-002", "on")
+    _locate(store, "gpu-002", "off", operator="lee.m")  # turned off again: not lit
+    store.close()
+    data = ("--inventory", str(inventory), "--data-dir", str(tmp_path / "data"))
+    found = _cli("find", "gpu-001", *data)
+    assert found.returncode == 0, found.stderr
+    assert "locate LED still blinking since" in found.stdout and "by dana.k" in found.stdout
+    (match,) = map(json.loads, _cli("find", "gpu-001", "--json", *data).stdout.splitlines())
+    assert match["locate_led"].startswith("locate LED still blinking since")
+    off = _cli("find", "gpu-002", *data)
+    assert off.returncode == 0 and "locate LED" not in off.stdout

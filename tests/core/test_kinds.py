@@ -48,3 +48,21 @@ def test_the_command_lines_help_lists_each_kind_with_its_summary() -> None:
     text = subcommands(build_parser())["action"].format_help()
     for kind, spec in SPECS.items():
         assert kind.value in text and spec.summary in text
+
+
+def test_the_leds_left_lit_are_read_from_the_locates_that_went_through_group_rows_included() -> None:
+    from console.core.kinds.locate import lit_leds
+    from console.core.store import AuditRow
+
+    def row(action_id: int, node: str, led: str) -> AuditRow:
+        return AuditRow(
+            id=action_id, created_at=f"2026-12-07T03:1{action_id}:00Z", operator="dana.k", kind="locate",
+            node=node, params={"led": led}, reason=None, ticket=None, engine="redfish", host="bmc",
+            command=None, state="done", started_at=None, finished_at=f"2026-12-07T03:1{action_id}:05Z",
+            exit_status=None, stdout=None, stderr=None, duration_s=5.0, message="",
+        )  # fmt: skip
+
+    rows = [row(1, "a,b", "blink"), row(2, "a", "off"), row(3, "c", "on"), row(4, "c", "on")]
+    lit = lit_leds(rows)
+    assert {node: r.id for node, r in lit.items()} == {"b": 1, "c": 4}
+    assert lit_leds([]) == {}

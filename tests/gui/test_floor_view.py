@@ -24,9 +24,10 @@ from tests.gui.test_walkthrough import NoActions
 SHOTS = os.environ.get("FLEET_SCREENSHOTS")
 
 
-def _window(qtbot: Any) -> MainWindow:
+def _window(qtbot: Any, lit: dict[str, str] | None = None) -> MainWindow:
     inventory, fleet = _world()
     actions = NoActions(fleet)
+    actions.lit_leds = lambda: dict(lit or {})  # type: ignore[method-assign]
     actions.inventory = inventory.__class__(
         inventory.path, inventory.nodes, scheduler=actions.inventory.scheduler, racks=inventory.racks
     )
@@ -271,3 +272,15 @@ def test_the_hottest_rack_reads_off_the_labels_sorts_first_and_the_racks_colour_
     assert window.racks.canvas.looks["gpu-001"].fill == OVER_LIMIT_FILL  # past NVIDIA's 92: its own colour
     if SHOTS:
         window.grab().save(str(Path(SHOTS) / "racks-by-temperature.png"))
+
+
+def test_a_locate_led_the_record_says_was_left_lit_shows_in_the_racks_from_the_start(qtbot: Any) -> None:
+    """Lit by this desk before a restart, or by another desk: the record, not the window, keeps it."""
+    lit = {"gpu-002": "locate LED still on since 2026-12-07 03:12 (locate #41 by dana.k)", "gone-9": "…"}
+    window = _window(qtbot, lit)
+    qtbot.waitUntil(lambda: "gpu-002" in window.leds)
+    assert window.leds == {"gpu-002"}  # a node the inventory no longer has is left out
+    window.show_floor("racks", "health", "rack")
+    qtbot.waitUntil(lambda: "gpu-002" in window.racks.canvas.leds)
+    box = next(b for b in window.racks.canvas.boxes if b.node == "gpu-002")
+    assert "locate LED on" in window.racks.canvas.describe(box)

@@ -150,6 +150,9 @@ class NoActions:
     def earlier_unfinished(self, hours: float = 24.0) -> list[Any]:
         return []
 
+    def lit_leds(self) -> dict[str, str]:
+        return {}
+
 
 def test_after_a_filter_the_panel_and_the_toolbar_show_the_same_node_or_none(qtbot: Any) -> None:
     from console.core.actions import ActionKind

@@ -3,6 +3,7 @@ BMCs), so a technician finds the box."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Final
 
@@ -37,6 +38,16 @@ def led_left_on(last: AuditRow | None) -> str | None:
     since = parse_iso(last.finished_at or last.created_at)
     word = "blinking" if last.params.get("led") == "blink" else "on"
     return f"locate LED still {word} since {local_stamp(since)} (locate #{last.id} by {last.operator})"
+
+
+def lit_leds(done: Sequence[AuditRow]) -> dict[str, AuditRow]:
+    """Per node, the locate that left its LED lit (on or blink), from the locates that went through, oldest
+    first: the record keeps the LED's state, so a restart, another desk, ``find`` and ``poll`` know it."""
+    last: dict[str, AuditRow] = {}
+    for row in done:
+        for node in row.node.split(","):
+            last[node] = row
+    return {node: row for node, row in last.items() if led_left_on(row) is not None}
 
 
 def track(context: TrackContext, action: TrackedAction) -> Watch:
