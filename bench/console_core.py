@@ -21,8 +21,8 @@ import numpy as np
 import psutil
 
 from console.app import LiveFleet, ShiftServices
-from console.core.fleet import LatencyRecorder
 from console.core.inventory import load_inventory
+from console.core.latency import LatencyRecorder
 from console.core.roles import Role
 from console.core.samples import NodeState
 from console.services.collector import CollectorThread

@@ -33,8 +33,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from console.app import LiveFleet
-from console.core.fleet import LatencyRecorder
 from console.core.inventory import load_inventory
+from console.core.latency import LatencyRecorder
 from console.core.samples import NodeState
 from console.gui.floor_view import HeatmapPicture
 from console.gui.main_window import ConsoleSession, GuiThreadCollector

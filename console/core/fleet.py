@@ -27,6 +27,7 @@ from console.core.counters import AcceleratorCounters
 from console.core.details import HealthReport
 from console.core.history import AcceleratorHistory, MinuteStats, Series
 from console.core.inventory import Inventory, NodeSpec
+from console.core.latency import LatencyRecorder
 from console.core.pacing import no_pace
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.xid import XidEvent, bus_key
@@ -234,22 +235,6 @@ class NodeStatus:
     scheduler_state: str | None
     alerts: tuple[Alert, ...]
     xids: tuple[XidRecord, ...] = ()
-
-
-class LatencyRecorder:
-    """Keeps (console receive → model) and (node clock → model) delays, for the bench."""
-
-    def __init__(self, limit: int = 2_000_000) -> None:
-        self.limit = limit
-        self.node_to_model: list[float] = []
-        self.receive_to_model: list[float] = []
-
-    def record(self, node_time: float | NotAvailable, received_at: float, stored_at: float) -> None:
-        if len(self.receive_to_model) >= self.limit:
-            return
-        self.receive_to_model.append(stored_at - received_at)
-        if not isinstance(node_time, NotAvailable):
-            self.node_to_model.append(stored_at - node_time)
 
 
 class FleetModel:
