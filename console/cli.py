@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 import platformdirs
 
 from console import __version__
-from console.cli_floor import add_find_parser, run_find
+from console.cli_floor import add_find_parser, recorded_leds, run_find
 from console.cli_identity import NO_DISPLAY_WORDS, ask_on_terminal, no_display, preferred_operator, who_acts
 from console.cli_move import add_move_parser, run_move
 from console.cli_records import (
@@ -635,7 +635,7 @@ def run_poll(args: argparse.Namespace) -> int:
             return exc.exit_status
         _read_slurm_once(inventory, ssh, fleet)
         views = fleet.views()
-        _print_views(views, args.json)
+        _print_views(views, args.json, recorded_leds(data_dir(args.poll_data_dir), [v.name for v in views]))
         return EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
 
     preferred = preferred_operator(preferences_path())
@@ -671,7 +671,7 @@ def run_poll(args: argparse.Namespace) -> int:
         while not stop.wait(max(0.0, next_round - time.monotonic())):
             views = live.fleet.views()
             if args.json:
-                _print_views(views, as_json=True)
+                _print_views(views, True, recorded_leds(data_dir(args.poll_data_dir), [v.name for v in views]))
             else:
                 table.show(views)
             status = EXIT_OK if all(v.state == NodeState.UP for v in views) else EXIT_SOME_FAILED
@@ -753,12 +753,16 @@ def _rules(path: Path | None) -> AlertRules | None:
         raise BadRules from None
 
 
-def _print_views(views: list, as_json: bool) -> None:  # type: ignore[type-arg]
+def _print_views(views: list, as_json: bool, leds: dict[str, str]) -> None:  # type: ignore[type-arg]
+    """The nodes once, with the locate LEDs the record says were left lit (a line each under the table)."""
     now = time.time()
     if as_json:
-        out = "".join(json.dumps(node_record(view, now), separators=(",", ":")) + "\n" for view in views)
+        out = "".join(
+            json.dumps(node_record(view, now, leds.get(view.name)), separators=(",", ":")) + "\n" for view in views
+        )
     else:
         out = escape_lines(text_table(views)) + "\n"
+        out += "".join(escape_lines(f"{node}: {words}") + "\n" for node, words in sorted(leds.items()))
     sys.stdout.write(out)
     sys.stdout.flush()
 

@@ -31,8 +31,9 @@ def add_find_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     return find
 
 
-def _lit_leds(data_dir: Path, nodes: list[str]) -> dict[str, str]:
-    """The locate LEDs the record says were left lit among ``nodes`` (said on stderr when unreadable)."""
+def recorded_leds(data_dir: Path, nodes: list[str]) -> dict[str, str]:
+    """The locate LEDs the record says were left lit among ``nodes`` (said on stderr when unreadable), for
+    ``find`` and ``poll``."""
     from console.services.audit import StoreError, lit_leds_in
 
     try:
@@ -70,7 +71,7 @@ def run_find(args: argparse.Namespace, data_dir: Path) -> int:
                 ),
                 file=sys.stderr,
             )
-    leds = _lit_leds(data_dir, [m.node for m in matches])
+    leds = recorded_leds(data_dir, [m.node for m in matches])
     if args.json:
         sys.stdout.write(
             "".join(

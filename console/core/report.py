@@ -46,8 +46,9 @@ def accelerator_record(
     return record
 
 
-def node_record(view: NodeView, now: float) -> dict[str, Any]:
-    """One line of ``poll --json``. Accelerators are listed only while the node's figures are current."""
+def node_record(view: NodeView, now: float, locate_led: str | None = None) -> dict[str, Any]:
+    """One line of ``poll --json``. Accelerators are listed only while the node's figures are current;
+    ``locate_led`` the record's words where the node's locate LED was left lit."""
     live = view.state in LIVE_STATES
     return {
         "node": view.name,
@@ -72,6 +73,7 @@ def node_record(view: NodeView, now: float) -> dict[str, Any]:
         "node_health": _node_health(view, now),
         "driver_version": as_json(view.report.driver_version) if view.report else None,
         "kernel_log": view.kernel_log,
+        "locate_led": locate_led,
     }
 
 

@@ -66,19 +66,9 @@ def test_a_gpu_uuid_from_the_simulator_finds_its_rack_and_unit(tmp_path: Path) -
         assert _cli("find", "gpu-005", "--json", "--inventory", str(inventory)).returncode == 0  # by name, at once
 
 
-def _locate(store: object, node: str, led: str, operator: str = "dana.k") -> None:
-    from console.core.store import Store
-
-    assert isinstance(store, Store)
-    action = store.record_intent(
-        operator=operator, kind="locate", node=node, params={"led": led}, reason=None, ticket=None,
-        engine="redfish", host="bmc", command=None, session="test",
-    )  # fmt: skip
-    store.record_outcome(action, state="done", message="BMC reports locate LED Lit", duration_s=1.0)
-
-
 def test_find_says_the_locate_led_the_record_left_lit_on_the_box_it_found(tmp_path: Path) -> None:
     from console.core.store import STORE_FILE, Store
+    from tests.helpers.locate import record_locate
 
     inventory = tmp_path / "fleet.toml"
     inventory.write_text(
@@ -86,9 +76,9 @@ def test_find_says_the_locate_led_the_record_left_lit_on_the_box_it_found(tmp_pa
         '[[node]]\nname = "gpu-002"\nhost = "10.0.0.2"\nrack = "R1"\nslot = 7\n'
     )
     store = Store(tmp_path / "data" / STORE_FILE)
-    _locate(store, "gpu-001", "blink")
-    _locate(store, "gpu-002", "on")
-    _locate(store, "gpu-002", "off", operator="lee.m")  # turned off again: not lit
+    record_locate(store, "gpu-001", "blink")
+    record_locate(store, "gpu-002", "on")
+    record_locate(store, "gpu-002", "off", operator="lee.m")  # turned off again: not lit
     store.close()
     data = ("--inventory", str(inventory), "--data-dir", str(tmp_path / "data"))
     found = _cli("find", "gpu-001", *data)

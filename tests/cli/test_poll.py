@@ -228,3 +228,22 @@ def test_streaming_poll_opens_incidents_in_its_data_dir(sshd_factory: Any, tmp_p
     assert proc.returncode == 0, err
     assert found and found[0]["opened_by"] == "rule:temperature" and found[0]["nodes"] == ["n1"]
     assert found[0]["severity"] == "critical" and found[0]["state"] == "open"
+
+
+def test_poll_says_the_locate_led_the_record_left_lit_even_on_a_node_that_does_not_answer(tmp_path: Path) -> None:
+    from console.core.store import STORE_FILE, Store
+    from tests.helpers.locate import record_locate
+
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text(
+        '[[node]]\nname = "gpu-001"\nhost = "127.0.0.1"\nport = 9\n'
+        '[[node]]\nname = "gpu-002"\nhost = "127.0.0.1"\nport = 9\n'
+    )
+    store = Store(tmp_path / "data" / STORE_FILE)
+    record_locate(store, "gpu-002", "on")
+    store.close()
+    data = ("--inventory", str(inventory), "--once", "--timeout", "5", "--data-dir", str(tmp_path / "data"))
+    records = {r["node"]: r for r in map(json.loads, poll(*data, "--json").stdout.splitlines())}
+    assert records["gpu-001"]["locate_led"] is None
+    assert records["gpu-002"]["locate_led"].startswith("locate LED still on since")
+    assert "gpu-002: locate LED still on since" in poll(*data).stdout  # under the table
