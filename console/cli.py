@@ -41,6 +41,7 @@ from console.core.actions import SPECS, ActionKind
 from console.core.alerts import AlertRules
 from console.core.floor import ColorBy, GroupBy
 from console.core.inventory import Inventory, InventoryError, load_inventory
+from console.core.kinds import all_options, build_request
 from console.core.report import format_rows, node_record, table_rows, text_table
 from console.core.roles import Preferences, PreferencesError, Role, RoleRefused, records_nothing
 from console.core.samples import NodeState
@@ -258,17 +259,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
         metavar="NODE",
         help="type a node's name to confirm a power action or SSH reboot that kills its running jobs",
     )
-    action.add_argument("--reset-type", help="power: a Redfish ResetType the BMC allows (On, ForceOff, PowerCycle …)")
-    action.add_argument("--led", choices=["on", "off", "blink"], help="locate: the LED state")
-    action.add_argument("--partition", help="reassign: the partition the nodes join")
-    action.add_argument("--from-partition", help="reassign: the partition the nodes leave")
-    action.add_argument("--next-state", choices=["RESUME", "DOWN"], default="RESUME", help="reboot: state after")
-    action.add_argument("--via", choices=["slurm", "ssh"], help="reboot: force the engine (default Slurm if set)")
-    action.add_argument(
-        "--then-resume",
-        action="store_true",
-        help="cancel-reboot: resume the node afterwards (a node drained before the reboot stays drained otherwise)",
-    )
+    # Each kind's own options, as its module declares them (console.core.kinds): one flag per request field.
+    for name, (option, asking) in all_options().items():
+        words = f"{', '.join(kind.value for kind in asking)}: {option.help}"
+        if option.check_words is not None:
+            action.add_argument(option.flag, action="store_true", dest=name, help=words)
+        else:
+            choices = option.choices if option.strict and option.choices else None
+            action.add_argument(option.flag, choices=choices, dest=name, help=words)
     action.add_argument("--operator", help="your name for Slurm's Reason and the audit log (default: OS user)")
     action.add_argument(
         "--timeout",
@@ -474,7 +472,7 @@ def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefus
 
 def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFleet, ids: list[int]) -> int:
     from console.core.action_runner import ActionStatus
-    from console.core.actions import ActionRefused, ActionRequest, Engine
+    from console.core.actions import ActionRefused
 
     if service.interrupted:
         print(
@@ -483,19 +481,13 @@ def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFlee
             file=sys.stderr,
         )
     _wait_connected(live, args.nodes, timeout_s=15.0)
-    request = ActionRequest(
-        kind=ActionKind(args.kind),
-        nodes=tuple(args.nodes),
-        operator=service.operator,
-        reason=args.reason,
-        ticket=args.ticket,
-        reset_type=args.reset_type,
-        led=args.led,
-        partition=args.partition,
-        from_partition=args.from_partition,
-        next_state=args.next_state,
-        via=Engine(args.via) if args.via else None,
-        then_resume=args.then_resume,
+    request = build_request(
+        ActionKind(args.kind),
+        tuple(args.nodes),
+        service.operator,
+        args.reason,
+        args.ticket,
+        {name: getattr(args, name) for name in all_options()},
     )
     plan = service.plan(request)
     say(plan.describe())

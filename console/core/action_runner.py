@@ -30,6 +30,7 @@ from console.core.actions import (
     Step,
 )
 from console.core.inventory import Inventory
+from console.core.kinds import request_params
 from console.core.kinds.tracking import Settled, TrackContext, TrackTimeouts
 from console.core.parsers.common import output_summary
 from console.core.store import Store
@@ -185,17 +186,16 @@ class ActionRunner:
             self.record_refused(plan, str(exc))
             raise
         request = plan.request
-        if request.kind == ActionKind.CANCEL_REBOOT:
-            # The node's reboot action may be watching a reboot that waits for jobs; stop watching so the
-            # cancel can run now (one action at a time per node) instead of after the jobs end.
+        superseded = SPECS[request.kind].supersedes
+        if superseded is not None:  # its kind's module says why (cancel-reboot: the reboot it cancels)
             with self._lock:
                 watching = [
                     a.status.id
                     for a in self._actions.values()
-                    if a.request.kind == ActionKind.REBOOT and a.nodes_label in request.nodes and not a.status.finished
+                    if a.request.kind == superseded and a.nodes_label in request.nodes and not a.status.finished
                 ]
             for action_id in watching:
-                self.cancel(action_id, because="a cancel-reboot of the node took over")
+                self.cancel(action_id, because=f"a {request.kind.value} of the node took over")
         # Every intent is written before anything is queued: nothing runs unaudited.
         recorded: list[tuple[int, str, list[Step]]] = []
         for label, steps in _audit_groups(plan):
@@ -258,7 +258,7 @@ class ActionRunner:
             operator=request.operator,
             kind=request.kind.value,
             node=label,
-            params={**request.params(), **plan.audit_notes.get(label, {})},
+            params={**request_params(request), **plan.audit_notes.get(label, {})},
             reason=request.reason,
             ticket=request.ticket,
             engine=first.engine.value if first else None,
@@ -320,8 +320,8 @@ class ActionRunner:
 
     @staticmethod
     def _queue_key(action: _Action) -> str:
-        # A reassign touches partitions, not one node: serialise those among themselves.
-        return "partition-changes" if action.request.kind == ActionKind.REASSIGN else action.nodes_label
+        """One action at a time per node, or per the kind's shared queue (reassign: partition changes)."""
+        return SPECS[action.request.kind].shared_queue or action.nodes_label
 
     def _pump(self) -> None:
         with self._lock:
@@ -406,12 +406,12 @@ class ActionRunner:
                 return
             outputs.append(last)
             expected_failure = step.ok_if_stderr is not None and step.ok_if_stderr in last.stderr
-            ssh_reboot = step.engine == Engine.SSH and action.request.kind == ActionKind.REBOOT
+            drops_connection = step.engine in SPECS[action.request.kind].exit_may_be_lost
             if last.exit_status not in (0, None) and not expected_failure:
                 words = output_summary(last.stderr or last.stdout) or "no output"
                 self._finish(action, ActionState.FAILED, _failure(step, last, words), _join(outputs))
                 return
-            if last.exit_status is None and not ssh_reboot:
+            if last.exit_status is None and not drops_connection:
                 self._finish(
                     action, ActionState.FAILED, f"{step.display()}: no exit status (connection lost?)", _join(outputs)
                 )
@@ -455,19 +455,16 @@ class ActionRunner:
         with contextlib.suppress(Exception):  # the last look is best effort: the earlier words stand
             _done, message = check()
         who = action.unwatched_because or "the operator stopped watching"
-        if action.request.kind == ActionKind.REBOOT and any(s.engine == Engine.SLURM for s in action.steps):
-            return (
-                f"{who}; the reboot is still pending in Slurm ({message}): Cancel reboot… cancels it there, "
-                "or it runs when the node's jobs end"
-            )
-        return f"{who}; the command was sent and still stands ({message})"
+        words = SPECS[action.request.kind].unwatched
+        said = words(frozenset(s.engine for s in action.steps), who, message) if words is not None else None
+        return said or f"{who}; the command was sent and still stands ({message})"
 
 
 def _audit_groups(plan: ActionPlan) -> list[tuple[str, list[Step]]]:
     """The audit rows of a plan: one per node, each with its steps; a reassign's one partition update covers
     all its nodes, so it is one row naming them all."""
     request = plan.request
-    if request.kind == ActionKind.REASSIGN:
+    if SPECS[request.kind].one_audit_row:
         return [(",".join(request.nodes), plan.steps)]
     return [(node, plan.steps_for(node)) for node in dict.fromkeys(request.nodes)]
 

@@ -75,19 +75,6 @@ class ActionRequest:
     via: Engine | None = None  # reboot: force an engine (default: Slurm if configured, else SSH)
     then_resume: bool = False  # cancel-reboot: resume the node afterwards (it may stay drained otherwise)
 
-    def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in ("reset_type", "led", "partition", "from_partition"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.kind == ActionKind.REBOOT:
-            out["next_state"] = self.next_state
-        if self.via is not None:
-            out["via"] = self.via.value
-        if self.kind == ActionKind.CANCEL_REBOOT:
-            out["then_resume"] = self.then_resume
-        return out
-
     @property
     def slurm_reason(self) -> str:
         """What goes into Slurm's Reason: the operator, the reason, the ticket."""

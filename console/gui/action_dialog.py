@@ -21,8 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions import (
-    LED_STATES,
-    RESET_TYPES,
     SPECS,
     ActionKind,
     ActionPlan,
@@ -30,6 +28,7 @@ from console.core.actions import (
     check_reason,
 )
 from console.core.hostlist import compress
+from console.core.kinds import build_request
 from console.core.parsers.slurm import Partition
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import ActionsPort
@@ -91,44 +90,28 @@ class ActionDialog(EnterSafeDialog):
         else:
             form.addRow("Reason:", self.reason)
         form.addRow("Ticket:", self.ticket)
-        self.reset_type = QComboBox()
-        self.reset_type.setObjectName("reset-type")
-        self.led = QComboBox()
-        self.led.setObjectName("led")
-        self.partition = QComboBox()
-        self.partition.setObjectName("partition")
-        self.from_partition = QComboBox()
-        self.from_partition.setObjectName("from-partition")
-        self.next_state = QComboBox()
-        if kind == ActionKind.POWER:
-            self.reset_type.addItems(RESET_TYPES)
-            self.reset_type.setCurrentText("PowerCycle")
-            form.addRow("Reset type:", self.reset_type)
-            self.reset_type.currentTextChanged.connect(self._schedule_plan)
-        elif kind == ActionKind.LOCATE:
-            self.led.addItems(LED_STATES)
-            self.led.setCurrentText("blink")
-            form.addRow("Locate LED:", self.led)
-            self.led.currentTextChanged.connect(self._schedule_plan)
-        elif kind == ActionKind.REASSIGN:
-            form.addRow("Move to partition:", self.partition)
-            form.addRow("Take out of:", self.from_partition)
-            self.partition.currentTextChanged.connect(self._schedule_plan)
-            self.from_partition.currentTextChanged.connect(self._schedule_plan)
+        # The kind's own options, as its module declares them (console.core.kinds): a choice, or yes/no.
+        self.options: dict[str, QComboBox | QCheckBox] = {}
+        for option in SPECS[kind].choices:
+            if not option.in_dialog:
+                continue
+            widget: QComboBox | QCheckBox
+            if option.check_words is not None:
+                widget = QCheckBox(option.check_words)
+                widget.toggled.connect(self._schedule_plan)
+            else:
+                widget = QComboBox()
+                widget.addItems(option.choices)
+                if option.preset is not None:
+                    widget.setCurrentText(option.preset)
+                widget.currentTextChanged.connect(self._schedule_plan)
+            widget.setObjectName(option.field.replace("_", "-"))
+            if option.tooltip:
+                widget.setToolTip(plain_tip(option.tooltip))
+            form.addRow(option.label, widget)
+            self.options[option.field] = widget
+        if any(option.partitions for option in SPECS[kind].choices):
             worker.call(service.partitions, self._partitions_loaded, self._partitions_failed)
-        elif kind == ActionKind.REBOOT:
-            self.next_state.addItems(["RESUME", "DOWN"])
-            form.addRow("Afterwards:", self.next_state)
-            self.next_state.currentTextChanged.connect(self._schedule_plan)
-        self.then_resume = QCheckBox("&Resume afterwards (return the node to service)")
-        self.then_resume.setObjectName("then-resume")
-        if kind == ActionKind.CANCEL_REBOOT:
-            self.then_resume.setToolTip(
-                "Slurm undrains a node that reboot ASAP drained; one drained before the reboot stays drained "
-                "unless resumed"
-            )
-            form.addRow("Afterwards:", self.then_resume)
-            self.then_resume.toggled.connect(self._schedule_plan)
 
         self.preview = QTextBrowser()
         self.preview.setObjectName("preview")
@@ -166,19 +149,22 @@ class ActionDialog(EnterSafeDialog):
         self.ticket.textChanged.connect(self._schedule_plan)
         self._start_plan()
 
+    def option(self, field: str) -> QComboBox | QCheckBox:
+        """The widget of one of the kind's options (``led``, ``then_resume`` …)."""
+        return self.options[field]
+
     def request(self) -> ActionRequest:
-        return ActionRequest(
-            kind=self.kind,
-            nodes=self.nodes,
-            operator=self.service.operator,
-            reason=self.reason.text().strip() or None,
-            ticket=self.ticket.text().strip() or None,
-            reset_type=self.reset_type.currentText() if self.kind == ActionKind.POWER else None,
-            led=self.led.currentText() if self.kind == ActionKind.LOCATE else None,
-            partition=self.partition.currentText() or None if self.kind == ActionKind.REASSIGN else None,
-            from_partition=(self.from_partition.currentText() or None) if self.kind == ActionKind.REASSIGN else None,
-            next_state=self.next_state.currentText() or "RESUME",
-            then_resume=self.kind == ActionKind.CANCEL_REBOOT and self.then_resume.isChecked(),
+        values = {
+            field: widget.isChecked() if isinstance(widget, QCheckBox) else widget.currentText()
+            for field, widget in self.options.items()
+        }
+        return build_request(
+            self.kind,
+            self.nodes,
+            self.service.operator,
+            self.reason.text().strip() or None,
+            self.ticket.text().strip() or None,
+            values,
         )
 
     def _schedule_plan(self) -> None:
@@ -203,13 +189,18 @@ class ActionDialog(EnterSafeDialog):
         self.state_label.setText(f"cannot read partitions: {error}")
 
     def _partitions_loaded(self, result: dict[str, Partition]) -> None:
-        names = list(result)
         node = self.service.inventory.node(self.nodes[0]).scheduler_name
         current = [p.name for p in result.values() if node in p.nodes]
-        self.partition.addItems([n for n in names if n not in current])
-        self.from_partition.addItems(["", *current])
-        if current:
-            self.from_partition.setCurrentText(current[0])
+        for option in SPECS[self.kind].choices:
+            widget = self.options.get(option.field)
+            if not isinstance(widget, QComboBox) or option.partitions is None:
+                continue
+            if option.partitions == "join":
+                widget.addItems([n for n in result if n not in current])
+            else:  # leave: one they are in, or none
+                widget.addItems(["", *current])
+                if current:
+                    widget.setCurrentText(current[0])
 
     def _plan_failed(self, generation: int, error: Exception) -> None:
         if generation != self._generation:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -166,7 +167,6 @@ class MainWindow(QMainWindow):
         self.inventory = inventory or Inventory(Path("fleet.toml"), tuple(fleet.spec(n) for n in fleet.names))
         self.rules = rules or AlertRules()
         self.leds: set[str] = set()  # nodes whose locate LED the console lit or read lit
-        self._locating: dict[int, tuple[str, str]] = {}  # a locate action's id → (node, LED state asked)
         self.fleet = fleet
         self.moves = moves
         self.move_item: QAction | None = None
@@ -559,8 +559,9 @@ class MainWindow(QMainWindow):
 
     def _locate_found(self, node: str) -> None:
         dialog = self.open_action(ActionKind.LOCATE, [node])
-        if dialog is not None:
-            dialog.led.setCurrentText("blink")
+        led = dialog.option("led") if dialog is not None else None
+        if isinstance(led, QComboBox):
+            led.setCurrentText("blink")
 
     def _add_log(self, records: RecordsPort) -> None:
         self.records_relay = ChangeRelay()
@@ -739,13 +740,8 @@ class MainWindow(QMainWindow):
         def refused(error: Exception) -> None:
             self.show_notice(f"Not run: {error}", 15000)
 
-        def submitted(statuses: list[ActionStatus]) -> None:
-            if plan.request.kind == ActionKind.LOCATE and plan.request.led:
-                for status in statuses:
-                    self._locating[status.id] = (status.node, plan.request.led)
-
         # Writing the intent rows touches the disk: off the GUI thread like everything else.
-        self.worker.call(lambda: runner.submit(plan, typed), submitted, refused)
+        self.worker.call(lambda: runner.submit(plan, typed), lambda _statuses: None, refused)
 
     def _record_refused(self, plan: ActionPlan) -> None:
         """A refused attempt, recorded off the GUI thread (the Log view and the audit show it)."""
@@ -767,25 +763,19 @@ class MainWindow(QMainWindow):
         self._say_action(status)
 
     def _leds_from_record(self, lit: dict[str, str]) -> None:
-        added = (set(lit) & set(self.fleet.names)) - self.leds
-        if added:
-            self.leds |= added
+        """The locate LEDs as the record has them: the racks draw exactly those."""
+        known = set(lit) & set(self.fleet.names)
+        if known != self.leds:
+            self.leds = known
             if self.tabs.currentWidget() is self.racks:  # only the racks draw the LEDs
                 self.refresh_floor(force=True)
 
     def _led_changed(self, status: ActionStatus) -> None:
-        """A locate action that ended done: the rack view shows the LED as it was asked, until turned off."""
-        asked = self._locating.get(status.id)
-        if asked is None or not status.finished:
+        """An action that went through may have lit or put out a locate LED: the record says which (its
+        kind's module reads it: console.core.kinds.locate.lit_leds)."""
+        if status.state != ActionState.DONE or self.action_service is None or self.worker is None:
             return
-        del self._locating[status.id]
-        node, led = asked
-        if status.state == ActionState.DONE:
-            if led == "off":
-                self.leds.discard(node)
-            else:
-                self.leds.add(node)
-            self.refresh_floor(force=True)
+        self.worker.call(self.action_service.lit_leds, self._leds_from_record, lambda _error: None)
 
     def _say_action(self, status: ActionStatus) -> None:
         """After Run: the action comes forward in its dock, and the status bar says where it is ("drain

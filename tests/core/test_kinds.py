@@ -3,6 +3,8 @@ line's options and the planning all come from it."""
 
 from __future__ import annotations
 
+import pytest
+
 from console.cli import build_parser
 from console.core.actions import SPECS, ActionKind
 from console.core.kinds import cancel_reboot, drain, locate, power, reassign, reboot, resume
@@ -66,3 +68,32 @@ def test_the_leds_left_lit_are_read_from_the_locates_that_went_through_group_row
     lit = lit_leds(rows)
     assert {node: r.id for node, r in lit.items()} == {"b": 1, "c": 4}
     assert lit_leds([]) == {}
+
+
+def test_a_kinds_options_reach_the_request_and_the_command_line_from_its_module_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A toy kind in the place of locate: what it asks, and how, comes from its spec only."""
+    import dataclasses
+
+    from console.core import kinds
+    from console.core.kinds.spec import KindOption
+
+    toy = dataclasses.replace(
+        kinds.SPECS[ActionKind.LOCATE],
+        choices=(
+            KindOption("led", "Toy LED:", "the toy's lamp", choices=("on", "party")),
+            KindOption("then_resume", "After:", "the toy's flag", check_words="&Toy"),
+        ),
+    )
+    monkeypatch.setitem(kinds.SPECS, ActionKind.LOCATE, toy)
+    given = {"led": "party", "then_resume": True, "partition": "not the toy's", "reset_type": "PowerCycle"}
+    request = kinds.build_request(ActionKind.LOCATE, ("n1",), "dana.k", None, None, given)
+    assert (request.led, request.then_resume, request.partition, request.reset_type) == ("party", True, None, None)
+    args = build_parser().parse_args(["action", "locate", "n1", "--inventory", "f.toml", "--led", "party"])
+    assert args.led == "party"
+    with pytest.raises(SystemExit):  # the toy's choices, not locate's
+        build_parser().parse_args(["action", "locate", "n1", "--inventory", "f.toml", "--led", "blink"])
+    # A kind that does not ask an option gets the request's default for it, whatever was given.
+    reboot = kinds.build_request(ActionKind.REBOOT, ("n1",), "dana.k", "hung", None, {"led": "on", "via": "ssh"})
+    assert reboot.led is None and reboot.via is not None and reboot.via.value == "ssh" and reboot.next_state == "RESUME"

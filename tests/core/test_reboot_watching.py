@@ -15,6 +15,7 @@ import pytest
 from console.core.action_runner import ActionRunner, ActionState, RunnerSettings, StepResult
 from console.core.actions import ActionKind, ActionRequest, Step, plan_action
 from console.core.inventory import parse_inventory
+from console.core.kinds import request_params
 from console.core.store import Store
 from tests.core.test_planning import FakeEngines
 from tests.helpers.fakes import FakeSlurm
@@ -108,7 +109,7 @@ def test_a_cancel_reboot_preview_says_what_the_node_is_afterwards_and_can_resume
         ("scontrol", "update", "NodeName=n1", "State=RESUME"),
     ]
     assert any("is resumed: MIXED, in service" in n for n in resumed.notes)
-    assert resumed.request.params()["then_resume"] is True
+    assert request_params(resumed.request)["then_resume"] is True
 
 
 def test_a_cancelled_reboot_that_leaves_the_node_drained_says_resume_returns_it(store: Store) -> None:

@@ -27,7 +27,7 @@ SHOTS = os.environ.get("FLEET_SCREENSHOTS")
 def _window(qtbot: Any, lit: dict[str, str] | None = None) -> MainWindow:
     inventory, fleet = _world()
     actions = NoActions(fleet)
-    actions.lit_leds = lambda: dict(lit or {})  # type: ignore[method-assign]
+    actions.lit_leds = lambda: dict(lit if lit is not None else {})  # type: ignore[method-assign]
     actions.inventory = inventory.__class__(
         inventory.path, inventory.nodes, scheduler=actions.inventory.scheduler, racks=inventory.racks
     )
@@ -85,7 +85,8 @@ def test_cells_selected_on_the_heatmap_select_their_nodes_for_the_actions(qtbot:
 
 
 def test_ctrl_k_finds_a_gpu_shows_its_rack_and_blinking_its_led_shows_in_the_racks(qtbot: Any) -> None:
-    window = _window(qtbot)
+    lit: dict[str, str] = {}  # the record's LEDs, as the action service would read them
+    window = _window(qtbot, lit)
     finder = window.open_find()
     qtbot.keyClicks(finder.query, "gpu-gpu-002-1")
     qtbot.keyClick(finder.query, Qt.Key.Key_Return)
@@ -95,8 +96,9 @@ def test_ctrl_k_finds_a_gpu_shows_its_rack_and_blinking_its_led_shows_in_the_rac
     assert window.racks.canvas.highlighted == "gpu-002"
     assert "hall row A / rack R1 / unit 5 / GPU 1" in window.racks.answer.text()
     assert finder.locate.isEnabled()  # gpu-002 has a BMC
-    # The LED action ran (the guarded pipeline is tested elsewhere): the rack view shows the LED on.
-    window._locating[41] = ("gpu-002", "blink")
+    # The LED action ran (the guarded pipeline is tested elsewhere) and the record has it: the rack view
+    # shows the LED on; once a later locate puts it out, off.
+    lit["gpu-002"] = "locate LED still blinking since 03:12 (locate #41 by tina)"
     done = ActionStatus(41, "gpu-002", ActionKind.LOCATE, ActionState.DONE, "LED Blinking", (), time.time())
     window.relay.status.emit(done)
     qtbot.waitUntil(lambda: "gpu-002" in window.racks.canvas.leds)
@@ -105,7 +107,7 @@ def test_ctrl_k_finds_a_gpu_shows_its_rack_and_blinking_its_led_shows_in_the_rac
     )
     if SHOTS:
         window.grab().save(str(Path(SHOTS) / "racks-found.png"))
-    window._locating[42] = ("gpu-002", "off")
+    del lit["gpu-002"]
     window.relay.status.emit(
         ActionStatus(42, "gpu-002", ActionKind.LOCATE, ActionState.DONE, "LED Off", (), time.time())
     )

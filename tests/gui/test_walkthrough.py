@@ -518,7 +518,7 @@ def test_the_cancel_reboot_dialog_says_what_the_node_is_afterwards_and_offers_re
         text = dialog.preview.toPlainText()
         assert "Slurm undrains it (MIXED, in service)" in text and "stays MIXED+DRAIN" in text
         assert "State=RESUME" not in text
-        dialog.then_resume.setChecked(True)
+        dialog.option("then_resume").setChecked(True)
         qtbot.waitUntil(lambda: dialog.run_button.isEnabled() and "State=RESUME" in dialog.preview.toPlainText())
         assert "is resumed: MIXED, in service" in dialog.preview.toPlainText()
         if SHOTS:

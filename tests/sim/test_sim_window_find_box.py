@@ -69,7 +69,7 @@ def test_a_simulated_gpus_uuid_finds_its_box_and_its_blinking_led_shows_in_the_r
             assert finder.locate.isEnabled()
             qtbot.mouseClick(finder.locate, Qt.MouseButton.LeftButton)
             dialog = window.last_dialog
-            assert dialog is not None and dialog.led.currentText() == "blink"
+            assert dialog is not None and dialog.option("led").currentText() == "blink"
             qtbot.waitUntil(dialog.run_button.isEnabled, timeout=20_000)
             qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
             dock = window.dock

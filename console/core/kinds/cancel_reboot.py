@@ -10,7 +10,7 @@ from __future__ import annotations
 from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
 from console.core.kinds.slurm_steps import known_to_slurm, watch_slurm_node
-from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.spec import KindOption, KindSpec, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 from console.core.parsers.slurm import SlurmNode
 
@@ -72,5 +72,18 @@ SPEC = KindSpec(
     plan=plan,
     track=track,
     options=("then_resume",),
+    choices=(
+        KindOption(
+            "then_resume",
+            "Afterwards:",
+            "resume the node afterwards (a node drained before the reboot stays drained otherwise)",
+            check_words="&Resume afterwards (return the node to service)",
+            tooltip="Slurm undrains a node that reboot ASAP drained; one drained before the reboot stays drained "
+            "unless resumed",
+        ),
+    ),
     needs_scheduler=True,
+    # The node's reboot action may be watching a reboot that waits for jobs: it stops watching, so the
+    # cancel runs now (one action at a time per node) instead of after the jobs end.
+    supersedes=ActionKind.REBOOT,
 )

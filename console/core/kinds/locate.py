@@ -10,7 +10,7 @@ from typing import Final
 from console.core.action_types import LED_STATES, ActionKind, ActionPlan
 from console.core.inventory import NodeSpec
 from console.core.kinds.bmc_steps import asked_bmcs, bmc_step
-from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.spec import KindOption, KindSpec, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 from console.core.store import AuditRow
 from console.core.when import local_stamp, parse_iso
@@ -71,5 +71,6 @@ SPEC = KindSpec(
     plan=plan,
     track=track,
     options=("led",),
+    choices=(KindOption("led", "Locate LED:", "the LED state", choices=LED_STATES, preset="blink"),),
     needs_bmc=True,
 )

@@ -9,7 +9,7 @@ from typing import Final
 from console.core.action_types import DISRUPTIVE_RESETS, RESET_TYPES, ActionKind, ActionPlan
 from console.core.inventory import NodeSpec
 from console.core.kinds.bmc_steps import asked_bmcs, bmc_step
-from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.spec import KindOption, KindSpec, PlanContext
 from console.core.kinds.tracking import Settled, TrackContext, TrackedAction, Watch
 from console.core.samples import NodeState
 
@@ -94,5 +94,15 @@ SPEC = KindSpec(
     plan=plan,
     track=track,
     options=("reason", "ticket", "reset_type", "confirm_node"),
+    choices=(
+        KindOption(
+            "reset_type",
+            "Reset type:",
+            "a Redfish ResetType the BMC allows (On, ForceOff, PowerCycle …)",
+            choices=RESET_TYPES,
+            preset="PowerCycle",
+            strict=False,
+        ),
+    ),
     needs_bmc=True,
 )

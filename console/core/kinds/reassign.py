@@ -6,7 +6,7 @@ from __future__ import annotations
 from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.hostlist import compress
 from console.core.inventory import NodeSpec
-from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.spec import KindOption, KindSpec, PlanContext
 from console.core.kinds.tracking import TrackContext, TrackedAction, Watch
 
 
@@ -93,5 +93,12 @@ SPEC = KindSpec(
     plan=plan,
     track=track,
     options=("partition", "from_partition"),
+    choices=(
+        KindOption("partition", "Move to partition:", "the partition the nodes join", partitions="join"),
+        KindOption("from_partition", "Take out of:", "the partition the nodes leave", partitions="leave"),
+    ),
     needs_scheduler=True,
+    # A reassign changes partitions, not one node: serialised among themselves, one audit row for all.
+    shared_queue="partition-changes",
+    one_audit_row=True,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from console.core.action_types import ActionKind, ActionPlan, Engine, Step
 from console.core.inventory import NodeSpec
 from console.core.kinds.slurm_steps import known_to_slurm
-from console.core.kinds.spec import KindSpec, PlanContext
+from console.core.kinds.spec import KindOption, KindSpec, PlanContext
 from console.core.kinds.tracking import Settled, TrackContext, TrackedAction, Watch
 from console.core.samples import NodeState
 
@@ -147,6 +147,16 @@ def _track_over_ssh(context: TrackContext, action: TrackedAction) -> Watch | Set
     return Watch(check, context.timeouts.reboot_s, "waiting for the node")
 
 
+def unwatched(engines: frozenset[Engine], who: str, message: str) -> str | None:
+    """A reboot through Slurm that the console stops watching still stands there."""
+    if Engine.SLURM not in engines:
+        return None
+    return (
+        f"{who}; the reboot is still pending in Slurm ({message}): Cancel reboot… cancels it there, "
+        "or it runs when the node's jobs end"
+    )
+
+
 SPEC = KindSpec(
     kind=ActionKind.REBOOT,
     label="Reboot…",
@@ -156,4 +166,17 @@ SPEC = KindSpec(
     track=track,
     shortcut="Ctrl+Shift+R",
     options=("reason", "ticket", "next_state", "via", "confirm_node"),
+    choices=(
+        KindOption("next_state", "Afterwards:", "state after", choices=("RESUME", "DOWN"), preset="RESUME"),
+        KindOption(
+            "via",
+            "Through:",
+            "force the engine (default Slurm if set)",
+            choices=("slurm", "ssh"),
+            in_dialog=False,
+            to_request=Engine,
+        ),
+    ),
+    exit_may_be_lost=frozenset({Engine.SSH}),  # the node drops the connection as it goes down
+    unwatched=unwatched,
 )
