@@ -45,10 +45,19 @@ def allowed(role: Role, permission: Permission) -> bool:
     return permission in GRANTS[role]
 
 
+def refusal(role: Role, permission: Permission) -> str | None:
+    """Why ``role`` may not do it, in the one set of words the command line, the runner and the window all
+    say ("the liaison role may not act on nodes (allowed: technician, supervisor)"); None where it may."""
+    if allowed(role, permission):
+        return None
+    who = ", ".join(r.value for r in Role if permission in GRANTS[r]) or "nobody"
+    return f"the {role.value} role may not {permission.value} (allowed: {who})"
+
+
 def require(role: Role, permission: Permission) -> None:
-    if not allowed(role, permission):
-        who = ", ".join(r.value for r in Role if permission in GRANTS[r]) or "nobody"
-        raise RoleRefused(f"the {role.value} role may not {permission.value} (allowed: {who})")
+    why = refusal(role, permission)
+    if why is not None:
+        raise RoleRefused(why)
 
 
 def records_nothing(role: Role) -> str | None:

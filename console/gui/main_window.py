@@ -49,7 +49,7 @@ from console.core.floor import elevations, first_partitions
 from console.core.hostlist import compress
 from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
-from console.core.roles import Permission, allowed, records_nothing
+from console.core.roles import Permission, records_nothing, refusal
 from console.core.samples import NodeState
 from console.core.slurm_accounting import AccountingComparison
 from console.core.tenant_move import MovePlan
@@ -685,12 +685,12 @@ class MainWindow(QMainWindow):
             return
         nodes = self.selected_nodes()
         inventory = self.action_service.inventory
-        read_only = self.records is not None and not allowed(self.records.incidents.role, Permission.ACT)
+        refused = refusal(self.records.incidents.role, Permission.ACT) if self.records is not None else None
+        read_only = refused is not None
         for kind, item in self.action_items.items():
-            if read_only:
-                assert self.records is not None
+            if refused is not None:
                 item.setEnabled(False)
-                item.setToolTip(plain_tip(f"the {self.records.incidents.role.value} role reads only: no actions"))
+                item.setToolTip(plain_tip(refused))
                 continue
             if not nodes:
                 item.setEnabled(False)
@@ -704,7 +704,7 @@ class MainWindow(QMainWindow):
         if self.move_item is not None:
             self.move_item.setEnabled(bool(nodes) and not read_only)
             self.move_item.setToolTip(
-                "the role reads only: no moves"
+                plain_tip(refused or "")
                 if read_only
                 else plain_tip(f"move {compress(nodes)} to another tenant: preview first")
                 if nodes

@@ -31,7 +31,7 @@ from console.core.inventory import Inventory
 from console.core.kinds.locate import led_left_on, lit_leds
 from console.core.kinds.spec import NodeRecord
 from console.core.parsers.slurm import Partition
-from console.core.roles import DEFAULT_ROLE, Permission, Role, allowed
+from console.core.roles import DEFAULT_ROLE, Permission, Role, refusal
 from console.core.samples import NodeState
 from console.core.store import STORE_FILE, SessionLock, Store
 from console.core.store_error import StoreError
@@ -95,8 +95,7 @@ class ActionService:
             settings=settings,
             session=session,
         )
-        if not allowed(role, Permission.ACT):
-            self.runner.refusal = f"the {role.value} role may not act on nodes"
+        self.runner.refusal = refusal(role, Permission.ACT)
 
     def use_inventory(self, inventory: Inventory) -> None:
         """The inventory file was rewritten by the console (a node's tenant after a move): same nodes, same

@@ -345,3 +345,26 @@ def test_a_refused_attempt_shows_in_the_log_with_its_own_state_and_the_refusals_
     assert refused.data() == "refused"
     assert "did not answer within 10 s" in refused.data(Qt.ItemDataRole.ToolTipRole)
     assert refused.data(Qt.ItemDataRole.ForegroundRole) is not None
+
+
+def test_a_liaisons_window_greys_every_action_with_the_words_the_runner_and_the_command_line_say(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from console.core.actions import ActionKind
+    from console.core.inventory import parse_inventory
+    from console.core.roles import Permission, refusal
+    from console.gui.main_window import MainWindow
+    from console.gui.text import plain_tip
+    from tests.gui.test_walkthrough import NoActions
+
+    fleet = FleetModel(parse_inventory(INVENTORY, tmp_path / "fleet.toml"))
+    records = _records(tmp_path, Role.LIAISON, fleet)
+    window = MainWindow(fleet, actions=NoActions(fleet), records=records)  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.select_nodes([fleet.names[0]])
+    words = refusal(Role.LIAISON, Permission.ACT)
+    assert words is not None
+    for item in (window.action_items[ActionKind.DRAIN], window.action_items[ActionKind.REBOOT]):
+        assert not item.isEnabled() and item.toolTip() == plain_tip(words)
+    move = window.move_item
+    assert move is None or (not move.isEnabled() and move.toolTip() == plain_tip(words))

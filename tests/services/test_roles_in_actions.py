@@ -8,7 +8,7 @@ import pytest
 
 from console.core.actions import ActionKind, ActionRefused, ActionRequest
 from console.core.inventory import parse_inventory
-from console.core.roles import Role
+from console.core.roles import Permission, Role, refusal
 from console.services.actions import ActionService
 from console.transport.ssh import SshSettings
 
@@ -22,8 +22,11 @@ def test_a_liaison_console_refuses_actions_and_records_nothing(tmp_path: Path) -
     )
     try:
         plan = service.plan(ActionRequest(operator="lia", kind=ActionKind.LOCATE, nodes=("gpu-001",), led="on"))
-        with pytest.raises(ActionRefused, match="the liaison role may not act on nodes"):
+        with pytest.raises(ActionRefused, match="the liaison role may not act on nodes") as refused:
             service.runner.submit(plan)
+        # The runner says what the command line and the window say: one set of words (roles.refusal).
+        assert refusal(Role.LIAISON, Permission.ACT) in str(refused.value)
+        assert service.runner.refusal == "the liaison role may not act on nodes (allowed: technician, supervisor)"
         assert service.store.rows() == []
     finally:
         service.close()
@@ -77,3 +80,17 @@ def _finished(service: ActionService, kind: str, command: list[object], state: s
     )
     service.store.record_outcome(action_id, state=state, message=message)
     return action_id
+
+
+def test_the_command_line_refuses_a_liaisons_action_in_the_same_words(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "fleet.toml").write_text(INVENTORY)
+    done = subprocess.run(
+        [sys.executable, "-m", "console", "action", "locate", "gpu-001", "--led", "on", "--role", "liaison",
+         "--inventory", str(tmp_path / "fleet.toml"), "--data-dir", str(tmp_path / "data"), "--yes"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert refusal(Role.LIAISON, Permission.ACT) in done.stderr
