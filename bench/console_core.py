@@ -21,10 +21,10 @@ import numpy as np
 import psutil
 
 from console.app import LiveFleet, ShiftServices
+from console.core.actions.roles import Role
 from console.core.inventory import load_inventory
-from console.core.latency import LatencyRecorder
-from console.core.roles import Role
-from console.core.samples import NodeState
+from console.core.telemetry.latency import LatencyRecorder
+from console.core.telemetry.samples import NodeState
 from console.services.collector import CollectorThread
 from console.transport import ssh as ssh_module
 from console.transport.hub import HubSettings

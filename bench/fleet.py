@@ -21,7 +21,7 @@ from pathlib import Path
 
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, stream_argv
 from console.core.parsers.nvidia_health import HEALTH_FIELDS_RECENT
-from console.core.samples import NotAvailable
+from console.core.telemetry.samples import NotAvailable
 from tests.standins.nvidia_table import parse_table
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,10 +20,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from console.core.alerts import AlertRules
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import AlertRules
 from console.core.inventory import Inventory, NodeSpec, RackSpec
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
 from console.gui.main_window import MainWindow
 
 

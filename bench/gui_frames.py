@@ -34,8 +34,8 @@ from PySide6.QtWidgets import QApplication
 
 from console.app import LiveFleet
 from console.core.inventory import load_inventory
-from console.core.latency import LatencyRecorder
-from console.core.samples import NodeState
+from console.core.telemetry.latency import LatencyRecorder
+from console.core.telemetry.samples import NodeState
 from console.gui.floor_view import HeatmapPicture
 from console.gui.main_window import ConsoleSession, GuiThreadCollector
 from console.transport.hub import HubSettings

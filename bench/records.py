@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from console.core.archive import ARCHIVE_FILE, TelemetryArchive
-from console.core.incidents import ShiftClock, ShiftName
+from console.core.alerts.incidents import ShiftClock, ShiftName
 from console.core.inventory import Inventory, NodeSpec
-from console.core.log_types import LogFilter
-from console.core.rollup import HOUR_DTYPE, MINUTE_DTYPE, STATE_CODE
-from console.core.samples import NodeState, Vendor
-from console.core.store import STORE_FILE, Store
+from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
+from console.core.records.log_types import LogFilter
+from console.core.records.rollup import HOUR_DTYPE, MINUTE_DTYPE, STATE_CODE
+from console.core.records.store import STORE_FILE, Store
+from console.core.telemetry.samples import NodeState, Vendor
 from console.services.shift_log import ShiftLog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,9 +262,9 @@ def _wal(path: Path) -> int:
 def writer_minute(fleet: Inventory, archive_path: Path) -> tuple[Callable[[], object], Callable[[], object]]:
     """What the archive's writer does once a minute at this fleet size: the minute's aggregates of every
     accelerator from full ten-minute rings, and their write in one transaction (into a scratch archive)."""
-    from console.core.fleet import FleetModel
-    from console.core.history import AcceleratorHistory
-    from console.core.samples import AcceleratorSample
+    from console.core.telemetry.fleet import FleetModel
+    from console.core.telemetry.history import AcceleratorHistory
+    from console.core.telemetry.samples import AcceleratorSample
 
     model = FleetModel(fleet)
     now = time.time()
@@ -293,7 +293,7 @@ def writer_minute(fleet: Inventory, archive_path: Path) -> tuple[Callable[[], ob
 
 def tenant_year(archive: TelemetryArchive, now: float) -> str:
     """A tenant's report over the last 365 days: the day rows summed, then rendered to HTML."""
-    from console.core.tenant_report import build_tenant_report, render_tenant_html
+    from console.core.records.tenant_report import build_tenant_report, render_tenant_html
 
     last = dt.datetime.fromtimestamp(now, dt.UTC).date()
     since, until = (last - dt.timedelta(days=365)).isoformat(), (last + dt.timedelta(days=1)).isoformat()

@@ -10,20 +10,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from console.core.action_runner import ActionStatus
-from console.core.action_types import SchedulerPort
-from console.core.alerts import AlertEngine, AlertRules
-from console.core.fleet import FleetModel
-from console.core.incidents import ShiftClock
+from console.core.actions.action_types import SchedulerPort
+from console.core.actions.roles import Role
+from console.core.actions.runs import ActionStatus
+from console.core.alerts.incidents import ShiftClock
+from console.core.alerts.rules import AlertEngine, AlertRules
 from console.core.inventory import Inventory
-from console.core.pipeline import TelemetryPipeline
-from console.core.roles import Role
-from console.core.slurm_accounting import AccountingComparison, compare_with
-from console.core.tenant_report import totals
-from console.core.tenants import SchedulerAllocations, minute_tenancy
+from console.core.records.tenant_report import totals
+from console.core.telemetry.fleet import FleetModel
+from console.core.tenants.accounting import AccountingComparison, compare_with
+from console.core.tenants.allocation import SchedulerAllocations, minute_tenancy
 from console.services.actions import ActionService, open_store
 from console.services.archive import ArchiveService
 from console.services.incidents import IncidentService
+from console.services.pipeline import TelemetryPipeline
 from console.services.scheduler_watch import SchedulerWatch
 from console.services.shift_log import BmcUnknown, ShiftLog
 from console.services.slow_path import SlowPathService, detail_interval_for

@@ -36,22 +36,22 @@ from console.cli_records import (
     run_incidents,
     run_report,
 )
-from console.core.action_types import command_text
-from console.core.actions import SPECS, ActionKind
-from console.core.alerts import AlertRules
-from console.core.floor import ColorBy, GroupBy
+from console.core.actions.action_types import command_text
+from console.core.actions.kinds import all_options, build_request
+from console.core.actions.planning import SPECS, ActionKind
+from console.core.actions.roles import Preferences, PreferencesError, Role, RoleRefused, records_nothing
+from console.core.alerts.rules import AlertRules
+from console.core.floor.heatmap import ColorBy, GroupBy
 from console.core.inventory import Inventory, InventoryError, load_inventory
-from console.core.kinds import all_options, build_request
-from console.core.report import format_rows, node_record, table_rows, text_table
-from console.core.roles import Preferences, PreferencesError, Role, RoleRefused, records_nothing
-from console.core.samples import NodeState
-from console.core.store_error import StoreError
+from console.core.records.poll_record import format_rows, node_record, table_rows, text_table
+from console.core.records.store_error import StoreError
+from console.core.telemetry.samples import NodeState
 from console.core.text import escape_controls, escape_lines
 from console.core.when import ACCEPTED, WhenError, local_stamp, parse_iso, parse_when
 
 if TYPE_CHECKING:
     from console.app import LiveFleet, ShiftServices, WindowServices
-    from console.core.fleet import FleetModel
+    from console.core.telemetry.fleet import FleetModel
     from console.gui.main_window import WindowParts
     from console.services.actions import ActionService
     from console.transport.ssh import SshSettings
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
     )
     add_role_option(rules_parser, top=False)
 
-    # Each kind's summary and the options it reads come from its own module (console.core.kinds).
+    # Each kind's summary and the options it reads come from its own module (console.core.actions.kinds).
     kinds = "\n".join(
         f"  {kind.value:<14} {spec.summary}"
         + (f" [{' '.join('--' + o.replace('_', '-') for o in spec.options)}]" if spec.options else "")
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one option per
         metavar="NODE",
         help="type a node's name to confirm a power action or SSH reboot that kills its running jobs",
     )
-    # Each kind's own options, as its module declares them (console.core.kinds): one flag per request field.
+    # Each kind's own options, as its module declares them (console.core.actions.kinds): one flag per request field.
     for name, (option, asking) in all_options().items():
         words = f"{', '.join(kind.value for kind in asking)}: {option.help}"
         if option.check_words is not None:
@@ -343,7 +343,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "sim":
             return run_sim(args)
         if args.command == "alert-rules":
-            from console.core.alerts import DEFAULT_RULES
+            from console.core.alerts.rules import DEFAULT_RULES
 
             sys.stdout.write(DEFAULT_RULES)
             return EXIT_OK
@@ -455,7 +455,7 @@ def _acting_operator(args: argparse.Namespace, inventory: Inventory, nothing: st
 def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefused | None:
     """The role in effect (``--role``, else the preferences file, else technician); RoleRefused where it may
     not act; None after printing why the preferences file is refused."""
-    from console.core.roles import Permission, require
+    from console.core.actions.roles import Permission, require
 
     try:
         role = effective_role(args, read_preferences())
@@ -471,8 +471,8 @@ def _role(args: argparse.Namespace, permission: str = "act") -> Role | RoleRefus
 
 
 def _run_action(args: argparse.Namespace, service: ActionService, live: LiveFleet, ids: list[int]) -> int:
-    from console.core.action_runner import ActionStatus
-    from console.core.actions import ActionRefused
+    from console.core.actions.planning import ActionRefused
+    from console.core.actions.runs import ActionStatus
 
     if service.interrupted:
         print(
@@ -736,7 +736,7 @@ def _rules(path: Path | None) -> AlertRules | None:
     """The alert rules from ``path`` (None: the defaults); BadRules after printing why a file is refused."""
     if path is None:
         return None
-    from console.core.alerts import AlertRulesError, load_rules_file
+    from console.core.alerts.rules import AlertRulesError, load_rules_file
 
     try:
         return load_rules_file(path)
@@ -1037,7 +1037,7 @@ def run_window(args: argparse.Namespace) -> int:
         if inventory is None:
             return EXIT_BAD_INVENTORY
         from console.app import LiveFleet, WindowServices
-        from console.core.incidents import ShiftClock
+        from console.core.alerts.incidents import ShiftClock
         from console.gui.main_window import run_gui
         from console.services.actions import ActionService
         from console.services.audit import StoreError

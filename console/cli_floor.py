@@ -46,7 +46,7 @@ def recorded_leds(data_dir: Path, nodes: list[str]) -> dict[str, str]:
 def run_find(args: argparse.Namespace, data_dir: Path) -> int:
     """One reading of every node (its GPUs' UUIDs, serials and bus ids come from the slow path), then the
     search; exit 1 when nothing matches."""
-    from console.core.find import find_boxes
+    from console.core.floor.find import find_boxes
     from console.core.inventory import InventoryError, load_inventory
     from console.services.one_shot import poll_once
     from console.transport.ssh import SshSettings

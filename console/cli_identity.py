@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from console.core.actions.roles import PreferencesError, load_preferences
 from console.core.inventory import Inventory
 from console.core.names import operator_problem
-from console.core.roles import PreferencesError, load_preferences
 from console.core.text import escape_controls
 
 EXIT_REFUSED: Final = 3

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Final
 
 from console.core.inventory import Inventory
-from console.core.tenant_move import JobsDecision, MoveProgress
-from console.core.tenants import JobAllocation
+from console.core.tenants.allocation import JobAllocation
+from console.core.tenants.moves import JobsDecision, MoveProgress
 from console.core.text import escape_controls
 
 EXIT_OK: Final = 0
@@ -50,7 +50,7 @@ def add_move_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_move(args: argparse.Namespace, inventory: Inventory, data_dir: Path, operator: str) -> int:
-    from console.core.tenant_move import MoveRequest
+    from console.core.tenants.moves import MoveRequest
     from console.services.actions import ActionService
     from console.services.audit import StoreError
     from console.services.one_shot import poll_once

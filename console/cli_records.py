@@ -26,12 +26,7 @@ from typing import TYPE_CHECKING, Final
 import platformdirs
 
 from console.cli_identity import preferred_operator, who_acts
-from console.core.alerts import AlertRulesError, load_rules, load_rules_file
-from console.core.exports import OutputError, OutputTarget
-from console.core.handover import freeze_words
-from console.core.incidents import ShiftClock, ShiftName, duration_words
-from console.core.inventory import Inventory, InventoryError, load_inventory
-from console.core.roles import (
+from console.core.actions.roles import (
     DEFAULT_ROLE,
     Permission,
     Preferences,
@@ -42,13 +37,18 @@ from console.core.roles import (
     parse_role,
     require,
 )
-from console.core.store_error import StoreError
+from console.core.alerts.incidents import ShiftClock, ShiftName, duration_words
+from console.core.alerts.rules import AlertRulesError, load_rules, load_rules_file
+from console.core.inventory import Inventory, InventoryError, load_inventory
+from console.core.records.exports import OutputError, OutputTarget
+from console.core.records.handover import freeze_words
+from console.core.records.store_error import StoreError
 from console.core.text import escape_controls
 from console.core.when import WhenError, local_stamp, parse_date, parse_when
 
 if TYPE_CHECKING:
-    from console.core.archive import Usage
-    from console.core.slurm_accounting import AccountingComparison
+    from console.core.records.archive import Usage
+    from console.core.tenants.accounting import AccountingComparison
     from console.services.shift_log import Records
 
 EXIT_OK: Final = 0
@@ -269,7 +269,7 @@ def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Record
 
 
 def run_incidents(args: argparse.Namespace, data_dir: Path) -> int:
-    from console.core.incident_log import IncidentError, IncidentQuery
+    from console.core.records.incident_log import IncidentError, IncidentQuery
 
     verb = getattr(args, "verb", None)
     opened = _open(args, data_dir, write=verb is not None)
@@ -358,8 +358,8 @@ def _print_incidents(incidents: list, as_json: bool) -> None:  # type: ignore[ty
 def run_tenant_report(args: argparse.Namespace, data_dir: Path) -> int:
     """A tenant's accelerator-hours from the telemetry archive (read-only; a liaison may run it)."""
 
-    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
-    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+    from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
+    from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
     from console.core.when import iso_utc
 
     try:
@@ -420,8 +420,8 @@ def _slurm_accounting(
 ) -> AccountingComparison | None:
     """Slurm's GPU-hours of the tenant's account beside the console's allocated hours; None (after saying
     why) when the inventory cannot be used."""
-    from console.core.slurm_accounting import compare_with
-    from console.core.tenant_report import totals
+    from console.core.records.tenant_report import totals
+    from console.core.tenants.accounting import compare_with
     from console.engines.registry import Engines
     from console.transport.ssh import SshSettings
 
@@ -441,7 +441,7 @@ def _slurm_accounting(
 
 
 def run_report(args: argparse.Namespace, data_dir: Path) -> int:
-    from console.core.incident_log import IncidentError
+    from console.core.records.incident_log import IncidentError
 
     if args.report_kind == "tenant":
         return run_tenant_report(args, data_dir)

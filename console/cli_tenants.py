@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.core.fleet import NodeView
 from console.core.inventory import Inventory
-from console.core.samples import LIVE_STATES, NodeState
-from console.core.store_error import StoreError
-from console.core.tenants import (
+from console.core.records.store_error import StoreError
+from console.core.telemetry.fleet import NodeView
+from console.core.telemetry.samples import LIVE_STATES, NodeState
+from console.core.tenants.allocation import (
     KnownAccelerators,
     SchedulerAllocations,
     idle_capacity,
@@ -106,7 +106,7 @@ def _gres(scheduler: SlurmEngine, inventory: Inventory, lost: Sequence[str]) -> 
 
 def _archived(data_dir: Path, lost: Sequence[str]) -> dict[str, tuple[float, tuple[int, ...]]]:
     """The accelerators this desk's archive last saw on the ``lost`` nodes (none without an archive)."""
-    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
+    from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
 
     path = data_dir / ARCHIVE_FILE
     if not lost or not path.is_file():

@@ -22,7 +22,7 @@ from typing import Any, Final
 import tomli
 
 from console.core.names import host_problem, parse_jump, user_problem
-from console.core.samples import Vendor
+from console.core.telemetry.samples import Vendor
 
 # Matched with fullmatch: a pattern ending in "$" also accepts a trailing line break.
 NODE_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")

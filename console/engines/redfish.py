@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from console.core.actions import HttpCall
+from console.core.actions.planning import HttpCall
 from console.core.inventory import BmcSpec
 from console.core.parsers.common import excerpt
 

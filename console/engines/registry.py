@@ -6,8 +6,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from console.core.action_runner import StepError, StepResult
-from console.core.actions import Engine, Step
+from console.core.actions.planning import Engine, Step
+from console.core.actions.runs import StepError, StepResult
 from console.core.inventory import Inventory, NodeSpec
 from console.engines.redfish import BmcError, RedfishClient
 from console.engines.slurm import SlurmEngine

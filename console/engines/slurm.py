@@ -17,8 +17,8 @@ from console.core.parsers.slurm import (
     parse_show_partitions,
     parse_squeue,
 )
-from console.core.slurm_accounting import SlurmGpuHours, accounting_problem, parse_sacct, sacct_argv
-from console.core.tenants import (
+from console.core.tenants.accounting import SlurmGpuHours, accounting_problem, parse_sacct, sacct_argv
+from console.core.tenants.allocation import (
     JobAllocation,
     Reservation,
     SchedulerAllocations,

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.actions import (
+from console.core.actions.kinds import build_request
+from console.core.actions.planning import (
     SPECS,
     ActionKind,
     ActionPlan,
@@ -28,7 +29,6 @@ from console.core.actions import (
     check_reason,
 )
 from console.core.hostlist import compress
-from console.core.kinds import build_request
 from console.core.parsers.slurm import Partition
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.ports import ActionsPort
@@ -39,7 +39,7 @@ from console.gui.worker import Worker
 REPLAN_DELAY_MS: Final = 400
 
 
-# The toolbar and menu entries, from each kind's own module (console.core.kinds).
+# The toolbar and menu entries, from each kind's own module (console.core.actions.kinds).
 LABELS: Final = {kind: spec.label for kind, spec in SPECS.items()}
 
 
@@ -90,7 +90,7 @@ class ActionDialog(EnterSafeDialog):
         else:
             form.addRow("Reason:", self.reason)
         form.addRow("Ticket:", self.ticket)
-        # The kind's own options, as its module declares them (console.core.kinds): a choice, or yes/no.
+        # The kind's own options, as its module declares them (console.core.actions.kinds): a choice, or yes/no.
         self.options: dict[str, QComboBox | QCheckBox] = {}
         for option in SPECS[kind].choices:
             if not option.in_dialog:

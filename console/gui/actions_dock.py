@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.action_runner import ActionState, ActionStatus
-from console.core.actions import ActionKind
+from console.core.actions.planning import ActionKind
+from console.core.actions.runs import ActionState, ActionStatus
 from console.core.when import zone_name
 from console.gui.text import plain_label, plain_tip
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.find import BoxMatch
+from console.core.floor.find import BoxMatch
 from console.gui.enter_safe import EnterSafeDialog
 from console.gui.screen_fit import fit_size
 from console.gui.text import plain_label

@@ -16,11 +16,11 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
-from console.core.alerts import Severity
-from console.core.fleet import NodeView
+from console.core.alerts.rules import Severity
 from console.core.parsers.slurm import state_words
-from console.core.report import alert_words, power_words
-from console.core.samples import LIVE_STATES, NodeState
+from console.core.records.poll_record import alert_words, power_words
+from console.core.telemetry.fleet import NodeView
+from console.core.telemetry.samples import LIVE_STATES, NodeState
 from console.gui.style import (
     CRITICAL_BACKGROUND,
     SLURM_DRAIN_COLOURS,

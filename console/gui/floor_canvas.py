@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.floor import (
+from console.core.floor.heatmap import (
     TEMP_MARGIN_C,
     Cell,
     CellKind,

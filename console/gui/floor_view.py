@@ -1,6 +1,6 @@
 """The Heatmap tab: one cell per accelerator, grouped and coloured as chosen, painted as one image (8,000
 cells at 1,000 nodes are rectangles, not widgets); hover says what a cell is, a click opens its node,
-Ctrl+click and a dragged rectangle select nodes for the actions. The model is :mod:`console.core.floor`'s;
+Ctrl+click and a dragged rectangle select nodes for the actions. The model is :mod:`console.core.floor.heatmap`'s;
 the Racks tab is :mod:`console.gui.rack_view`."""
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from console.core.alerts import AlertRules
-from console.core.fleet import NodeView
-from console.core.floor import (
+from console.core.alerts.rules import AlertRules
+from console.core.floor.heatmap import (
     Cell,
     CellCache,
     CellGroup,
@@ -34,6 +33,7 @@ from console.core.floor import (
     floor_groups,
     group_figure,
 )
+from console.core.telemetry.fleet import NodeView
 from console.gui.floor_canvas import (
     BIG_FLOOR_CELLS,
     BLOCK_GAP,

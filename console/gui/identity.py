@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core.actions.roles import DEFAULT_ROLE, Role
 from console.core.names import operator_problem
-from console.core.roles import DEFAULT_ROLE, Role
 from console.gui.style import app_icon
 from console.gui.text import plain_label
 

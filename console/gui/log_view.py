@@ -33,10 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.incident_log import Incident
-from console.core.incidents import IncidentState, ShiftFigures, ShiftName, duration_words
-from console.core.log_types import LogFilter, LogPage, NodeTimeline
-from console.core.roles import Permission, allowed
+from console.core.actions.roles import Permission, allowed
+from console.core.alerts.incidents import IncidentState, ShiftFigures, ShiftName, duration_words
+from console.core.records.incident_log import Incident
+from console.core.records.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.when import iso_utc
 from console.gui.log_tables import (
     ACTION_COLUMNS,

@@ -40,20 +40,20 @@ from PySide6.QtWidgets import (
 )
 
 from console.core import collector
-from console.core.action_runner import ActionState, ActionStatus
-from console.core.actions import SPECS, ActionKind, ActionPlan, availability
-from console.core.alerts import AlertRules, Severity
-from console.core.find import BoxMatch, find_boxes
-from console.core.fleet import FleetModel, FleetSnapshot
-from console.core.floor import elevations, first_partitions
+from console.core.actions.planning import SPECS, ActionKind, ActionPlan, availability
+from console.core.actions.roles import Permission, records_nothing, refusal
+from console.core.actions.runs import ActionState, ActionStatus
+from console.core.alerts.incidents import ShiftName
+from console.core.alerts.rules import AlertRules, Severity
+from console.core.floor.find import BoxMatch, find_boxes
+from console.core.floor.heatmap import elevations, first_partitions
 from console.core.hostlist import compress
-from console.core.incidents import ShiftName
 from console.core.inventory import Inventory
-from console.core.roles import Permission, records_nothing, refusal
-from console.core.samples import NodeState
-from console.core.slurm_accounting import AccountingComparison
-from console.core.tenant_move import MovePlan
-from console.core.tenants import UNASSIGNED, SchedulerAllocations, idle_capacity, tenancy, tenant_figures
+from console.core.telemetry.fleet import FleetModel, FleetSnapshot
+from console.core.telemetry.samples import NodeState
+from console.core.tenants.accounting import AccountingComparison
+from console.core.tenants.allocation import UNASSIGNED, SchedulerAllocations, idle_capacity, tenancy, tenant_figures
+from console.core.tenants.moves import MovePlan
 from console.gui.action_dialog import ActionDialog
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
@@ -772,7 +772,7 @@ class MainWindow(QMainWindow):
 
     def _led_changed(self, status: ActionStatus) -> None:
         """An action that went through may have lit or put out a locate LED: the record says which (its
-        kind's module reads it: console.core.kinds.locate.lit_leds)."""
+        kind's module reads it: console.core.actions.kinds.locate.lit_leds)."""
         if status.state != ActionState.DONE or self.action_service is None or self.worker is None:
             return
         self.worker.call(self.action_service.lit_leds, self._leds_from_record, lambda _error: None)

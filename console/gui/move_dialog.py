@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.hostlist import compress
-from console.core.tenant_move import (
+from console.core.tenants.moves import (
     STEPS,
     JobsDecision,
     MovePlan,

@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.actions import NodeDetails
-from console.core.alerts import Alert, Severity, default_rules
-from console.core.counters import new_since_acknowledged
-from console.core.fleet import FleetModel, NodeView
-from console.core.history import HISTORY_SECONDS
+from console.core.actions.planning import NodeDetails
+from console.core.alerts.rules import Alert, Severity, default_rules
 from console.core.parsers.nvidia_xml import GpuDetail
-from console.core.samples import LIVE_STATES, AcceleratorSample, NotAvailable, Vendor
+from console.core.telemetry.counters import new_since_acknowledged
+from console.core.telemetry.fleet import FleetModel, NodeView
+from console.core.telemetry.history import HISTORY_SECONDS
+from console.core.telemetry.samples import LIVE_STATES, AcceleratorSample, NotAvailable, Vendor
 from console.gui.style import (
     CRITICAL_BACKGROUND,
     HOT_BACKGROUND,

@@ -7,16 +7,16 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from console.core.action_runner import ActionStatus
-from console.core.actions import ActionPlan, ActionRequest, NodeDetails
-from console.core.counters import AcceleratorCounters
-from console.core.incident_log import Incident, SignOff
-from console.core.incidents import ShiftName
+from console.core.actions.planning import ActionPlan, ActionRequest, NodeDetails
+from console.core.actions.roles import Role
+from console.core.actions.runs import ActionStatus
+from console.core.alerts.incidents import ShiftName
 from console.core.inventory import Inventory
-from console.core.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.parsers.slurm import Partition
-from console.core.roles import Role
-from console.core.tenant_move import JobsDecision, MovePlan, MoveProgress, MoveRequest
+from console.core.records.incident_log import Incident, SignOff
+from console.core.records.log_types import LogFilter, LogPage, NodeTimeline
+from console.core.telemetry.counters import AcceleratorCounters
+from console.core.tenants.moves import JobsDecision, MovePlan, MoveProgress, MoveRequest
 
 
 class RunnerPort(Protocol):

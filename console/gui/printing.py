@@ -21,7 +21,7 @@ def ensure_application() -> QGuiApplication:
 
 def pdf_bytes(html: str) -> bytes:
     """``html`` as an A4 landscape PDF, in memory (the caller writes it where it belongs: a file through
-    :class:`console.core.exports.OutputTarget`, or standard output); its title is the HTML's own ``<title>``
+    :class:`console.core.records.exports.OutputTarget`, or standard output); its title is the HTML's own ``<title>``
     (escaped as the report escapes it). RuntimeError when Qt produced none."""
     ensure_application()
     document = QTextDocument()

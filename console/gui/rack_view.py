@@ -17,16 +17,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from console.core.alerts import AlertRules, Severity
-from console.core.fleet import NodeView
-from console.core.floor import (
+from console.core.alerts.rules import AlertRules, Severity
+from console.core.floor.heatmap import (
     Cell,
     CellCache,
     CellKind,
     ColorBy,
     RackElevation,
 )
-from console.core.samples import LIVE_STATES, NodeState
+from console.core.telemetry.fleet import NodeView
+from console.core.telemetry.samples import LIVE_STATES, NodeState
 from console.gui.floor_canvas import (
     CELL,
     GAP,

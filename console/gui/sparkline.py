@@ -14,8 +14,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from console.core.fleet import FleetModel
-from console.core.history import HISTORY_SECONDS
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.history import HISTORY_SECONDS
 
 POINTS: Final = 40  # one per 15 s over 10 minutes
 UTIL_COLOUR: Final = "#1d4ed8"

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 
 from console.core.resources import resource
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 
 # (dot colour, row background or None, text colour or None)
 STATE_COLOURS: Final[dict[NodeState, tuple[str, str | None, str | None]]] = {

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.exports import OutputError, OutputTarget, csv_text
-from console.core.fleet import NodeView
-from console.core.incidents import duration_words
-from console.core.slurm_accounting import AccountingComparison
-from console.core.tenants import (
+from console.core.alerts.incidents import duration_words
+from console.core.records.exports import OutputError, OutputTarget, csv_text
+from console.core.telemetry.fleet import NodeView
+from console.core.tenants.accounting import AccountingComparison
+from console.core.tenants.allocation import (
     UNASSIGNED,
     IdleAccelerator,
     SchedulerAllocations,

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from console.core.log_types import NodeTimeline
+from console.core.records.log_types import NodeTimeline
 from console.gui.log_tables import local
 from console.gui.style import SERIES_COLOURS
 from console.gui.text import plain_label, plain_tip

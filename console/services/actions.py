@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, Protocol
 
-from console.core.action_runner import ActionRunner, ActionState, ActionStatus, RunnerSettings
-from console.core.action_types import command_text
-from console.core.actions import (
+from console.core.actions.action_types import command_text
+from console.core.actions.kinds.locate import led_left_on, lit_leds
+from console.core.actions.kinds.spec import NodeRecord
+from console.core.actions.planning import (
     SPECS,
     ActionKind,
     ActionPlan,
@@ -24,19 +25,19 @@ from console.core.actions import (
     plan_action,
     read_node_details,
 )
-from console.core.alerts import Alert, Severity
-from console.core.fleet import FleetModel
-from console.core.incident_log import Incident, IncidentLog, link_words
+from console.core.actions.roles import DEFAULT_ROLE, Permission, Role, refusal
+from console.core.actions.runs import ActionState, ActionStatus, RunnerSettings
+from console.core.alerts.rules import Alert, Severity
 from console.core.inventory import Inventory
-from console.core.kinds.locate import led_left_on, lit_leds
-from console.core.kinds.spec import NodeRecord
 from console.core.parsers.slurm import Partition
-from console.core.roles import DEFAULT_ROLE, Permission, Role, refusal
-from console.core.samples import NodeState
-from console.core.store import STORE_FILE, SessionLock, Store
-from console.core.store_error import StoreError
+from console.core.records.incident_log import Incident, IncidentLog, link_words
+from console.core.records.store import STORE_FILE, SessionLock, Store
+from console.core.records.store_error import StoreError
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState
 from console.core.when import iso_utc, parse_iso
 from console.engines.registry import EngineExecutor, Engines, NodeShell
+from console.services.action_runner import ActionRunner
 from console.transport.ssh import SshSettings
 
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-from console.core.archive import (
+from console.core.pacing import Pacer
+from console.core.records.archive import (
     ARCHIVE_FILE,
     HOUR_KEEP_S,
     MINUTE_KEEP_S,
@@ -28,12 +29,11 @@ from console.core.archive import (
     MinuteTenancy,
     TelemetryArchive,
 )
-from console.core.fleet import FleetModel, NodeMinute
-from console.core.pacing import Pacer
-from console.core.samples import LIVE_STATES, NodeState
-from console.core.store import explain
-from console.core.store_error import StoreError
-from console.core.tenants import IdleTracker
+from console.core.records.store import explain
+from console.core.records.store_error import StoreError
+from console.core.telemetry.fleet import FleetModel, NodeMinute
+from console.core.telemetry.samples import LIVE_STATES, NodeState
+from console.core.tenants.allocation import IdleTracker
 
 STATE_LOOK_S: Final = 2.0
 MINUTE_SETTLE_S: Final = 2.0  # a minute is taken this long after it ends (its last lines have arrived)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.core.action_types import ActionKind
-from console.core.kinds.locate import led_left_on, lit_leds
-from console.core.store import STORE_FILE, AuditRow, Store, session_alive
-from console.core.store_error import StoreError
+from console.core.actions.action_types import ActionKind
+from console.core.actions.kinds.locate import led_left_on, lit_leds
+from console.core.records.store import STORE_FILE, AuditRow, Store, session_alive
+from console.core.records.store_error import StoreError
 
 __all__ = ["AuditRead", "StoreError", "lit_leds_in", "read_audit"]
 

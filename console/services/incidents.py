@@ -17,16 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from console.core.action_types import SchedulerPort
-from console.core.alerts import Alert, IncidentRules
-from console.core.counters import AcceleratorCounters, counters_of, new_since_acknowledged
-from console.core.fleet import FleetModel, NodeView
-from console.core.incident_log import AcceleratorRef, Incident, IncidentLog, IncidentQuery
-from console.core.incidents import cause_of
+from console.core.actions.action_types import SchedulerPort
+from console.core.actions.roles import Permission, Role, allowed, require
+from console.core.alerts.incidents import cause_of
+from console.core.alerts.rules import Alert, IncidentRules
 from console.core.inventory import Inventory
-from console.core.roles import Permission, Role, allowed, require
-from console.core.store import Store
-from console.core.store_error import StoreError
+from console.core.records.incident_log import AcceleratorRef, Incident, IncidentLog, IncidentQuery
+from console.core.records.store import Store
+from console.core.records.store_error import StoreError
+from console.core.telemetry.counters import AcceleratorCounters, counters_of, new_since_acknowledged
+from console.core.telemetry.fleet import FleetModel, NodeView
 
 INCIDENT_TICK_S: Final = 2.0
 REFRESH_S: Final = 30.0

@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from console.core.alerts import AlertEngine, AlertRules
-from console.core.details import detail_argv, parse_detail_output
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import AlertEngine, AlertRules
 from console.core.inventory import Inventory, NodeSpec
-from console.core.samples import NodeState
-from console.core.telemetry import TelemetrySource, describe_exit
+from console.core.telemetry.details import detail_argv, parse_detail_output
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState
+from console.core.telemetry.sources import TelemetrySource, describe_exit
 from console.core.vendors import sources_for
 from console.transport.ssh import (
     ConnectError,

@@ -8,10 +8,10 @@ import logging
 import threading
 from typing import Final, Protocol
 
-from console.core.actions import SchedulerPort
-from console.core.fleet import FleetModel
+from console.core.actions.planning import SchedulerPort
 from console.core.inventory import Inventory
-from console.core.tenants import SchedulerAllocations
+from console.core.telemetry.fleet import FleetModel
+from console.core.tenants.allocation import SchedulerAllocations
 
 SCHEDULER_POLL_S: Final = 30.0
 log = logging.getLogger(__name__)

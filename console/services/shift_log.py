@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from console.core.alerts import IncidentRules
-from console.core.archive import ARCHIVE_FILE, TelemetryArchive
-from console.core.fleet import FleetModel
-from console.core.handover import NodeAtEnd, build_report, render_csv, render_html
-from console.core.incident_log import Incident, IncidentLog, IncidentQuery, SignOff
-from console.core.incidents import IncidentSpan, ShiftClock, ShiftName, shift_figures
+from console.core.actions.roles import Role
+from console.core.alerts.incidents import IncidentSpan, ShiftClock, ShiftName, shift_figures
+from console.core.alerts.rules import IncidentRules
 from console.core.inventory import Inventory
-from console.core.log_types import LogFilter, LogPage, NodeTimeline, TimelineEvent
-from console.core.roles import Role
-from console.core.store import STORE_FILE, Store
-from console.core.store_error import StoreError
+from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
+from console.core.records.handover import NodeAtEnd, build_report, render_csv, render_html
+from console.core.records.incident_log import Incident, IncidentLog, IncidentQuery, SignOff
+from console.core.records.log_types import LogFilter, LogPage, NodeTimeline, TimelineEvent
+from console.core.records.store import STORE_FILE, Store
+from console.core.records.store_error import StoreError
+from console.core.telemetry.fleet import FleetModel
 from console.core.when import iso_utc, local_stamp
 from console.services.incidents import IncidentService
 

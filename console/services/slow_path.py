@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
-from console.core.details import DETAIL_INTERVAL_S, FullLooks, HealthReport, detail_argv, parse_detail_output
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory
-from console.core.samples import NodeState, Vendor
+from console.core.telemetry.details import DETAIL_INTERVAL_S, FullLooks, HealthReport, detail_argv, parse_detail_output
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState, Vendor
 from console.transport.ssh import ConnectError, ExecResult
 
 

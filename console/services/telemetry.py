@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from console.core.alerts import AlertEngine, AlertRules
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import AlertEngine, AlertRules
 from console.core.inventory import Inventory
 from console.core.parsers.xid import XidEvent
-from console.core.pipeline import TelemetryPipeline, tick_for
-from console.core.samples import NodeState, ParsedLine
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState, ParsedLine
 from console.core.vendors import AUTO, sources_for
+from console.services.pipeline import TelemetryPipeline, tick_for
 from console.services.telemetry_workers import WINDOW_WORKER_NICE, WorkerHub, stream_hub, telemetry_workers
 from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import SshSettings

@@ -36,16 +36,16 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any, Final, Protocol
 
-from console.core.alerts import Alert, AlertEngine
+from console.core.alerts.rules import Alert, AlertEngine
 from console.core.backoff import Backoff
-from console.core.details import KERNEL_LOOKBACK_S, HealthReport, kernel_follow_argv, parse_detail_output
 from console.core.inventory import NodeSpec
 from console.core.parsers.xid import XidEvent
-from console.core.pipeline import TelemetryPipeline
-from console.core.sample_codec import SampleDecoder, SampleEncoder
-from console.core.samples import NodeState, ParsedLine
-from console.core.telemetry import TelemetrySource
+from console.core.telemetry.details import KERNEL_LOOKBACK_S, HealthReport, kernel_follow_argv, parse_detail_output
+from console.core.telemetry.sample_codec import SampleDecoder, SampleEncoder
+from console.core.telemetry.samples import NodeState, ParsedLine
+from console.core.telemetry.sources import TelemetrySource
 from console.core.vendors import sources_for
+from console.services.pipeline import TelemetryPipeline
 from console.transport.hub import HubListener, HubSettings, StreamHub, raise_fd_limit
 from console.transport.ssh import ConnectError, ExecResult, SshSettings
 

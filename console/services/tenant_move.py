@@ -1,4 +1,4 @@
-"""Carries out a move of nodes between tenants (:mod:`console.core.tenant_move` plans it), step by step on a
+"""Carries out a move of nodes between tenants (:mod:`console.core.tenants.moves` plans it), step by step on a
 thread of its own, on the guarded action pipeline: the drain and the resume are ordinary actions of the
 runner (one at a time per node, tracked until Slurm shows them); the partition or reservation changes run
 through the same engines and executor; every step is a row of the audit log (``move-tenant:<step>``)
@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from console.core.action_runner import ActionState, StepError
-from console.core.action_types import policy_cap
-from console.core.actions import ActionKind, ActionRequest, Engine, Step, plan_action
-from console.core.fleet import FleetModel
+from console.core.actions.action_types import policy_cap
+from console.core.actions.planning import ActionKind, ActionRequest, Engine, Step, plan_action
+from console.core.actions.runs import ActionState, StepError
 from console.core.hostlist import compress
 from console.core.inventory import Inventory
 from console.core.inventory_edit import (
@@ -34,8 +33,10 @@ from console.core.inventory_edit import (
     set_tenants,
 )
 from console.core.parsers.common import output_summary
-from console.core.store_error import StoreError
-from console.core.tenant_move import (
+from console.core.records.store_error import StoreError
+from console.core.telemetry.fleet import FleetModel
+from console.core.tenants.allocation import JobAllocation, SchedulerAllocations
+from console.core.tenants.moves import (
     JobsDecision,
     MovePlan,
     MoveProgress,
@@ -44,7 +45,6 @@ from console.core.tenant_move import (
     plan_move,
     verify_move,
 )
-from console.core.tenants import JobAllocation, SchedulerAllocations
 from console.services.actions import ActionService
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
-from console.core.telemetry import FRAME
+from console.core.telemetry.sources import FRAME
 from console.sim import nvidia_smi
 from console.sim.model import DRIVER_VERSION, GPUS_PER_NODE, XID_GPU, SimNode, ecc_counts, xid_window
 from console.sim.nvidia_smi import _bus_id, _uuid

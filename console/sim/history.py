@@ -14,7 +14,7 @@ reads, an inference service busy by day and quieter at night, the jobs that hold
 Slurm places them, and the incidents' evidence (a node that does not answer for as long as its incident
 was open, a GPU out of service and a drained node without its job). The last hours are written per minute
 and rolled up by the writer's own roll-up; the older hours go straight to hour rows and the tenants' days
-through the same formula (console.core.rollup), so a month takes a second or two instead of minutes.
+through the same formula (console.core.records.rollup), so a month takes a second or two instead of minutes.
 Deterministic for a seed: the same demo tells the same story.
 """
 
@@ -30,11 +30,11 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from console.core.archive import ARCHIVE_FILE, TelemetryArchive
-from console.core.incident_log import AcceleratorRef, IncidentLog
-from console.core.rollup import ALLOCATED_BIT, STATE_CODE, UNHEALTHY_BIT, MinuteGrid, pack_values
-from console.core.samples import NodeState
-from console.core.store import STORE_FILE, Store
+from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
+from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.rollup import ALLOCATED_BIT, STATE_CODE, UNHEALTHY_BIT, MinuteGrid, pack_values
+from console.core.records.store import STORE_FILE, Store
+from console.core.telemetry.samples import NodeState
 from console.sim.model import (
     ECC_GPU,
     ECC_NODE,

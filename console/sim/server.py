@@ -24,9 +24,9 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from console.core.details import DETAILS_SCRIPT, FOLLOW_TOOL_PREFIX, KERNEL_FOLLOW_SCRIPT
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
-from console.core.telemetry import FRAME, TELEMETRY_SCRIPT, VENDOR_LINE
+from console.core.telemetry.details import DETAILS_SCRIPT, FOLLOW_TOOL_PREFIX, KERNEL_FOLLOW_SCRIPT
+from console.core.telemetry.sources import FRAME, TELEMETRY_SCRIPT, VENDOR_LINE
 from console.sim import details as sim_details
 from console.sim import nvidia_smi, vendor_tools
 from console.sim.model import SimNode

@@ -34,10 +34,10 @@ from typing import Final, Protocol
 import paramiko
 
 from console.core.backoff import Backoff
-from console.core.details import FOLLOW_TOOL_PREFIX as FOLLOW_TOOL_WORDS
 from console.core.inventory import NodeSpec
-from console.core.samples import NodeState
-from console.core.telemetry import describe_exit
+from console.core.telemetry.details import FOLLOW_TOOL_PREFIX as FOLLOW_TOOL_WORDS
+from console.core.telemetry.samples import NodeState
+from console.core.telemetry.sources import describe_exit
 from console.transport.ssh import (
     ConnectError,
     ExecResult,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import paramiko
 
 from console.core.inventory import NodeSpec
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 from console.transport.ssh import (
     ConnectError,
     ExecResult,

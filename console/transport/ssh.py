@@ -25,7 +25,7 @@ import paramiko
 from console.core.inventory import NodeSpec
 from console.core.names import host_problem, parse_jump, user_problem
 from console.core.parsers.common import excerpt
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 
 DEFAULT_SSH_CONFIG: Final = Path("~/.ssh/config")
 DEFAULT_KNOWN_HOSTS: Final = Path("~/.ssh/known_hosts")

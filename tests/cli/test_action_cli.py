@@ -186,7 +186,7 @@ def test_terminal_escapes_from_slurm_and_the_audit_log_are_printed_escaped(setup
     finally:
         slurm.run("scancel", job, check=False)
 
-    from console.core.store import Store
+    from console.core.records.store import Store
 
     store = Store(data / "console.sqlite3")
     store.record_intent(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from console.core.store import Store
+from console.core.records.store import Store
 
 
 def _cli(data: Path, *args: str, tz: str = "Europe/Paris") -> subprocess.CompletedProcess[str]:

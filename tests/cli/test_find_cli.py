@@ -67,7 +67,7 @@ def test_a_gpu_uuid_from_the_simulator_finds_its_rack_and_unit(tmp_path: Path) -
 
 
 def test_find_says_the_locate_led_the_record_left_lit_on_the_box_it_found(tmp_path: Path) -> None:
-    from console.core.store import STORE_FILE, Store
+    from console.core.records.store import STORE_FILE, Store
     from tests.helpers.locate import record_locate
 
     inventory = tmp_path / "fleet.toml"

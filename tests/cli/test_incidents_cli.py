@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
-from console.core.incident_log import AcceleratorRef, IncidentLog
-from console.core.store import Store
+from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.store import Store
 from tests.helpers.locks import SQLITE_EXCLUSIVE, held
 
 JSON_FIELDS = {
@@ -224,7 +224,7 @@ def test_an_incident_is_opened_by_hand_on_many_nodes(
 
 
 def _today() -> tuple[str, str]:
-    from console.core.incidents import ShiftClock
+    from console.core.alerts.incidents import ShiftClock
 
     date, shift = ShiftClock().shift_at(dt.datetime.now().timestamp())
     return date.isoformat(), shift.value
@@ -375,9 +375,9 @@ def test_the_window_runs_its_telemetry_on_a_damaged_store_and_says_what_is_off(t
 
 
 def test_a_tenants_report_is_written_from_the_archive_and_a_liaison_may_write_it(tmp_path: Path) -> None:
-    from console.core.archive import MinuteTenancy, TelemetryArchive
-    from console.core.fleet import NodeMinute
-    from console.core.samples import NodeState
+    from console.core.records.archive import MinuteTenancy, TelemetryArchive
+    from console.core.telemetry.fleet import NodeMinute
+    from console.core.telemetry.samples import NodeState
 
     data = tmp_path / "data"
     archive = TelemetryArchive(data / "telemetry.sqlite3")
@@ -485,7 +485,7 @@ def test_a_store_another_process_holds_locked_is_a_message_naming_the_file_and_h
     data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real SQLite lock: another process holds BEGIN EXCLUSIVE on the store while each command writes."""
-    import console.core.store as store_module
+    import console.core.records.store as store_module
 
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.3)
     path = data / "console.sqlite3"

@@ -72,7 +72,7 @@ def test_an_idle_node_without_a_tenant_moves_to_a_tenant_from_the_terminal(tmp_p
 def test_the_tenant_report_asks_the_inventorys_slurm_for_its_own_gpu_hours(tmp_path: Path) -> None:
     import datetime as dt
 
-    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
+    from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
 
     today = dt.datetime.now(dt.UTC).date().isoformat()
     out = tmp_path / "acme.html"

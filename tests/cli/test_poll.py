@@ -190,7 +190,7 @@ def test_alert_rules_defaults_print_and_a_bad_rules_file_exits_2(tmp_path: Path)
         [sys.executable, "-m", "console", "alert-rules"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     (tmp_path / "rules.toml").write_text(printed)
-    from console.core.alerts import load_rules_file
+    from console.core.alerts.rules import load_rules_file
 
     assert load_rules_file(tmp_path / "rules.toml").unreachable_after_s == 60  # the printed defaults load back
     (tmp_path / "bad.toml").write_text("[stale]\nafter = 1\n")
@@ -231,7 +231,7 @@ def test_streaming_poll_opens_incidents_in_its_data_dir(sshd_factory: Any, tmp_p
 
 
 def test_poll_says_the_locate_led_the_record_left_lit_even_on_a_node_that_does_not_answer(tmp_path: Path) -> None:
-    from console.core.store import STORE_FILE, Store
+    from console.core.records.store import STORE_FILE, Store
     from tests.helpers.locate import record_locate
 
     inventory = tmp_path / "fleet.toml"

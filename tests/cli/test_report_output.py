@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
-from console.core.incident_log import IncidentLog
-from console.core.incidents import ShiftClock
-from console.core.store import Store
+from console.core.alerts.incidents import ShiftClock
+from console.core.records.incident_log import IncidentLog
+from console.core.records.store import Store
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_without_a_display_the_window_asks_the_name_on_the_terminal_not_in_an_un
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from console.cli import _window_operator
-    from console.core.roles import Role
+    from console.core.actions.roles import Role
 
     inventory = _inventory(tmp_path, [getpass.getuser()])
     monkeypatch.delenv("FLEET_CONSOLE_OPERATOR", raising=False)

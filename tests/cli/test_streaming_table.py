@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from console.cli import StreamingTable
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
 
 
 def _fleet() -> FleetModel:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from console.core.archive import ARCHIVE_FILE, TelemetryArchive
-from console.core.fleet import NodeMinute
-from console.core.samples import NodeState
+from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
+from console.core.telemetry.fleet import NodeMinute
+from console.core.telemetry.samples import NodeState
 from tests.helpers.sshd import free_port
 
 

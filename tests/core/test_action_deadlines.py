@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from console.core.action_runner import (
-    ActionRunner,
-    ActionState,
-    ActionStatus,
-    RunnerSettings,
-    StepError,
-    StepResult,
-)
-from console.core.actions import ActionKind, ActionPlan, ActionRequest, Engine, Step
+from console.core.actions.planning import ActionKind, ActionPlan, ActionRequest, Engine, Step
+from console.core.actions.runs import ActionState, ActionStatus, RunnerSettings, StepError, StepResult
 from console.core.inventory import parse_inventory
-from console.core.samples import NodeState
-from console.core.store import Store
+from console.core.records.store import Store
+from console.core.telemetry.samples import NodeState
+from console.services.action_runner import ActionRunner
 from tests.helpers.fakes import FakeClock
 
 REBOOT = Step("n1", Engine.SSH, "root@n1", ("sudo", "-n", "systemctl", "reboot"))
@@ -161,7 +155,7 @@ def test_an_action_whose_timeout_passed_in_the_queue_sends_nothing(store: Store)
 
 
 def test_a_timeout_that_is_not_a_positive_number_is_refused(store: Store) -> None:
-    from console.core.actions import ActionRefused
+    from console.core.actions.planning import ActionRefused
 
     runner = _runner(store, QuickHost(), FakeClock())
     try:

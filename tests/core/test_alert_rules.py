@@ -3,7 +3,7 @@ fleet model). The engine's holding and clearing are tested in test_alerts.py."""
 
 from __future__ import annotations
 
-from console.core.alerts import (
+from console.core.alerts.rules import (
     ACCELERATOR_RULES,
     LIVE_NODE_RULES,
     STATE_RULES,
@@ -27,7 +27,7 @@ from console.core.alerts import (
 )
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.xid import XidEvent
-from console.core.samples import AcceleratorSample, NodeState, Vendor
+from console.core.telemetry.samples import AcceleratorSample, NodeState, Vendor
 
 NOW = 10_000.0
 RULES = load_rules()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from console.core.alerts import AlertEngine, AlertRulesError, Severity, load_rules
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import AlertEngine, AlertRulesError, Severity, load_rules
 from console.core.inventory import parse_inventory
 from console.core.parsers.npu_smi import parse_npu_smi
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser
-from console.core.samples import NodeState, ParsedLine, Vendor
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState, ParsedLine, Vendor
 from tests.paths import FIXTURES
 
 
@@ -142,8 +142,8 @@ def test_rules_file_overrides_defaults_and_bad_files_are_refused() -> None:
 
 
 def test_slow_path_details_map_xids_to_the_gpu_and_raise_ecc_remap_throttle_alerts() -> None:
-    from console.core.details import parse_detail_output
-    from console.core.telemetry import FRAME
+    from console.core.telemetry.details import parse_detail_output
+    from console.core.telemetry.sources import FRAME
     from tests.standins.nvidia_table import parse_table
 
     clock = Clock()
@@ -217,8 +217,8 @@ def test_a_node_slurm_has_allocated_with_every_gpu_at_zero_is_flagged_after_ten_
 
 
 def test_a_gpu_that_fell_off_the_bus_without_an_xid_line_raises_the_xid_79_alert_on_that_gpu() -> None:
-    from console.core.details import parse_detail_output
-    from console.core.telemetry import FRAME
+    from console.core.telemetry.details import parse_detail_output
+    from console.core.telemetry.sources import FRAME
     from tests.standins.nvidia_table import parse_table
 
     clock = Clock()
@@ -259,7 +259,7 @@ def test_a_gpu_that_fell_off_the_bus_without_an_xid_line_raises_the_xid_79_alert
 def test_every_bad_value_in_an_alert_rules_file_is_refused_naming_the_file_and_key(
     text: str, words: str, tmp_path: Path
 ) -> None:
-    from console.core.alerts import load_rules_file
+    from console.core.alerts.rules import load_rules_file
 
     path = tmp_path / "rules.toml"
     path.write_text(text)
@@ -269,7 +269,7 @@ def test_every_bad_value_in_an_alert_rules_file_is_refused_naming_the_file_and_k
 
 
 def test_an_alert_rules_file_that_is_not_utf8_is_refused_in_words(tmp_path: Path) -> None:
-    from console.core.alerts import load_rules_file
+    from console.core.alerts.rules import load_rules_file
 
     path = tmp_path / "rules.toml"
     path.write_bytes(b"[stale]\nafter_s = 30 # \xff\xfe\n")

@@ -15,7 +15,7 @@ from console.core.parsers.amd import (
     parse_amd_smi_static,
     parse_rocm_smi_json,
 )
-from console.core.samples import NotAvailable, Vendor
+from console.core.telemetry.samples import NotAvailable, Vendor
 from tests.paths import FIXTURES
 
 AMD = FIXTURES / "amd"

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from console.core.archive import TelemetryArchive
-from console.core.fleet import FleetModel, NodeMinute
-from console.core.history import AcceleratorHistory
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
-from console.core.rollup import MINUTE_DTYPE, pack_minute, unpack
-from console.core.samples import AcceleratorSample, NodeState, Vendor
+from console.core.records.archive import TelemetryArchive
+from console.core.records.rollup import MINUTE_DTYPE, pack_minute, unpack
+from console.core.telemetry.fleet import FleetModel, NodeMinute
+from console.core.telemetry.history import AcceleratorHistory
+from console.core.telemetry.samples import AcceleratorSample, NodeState, Vendor
 from console.services.archive import ArchiveService
 from tests.helpers.fakes import FakeClock, nvidia_line
 
@@ -247,8 +247,8 @@ def test_the_writer_keeps_idle_streaks_and_a_new_writer_reads_them_back_from_the
 
 
 def test_each_minute_keeps_its_tenancy_and_the_hour_adds_it_to_the_tenants_day(tmp_path: Path) -> None:
-    from console.core.archive import MinuteTenancy
-    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+    from console.core.records.archive import MinuteTenancy
+    from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     archive = TelemetryArchive(tmp_path / "telemetry.sqlite3")
     busy = tuple((i, (90.0, 95.0, 70.0, 500.0, 1000.0, 60)) for i in range(4))
@@ -288,7 +288,7 @@ def test_each_minute_keeps_its_tenancy_and_the_hour_adds_it_to_the_tenants_day(t
 
 
 def test_an_archive_of_schema_1_is_migrated_and_its_old_minutes_count_for_no_tenant(tmp_path: Path) -> None:
-    from console.core.archive import _v1
+    from console.core.records.archive import _v1
 
     path = tmp_path / "telemetry.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -310,7 +310,7 @@ def test_an_archive_of_schema_1_is_migrated_and_its_old_minutes_count_for_no_ten
 
 
 def test_the_writer_archives_each_nodes_tenancy_from_its_source(tmp_path: Path) -> None:
-    from console.core.archive import MinuteTenancy
+    from console.core.records.archive import MinuteTenancy
 
     clock = FakeClock(T0 - 5)
     fleet = _fleet(clock, ("n1",))
@@ -331,7 +331,7 @@ def test_minutes_let_go_past_the_backlog_are_said_with_their_span_and_kept_as_a_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import console.services.archive as archive_service
-    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+    from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     monkeypatch.setattr(archive_service, "MAX_PENDING_MINUTES", 3)
     clock, fleet, service, blocker = _locked_archive(tmp_path)

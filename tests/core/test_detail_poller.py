@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.core.details import HealthReport
 from console.core.inventory import parse_inventory
-from console.core.samples import NodeState, Vendor
+from console.core.telemetry.details import HealthReport
+from console.core.telemetry.samples import NodeState, Vendor
 from console.services.slow_path import SlowPathService
 from console.transport.ssh import ConnectError, ExecResult
 from tests.helpers.live import wait_for

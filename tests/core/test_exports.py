@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from console.core import exports
-from console.core.exports import OutputError, OutputTarget, csv_text, export_text, inert_cell
-from console.core.handover import escape_html
+from console.core.records import exports
+from console.core.records.exports import OutputError, OutputTarget, csv_text, export_text, inert_cell
+from console.core.records.handover import escape_html
 
 OWASP = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=cmd|' /C calc'!A0", "\r=1+1"]
 
@@ -93,8 +93,8 @@ def test_dash_and_the_file_stdout_goes_to_are_standard_output(tmp_path: Path) ->
 
 
 def test_every_report_format_shows_a_hostile_tenants_bidi_and_control_characters_as_escapes() -> None:
-    from console.core.archive import Usage
-    from console.core.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
+    from console.core.records.archive import Usage
+    from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     tenant = "acme\u202egnp.exe\x1b[2J\x00"
     rows = [Usage(tenant, "gpu-1\u2067", 8.0, 8.0, 8.0, 4.0, 4.0, 0.0, 50.0)]
@@ -105,10 +105,10 @@ def test_every_report_format_shows_a_hostile_tenants_bidi_and_control_characters
 
 
 def test_the_handover_html_and_csv_show_escapes_for_a_notes_control_characters(tmp_path: Path) -> None:
-    from console.core.handover import build_report, render_csv, render_html
-    from console.core.incident_log import IncidentLog
-    from console.core.incidents import shift_figures
-    from console.core.store import Store
+    from console.core.alerts.incidents import shift_figures
+    from console.core.records.handover import build_report, render_csv, render_html
+    from console.core.records.incident_log import IncidentLog
+    from console.core.records.store import Store
     from tests.helpers.fakes import FakeClock
 
     store = Store(tmp_path / "console.sqlite3")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.core.fleet import PARSE_ERROR_HOLD_S, FleetModel
 from console.core.inventory import parse_inventory
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser
-from console.core.samples import NodeState
+from console.core.telemetry.fleet import PARSE_ERROR_HOLD_S, FleetModel
+from console.core.telemetry.samples import NodeState
 
 
 class FakeClock:
@@ -127,8 +127,8 @@ def test_losing_the_connection_clears_an_old_parse_error() -> None:
 
 
 def test_a_node_is_hot_where_its_vendors_temperature_alert_begins_and_with_the_rules_in_force() -> None:
-    from console.core.alerts import AlertEngine, load_rules
-    from console.core.samples import AcceleratorSample, ParsedLine, Vendor
+    from console.core.alerts.rules import AlertEngine, load_rules
+    from console.core.telemetry.samples import AcceleratorSample, ParsedLine, Vendor
 
     clock = FakeClock()
     inventory = parse_inventory(

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from console.core.alerts import Alert, AlertRules, Severity, TemperatureLimits
-from console.core.details import HealthReport
-from console.core.find import find_boxes, short_bus
-from console.core.fleet import FleetModel
-from console.core.floor import (
+from console.core.alerts.rules import Alert, AlertRules, Severity, TemperatureLimits
+from console.core.floor.find import find_boxes, short_bus
+from console.core.floor.heatmap import (
     TEMP_MARGIN_C,
     CellKind,
     ColorBy,
@@ -26,7 +24,9 @@ from console.core.floor import (
 )
 from console.core.inventory import BmcSpec, Inventory, InventoryError, NodeSpec, RackSpec, parse_inventory
 from console.core.parsers.nvidia_xml import GpuDetail
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.telemetry.details import HealthReport
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
 
 RULES = AlertRules(temperature={Vendor.NVIDIA: TemperatureLimits(85, 92), Vendor.ASCEND: TemperatureLimits(95, 105)})
 
@@ -199,7 +199,7 @@ def test_a_box_is_found_by_any_of_its_names_whole_and_case_blind() -> None:
 
 
 def test_a_nodes_cells_are_kept_while_its_view_is_the_same_and_rebuilt_when_it_changes() -> None:
-    from console.core.floor import CellCache
+    from console.core.floor.heatmap import CellCache
 
     _inventory, fleet = _world()
     cache = CellCache()
@@ -254,7 +254,7 @@ def test_a_groups_figure_is_its_max_and_mean_and_groups_sort_by_it() -> None:
 def test_an_ascend_health_word_colours_the_heatmap_as_severely_as_it_alerts(
     word: str, severity: Severity | None, level: float
 ) -> None:
-    from console.core.alerts import AlertEngine
+    from console.core.alerts.rules import AlertEngine
 
     inventory = Inventory(Path("fleet.toml"), (NodeSpec(name="npu-1", host="h", vendor=Vendor.ASCEND),))
     fleet = FleetModel(inventory)

@@ -9,10 +9,10 @@ import json
 import re
 from pathlib import Path
 
-from console.core.handover import NodeAtEnd, build_report, render_csv, render_html
-from console.core.incident_log import AcceleratorRef, IncidentLog
-from console.core.incidents import shift_figures
-from console.core.store import Store
+from console.core.alerts.incidents import shift_figures
+from console.core.records.handover import NodeAtEnd, build_report, render_csv, render_html
+from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.store import Store
 from tests.helpers.fakes import FakeClock
 
 T0 = 1_790_000_000.0

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from console.core.history import HISTORY_SECONDS, AcceleratorHistory
-from console.core.samples import NA, AcceleratorSample, Vendor
+from console.core.telemetry.history import HISTORY_SECONDS, AcceleratorHistory
+from console.core.telemetry.samples import NA, AcceleratorSample, Vendor
 
 
 def _sample(util: float) -> AcceleratorSample:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from console.core.counters import AcceleratorCounters
-from console.core.incident_log import AcceleratorRef, IncidentError, IncidentLog, IncidentQuery
-from console.core.incidents import IncidentState
-from console.core.store import SCHEMA_VERSION, Store, _v1
-from console.core.store_error import StoreError
+from console.core.alerts.incidents import IncidentState
+from console.core.records.incident_log import AcceleratorRef, IncidentError, IncidentLog, IncidentQuery
+from console.core.records.store import SCHEMA_VERSION, Store, _v1
+from console.core.records.store_error import StoreError
+from console.core.telemetry.counters import AcceleratorCounters
 from tests.helpers.fakes import FakeClock
 
 T0 = 1_790_000_000.0
@@ -250,8 +250,8 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from console.core.store import Store
-    from console.core.incident_log import IncidentLog
+    from console.core.records.store import Store
+    from console.core.records.incident_log import IncidentLog
     log = IncidentLog(Store(Path(sys.argv[1])))
     n = 0
     while True:

@@ -9,12 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.core.alerts import Alert, AlertEngine, AlertRulesError, NodeFacts, Severity, XidRecord, load_rules
-from console.core.counters import AcceleratorCounters, counters_of, new_since_acknowledged
-from console.core.incidents import IncidentSpan, ShiftClock, ShiftName, duration_words, shift_figures
-from console.core.parsers.nvidia_xml import GpuDetail
-from console.core.parsers.xid import XidEvent
-from console.core.roles import (
+from console.core.actions.roles import (
     Permission,
     PreferencesError,
     Role,
@@ -23,7 +18,12 @@ from console.core.roles import (
     load_preferences,
     require,
 )
-from console.core.samples import AcceleratorSample, NodeState, Vendor
+from console.core.alerts.incidents import IncidentSpan, ShiftClock, ShiftName, duration_words, shift_figures
+from console.core.alerts.rules import Alert, AlertEngine, AlertRulesError, NodeFacts, Severity, XidRecord, load_rules
+from console.core.parsers.nvidia_xml import GpuDetail
+from console.core.parsers.xid import XidEvent
+from console.core.telemetry.counters import AcceleratorCounters, counters_of, new_since_acknowledged
+from console.core.telemetry.samples import AcceleratorSample, NodeState, Vendor
 from console.core.when import WhenError, parse_when
 from tests.helpers.fakes import FakeClock
 
@@ -162,7 +162,7 @@ def test_roles_grant_what_the_issue_says() -> None:
 
 
 def test_a_desk_whose_role_opens_no_incidents_says_it_records_nothing() -> None:
-    from console.core.roles import records_nothing
+    from console.core.actions.roles import records_nothing
 
     assert records_nothing(Role.TECHNICIAN) is None and records_nothing(Role.SUPERVISOR) is None
     assert records_nothing(Role.LIAISON) == (

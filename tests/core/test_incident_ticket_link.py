@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.core.incident_log import IncidentLog, IncidentQuery, link_words
-from console.core.store import Store
+from console.core.records.incident_log import IncidentLog, IncidentQuery, link_words
+from console.core.records.store import Store
 
 
 def _drain(store: Store, node: str, ticket: str | None, carries: bool = True) -> int:

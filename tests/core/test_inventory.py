@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from console.core.inventory import InventoryError, load_inventory, parse_inventory
-from console.core.samples import Vendor
+from console.core.telemetry.samples import Vendor
 
 EXAMPLE = """
 [defaults]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from console.cli import build_parser
-from console.core.actions import SPECS, ActionKind
-from console.core.kinds import cancel_reboot, drain, locate, power, reassign, reboot, resume
+from console.core.actions.kinds import cancel_reboot, drain, locate, power, reassign, reboot, resume
+from console.core.actions.planning import SPECS, ActionKind
 from tests.helpers.cli_parser import options, subcommands
 
 
@@ -53,8 +53,8 @@ def test_the_command_lines_help_lists_each_kind_with_its_summary() -> None:
 
 
 def test_the_leds_left_lit_are_read_from_the_locates_that_went_through_group_rows_included() -> None:
-    from console.core.kinds.locate import lit_leds
-    from console.core.store import AuditRow
+    from console.core.actions.kinds.locate import lit_leds
+    from console.core.records.store import AuditRow
 
     def row(action_id: int, node: str, led: str) -> AuditRow:
         return AuditRow(
@@ -76,8 +76,8 @@ def test_a_kinds_options_reach_the_request_and_the_command_line_from_its_module_
     """A toy kind in the place of locate: what it asks, and how, comes from its spec only."""
     import dataclasses
 
-    from console.core import kinds
-    from console.core.kinds.spec import KindOption
+    from console.core.actions import kinds
+    from console.core.actions.kinds.spec import KindOption
 
     toy = dataclasses.replace(
         kinds.SPECS[ActionKind.LOCATE],

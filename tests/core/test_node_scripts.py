@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from console.core.details import DETAILS_SCRIPT, KERNEL_FOLLOW_SCRIPT, parse_detail_output
 from console.core.parsers import nvidia_csv
 from console.core.resources import resource
-from console.core.telemetry import NO_TOOL_MESSAGE, NO_TOOL_STATUS, TELEMETRY_SCRIPT
+from console.core.telemetry.details import DETAILS_SCRIPT, KERNEL_FOLLOW_SCRIPT, parse_detail_output
+from console.core.telemetry.sources import NO_TOOL_MESSAGE, NO_TOOL_STATUS, TELEMETRY_SCRIPT
 
 SCRIPTS = ["telemetry.sh", "details.sh", "kernel-follow.sh"]
 
@@ -148,8 +148,8 @@ esac"""
 def test_the_health_part_asks_recent_names_then_older_ones_then_the_whole_xml(
     tmp_path: Path, driver: str, details_from: str, refused: bool
 ) -> None:
-    from console.core.details import detail_argv
-    from console.core.samples import Vendor
+    from console.core.telemetry.details import detail_argv
+    from console.core.telemetry.samples import Vendor
 
     path = _tools(tmp_path / "bin", **{"nvidia-smi": driver})
     argv = detail_argv(Vendor.NVIDIA, 0, kernel_log=False, full=False)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from console.core.parsers.npu_smi import parse_npu_smi
-from console.core.samples import NotAvailable, Vendor
+from console.core.telemetry.samples import NotAvailable, Vendor
 from tests.paths import FIXTURES
 
 ASCEND = FIXTURES / "ascend"

@@ -16,7 +16,7 @@ from console.core.parsers.nvidia_csv import (
     parse_document,
     stream_argv,
 )
-from console.core.samples import NotAvailable, Vendor
+from console.core.telemetry.samples import NotAvailable, Vendor
 from tests.helpers.fakes import nvidia_line
 from tests.paths import NVIDIA
 
@@ -189,9 +189,9 @@ def test_a_line_without_a_readable_gpu_index_is_an_error_naming_the_field(overri
 def test_a_node_whose_timestamps_come_in_another_format_keeps_its_values_and_says_which_field() -> None:
     from pathlib import Path
 
-    from console.core.fleet import FleetModel
     from console.core.inventory import parse_inventory
-    from console.core.samples import NodeState
+    from console.core.telemetry.fleet import FleetModel
+    from console.core.telemetry.samples import NodeState
 
     fleet = FleetModel(parse_inventory('[[node]]\nname = "n"\nhost = "h"\n', Path("/x/f.toml")))
     fleet.set_state("n", NodeState.UP)

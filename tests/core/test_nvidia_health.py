@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from console.core.details import FULL_LOOK_EVERY_S, FullLooks, HealthReport, parse_detail_output
 from console.core.parsers.nvidia_health import (
     HEALTH_FIELDS_OLDER,
     HEALTH_FIELDS_RECENT,
@@ -17,8 +16,9 @@ from console.core.parsers.nvidia_health import (
     throttle_names,
 )
 from console.core.parsers.nvidia_xml import GpuDetail, parse_nvidia_xml
-from console.core.samples import NA
-from console.core.telemetry import FRAME
+from console.core.telemetry.details import FULL_LOOK_EVERY_S, FullLooks, HealthReport, parse_detail_output
+from console.core.telemetry.samples import NA
+from console.core.telemetry.sources import FRAME
 from tests.paths import NVIDIA
 
 RECORDED = sorted(NVIDIA.glob("query-gpu-allfields_*.csv"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.samples import NotAvailable
+from console.core.telemetry.samples import NotAvailable
 from tests.paths import NVIDIA
 from tests.standins.nvidia_table import parse_table
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from console.core.parsers.nvidia_xml import parse_nvidia_xml
 from console.core.parsers.xid import CRITICAL, bus_key, parse_xid_line
-from console.core.samples import NotAvailable
+from console.core.telemetry.samples import NotAvailable
 from tests.paths import FIXTURES, NVIDIA
 
 KERNEL = FIXTURES / "kernel"
@@ -106,8 +106,8 @@ def test_journalctl_short_iso_and_plain_dmesg_lines() -> None:
 
 def test_a_journalctl_without_a_journal_is_not_taken_as_a_read_kernel_log() -> None:
     """The real journalctl on a node without journald exits 0 after saying it found no journal."""
-    from console.core.details import parse_detail_output
-    from console.core.telemetry import FRAME
+    from console.core.telemetry.details import parse_detail_output
+    from console.core.telemetry.sources import FRAME
 
     no_journal = f"No journal files were found.\n-- No entries --\n{FRAME} journalctl 0\n"
     report = parse_detail_output(no_journal, 0.0)
@@ -158,8 +158,8 @@ def test_a_gpu_that_falls_off_the_bus_without_an_xid_line_is_an_xid_79_event() -
 
 
 def test_a_fall_without_an_xid_reaches_the_gpu_by_bus_id_through_the_slow_path() -> None:
-    from console.core.details import parse_detail_output
-    from console.core.telemetry import FRAME
+    from console.core.telemetry.details import parse_detail_output
+    from console.core.telemetry.sources import FRAME
 
     report = parse_detail_output(f"{FALLEN_THREE_LINES_JOURNAL}{FRAME} journalctl 0\n", 0.0)
     assert [(x.bus, x.code) for x in report.xids] == [((0, 0xB3, 0), 79)]

@@ -10,9 +10,9 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.core.nvml_probe import PROBE_SOURCE, ProbeLines, throttle_reasons
 from console.core.parsers.nvidia_csv import parse_document
-from console.core.samples import NotAvailable
+from console.core.telemetry.nvml_probe import PROBE_SOURCE, ProbeLines, throttle_reasons
+from console.core.telemetry.samples import NotAvailable
 from tests.paths import NVIDIA
 
 

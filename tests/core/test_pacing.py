@@ -11,11 +11,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.core.fleet import FleetModel
-from console.core.history import METRICS, AcceleratorHistory
 from console.core.inventory import Inventory, NodeSpec
 from console.core.pacing import Pacer
-from console.core.samples import AcceleratorSample, NodeState, NotAvailable, ParsedLine, Vendor
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.history import METRICS, AcceleratorHistory
+from console.core.telemetry.samples import AcceleratorSample, NodeState, NotAvailable, ParsedLine, Vendor
 
 
 class _Time:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from console.core.alerts import AlertEngine
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import AlertEngine
 from console.core.inventory import parse_inventory
-from console.core.pipeline import MAX_QUEUED_LINES, TelemetryPipeline
-from console.core.samples import NodeState, ParsedLine
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState, ParsedLine
 from console.core.vendors.nvidia import CsvLines
+from console.services.pipeline import MAX_QUEUED_LINES, TelemetryPipeline
 from tests.helpers.fakes import nvidia_line
 from tests.helpers.live import wait_for
 
@@ -106,7 +106,7 @@ def test_lines_that_arrived_before_stop_are_parsed_in_the_order_they_came() -> N
 
 
 def test_a_kernel_event_is_an_alert_without_waiting_for_the_next_rules_tick() -> None:
-    from console.core.pipeline import TICK_LARGE_FROM_NODES, TICK_LARGE_S, tick_for
+    from console.services.pipeline import TICK_LARGE_FROM_NODES, TICK_LARGE_S, tick_for
 
     assert (tick_for(TICK_LARGE_FROM_NODES - 1), tick_for(TICK_LARGE_FROM_NODES)) == (1.0, TICK_LARGE_S)
     pipeline, fleet = _pipeline()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.core.actions import (
+from console.core.actions.planning import (
     ActionKind,
     ActionRefused,
     ActionRequest,
@@ -158,14 +158,14 @@ def test_availability_says_why_a_kind_cannot_run_on_a_node() -> None:
 
 
 def _context(engines: FakeEngines, health: object | None = None) -> object:
-    from console.core.kinds.tracking import TrackContext, TrackTimeouts
+    from console.core.actions.kinds.tracking import TrackContext, TrackTimeouts
 
     return TrackContext(engines, _inventory(), health, lambda: 0.0, TrackTimeouts(30, 900, 300))  # type: ignore[arg-type]
 
 
 def test_each_kind_watches_its_own_outcome() -> None:
-    from console.core.kinds import SPECS
-    from console.core.kinds.tracking import Settled, Watch
+    from console.core.actions.kinds import SPECS
+    from console.core.actions.kinds.tracking import Settled, Watch
 
     slurm = FakeSlurm({"gpu-001": "IDLE+DRAIN"}, partitions=BATCH)
     engines = FakeEngines(slurm)
@@ -229,7 +229,7 @@ def test_a_reset_or_led_target_on_another_origin_is_a_refusal_naming_the_bmc_and
 def test_a_kind_whose_planning_fails_in_any_way_is_refused_in_words_not_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from console.core import actions
+    from console.core.actions import planning as actions
 
     def broken(*_args: object) -> None:
         raise KeyError("Actions")

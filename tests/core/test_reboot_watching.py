@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from console.core.action_runner import ActionRunner, ActionState, RunnerSettings, StepResult
-from console.core.actions import ActionKind, ActionRequest, Step, plan_action
+from console.core.actions.kinds import request_params
+from console.core.actions.planning import ActionKind, ActionRequest, Step, plan_action
+from console.core.actions.runs import ActionState, RunnerSettings, StepResult
 from console.core.inventory import parse_inventory
-from console.core.kinds import request_params
-from console.core.store import Store
+from console.core.records.store import Store
+from console.services.action_runner import ActionRunner
 from tests.core.test_planning import FakeEngines
 from tests.helpers.fakes import FakeSlurm
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console.core.details import HealthReport
-from console.core.fleet import FleetModel
 from console.core.inventory import parse_inventory
-from console.core.report import node_record, text_table
-from console.core.samples import AcceleratorSample, NodeState, NotAvailable, ParsedLine, Vendor
+from console.core.records.poll_record import node_record, text_table
+from console.core.telemetry.details import HealthReport
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, NotAvailable, ParsedLine, Vendor
 
 NOW = 1_764_000_000.0
 
@@ -100,14 +100,14 @@ def test_the_text_table_has_the_windows_columns_and_words_with_the_issue_last() 
 
 
 def test_power_reads_as_the_window_says_it() -> None:
-    from console.core.report import power_words
+    from console.core.records.poll_record import power_words
 
     assert power_words(682.0) == "682 W" and power_words(5600.0) == "5.60 kW" and power_words(None) == "-"
 
 
 def test_the_alerts_column_says_the_worst_and_how_many_more_and_stamps_read_back() -> None:
-    from console.core.alerts import Alert, Severity, default_rules
-    from console.core.report import alert_words
+    from console.core.alerts.rules import Alert, Severity, default_rules
+    from console.core.records.poll_record import alert_words
     from console.core.when import iso_utc, parse_iso
 
     fleet = _fleet()

@@ -1,4 +1,4 @@
-"""The archive's hour and tenant tallies (console.core.rollup): the grid formula against the per-item one it
+"""The archive's hour and tenant tallies (console.core.records.rollup): the grid formula against the per-item one it
 replaced, on any mix of rows the archive can hold (accelerators coming and going, silent minutes, a tenant
 changing mid-hour, hostile blobs), the grid's rows read back unchanged, and a generator's imported hour
 equal to the same minutes written and rolled up."""
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.core.archive import TelemetryArchive
-from console.core.rollup import (
+from console.core.records.archive import TelemetryArchive
+from console.core.records.rollup import (
     ALLOCATED_BIT,
     BUSY_PCT,
     HOUR_DTYPE,
@@ -33,7 +33,7 @@ from console.core.rollup import (
     roll_hour,
     unpack,
 )
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 
 T0 = 1_790_002_800  # on the hour
 UP = STATE_CODE[NodeState.UP]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pickle
 
-from console.core.sample_codec import SampleDecoder, SampleEncoder
-from console.core.samples import AcceleratorSample, NotAvailable, ParsedLine, Vendor
+from console.core.telemetry.sample_codec import SampleDecoder, SampleEncoder
+from console.core.telemetry.samples import AcceleratorSample, NotAvailable, ParsedLine, Vendor
 
 
 def _sample(index: int, utilization: float | NotAvailable, at: float, uuid: str = "GPU-a") -> AcceleratorSample:

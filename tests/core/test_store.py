@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.store import SCHEMA_VERSION, SessionLock, Store, session_alive
-from console.core.store_error import StoreError
+from console.core.records.store import SCHEMA_VERSION, SessionLock, Store, session_alive
+from console.core.records.store_error import StoreError
 
 
 def _intent(store: Store, session: str = "s1", node: str = "n1") -> int:
@@ -71,7 +71,7 @@ def test_rows_of_a_dead_console_become_outcome_unknown_and_a_live_ones_stay(tmp_
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from console.core.store import "
+            "import sys, time; from pathlib import Path; from console.core.records.store import "
             "SessionLock; lock = SessionLock(Path(sys.argv[1]), 'other'); print('locked', flush=True); time.sleep(60)",
             str(sessions),
         ],

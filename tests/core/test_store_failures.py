@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.store import SessionLock, Store
-from console.core.store_error import StoreError
+from console.core.records.store import SessionLock, Store
+from console.core.records.store_error import StoreError
 from tests.conftest import IN_CI
 
 

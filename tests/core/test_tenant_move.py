@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.tenant_move import MoveRequest, SlurmChange, plan_move, target_holding, verify_move
-from console.core.tenants import JobAllocation, Reservation, SchedulerAllocations
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants.allocation import JobAllocation, Reservation, SchedulerAllocations
+from console.core.tenants.moves import MoveRequest, SlurmChange, plan_move, target_holding, verify_move
 
 
 def _partition(name: str, nodes: list[str], accounts: str | None = None) -> Partition:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from console.core.alerts import Alert, Severity
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import Alert, Severity
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.tenants import (
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants.allocation import (
     JobAllocation,
     Reservation,
     SchedulerAllocations,
@@ -139,7 +139,7 @@ def test_hostile_or_odd_slurm_lines_do_not_break_the_parsers() -> None:
 
 
 def test_idle_streaks_start_at_the_first_idle_minute_and_end_when_busy_or_down() -> None:
-    from console.core.tenants import IdleTracker
+    from console.core.tenants.allocation import IdleTracker
 
     tracker = IdleTracker()
     assert tracker.watching_since is None
@@ -154,7 +154,7 @@ def test_idle_streaks_start_at_the_first_idle_minute_and_end_when_busy_or_down()
 
 
 def test_the_finder_ranks_idle_accelerators_held_by_a_tenant_and_those_a_job_holds() -> None:
-    from console.core.tenants import idle_accelerators
+    from console.core.tenants.allocation import idle_accelerators
 
     specs = [NodeSpec(name="n1", host="h1", tenant="acme"), NodeSpec(name="n2", host="h2")]
     views = _views(specs, {"n1": [0.0] * 4, "n2": [0.0] * 4})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.details import detail_argv
-from console.core.samples import Vendor
-from console.core.telemetry import TELEMETRY_SCRIPT
+from console.core.telemetry.details import detail_argv
+from console.core.telemetry.samples import Vendor
+from console.core.telemetry.sources import TELEMETRY_SCRIPT
 from console.core.vendors import source_for
 
 

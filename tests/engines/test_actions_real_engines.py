@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from console.app import LiveFleet
-from console.core.action_runner import ActionState, RunnerSettings
-from console.core.actions import ActionKind, ActionRefused, ActionRequest
+from console.core.actions.planning import ActionKind, ActionRefused, ActionRequest
+from console.core.actions.runs import ActionState, RunnerSettings
 from console.core.inventory import Inventory, load_inventory
-from console.core.store import Store
+from console.core.records.store import Store
 from console.services.actions import ActionService
 from tests.helpers.live import FAST, NO_USER_CONFIG, wait_for
 from tests.helpers.world import PASSWORD_ENV, SCHEDULER, world_sshd, write_inventory
@@ -174,7 +174,7 @@ def test_reassign_moves_the_node_between_partitions_and_says_it_is_not_persisten
 
 
 def test_blast_radius_cap_refuses_too_many_nodes_per_confirmation(world: World, tmp_path: Path) -> None:
-    from console.core.actions import plan_action
+    from console.core.actions.planning import plan_action
 
     path = write_inventory(tmp_path / "strict.toml", world.sshd, world.bmc)
     path.write_text(path.read_text().replace("max_fraction_per_action = 0.5", "max_fraction_per_action = 0.1"))
@@ -258,7 +258,7 @@ ca_file = "{world.bmc.ca}", system = "node1" }}
         bmc = {{ url = "{world.bmc.url}", user = "admin", password_env = "{PASSWORD_ENV}", system = "node1" }}
         """)
     inventory = load_inventory(write_inventory(tmp_path / "f.toml", world.sshd, world.bmc, extra=extra))
-    from console.core.actions import plan_action
+    from console.core.actions.planning import plan_action
 
     def refusal(node: str) -> str:
         plan = plan_action(
@@ -277,7 +277,7 @@ ca_file = "{world.bmc.ca}", system = "node1" }}
 def test_scheduler_host_down_and_failing_scontrol_are_clear_messages(
     world: World, tmp_path: Path, sshd_factory: Any
 ) -> None:
-    from console.core.actions import plan_action
+    from console.core.actions.planning import plan_action
     from console.engines.registry import Engines
 
     down = load_inventory(write_inventory(tmp_path / "down.toml", world.sshd, None, scheduler="127.0.0.99"))
@@ -382,7 +382,7 @@ KILLED_CONSOLE = """
 import sys, time
 from pathlib import Path
 from console.services.actions import ActionService
-from console.core.actions import ActionKind, ActionRequest
+from console.core.actions.planning import ActionKind, ActionRequest
 from console.core.inventory import load_inventory
 from console.transport.ssh import SshSettings
 inventory = load_inventory(sys.argv[1])

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from console.core.action_runner import ActionRunner, RunnerSettings
-from console.core.actions import ActionKind, ActionRequest, plan_action
+from console.core.actions.planning import ActionKind, ActionRequest, plan_action
+from console.core.actions.runs import RunnerSettings
 from console.core.inventory import BmcSpec, parse_inventory
-from console.core.store import Store
+from console.core.records.store import Store
 from console.engines.redfish import BmcError, RedfishClient
 from console.engines.registry import EngineExecutor, Engines
+from console.services.action_runner import ActionRunner
 from console.transport.ssh import SshSettings
 
 PASSWORD = "s3cret-bmc-password"
@@ -294,7 +295,7 @@ def test_a_foreign_reset_target_from_the_real_emulator_is_refused_in_words_with_
     bmc: Any, attacker: _Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from console.cli import main
-    from console.core.store import Store
+    from console.core.records.store import Store
     from tests.helpers.sshd import free_port
 
     proxy = _rewriting_proxy(bmc, attacker.url)

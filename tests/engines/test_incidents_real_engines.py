@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from console.app import LiveFleet, WindowServices
-from console.core.action_runner import ActionState, RunnerSettings
-from console.core.actions import ActionKind, ActionRequest
+from console.core.actions.planning import ActionKind, ActionRequest
+from console.core.actions.runs import ActionState, RunnerSettings
 from console.core.inventory import load_inventory
 from console.services.actions import ActionService
 from tests.helpers.live import FAST, NO_USER_CONFIG, wait_for

@@ -13,8 +13,13 @@ import pytest
 
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import parse_show_partitions
-from console.core.samples import AcceleratorSample, NodeState, Vendor
-from console.core.tenants import SchedulerAllocations, parse_show_jobs, parse_show_reservations, tenant_figures
+from console.core.telemetry.samples import AcceleratorSample, NodeState, Vendor
+from console.core.tenants.allocation import (
+    SchedulerAllocations,
+    parse_show_jobs,
+    parse_show_reservations,
+    tenant_figures,
+)
 from tests.conftest import require, require_netns
 from tests.helpers.live import wait_for
 
@@ -42,8 +47,8 @@ def gres_slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _views(fleet_nodes: dict[str, str | None]) -> list[Any]:
-    from console.core.fleet import FleetModel
-    from console.core.samples import ParsedLine
+    from console.core.telemetry.fleet import FleetModel
+    from console.core.telemetry.samples import ParsedLine
 
     inventory = Inventory(
         Path("x.toml"), tuple(NodeSpec(name=n, host="10.0.0.1", tenant=t) for n, t in fleet_nodes.items())

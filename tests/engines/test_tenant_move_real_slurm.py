@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from console.core.action_runner import RunnerSettings
-from console.core.fleet import FleetModel
+from console.core.actions.runs import RunnerSettings
 from console.core.inventory import load_inventory
 from console.core.inventory_edit import read_digest
 from console.core.parsers.slurm import parse_show_partitions
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.tenant_move import MoveRequest, plan_move
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants.moves import MoveRequest, plan_move
 from console.services.actions import ActionService
 from console.services.tenant_move import TenantMove
 from tests.conftest import require, require_netns

@@ -11,8 +11,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from console.core.action_runner import ActionState, ActionStatus
-from console.core.actions import ActionKind
+from console.core.actions.planning import ActionKind
+from console.core.actions.runs import ActionState, ActionStatus
 from console.gui.actions_dock import ActionsDock
 
 SHOTS = os.environ.get("FLEET_SCREENSHOTS")

@@ -12,10 +12,10 @@ from typing import Any
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from console.core.action_runner import ActionState, ActionStatus
-from console.core.actions import ActionKind
-from console.core.floor import CellKind
-from console.core.samples import AcceleratorSample, ParsedLine, Vendor
+from console.core.actions.planning import ActionKind
+from console.core.actions.runs import ActionState, ActionStatus
+from console.core.floor.heatmap import CellKind
+from console.core.telemetry.samples import AcceleratorSample, ParsedLine, Vendor
 from console.gui.floor_canvas import UNREACHABLE_FILL, cell_colour
 from console.gui.main_window import MainWindow
 from tests.core.test_floor import RULES, _world
@@ -120,8 +120,8 @@ def test_ctrl_k_finds_a_gpu_shows_its_rack_and_blinking_its_led_shows_in_the_rac
 def test_the_tables_trend_column_draws_each_nodes_last_ten_minutes(qtbot: Any) -> None:
     import numpy as np
 
-    from console.core.fleet import FleetModel
-    from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+    from console.core.telemetry.fleet import FleetModel
+    from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
     from console.gui.fleet_table import Column
     from console.gui.sparkline import POINTS, node_trend
     from tests.helpers.fakes import FakeClock
@@ -194,7 +194,7 @@ def test_a_heatmap_redrawn_with_the_same_nodes_keeps_their_places_and_a_new_widt
 ) -> None:
     from PySide6.QtGui import QFont
 
-    from console.core.floor import ColorBy, GroupBy, floor_groups
+    from console.core.floor.heatmap import ColorBy, GroupBy, floor_groups
     from console.gui import floor_view
 
     window = _window(qtbot)
@@ -239,7 +239,7 @@ def test_the_node_plots_wait_behind_another_tab_and_catch_up_when_it_comes_back(
 
 
 def test_the_hottest_rack_reads_off_the_labels_sorts_first_and_the_racks_colour_by_temperature(qtbot: Any) -> None:
-    from console.core.floor import GroupOrder
+    from console.core.floor.heatmap import GroupOrder
     from console.gui.floor_canvas import OVER_LIMIT_FILL
     from console.gui.floor_view import group_label
 

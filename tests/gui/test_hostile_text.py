@@ -13,12 +13,12 @@ from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel
 
-from console.core.actions import NodeDetails
-from console.core.fleet import FleetModel
+from console.core.actions.planning import NodeDetails
 from console.core.inventory import parse_inventory
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
 from console.core.parsers.slurm import Job
-from console.core.samples import NodeState
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState
 from console.gui.fleet_table import Column
 from console.gui.main_window import MainWindow
 from console.gui.worker import Worker
@@ -131,7 +131,7 @@ def test_no_tooltip_in_any_view_is_rich_text_whatever_a_foreign_field_holds(qtbo
     import re
 
     from console.core.parsers.slurm import Partition
-    from console.core.tenants import SchedulerAllocations
+    from console.core.tenants.allocation import SchedulerAllocations
     from tests.gui.test_log_view import _records
 
     records = _records(tmp_path)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from console.core.actions import SPECS
+from console.core.actions.planning import SPECS
 from console.core.resources import resource
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 from console.gui.style import STATE_COLOURS, action_icon, app_icon, state_icon
 
 

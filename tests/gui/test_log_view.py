@@ -16,15 +16,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
-from console.core.alerts import load_rules
-from console.core.archive import TelemetryArchive
-from console.core.fleet import FleetModel, NodeMinute
-from console.core.incident_log import AcceleratorRef, IncidentLog
-from console.core.incidents import IncidentState, ShiftName
+from console.core.actions.roles import Role
+from console.core.alerts.incidents import IncidentState, ShiftName
+from console.core.alerts.rules import load_rules
 from console.core.inventory import parse_inventory
-from console.core.roles import Role
-from console.core.samples import NodeState
-from console.core.store import Store
+from console.core.records.archive import TelemetryArchive
+from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.store import Store
+from console.core.telemetry.fleet import FleetModel, NodeMinute
+from console.core.telemetry.samples import NodeState
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_tables import IncidentColumn
 from console.gui.log_view import LogView
@@ -350,9 +350,9 @@ def test_a_refused_attempt_shows_in_the_log_with_its_own_state_and_the_refusals_
 def test_a_liaisons_window_greys_every_action_with_the_words_the_runner_and_the_command_line_say(
     qtbot: Any, tmp_path: Path
 ) -> None:
-    from console.core.actions import ActionKind
+    from console.core.actions.planning import ActionKind
+    from console.core.actions.roles import Permission, refusal
     from console.core.inventory import parse_inventory
-    from console.core.roles import Permission, refusal
     from console.gui.main_window import MainWindow
     from console.gui.text import plain_tip
     from tests.gui.test_walkthrough import NoActions

@@ -13,10 +13,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 
 from console.app import LiveFleet
-from console.core.fleet import FleetModel
 from console.core.inventory import parse_inventory
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
-from console.core.samples import NodeState
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState
 from console.gui.fleet_table import Column
 from console.gui.main_window import ConsoleSession, MainWindow
 from console.gui.style import HOT_BACKGROUND, STATE_COLOURS
@@ -240,7 +240,7 @@ def test_qt_binding_keeps_references_to_none_and_true(qtbot: Any) -> None:
 
 
 def test_alerts_fill_the_dock_colour_the_row_and_a_new_critical_is_announced(qtbot: Any, tmp_path: Path) -> None:
-    from console.core.alerts import AlertEngine
+    from console.core.alerts.rules import AlertEngine
 
     clock = FakeClock(2_000_000.0)
     inventory = parse_inventory(
@@ -283,7 +283,7 @@ def test_alerts_fill_the_dock_colour_the_row_and_a_new_critical_is_announced(qtb
 def test_the_node_panel_says_the_locate_led_the_record_says_was_left_lit(qtbot: Any) -> None:
     from PySide6.QtWidgets import QLabel
 
-    from console.core.action_types import NodeDetails
+    from console.core.actions.action_types import NodeDetails
 
     inventory = parse_inventory('[[node]]\nname = "n1"\nhost = "10.0.0.1"\n', Path("/x/f.toml"))
     fleet = FleetModel(inventory)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from console.core.inventory import load_inventory
-from console.core.tenant_move import JobsDecision, MoveProgress, MoveStep
+from console.core.tenants.moves import JobsDecision, MoveProgress, MoveStep
 from console.gui.move_dialog import MoveTenantDialog
 from console.gui.worker import Worker
 from console.services.tenant_move import TenantMoves

@@ -12,12 +12,12 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.slurm_accounting import AccountingComparison
-from console.core.tenants import JobAllocation, SchedulerAllocations
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants.accounting import AccountingComparison
+from console.core.tenants.allocation import JobAllocation, SchedulerAllocations
 from console.gui.main_window import MainWindow
 
 SHOTS = os.environ.get("FLEET_SCREENSHOTS")
@@ -187,7 +187,7 @@ def test_the_idle_finders_csv_makes_tab_and_cr_formulas_inert_and_shows_control_
     import csv
     import io
 
-    from console.core.tenants import IdleAccelerator
+    from console.core.tenants.allocation import IdleAccelerator
 
     window = MainWindow(_fleet(), "")
     qtbot.addWidget(window)
@@ -221,7 +221,7 @@ def test_the_idle_finder_says_how_long_it_has_watched_and_why_jobs_are_empty_wit
 
 
 def test_the_demos_tenants_each_plot_a_month_from_the_history_it_starts_with(qtbot: Any, tmp_path: Path) -> None:
-    from console.core.archive import ARCHIVE_FILE, TelemetryArchive
+    from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
     from console.sim.history import seed_history
     from console.sim.model import build_fleet
 

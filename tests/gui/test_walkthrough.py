@@ -12,11 +12,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from console.core.alerts import default_rules
-from console.core.fleet import FleetModel
+from console.core.alerts.rules import default_rules
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import state_words
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
 from console.gui.fleet_table import Column
 from console.gui.main_window import MainWindow
 from console.gui.style import SLURM_DRAIN_COLOURS, SLURM_OUT_COLOURS
@@ -155,7 +155,7 @@ class NoActions:
 
 
 def test_after_a_filter_the_panel_and_the_toolbar_show_the_same_node_or_none(qtbot: Any) -> None:
-    from console.core.actions import ActionKind
+    from console.core.actions.planning import ActionKind
 
     fleet = _fleet(list(SLURM))
     fleet.set_scheduler_states(SLURM)
@@ -189,7 +189,7 @@ def test_after_a_filter_the_panel_and_the_toolbar_show_the_same_node_or_none(qtb
 
 
 def _alert(node: str, rule: str, severity: Any, first: float, last: float, gpu: int | None = 0) -> Any:
-    from console.core.alerts import Alert
+    from console.core.alerts.rules import Alert
 
     return Alert(node, rule, gpu, severity, f"{rule} on {node}", {"value": 1}, first, last)
 
@@ -197,7 +197,7 @@ def _alert(node: str, rule: str, severity: Any, first: float, last: float, gpu: 
 def test_the_alerts_dock_keeps_its_selection_while_alerts_are_seen_again_and_enter_opens_the_node(
     qtbot: Any,
 ) -> None:
-    from console.core.alerts import Severity
+    from console.core.alerts.rules import Severity
     from console.gui.alerts_dock import AlertsDock
 
     dock = AlertsDock()
@@ -240,7 +240,7 @@ def test_alerts_and_actions_have_docks_of_their_own(qtbot: Any) -> None:
 def test_the_alerts_dock_rows_stay_in_worst_first_order_through_any_sequence_of_updates(qtbot: Any) -> None:
     import random
 
-    from console.core.alerts import Severity
+    from console.core.alerts.rules import Severity
     from console.gui.alerts_dock import AlertsModel
 
     model = AlertsModel()
@@ -299,9 +299,9 @@ class GivenAlerts:
 def test_the_gpu_off_the_bus_is_marked_with_its_bus_id_and_serial_and_the_title_takes_the_alerts_colour(
     qtbot: Any,
 ) -> None:
-    from console.core.alerts import Severity
-    from console.core.details import HealthReport
+    from console.core.alerts.rules import Severity
     from console.core.parsers.nvidia_xml import GpuDetail
+    from console.core.telemetry.details import HealthReport
     from console.gui.node_panel import AccColumn
     from console.gui.style import CRITICAL_BACKGROUND, HOT_BACKGROUND, SEVERITY_COLOURS
 
@@ -386,8 +386,8 @@ def test_rows_stay_put_between_slow_resorts_and_never_move_under_the_pointer(qtb
 
 
 def test_after_run_the_action_comes_forward_and_the_status_bar_follows_it_to_its_outcome(qtbot: Any) -> None:
-    from console.core.action_runner import ActionState, ActionStatus
-    from console.core.actions import ActionKind
+    from console.core.actions.planning import ActionKind
+    from console.core.actions.runs import ActionState, ActionStatus
 
     fleet = _fleet(list(SLURM))
     window = MainWindow(fleet, actions=NoActions(fleet))  # type: ignore[arg-type]
@@ -415,14 +415,14 @@ class PlansEverything(NoActions):
     """Plans every request as one harmless Slurm step (the dialog is under test, not the planning)."""
 
     def plan(self, request: Any) -> Any:
-        from console.core.actions import ActionPlan, Engine, Step
+        from console.core.actions.planning import ActionPlan, Engine, Step
 
         step = Step(request.nodes[0], Engine.SLURM, "ctl", ("scontrol", "reboot", "ASAP", request.nodes[0]))
         return ActionPlan(request=request, steps=[step])
 
 
 def test_enter_in_the_ticket_field_does_not_run_a_reboot_and_many_nodes_are_one_short_list(qtbot: Any) -> None:
-    from console.core.actions import ActionKind
+    from console.core.actions.planning import ActionKind
     from console.gui.action_dialog import ActionDialog
     from console.gui.worker import Worker
 
@@ -470,7 +470,7 @@ def test_tab_moves_between_the_table_the_panel_and_the_docks(qtbot: Any) -> None
 def test_the_window_asks_who_is_there_and_takes_only_a_name_the_audit_log_can_hold(qtbot: Any) -> None:
     from PySide6.QtWidgets import QDialogButtonBox
 
-    from console.core.roles import Role
+    from console.core.actions.roles import Role
     from console.gui.identity import OperatorDialog
 
     dialog = OperatorDialog("root", role=Role.SUPERVISOR)
@@ -494,7 +494,7 @@ class PlansWithSlurm(NoActions):
     """Plans with the real planning over a Slurm that holds a reboot of every node until its jobs end."""
 
     def plan(self, request: Any) -> Any:
-        from console.core.actions import plan_action
+        from console.core.actions.planning import plan_action
         from tests.core.test_planning import FakeEngines
         from tests.helpers.fakes import FakeSlurm
 
@@ -503,7 +503,7 @@ class PlansWithSlurm(NoActions):
 
 
 def test_the_cancel_reboot_dialog_says_what_the_node_is_afterwards_and_offers_resume(qtbot: Any) -> None:
-    from console.core.actions import ActionKind
+    from console.core.actions.planning import ActionKind
     from console.gui.action_dialog import ActionDialog
     from console.gui.worker import Worker
 
@@ -548,7 +548,7 @@ class RefusedBySlurm(NoActions):
     """Plans every request as refused because Slurm cannot be reached (beside the reason rule's refusal)."""
 
     def plan(self, request: Any) -> Any:
-        from console.core.actions import ActionPlan, check_reason
+        from console.core.actions.planning import ActionPlan, check_reason
 
         refusals = [*check_reason(request), "Slurm could not be read: Unable to contact slurm controller"]
         return ActionPlan(request=request, refusals=refusals)
@@ -556,13 +556,13 @@ class RefusedBySlurm(NoActions):
 
 class RefusedForTheReasonOnly(NoActions):
     def plan(self, request: Any) -> Any:
-        from console.core.actions import ActionPlan, check_reason
+        from console.core.actions.planning import ActionPlan, check_reason
 
         return ActionPlan(request=request, refusals=check_reason(request))
 
 
 def test_closing_a_refused_action_records_the_attempt_unless_only_the_reason_was_missing(qtbot: Any) -> None:
-    from console.core.actions import ActionKind
+    from console.core.actions.planning import ActionKind
     from console.gui.action_dialog import ActionDialog
     from console.gui.worker import Worker
 

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from console.core.inventory import NodeSpec
 from console.core.parsers.nvidia_csv import STREAM_FIELDS
 from console.core.parsers.slurm import Job, Partition, SlurmNode
-from console.core.samples import NodeState
-from console.core.slurm_accounting import SlurmGpuHours, accounting_problem, parse_sacct
-from console.core.tenants import JobAllocation, SchedulerAllocations
+from console.core.telemetry.samples import NodeState
+from console.core.tenants.accounting import SlurmGpuHours, accounting_problem, parse_sacct
+from console.core.tenants.allocation import JobAllocation, SchedulerAllocations
 from console.transport.hub import HubSettings, StreamHub
 
 NVIDIA_LINE_DEFAULTS = {

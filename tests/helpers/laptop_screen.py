@@ -66,10 +66,10 @@ def main() -> int:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
-    from console.core.actions import ActionKind
-    from console.core.fleet import FleetModel
+    from console.core.actions.planning import ActionKind
+    from console.core.actions.roles import Role
     from console.core.inventory import parse_inventory
-    from console.core.roles import Role
+    from console.core.telemetry.fleet import FleetModel
     from console.gui.action_dialog import ActionDialog
     from console.gui.find_dialog import FindBoxDialog
     from console.gui.handover_dialog import HandoverDialog

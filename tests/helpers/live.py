@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from console.app import LiveFleet
-from console.core.alerts import AlertRules
+from console.core.alerts.rules import AlertRules
 from console.core.inventory import Inventory, parse_inventory
 from console.transport.hub import HubSettings
 from console.transport.ssh import SshSettings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.core.store import Store
+from console.core.records.store import Store
 
 
 def record_locate(store: Store, node: str, led: str, operator: str = "dana.k") -> None:

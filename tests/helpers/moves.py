@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from console.core.action_runner import RunnerSettings
-from console.core.fleet import FleetModel, NodeView
+from console.core.actions.runs import RunnerSettings
 from console.core.inventory import load_inventory
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.store import AuditRow
-from console.core.tenant_move import MovePlan, MoveRequest, plan_move
+from console.core.records.store import AuditRow
+from console.core.telemetry.fleet import FleetModel, NodeView
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants.moves import MovePlan, MoveRequest, plan_move
 from console.engines.slurm import SlurmEngine
 from console.services.actions import ActionService
 from console.sim.model import Role, SimNode, build_fleet

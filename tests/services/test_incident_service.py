@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from console.core.alerts import AlertEngine, IncidentRules, Severity, load_rules
-from console.core.counters import counters_of
-from console.core.details import HealthReport
-from console.core.fleet import FleetModel
-from console.core.incident_log import IncidentError
+from console.core.actions.roles import Role, RoleRefused
+from console.core.alerts.rules import AlertEngine, IncidentRules, Severity, load_rules
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.node_health import NodeHealth
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.slurm import Job
-from console.core.roles import Role, RoleRefused
-from console.core.samples import NodeState, Vendor
-from console.core.store import Store
+from console.core.records.incident_log import IncidentError
+from console.core.records.store import Store
+from console.core.telemetry.counters import counters_of
+from console.core.telemetry.details import HealthReport
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState, Vendor
 from console.services.incidents import IncidentService
 from tests.helpers.fakes import FakeClock, FakeSlurm, nvidia_line
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.actions import ActionKind, ActionRefused, ActionRequest, Engine
+from console.core.actions.planning import ActionKind, ActionRefused, ActionRequest, Engine
 from tests.helpers.moves import World, busy_node, idle_node
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from console.core.actions import ActionKind, ActionRefused, ActionRequest
+from console.core.actions.planning import ActionKind, ActionRefused, ActionRequest
+from console.core.actions.roles import Permission, Role, refusal
 from console.core.inventory import parse_inventory
-from console.core.roles import Permission, Role, refusal
 from console.services.actions import ActionService
 from console.transport.ssh import SshSettings
 
@@ -42,7 +42,7 @@ def test_a_technician_console_has_no_refusal(tmp_path: Path) -> None:
 
 
 def test_actions_earlier_consoles_left_unfinished_are_listed_for_the_panel(tmp_path: Path) -> None:
-    from console.core.action_runner import ActionState
+    from console.core.actions.runs import ActionState
 
     inventory = parse_inventory(INVENTORY, tmp_path / "fleet.toml")
     first = ActionService(inventory, tmp_path / "data", SshSettings(ssh_config=None), operator="tina")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.core.fleet import FleetModel
 from console.core.inventory import parse_inventory
+from console.core.telemetry.fleet import FleetModel
 from console.services.scheduler_watch import SchedulerWatch
 from tests.helpers.fakes import FakeSlurm
 from tests.helpers.live import wait_for

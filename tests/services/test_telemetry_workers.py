@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from console.app import LiveFleet
-from console.core.details import HealthReport, detail_argv
-from console.core.samples import NodeState, Vendor
+from console.core.telemetry.details import HealthReport, detail_argv
+from console.core.telemetry.samples import NodeState, Vendor
 from console.services.telemetry_workers import (
     WINDOW_WORKER_NICE,
     WINDOW_WORKERS_FROM_NODES,

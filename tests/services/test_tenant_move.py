@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from console.core.inventory import Inventory, load_inventory
-from console.core.tenant_move import JobsDecision, MoveRequest, MoveStep
-from console.core.tenants import JobAllocation
+from console.core.tenants.allocation import JobAllocation
+from console.core.tenants.moves import JobsDecision, MoveRequest, MoveStep
 from console.services.tenant_move import TenantMove, TenantMoves
 from tests.helpers.moves import World, busy_node, idle_node, other_tenant
 
@@ -148,7 +148,7 @@ def test_without_a_decide_callback_the_move_asks_its_listeners_and_waits_for_the
 
 
 def test_every_step_of_a_move_is_linked_to_the_nodes_open_incident(world: World) -> None:
-    from console.core.incident_log import IncidentLog
+    from console.core.records.incident_log import IncidentLog
 
     node = idle_node(world)
     incident, _ = IncidentLog(world.service.store).open(
@@ -161,7 +161,7 @@ def test_every_step_of_a_move_is_linked_to_the_nodes_open_incident(world: World)
 
 
 def test_a_liaisons_console_plans_a_move_only_to_refuse_it(world: World) -> None:
-    from console.core.tenant_move import MoveRequest
+    from console.core.tenants.moves import MoveRequest
     from console.services.tenant_move import TenantMoves
 
     node = idle_node(world)

@@ -33,8 +33,8 @@ def test_a_node_not_in_the_inventory_says_its_bmc_is_unknown_not_a_raw_lookup_er
 
 
 def test_the_action_preview_names_the_open_incident_it_will_be_recorded_against(tmp_path: Path) -> None:
-    from console.core.actions import ActionKind, ActionRequest
-    from console.core.incident_log import IncidentLog
+    from console.core.actions.planning import ActionKind, ActionRequest
+    from console.core.records.incident_log import IncidentLog
 
     inventory = parse_inventory('[[node]]\nname = "gpu-0003"\nhost = "10.0.0.3"\n', tmp_path / "fleet.toml")
     live = LiveFleet(inventory, NO_CONFIG)
@@ -55,10 +55,10 @@ def test_the_action_preview_names_the_open_incident_it_will_be_recorded_against(
 def test_resumes_preview_warns_of_an_open_incident_a_live_critical_alert_and_a_locate_led_left_lit(
     tmp_path: Path,
 ) -> None:
-    from console.core.actions import ActionKind, ActionRequest
-    from console.core.alerts import AlertEngine
-    from console.core.incident_log import IncidentLog
-    from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+    from console.core.actions.planning import ActionKind, ActionRequest
+    from console.core.alerts.rules import AlertEngine
+    from console.core.records.incident_log import IncidentLog
+    from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
 
     inventory = parse_inventory(
         '[[node]]\nname = "gpu-0003"\nhost = "10.0.0.3"\n[[node]]\nname = "gpu-0004"\nhost = "10.0.0.4"\n',

@@ -7,11 +7,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import parse_show_partitions
-from console.core.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
-from console.core.tenants import SchedulerAllocations, parse_show_jobs, parse_show_reservations, tenant_figures
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor
+from console.core.tenants.allocation import (
+    SchedulerAllocations,
+    parse_show_jobs,
+    parse_show_reservations,
+    tenant_figures,
+)
 from console.sim.model import Role, build_fleet
 from console.sim.slurm import SimSlurm
 

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from console.app import LiveFleet, WindowServices
-from console.core.action_runner import ActionState, RunnerSettings
+from console.core.actions.runs import ActionState, RunnerSettings
 from console.core.inventory import load_inventory
 from console.gui.main_window import ConsoleSession
 from console.services.actions import ActionService

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from console.core.details import HealthReport
 from console.core.inventory import load_inventory
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser, parse_document, stream_argv
+from console.core.telemetry.details import HealthReport
 from console.sim import nvidia_smi
 from console.sim.model import (
     FLAP_DOWN_S,
@@ -240,8 +240,8 @@ def test_sim_scheduler_and_bmcs_take_actions_through_the_real_engines(tmp_path: 
 
 @pytest.mark.parametrize("nvidia_part", ["nvidia", "nvidia-health"])
 def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults(nvidia_part: str) -> None:
-    from console.core.details import detail_argv, parse_detail_output
-    from console.core.samples import Vendor
+    from console.core.telemetry.details import detail_argv, parse_detail_output
+    from console.core.telemetry.samples import Vendor
     from console.sim import details, model
 
     fields = detail_argv(Vendor.NVIDIA, 0, full=False)[6:8]  # the field lists the console sends
@@ -288,7 +288,7 @@ def test_sim_slow_path_answers_parse_and_carry_the_ecc_xid_and_throttle_faults(n
 
 
 def test_sim_health_query_under_older_field_names_is_refused_then_answered_by_the_next_list() -> None:
-    from console.core.details import parse_detail_output
+    from console.core.telemetry.details import parse_detail_output
     from console.sim import details
 
     node = build_fleet(4)[0]

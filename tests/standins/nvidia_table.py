@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from console.core.parsers.common import FieldError, excerpt, parse_number, parse_text
-from console.core.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
+from console.core.telemetry.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
 
 _HEADER_RE: Final = re.compile(
     r"NVIDIA-SMI\s+(?P<smi>\S+)\s+Driver Version:\s+(?P<driver>\S+)\s+CUDA Version:\s+(?P<cuda>\S+)"

@@ -61,7 +61,7 @@ def rows_from_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
 def rows_from_table(text: str) -> tuple[list[str] | None, list[dict[str, str]]]:
     sys.path.insert(0, os.environ["FLEET_SOURCE_ROOT"])
-    from console.core.samples import NotAvailable
+    from console.core.telemetry.samples import NotAvailable
     from tests.standins.nvidia_table import parse_table
 
     def fmt(value: object, unit: str) -> str:
@@ -104,7 +104,7 @@ def rows_from_xml(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
     from console.core.parsers.nvidia_health import MODULE_FIELD, NUMBER_FIELDS, TEXT_FIELDS, THROTTLE_BITS
     from console.core.parsers.nvidia_xml import parse_nvidia_xml
-    from console.core.samples import NotAvailable
+    from console.core.telemetry.samples import NotAvailable
 
     root = ET.fromstring(text)
     first = root.find("gpu")

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from console.core.telemetry import FRAME, Frames
+from console.core.telemetry.sources import FRAME, Frames
 from tests.helpers.live import inventory_for
 from tests.paths import NVIDIA
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from console.app import LiveFleet
-from console.core.alerts import Severity
-from console.core.samples import NodeState
+from console.core.alerts.rules import Severity
+from console.core.telemetry.samples import NodeState
 from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for, wait_for
 from tests.paths import FIXTURES, NVIDIA
 

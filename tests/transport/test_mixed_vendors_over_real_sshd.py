@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from console.core.samples import NodeState, NotAvailable, Vendor
+from console.core.telemetry.samples import NodeState, NotAvailable, Vendor
 from tests.helpers.live import inventory_for, poll_once_json, running, wait_for
 from tests.paths import FIXTURES
 
@@ -129,7 +129,7 @@ def test_poll_once_json_for_an_ascend_node_has_npu_and_chip_ids(sshd_factory: An
 def test_ascend_node_alerts_when_its_npu_reads_alarm_and_clears_when_it_is_ok_again(
     sshd_factory: Any, tmp_path: Path
 ) -> None:
-    from console.core.alerts import Severity, load_rules
+    from console.core.alerts.rules import Severity, load_rules
 
     sshd = _ascend_sshd(sshd_factory, ["127.0.0.2"])
     sshd.replay_tool("127.0.0.2", "npu-smi", B3)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.core.fleet import FleetModel
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
-from console.core.samples import NodeState
+from console.core.telemetry.fleet import FleetModel
+from console.core.telemetry.samples import NodeState
 from console.transport.hub import StreamHub
 from tests.helpers.fakes import FakeChannel, FakeClock, RecordingHubListener, nvidia_line, one_node_hub
 

@@ -16,7 +16,7 @@ import paramiko
 import pytest
 
 from console.core.inventory import NodeSpec
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 from console.transport.hub import HubSettings, StreamHub
 from console.transport.ssh import ConnectError, _reason, connect, resolve
 from tests.conftest import DEFAULT_RECORDING, IN_NETNS, require_netns

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from console.core.samples import NodeState
+from console.core.telemetry.samples import NodeState
 from console.transport.ssh import SshSettings, close_quietly, connect, exec_once, resolve
 from tests.helpers.live import NO_USER_CONFIG, inventory_for, poll_once_json, running, wait_for
 from tests.helpers.sshd import keygen

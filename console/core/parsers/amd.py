@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from console.core.parsers.common import FieldError, excerpt, parse_number, parse_text
-from console.core.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
+from console.core.telemetry.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
 
 _MIB: Final = 1024 * 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from console.core.samples import NA, NotAvailable
+from console.core.telemetry.samples import NA, NotAvailable
 
 # Words the vendor tools print instead of a value. Bracketed tokens (``[N/A]``, ``[Not Supported]``,
 # ``[Unknown Error]``, ``[GPU is lost]``, ``[Requested functionality has been deprecated]`` …) are

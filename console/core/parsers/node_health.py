@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from console.core.parsers.common import excerpt
-from console.core.samples import NA, NotAvailable, Reading
+from console.core.telemetry.samples import NA, NotAvailable, Reading
 
 
 @dataclass(frozen=True, slots=True)

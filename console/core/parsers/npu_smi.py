@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from console.core.parsers.common import FieldError, excerpt, not_available, parse_number, parse_text
-from console.core.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
+from console.core.telemetry.samples import NA, AcceleratorSample, NotAvailable, Reading, Text, Vendor
 
 _VERSION_RE: Final = re.compile(r"npu-smi\s+(?P<version>\S+)")
 _WORD_RE: Final = re.compile(r"\S+")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from console.core.parsers.common import FieldError, excerpt, not_available, parse_number, parse_text
-from console.core.samples import AcceleratorSample, NotAvailable, ParsedLine, Vendor
+from console.core.telemetry.samples import AcceleratorSample, NotAvailable, ParsedLine, Vendor
 
 # Field names as nvidia-smi --help-query-gpu lists them. Every one exists since at least driver 410, so
 # the stream works on old nodes too (nvidia-smi refuses the whole query if one field is unknown).

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from console.core.parsers.common import FieldError, excerpt, parse_number, parse_text
 from console.core.parsers.nvidia_xml import GpuDetail, NvidiaQuery
-from console.core.samples import NA, NotAvailable, Reading, Text
+from console.core.telemetry.samples import NA, NotAvailable, Reading, Text
 
 # Each health field the console reads, as the query names it → the GpuDetail attribute it fills (the test
 # stand-in answers from the same table).

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from console.core.parsers.common import FieldError, excerpt, parse_number, parse_text
-from console.core.samples import NA, NotAvailable, Reading, Text
+from console.core.telemetry.samples import NA, NotAvailable, Reading, Text
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from console.core.samples import Vendor
-from console.core.telemetry import TelemetrySource
+from console.core.telemetry.samples import Vendor
+from console.core.telemetry.sources import TelemetrySource
 from console.core.vendors.amd import AMD_SMI
 from console.core.vendors.ascend import NPU_SMI
 from console.core.vendors.auto import AUTO

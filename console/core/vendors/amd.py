@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from console.core.parsers.amd import parse_amd_smi_metric, parse_amd_smi_static, parse_rocm_smi_json
-from console.core.samples import AcceleratorSample, Vendor
-from console.core.telemetry import Frames, StreamParser, TelemetrySource, telemetry_argv
+from console.core.telemetry.samples import AcceleratorSample, Vendor
+from console.core.telemetry.sources import Frames, StreamParser, TelemetrySource, telemetry_argv
 
 
 class _AmdDocuments:

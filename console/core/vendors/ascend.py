@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Final
 
 from console.core.parsers.npu_smi import parse_npu_smi
-from console.core.samples import AcceleratorSample, Vendor
-from console.core.telemetry import Frames, StreamParser, TelemetrySource, telemetry_argv
+from console.core.telemetry.samples import AcceleratorSample, Vendor
+from console.core.telemetry.sources import Frames, StreamParser, TelemetrySource, telemetry_argv
 
 
 def _ascend_document(tool: str, text: str) -> tuple[Sequence[AcceleratorSample], Sequence[str]]:

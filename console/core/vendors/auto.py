@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from console.core.nvml_probe import PROBE_SOURCE, ProbeLines
 from console.core.parsers.common import excerpt
-from console.core.samples import ParsedLine, Vendor
-from console.core.telemetry import VENDOR_LINE, StreamParser, TelemetrySource, telemetry_argv
+from console.core.telemetry.nvml_probe import PROBE_SOURCE, ProbeLines
+from console.core.telemetry.samples import ParsedLine, Vendor
+from console.core.telemetry.sources import VENDOR_LINE, StreamParser, TelemetrySource, telemetry_argv
 from console.core.vendors.amd import amd_parser
 from console.core.vendors.ascend import ascend_parser
 from console.core.vendors.nvidia import CsvLines

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Final
 
 from console.core.parsers import nvidia_csv
-from console.core.samples import ParsedLine, Vendor
-from console.core.telemetry import TelemetrySource
+from console.core.telemetry.samples import ParsedLine, Vendor
+from console.core.telemetry.sources import TelemetrySource
 
 
 class CsvLines:
