@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from console.cli_identity import EXIT_REFUSED
 from console.core.inventory import Inventory
 from console.core.tenants.allocation import JobAllocation
 from console.core.tenants.moves import JobsDecision, MoveProgress
@@ -17,7 +18,6 @@ from console.core.text import escape_controls
 EXIT_OK: Final = 0
 EXIT_NOT_DONE: Final = 1
 EXIT_BAD: Final = 2
-EXIT_REFUSED: Final = 3
 ON_JOBS: Final = ("ask", "stop", "resume", "wait")
 
 

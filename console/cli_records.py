@@ -17,24 +17,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import platformdirs
-
-from console.cli_identity import preferred_operator, who_acts
+from console.cli_common import add_role_option, effective_role, preferences_path, read_preferences
+from console.cli_identity import EXIT_REFUSED, preferred_operator, who_acts
 from console.core.actions.roles import (
-    DEFAULT_ROLE,
     Permission,
-    Preferences,
     PreferencesError,
     Role,
     RoleRefused,
-    load_preferences,
-    parse_role,
     require,
 )
 from console.core.alerts.incidents import ShiftClock, ShiftName, duration_words
@@ -54,42 +48,6 @@ if TYPE_CHECKING:
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_BAD: Final = 2
-EXIT_REFUSED: Final = 3
-PREFERENCES_FILE: Final = "preferences.toml"
-
-
-def preferences_path() -> Path:
-    """$FLEET_CONSOLE_PREFERENCES, else preferences.toml in the platform's config dir."""
-    explicit = os.environ.get("FLEET_CONSOLE_PREFERENCES")
-    if explicit:
-        return Path(explicit)
-    return Path(platformdirs.user_config_dir("fleet-console", appauthor=False)) / PREFERENCES_FILE
-
-
-def read_preferences() -> Preferences:
-    return load_preferences(preferences_path())
-
-
-def role_type(text: str) -> Role:
-    try:
-        return parse_role(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_role_option(parser: argparse.ArgumentParser, top: bool) -> None:
-    """``--role`` before or after the subcommand: the subcommand's copy leaves the top's value alone when
-    it is not given (SUPPRESS)."""
-    parser.add_argument(
-        "--role",
-        type=role_type,
-        default=None if top else argparse.SUPPRESS,
-        help="technician (default), supervisor or liaison (read only); or set role in the preferences file",
-    )
-
-
-def effective_role(args: argparse.Namespace, prefs: Preferences) -> Role:
-    return getattr(args, "role", None) or prefs.role or DEFAULT_ROLE
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -77,7 +77,7 @@ def test_shared_accounts_must_be_account_names(tmp_path: Path) -> None:
 def test_without_a_display_the_window_asks_the_name_on_the_terminal_not_in_an_unseen_dialog(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.cli import _window_operator
+    from console.cli_window import _window_operator
     from console.core.actions.roles import Role
 
     inventory = _inventory(tmp_path, [getpass.getuser()])

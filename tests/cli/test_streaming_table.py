@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.cli import StreamingTable
+from console.cli_poll import StreamingTable
 from console.core.inventory import Inventory, NodeSpec
 from console.core.telemetry.fleet import FleetModel
 from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor

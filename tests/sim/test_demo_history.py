@@ -155,7 +155,7 @@ def test_a_large_simulated_fleet_gets_less_telemetry_in_proportion_and_never_und
 
 def test_the_demos_previous_shift_is_signed_off_once_by_its_supervisor(tmp_path: Path) -> None:
     from console.app import LiveFleet, WindowServices
-    from console.cli import _sign_demo_shift
+    from console.cli_window import _sign_demo_shift
     from console.core.inventory import parse_inventory
     from console.services.actions import ActionService
     from console.transport.ssh import SshSettings
