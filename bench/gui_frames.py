@@ -37,7 +37,7 @@ from console.core.inventory import load_inventory
 from console.core.telemetry.latency import LatencyRecorder
 from console.core.telemetry.samples import NodeState
 from console.gui.floor_view import HeatmapPicture
-from console.gui.main_window import ConsoleSession, GuiThreadCollector
+from console.gui.session import ConsoleSession, GuiThreadCollector
 from console.transport.hub import HubSettings
 from console.transport.ssh import SshSettings
 

@@ -30,7 +30,7 @@ from console.core.records.store_error import StoreError
 
 if TYPE_CHECKING:
     from console.app import WindowServices
-    from console.gui.main_window import WindowParts
+    from console.gui.ports import WindowParts
 
 # --- window ------------------------------------------------------------------------------------------------
 
@@ -139,7 +139,7 @@ def _sign_demo_shift(services: WindowServices) -> None:
 
 def _window_parts(services: WindowServices | None) -> WindowParts:
     """What the window shows beside the live fleet: nothing more where the store could not be opened."""
-    from console.gui.main_window import WindowParts
+    from console.gui.ports import WindowParts
 
     if services is None:
         return WindowParts()
@@ -182,7 +182,7 @@ def run_window(args: argparse.Namespace) -> int:
             return EXIT_BAD_INVENTORY
         from console.app import LiveFleet, WindowServices
         from console.core.alerts.incidents import ShiftClock
-        from console.gui.main_window import run_gui
+        from console.gui.session import run_gui
         from console.services.actions import ActionService
         from console.services.audit import StoreError
         from console.transport.ssh import SshSettings

@@ -9,144 +9,117 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPoint, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QCheckBox,
-    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMenu,
     QSplitter,
     QSystemTrayIcon,
     QTableView,
     QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from console.core import collector
-from console.core.actions.planning import SPECS, ActionKind, ActionPlan, availability
-from console.core.actions.roles import Permission, records_nothing, refusal
-from console.core.actions.runs import ActionState, ActionStatus
+from console.core.actions.planning import ActionKind
+from console.core.actions.roles import records_nothing
 from console.core.alerts.incidents import ShiftName
 from console.core.alerts.rules import AlertRules, Severity
-from console.core.floor.find import BoxMatch, find_boxes
-from console.core.floor.heatmap import elevations, first_partitions
-from console.core.hostlist import compress
 from console.core.inventory import Inventory
 from console.core.telemetry.fleet import FleetModel, FleetSnapshot
 from console.core.telemetry.samples import NodeState
 from console.core.tenants.accounting import AccountingComparison
-from console.core.tenants.allocation import UNASSIGNED, SchedulerAllocations, idle_capacity, tenancy, tenant_figures
-from console.core.tenants.moves import MovePlan
-from console.gui.action_dialog import ActionDialog
+from console.core.tenants.allocation import SchedulerAllocations, idle_capacity, tenant_figures
+from console.gui import window_actions, window_floor
 from console.gui.actions_dock import ActionsDock
 from console.gui.alerts_dock import AlertsDock
-from console.gui.find_dialog import FindBoxDialog
 from console.gui.fleet_table import COLUMNS, NODE_NAME_ROLE, WORST_HIGH, Column, FleetFilterProxy, FleetTableModel
-from console.gui.floor_view import FloorView, HeatmapPicture
 from console.gui.handover_dialog import HandoverDialog
 from console.gui.log_view import LogView
 from console.gui.move_dialog import MoveTenantDialog
 from console.gui.node_panel import NodePanel
 from console.gui.ports import ActionsPort, MovesPort, RecordsPort
-from console.gui.rack_view import RackView
 from console.gui.screen_fit import fit_size
 from console.gui.sparkline import TrendDelegate
-from console.gui.style import STATE_COLOURS, action_icon, app_icon
+from console.gui.style import STATE_COLOURS, app_icon
 from console.gui.tenants_view import TenantsView
 from console.gui.text import LabelTexts, esc, plain_label, plain_tip, rich_label
-from console.gui.worker import ChangeRelay, StatusRelay, Worker
+from console.gui.worker import ChangeRelay, Worker, repeating
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QToolBar
+
+    from console.gui.action_dialog import ActionDialog
+    from console.gui.find_dialog import FindBoxDialog
+    from console.gui.floor_view import FloorView
+    from console.gui.rack_view import RackView
+    from console.gui.worker import StatusRelay
 
 SNAPSHOT_INTERVAL_MS: Final = 250
 RECORDS_INTERVAL_MS: Final = 5000
 TENANTS_REFRESH_MS: Final = 5000
 LOG_REFRESH_MS: Final = 10_000
-DETAILS_INTERVAL_MS: Final = 5000
 PLOT_INTERVAL_MS: Final = 1000
 # How often the fleet table re-sorts to new readings (never while the pointer is over it or an action's
 # dialog or menu is open): rows stay put long enough to be clicked.
 RESORT_MS: Final = 10_000
-FLOOR_REFRESH_MS: Final = 2000  # the heatmap or the racks, while shown
-RACKS_REFRESH_S: Final = 6.0
 # How long the status bar keeps an action's words: while it runs (until its next change), and its outcome.
-ACTION_PENDING_MS: Final = 3_600_000
-ACTION_OUTCOME_MS: Final = 60_000
-
-
-class FleetService(Protocol):
-    """What the window needs from the wiring (console.app.LiveFleet): a model to read, a life cycle."""
-
-    @property
-    def fleet(self) -> FleetModel: ...
-
-    @property
-    def inventory(self) -> Inventory: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def reconnect(self, node: str) -> None: ...
-
-
-class SnapshotWorker(QObject):
-    """Lives in a worker thread; turns the fleet model into snapshots of what changed."""
-
-    snapshot = Signal(object)
-
-    def __init__(self, fleet: FleetModel, interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.interval_ms = interval_ms
-        self._version = 0
-        self._timer: QTimer | None = None
-
-    @Slot()
-    def start(self) -> None:
-        self._timer = QTimer(self)
-        self._timer.setInterval(self.interval_ms)
-        self._timer.timeout.connect(self.take)
-        self._timer.start()
-        self.take()
-
-    @Slot()
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-
-    @Slot()
-    def take(self) -> None:
-        snap = self.fleet.snapshot(self._version)
-        self._version = snap.version
-        self.snapshot.emit(snap)
-
-
-def repeating(parent: QObject, interval_ms: int, slot: Callable[[], object]) -> QTimer:
-    """A started timer that calls ``slot`` every ``interval_ms`` on the GUI thread."""
-    timer = QTimer(parent)
-    timer.setInterval(interval_ms)
-    timer.timeout.connect(slot)
-    timer.start()
-    return timer
 
 
 class MainWindow(QMainWindow):
+    # Made by the rooms (console.gui.window_actions, console.gui.window_floor) when the window has their parts.
+    relay: StatusRelay
+    actions_toolbar: QToolBar
+    details_timer: QTimer
+    last_dialog: ActionDialog
+    floor: FloorView
+    floor_timer: QTimer
+    racks: RackView
+    _racks_at: float
+    find_dialog: FindBoxDialog | None
+
+    # The rooms' work, bound as the window's methods.
+    _add_actions = window_actions._add_actions
+    _add_move = window_actions._add_move
+    _chosen = window_actions._chosen
+    open_move = window_actions.open_move
+    _record_refused_move = window_actions._record_refused_move
+    _moved = window_actions._moved
+    _update_action_items = window_actions._update_action_items
+    _context_menu = window_actions._context_menu
+    open_action = window_actions.open_action
+    _submit = window_actions._submit
+    _record_refused = window_actions._record_refused
+    _cancel_action = window_actions._cancel_action
+    _action_changed = window_actions._action_changed
+    _leds_from_record = window_actions._leds_from_record
+    _led_changed = window_actions._led_changed
+    _say_action = window_actions._say_action
+    _refresh_details = window_actions._refresh_details
+    _add_floor = window_floor._add_floor
+    _floor_off_thread = window_floor._floor_off_thread
+    refresh_floor = window_floor.refresh_floor
+    show_floor = window_floor.show_floor
+    _partitions = window_floor._partitions
+    _tenants = window_floor._tenants
+    _share_selection = window_floor._share_selection
+    _floor_selected = window_floor._floor_selected
+    open_find = window_floor.open_find
+    _found = window_floor._found
+    _locate_found = window_floor._locate_found
+
     def __init__(  # noqa: PLR0915 - builds the window: table, panel, docks, toolbar, shortcuts
         self,
         fleet: FleetModel,
@@ -351,135 +324,6 @@ class MainWindow(QMainWindow):
 
     # --- actions ---------------------------------------------------------------------------------------------
 
-    def _add_actions(self, service: ActionsPort) -> None:
-        worker = self._shared_worker()
-        self.relay = StatusRelay()
-        self.dock = ActionsDock(self)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        # Alerts and Actions side by side, each a dock of its own: both in sight while an action runs.
-        self.splitDockWidget(self.alerts_dock, self.dock, Qt.Orientation.Horizontal)
-        # Runner threads emit; the relay lives on the GUI thread, so the dock is updated there.
-        self.relay.status.connect(self.dock.update_status, Qt.ConnectionType.QueuedConnection)
-        self.relay.status.connect(self._action_changed, Qt.ConnectionType.QueuedConnection)
-        service.runner.add_listener(self.relay.status.emit)
-        # Alerts take the wider half: their words are longer than an action's.
-        docks = [self.alerts_dock, self.dock]
-        QTimer.singleShot(0, lambda: self.resizeDocks(docks, [3, 2], Qt.Orientation.Horizontal))
-        self.dock.cancel_requested.connect(self._cancel_action)
-        self.dock.cancel_reboot_requested.connect(
-            lambda node: self.open_action(ActionKind.CANCEL_REBOOT, [node] if node in self.fleet.names else None)
-        )
-        # What earlier consoles left unfinished (a reboot still pending in Slurm): in the panel from the start.
-        worker.call(
-            service.earlier_unfinished,
-            self.dock.load_earlier,
-            lambda error: self.show_notice(f"Earlier consoles' actions could not be read: {error}", 15000),
-        )
-        # The locate LEDs the record says were left lit (by this desk before a restart, or another): lit in
-        # the racks from the start.
-        worker.call(
-            service.lit_leds,
-            self._leds_from_record,
-            lambda error: self.show_notice(f"The locate LEDs' record could not be read: {error}", 15000),
-        )
-        toolbar = QToolBar("Actions", self)
-        toolbar.setObjectName("actions-toolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.setIconSize(QSize(18, 18))
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
-        self.actions_toolbar = toolbar
-        for kind, spec in SPECS.items():  # each kind's label and shortcut come from its own module
-            item = QAction(action_icon(kind.value), spec.label, self)
-            item.setObjectName(f"action-{kind.value}")
-            if spec.shortcut:
-                item.setShortcut(QKeySequence(spec.shortcut))
-            item.triggered.connect(lambda _checked=False, k=kind: self.open_action(k))
-            toolbar.addAction(item)
-            self.action_items[kind] = item
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.customContextMenuRequested.connect(self._context_menu)
-        self.table.selectionModel().selectionChanged.connect(self._update_action_items)
-        self.details_timer = repeating(self, DETAILS_INTERVAL_MS, self._refresh_details)
-        self._update_action_items()
-
-    def _add_move(self, moves: MovesPort) -> None:
-        """The move-node wizard, beside the actions: it drains and resumes through the same runner."""
-        item = QAction(action_icon("reassign"), "Move to tenant…", self)
-        item.setObjectName("action-move-tenant")
-        item.triggered.connect(lambda _checked=False: self.open_move())
-        self.actions_toolbar.addAction(item)
-        self.move_item = item
-        self._update_action_items()
-
-    def _chosen(self, nodes: list[str] | None) -> list[str]:
-        """The nodes asked for, else the selected ones; none: the status bar says to select some."""
-        nodes = nodes or self.selected_nodes()
-        if not nodes:
-            self.show_notice("Select one or more nodes first", 5000)
-        return nodes
-
-    def open_move(self, nodes: list[str] | None = None) -> MoveTenantDialog | None:
-        if self.moves is None or self.worker is None:
-            return None
-        nodes = self._chosen(nodes)
-        if not nodes:
-            return None
-        if self.move_dialog is not None and self.move_dialog.handle is not None and self.move_dialog.outcome is None:
-            self.move_dialog.show()  # a move runs: show it rather than start a second one
-            self.move_dialog.raise_()
-            return self.move_dialog
-        tenants = [r.tenant for r in self.tenants_view.rows if r.tenant != UNASSIGNED]
-        tenants += [s.tenant for s in (self.action_service.inventory.nodes if self.action_service else ()) if s.tenant]
-        self.move_dialog = MoveTenantDialog(nodes, self.moves, self.worker, tenants, self)
-        self.move_dialog.moved.connect(self._moved)
-        self.move_dialog.refused.connect(self._record_refused_move)
-        self.move_dialog.show()
-        return self.move_dialog
-
-    def _record_refused_move(self, plan: MovePlan) -> None:
-        """A refused move, recorded off the GUI thread (the Log view and the audit show it)."""
-        moves, worker = self.moves, self._shared_worker()
-        if moves is not None:
-            worker.call(lambda: moves.record_refused(plan), lambda _row: None)
-
-    def _moved(self, progress: object) -> None:
-        self.refresh_tenants()
-        message = str(getattr(progress, "message", ""))
-        self.show_notice(message, 30000, critical=getattr(progress, "outcome", "") != "done")
-
-    def _add_floor(self) -> None:
-        """The whole floor: the heatmap and the racks, beside the table (refreshed while shown)."""
-        self.floor = FloorView(
-            self.model.views, lambda: self.rules, self._partitions, self._tenants, off_thread=self._floor_off_thread
-        )
-        self.racks = RackView(
-            self.model.views, lambda: elevations(self.inventory), lambda: self.rules, lambda: self.leds
-        )
-        for view in (self.floor, self.racks):
-            view.node_chosen.connect(self._show_node_from_log)
-            view.nodes_selected.connect(self._floor_selected)
-        self.tabs.insertTab(1, self.floor, "&Heatmap")
-        self.tabs.insertTab(2, self.racks, "&Racks")
-        # One selection: the table's rows, the heatmap's cells and the racks' chassis show the same nodes.
-        self.table.selectionModel().selectionChanged.connect(self._share_selection)
-        self._racks_at = 0.0
-        self.tabs.currentChanged.connect(lambda _i: self.refresh_floor(force=True))
-        self.floor_timer = repeating(self, FLOOR_REFRESH_MS, self.refresh_floor)
-        find = QAction("Find the box", self)
-        find.setShortcut(QKeySequence("Ctrl+K"))
-        find.triggered.connect(self.open_find)
-        self.addAction(find)
-        self.find_dialog: FindBoxDialog | None = None
-
-    def _floor_off_thread(
-        self,
-        work: Callable[[], HeatmapPicture],
-        done: Callable[[HeatmapPicture], None],
-        failed: Callable[[Exception], None],
-    ) -> None:
-        self._shared_worker().call(work, done, failed, owner=self.floor)
-
     def _shared_worker(self) -> Worker:
         """The window's one worker pool (scheduler and BMC reads, the log, the heatmap), made at first need."""
         if self.worker is None:
@@ -493,75 +337,6 @@ class MainWindow(QMainWindow):
             return False
         self.panel.refresh_plots()
         return True
-
-    def refresh_floor(self, force: bool = False) -> None:
-        """The heatmap every 2 s while shown; the racks (a costlier picture, slower states) every 6 s."""
-        shown = self.tabs.currentWidget()
-        if shown is self.floor:
-            self.floor.refresh(now=force)
-        elif shown is self.racks:
-            now = time.monotonic()
-            if force or now - self._racks_at >= RACKS_REFRESH_S:
-                self._racks_at = now
-                self.racks.refresh()
-
-    def show_floor(self, view: str, color_by: str | None = None, group_by: str | None = None) -> None:
-        """Open on the heatmap or the racks (``--view``, ``--color-by``, ``--group-by``)."""
-        if color_by:
-            self.floor.color.setCurrentText(color_by)
-            if view != "heatmap" and self.racks.color.findText(color_by) >= 0:
-                self.racks.color.setCurrentText(color_by)  # the racks by the same measure
-        if group_by:
-            self.floor.group.setCurrentText(group_by)
-        self.tabs.setCurrentWidget(self.floor if view == "heatmap" else self.racks)
-        self.refresh_floor(force=True)
-
-    def _partitions(self) -> dict[str, str]:
-        slurm = self.tenants_view.allocations()
-        if slurm is None:
-            return {}
-        return first_partitions((p.name, p.nodes) for p in slurm.partitions.values())
-
-    def _tenants(self) -> dict[str, str] | None:
-        slurm = self.tenants_view.allocations()
-        return {v.name: t for v in self.model.views() if (t := tenancy(v, slurm).tenant)}
-
-    def _share_selection(self, *_args: object) -> None:
-        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        nodes = {str(self.proxy.data(self.proxy.index(row, 0), NODE_NAME_ROLE)) for row in rows}
-        for canvas in (self.floor.canvas, self.racks.canvas):
-            if canvas.selected != nodes:
-                canvas.set_selected(nodes)
-
-    def _floor_selected(self, nodes: list[str]) -> None:
-        """Cells chosen on the floor select their nodes: the toolbar's actions then work on them."""
-        self.select_nodes(nodes, switch=False)
-        if nodes:
-            self.show_notice(f"{len(nodes)} node(s) selected for the actions: {compress(nodes)}", 10000)
-
-    def open_find(self) -> FindBoxDialog:
-        if self.find_dialog is None:
-            self.find_dialog = FindBoxDialog(lambda text: find_boxes(text, self.inventory, self.model.views()), self)
-            self.find_dialog.found.connect(self._found)
-            self.find_dialog.locate_requested.connect(self._locate_found)
-        if self.find_dialog.isVisible():
-            self.find_dialog.raise_()  # already open behind the window: bring it forward
-        self.find_dialog.show()
-        self.find_dialog.query.setFocus()
-        self.find_dialog.query.selectAll()
-        return self.find_dialog
-
-    def _found(self, match: BoxMatch) -> None:
-        self.tabs.setCurrentWidget(self.racks)
-        self.racks.refresh()
-        self.racks.highlight(match.node, match.words())
-        self.select_nodes([match.node], switch=False)
-
-    def _locate_found(self, node: str) -> None:
-        dialog = self.open_action(ActionKind.LOCATE, [node])
-        led = dialog.option("led") if dialog is not None else None
-        if isinstance(led, QComboBox):
-            led.setCurrentText("blink")
 
     def _add_log(self, records: RecordsPort) -> None:
         self.records_relay = ChangeRelay()
@@ -679,127 +454,6 @@ class MainWindow(QMainWindow):
                 selection.clearCurrentIndex()
                 self.panel.show_view(None)
         self._update_action_items()
-
-    def _update_action_items(self) -> None:
-        if self.action_service is None:
-            return
-        nodes = self.selected_nodes()
-        inventory = self.action_service.inventory
-        refused = refusal(self.records.incidents.role, Permission.ACT) if self.records is not None else None
-        read_only = refused is not None
-        for kind, item in self.action_items.items():
-            if refused is not None:
-                item.setEnabled(False)
-                item.setToolTip(plain_tip(refused))
-                continue
-            if not nodes:
-                item.setEnabled(False)
-                item.setToolTip("select one or more nodes first")
-                continue
-            reasons = [why for n in nodes if (why := availability(kind, inventory.node(n), inventory))]
-            item.setEnabled(not reasons)
-            item.setToolTip(
-                plain_tip(reasons[0] if reasons else f"{kind.value} {compress(nodes)}: preview first, then run")
-            )
-        if self.move_item is not None:
-            self.move_item.setEnabled(bool(nodes) and not read_only)
-            self.move_item.setToolTip(
-                plain_tip(refused or "")
-                if read_only
-                else plain_tip(f"move {compress(nodes)} to another tenant: preview first")
-                if nodes
-                else "select one or more nodes first"
-            )
-
-    def _context_menu(self, position: QPoint) -> None:
-        menu = QMenu(self)
-        for item in self.action_items.values():
-            menu.addAction(item)
-        if self.move_item is not None:
-            menu.addAction(self.move_item)
-        menu.popup(self.table.viewport().mapToGlobal(position))
-
-    def open_action(self, kind: ActionKind, nodes: list[str] | None = None) -> ActionDialog | None:
-        if self.action_service is None or self.worker is None:
-            return None
-        nodes = self._chosen(nodes)
-        if not nodes:
-            return None
-        dialog = ActionDialog(kind, nodes, self.action_service, self.worker, self)
-        dialog.confirmed.connect(self._submit)
-        dialog.refused.connect(self._record_refused)
-        dialog.setModal(True)
-        dialog.show()
-        self.last_dialog = dialog
-        return dialog
-
-    def _submit(self, plan: ActionPlan, typed: list[str]) -> None:
-        assert self.action_service is not None and self.worker is not None
-        runner = self.action_service.runner
-
-        def refused(error: Exception) -> None:
-            self.show_notice(f"Not run: {error}", 15000)
-
-        # Writing the intent rows touches the disk: off the GUI thread like everything else.
-        self.worker.call(lambda: runner.submit(plan, typed), lambda _statuses: None, refused)
-
-    def _record_refused(self, plan: ActionPlan) -> None:
-        """A refused attempt, recorded off the GUI thread (the Log view and the audit show it)."""
-        assert self.action_service is not None and self.worker is not None
-        runner = self.action_service.runner
-        self.worker.call(lambda: runner.record_refused(plan), lambda _ids: None)
-
-    def _cancel_action(self, action_id: int) -> None:
-        assert self.action_service is not None and self.worker is not None
-        runner = self.action_service.runner
-        self.worker.call(lambda: runner.cancel(action_id), lambda _result: None)
-
-    def _action_changed(self, status: ActionStatus) -> None:
-        # An action on the node in the panel changes what Slurm or the BMC say: ask again now.
-        view = self.panel.view
-        if view is not None and view.name in status.node.split(","):
-            self._refresh_details()
-        self._led_changed(status)
-        self._say_action(status)
-
-    def _leds_from_record(self, lit: dict[str, str]) -> None:
-        """The locate LEDs as the record has them: the racks draw exactly those."""
-        known = set(lit) & set(self.fleet.names)
-        if known != self.leds:
-            self.leds = known
-            if self.tabs.currentWidget() is self.racks:  # only the racks draw the LEDs
-                self.refresh_floor(force=True)
-
-    def _led_changed(self, status: ActionStatus) -> None:
-        """An action that went through may have lit or put out a locate LED: the record says which (its
-        kind's module reads it: console.core.actions.kinds.locate.lit_leds)."""
-        if status.state != ActionState.DONE or self.action_service is None or self.worker is None:
-            return
-        self.worker.call(self.action_service.lit_leds, self._leds_from_record, lambda _error: None)
-
-    def _say_action(self, status: ActionStatus) -> None:
-        """After Run: the action comes forward in its dock, and the status bar says where it is ("drain
-        gpu-006 queued (#8)") until it ends, then its outcome."""
-        if self.dock is None or status.id in self.dock.earlier:
-            return
-        if status.state == ActionState.QUEUED:
-            self.dock.show_action(status.id)
-        words = f"{status.kind.value} {status.node} {status.state.value} (#{status.id})"
-        if status.finished:
-            failed = status.state != ActionState.DONE
-            self.show_notice(f"{words}: {status.message}", ACTION_OUTCOME_MS, critical=failed)
-        elif status.state in (ActionState.RUNNING, ActionState.TRACKING):
-            self.show_notice(f"{words}: {status.message}", ACTION_PENDING_MS)
-        else:
-            self.show_notice(words, ACTION_PENDING_MS)
-
-    def _refresh_details(self) -> None:
-        view = self.panel.view
-        if self.action_service is None or self.worker is None or view is None:
-            return
-        service = self.action_service
-        name = view.name
-        self.worker.call(lambda: service.node_details(name), self.panel.show_details, self.panel.details_failed)
 
     def _focus_filter(self) -> None:
         self.filter.setFocus()
@@ -929,165 +583,3 @@ class MainWindow(QMainWindow):
             selection.select(index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
         self.table.scrollTo(indexes[0])
         return len(indexes)
-
-
-@dataclass(frozen=True, slots=True)
-class WindowParts:
-    """What the window shows beside the live fleet, each wired by the composition root where it runs:
-    actions, the shift's record, Slurm's tenancy and the archive's idle times and history, the moves."""
-
-    actions: ActionsPort | None = None
-    records: RecordsPort | None = None
-    allocations: Callable[[], SchedulerAllocations | None] | None = None
-    idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None
-    idle_watching: Callable[[], float | None] | None = None
-    history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None
-    moves: MovesPort | None = None
-    accounting: Callable[[str, str, str], AccountingComparison] | None = None
-    rules: AlertRules | None = None
-
-
-class ConsoleSession:
-    """Owns the live fleet, the snapshot thread and the window; stops all of them on close."""
-
-    def __init__(
-        self,
-        live: FleetService,
-        interval_ms: int = SNAPSHOT_INTERVAL_MS,
-        actions: ActionsPort | None = None,
-        parts: WindowParts | None = None,
-    ) -> None:
-        self.live = live
-        parts = parts or WindowParts(actions=actions)
-        self.action_service = parts.actions
-        self.window = MainWindow(
-            live.fleet,
-            title_suffix=f" — {live.inventory.path.name}",
-            actions=parts.actions,
-            records=parts.records,
-            allocations=parts.allocations,
-            idle_since=parts.idle_since,
-            idle_watching=parts.idle_watching,
-            history=parts.history,
-            moves=parts.moves,
-            accounting=parts.accounting,
-            inventory=live.inventory,
-            rules=parts.rules,
-        )
-        self.thread = QThread()
-        self.thread.setObjectName("snapshot-thread")
-        self.worker = SnapshotWorker(live.fleet, interval_ms)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.start)
-        self.worker.snapshot.connect(self.window.apply_snapshot, Qt.ConnectionType.QueuedConnection)
-        # Returns at once: it only moves the node's next attempt to now and wakes the transport.
-        self.window.panel.reconnect_requested.connect(live.reconnect)
-
-    def start(self) -> None:
-        self.live.start()
-        self.thread.start()
-
-    def stop(self) -> None:
-        if self.thread.isRunning():
-            # The worker's timer lives in the worker thread: stop it there, then end the thread's loop.
-            QTimer.singleShot(0, self.worker, self.worker.stop)
-            self.thread.quit()
-            self.thread.wait(5000)
-        if self.window.worker is not None:
-            self.window.worker.shutdown()
-        self.live.stop()
-
-
-class GuiThreadCollector:
-    """The cycle collector's schedule (:mod:`console.core.collector`: why short pauses) on the GUI
-    thread: the collector runs on whichever thread allocates, but Qt objects must be freed on the GUI thread.
-    At 1,000 nodes a second's young objects took 30-90 ms to walk, which the window felt as a stutter every
-    second under the automatic collector."""
-
-    def __init__(self, parent: QObject) -> None:
-        self._ramp: list[tuple[QTimer, int]] = []
-        for at_s in collector.RAMP_S:
-            once = QTimer(parent)
-            once.setSingleShot(True)
-            once.timeout.connect(collector.collect_recent)
-            self._ramp.append((once, round(at_s * 1000)))
-        self._timers: list[tuple[QTimer, int]] = []
-        for interval_s, collect in collector.SCHEDULE:
-            timer = QTimer(parent)
-            timer.timeout.connect(collect)
-            self._timers.append((timer, round(interval_s * 1000)))
-
-    def start(self) -> None:
-        collector.take_over()
-        for timer, interval in self._timers:
-            timer.start(interval)
-        for timer, at in self._ramp:  # the first recent passes sooner: the connections' heap in pieces
-            timer.start(at)
-
-    def stop(self) -> None:
-        for timer, _interval in [*self._timers, *self._ramp]:
-            timer.stop()
-        collector.give_back()
-
-
-def run_gui(
-    live: FleetService,
-    screenshot: Path | None = None,
-    after_s: float = 5.0,
-    select: str | None = None,
-    stop: threading.Event | None = None,
-    view: str = "table",
-    notice: str | None = None,
-    parts: WindowParts | None = None,
-    color_by: str | None = None,
-    group_by: str | None = None,
-) -> int:
-    """Run the window until it is closed, or until ``stop`` is set (the command's SIGINT/SIGTERM handler
-    sets it: the window then quits as its own Quit does)."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setApplicationName("Fleet Console")
-    app.setWindowIcon(app_icon())
-    app.setDesktopFileName("fleet-console")
-    # Python runs its signal handlers (Ctrl+C, SIGTERM) only between bytecodes: wake it a few times a
-    # second while Qt's loop waits, and quit once a handler asked for it.
-    signal_tick = QTimer(app)
-    signal_tick.timeout.connect(lambda: app.quit() if stop is not None and stop.is_set() else None)
-    signal_tick.start(200)
-    session = ConsoleSession(live, parts=parts)
-    collector = GuiThreadCollector(app)
-    collector.start()
-    session.start()
-    window = session.window
-    window.show()
-
-    def choose() -> None:
-        if select:
-            window.select_node(select)
-        elif not window.table.currentIndex().isValid() and window.proxy.rowCount():
-            window.table.setCurrentIndex(window.proxy.index(0, 0))
-        window.table.setFocus()
-
-    QTimer.singleShot(0, choose)
-    if view == "log":
-        QTimer.singleShot(0, window.show_log)
-    elif view == "tenants":
-        QTimer.singleShot(0, window.show_tenants)
-    elif view in ("heatmap", "racks"):
-        QTimer.singleShot(0, lambda: window.show_floor(view, color_by, group_by))
-    if notice:
-        QTimer.singleShot(0, lambda: window.show_notice(notice, 24 * 3600 * 1000, critical=True))
-    if screenshot is not None:
-
-        def shoot() -> None:
-            window.panel.refresh_plots()
-            window.refresh_floor(force=True)
-            window.grab().save(str(screenshot))
-            app.quit()
-
-        QTimer.singleShot(int(after_s * 1000), shoot)
-    try:
-        return int(app.exec())
-    finally:
-        session.stop()
-        collector.stop()

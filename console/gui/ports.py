@@ -4,18 +4,22 @@ them (the layers contract in pyproject.toml keeps it so)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from console.core.actions.planning import ActionPlan, ActionRequest, NodeDetails
 from console.core.actions.roles import Role
 from console.core.actions.runs import ActionStatus
 from console.core.alerts.incidents import ShiftName
+from console.core.alerts.rules import AlertRules
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
 from console.core.records.incident_log import Incident, SignOff
 from console.core.records.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.telemetry.counters import AcceleratorCounters
+from console.core.tenants.accounting import AccountingComparison
+from console.core.tenants.allocation import SchedulerAllocations
 from console.core.tenants.moves import JobsDecision, MovePlan, MoveProgress, MoveRequest
 
 
@@ -137,3 +141,19 @@ class MovesPort(Protocol):
     def record_refused(self, plan: MovePlan) -> int | None: ...
 
     def start_move(self, plan: MovePlan) -> MoveHandle: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WindowParts:
+    """What the window shows beside the live fleet, each wired by the composition root where it runs:
+    actions, the shift's record, Slurm's tenancy and the archive's idle times and history, the moves."""
+
+    actions: ActionsPort | None = None
+    records: RecordsPort | None = None
+    allocations: Callable[[], SchedulerAllocations | None] | None = None
+    idle_since: Callable[[], Mapping[tuple[str, int], float]] | None = None
+    idle_watching: Callable[[], float | None] | None = None
+    history: Callable[[str, str, str], list[tuple[str, float, float, float, float]]] | None = None
+    moves: MovesPort | None = None
+    accounting: Callable[[str, str, str], AccountingComparison] | None = None
+    rules: AlertRules | None = None

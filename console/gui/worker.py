@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 T = TypeVar("T")
 
@@ -95,3 +95,12 @@ class StatusRelay(QObject):
     """Carries the runner's status updates (from its threads) to the GUI thread."""
 
     status = Signal(object)
+
+
+def repeating(parent: QObject, interval_ms: int, slot: Callable[[], object]) -> QTimer:
+    """A started timer that calls ``slot`` every ``interval_ms`` on the GUI thread."""
+    timer = QTimer(parent)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(slot)
+    timer.start()
+    return timer

@@ -15,7 +15,7 @@ from console.app import LiveFleet, WindowServices
 from console.core.actions.planning import ActionKind
 from console.core.actions.runs import ActionState, RunnerSettings
 from console.core.inventory import load_inventory
-from console.gui.main_window import ConsoleSession
+from console.gui.session import ConsoleSession
 from console.services.actions import ActionService
 from tests.helpers.live import FAST, NO_USER_CONFIG
 from tests.helpers.world import SCHEDULER, world_sshd, write_inventory

@@ -18,7 +18,8 @@ from console.core.parsers.nvidia_csv import NvidiaCsvParser
 from console.core.telemetry.fleet import FleetModel
 from console.core.telemetry.samples import NodeState
 from console.gui.fleet_table import Column
-from console.gui.main_window import ConsoleSession, MainWindow
+from console.gui.main_window import MainWindow
+from console.gui.session import ConsoleSession
 from console.gui.style import HOT_BACKGROUND, STATE_COLOURS
 from tests.helpers.fakes import FakeClock, nvidia_line
 from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for

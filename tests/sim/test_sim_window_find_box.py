@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from console.app import LiveFleet, WindowServices
 from console.core.actions.runs import ActionState, RunnerSettings
 from console.core.inventory import load_inventory
-from console.gui.main_window import ConsoleSession
+from console.gui.session import ConsoleSession
 from console.services.actions import ActionService
 from tests.helpers.live import FAST, NO_USER_CONFIG
 from tests.sim.test_simulated_fleet import running_sim
