@@ -41,7 +41,7 @@ from console.core.text import escape_controls
 from console.core.when import WhenError, local_stamp, parse_date, parse_when
 
 if TYPE_CHECKING:
-    from console.core.records.archive import Usage
+    from console.core.records.archive_types import Usage
     from console.core.tenants.accounting import AccountingComparison
     from console.services.shift_log import Records
 

@@ -31,7 +31,8 @@ from console.core.alerts.rules import Alert, Severity
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
 from console.core.records.incident_log import Incident, IncidentLog, link_words
-from console.core.records.store import STORE_FILE, SessionLock, Store
+from console.core.records.sessions import SessionLock
+from console.core.records.store import STORE_FILE, Store
 from console.core.records.store_error import StoreError
 from console.core.telemetry.fleet import FleetModel
 from console.core.telemetry.samples import NodeState

@@ -21,15 +21,9 @@ from pathlib import Path
 from typing import Final
 
 from console.core.pacing import Pacer
-from console.core.records.archive import (
-    ARCHIVE_FILE,
-    HOUR_KEEP_S,
-    MINUTE_KEEP_S,
-    ArchiveGap,
-    MinuteTenancy,
-    TelemetryArchive,
-)
-from console.core.records.store import explain
+from console.core.records.archive import ARCHIVE_FILE, HOUR_KEEP_S, MINUTE_KEEP_S, TelemetryArchive
+from console.core.records.archive_types import ArchiveGap, MinuteTenancy
+from console.core.records.sqlite_files import explain
 from console.core.records.store_error import StoreError
 from console.core.telemetry.fleet import FleetModel, NodeMinute
 from console.core.telemetry.samples import LIVE_STATES, NodeState

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from console.core.actions.action_types import ActionKind
 from console.core.actions.kinds.locate import led_left_on, lit_leds
-from console.core.records.store import STORE_FILE, AuditRow, Store, session_alive
+from console.core.records.sessions import session_alive
+from console.core.records.store import STORE_FILE, AuditRow, Store
 from console.core.records.store_error import StoreError
 
 __all__ = ["AuditRead", "StoreError", "lit_leds_in", "read_audit"]

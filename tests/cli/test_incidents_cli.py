@@ -375,7 +375,8 @@ def test_the_window_runs_its_telemetry_on_a_damaged_store_and_says_what_is_off(t
 
 
 def test_a_tenants_report_is_written_from_the_archive_and_a_liaison_may_write_it(tmp_path: Path) -> None:
-    from console.core.records.archive import MinuteTenancy, TelemetryArchive
+    from console.core.records.archive import TelemetryArchive
+    from console.core.records.archive_types import MinuteTenancy
     from console.core.telemetry.fleet import NodeMinute
     from console.core.telemetry.samples import NodeState
 

@@ -247,7 +247,7 @@ def test_the_writer_keeps_idle_streaks_and_a_new_writer_reads_them_back_from_the
 
 
 def test_each_minute_keeps_its_tenancy_and_the_hour_adds_it_to_the_tenants_day(tmp_path: Path) -> None:
-    from console.core.records.archive import MinuteTenancy
+    from console.core.records.archive_types import MinuteTenancy
     from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     archive = TelemetryArchive(tmp_path / "telemetry.sqlite3")
@@ -288,7 +288,7 @@ def test_each_minute_keeps_its_tenancy_and_the_hour_adds_it_to_the_tenants_day(t
 
 
 def test_an_archive_of_schema_1_is_migrated_and_its_old_minutes_count_for_no_tenant(tmp_path: Path) -> None:
-    from console.core.records.archive import _v1
+    from console.core.records.archive_schema import _v1
 
     path = tmp_path / "telemetry.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -310,7 +310,7 @@ def test_an_archive_of_schema_1_is_migrated_and_its_old_minutes_count_for_no_ten
 
 
 def test_the_writer_archives_each_nodes_tenancy_from_its_source(tmp_path: Path) -> None:
-    from console.core.records.archive import MinuteTenancy
+    from console.core.records.archive_types import MinuteTenancy
 
     clock = FakeClock(T0 - 5)
     fleet = _fleet(clock, ("n1",))

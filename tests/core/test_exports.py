@@ -93,7 +93,7 @@ def test_dash_and_the_file_stdout_goes_to_are_standard_output(tmp_path: Path) ->
 
 
 def test_every_report_format_shows_a_hostile_tenants_bidi_and_control_characters_as_escapes() -> None:
-    from console.core.records.archive import Usage
+    from console.core.records.archive_types import Usage
     from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     tenant = "acme\u202egnp.exe\x1b[2J\x00"

@@ -16,8 +16,9 @@ import pytest
 
 from console.core.alerts.incidents import IncidentState
 from console.core.records.incident_log import AcceleratorRef, IncidentError, IncidentLog, IncidentQuery
-from console.core.records.store import SCHEMA_VERSION, Store, _v1
+from console.core.records.store import SCHEMA_VERSION, Store
 from console.core.records.store_error import StoreError
+from console.core.records.store_schema import _v1
 from console.core.telemetry.counters import AcceleratorCounters
 from tests.helpers.fakes import FakeClock
 

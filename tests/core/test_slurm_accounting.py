@@ -94,7 +94,7 @@ def test_the_comparison_asks_the_scheduler_for_the_reports_utc_days_and_says_any
 
 
 def test_the_tenant_report_shows_slurms_figure_beside_the_consoles_and_points_out_a_difference() -> None:
-    from console.core.records.archive import Usage
+    from console.core.records.archive_types import Usage
     from console.core.records.tenant_report import build_tenant_report, render_tenant_csv, render_tenant_html
 
     rows = [Usage("acme", "n1", 48.0, 48.0, 40.0, 30.0, 10.0, 0.0, 55.0)]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.records.store import SCHEMA_VERSION, SessionLock, Store, session_alive
+from console.core.records.sessions import SessionLock, session_alive
+from console.core.records.store import SCHEMA_VERSION, Store
 from console.core.records.store_error import StoreError
 
 
@@ -71,7 +72,7 @@ def test_rows_of_a_dead_console_become_outcome_unknown_and_a_live_ones_stay(tmp_
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from console.core.records.store import "
+            "import sys, time; from pathlib import Path; from console.core.records.sessions import "
             "SessionLock; lock = SessionLock(Path(sys.argv[1]), 'other'); print('locked', flush=True); time.sleep(60)",
             str(sessions),
         ],

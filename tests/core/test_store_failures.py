@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.records.store import SessionLock, Store
+from console.core.records.sessions import SessionLock
+from console.core.records.store import Store
 from console.core.records.store_error import StoreError
 from tests.conftest import IN_CI
 

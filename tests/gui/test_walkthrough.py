@@ -302,7 +302,7 @@ def test_the_gpu_off_the_bus_is_marked_with_its_bus_id_and_serial_and_the_title_
     from console.core.alerts.rules import Severity
     from console.core.parsers.nvidia_xml import GpuDetail
     from console.core.telemetry.details import HealthReport
-    from console.gui.node_panel import AccColumn
+    from console.gui.accelerator_table import AccColumn
     from console.gui.style import CRITICAL_BACKGROUND, HOT_BACKGROUND, SEVERITY_COLOURS
 
     fleet = _fleet(["gpu-003", "gpu-004"])

@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from console.core.pacing import no_pace
+from console.core.records.archive_schema import ARCHIVE_MIGRATIONS
+from console.core.records.archive_types import ArchiveGap, HourRow, MinuteTenancy, Timeline, Usage
 from console.core.records.rollup import (
     ALLOCATED_BIT,
     HOUR_DTYPE,
@@ -40,15 +41,7 @@ from console.core.records.rollup import (
     roll_hour,
     unpack,
 )
-from console.core.records.store import (
-    BUSY_TIMEOUT_S,
-    explain,
-    immediate,
-    migrate,
-    run_statements,
-    secure_directory,
-    secure_file,
-)
+from console.core.records.sqlite_files import BUSY_TIMEOUT_S, explain, immediate, migrate, secure_directory, secure_file
 from console.core.records.store_error import StoreError
 from console.core.telemetry.fleet import NodeMinute
 from console.core.telemetry.samples import NodeState
@@ -58,142 +51,6 @@ ARCHIVE_SCHEMA: Final = 3
 MINUTE_KEEP_S: Final = 48 * 3600
 HOUR_KEEP_S: Final = 400 * 86400
 ROLL_UP_ROWS: Final = 6000  # minute rows rolled at a time: about a hundred nodes' hour
-
-
-def _v1(conn: sqlite3.Connection) -> None:
-    run_statements(
-        conn,
-        """
-        CREATE TABLE nodes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-        CREATE TABLE minute (
-            node INTEGER NOT NULL, t INTEGER NOT NULL, state INTEGER NOT NULL, data BLOB NOT NULL,
-            PRIMARY KEY (node, t)
-        ) WITHOUT ROWID;
-        CREATE TABLE hour (
-            node INTEGER NOT NULL, t INTEGER NOT NULL, live_minutes INTEGER NOT NULL, seen_minutes INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (node, t)
-        ) WITHOUT ROWID;
-        CREATE TABLE node_events (node INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, value TEXT);
-        CREATE INDEX idx_node_events_node ON node_events(node, kind, t);
-        CREATE INDEX idx_node_events_node_t ON node_events(node, t);
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """,
-    )
-
-
-def _v2(conn: sqlite3.Connection) -> None:
-    """Tenancy: each node-minute's tenant and, per accelerator, whether a job held it and whether it had an
-    open warning or critical alert (one byte each, in the order of the minute's data); and per UTC day,
-    tenant and node, the accelerator-minutes held, healthy, allocated, busy, idle while allocated and out
-    of service, with the utilisation's sum — what a tenant's report over days and weeks reads."""
-    run_statements(
-        conn,
-        """
-        ALTER TABLE minute ADD COLUMN tenant INTEGER;
-        ALTER TABLE minute ADD COLUMN flags BLOB;
-        CREATE TABLE tenants (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-        CREATE TABLE usage_day (
-            day TEXT NOT NULL, tenant INTEGER NOT NULL, node INTEGER NOT NULL,
-            held REAL NOT NULL, healthy REAL NOT NULL, allocated REAL NOT NULL, busy REAL NOT NULL,
-            idle_allocated REAL NOT NULL, out_of_service REAL NOT NULL, util_sum REAL NOT NULL,
-            util_n INTEGER NOT NULL,
-            PRIMARY KEY (day, tenant, node)
-        ) WITHOUT ROWID;
-        """,
-    )
-
-
-def _v3(conn: sqlite3.Connection) -> None:
-    """Gaps: minutes the console streamed but could not archive (the writer's backlog overflowed while the
-    disk was full or the file locked). Recorded so that a report says "no data" for them instead of
-    reading the missing rows as a quiet fleet."""
-    run_statements(
-        conn,
-        """
-        CREATE TABLE gaps (start INTEGER NOT NULL, end INTEGER NOT NULL, reason TEXT NOT NULL);
-        CREATE INDEX idx_gaps_start ON gaps(start);
-        """,
-    )
-
-
-ARCHIVE_MIGRATIONS: Final = {1: _v1, 2: _v2, 3: _v3}
-
-
-@dataclass(frozen=True, slots=True)
-class MinuteTenancy:
-    """A node at a minute's end: its tenant, the accelerators a job held, those with an open warning or
-    critical alert."""
-
-    tenant: str | None
-    allocated: frozenset[int] = frozenset()
-    unhealthy: frozenset[int] = frozenset()
-    # The node's accelerators as last known: a minute the node was down still counts them, out of service.
-    indices: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Accelerator-hours of one tenant on one node over a range (``util_mean`` in %)."""
-
-    tenant: str | None
-    node: str
-    held: float
-    healthy: float
-    allocated: float
-    busy: float
-    idle_allocated: float
-    out_of_service: float
-    util_mean: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    """One node over a time range, oldest first: ``times`` are the starts of minutes (or hours, for ranges
-    older than the minute data), ``util``/``temp`` are [time, accelerator] with NaN where nothing was
-    reported; ``states`` the node's state per row; ``events`` (time, kind, value) node and Slurm states."""
-
-    node: str
-    resolution_s: int
-    times: npt.NDArray[np.float64]
-    indices: tuple[int, ...]
-    util: npt.NDArray[np.float32]
-    temp: npt.NDArray[np.float32]
-    states: tuple[str, ...]
-    events: tuple[tuple[float, str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveGap:
-    """Minutes [start, end) the archive has no data for, and why."""
-
-    start: int
-    end: int
-    reason: str
-
-    @property
-    def minutes(self) -> int:
-        return (self.end - self.start) // 60
-
-    def span(self) -> str:
-        """``from 2026-12-07 14:02 to 16:02 UTC (120 min)``"""
-        start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.start))
-        end = time.strftime("%H:%M" if self.end - self.start < 86400 else "%Y-%m-%d %H:%M", time.gmtime(self.end))
-        return f"from {start} to {end} UTC ({self.minutes} min)"
-
-    def words(self) -> str:
-        return f"no data {self.span()}: {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class HourRow:
-    """One node's hour, decoded (for reports over days and weeks)."""
-
-    node: str
-    t: int
-    live_minutes: int
-    seen_minutes: int
-    accelerators: npt.NDArray[Any]
 
 
 class TelemetryArchive:

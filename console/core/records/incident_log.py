@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from console.core.alerts.incidents import IncidentState
-from console.core.records.store import Store, amend_if_signed, explain, incident_event
+from console.core.records.sqlite_files import explain
+from console.core.records.store import Store, amend_if_signed, incident_event
 from console.core.records.store_error import StoreError
 from console.core.telemetry.counters import AcceleratorCounters
 from console.core.when import iso_utc, local_stamp

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from console.core.alerts.incidents import ShiftFigures
-from console.core.records.archive import Timeline
+from console.core.records.archive_types import Timeline
 from console.core.records.incident_log import Incident
 from console.core.records.store import AuditRow
 

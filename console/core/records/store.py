@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
-import shutil
 import sqlite3
-import stat
 import threading
 import time
 import urllib.parse
@@ -32,180 +29,26 @@ from typing import Any, Final
 
 import sqlite_utils
 
-from console.core.file_locks import held_by
+from console.core.records.sqlite_files import (
+    BUSY_TIMEOUT_S,
+    FILE_MODE,
+    explain,
+    immediate,
+    migrate,
+    secure_directory,
+    secure_file,
+)
 from console.core.records.store_error import StoreError
+from console.core.records.store_schema import MIGRATIONS
 from console.core.when import iso_utc
 
 # The store's file in the console's data directory.
 STORE_FILE: Final = "console.sqlite3"
 SCHEMA_VERSION: Final = 2
 OUTPUT_EXCERPT: Final = 4000
-BUSY_TIMEOUT_S: Final = 10.0
 OUTCOME_RETRY_S: Final = 30.0
-DIR_MODE: Final = 0o700
-FILE_MODE: Final = 0o600
 log = logging.getLogger(__name__)
 
-
-def _v1(db: sqlite_utils.Database) -> None:
-    db["actions"].create(  # type: ignore[union-attr]
-        {
-            "id": int,
-            "created_at": str,
-            "operator": str,
-            "kind": str,
-            "node": str,
-            "params": str,
-            "reason": str,
-            "ticket": str,
-            "engine": str,
-            "host": str,
-            "command": str,
-            "state": str,
-            "started_at": str,
-            "finished_at": str,
-            "exit_status": int,
-            "stdout": str,
-            "stderr": str,
-            "duration_s": float,
-            "message": str,
-            "console_session": str,
-        },
-        pk="id",
-        not_null={"created_at", "operator", "kind", "node", "state"},
-    )
-    db["actions"].create_index(["created_at"])  # type: ignore[union-attr]
-    db["actions"].create_index(["node", "created_at"])  # type: ignore[union-attr]
-
-
-@contextlib.contextmanager
-def immediate(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
-    """One write transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error) under ``lock``."""
-    with lock:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-
-def migrate(conn: sqlite3.Connection, current: int, latest: int, step: Callable[[int], None]) -> None:
-    """Bring a database from schema ``current`` to ``latest``: each step in its own transaction, with the
-    new ``user_version`` written in that same transaction."""
-    for target in range(current + 1, latest + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            step(target)
-            conn.execute(f"PRAGMA user_version = {int(target)}")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def run_statements(conn: sqlite3.Connection, script: str) -> None:
-    """Run a script statement by statement inside the caller's transaction (``executescript`` would commit
-    it first, leaving a migration half-applied if a later statement failed)."""
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            conn.execute(pending)
-            pending = ""
-    if pending.strip():
-        raise sqlite3.OperationalError(f"incomplete statement in a migration: {pending.strip()[:80]}")
-
-
-def _v2(db: sqlite_utils.Database) -> None:
-    """Incidents, their nodes and append-only notes, the link from actions to incidents, shift sign-offs and
-    their amendments. Notes, sign-offs and amendments cannot be changed or deleted (triggers), so a signed
-    record stays as it was signed."""
-    run_statements(
-        db.conn,
-        """
-        ALTER TABLE actions ADD COLUMN incident_id INTEGER;
-        CREATE INDEX idx_actions_incident ON actions(incident_id);
-        CREATE TABLE incidents (
-            id INTEGER PRIMARY KEY,
-            cause TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            state TEXT NOT NULL,
-            message TEXT,
-            opened REAL NOT NULL,
-            opened_by TEXT NOT NULL,
-            acknowledged REAL,
-            acknowledged_by TEXT,
-            resolved REAL,
-            resolved_by TEXT,
-            ticket TEXT,
-            last_seen REAL,
-            accelerators TEXT NOT NULL DEFAULT '[]',
-            tenants TEXT NOT NULL DEFAULT '[]',
-            jobs TEXT NOT NULL DEFAULT '[]',
-            evidence TEXT NOT NULL DEFAULT '{}',
-            counters TEXT,
-            seen_counters TEXT
-        );
-        CREATE INDEX idx_incidents_opened ON incidents(opened);
-        CREATE INDEX idx_incidents_resolved ON incidents(resolved, opened);
-        CREATE INDEX idx_incidents_unresolved ON incidents(opened) WHERE state != 'resolved';
-        CREATE TABLE incident_nodes (
-            node TEXT NOT NULL,
-            incident_id INTEGER NOT NULL REFERENCES incidents(id),
-            PRIMARY KEY (node, incident_id)
-        ) WITHOUT ROWID;
-        CREATE INDEX idx_incident_nodes_incident ON incident_nodes(incident_id);
-        CREATE TABLE incident_events (
-            id INTEGER PRIMARY KEY,
-            incident_id INTEGER NOT NULL REFERENCES incidents(id),
-            at REAL NOT NULL,
-            author TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            text TEXT
-        );
-        CREATE INDEX idx_incident_events_incident ON incident_events(incident_id);
-        CREATE TABLE action_incidents (
-            action_id INTEGER NOT NULL,
-            incident_id INTEGER NOT NULL,
-            PRIMARY KEY (incident_id, action_id)
-        ) WITHOUT ROWID;
-        CREATE TABLE signoffs (
-            id INTEGER PRIMARY KEY,
-            shift_date TEXT NOT NULL,
-            shift TEXT NOT NULL,
-            start REAL NOT NULL,
-            end REAL NOT NULL,
-            signed_at REAL NOT NULL,
-            signed_by TEXT NOT NULL,
-            role TEXT NOT NULL,
-            note TEXT,
-            report TEXT NOT NULL,
-            UNIQUE (shift_date, shift)
-        );
-        CREATE TABLE amendments (
-            id INTEGER PRIMARY KEY,
-            signoff_id INTEGER NOT NULL REFERENCES signoffs(id),
-            at REAL NOT NULL,
-            author TEXT NOT NULL,
-            text TEXT NOT NULL
-        );
-        CREATE INDEX idx_amendments_signoff ON amendments(signoff_id);
-        """
-        + "".join(
-            f"""
-        CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}
-        BEGIN SELECT RAISE(ABORT, '{table} are append-only: add an amendment instead'); END;
-        CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table}
-        BEGIN SELECT RAISE(ABORT, '{table} are append-only: add an amendment instead'); END;
-        """
-            for table in ("incident_events", "signoffs", "amendments")
-        ),
-    )
-
-
-MIGRATIONS: Final[dict[int, Callable[[sqlite_utils.Database], None]]] = {1: _v1, 2: _v2}
 
 FINAL_STATES: Final = frozenset(
     {"done", "failed", "timed out", "cancelled", "refused", "outcome unknown", "stopped watching"}
@@ -280,65 +123,6 @@ class AuditRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
-
-
-def explain(path: Path, exc: BaseException) -> str:
-    """An SQLite or OS error on ``path`` in an operator's words: the cause and what to do."""
-    text = str(exc)
-    lowered = text.lower()
-    if isinstance(exc, sqlite3.DatabaseError) and (
-        "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered
-    ):
-        return (
-            f"{path} is damaged ({text}): move it aside (mv {path} {path}.damaged) and the console starts a new "
-            "one; keep the damaged file for the records"
-        )
-    if "locked" in lowered or "busy" in lowered:
-        holder = held_by(path, Path(f"{path}-shm"), writers_only=True)
-        return (
-            f"{path} is locked {holder} ({text}; waited {BUSY_TIMEOUT_S:g} s): close "
-            "whatever holds it (an sqlite3 shell, a backup, a console stuck mid-write) and try again"
-        )
-    if "full" in lowered or (isinstance(exc, OSError) and exc.errno == 28) or ("i/o" in lowered and _disk_full(path)):
-        return f"the disk holding {path} is full ({text}): free space there, then try again"
-    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
-        return f"{path} cannot be written ({text}): check its owner and permissions, and the disk's mount"
-    if "unable to open" in lowered or isinstance(exc, OSError):
-        return f"{path} cannot be opened ({text}): check that its directory exists and is yours"
-    return f"{path}: {text}"
-
-
-def _disk_full(path: Path) -> bool:
-    """SQLite says "disk I/O error" when it cannot create its -shm file on a full disk."""
-    try:
-        return shutil.disk_usage(path.parent if not path.is_dir() else path).free < (1 << 20)
-    except OSError:
-        return False
-
-
-def secure_directory(directory: Path) -> None:
-    """Create ``directory`` 0700, or tighten it to 0700 when it is ours and open to others."""
-    try:
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        info = directory.stat()
-        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
-            directory.chmod(DIR_MODE)
-    except OSError as exc:
-        raise StoreError(explain(directory, exc)) from None
-
-
-def secure_file(path: Path) -> None:
-    """Create ``path`` 0600 (SQLite gives its -wal and -shm files the same mode), or tighten an old one."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
-        os.close(fd)
-        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                info = candidate.stat()
-                if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
-                    candidate.chmod(FILE_MODE)
-    except OSError as exc:
-        raise StoreError(explain(path, exc)) from None
 
 
 class Store:
@@ -810,42 +594,3 @@ def _row(raw: dict[str, Any]) -> AuditRow:
         message=raw["message"],
         incident_id=raw.get("incident_id"),
     )
-
-
-class SessionLock:
-    """Marks this console as alive for as long as its process lives: an exclusive flock on a file named
-    after its session. The kernel drops the lock when the process dies, ``kill -9`` included."""
-
-    def __init__(self, directory: Path, session: str) -> None:
-        secure_directory(directory)
-        self.directory = directory
-        self.session = session
-        try:
-            fd = os.open(directory / f"{session}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        except OSError as exc:
-            raise StoreError(explain(directory / f"{session}.lock", exc)) from None
-        self._file = os.fdopen(fd, "w")
-        fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def alive(self, session: str) -> bool:
-        return session == self.session or session_alive(self.directory, session)
-
-    def release(self) -> None:
-        fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._file.close()
-        (self.directory / f"{self.session}.lock").unlink(missing_ok=True)
-
-
-def session_alive(directory: Path, session: str) -> bool:
-    """Whether the console that owns ``session`` still runs (its lock file is still locked)."""
-    path = directory / f"{session}.lock"
-    if not path.exists():
-        return False
-    with open(path, "a") as probe:
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(probe, fcntl.LOCK_UN)
-    path.unlink(missing_ok=True)
-    return False

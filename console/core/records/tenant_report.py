@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from console.core.records.archive import ArchiveGap, Usage
+from console.core.records.archive_types import ArchiveGap, Usage
 from console.core.records.exports import csv_text
 from console.core.records.handover import REPORT_STYLE, escape_html, html_table
 from console.core.tenants.accounting import AccountingComparison

@@ -33,7 +33,7 @@ from console.core.alerts.incidents import duration_words
 from console.core.alerts.rules import Severity
 from console.core.hostlist import HostlistError, expand
 from console.core.parsers.slurm import Partition, SlurmParseError, parse_key_values
-from console.core.records.archive import MinuteTenancy
+from console.core.records.archive_types import MinuteTenancy
 from console.core.records.rollup import BUSY_PCT
 from console.core.telemetry.fleet import NodeView
 from console.core.telemetry.samples import LIVE_STATES, NotAvailable
