@@ -27,7 +27,7 @@ from console.core.telemetry.latency import LatencyRecorder
 from console.core.telemetry.samples import NodeState
 from console.services.collector import CollectorThread
 from console.transport import ssh as ssh_module
-from console.transport.hub import HubSettings
+from console.transport.hub_links import HubSettings
 from console.transport.ssh import SshSettings
 
 

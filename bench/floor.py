@@ -20,7 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from console.core.alerts.rules import AlertRules
+from console.core.alerts.config import AlertRules
 from console.core.inventory import Inventory, NodeSpec, RackSpec
 from console.core.telemetry.fleet import FleetModel
 from console.core.telemetry.samples import AcceleratorSample, NodeState, ParsedLine, Vendor

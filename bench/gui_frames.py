@@ -38,7 +38,7 @@ from console.core.telemetry.latency import LatencyRecorder
 from console.core.telemetry.samples import NodeState
 from console.gui.floor_view import HeatmapPicture
 from console.gui.session import ConsoleSession, GuiThreadCollector
-from console.transport.hub import HubSettings
+from console.transport.hub_links import HubSettings
 from console.transport.ssh import SshSettings
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from console.core.actions.action_types import SchedulerPort
 from console.core.actions.roles import Role
 from console.core.actions.runs import ActionStatus
+from console.core.alerts.config import AlertRules
 from console.core.alerts.incidents import ShiftClock
-from console.core.alerts.rules import AlertEngine, AlertRules
+from console.core.alerts.rules import AlertEngine
 from console.core.inventory import Inventory
 from console.core.records.tenant_report import totals
 from console.core.telemetry.fleet import FleetModel
@@ -30,7 +31,8 @@ from console.services.slow_path import SlowPathService, detail_interval_for
 from console.services.telemetry import TelemetryService
 from console.services.telemetry_workers import WorkerHub
 from console.services.tenant_move import TenantMoves
-from console.transport.hub import HubSettings, StreamHub
+from console.transport.hub import StreamHub
+from console.transport.hub_links import HubSettings
 from console.transport.ssh import SshSettings
 
 

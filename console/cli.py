@@ -225,7 +225,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "sim":
             return run_sim(args)
         if args.command == "alert-rules":
-            from console.core.alerts.rules import DEFAULT_RULES
+            from console.core.alerts.config import DEFAULT_RULES
 
             sys.stdout.write(DEFAULT_RULES)
             return EXIT_OK

@@ -27,7 +27,7 @@ from console.core.actions.roles import (
     load_preferences,
     parse_role,
 )
-from console.core.alerts.rules import AlertRules
+from console.core.alerts.config import AlertRules
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.text import escape_lines
 
@@ -186,7 +186,7 @@ def alert_rules_from(path: Path | None) -> AlertRules | None:
     """The alert rules from ``path`` (None: the defaults); AlertRulesRefused after printing why a file is refused."""
     if path is None:
         return None
-    from console.core.alerts.rules import AlertRulesError, load_rules_file
+    from console.core.alerts.config import AlertRulesError, load_rules_file
 
     try:
         return load_rules_file(path)

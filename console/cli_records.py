@@ -31,8 +31,8 @@ from console.core.actions.roles import (
     RoleRefused,
     require,
 )
+from console.core.alerts.config import AlertRulesError, load_rules, load_rules_file
 from console.core.alerts.incidents import ShiftClock, ShiftName, duration_words
-from console.core.alerts.rules import AlertRulesError, load_rules, load_rules_file
 from console.core.inventory import Inventory, InventoryError, load_inventory
 from console.core.records.exports import OutputError, OutputTarget
 from console.core.records.handover import freeze_words
@@ -227,7 +227,7 @@ def _open(args: argparse.Namespace, data_dir: Path, write: bool) -> tuple[Record
 
 
 def run_incidents(args: argparse.Namespace, data_dir: Path) -> int:
-    from console.core.records.incident_log import IncidentError, IncidentQuery
+    from console.core.records.incident_types import IncidentError, IncidentQuery
 
     verb = getattr(args, "verb", None)
     opened = _open(args, data_dir, write=verb is not None)
@@ -399,7 +399,7 @@ def _slurm_accounting(
 
 
 def run_report(args: argparse.Namespace, data_dir: Path) -> int:
-    from console.core.records.incident_log import IncidentError
+    from console.core.records.incident_types import IncidentError
 
     if args.report_kind == "tenant":
         return run_tenant_report(args, data_dir)

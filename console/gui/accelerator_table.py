@@ -10,7 +10,8 @@ from typing import Any, Final
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
-from console.core.alerts.rules import Alert, Severity
+from console.core.alerts.config import Severity
+from console.core.alerts.rules import Alert
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.telemetry.fleet import NodeView
 from console.core.telemetry.samples import LIVE_STATES, AcceleratorSample, NotAvailable

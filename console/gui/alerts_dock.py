@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.alerts.rules import Alert, Severity
+from console.core.alerts.config import Severity
+from console.core.alerts.rules import Alert
 from console.core.when import zone_name
 from console.gui.style import SEVERITY_COLOURS
 from console.gui.text import LabelTexts, plain_tip, rich_label

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
-from console.core.alerts.rules import Severity
+from console.core.alerts.config import Severity
 from console.core.parsers.slurm import state_words
 from console.core.records.poll_record import alert_words, power_words
 from console.core.telemetry.fleet import NodeView

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from console.core.alerts.rules import AlertRules
+from console.core.alerts.config import AlertRules
 from console.core.floor.heatmap import (
     Cell,
     CellCache,

@@ -25,7 +25,7 @@ from console.core.actions.roles import Permission, allowed
 from console.core.alerts.incidents import ShiftName
 from console.core.records.exports import OutputError, OutputTarget
 from console.core.records.handover import freeze_words, render_csv, render_html
-from console.core.records.incident_log import SignOff
+from console.core.records.incident_types import SignOff
 from console.gui.ports import RecordsPort
 from console.gui.printing import pdf_bytes
 from console.gui.screen_fit import fit_size

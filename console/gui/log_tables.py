@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from console.core.alerts.incidents import IncidentState, duration_words
-from console.core.records.incident_log import Incident
+from console.core.records.incident_types import Incident
 from console.core.records.log_types import AuditRow
 from console.core.when import local_minute, parse_iso
 from console.gui.style import SEVERITY_COLOURS

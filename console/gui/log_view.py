@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from console.core.actions.roles import Permission, allowed
 from console.core.alerts.incidents import IncidentState, ShiftFigures, ShiftName, duration_words
-from console.core.records.incident_log import Incident
+from console.core.records.incident_types import Incident
 from console.core.records.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.when import iso_utc
 from console.gui.log_tables import (

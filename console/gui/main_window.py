@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 
 from console.core.actions.planning import ActionKind
 from console.core.actions.roles import records_nothing
+from console.core.alerts.config import AlertRules, Severity
 from console.core.alerts.incidents import ShiftName
-from console.core.alerts.rules import AlertRules, Severity
 from console.core.inventory import Inventory
 from console.core.telemetry.fleet import FleetModel, FleetSnapshot
 from console.core.telemetry.samples import NodeState

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.actions.planning import NodeDetails
-from console.core.alerts.rules import Severity, default_rules
+from console.core.alerts.config import Severity, default_rules
 from console.core.telemetry.counters import new_since_acknowledged
 from console.core.telemetry.fleet import FleetModel, NodeView
 from console.core.telemetry.history import HISTORY_SECONDS

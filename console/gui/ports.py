@@ -11,11 +11,11 @@ from typing import Any, Protocol
 from console.core.actions.planning import ActionPlan, ActionRequest, NodeDetails
 from console.core.actions.roles import Role
 from console.core.actions.runs import ActionStatus
+from console.core.alerts.config import AlertRules
 from console.core.alerts.incidents import ShiftName
-from console.core.alerts.rules import AlertRules
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
-from console.core.records.incident_log import Incident, SignOff
+from console.core.records.incident_types import Incident, SignOff
 from console.core.records.log_types import LogFilter, LogPage, NodeTimeline
 from console.core.telemetry.counters import AcceleratorCounters
 from console.core.tenants.accounting import AccountingComparison

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from console.core.alerts.rules import AlertRules, Severity
+from console.core.alerts.config import AlertRules, Severity
 from console.core.floor.heatmap import (
     Cell,
     CellCache,

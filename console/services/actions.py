@@ -27,10 +27,12 @@ from console.core.actions.planning import (
 )
 from console.core.actions.roles import DEFAULT_ROLE, Permission, Role, refusal
 from console.core.actions.runs import ActionState, ActionStatus, RunnerSettings
-from console.core.alerts.rules import Alert, Severity
+from console.core.alerts.config import Severity
+from console.core.alerts.rules import Alert
 from console.core.inventory import Inventory
 from console.core.parsers.slurm import Partition
-from console.core.records.incident_log import Incident, IncidentLog, link_words
+from console.core.records.incident_log import IncidentLog, link_words
+from console.core.records.incident_types import Incident
 from console.core.records.sessions import SessionLock
 from console.core.records.store import STORE_FILE, Store
 from console.core.records.store_error import StoreError

@@ -19,10 +19,12 @@ from typing import Any, Final
 
 from console.core.actions.action_types import SchedulerPort
 from console.core.actions.roles import Permission, Role, allowed, require
+from console.core.alerts.config import IncidentRules
 from console.core.alerts.incidents import cause_of
-from console.core.alerts.rules import Alert, IncidentRules
+from console.core.alerts.rules import Alert
 from console.core.inventory import Inventory
-from console.core.records.incident_log import AcceleratorRef, Incident, IncidentLog, IncidentQuery
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import AcceleratorRef, Incident, IncidentQuery
 from console.core.records.store import Store
 from console.core.records.store_error import StoreError
 from console.core.telemetry.counters import AcceleratorCounters, counters_of, new_since_acknowledged

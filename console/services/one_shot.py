@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from console.core.alerts.rules import AlertEngine, AlertRules
+from console.core.alerts.config import AlertRules
+from console.core.alerts.rules import AlertEngine
 from console.core.inventory import Inventory, NodeSpec
 from console.core.telemetry.details import detail_argv, parse_detail_output
 from console.core.telemetry.fleet import FleetModel

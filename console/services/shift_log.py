@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from console.core.actions.roles import Role
+from console.core.alerts.config import IncidentRules
 from console.core.alerts.incidents import IncidentSpan, ShiftClock, ShiftName, shift_figures
-from console.core.alerts.rules import IncidentRules
 from console.core.inventory import Inventory
 from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
 from console.core.records.handover import NodeAtEnd, build_report, render_csv, render_html
-from console.core.records.incident_log import Incident, IncidentLog, IncidentQuery, SignOff
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import Incident, IncidentQuery, SignOff
 from console.core.records.log_types import LogFilter, LogPage, NodeTimeline, TimelineEvent
 from console.core.records.store import STORE_FILE, Store
 from console.core.records.store_error import StoreError

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from console.core.alerts.rules import AlertEngine, AlertRules
+from console.core.alerts.config import AlertRules
+from console.core.alerts.rules import AlertEngine
 from console.core.inventory import Inventory
 from console.core.parsers.xid import XidEvent
 from console.core.telemetry.fleet import FleetModel
@@ -18,7 +19,8 @@ from console.core.telemetry.samples import NodeState, ParsedLine
 from console.core.vendors import AUTO, sources_for
 from console.services.pipeline import TelemetryPipeline, tick_for
 from console.services.telemetry_workers import WINDOW_WORKER_NICE, WorkerHub, stream_hub, telemetry_workers
-from console.transport.hub import HubSettings, StreamHub, raise_fd_limit
+from console.transport.hub import StreamHub
+from console.transport.hub_links import HubSettings, raise_fd_limit
 from console.transport.ssh import SshSettings
 
 

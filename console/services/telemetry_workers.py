@@ -46,7 +46,8 @@ from console.core.telemetry.samples import NodeState, ParsedLine
 from console.core.telemetry.sources import TelemetrySource
 from console.core.vendors import sources_for
 from console.services.pipeline import TelemetryPipeline
-from console.transport.hub import HubListener, HubSettings, StreamHub, raise_fd_limit
+from console.transport.hub import StreamHub
+from console.transport.hub_links import HubListener, HubSettings, raise_fd_limit
 from console.transport.ssh import ConnectError, ExecResult, SshSettings
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
-from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import AcceleratorRef
 from console.core.records.rollup import ALLOCATED_BIT, STATE_CODE, UNHEALTHY_BIT, MinuteGrid, pack_values
 from console.core.records.store import STORE_FILE, Store
 from console.core.telemetry.samples import NodeState

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import resource
 import selectors
 import shlex
 import socket
@@ -28,22 +26,31 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Final, Protocol
 
 import paramiko
 
 from console.core.backoff import Backoff
 from console.core.inventory import NodeSpec
-from console.core.telemetry.details import FOLLOW_TOOL_PREFIX as FOLLOW_TOOL_WORDS
 from console.core.telemetry.samples import NodeState
 from console.core.telemetry.sources import describe_exit
+from console.transport import hub_follow
+from console.transport.hub_links import (
+    MAX_LINE_BYTES,
+    HubListener,
+    HubSettings,
+    KernelFollow,
+    LineBudget,
+    NodeLink,
+    close_channel,
+    keep_stderr,
+    read_turn,
+    wall_time,
+)
 from console.transport.ssh import (
     ConnectError,
     ExecResult,
     JumpPool,
     SshSettings,
-    Target,
     close_quietly,
     connect,
     exec_once,
@@ -53,134 +60,16 @@ from console.transport.ssh import (
 
 log = logging.getLogger(__name__)
 
-MAX_LINE_BYTES: Final = 64 * 1024
-STDERR_KEEP_BYTES: Final = 2048
-# Read at most this much from one channel per turn, so a flooding node cannot starve the others.
-READ_TURN_BYTES: Final = 256 << 10
-
-
-class HubListener(Protocol):
-    def on_state(self, node: str, state: NodeState, error: str | None, fingerprint: str | None) -> None: ...
-
-    def on_lines(self, node: str, lines: Sequence[str], received_at: float) -> None: ...
-
-    def on_kernel_lines(self, node: str, lines: Sequence[str], received_at: float) -> None: ...
-
-    def on_kernel_state(self, node: str, state: str) -> None: ...
-
-
-# A followed kernel log: lines per second accepted after the first burst (the look-back at connect may
-# be a whole dmesg ring buffer); the excess is dropped and counted, the channel kept.
-KERNEL_LINES_PER_S: Final = 200.0
-KERNEL_BURST_LINES: Final = 20_000.0
-FOLLOW_TOOL_PREFIX: Final = FOLLOW_TOOL_WORDS.encode()
-
-
-@dataclass(slots=True)
-class HubSettings:
-    stale_after_s: float = 3.0
-    restart_after_s: float = 20.0
-    backoff_base_s: float = 1.0
-    backoff_cap_s: float = 60.0
-    # A connection that has delivered telemetry this long is healthy: the reconnect backoff starts again from
-    # its base (a jittered second), so a node that drops now and then is back within seconds. One that drops
-    # sooner keeps backing off, so a flapping node is not hammered.
-    healthy_after_s: float = 30.0
-    connect_workers: int = 16
-    tick_s: float = 0.25
-    # Per node: lines accepted per second (about 20 times what a busy node prints: 8 GPUs at 1 Hz, or an
-    # npu-smi/amd-smi document of up to ~60 lines a second), and how long a node may exceed it before its
-    # command is stopped and restarted after a backoff. Excess lines are dropped, never queued.
-    max_lines_per_s: float = 1200.0
-    # And bytes a second (an amd-smi or npu-smi document is at most 1 MiB, most are a few KB): lines of
-    # 60 KB each at 1,200 a second were 70 MB a second for the parser, and the other nodes went stale.
-    max_bytes_per_s: float = float(1 << 20)
-    flood_grace_s: float = 3.0
-    # A followed kernel log that ended (no permission, no tool) is started again after this backoff.
-    follow_backoff_base_s: float = 10.0
-    follow_backoff_cap_s: float = 600.0
-    # After a pass over the ready channels the selector waits this long before the next, so that each pass
-    # reads many channels: at 1,000 nodes a channel becomes readable about every millisecond, and a pass
-    # per channel (a select call, a wake-up and a GIL hand-over each) cost more than the reading.
-    gather_s: float = 0.02
-
-
-@dataclass(slots=True)
-class _LineBudget:
-    """A token bucket of lines: refilled at ``rate`` a second up to ``cap``; lines beyond it are not taken."""
-
-    rate: float
-    cap: float
-    tokens: float = 0.0
-    at: float = 0.0
-
-    def reset(self, now: float) -> None:
-        self.tokens, self.at = self.cap, now
-
-    def take(self, wanted: int, now: float) -> int:
-        """How many of ``wanted`` lines may pass now (they are taken from the budget)."""
-        allowed = min(wanted, max(0, int(self.available(now))))
-        self.tokens -= allowed
-        return allowed
-
-    def available(self, now: float) -> float:
-        """What the budget holds now (refilled since the last look)."""
-        self.tokens = min(self.cap, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        return self.tokens
-
-
-@dataclass(eq=False, slots=True)
-class _Follow:
-    """The kernel-log channel of one node."""
-
-    link: _Link
-    backoff: Backoff
-    channel: paramiko.Channel | None = None
-    buffer: bytearray = field(default_factory=bytearray)
-    stderr: bytearray = field(default_factory=bytearray)
-    opening: bool = False
-    next_attempt: float = 0.0  # monotonic
-    since: float | None = None  # wall time of the last data read: where a new follow starts
-    tool: str = "the kernel log"
-    budget: _LineBudget = field(default_factory=lambda: _LineBudget(KERNEL_LINES_PER_S, KERNEL_BURST_LINES))
-    dropped: int = 0
-    eof_at: float | None = None
-
-
-@dataclass(eq=False, slots=True)
-class _Link:
-    spec: NodeSpec
-    argv: list[str]
-    label: str  # what the command is called in messages (the tool, not "sh")
-    backoff: Backoff
-    target: Target | None = None
-    client: paramiko.SSHClient | None = None
-    channel: paramiko.Channel | None = None
-    buffer: bytearray = field(default_factory=bytearray)
-    stderr: bytearray = field(default_factory=bytearray)
-    state: NodeState = NodeState.CONNECTING
-    error: str | None = None
-    fingerprint: str | None = None
-    next_attempt: float = 0.0  # monotonic; 0 = now
-    connecting: bool = False
-    eof_at: float | None = None
-    channel_started: float = 0.0
-    last_line: float = 0.0
-    streaming_since: float | None = None  # monotonic: the first line of the channel now open
-    budget: _LineBudget = field(default_factory=lambda: _LineBudget(0.0, 0.0))  # lines a second (settings)
-    byte_budget: _LineBudget = field(default_factory=lambda: _LineBudget(0.0, 0.0))  # bytes a second
-    flooding_since: float | None = None  # when the node first went over its budget (and has not been quiet since)
-    over_at: float = 0.0  # when it was last over its budget
-    dropped: int = 0
-    follow: _Follow | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
 
 class StreamHub:
+    # Bound from .work.main.console.transport.hub_follow.
+    _open_follow = hub_follow._open_follow
+    _take_follow_inbox = hub_follow._take_follow_inbox
+    _read_follow = hub_follow._read_follow
+    _split_follow = hub_follow._split_follow
+    _follow_ended = hub_follow._follow_ended
+    _close_follow = hub_follow._close_follow
+
     def __init__(
         self,
         specs: Sequence[NodeSpec],
@@ -197,13 +86,13 @@ class StreamHub:
         self.listener = listener
         self._clock = clock
         self._links = {
-            spec.name: _Link(
+            spec.name: NodeLink(
                 spec=spec,
                 argv=argv_for(spec),
                 label=name_for(spec) if name_for else argv_for(spec)[0],
                 backoff=Backoff(base_s=self.settings.backoff_base_s, cap_s=self.settings.backoff_cap_s),
-                budget=_LineBudget(self.settings.max_lines_per_s, self.settings.max_lines_per_s),
-                byte_budget=_LineBudget(self.settings.max_bytes_per_s, 2 * self.settings.max_bytes_per_s),
+                budget=LineBudget(self.settings.max_lines_per_s, self.settings.max_lines_per_s),
+                byte_budget=LineBudget(self.settings.max_bytes_per_s, 2 * self.settings.max_bytes_per_s),
             )
             for spec in specs
         }
@@ -212,7 +101,7 @@ class StreamHub:
         if follow_argv_for is not None:
             for link in self._links.values():
                 if follow_argv_for(link.spec, None) is not None:
-                    link.follow = _Follow(
+                    link.follow = KernelFollow(
                         link,
                         Backoff(base_s=self.settings.follow_backoff_base_s, cap_s=self.settings.follow_backoff_cap_s),
                     )
@@ -222,8 +111,8 @@ class StreamHub:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._inbox: list[tuple[_Link, paramiko.SSHClient | None, paramiko.Channel | None, ConnectError | None]] = []
-        self._follow_inbox: list[tuple[_Follow, paramiko.SSHClient, paramiko.Channel | None, str | None]] = []
+        self._inbox: list[tuple[NodeLink, paramiko.SSHClient | None, paramiko.Channel | None, ConnectError | None]] = []
+        self._follow_inbox: list[tuple[KernelFollow, paramiko.SSHClient, paramiko.Channel | None, str | None]] = []
         self._inbox_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.settings.connect_workers, thread_name_prefix="ssh-connect")
         self._thread = threading.Thread(target=self._run, name="ssh-selector", daemon=True)
@@ -293,7 +182,7 @@ class StreamHub:
             for key, _ in ready:
                 if key.data is None:
                     self._drain_wake()
-                elif isinstance(key.data, _Follow):
+                elif isinstance(key.data, KernelFollow):
                     self._read_follow(key.data)
                 else:
                     self._read(key.data)
@@ -350,24 +239,20 @@ class StreamHub:
                 else:
                     self._pool.submit(self._connect, link)
 
-    def _read(self, link: _Link) -> None:
+    def _read(self, link: NodeLink) -> None:
         channel = link.channel
         if channel is None:
             return
         now = self._clock()
-        taken = 0
+
+        def split() -> bool:
+            self._split_lines(link, now)
+            return link.channel is channel  # False: stopped for flooding
+
         try:
-            while channel.recv_ready() and taken < READ_TURN_BYTES:
-                chunk = channel.recv(65536)
-                if not chunk:
-                    break
-                taken += len(chunk)
-                link.buffer += chunk
-                # Split at once: the buffer never holds more than one chunk and an unfinished line.
-                self._split_lines(link, now)
-                if link.channel is not channel:
-                    return  # stopped for flooding
-            _keep_stderr(channel, link.stderr)
+            if not read_turn(channel, link.buffer, split):
+                return
+            keep_stderr(channel, link.stderr)
         except (OSError, paramiko.SSHException) as exc:
             self._lost(link, f"read failed: {exc}")
             return
@@ -379,7 +264,7 @@ class StreamHub:
                 self._selector.unregister(channel)
                 link.eof_at = now
 
-    def _split_lines(self, link: _Link, now: float) -> None:
+    def _split_lines(self, link: NodeLink, now: float) -> None:
         buffer = link.buffer
         cut = buffer.rfind(b"\n")
         if cut < 0:
@@ -407,7 +292,7 @@ class StreamHub:
         if lines:  # empty when every line of this chunk was over the node's budget
             self.listener.on_lines(link.name, lines, wall_time())
 
-    def _within_budget(self, link: _Link, lines: list[str], now: float) -> list[str]:
+    def _within_budget(self, link: NodeLink, lines: list[str], now: float) -> list[str]:
         """The lines this node may send now (token buckets of lines and of bytes); a node over budget again and
         again for ``flood_grace_s`` (in one stream or in bursts) has its command stopped, and is said to
         flood, so one node cannot eat the console's memory or CPU, nor keep its neighbours waiting."""
@@ -436,7 +321,7 @@ class StreamHub:
             return []
         return lines[:kept]
 
-    def _flooded(self, link: _Link) -> None:
+    def _flooded(self, link: NodeLink) -> None:
         dropped, link.dropped = link.dropped, 0
         link.flooding_since = None
         self._unregister(link)
@@ -451,12 +336,12 @@ class StreamHub:
             f"restarting in {delay:.0f} s",
         )
 
-    def _channel_ended(self, link: _Link) -> None:
+    def _channel_ended(self, link: NodeLink) -> None:
         channel = link.channel
         assert channel is not None
         status = channel.recv_exit_status() if channel.exit_status_ready() else None
         with contextlib.suppress(OSError, paramiko.SSHException):
-            _keep_stderr(channel, link.stderr)
+            keep_stderr(channel, link.stderr)
         stderr = bytes(link.stderr).decode("utf-8", "replace")
         self._unregister(link)
         message = describe_exit(link.label, status, stderr)
@@ -469,13 +354,13 @@ class StreamHub:
         link.next_attempt = self._clock() + delay
         self._emit(link, NodeState.COMMAND_FAILED, f"{message}; restarting in {delay:.0f} s")
 
-    def _lost(self, link: _Link, reason: str) -> None:
+    def _lost(self, link: NodeLink, reason: str) -> None:
         self._drop(link)
         delay = link.backoff.next_delay()
         link.next_attempt = self._clock() + delay
         self._emit(link, NodeState.UNREACHABLE, f"{reason}; retrying in {delay:.0f} s")
 
-    def _drop(self, link: _Link) -> None:
+    def _drop(self, link: NodeLink) -> None:
         self._unregister(link)
         if link.follow is not None:
             self._close_follow(link.follow)
@@ -483,7 +368,7 @@ class StreamHub:
             close_quietly(link.client)
             link.client = None
 
-    def _unregister(self, link: _Link) -> None:
+    def _unregister(self, link: NodeLink) -> None:
         if link.channel is not None:
             if link.eof_at is None:
                 with contextlib.suppress(KeyError, ValueError):
@@ -498,124 +383,9 @@ class StreamHub:
 
     # --- the followed kernel log (selector thread, except _open_follow) ------------------------------------
 
-    def _open_follow(self, follow: _Follow, client: paramiko.SSHClient) -> None:
-        """A pool worker: start following the kernel log on the node's connection."""
-        assert self._follow_argv_for is not None
-        # From a little before the last line read (repeats are dropped downstream); None: the first time.
-        argv = self._follow_argv_for(follow.link.spec, follow.since - 5.0 if follow.since is not None else None)
-        assert argv is not None  # a node gets a _Follow only where it has a follow command
-        error: str | None = None
-        channel: paramiko.Channel | None = None
-        try:
-            channel = self._open_channel(follow.link, client, argv, "following the kernel log")
-        except ConnectError as exc:
-            error = exc.message
-        with self._inbox_lock:
-            if not self._running:
-                _close_channel(channel)
-                return
-            self._follow_inbox.append((follow, client, channel, error))
-        self._wake()
-
-    def _take_follow_inbox(self) -> None:
-        with self._inbox_lock:
-            items, self._follow_inbox = self._follow_inbox, []
-        for follow, client, channel, error in items:
-            follow.opening = False
-            self._follows_opening -= 1
-            if channel is None or follow.link.client is not client:
-                _close_channel(channel)  # where the connection changed meanwhile
-                follow.next_attempt = self._clock() + follow.backoff.next_delay()
-                if error is not None:
-                    self.listener.on_kernel_state(follow.link.name, f"unavailable: {error}")
-                continue
-            follow.channel = channel
-            follow.budget.reset(self._clock())
-            self._selector.register(channel, selectors.EVENT_READ, follow)
-
-    def _read_follow(self, follow: _Follow) -> None:
-        channel = follow.channel
-        if channel is None:
-            return
-        taken = 0
-        try:
-            while channel.recv_ready() and taken < READ_TURN_BYTES:
-                chunk = channel.recv(65536)
-                if not chunk:
-                    break
-                taken += len(chunk)
-                follow.buffer += chunk
-                self._split_follow(follow)
-            _keep_stderr(channel, follow.stderr)
-        except (OSError, paramiko.SSHException):
-            self._close_follow(follow)  # the connection's own reader finds out what happened
-            follow.next_attempt = self._clock() + follow.backoff.next_delay()
-            return
-        if channel.closed or channel.eof_received:
-            if channel.closed or channel.exit_status_ready():
-                self._follow_ended(follow)
-            else:
-                self._selector.unregister(channel)
-                follow.eof_at = self._clock()
-
-    def _split_follow(self, follow: _Follow) -> None:
-        buffer = follow.buffer
-        cut = buffer.rfind(b"\n")
-        if cut < 0:
-            if len(buffer) > MAX_LINE_BYTES:
-                buffer.clear()  # a line that never ends: not a kernel message
-            return
-        complete = bytes(buffer[:cut])
-        del buffer[: cut + 1]
-        raw = complete.split(b"\n")
-        if raw and raw[0].startswith(FOLLOW_TOOL_PREFIX):
-            follow.tool = raw.pop(0)[len(FOLLOW_TOOL_PREFIX) :].decode("utf-8", "replace").strip()[:40] or "?"
-            follow.backoff.reset()
-            self.listener.on_kernel_state(follow.link.name, f"following ({follow.tool})")
-        follow.since = wall_time()
-        allowed = follow.budget.take(len(raw), self._clock())
-        if allowed < len(raw):
-            follow.dropped += len(raw) - allowed
-            self.listener.on_kernel_state(
-                follow.link.name,
-                f"following ({follow.tool}); {follow.dropped} lines dropped (more than "
-                f"{KERNEL_LINES_PER_S:g} a second)",
-            )
-        lines = [line[:MAX_LINE_BYTES].decode("utf-8", "replace") for line in raw[:allowed]]
-        if lines:
-            self.listener.on_kernel_lines(follow.link.name, lines, follow.since)
-
-    def _follow_ended(self, follow: _Follow) -> None:
-        channel = follow.channel
-        status = channel.recv_exit_status() if channel is not None and channel.exit_status_ready() else None
-        if channel is not None:
-            with contextlib.suppress(OSError, paramiko.SSHException):
-                _keep_stderr(channel, follow.stderr)
-        stderr = bytes(follow.stderr).decode("utf-8", "replace")
-        self._close_follow(follow)
-        delay = follow.backoff.next_delay()
-        follow.next_attempt = self._clock() + delay
-        words = describe_exit(follow.tool, status, stderr)
-        lowered = stderr.lower()
-        kind = "no permission" if "not permitted" in lowered or "permission denied" in lowered else "unavailable"
-        self.listener.on_kernel_state(follow.link.name, f"{kind}: {words}; trying again in {delay:.0f} s")
-
-    def _close_follow(self, follow: _Follow) -> None:
-        if follow.channel is not None:
-            if follow.eof_at is None:
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(follow.channel)
-            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                follow.channel.close()
-            follow.channel = None
-        follow.eof_at = None
-        follow.buffer.clear()
-        follow.stderr.clear()
-        follow.tool = "the kernel log"
-
     # --- connect workers ---------------------------------------------------------------------------------
 
-    def _connect(self, link: _Link) -> None:
+    def _connect(self, link: NodeLink) -> None:
         if not self._running:
             return
         try:
@@ -637,7 +407,7 @@ class StreamHub:
             return
         self._post(link, client, channel, None)
 
-    def _restart_channel(self, link: _Link, client: paramiko.SSHClient) -> None:
+    def _restart_channel(self, link: NodeLink, client: paramiko.SSHClient) -> None:
         try:
             channel = self._open_channel(link, client)
         except ConnectError as exc:
@@ -646,7 +416,7 @@ class StreamHub:
         self._post(link, client, channel, None)
 
     def _open_channel(
-        self, link: _Link, client: paramiko.SSHClient, argv: Sequence[str] | None = None, label: str | None = None
+        self, link: NodeLink, client: paramiko.SSHClient, argv: Sequence[str] | None = None, label: str | None = None
     ) -> paramiko.Channel:
         """A second (or first) channel on the node's connection running ``argv`` (default: its telemetry
         command), non-blocking, with the pipe the selector waits on; ConnectError naming ``label``."""
@@ -661,13 +431,13 @@ class StreamHub:
             channel.setblocking(False)
             channel.fileno()  # creates the pipe the selector waits on, before any data arrives
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            _close_channel(channel)
+            close_channel(channel)
             raise ConnectError(NodeState.UNREACHABLE, f"could not start {label or link.label}: {exc}") from None
         return channel
 
     def _post(
         self,
-        link: _Link,
+        link: NodeLink,
         client: paramiko.SSHClient | None,
         channel: paramiko.Channel | None,
         error: ConnectError | None,
@@ -717,7 +487,7 @@ class StreamHub:
 
     # --- helpers -------------------------------------------------------------------------------------
 
-    def _emit(self, link: _Link, state: NodeState, error: str | None, fingerprint: str | None = None) -> None:
+    def _emit(self, link: NodeLink, state: NodeState, error: str | None, fingerprint: str | None = None) -> None:
         link.state = state
         link.error = error
         if fingerprint is not None:
@@ -734,32 +504,3 @@ class StreamHub:
                 pass
         except (BlockingIOError, OSError):
             pass
-
-
-def _keep_stderr(channel: paramiko.Channel, buffer: bytearray) -> None:
-    """Read what the command wrote on stderr, keeping its last STDERR_KEEP_BYTES."""
-    while channel.recv_stderr_ready():
-        buffer += channel.recv_stderr(4096)
-        del buffer[:-STDERR_KEEP_BYTES]
-
-
-def _close_channel(channel: paramiko.Channel | None) -> None:
-    # Closing a channel of a broken connection may fail in many ways; it is gone either way.
-    if channel is not None:
-        with contextlib.suppress(Exception):
-            channel.close()
-
-
-def wall_time() -> float:
-    return time.time()
-
-
-def raise_fd_limit() -> int:
-    """Each streaming node costs a socket and two pipe fds; lift the soft limit to the hard one."""
-    try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        return hard
-    except (ImportError, ValueError, OSError):
-        return os.sysconf("SC_OPEN_MAX")

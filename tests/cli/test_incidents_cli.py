@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
-from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import AcceleratorRef
 from console.core.records.store import Store
 from tests.helpers.locks import SQLITE_EXCLUSIVE, held
 

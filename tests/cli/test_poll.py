@@ -190,7 +190,7 @@ def test_alert_rules_defaults_print_and_a_bad_rules_file_exits_2(tmp_path: Path)
         [sys.executable, "-m", "console", "alert-rules"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     (tmp_path / "rules.toml").write_text(printed)
-    from console.core.alerts.rules import load_rules_file
+    from console.core.alerts.config import load_rules_file
 
     assert load_rules_file(tmp_path / "rules.toml").unreachable_after_s == 60  # the printed defaults load back
     (tmp_path / "bad.toml").write_text("[stale]\nafter = 1\n")

@@ -3,6 +3,7 @@ fleet model). The engine's holding and clearing are tested in test_alerts.py."""
 
 from __future__ import annotations
 
+from console.core.alerts.config import Severity, load_rules
 from console.core.alerts.rules import (
     ACCELERATOR_RULES,
     LIVE_NODE_RULES,
@@ -10,14 +11,12 @@ from console.core.alerts.rules import (
     Alert,
     NodeFacts,
     RuleContext,
-    Severity,
     XidRecord,
     accelerator_health,
     accelerator_xids,
     allocated_idle,
     ecc_and_remapping,
     findings,
-    load_rules,
     node_xids,
     parse_error,
     rebooted,

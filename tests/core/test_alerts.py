@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.alerts.rules import AlertEngine, AlertRulesError, Severity, load_rules
+from console.core.alerts.config import AlertRulesError, Severity, load_rules
+from console.core.alerts.rules import AlertEngine
 from console.core.inventory import parse_inventory
 from console.core.parsers.npu_smi import parse_npu_smi
 from console.core.parsers.nvidia_csv import STREAM_FIELDS, NvidiaCsvParser
@@ -259,7 +260,7 @@ def test_a_gpu_that_fell_off_the_bus_without_an_xid_line_raises_the_xid_79_alert
 def test_every_bad_value_in_an_alert_rules_file_is_refused_naming_the_file_and_key(
     text: str, words: str, tmp_path: Path
 ) -> None:
-    from console.core.alerts.rules import load_rules_file
+    from console.core.alerts.config import load_rules_file
 
     path = tmp_path / "rules.toml"
     path.write_text(text)
@@ -269,7 +270,7 @@ def test_every_bad_value_in_an_alert_rules_file_is_refused_naming_the_file_and_k
 
 
 def test_an_alert_rules_file_that_is_not_utf8_is_refused_in_words(tmp_path: Path) -> None:
-    from console.core.alerts.rules import load_rules_file
+    from console.core.alerts.config import load_rules_file
 
     path = tmp_path / "rules.toml"
     path.write_bytes(b"[stale]\nafter_s = 30 # \xff\xfe\n")

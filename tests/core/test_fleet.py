@@ -127,7 +127,8 @@ def test_losing_the_connection_clears_an_old_parse_error() -> None:
 
 
 def test_a_node_is_hot_where_its_vendors_temperature_alert_begins_and_with_the_rules_in_force() -> None:
-    from console.core.alerts.rules import AlertEngine, load_rules
+    from console.core.alerts.config import load_rules
+    from console.core.alerts.rules import AlertEngine
     from console.core.telemetry.samples import AcceleratorSample, ParsedLine, Vendor
 
     clock = FakeClock()

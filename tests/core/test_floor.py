@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.alerts.rules import Alert, AlertRules, Severity, TemperatureLimits
+from console.core.alerts.config import AlertRules, Severity, TemperatureLimits
+from console.core.alerts.rules import Alert
 from console.core.floor.find import find_boxes, short_bus
 from console.core.floor.heatmap import (
     TEMP_MARGIN_C,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from console.core.alerts.incidents import shift_figures
 from console.core.records.handover import NodeAtEnd, build_report, render_csv, render_html
-from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import AcceleratorRef
 from console.core.records.store import Store
 from tests.helpers.fakes import FakeClock
 

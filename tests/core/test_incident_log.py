@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from console.core.alerts.incidents import IncidentState
-from console.core.records.incident_log import AcceleratorRef, IncidentError, IncidentLog, IncidentQuery
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import AcceleratorRef, IncidentError, IncidentQuery
 from console.core.records.store import SCHEMA_VERSION, Store
 from console.core.records.store_error import StoreError
 from console.core.records.store_schema import _v1
@@ -330,3 +331,40 @@ def test_the_console_writes_its_own_events_and_knows_which_open_incidents_are_ac
         log.add_event(99, "x", "y", "z")
     log.resolve(incident_id, "alice")
     assert log.acknowledged_open() == {} and other not in log.acknowledged_open()
+
+
+def test_the_logs_smaller_writers_and_readers_keep_their_words_and_refuse_what_makes_no_sense(tmp_path: Path) -> None:
+    """Set a ticket, note the counters the live console saw, read a node's events and the repeat offenders of
+    a range; refuse an incident with no node, a second resolution and an empty or homeless amendment."""
+    store, log, clock = _log(tmp_path)
+    with pytest.raises(IncidentError, match="at least one node"):
+        log.open(nodes=[], cause="x", severity="warning", opened_by="rule:x", message="")
+    first, _ = _auto(log, "n1")
+    clock.now += 60
+    second, _ = _auto(log, "n2", cause="ecc_uncorrected")
+    log.set_ticket(first, "dana", "INC-4471")
+    assert log.incident(first).ticket == "INC-4471"
+    with pytest.raises(IncidentError, match="no incident #77"):
+        log.incident(77)
+    counters = [AcceleratorCounters(3, "GPU-abc", T0, {"ecc_uncorrected_volatile": 2.0}, {}, (79,), "n1")]
+    log.note_counters(first, counters)
+    assert log.seen_counters(first) == counters
+    store._conn.execute(
+        "UPDATE incidents SET seen_counters = ? WHERE id = ?", ('[{"index": "not a number"}, 7]', second)
+    )
+    assert log.seen_counters(second) == []  # what cannot be read is left out, not raised
+    store._conn.execute("UPDATE incidents SET seen_counters = ? WHERE id = ?", ("{not json", second))
+    assert log.seen_counters(second) == []
+    events = log.events_for_node("n1", T0 - 1, T0 + 3600)
+    assert [e.kind for _, e in events][-1] == "ticket" and "(none) → INC-4471" in events[-1][1].text
+    assert log.counts_since(T0 - 1) == {"n1": 1, "n2": 1}
+    assert log.counts_since(T0 - 1, T0 + 30) == {"n1": 1}
+    assert [i.id for i in log.incidents(IncidentQuery(until=T0 + 30))] == [first]
+    log.resolve(first, "dana", "board swapped")
+    with pytest.raises(IncidentError, match="already resolved"):
+        log.resolve(first, "dana")
+    with pytest.raises(IncidentError, match="needs some text"):
+        log.amend(1, "sam", "  ")
+    with pytest.raises(IncidentError, match="no sign-off #99"):
+        log.amend(99, "sam", "late note")
+    store.close()

@@ -18,8 +18,9 @@ from console.core.actions.roles import (
     load_preferences,
     require,
 )
+from console.core.alerts.config import AlertRulesError, Severity, load_rules
 from console.core.alerts.incidents import IncidentSpan, ShiftClock, ShiftName, duration_words, shift_figures
-from console.core.alerts.rules import Alert, AlertEngine, AlertRulesError, NodeFacts, Severity, XidRecord, load_rules
+from console.core.alerts.rules import Alert, AlertEngine, NodeFacts, XidRecord
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.xid import XidEvent
 from console.core.telemetry.counters import AcceleratorCounters, counters_of, new_since_acknowledged

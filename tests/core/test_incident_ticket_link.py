@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.core.records.incident_log import IncidentLog, IncidentQuery, link_words
+from console.core.records.incident_log import IncidentLog, link_words
+from console.core.records.incident_types import IncidentQuery
 from console.core.records.store import Store
 
 

@@ -151,7 +151,7 @@ URL_PIECES = st.sampled_from(
 
 @given(st.lists(URL_PIECES, min_size=1, max_size=6).map("".join))
 def test_the_quick_bmc_url_check_accepts_only_what_the_whole_check_accepts(url: str) -> None:
-    from console.core.inventory import bmc_url_problem, full_bmc_url_problem
+    from console.core.bmc_urls import bmc_url_problem, full_bmc_url_problem
 
     assert (bmc_url_problem(url) is None) == (full_bmc_url_problem(url) is None), url
 

@@ -106,7 +106,8 @@ def test_power_reads_as_the_window_says_it() -> None:
 
 
 def test_the_alerts_column_says_the_worst_and_how_many_more_and_stamps_read_back() -> None:
-    from console.core.alerts.rules import Alert, Severity, default_rules
+    from console.core.alerts.config import Severity, default_rules
+    from console.core.alerts.rules import Alert
     from console.core.records.poll_record import alert_words
     from console.core.when import iso_utc, parse_iso
 

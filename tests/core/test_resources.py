@@ -9,7 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from console.core.alerts.rules import DEFAULT_RULES, load_rules
+from console.core.alerts.config import DEFAULT_RULES, load_rules
 from console.core.inventory import parse_inventory
 from console.core.resources import read_resource, resource
 from tests.paths import REPO

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from console.core.alerts.rules import Alert, Severity
+from console.core.alerts.config import Severity
+from console.core.alerts.rules import Alert
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import Partition
 from console.core.telemetry.fleet import FleetModel

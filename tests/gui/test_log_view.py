@@ -17,11 +17,12 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
 from console.core.actions.roles import Role
+from console.core.alerts.config import load_rules
 from console.core.alerts.incidents import IncidentState, ShiftName
-from console.core.alerts.rules import load_rules
 from console.core.inventory import parse_inventory
 from console.core.records.archive import TelemetryArchive
-from console.core.records.incident_log import AcceleratorRef, IncidentLog
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import AcceleratorRef
 from console.core.records.store import Store
 from console.core.telemetry.fleet import FleetModel, NodeMinute
 from console.core.telemetry.samples import NodeState

@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from console.core.alerts.rules import default_rules
+from console.core.alerts.config import default_rules
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.slurm import state_words
 from console.core.telemetry.fleet import FleetModel
@@ -197,7 +197,7 @@ def _alert(node: str, rule: str, severity: Any, first: float, last: float, gpu: 
 def test_the_alerts_dock_keeps_its_selection_while_alerts_are_seen_again_and_enter_opens_the_node(
     qtbot: Any,
 ) -> None:
-    from console.core.alerts.rules import Severity
+    from console.core.alerts.config import Severity
     from console.gui.alerts_dock import AlertsDock
 
     dock = AlertsDock()
@@ -240,7 +240,7 @@ def test_alerts_and_actions_have_docks_of_their_own(qtbot: Any) -> None:
 def test_the_alerts_dock_rows_stay_in_worst_first_order_through_any_sequence_of_updates(qtbot: Any) -> None:
     import random
 
-    from console.core.alerts.rules import Severity
+    from console.core.alerts.config import Severity
     from console.gui.alerts_dock import AlertsModel
 
     model = AlertsModel()
@@ -299,7 +299,7 @@ class GivenAlerts:
 def test_the_gpu_off_the_bus_is_marked_with_its_bus_id_and_serial_and_the_title_takes_the_alerts_colour(
     qtbot: Any,
 ) -> None:
-    from console.core.alerts.rules import Severity
+    from console.core.alerts.config import Severity
     from console.core.parsers.nvidia_xml import GpuDetail
     from console.core.telemetry.details import HealthReport
     from console.gui.accelerator_table import AccColumn

@@ -12,7 +12,8 @@ from console.core.parsers.slurm import Job, Partition, SlurmNode
 from console.core.telemetry.samples import NodeState
 from console.core.tenants.accounting import SlurmGpuHours, accounting_problem, parse_sacct
 from console.core.tenants.allocation import JobAllocation, SchedulerAllocations
-from console.transport.hub import HubSettings, StreamHub
+from console.transport.hub import StreamHub
+from console.transport.hub_links import HubSettings
 
 NVIDIA_LINE_DEFAULTS = {
     "timestamp": "2024/11/14 07:00:14.123",

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from console.app import LiveFleet
-from console.core.alerts.rules import AlertRules
+from console.core.alerts.config import AlertRules
 from console.core.inventory import Inventory, parse_inventory
-from console.transport.hub import HubSettings
+from console.transport.hub_links import HubSettings
 from console.transport.ssh import SshSettings
 from tests.helpers.sshd import Sshd
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from console.core.actions.roles import Role, RoleRefused
-from console.core.alerts.rules import AlertEngine, IncidentRules, Severity, load_rules
+from console.core.alerts.config import IncidentRules, Severity, load_rules
+from console.core.alerts.rules import AlertEngine
 from console.core.inventory import Inventory, NodeSpec
 from console.core.parsers.node_health import NodeHealth
 from console.core.parsers.nvidia_csv import NvidiaCsvParser
 from console.core.parsers.nvidia_xml import GpuDetail
 from console.core.parsers.slurm import Job
-from console.core.records.incident_log import IncidentError
+from console.core.records.incident_types import IncidentError
 from console.core.records.store import Store
 from console.core.telemetry.counters import counters_of
 from console.core.telemetry.details import HealthReport

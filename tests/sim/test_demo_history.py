@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from console.core.records.archive import ARCHIVE_FILE, TelemetryArchive
-from console.core.records.incident_log import IncidentLog, IncidentQuery
+from console.core.records.incident_log import IncidentLog
+from console.core.records.incident_types import IncidentQuery
 from console.core.records.store import STORE_FILE, Store
 from console.sim.history import HistoryWritten, TelemetryScale, seed_history
 from console.sim.model import XID_NODE, Role, build_fleet

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from console.app import LiveFleet
-from console.core.alerts.rules import Severity
+from console.core.alerts.config import Severity
 from console.core.telemetry.samples import NodeState
 from tests.helpers.live import FAST, NO_USER_CONFIG, inventory_for, wait_for
 from tests.paths import FIXTURES, NVIDIA

@@ -129,7 +129,7 @@ def test_poll_once_json_for_an_ascend_node_has_npu_and_chip_ids(sshd_factory: An
 def test_ascend_node_alerts_when_its_npu_reads_alarm_and_clears_when_it_is_ok_again(
     sshd_factory: Any, tmp_path: Path
 ) -> None:
-    from console.core.alerts.rules import Severity, load_rules
+    from console.core.alerts.config import Severity, load_rules
 
     sshd = _ascend_sshd(sshd_factory, ["127.0.0.2"])
     sshd.replay_tool("127.0.0.2", "npu-smi", B3)

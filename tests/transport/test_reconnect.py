@@ -17,7 +17,8 @@ import pytest
 
 from console.core.inventory import NodeSpec
 from console.core.telemetry.samples import NodeState
-from console.transport.hub import HubSettings, StreamHub
+from console.transport.hub import StreamHub
+from console.transport.hub_links import HubSettings
 from console.transport.ssh import ConnectError, _reason, connect, resolve
 from tests.conftest import DEFAULT_RECORDING, IN_NETNS, require_netns
 from tests.helpers.fakes import FakeChannel, FakeClock, RecordingHubListener, one_node_hub

@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.core.alerts.rules import Alert, Severity
+from console.core.alerts.config import Severity
+from console.core.alerts.rules import Alert
 
 
 class IncidentState(enum.StrEnum):

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from console.core.alerts.rules import AlertRules, Severity
+from console.core.alerts.config import AlertRules, Severity
 from console.core.inventory import Inventory, NodeSpec
 from console.core.telemetry.fleet import NodeView
 from console.core.telemetry.samples import LIVE_STATES, AcceleratorSample, NodeState, NotAvailable, Vendor

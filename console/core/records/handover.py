@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from console.core.alerts.incidents import ShiftFigures, duration_words
 from console.core.records.exports import csv_text, export_text
-from console.core.records.incident_log import Incident, SignOff
+from console.core.records.incident_types import Incident, SignOff
 from console.core.records.store import AuditRow
 from console.core.when import iso_utc, local_minute, parse_iso, zone_name
 

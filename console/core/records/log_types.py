@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from console.core.alerts.incidents import ShiftFigures
 from console.core.records.archive_types import Timeline
-from console.core.records.incident_log import Incident
+from console.core.records.incident_types import Incident
 from console.core.records.store import AuditRow
 
 __all__ = ["AuditRow", "LogFilter", "LogPage", "NodeTimeline", "TimelineEvent"]

@@ -65,6 +65,9 @@ class AcceleratorCounters:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AcceleratorCounters:
+        """Raises KeyError, TypeError or ValueError for what is not a counters record (a damaged row)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a counters record is an object, not {type(data).__name__}")
         counters = data.get("counters") or {}
         flags = data.get("flags") or {}
         return cls(

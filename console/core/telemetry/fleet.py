@@ -13,16 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from console.core.alerts.rules import (
-    Alert,
-    AlertEngine,
-    AlertRules,
-    NodeFacts,
-    Severity,
-    TemperatureLimits,
-    XidRecord,
-    default_rules,
-)
+from console.core.alerts.config import AlertRules, Severity, TemperatureLimits, default_rules
+from console.core.alerts.rules import Alert, AlertEngine, NodeFacts, XidRecord
 from console.core.inventory import Inventory, NodeSpec
 from console.core.pacing import no_pace
 from console.core.parsers.nvidia_xml import GpuDetail

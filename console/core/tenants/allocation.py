@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from console.core.alerts.config import Severity
 from console.core.alerts.incidents import duration_words
-from console.core.alerts.rules import Severity
 from console.core.hostlist import HostlistError, expand
 from console.core.parsers.slurm import Partition, SlurmParseError, parse_key_values
 from console.core.records.archive_types import MinuteTenancy

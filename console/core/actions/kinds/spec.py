@@ -10,7 +10,7 @@ from console.core.actions.action_types import ActionKind, ActionPlan, Engine, En
 from console.core.actions.kinds.tracking import TrackOutcome
 from console.core.alerts.rules import Alert
 from console.core.inventory import NodeSpec
-from console.core.records.incident_log import Incident
+from console.core.records.incident_types import Incident
 from console.core.records.store import AuditRow
 
 
