@@ -27,6 +27,7 @@ PINS = {
     "console/core/telemetry/counters.py": 95,
     "console/core/records/archive.py": 92,
     "console/core/records/rollup.py": 98,
+    "console/core/telemetry/latest.py": 95,
     "console/core/records/handover.py": 90,
     "console/core/actions/roles.py": 90,
     "console/core/when.py": 80,

@@ -39,6 +39,7 @@ from console.core.alerts.config import AlertRules, Severity
 from console.core.alerts.incidents import ShiftName
 from console.core.inventory import Inventory
 from console.core.telemetry.fleet import FleetModel, FleetSnapshot
+from console.core.telemetry.latest import LatestViews
 from console.core.telemetry.samples import NodeState
 from console.core.tenants.accounting import AccountingComparison
 from console.core.tenants.allocation import SchedulerAllocations, idle_capacity, tenant_figures
@@ -159,7 +160,9 @@ class MainWindow(QMainWindow):
         self.scheduler_problem: str | None = None
         self.last_apply_ms = 0.0
 
-        self.model = FleetTableModel(fleet.views())
+        views = fleet.views()
+        self.latest = LatestViews(views)  # what every view reads, fed by the snapshots
+        self.model = FleetTableModel(views)
         self.proxy = FleetFilterProxy()
         self.proxy.setSourceModel(self.model)
 
@@ -271,7 +274,7 @@ class MainWindow(QMainWindow):
             self._add_log(records)
         # Who holds which accelerators: Slurm's side from the scheduler watch (in memory), or none.
         self.tenants_view = TenantsView(
-            self.model.views,
+            self.latest.views,
             allocations or (lambda: None),
             idle_since,
             history,
@@ -359,7 +362,7 @@ class MainWindow(QMainWindow):
             self.tenants_view.refresh()
             rows = self.tenants_view.rows
         else:
-            rows = tenant_figures(self.model.views(), self.tenants_view.allocations())
+            rows = tenant_figures(self.latest.views(), self.tenants_view.allocations())
         idle, total = idle_capacity(rows)
         self.idle_label.setText(f"idle: {idle} of {total} accelerators ({100 * idle / max(total, 1):.0f} %)")
 
@@ -504,6 +507,7 @@ class MainWindow(QMainWindow):
             self.scheduler_problem = snap.scheduler_problem
             if snap.scheduler_problem:
                 self.show_notice(snap.scheduler_problem, 15000)
+        self.latest.apply(snap.changed)
         self.snapshots_applied += 1
         self.last_apply_ms = (time.perf_counter() - started) * 1000
 

@@ -34,14 +34,14 @@ RACKS_REFRESH_S: Final = 6.0
 def _add_floor(window: MainWindow) -> None:
     """The whole floor: the heatmap and the racks, beside the table (refreshed while shown)."""
     window.floor = FloorView(
-        window.model.views,
+        window.latest.views,
         lambda: window.rules,
         window._partitions,
         window._tenants,
         off_thread=window._floor_off_thread,
     )
     window.racks = RackView(
-        window.model.views, lambda: elevations(window.inventory), lambda: window.rules, lambda: window.leds
+        window.latest.views, lambda: elevations(window.inventory), lambda: window.rules, lambda: window.leds
     )
     for view in (window.floor, window.racks):
         view.node_chosen.connect(window._show_node_from_log)
@@ -102,7 +102,7 @@ def _partitions(window: MainWindow) -> dict[str, str]:
 
 def _tenants(window: MainWindow) -> dict[str, str] | None:
     slurm = window.tenants_view.allocations()
-    return {v.name: t for v in window.model.views() if (t := tenancy(v, slurm).tenant)}
+    return {v.name: t for v in window.latest.views() if (t := tenancy(v, slurm).tenant)}
 
 
 def _share_selection(window: MainWindow, *_args: object) -> None:
@@ -123,7 +123,7 @@ def _floor_selected(window: MainWindow, nodes: list[str]) -> None:
 def open_find(window: MainWindow) -> FindBoxDialog:
     if window.find_dialog is None:
         window.find_dialog = FindBoxDialog(
-            lambda text: find_boxes(text, window.inventory, window.model.views()), window
+            lambda text: find_boxes(text, window.inventory, window.latest.views()), window
         )
         window.find_dialog.found.connect(window._found)
         window.find_dialog.locate_requested.connect(window._locate_found)

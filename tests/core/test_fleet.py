@@ -160,3 +160,15 @@ def test_a_node_is_hot_where_its_vendors_temperature_alert_begins_and_with_the_r
     site = load_rules("[temperature]\namd = { warning_c = 88, critical_c = 100 }\n")
     fleet.evaluate_alerts(AlertEngine(site, clock=clock))
     assert fleet.view("amd").hot and fleet.view("amd").hot_c == 88.0
+
+
+def test_the_latest_views_keep_the_inventorys_order_and_take_each_snapshots_changes() -> None:
+    from console.core.telemetry.latest import LatestViews
+
+    clock = FakeClock()
+    fleet = _fleet(clock)
+    latest = LatestViews(fleet.views())
+    fleet.set_state("b", NodeState.UP)
+    latest.apply(fleet.snapshot(1).changed)
+    assert [v.name for v in latest.views()] == ["a", "b"]
+    assert latest.views()[1].state == NodeState.UP and latest.views()[0].state != NodeState.UP

@@ -198,7 +198,7 @@ def test_a_heatmap_redrawn_with_the_same_nodes_keeps_their_places_and_a_new_widt
     from console.gui import floor_view
 
     window = _window(qtbot)
-    views = window.model.views()
+    views = window.latest.views()
     groups = floor_groups(views, ColorBy.UTILIZATION, GroupBy.RACK, RULES, {}, None)
     first = floor_view.draw_heatmap(groups, ColorBy.UTILIZATION, 900, QFont())
     again = floor_view.draw_heatmap(
