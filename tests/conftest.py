@@ -112,3 +112,28 @@ def bmc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield emulator
     finally:
         emulator.stop()
+
+
+# Fast tests and tests against real components, told apart at collection: `./dev test -m unit` runs the
+# fast ones alone (a fake clock, fake ports, the real SQLite store in a temporary directory), `-m
+# integration` the others. A test is an integration test when it uses a real component's fixture (sshd,
+# Slurm, the Redfish emulator, or one built on them) or lives where every test starts one (the engines', the
+# transport's, the simulator's and the command line's tests start daemons or the console in a child
+# process; the laptop-screen test starts Xvfb and openbox).
+REAL_COMPONENT_FIXTURES = frozenset({"sshd_factory", "slurm", "bmc", "world"})
+INTEGRATION_PLACES = (
+    "engines/",
+    "transport/",
+    "sim/",
+    "cli/",
+    "gui/test_laptop_screen.py",
+    "gui/test_actions_window.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        where = Path(str(item.fspath)).relative_to(tests_dir).as_posix()
+        real = REAL_COMPONENT_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if real or where.startswith(INTEGRATION_PLACES) else pytest.mark.unit)
