@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,18 +102,23 @@ class DemoFleet:
         )
         BEFORE_BACKSTOP.append(self.kill)
         os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as ready:
-            # Blocks until the simulator has listened on every port and written the inventory.
-            line = ready.readline()
-        if not line:
-            code = self.proc.wait(timeout=timeout_s)
-            raise RuntimeError(f"the simulated fleet failed to start (exit status {code})")
+        try:
+            with os.fdopen(read_fd, "rb") as ready:
+                # Blocks until the simulator has listened on every port and written the inventory.
+                line = ready.readline()
+            if not line:
+                code = self.proc.wait(timeout=timeout_s)
+                raise RuntimeError(f"the simulated fleet failed to start (exit status {code})")
+        except BaseException:  # a signal while it starts, or its failure: it stops, its run's files go
+            self.stop()
+            raise
         return self.inventory
 
     def kill(self) -> None:
         """At once, without waiting (the backstop's last act)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def stop(self) -> None:
         if self.kill in BEFORE_BACKSTOP:
@@ -125,3 +131,5 @@ class DemoFleet:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        # Its inventory and known hosts were for this run only (the simulator's keys and ports change).
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -159,7 +159,10 @@ def _processes_mentioning(*texts: str) -> list[int]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_the_demo_window_closes_on_a_signal_and_stops_its_simulated_fleet(tmp_path: Path, signum: int) -> None:
     data = tmp_path / "demo-data"
+    scratch = tmp_path / "tmp"  # where the demo writes its inventory for the run
+    scratch.mkdir()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FLEET_CONSOLE_OPERATOR": "night-shift-dave"}
+    env["TMPDIR"] = str(scratch)
     proc = subprocess.Popen(
         [sys.executable, "-m", "console", "--demo", "--nodes", "2", "--data-dir", str(data)],
         stdout=subprocess.PIPE,
@@ -178,6 +181,7 @@ def test_the_demo_window_closes_on_a_signal_and_stops_its_simulated_fleet(tmp_pa
     assert ABANDONED not in err and "Traceback" not in err, err
     assert status in (0, 128 + signum), err
     assert not [pid for pid in _processes_mentioning(str(data)) if pid != proc.pid]
+    assert not list(scratch.glob("fleet-console-demo-*"))  # its run's inventory and known hosts are gone
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
