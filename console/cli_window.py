@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from console.cli_common import (
@@ -157,10 +158,9 @@ def _window_parts(services: WindowServices | None) -> WindowParts:
     )
 
 
-def run_window(args: argparse.Namespace) -> int:
-    signals = _WindowStart()
-    stop_on_signals(signals.on_stop)
-    demo: DemoFleet | None = None
+def _window_inventory(args: argparse.Namespace) -> tuple[Path, DemoFleet | None] | int:
+    """The inventory the window opens: the demo's simulated fleet (started here) or ``--inventory``; the
+    exit status after saying why there is none."""
     if args.demo:
         if not 1 <= args.nodes <= MAX_SIM_NODES:
             print(f"fleet-console: --nodes must be 1..{MAX_SIM_NODES}", file=sys.stderr)
@@ -171,11 +171,20 @@ def run_window(args: argparse.Namespace) -> int:
         secret = data_dir(args.data_dir) / "sim" / "bmc-password"
         if secret.exists():
             os.environ["FLEET_DEMO_BMC_PASSWORD"] = secret.read_text().strip()
-    elif args.inventory is not None:
-        inventory_path = args.inventory
-    else:
-        print("fleet-console: give --inventory FILE, or --demo for the simulated fleet", file=sys.stderr)
-        return 2
+        return inventory_path, demo
+    if args.inventory is not None:
+        return Path(args.inventory), None
+    print("fleet-console: give --inventory FILE, or --demo for the simulated fleet", file=sys.stderr)
+    return 2
+
+
+def run_window(args: argparse.Namespace) -> int:
+    signals = _WindowStart()
+    stop_on_signals(signals.on_stop)
+    chosen = _window_inventory(args)
+    if isinstance(chosen, int):
+        return chosen
+    inventory_path, demo = chosen
     try:
         inventory = load_or_say(inventory_path)
         if inventory is None:

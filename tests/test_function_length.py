@@ -22,10 +22,8 @@ LONGER_WHEN_THE_RULE_CAME = {
     ("core/records/incident_log.py", "open"): 90,
     ("services/one_shot.py", "poll_once"): 90,
     ("transport/ssh.py", "connect"): 89,
-    ("core/alerts/config.py", "load_rules"): 86,
     ("gui/node_panel.py", "show_view"): 86,
     ("core/records/store_schema.py", "_v2"): 85,
-    ("cli_window.py", "run_window"): 82,
 }
 
 

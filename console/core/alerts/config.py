@@ -152,26 +152,11 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
             raise AlertRulesError(f"{source}: [{section}] {key} must be a list of strings, not {value!r}")
         return list(value)
 
-    temperature: dict[Vendor, TemperatureLimits] = {}
-    for vendor in (Vendor.NVIDIA, Vendor.ASCEND, Vendor.AMD):
-        limits = merged["temperature"][vendor.value]
-        where = f"{source}: [temperature] {vendor.value}"
-        if not isinstance(limits, dict):
-            raise AlertRulesError(f"{where} must be a table {{ warning_c = …, critical_c = … }}, not {limits!r}")
-        unknown = sorted(set(limits) - {"warning_c", "critical_c"})
-        if unknown:
-            raise AlertRulesError(f"{where}: unknown key {unknown[0]!r} (known: warning_c, critical_c)")
-        warning, critical = (number(limits.get(key)) for key in ("warning_c", "critical_c"))
-        if warning is None or critical is None:
-            raise AlertRulesError(f"{where} needs warning_c and critical_c as finite numbers in °C, not {limits!r}")
-        if warning > critical:
-            raise AlertRulesError(f"{where}: warning_c is above critical_c")
-        temperature[vendor] = TemperatureLimits(warning, critical)
     return AlertRules(
         temperature_for_s=seconds("temperature", "for_s"),
         temperature_clear_margin_c=seconds("temperature", "clear_margin_c"),
         temperature_clear_s=seconds("temperature", "clear_s"),
-        temperature=temperature,
+        temperature=_temperature_limits(merged["temperature"], source, number),
         unreachable_after_s=seconds("unreachable", "after_s"),
         unreachable_severity=severity("unreachable"),
         stale_after_s=seconds("stale", "after_s"),
@@ -192,6 +177,28 @@ def load_rules(text: str = DEFAULT_RULES, source: str = "alert rules") -> AlertR
         allocated_idle_severity=severity("allocated_idle"),
         incidents=_incident_rules(merged["incidents"], source, number),
     )
+
+
+def _temperature_limits(
+    section: dict[str, Any], source: str, number: Callable[[Any], float | None]
+) -> dict[Vendor, TemperatureLimits]:
+    """Each vendor's ``{ warning_c = …, critical_c = … }`` of the [temperature] section, refused in words."""
+    temperature: dict[Vendor, TemperatureLimits] = {}
+    for vendor in (Vendor.NVIDIA, Vendor.ASCEND, Vendor.AMD):
+        limits = section[vendor.value]
+        where = f"{source}: [temperature] {vendor.value}"
+        if not isinstance(limits, dict):
+            raise AlertRulesError(f"{where} must be a table {{ warning_c = …, critical_c = … }}, not {limits!r}")
+        unknown = sorted(set(limits) - {"warning_c", "critical_c"})
+        if unknown:
+            raise AlertRulesError(f"{where}: unknown key {unknown[0]!r} (known: warning_c, critical_c)")
+        warning, critical = (number(limits.get(key)) for key in ("warning_c", "critical_c"))
+        if warning is None or critical is None:
+            raise AlertRulesError(f"{where} needs warning_c and critical_c as finite numbers in °C, not {limits!r}")
+        if warning > critical:
+            raise AlertRulesError(f"{where}: warning_c is above critical_c")
+        temperature[vendor] = TemperatureLimits(warning, critical)
+    return temperature
 
 
 def _incident_rules(section: dict[str, Any], source: str, number: Callable[[Any], float | None]) -> IncidentRules:
