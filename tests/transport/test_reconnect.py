@@ -8,6 +8,7 @@ as a node losing its link does; the backoff's own logic is also pinned with a fa
 from __future__ import annotations
 
 import errno
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -119,5 +120,9 @@ def test_a_node_that_drops_its_connection_after_streaming_is_retried_within_a_se
 
         wait_for("the node to drop its connection four times", fourth_drop, timeout=60)
     assert all(state == NodeState.UNREACHABLE for state, error in seen if error and "retrying" in error)
-    assert max(_retry_delays(seen)) <= 1.0, seen
+    # Each drop that comes after the node streamed is retried within a second. (A reconnect that fails before
+    # it streams, as when the stand-in drops the session while the channel opens on a loaded machine, backs
+    # off further: that is the backoff working, not this case.)
+    after_streaming = _retry_delays([now for before, now in itertools.pairwise(seen) if before[0] == NodeState.UP])
+    assert len(after_streaming) >= 3 and max(after_streaming) <= 1.0, seen
     assert sum(1 for state, _ in seen if state == NodeState.UP) >= 4
