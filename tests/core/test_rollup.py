@@ -234,3 +234,26 @@ def test_an_older_hour_imported_leaves_the_writers_place_where_it_was(tmp_path: 
     archive.import_hours([(T0 - 7200, _generated(archive))])
     assert archive.rolled_up_to() == T0 + 3600
     archive.close()
+
+
+def test_an_hour_rolled_in_chunks_counts_a_node_at_a_chunks_edge_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer rolls an hour a few thousand minute rows at a time, whole nodes per chunk: a node whose rows
+    cross a chunk's edge is rolled once, with all its minutes, never again from its tail."""
+    from console.core.records import archive as archive_module
+
+    whole = TelemetryArchive(tmp_path / "whole.sqlite3")
+    chunked = TelemetryArchive(tmp_path / "chunked.sqlite3")
+    for archive in (whole, chunked):
+        archive.write_grid(T0, _generated(archive))  # two nodes, 60 minute rows each
+    assert whole.roll_up(T0) == 2
+    monkeypatch.setattr(archive_module, "ROLL_UP_ROWS", 50)  # the first node's rows cross the first edge
+    assert chunked.roll_up(T0) == 2
+    for a, b in zip(whole.usage("2026-01-01", "2027-01-01"), chunked.usage("2026-01-01", "2027-01-01"), strict=True):
+        assert a == b
+    assert [(h.node, h.live_minutes, h.seen_minutes, h.accelerators.tobytes()) for h in whole.hours(T0, T0 + 3600)] == [
+        (h.node, h.live_minutes, h.seen_minutes, h.accelerators.tobytes()) for h in chunked.hours(T0, T0 + 3600)
+    ]
+    whole.close()
+    chunked.close()

@@ -207,14 +207,17 @@ class TelemetryArchive:
             ).fetchall()
         hours: list[tuple[int, int, int, bytes]] = []
         usage: list[tuple[int, int, tuple[float, ...]]] = []
-        for chunk in range(0, len(rows), ROLL_UP_ROWS):
-            # Whole nodes per chunk (the rows come by node), so that no numpy step holds the interpreter long.
-            part = rows[chunk : chunk + ROLL_UP_ROWS]
-            while chunk + len(part) < len(rows) and rows[chunk + len(part)][0] == part[-1][0]:
-                part.append(rows[chunk + len(part)])
-            rolled = roll_hour(MinuteGrid.from_rows(hour_start, part, pace))
+        start = 0
+        while start < len(rows):
+            # Whole nodes per chunk (the rows come by node), so that no numpy step holds the interpreter long;
+            # the next chunk starts where this one ended, after its last node's last row.
+            end = min(start + ROLL_UP_ROWS, len(rows))
+            while end < len(rows) and rows[end][0] == rows[end - 1][0]:
+                end += 1
+            rolled = roll_hour(MinuteGrid.from_rows(hour_start, rows[start:end], pace))
             hours += rolled.hours
             usage += rolled.usage
+            start = end
             pace()
         with self._write() as conn:
             self._store_hour(conn, hour_start, HourRollup(hours, usage))
