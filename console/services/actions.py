@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from console.core.actions.action_types import command_text
-from console.core.actions.kinds.locate import led_left_on, lit_leds
+from console.core.actions.kinds.locate import led_left_on, lit_led_words
 from console.core.actions.kinds.spec import NodeRecord
 from console.core.actions.planning import (
     SPECS,
@@ -182,10 +182,7 @@ class ActionService:
     def lit_leds(self) -> dict[str, str]:
         """Per node whose locate LED the record says was left lit, in words ("locate LED still on since …
         (locate #41 by dana)"); raises StoreError in words."""
-        return {
-            node: led_left_on(row) or ""
-            for node, row in lit_leds(self.store.done_rows(ActionKind.LOCATE.value)).items()
-        }
+        return lit_led_words(self.store.done_rows(ActionKind.LOCATE.value))
 
     def close(self) -> None:
         self.runner.shutdown()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.core.actions.action_types import ActionKind
-from console.core.actions.kinds.locate import led_left_on, lit_leds
+from console.core.actions.kinds.locate import lit_led_words
 from console.core.records.sessions import session_alive
 from console.core.records.store import STORE_FILE, AuditRow, Store
 from console.core.records.store_error import StoreError
@@ -53,7 +53,7 @@ def lit_leds_in(data_dir: Path, nodes: list[str]) -> dict[str, str]:
         return {}
     store = Store(path, readonly=True)
     try:
-        lit = lit_leds(store.done_rows(ActionKind.LOCATE.value))
+        lit = lit_led_words(store.done_rows(ActionKind.LOCATE.value))
     finally:
         store.close()
-    return {node: led_left_on(row) or "" for node, row in lit.items() if node in nodes}
+    return {node: words for node, words in lit.items() if node in nodes}

@@ -50,6 +50,12 @@ def lit_leds(done: Sequence[AuditRow]) -> dict[str, AuditRow]:
     return {node: row for node, row in last.items() if led_left_on(row) is not None}
 
 
+def lit_led_words(done: Sequence[AuditRow]) -> dict[str, str]:
+    """Per node whose LED the locates that went through left lit, what :func:`led_left_on` says of it
+    ("locate LED still on since … (locate #41 by dana)"): what the window, ``find`` and ``poll`` show."""
+    return {node: words for node, row in lit_leds(done).items() if (words := led_left_on(row)) is not None}
+
+
 def track(context: TrackContext, action: TrackedAction) -> Watch:
     spec = context.inventory.node(action.nodes_label)
     bmc = context.engines.bmc(spec)
